@@ -1,0 +1,141 @@
+/**
+ * Public types of the local broker engine (`nodes/lib/broker`). The engine is platform-blind:
+ * platforms teach it a device API through `BrokerPlugin`, never by editing the engine.
+ */
+import type { Server as HttpServer } from "node:http";
+import type { SecureContextOptions } from "node:tls";
+
+/** A generic MQTT user defined on the `iot-broker` node (kept in Node-RED credentials). */
+export interface BrokerUser {
+  username: string;
+  password: string;
+  /** Topic filters this user may publish to; `%u` = username, `%c` = client id. Empty = none. */
+  publish: string[];
+  /** Topic filters this user may subscribe to (a requested filter must lie within one). Empty = none. */
+  subscribe: string[];
+}
+
+export type ListenerConfig =
+  | { kind: "tcp"; host: string; port: number }
+  | { kind: "tls"; host: string; port: number; tls: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean } }
+  | { kind: "ws"; host: string; port: number; path?: string }
+  /** WebSocket on a path of an existing HTTP server (Node-RED's own). */
+  | { kind: "ws-attach"; server: HttpServer; path: string };
+
+export interface ListenerInfo {
+  kind: ListenerConfig["kind"];
+  /** Actually bound address and port (port 0 in the config yields the ephemeral one here). */
+  host?: string;
+  port?: number;
+  path?: string;
+}
+
+/** How retained messages, QoS 1 in-flight state and sessions are kept. Only memory today. */
+export type PersistenceOptions = { kind: "memory" };
+
+export interface BrokerOptions {
+  /** Broker id (aedes id); defaults to a random UUID. */
+  id?: string;
+  allowAnonymous?: boolean;
+  users?: BrokerUser[];
+  persistence?: PersistenceOptions;
+  /** Longest accepted client id; MQTT 3.1.1 says 23, devices (Blynk) use up to 64. Default 256. */
+  maxClientIdLength?: number;
+  /** Largest accepted packet in bytes, 0 = no limit. */
+  maxPacketBytes?: number;
+}
+
+/** Who a connected client is, decided at CONNECT; drives its namespace. */
+export interface ClientIdentity {
+  kind: "user" | "anonymous" | "device";
+  username?: string;
+  /** Plugin that owns this device (for kind "device"). */
+  plugin?: string;
+  /** Stable device id inside the plugin (never the token: it shows up in topics and events). */
+  deviceId?: string;
+  namespace: Namespace;
+}
+
+/**
+ * Rewrites one client's topics. Everything a client publishes, subscribes and receives passes
+ * through it; `null` refuses (publish/subscribe) or withholds (forward).
+ */
+export interface Namespace {
+  /** Client-visible topic the client publishes -> internal topic. */
+  publish(topic: string): string | null;
+  /** Client-visible filter the client subscribes -> internal filter. */
+  subscribe(filter: string): string | null;
+  /** Internal topic about to be delivered -> client-visible topic. */
+  forward(topic: string): string | null;
+}
+
+export interface AuthRequest {
+  clientId: string;
+  username: string | undefined;
+  password: Buffer | undefined;
+  /** 3, 4 (3.1.1) or 5. */
+  protocolVersion: number;
+  remoteAddress: string | undefined;
+}
+
+/** MQTT 3.1.1 CONNACK return codes used for refusals (aedes maps them for MQTT 5). */
+export type RefusalCode = 2 | 3 | 4 | 5;
+
+export type AuthDecision =
+  | { accept: true; identity: ClientIdentity }
+  | { accept: false; returnCode: RefusalCode; reason: string };
+
+export interface ClientInfo {
+  clientId: string;
+  identity: ClientIdentity;
+  protocolVersion: number;
+  remoteAddress: string | undefined;
+}
+
+export interface PublishedMessage {
+  /** Internal (namespaced) topic. */
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+/**
+ * The plug-in seam: how a platform emulation (Blynk, ThingsBoard, ThingSpeak) teaches the
+ * broker its device API. All hooks are optional except `authenticate`; hooks must not throw
+ * (the engine guards them anyway and reports a thrown error as a `plugin-error` event).
+ */
+export interface BrokerPlugin {
+  readonly name: string;
+  /** Claim the connection (accept or refuse) or return undefined to let others decide. */
+  authenticate(request: AuthRequest): AuthDecision | undefined | Promise<AuthDecision | undefined>;
+  /** A client this plugin accepted finished connecting (CONNACK sent). */
+  clientReady?(client: ClientInfo): void;
+  /** A client this plugin accepted went away. */
+  clientGone?(client: ClientInfo): void;
+  /** A client this plugin accepted published (topic already internal). Runs after delivery. */
+  published?(client: ClientInfo, message: PublishedMessage): void;
+  /** A client this plugin accepted now has these (internal) subscriptions in place. */
+  subscribed?(client: ClientInfo, filters: string[]): void;
+}
+
+export type BrokerEvent =
+  | { event: "client-connected"; clientId: string; username?: string; kind: ClientIdentity["kind"]; plugin?: string; deviceId?: string; protocolVersion: number; remoteAddress?: string }
+  | { event: "client-disconnected"; clientId: string; username?: string; kind: ClientIdentity["kind"]; plugin?: string; deviceId?: string }
+  | { event: "auth-refused"; clientId: string; username?: string; remoteAddress?: string; returnCode: RefusalCode; reason: string }
+  | { event: "subscribe"; clientId: string; topics: string[] }
+  | { event: "unsubscribe"; clientId: string; topics: string[] }
+  | { event: "publish-refused"; clientId: string; topic: string }
+  | { event: "subscribe-refused"; clientId: string; topic: string }
+  | { event: "client-error"; clientId: string; error: string }
+  | { event: "plugin-error"; plugin: string; hook: string; error: string };
+
+export type BrokerEngineEvents = {
+  /** Every broker event, for the node's output and logs. */
+  event: [BrokerEvent];
+  /** Connected client count changed. */
+  clients: [number];
+};
+
+/** Prefix of every internal topic; ordinary clients can neither publish, subscribe nor receive under it. */
+export const INTERNAL_PREFIX = "$iot/";
