@@ -30,7 +30,7 @@ export class TypedEmitter<E extends EventMap> {
     return this;
   }
 
-  listenerCount<K extends keyof E & string>(event: K): number {
+  listenerCount(event: keyof E & string): number {
     return this.#emitter.listenerCount(event);
   }
 
