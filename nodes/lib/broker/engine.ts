@@ -1,0 +1,389 @@
+/**
+ * The local broker engine: aedes plus users, namespaces, listeners, the in-process client and
+ * the plug-in seam. It knows no platform; platforms plug in through `BrokerPlugin`.
+ */
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { toError } from "../transport/errors.js";
+import { TypedEmitter } from "../transport/typed-emitter.js";
+import { loadAedes, type Aedes, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
+import { describeListener, startListener, type Listener } from "./listeners.js";
+import { LocalClient } from "./local-client.js";
+import { openNamespace, userNamespace } from "./namespace.js";
+import {
+  INTERNAL_PREFIX,
+  type AuthDecision,
+  type AuthRequest,
+  type BrokerEngineEvents,
+  type BrokerEvent,
+  type BrokerOptions,
+  type BrokerPlugin,
+  type ClientInfo,
+  type ListenerConfig,
+  type ListenerInfo,
+} from "./types.js";
+import { UserDirectory } from "./users.js";
+
+/** Where refused publishes of MQTT 3.1.1 clients go: nowhere anyone can subscribe (see authorizePublish). */
+const REFUSED_TOPIC = `${INTERNAL_PREFIX}_refused`;
+
+type AuthError = Error & { returnCode: number };
+
+export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
+  readonly #users: UserDirectory;
+  readonly #allowAnonymous: boolean;
+  readonly #plugins = new Map<string, BrokerPlugin>();
+  readonly #infos = new WeakMap<Client, ClientInfo>();
+  readonly #ready = new Set<Client>();
+  readonly #listeners = new Set<Listener>();
+  readonly #localClients = new Set<LocalClient>();
+  #aedes: Aedes | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: BrokerOptions) {
+    super();
+    this.#users = new UserDirectory(options.users);
+    this.#allowAnonymous = options.allowAnonymous ?? false;
+  }
+
+  /** Validates the options (throws TypeError naming the problem) and starts aedes; listens nowhere yet. */
+  static async create(options: BrokerOptions = {}): Promise<BrokerEngine> {
+    const engine = new BrokerEngine(options);
+    // Checked at run time too: the options come from a flow file, not from typed code.
+    const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
+    if (persistence !== "memory") {
+      throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available; accepted: "memory"`);
+    }
+    const { Aedes } = await loadAedes();
+    engine.#aedes = await Aedes.createBroker({
+      id: options.id,
+      maxClientsIdLength: options.maxClientIdLength ?? 256,
+      maximumPacketSize: options.maxPacketBytes ?? 0,
+      authenticate: (client, username, password, done) => {
+        engine.#authenticate(client, username, password).then(
+          (error) => {
+            done(error, error === null);
+          },
+          (err: unknown) => {
+            done(Object.assign(toError(err), { returnCode: 3 }), false);
+          },
+        );
+      },
+      authorizePublish: (client, packet, done) => {
+        done(engine.#authorizePublish(client, packet));
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        done(null, engine.#authorizeSubscribe(client, sub));
+      },
+      authorizeForward: (client, packet) => engine.#authorizeForward(client, packet),
+      published: (packet, client, done) => {
+        done();
+        engine.#published(packet, client);
+      },
+    });
+    engine.#wireEvents(engine.#aedes);
+    return engine;
+  }
+
+  get id(): string {
+    return this.#broker.id;
+  }
+
+  get connectedClients(): number {
+    return this.#ready.size;
+  }
+
+  get closed(): boolean {
+    return this.#isClosed();
+  }
+
+  // A method, not the getter, so the check after an await is not narrowed away by the linter.
+  #isClosed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** The clients that finished connecting, with who they are. */
+  clients(): ClientInfo[] {
+    return [...this.#ready].flatMap((c) => this.#infos.get(c) ?? []);
+  }
+
+  /** Opens a listener. Rejects with ListenError ("address-in-use" / "listen-failed"). */
+  async listen(config: ListenerConfig): Promise<ListenerInfo> {
+    if (this.closed) throw new Error("the broker is closed");
+    const listener = await startListener(config, (stream, request) => {
+      this.#accept(stream, request);
+    });
+    if (this.#isClosed()) {
+      await listener.close();
+      throw new Error("the broker was closed while starting its listeners");
+    }
+    this.#listeners.add(listener);
+    return listener.info;
+  }
+
+  describe(config: ListenerConfig): string {
+    return describeListener(config);
+  }
+
+  /** Plugs a platform emulation in. Returns a function that takes it out and disconnects its clients. */
+  addPlugin(plugin: BrokerPlugin): () => void {
+    if (this.#plugins.has(plugin.name)) throw new Error(`a broker plugin named "${plugin.name}" is already registered`);
+    this.#plugins.set(plugin.name, plugin);
+    return () => {
+      if (this.#plugins.get(plugin.name) !== plugin) return;
+      this.#plugins.delete(plugin.name);
+      this.disconnectClients((info) => info.identity.plugin === plugin.name);
+    };
+  }
+
+  /** Closes the connections of the clients `predicate` picks (a removed device, a changed user). */
+  disconnectClients(predicate: (info: ClientInfo) => boolean): number {
+    let count = 0;
+    for (const client of this.#ready) {
+      const info = this.#infos.get(client);
+      if (info && predicate(info)) {
+        client.close();
+        count++;
+      }
+    }
+    return count;
+  }
+
+  /** An in-process PubSub on this broker (no socket, internal topics allowed). */
+  createLocalClient(options: { maxPayloadBytes?: number } = {}): LocalClient {
+    const client = new LocalClient(this.#broker, options);
+    this.#localClients.add(client);
+    client.on("status", (s) => {
+      if (s.state === "closed") this.#localClients.delete(client);
+    });
+    return client;
+  }
+
+  /** Closes listeners (freeing ports), local clients and aedes. Safe to call more than once. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#listeners].map((l) => l.close()));
+      this.#listeners.clear();
+      await Promise.allSettled([...this.#localClients].map((c) => c.close()));
+      const aedes = this.#aedes;
+      if (aedes && !aedes.closed) {
+        await new Promise<void>((resolve) => {
+          aedes.close(() => {
+            resolve();
+          });
+        });
+      }
+      this.#ready.clear();
+    })();
+    return this.#closing;
+  }
+
+  get #broker(): Aedes {
+    if (!this.#aedes) throw new Error("the broker is not started");
+    return this.#aedes;
+  }
+
+  #accept(stream: Duplex, request: IncomingMessage | undefined): void {
+    if (this.closed) {
+      stream.destroy();
+      return;
+    }
+    const client = this.#broker.handle(stream, request);
+    // aedes has no unsubscribe hook; rewrite filters into the client's namespace before it
+    // looks them up, or a namespaced client could never unsubscribe (see aedes-types.ts).
+    (client as unknown as ClientWithParser)._parser?.prependListener("packet", (packet) => {
+      const info = this.#infos.get(client);
+      if (packet.cmd !== "unsubscribe" || !info || !packet.unsubscriptions) return;
+      packet.unsubscriptions = packet.unsubscriptions.map((f) => info.identity.namespace.subscribe(f) ?? f);
+    });
+  }
+
+  async #authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthError | null> {
+    const request: AuthRequest = {
+      clientId: client.id,
+      username: username === "" ? undefined : username,
+      password,
+      protocolVersion: client.version,
+      remoteAddress: remoteAddress(client),
+    };
+    const decision = await this.#decide(request);
+    if (decision.accept) {
+      this.#infos.set(client, {
+        clientId: client.id,
+        identity: decision.identity,
+        protocolVersion: client.version,
+        remoteAddress: request.remoteAddress,
+      });
+      return null;
+    }
+    this.#event({
+      event: "auth-refused",
+      clientId: client.id,
+      ...(request.username === undefined ? {} : { username: request.username }),
+      ...(request.remoteAddress === undefined ? {} : { remoteAddress: request.remoteAddress }),
+      returnCode: decision.returnCode,
+      reason: decision.reason,
+    });
+    return Object.assign(new Error(decision.reason), { returnCode: decision.returnCode });
+  }
+
+  /** Generic users first, then each plugin in turn, then anonymous access. */
+  async #decide(request: AuthRequest): Promise<AuthDecision> {
+    const { username, clientId } = request;
+    if (username !== undefined && this.#users.has(username)) {
+      const user = this.#users.check(username, request.password);
+      return user
+        ? { accept: true, identity: { kind: "user", username, namespace: userNamespace(user, clientId) } }
+        : { accept: false, returnCode: 4, reason: `wrong password for user "${username}"` };
+    }
+    for (const plugin of this.#plugins.values()) {
+      let decision: AuthDecision | undefined;
+      try {
+        decision = await plugin.authenticate(request);
+      } catch (err) {
+        this.#pluginError(plugin.name, "authenticate", err);
+        return { accept: false, returnCode: 3, reason: `the ${plugin.name} emulation failed to check the client` };
+      }
+      if (decision) return decision;
+    }
+    if (username === undefined && this.#allowAnonymous) {
+      return { accept: true, identity: { kind: "anonymous", namespace: openNamespace } };
+    }
+    return username === undefined
+      ? { accept: false, returnCode: 5, reason: "anonymous clients are not allowed (no username given)" }
+      : { accept: false, returnCode: 4, reason: `unknown user "${username}"` };
+  }
+
+  #authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
+    if (!client) return null; // the broker's own publishes (wills are checked at CONNECT by aedes)
+    const info = this.#infos.get(client);
+    const internal = info?.identity.namespace.publish(packet.topic) ?? null;
+    if (internal !== null) {
+      packet.topic = internal;
+      return null;
+    }
+    this.#event({ event: "publish-refused", clientId: client.id, topic: packet.topic });
+    if (client.version === 5) return new Error(`not authorized to publish to "${packet.topic}"`);
+    // MQTT 3.1.1 has no way to refuse one publish; aedes would drop the connection, and a
+    // device that reconnects and repeats would loop. Like mosquitto, drop it silently instead.
+    packet.topic = REFUSED_TOPIC;
+    packet.retain = false;
+    return null;
+  }
+
+  #authorizeSubscribe(client: Client, sub: AedesSubscription): AedesSubscription | null {
+    const info = this.#infos.get(client);
+    const internal = info?.identity.namespace.subscribe(sub.topic) ?? null;
+    if (internal === null) {
+      this.#event({ event: "subscribe-refused", clientId: client.id, topic: sub.topic });
+      return null;
+    }
+    return internal === sub.topic ? sub : { ...sub, topic: internal };
+  }
+
+  #authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const info = this.#infos.get(client);
+    const visible = info?.identity.namespace.forward(packet.topic) ?? null;
+    if (visible === null) return null;
+    return visible === packet.topic ? packet : { ...packet, topic: visible };
+  }
+
+  #published(packet: AedesPublishPacket, client: Client | null): void {
+    if (!client || packet.topic === REFUSED_TOPIC) return;
+    const info = this.#infos.get(client);
+    const plugin = info?.identity.plugin === undefined ? undefined : this.#plugins.get(info.identity.plugin);
+    if (!info || !plugin?.published) return;
+    const message = {
+      topic: packet.topic,
+      payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+      qos: packet.qos,
+      retain: packet.retain,
+    };
+    this.#callPlugin(plugin, "published", () => plugin.published?.(info, message));
+  }
+
+  #wireEvents(aedes: Aedes): void {
+    aedes.on("clientReady", (client) => {
+      const info = this.#infos.get(client);
+      if (!info) return;
+      this.#ready.add(client);
+      const { identity } = info;
+      this.#event({
+        event: "client-connected",
+        clientId: client.id,
+        kind: identity.kind,
+        protocolVersion: info.protocolVersion,
+        ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId, remoteAddress: info.remoteAddress }),
+      });
+      this.emit("clients", this.#ready.size);
+      this.#withPlugin(info, "clientReady", (p) => p.clientReady?.(info));
+    });
+    aedes.on("clientDisconnect", (client) => {
+      const info = this.#infos.get(client);
+      if (!info || !this.#ready.delete(client)) return;
+      const { identity } = info;
+      this.#event({
+        event: "client-disconnected",
+        clientId: client.id,
+        kind: identity.kind,
+        ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId }),
+      });
+      this.emit("clients", this.#ready.size);
+      this.#withPlugin(info, "clientGone", (p) => p.clientGone?.(info));
+    });
+    aedes.on("subscribe", (subscriptions, client) => {
+      const info = this.#infos.get(client);
+      const granted = subscriptions.filter((s) => s.qos < 128).map((s) => s.topic);
+      if (!info || granted.length === 0) return;
+      this.#event({ event: "subscribe", clientId: client.id, topics: granted });
+      const internal = granted.flatMap((t) => info.identity.namespace.subscribe(t) ?? []);
+      this.#withPlugin(info, "subscribed", (p) => p.subscribed?.(info, internal));
+    });
+    aedes.on("unsubscribe", (filters, client) => {
+      const info = this.#infos.get(client);
+      if (!info) return;
+      // The filters were rewritten to internal ones on the way in; show the client's own.
+      const topics = filters.map((f) => info.identity.namespace.forward(f) ?? f);
+      this.#event({ event: "unsubscribe", clientId: client.id, topics });
+    });
+    aedes.on("clientError", (client, error) => {
+      this.#event({ event: "client-error", clientId: client.id, error: error.message });
+    });
+    aedes.on("connectionError", (client, error) => {
+      this.#event({ event: "client-error", clientId: client.id, error: error.message });
+    });
+  }
+
+  #withPlugin(info: ClientInfo, hook: string, call: (plugin: BrokerPlugin) => void): void {
+    const plugin = info.identity.plugin === undefined ? undefined : this.#plugins.get(info.identity.plugin);
+    if (plugin) this.#callPlugin(plugin, hook, () => { call(plugin); });
+  }
+
+  #callPlugin(plugin: BrokerPlugin, hook: string, call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.#pluginError(plugin.name, hook, err);
+    }
+  }
+
+  #pluginError(plugin: string, hook: string, err: unknown): void {
+    this.#event({ event: "plugin-error", plugin, hook, error: toError(err).message });
+  }
+
+  #event(event: BrokerEvent): void {
+    this.emit("event", event);
+  }
+}
+
+function remoteAddress(client: Client): string | undefined {
+  return client.req?.socket.remoteAddress ?? (client.conn as Partial<Socket>).remoteAddress;
+}
+
+/** Drops undefined fields, so events carry only what is known (exactOptionalPropertyTypes-friendly). */
+function optional<T extends Record<string, string | undefined>>(fields: T): Partial<Record<keyof T, string>> {
+  const out: Partial<Record<keyof T, string>> = {};
+  for (const [k, v] of Object.entries(fields) as [keyof T, string | undefined][]) if (v !== undefined) out[k] = v;
+  return out;
+}

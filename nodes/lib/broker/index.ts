@@ -1,0 +1,6 @@
+export { BrokerEngine } from "./engine.js";
+export { ListenError, describeListener } from "./listeners.js";
+export { LocalClient } from "./local-client.js";
+export { deviceNamespace, devicePrefix, openNamespace, userNamespace, type DeviceNamespaceOptions } from "./namespace.js";
+export { UserDirectory } from "./users.js";
+export * from "./types.js";

@@ -1,0 +1,161 @@
+/** Network listeners that feed connections into the broker: TCP, TLS, WebSocket (own port or attached). */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from "node:http";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, createWebSocketStream, type WebSocket } from "ws";
+import type { ListenerConfig, ListenerInfo } from "./types.js";
+
+export type ConnectionHandler = (stream: Duplex, request?: IncomingMessage) => void;
+
+export interface Listener {
+  readonly info: ListenerInfo;
+  /** Stops accepting, destroys live connections, frees the port. */
+  close(): Promise<void>;
+}
+
+/** Raised when a listener cannot start; `code` is "address-in-use" or "listen-failed". */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+  constructor(
+    readonly code: "address-in-use" | "listen-failed",
+    readonly what: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function describeListener(config: ListenerConfig): string {
+  switch (config.kind) {
+    case "tcp":
+      return `mqtt://${config.host}:${config.port}`;
+    case "tls":
+      return `mqtts://${config.host}:${config.port}`;
+    case "ws":
+      return `ws://${config.host}:${config.port}${config.path ?? ""}`;
+    case "ws-attach":
+      return `WebSocket path ${config.path} on the Node-RED HTTP server`;
+  }
+}
+
+export async function startListener(config: ListenerConfig, handle: ConnectionHandler): Promise<Listener> {
+  switch (config.kind) {
+    case "tcp":
+    case "tls": {
+      const onSocket = (socket: Socket): void => {
+        handle(socket);
+      };
+      const server = config.kind === "tcp" ? createNetServer(onSocket) : createTlsServer(config.tls, onSocket);
+      return listenNet(server, config, describeListener(config));
+    }
+    case "ws": {
+      const http = createHttpServer((_req, res) => {
+        res.writeHead(426, { "content-type": "text/plain" }).end("MQTT over WebSocket: upgrade required\n");
+      });
+      const wss = new WebSocketServer({ server: http, path: config.path, handleProtocols: pickMqttProtocol });
+      wss.on("connection", (ws, req) => {
+        acceptWebSocket(ws, req, handle);
+      });
+      wss.on("error", () => undefined); // errors surface through the HTTP server's listen
+      const net = await listenNet(http, config, describeListener(config));
+      return {
+        info: { ...net.info, path: config.path },
+        close: async () => {
+          closeWebSockets(wss);
+          await net.close();
+        },
+      };
+    }
+    case "ws-attach":
+      return attachWebSocket(config.server, config.path, handle);
+  }
+}
+
+function pickMqttProtocol(protocols: Set<string>): string | false {
+  for (const p of ["mqtt", "mqttv3.1"]) if (protocols.has(p)) return p;
+  return protocols.size === 0 ? false : (protocols.values().next().value ?? false);
+}
+
+function acceptWebSocket(ws: WebSocket, req: IncomingMessage, handle: ConnectionHandler): void {
+  const stream = createWebSocketStream(ws);
+  // A stream error (peer vanished) must not become an uncaught exception; aedes also listens.
+  stream.on("error", () => undefined);
+  handle(stream, req);
+}
+
+function closeWebSockets(wss: WebSocketServer): void {
+  for (const ws of wss.clients) ws.terminate();
+  wss.close();
+}
+
+function attachWebSocket(server: HttpServer, path: string, handle: ConnectionHandler): Listener {
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: pickMqttProtocol });
+  wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
+    acceptWebSocket(ws, req, handle);
+  });
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? "/", "http://localhost").pathname;
+    } catch {
+      return;
+    }
+    if (pathname !== path) return; // someone else's upgrade (Node-RED comms, websocket nodes)
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      wss.emit("connection", ws, req);
+    });
+  };
+  server.on("upgrade", onUpgrade);
+  return {
+    info: { kind: "ws-attach", path },
+    close: () => {
+      server.off("upgrade", onUpgrade);
+      closeWebSockets(wss);
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Listens, tracking sockets so close() can free the port at once even with clients connected. */
+function listenNet(
+  server: NetServer | HttpServer,
+  config: { kind: ListenerConfig["kind"]; host: string; port: number },
+  what: string,
+): Promise<Listener> {
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => undefined); // reported by aedes as a client error
+  });
+  // TLS handshake failures (bad client certs, port scanners) are not ours to crash on.
+  server.on("tlsClientError", () => undefined);
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.close();
+      reject(
+        err.code === "EADDRINUSE"
+          ? new ListenError("address-in-use", what, `${what}: port ${config.port} on ${config.host} is already in use`)
+          : new ListenError("listen-failed", what, `${what}: ${err.message}`),
+      );
+    };
+    server.once("error", onError);
+    server.listen(config.port, config.host, () => {
+      server.off("error", onError);
+      server.on("error", () => undefined); // after listening, errors are per-connection
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : config.port;
+      resolve({
+        info: { kind: config.kind, host: config.host, port },
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => {
+              done();
+            });
+            for (const s of sockets) s.destroy();
+          }),
+      });
+    });
+  });
+}
