@@ -19,6 +19,11 @@ export default tseslint.config(
     },
   },
   {
+    // Node-RED node constructors conventionally alias `this` as `node` for use in callbacks.
+    files: ["nodes/*.ts"],
+    rules: { "@typescript-eslint/no-this-alias": "off" },
+  },
+  {
     files: ["test/**/*.js", "bench/**/*.{js,mjs}", "scripts/**/*.mjs", "eslint.config.mjs"],
     extends: [js.configs.recommended],
     languageOptions: {

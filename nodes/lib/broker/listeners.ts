@@ -21,6 +21,8 @@ export class ListenError extends Error {
     readonly code: "address-in-use" | "listen-failed",
     readonly what: string,
     message: string,
+    readonly host?: string,
+    readonly port?: number,
   ) {
     super(message);
   }
@@ -136,7 +138,7 @@ function listenNet(
       server.close();
       reject(
         err.code === "EADDRINUSE"
-          ? new ListenError("address-in-use", what, `${what}: port ${config.port} on ${config.host} is already in use`)
+          ? new ListenError("address-in-use", what, `${what}: port ${config.port} on ${config.host} is already in use`, config.host, config.port)
           : new ListenError("listen-failed", what, `${what}: ${err.message}`),
       );
     };

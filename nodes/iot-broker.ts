@@ -1,0 +1,128 @@
+import type { Node, NodeAPI, NodeDef } from "node-red";
+import type { SecureContextOptions } from "node:tls";
+import { BrokerEngine, ListenError, brokers, type BrokerEvent, type ListenerConfig } from "./lib/broker/index.js";
+import { BrokerConfigError, parseBrokerNode, type BrokerNodeProps } from "./lib/broker/node-config.js";
+
+interface BrokerNodeDef extends NodeDef, BrokerNodeProps {
+  tls?: string;
+}
+
+interface BrokerCredentials {
+  users?: string;
+}
+
+/** What the core tls-config node offers (05-tls.js). */
+interface TlsConfigNode extends Node {
+  valid?: boolean;
+  addTLSOptions(options: SecureContextOptions & { rejectUnauthorized?: boolean }): SecureContextOptions & { rejectUnauthorized?: boolean };
+}
+
+export = function (RED: NodeAPI): void {
+  function IotBrokerNode(this: Node<BrokerCredentials>, config: BrokerNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let engine: BrokerEngine | undefined;
+    let stopped = false;
+
+    const showClients = (count: number): void => {
+      node.status({
+        fill: "green",
+        shape: "dot",
+        text: count === 1 ? "iot-broker.status.client" : RED._("iot-broker.status.clients", { count }),
+      });
+    };
+
+    const fail = (message: string, statusText = "iot-broker.status.error"): void => {
+      node.error(message);
+      node.status({ fill: "red", shape: "ring", text: statusText });
+    };
+
+    const listenerConfigs = (settings: ReturnType<typeof parseBrokerNode>): ListenerConfig[] => {
+      const listeners: ListenerConfig[] = [];
+      const tcp = { host: settings.host, port: settings.port };
+      if (config.tls) {
+        const tlsNode = RED.nodes.getNode(config.tls) as TlsConfigNode | null;
+        const tls = tlsNode?.addTLSOptions({});
+        if (!tls?.key || !tls.cert) throw new BrokerConfigError("tls-missing", {});
+        // With a CA given and verification on, clients must present a certificate signed by it.
+        const verifyClients = Boolean(tls.ca) && tls.rejectUnauthorized === true;
+        listeners.push({ kind: "tls", ...tcp, tls: { ...tls, requestCert: verifyClients, rejectUnauthorized: verifyClients } });
+      } else {
+        listeners.push({ kind: "tcp", ...tcp });
+      }
+      if (settings.wsPort !== undefined) listeners.push({ kind: "ws", host: settings.host, port: settings.wsPort });
+      if (settings.wsPath !== undefined) {
+        // RED.server is undefined when Node-RED runs without its HTTP server (typed as always present).
+        const server = RED.server as typeof RED.server | undefined;
+        if (!server) throw new BrokerConfigError("no-http-server", {});
+        const root = RED.settings.httpNodeRoot;
+        const base = typeof root === "string" ? root.replace(/\/+$/, "") : "";
+        listeners.push({ kind: "ws-attach", server, path: base + settings.wsPath });
+      }
+      return listeners;
+    };
+
+    const onEvent = (event: BrokerEvent): void => {
+      if (event.event === "auth-refused") {
+        node.log(RED._("iot-broker.log.auth-refused", { client: event.clientId, user: event.username ?? "", reason: event.reason }));
+      }
+      node.send({ topic: event.event, payload: event });
+    };
+
+    const start = async (): Promise<void> => {
+      node.status({ fill: "yellow", shape: "ring", text: "iot-broker.status.starting" });
+      const settings = parseBrokerNode(config, node.credentials);
+      const listeners = listenerConfigs(settings);
+      const started = await BrokerEngine.create({ id: `node-red-${node.id}`, ...settings.options });
+      engine = started;
+      started.on("event", onEvent);
+      started.on("clients", showClients);
+      for (const listener of listeners) {
+        await started.listen(listener);
+        if (stopped) return;
+        node.log(RED._("iot-broker.log.listening", { what: started.describe(listener) }));
+      }
+      if (settings.options.allowAnonymous) {
+        node.warn(RED._("iot-broker.log.anonymous-on", { what: listeners.map((l) => started.describe(l)).join(", ") }));
+      }
+      brokers.attach(node.id, started);
+      showClients(started.connectedClients);
+    };
+
+    const starting = start().catch(async (err: unknown) => {
+      if (err instanceof BrokerConfigError) {
+        fail(RED._(`iot-broker.errors.${err.key}`, err.params));
+      } else if (err instanceof ListenError && err.code === "address-in-use") {
+        fail(RED._("iot-broker.errors.port-in-use", { port: String(err.port), bind: err.host ?? "" }), "iot-broker.status.port-in-use");
+      } else if (err instanceof ListenError) {
+        fail(RED._("iot-broker.errors.listen-failed", { what: err.what, error: err.message }));
+      } else {
+        fail(RED._("iot-broker.errors.start-failed", { error: err instanceof Error ? err.message : String(err) }));
+      }
+      await engine?.close();
+    });
+
+    node.on("close", (_removed: boolean, done: () => void) => {
+      stopped = true;
+      const finish = (): void => {
+        node.status({});
+        done();
+      };
+      void starting
+        .then(async () => {
+          if (!engine) return;
+          brokers.detach(node.id, engine);
+          await engine.close();
+          node.log(RED._("iot-broker.log.stopped"));
+        })
+        .catch((err: unknown) => {
+          node.error(RED._("iot-broker.errors.stop-failed", { error: err instanceof Error ? err.message : String(err) }));
+        })
+        .finally(finish);
+    });
+  }
+
+  RED.nodes.registerType<Node<BrokerCredentials>, BrokerNodeDef, object, BrokerCredentials>("iot-broker", IotBrokerNode, {
+    credentials: { users: { type: "text" } },
+  });
+};

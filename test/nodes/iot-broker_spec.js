@@ -1,0 +1,167 @@
+"use strict";
+const assert = require("node:assert/strict");
+const path = require("node:path");
+const helper = require("node-red-node-test-helper");
+const nodeRedPath = require("../lib/fixtures/node-red-path.js");
+const brokerNode = require("../../dist/nodes/iot-broker.js");
+const { brokers } = require("../../dist/nodes/lib/broker/index.js");
+const { connect, connectRefused, inbox } = require("../lib/fixtures/engine.js");
+const { freePort, portIsClosed } = require("../lib/fixtures/ports.js");
+const { until } = require("../lib/fixtures/wait.js");
+
+helper.init(nodeRedPath);
+
+const tlsNode = require(require.resolve("@node-red/nodes/core/network/05-tls.js", { paths: [path.dirname(nodeRedPath)] }));
+const certs = path.join(__dirname, "..", "lib", "fixtures", "certs");
+const USERS = JSON.stringify([{ username: "alice", password: "alice-password-1", publish: ["home/#"], subscribe: ["home/#"] }]);
+
+/** Waits for the node's status to satisfy `predicate` (status calls are recorded by the helper's spy). */
+async function statusOf(node, predicate) {
+  const calls = () => node.status.args.map((a) => a[0]);
+  await until(() => calls().some(predicate), 5000, "the node status");
+  return calls().find(predicate);
+}
+
+function brokerFlow(port, extra = {}) {
+  return [
+    { id: "f1", type: "tab", label: "test" },
+    { id: "b1", type: "iot-broker", z: "f1", x: 100, y: 100, name: "test broker", port, bind: "127.0.0.1", allowAnonymous: false, wires: [["out"]], ...extra },
+    { id: "out", type: "helper", z: "f1", x: 300, y: 100, wires: [] },
+  ];
+}
+
+describe("iot-broker node", function () {
+  const clients = [];
+  const track = (c) => (clients.push(c), c);
+
+  beforeEach(function (done) {
+    helper.startServer(done);
+  });
+
+  afterEach(async function () {
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
+    await helper.unload();
+    await new Promise((resolve) => helper.stopServer(resolve));
+  });
+
+  it("starts, accepts a user, refuses anonymous clients and emits broker events", async function () {
+    const port = await freePort();
+    await helper.load(brokerNode, brokerFlow(port), { b1: { users: USERS } });
+    const node = helper.getNode("b1");
+    const out = helper.getNode("out");
+    const events = [];
+    out.on("input", (msg) => events.push(msg));
+    await statusOf(node, (s) => s.fill === "green");
+
+    const err = await connectRefused(`mqtt://127.0.0.1:${port}`);
+    assert.equal(err.code, 5);
+    const alice = track(await connect(`mqtt://127.0.0.1:${port}`, { username: "alice", password: "alice-password-1", clientId: "alice-1" }));
+    const box = inbox(alice);
+    await alice.subscribeAsync("home/#");
+    await alice.publishAsync("home/lamp", "on", { qos: 1 });
+    await box.next("home/lamp");
+    await until(() => events.some((m) => m.topic === "subscribe"), 5000, "the subscribe event");
+
+    const topics = events.map((m) => m.topic);
+    assert.ok(topics.includes("auth-refused"));
+    assert.ok(topics.includes("client-connected"));
+    const connected = events.find((m) => m.topic === "client-connected");
+    assert.equal(connected.payload.clientId, "alice-1");
+    assert.equal(connected.payload.username, "alice");
+    await statusOf(node, (s) => s.text === "iot-broker.status.client");
+    assert.ok(brokers.engine("b1"), "the running engine is registered for platform nodes");
+    const logged = JSON.stringify(helper.log().args);
+    assert.doesNotMatch(logged, /alice-password-1/);
+    assert.doesNotMatch(JSON.stringify(events), /alice-password-1/);
+  });
+
+  it("accepts MQTT 5 clients and anonymous ones when allowed, with a warning", async function () {
+    const port = await freePort();
+    await helper.load(brokerNode, brokerFlow(port, { allowAnonymous: true }));
+    const node = helper.getNode("b1");
+    await statusOf(node, (s) => s.fill === "green");
+    const c = track(await connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clientId: "" }));
+    assert.ok(c.connected);
+    assert.ok(node.warn.args.some((a) => a[0] === "iot-broker.log.anonymous-on"));
+  });
+
+  it("frees its port when the flow is stopped, so a redeploy can bind it again", async function () {
+    const port = await freePort();
+    await helper.load(brokerNode, brokerFlow(port, { allowAnonymous: true }));
+    await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
+    const c = await connect(`mqtt://127.0.0.1:${port}`);
+    await helper.setFlows(brokerFlow(port, { allowAnonymous: true, name: "changed" }), "nodes");
+    await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
+    c.end(true);
+    track(await connect(`mqtt://127.0.0.1:${port}`));
+    await helper.unload();
+    assert.equal(await portIsClosed(port), true);
+    assert.equal(brokers.engine("b1"), undefined);
+  });
+
+  it("reports a busy port with a clear error and a red status", async function () {
+    const port = await freePort();
+    const flow = [
+      ...brokerFlow(port, { allowAnonymous: true }),
+      { id: "b2", type: "iot-broker", z: "f1", x: 100, y: 200, port, bind: "127.0.0.1", allowAnonymous: true, wires: [[]] },
+    ];
+    await helper.load(brokerNode, flow);
+    const nodes = [helper.getNode("b1"), helper.getNode("b2")];
+    await until(() => nodes.some((n) => n.error.called), 5000, "the port-in-use error");
+    const loser = nodes.find((n) => n.error.called);
+    assert.equal(loser.error.args[0][0], "iot-broker.errors.port-in-use");
+    await statusOf(loser, (s) => s.fill === "red" && s.text === "iot-broker.status.port-in-use");
+  });
+
+  it("reports invalid settings instead of starting", async function () {
+    await helper.load(brokerNode, brokerFlow("70000"));
+    const node = helper.getNode("b1");
+    await until(() => node.error.called, 5000, "the error");
+    assert.equal(node.error.args[0][0], "iot-broker.errors.invalid-port");
+    await helper.unload();
+    const port = await freePort();
+    await helper.load(brokerNode, brokerFlow(port), { b1: { users: "[{not json" } });
+    const node2 = helper.getNode("b1");
+    await until(() => node2.error.called, 5000, "the error");
+    assert.equal(node2.error.args[0][0], "iot-broker.errors.invalid-users");
+    assert.equal(await portIsClosed(port), true);
+  });
+
+  it("serves MQTT over WebSocket on a path of Node-RED's HTTP server and on its own port", async function () {
+    const [port, wsPort] = [await freePort(), await freePort()];
+    await helper.load(brokerNode, brokerFlow(port, { allowAnonymous: true, wsPath: "/mqtt", wsPort }));
+    await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
+    const viaPath = track(await connect(`${helper.url().replace("http", "ws")}/mqtt`));
+    const viaPort = track(await connect(`ws://127.0.0.1:${wsPort}`, { protocolVersion: 5 }));
+    const box = inbox(viaPort);
+    await viaPort.subscribeAsync("ws/#");
+    await viaPath.publishAsync("ws/hello", "world", { qos: 1 });
+    assert.equal((await box.next("ws/hello")).payload, "world");
+  });
+
+  it("speaks MQTT over TLS with a tls-config node", async function () {
+    const port = await freePort();
+    const flow = [
+      ...brokerFlow(port, { allowAnonymous: true, tls: "tls1" }),
+      { id: "tls1", type: "tls-config", cert: path.join(certs, "server.crt"), key: path.join(certs, "server.key"), ca: "", verifyservercert: false },
+    ];
+    await helper.load([brokerNode, tlsNode], flow);
+    await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
+    const c = track(await connect(`mqtts://127.0.0.1:${port}`, { ca: require("node:fs").readFileSync(path.join(certs, "ca.crt")), rejectUnauthorized: true }));
+    assert.ok(c.connected);
+    // A plain-TCP MQTT CONNECT is not TLS: the listener drops it.
+    const plain = require("node:net").connect(port, "127.0.0.1");
+    plain.on("error", () => undefined);
+    plain.write(Buffer.from("101000044d5154540402003c0004746573740000", "hex"));
+    await require("node:events").once(plain, "close");
+  });
+
+  it("says so when the TLS configuration has no certificate", async function () {
+    const port = await freePort();
+    const flow = [...brokerFlow(port, { tls: "tls1" }), { id: "tls1", type: "tls-config", verifyservercert: true }];
+    await helper.load([brokerNode, tlsNode], flow);
+    const node = helper.getNode("b1");
+    await until(() => node.error.called, 5000, "the error");
+    assert.equal(node.error.args[0][0], "iot-broker.errors.tls-missing");
+  });
+});
