@@ -69,27 +69,37 @@ export = function (RED: NodeAPI): void {
       node.send({ topic: event.event, payload: event });
     };
 
-    const start = async (): Promise<void> => {
+    // Everything up to the listen() calls runs synchronously in the constructor, so the ports are
+    // bound before the next node starts: MQTT clients in the same flow connect without a refusal.
+    const start = (): Promise<void> => {
       node.status({ fill: "yellow", shape: "ring", text: "iot-broker.status.starting" });
       const settings = parseBrokerNode(config, node.credentials);
       const listeners = listenerConfigs(settings);
-      const started = await BrokerEngine.create({ id: `node-red-${node.id}`, ...settings.options });
+      const started = new BrokerEngine({ id: `node-red-${node.id}`, ...settings.options });
       engine = started;
       started.on("event", onEvent);
       started.on("clients", showClients);
-      for (const listener of listeners) {
+      const listening = listeners.map(async (listener) => {
         await started.listen(listener);
-        if (stopped) return;
         node.log(RED._("iot-broker.log.listening", { what: started.describe(listener) }));
-      }
-      if (settings.options.allowAnonymous) {
-        node.warn(RED._("iot-broker.log.anonymous-on", { what: listeners.map((l) => started.describe(l)).join(", ") }));
-      }
-      brokers.attach(node.id, started);
-      showClients(started.connectedClients);
+      });
+      return (async () => {
+        const results = await Promise.allSettled([started.ready(), ...listening]);
+        const failure = results.find((r) => r.status === "rejected");
+        if (failure) throw failure.reason;
+        if (stopped) return;
+        if (settings.options.allowAnonymous) {
+          node.warn(RED._("iot-broker.log.anonymous-on", { what: listeners.map((l) => started.describe(l)).join(", ") }));
+        }
+        brokers.attach(node.id, started);
+        showClients(started.connectedClients);
+      })();
     };
 
-    const starting = start().catch(async (err: unknown) => {
+    // The executor runs start() synchronously and turns a throw into a rejection.
+    const starting = new Promise<void>((resolve) => {
+      resolve(start());
+    }).catch(async (err: unknown) => {
       if (err instanceof BrokerConfigError) {
         fail(RED._(`iot-broker.errors.${err.key}`, err.params));
       } else if (err instanceof ListenError && err.code === "address-in-use") {

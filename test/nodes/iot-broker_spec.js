@@ -11,6 +11,7 @@ const { until } = require("../lib/fixtures/wait.js");
 
 helper.init(nodeRedPath);
 
+const mqttNodes = require(require.resolve("@node-red/nodes/core/network/10-mqtt.js", { paths: [path.dirname(nodeRedPath)] }));
 const tlsNode = require(require.resolve("@node-red/nodes/core/network/05-tls.js", { paths: [path.dirname(nodeRedPath)] }));
 const certs = path.join(__dirname, "..", "lib", "fixtures", "certs");
 const USERS = JSON.stringify([{ username: "alice", password: "alice-password-1", publish: ["home/#"], subscribe: ["home/#"] }]);
@@ -97,6 +98,28 @@ describe("iot-broker node", function () {
     await helper.unload();
     assert.equal(await portIsClosed(port), true);
     assert.equal(brokers.engine("b1"), undefined);
+  });
+
+  it("binds its port before the next node starts, so MQTT nodes in the same flow connect at the first attempt", async function () {
+    const port = await freePort();
+    // With retries pushed out of reach, only a first attempt that succeeds can connect.
+    helper.settings({ mqttReconnectTime: 3600000 });
+    try {
+      const flow = [
+        ...brokerFlow(port, { allowAnonymous: true }),
+        { id: "mb", type: "mqtt-broker", broker: "127.0.0.1", port: String(port), clientid: "", autoConnect: true, usetls: false, protocolVersion: "4", keepalive: "60", cleansession: true },
+        { id: "min", type: "mqtt in", z: "f1", x: 100, y: 300, topic: "demo/#", qos: "0", datatype: "utf8", broker: "mb", nl: false, rap: true, rh: 0, inputs: 0, wires: [["sink"]] },
+        { id: "mout", type: "mqtt out", z: "f1", x: 100, y: 400, topic: "demo/t", qos: "0", retain: "false", broker: "mb", wires: [] },
+        { id: "sink", type: "helper", z: "f1", x: 300, y: 300, wires: [] },
+      ];
+      await helper.load([brokerNode, mqttNodes], flow);
+      const received = new Promise((resolve) => helper.getNode("sink").once("input", resolve));
+      await statusOf(helper.getNode("min"), (s) => s.text === "node-red:common.status.connected");
+      helper.getNode("mout").receive({ payload: "first try" });
+      assert.equal((await received).payload, "first try");
+    } finally {
+      helper.settings({});
+    }
   });
 
   it("reports a busy port with a clear error and a red status", async function () {

@@ -35,55 +35,81 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #allowAnonymous: boolean;
   readonly #plugins = new Map<string, BrokerPlugin>();
   readonly #infos = new WeakMap<Client, ClientInfo>();
-  readonly #ready = new Set<Client>();
+  readonly #connected = new Set<Client>();
+  /** Connections that arrived while aedes was still starting; handed over once it is ready. */
+  readonly #pending: [Duplex, IncomingMessage | undefined][] = [];
+  readonly #starting: Promise<void>;
+  #startFinished = false;
   readonly #listeners = new Set<Listener>();
   readonly #localClients = new Set<LocalClient>();
   #aedes: Aedes | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(options: BrokerOptions) {
+  /**
+   * Validates the options (throws TypeError naming the problem) and starts aedes in the
+   * background. Listeners may be opened at once: ports are bound synchronously, so flows that
+   * connect to this broker while it starts are queued, not refused.
+   */
+  constructor(options: BrokerOptions = {}) {
     super();
     this.#users = new UserDirectory(options.users);
     this.#allowAnonymous = options.allowAnonymous ?? false;
-  }
-
-  /** Validates the options (throws TypeError naming the problem) and starts aedes; listens nowhere yet. */
-  static async create(options: BrokerOptions = {}): Promise<BrokerEngine> {
-    const engine = new BrokerEngine(options);
     // Checked at run time too: the options come from a flow file, not from typed code.
     const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
     if (persistence !== "memory") {
       throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available; accepted: "memory"`);
     }
-    const { Aedes } = await loadAedes();
-    engine.#aedes = await Aedes.createBroker({
-      id: options.id,
-      maxClientsIdLength: options.maxClientIdLength ?? 256,
-      maximumPacketSize: options.maxPacketBytes ?? 0,
-      authenticate: (client, username, password, done) => {
-        engine.#authenticate(client, username, password).then(
-          (error) => {
-            done(error, error === null);
-          },
-          (err: unknown) => {
-            done(Object.assign(toError(err), { returnCode: 3 }), false);
-          },
-        );
-      },
-      authorizePublish: (client, packet, done) => {
-        done(engine.#authorizePublish(client, packet));
-      },
-      authorizeSubscribe: (client, sub, done) => {
-        done(null, engine.#authorizeSubscribe(client, sub));
-      },
-      authorizeForward: (client, packet) => engine.#authorizeForward(client, packet),
-      published: (packet, client, done) => {
-        done();
-        engine.#published(packet, client);
-      },
-    });
-    engine.#wireEvents(engine.#aedes);
+    this.#starting = this.#start(options);
+    this.#starting.catch(() => undefined); // reported through ready()
+  }
+
+  /** Starts aedes and listens nowhere yet; resolves when ready. */
+  static async create(options: BrokerOptions = {}): Promise<BrokerEngine> {
+    const engine = new BrokerEngine(options);
+    await engine.ready();
     return engine;
+  }
+
+  /** Resolves once aedes runs; rejects if it could not start. */
+  ready(): Promise<void> {
+    return this.#starting;
+  }
+
+  async #start(options: BrokerOptions): Promise<void> {
+    try {
+      const { Aedes } = await loadAedes();
+      const aedes = await Aedes.createBroker({
+        id: options.id,
+        maxClientsIdLength: options.maxClientIdLength ?? 256,
+        maximumPacketSize: options.maxPacketBytes ?? 0,
+        authenticate: (client, username, password, done) => {
+          this.#authenticate(client, username, password).then(
+            (error) => {
+              done(error, error === null);
+            },
+            (err: unknown) => {
+              done(Object.assign(toError(err), { returnCode: 3 }), false);
+            },
+          );
+        },
+        authorizePublish: (client, packet, done) => {
+          done(this.#authorizePublish(client, packet));
+        },
+        authorizeSubscribe: (client, sub, done) => {
+          done(null, this.#authorizeSubscribe(client, sub));
+        },
+        authorizeForward: (client, packet) => this.#authorizeForward(client, packet),
+        published: (packet, client, done) => {
+          done();
+          this.#published(packet, client);
+        },
+      });
+      this.#aedes = aedes;
+      this.#wireEvents(aedes);
+    } finally {
+      this.#startFinished = true;
+      for (const [stream, request] of this.#pending.splice(0)) this.#accept(stream, request);
+    }
   }
 
   get id(): string {
@@ -91,7 +117,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   get connectedClients(): number {
-    return this.#ready.size;
+    return this.#connected.size;
   }
 
   get closed(): boolean {
@@ -105,7 +131,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
 
   /** The clients that finished connecting, with who they are. */
   clients(): ClientInfo[] {
-    return [...this.#ready].flatMap((c) => this.#infos.get(c) ?? []);
+    return [...this.#connected].flatMap((c) => this.#infos.get(c) ?? []);
   }
 
   /** Opens a listener. Rejects with ListenError ("address-in-use" / "listen-failed"). */
@@ -140,7 +166,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   /** Closes the connections of the clients `predicate` picks (a removed device, a changed user). */
   disconnectClients(predicate: (info: ClientInfo) => boolean): number {
     let count = 0;
-    for (const client of this.#ready) {
+    for (const client of this.#connected) {
       const info = this.#infos.get(client);
       if (info && predicate(info)) {
         client.close();
@@ -166,6 +192,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       await Promise.allSettled([...this.#listeners].map((l) => l.close()));
       this.#listeners.clear();
       await Promise.allSettled([...this.#localClients].map((c) => c.close()));
+      await this.#starting.catch(() => undefined);
       const aedes = this.#aedes;
       if (aedes && !aedes.closed) {
         await new Promise<void>((resolve) => {
@@ -174,7 +201,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           });
         });
       }
-      this.#ready.clear();
+      this.#connected.clear();
     })();
     return this.#closing;
   }
@@ -185,11 +212,15 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   #accept(stream: Duplex, request: IncomingMessage | undefined): void {
-    if (this.closed) {
+    if (this.#isClosed() || (!this.#aedes && this.#startFinished)) {
       stream.destroy();
       return;
     }
-    const client = this.#broker.handle(stream, request);
+    if (!this.#aedes) {
+      this.#pending.push([stream, request]);
+      return;
+    }
+    const client = this.#aedes.handle(stream, request);
     // aedes has no unsubscribe hook; rewrite filters into the client's namespace before it
     // looks them up, or a namespaced client could never unsubscribe (see aedes-types.ts).
     (client as unknown as ClientWithParser)._parser?.prependListener("packet", (packet) => {
@@ -307,7 +338,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     aedes.on("clientReady", (client) => {
       const info = this.#infos.get(client);
       if (!info) return;
-      this.#ready.add(client);
+      this.#connected.add(client);
       const { identity } = info;
       this.#event({
         event: "client-connected",
@@ -316,12 +347,12 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         protocolVersion: info.protocolVersion,
         ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId, remoteAddress: info.remoteAddress }),
       });
-      this.emit("clients", this.#ready.size);
+      this.emit("clients", this.#connected.size);
       this.#withPlugin(info, "clientReady", (p) => p.clientReady?.(info));
     });
     aedes.on("clientDisconnect", (client) => {
       const info = this.#infos.get(client);
-      if (!info || !this.#ready.delete(client)) return;
+      if (!info || !this.#connected.delete(client)) return;
       const { identity } = info;
       this.#event({
         event: "client-disconnected",
@@ -329,7 +360,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         kind: identity.kind,
         ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId }),
       });
-      this.emit("clients", this.#ready.size);
+      this.emit("clients", this.#connected.size);
       this.#withPlugin(info, "clientGone", (p) => p.clientGone?.(info));
     });
     aedes.on("subscribe", (subscriptions, client) => {
