@@ -12,6 +12,9 @@ export interface BackoffOptions {
   random?: () => number;
 }
 
+/** Longest delay a Node timer can wait (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 0x7fff_ffff;
+
 export class Backoff {
   readonly initialMs: number;
   readonly maxMs: number;
@@ -26,9 +29,17 @@ export class Backoff {
     this.factor = options.factor ?? 2;
     this.jitter = Math.min(1, Math.max(0, options.jitter ?? 0.5));
     this.#random = options.random ?? Math.random;
-    if (!(this.initialMs > 0) || !(this.maxMs >= this.initialMs) || !(this.factor >= 1)) {
+    // maxMs is bounded by what a timer can wait: Node fires longer (or Infinity) timers after
+    // 1 ms, which would turn a capped reconnect into a tight loop. NaN jitter would give NaN delays.
+    if (
+      !(this.initialMs > 0) ||
+      !(this.maxMs >= this.initialMs) ||
+      !(this.maxMs <= MAX_TIMER_MS) ||
+      !(this.factor >= 1) ||
+      Number.isNaN(this.jitter)
+    ) {
       throw new RangeError(
-        `invalid backoff: initialMs ${this.initialMs} must be > 0, maxMs ${this.maxMs} >= initialMs, factor ${this.factor} >= 1`,
+        `invalid backoff: initialMs ${this.initialMs} must be > 0, maxMs ${this.maxMs} >= initialMs and <= ${MAX_TIMER_MS}, factor ${this.factor} >= 1, jitter ${this.jitter} a number (0..1)`,
       );
     }
   }

@@ -2,10 +2,10 @@
  * Secret redaction for anything that may reach a log line, a status text or an error message.
  * Two mechanisms: known secret values registered by their owners are replaced wherever they
  * appear, and secret-shaped URL parts (userinfo, token/key query parameters, token path
- * segments passed in `pathSecrets`) are masked even when nobody registered them.
+) are masked even when nobody registered them.
  */
 const MASK = "***";
-const SECRET_QUERY_KEYS = /^(token|api_key|apikey|key|password|pass|secret|auth|access_token|write_key|read_key)$/i;
+const SECRET_QUERY_KEYS = /^(token|api_key|apikey|key|password|pass|secret|auth|access_token|write_key|read_key|write_api_key|read_api_key)$/i;
 const MIN_SECRET_LENGTH = 4;
 
 export class Redactor {
@@ -48,7 +48,9 @@ export class Redactor {
 /** Masks userinfo passwords and secret query parameters in every URL found in `text`. */
 export function redactUrls(text: string): string {
   return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/@:]*):([^\s/@]*)@/gi, (_m, scheme: string, user: string) => `${scheme}${user}:${MASK}@`)
+    // The password runs to the last @ of the authority (it ends at / ? # or a space), so an
+    // unencoded @ inside a password does not leave its tail visible.
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):([^\s/?#]*)@/gi, (_m, scheme: string, user: string) => `${scheme}${user}:${MASK}@`)
     .replace(/([?&])([^=&\s#]+)=([^&\s#]*)/g, (m, sep: string, key: string) =>
       SECRET_QUERY_KEYS.test(key) ? `${sep}${key}=${MASK}` : m,
     );

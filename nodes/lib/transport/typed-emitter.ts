@@ -40,12 +40,17 @@ export class TypedEmitter<E extends EventMap> {
   }
 
   protected emit<K extends keyof E & string>(event: K, ...args: E[K]): void {
-    for (const listener of this.#emitter.listeners(event)) {
+    // rawListeners, not listeners: calling the raw wrapper is what removes a `once` listener.
+    for (const listener of this.#emitter.rawListeners(event)) {
       try {
         (listener as (...a: E[K]) => void)(...args);
       } catch (err) {
         if (event !== "listenerError" && this.#emitter.listenerCount("listenerError") > 0) {
-          this.#emitter.emit("listenerError", err, event);
+          try {
+            this.#emitter.emit("listenerError", err, event);
+          } catch {
+            // A throwing listenerError listener must not escape either.
+          }
         }
       }
     }
