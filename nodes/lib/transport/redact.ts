@@ -1,8 +1,8 @@
 /**
  * Secret redaction for anything that may reach a log line, a status text or an error message.
  * Two mechanisms: known secret values registered by their owners are replaced wherever they
- * appear, and secret-shaped URL parts (userinfo, token/key query parameters, token path
-) are masked even when nobody registered them.
+ * appear, and secret-shaped URL parts (userinfo passwords, token/key query parameters) are
+ * masked even when nobody registered them.
  */
 const MASK = "***";
 const SECRET_QUERY_KEYS = /^(token|api_key|apikey|key|password|pass|secret|auth|access_token|write_key|read_key|write_api_key|read_api_key)$/i;
