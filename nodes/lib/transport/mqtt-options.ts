@@ -44,6 +44,12 @@ export interface MqttSessionOptions {
   reconnect?: BackoffOptions;
   /** Backoff after the server refused the credentials: long, so a bad token never hammers it. */
   authBackoff?: BackoffOptions;
+  /**
+   * How long a connection must stay up before the reconnect backoff starts again from its
+   * first delay (default 10 s). Without it, two clients sharing one token (Blynk allows one
+   * connection per token) would kick each other off in a tight loop.
+   */
+  stableAfterMs?: number;
   /** Messages kept while disconnected; the oldest is dropped beyond this. 0 disables the outbox. */
   outboxLimit?: number;
   maxPayloadBytes?: number;
@@ -117,6 +123,7 @@ export interface ResolvedMqttOptions {
   outboxLimit: number;
   maxPayloadBytes: number;
   will: MqttWill | undefined;
+  stableAfterMs: number;
 }
 
 export function resolveOptions(o: MqttSessionOptions): ResolvedMqttOptions {
@@ -142,6 +149,7 @@ export function resolveOptions(o: MqttSessionOptions): ResolvedMqttOptions {
     outboxLimit: whole("outboxLimit", o.outboxLimit ?? 1000, 0, 2 ** 31 - 1),
     maxPayloadBytes: whole("maxPayloadBytes", o.maxPayloadBytes ?? MQTT_MAX_PAYLOAD_BYTES, 1, MQTT_MAX_PAYLOAD_BYTES),
     will: o.will,
+    stableAfterMs: whole("stableAfterMs", o.stableAfterMs ?? 10_000, 0, 2 ** 31 - 1),
   };
   if (o.will !== undefined) assertTopicName(o.will.topic);
   return resolved;

@@ -69,6 +69,7 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
   #reason: string | undefined = "not started";
   #retryInMs: number | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  #stableTimer: NodeJS.Timeout | undefined;
   #statusTick: NodeJS.Immediate | undefined;
   #dropped = 0;
   #started = false;
@@ -197,6 +198,8 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
     if (this.#closing !== undefined) return this.#closing;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = undefined;
     const conn = this.#conn;
     this.#conn = undefined;
     const graceful = conn?.connected === true;
@@ -239,8 +242,14 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
   }
 
   #onConnected(conn: MqttConnection): void {
-    this.#backoff.reset();
+    // The credentials were accepted; the network is trusted again only once the link holds.
     this.#authBackoff.reset();
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = setTimeout(() => {
+      this.#stableTimer = undefined;
+      this.#backoff.reset();
+    }, this.#opts.stableAfterMs);
+    this.#stableTimer.unref();
     for (const filter of this.#staleFilters) void conn.unsubscribe(filter);
     this.#staleFilters.clear();
     // MQTT.js writes packets in call order: SUBSCRIBEs, then the backlog, then newer publishes.
@@ -262,6 +271,8 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
   #onLost(conn: MqttConnection, loss: ConnectionLoss): void {
     if (this.#conn !== conn) return;
     this.#conn = undefined;
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = undefined;
     this.#requeue(loss.unacked);
     const version = this.#opts.protocolVersion;
     if (loss.refusal !== undefined) {

@@ -334,6 +334,21 @@ describe("MqttSession", function () {
       await until(() => got.includes("after"));
     });
 
+    it("keeps backing off when connections do not hold (two clients kicking each other off)", async function () {
+      const b = await broker();
+      const proxy = await proxyTo(b.port);
+      const s = session({ url: proxy.url, reconnect: { initialMs: 10, maxMs: 1000, jitter: 0 }, stableAfterMs: 3600000 });
+      s.start();
+      const delays = [];
+      for (let i = 0; i < 3; i++) {
+        await untilStatus(s, is("connected"));
+        const lost = waitFor(s, "status", is("disconnected"));
+        proxy.dropAll();
+        delays.push((await lost).retryInMs);
+      }
+      assert.deepEqual(delays, [10, 20, 40]);
+    });
+
     it("queues publishes while offline and sends them in order before newer ones", async function () {
       const b = await broker();
       const proxy = await proxyTo(b.port);
