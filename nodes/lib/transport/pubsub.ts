@@ -63,4 +63,6 @@ export interface PubSub extends Pick<TypedEmitter<PubSubEvents>, "on" | "off" | 
    */
   publish(topic: string, payload: string | Buffer, options?: PublishOptions): Promise<void>;
   subscribe(filter: string, handler: MessageHandler, options?: SubscribeOptions): Promise<Subscription>;
+  /** Ends the link for good (state "closed"); later calls reject with TransportError "closed". */
+  close(): Promise<void>;
 }
