@@ -5,3 +5,5 @@ export { deviceNamespace, devicePrefix, openNamespace, userNamespace, type Devic
 export { UserDirectory } from "./users.js";
 export { BrokerRegistry, brokers, type EngineSetup, type SetupErrorHandler } from "./registry.js";
 export * from "./types.js";
+export { BrokerPubSub, type BrokerPubSubOptions } from "./broker-pubsub.js";
+export { acquirePlugin } from "./shared-plugin.js";
