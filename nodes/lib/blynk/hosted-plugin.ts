@@ -1,0 +1,314 @@
+/**
+ * The Blynk emulation on one broker engine: a BrokerPlugin shared by every device hosted on
+ * that engine (see acquirePlugin). It authenticates devices, keeps their traffic in private
+ * namespaces, remembers their values and answers what Blynk.Cloud would answer.
+ *
+ * Decisions (PROTOCOLS.md marks the cloud's behaviour UNCONFIRMED or leaves it open):
+ * - A second connection with a token that is already connected REPLACES the first: the older
+ *   session is disconnected, the newer one stays, and the device's `report` gets a warning.
+ *   Blynk allows one connection per token; a device that rebooted reconnects before the broker
+ *   notices its old, dead session (keepalive 45 s x 1.5), so refusing the newcomer would lock
+ *   the real device out for a minute, while the newest connection is the one known alive.
+ *   Online state stays true across the hand-over.
+ * - `get/ds` / `get/ds/all` answer from the stored values only (we have no template defaults),
+ *   every datastream with a value for `all` (no "sync with latest server value" flag here).
+ * - `get/meta` answers stored metadata: what the device set with `meta/<field>` and what flows
+ *   sent on `downlink/meta/<field>`; `Time Zone` falls back to the configured time zone. A field
+ *   nobody set gets no answer. `get/loc/all` is never answered (we know no location).
+ * - Answers go out on the device's `downlink/...` only once a subscription of the asking
+ *   connection covers them, and never synchronously inside the publish hook (PROTOCOLS.md 7).
+ * - Malformed uplinks are dropped by throwing from the `published` hook: the engine reports that
+ *   as a `plugin-error` broker event naming the device and topic. Problems found later (a failed
+ *   publish, a replaced connection) go to the hosted device's `report` callback.
+ */
+import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage } from "../broker/index.js";
+import { toError } from "../transport/errors.js";
+import type { InboundMessage, PublishOptions } from "../transport/pubsub.js";
+import { topicMatches } from "../transport/topic.js";
+import { decodeValue, encodeDownlink, encodeValue, messageSize, parseDownlink, parseUplink, type Encoded } from "./codec.js";
+import { DEVICE_USERNAME, findByDigest, HostedDevice, isDownlinkFilter, isUplinkTopic, TIME_ZONE_META } from "./hosted-device.js";
+import { BLYNK_PLUGIN, hostedTopics, type HostedBlynkDevice } from "./hosted-types.js";
+
+/** Answers waiting for a subscription, per connection (a get/ds/all answers at most STORE_LIMITS.datastreams). */
+const MAX_PENDING = 2000;
+
+interface Connection {
+  device: HostedDevice;
+  /** Internal filters of this connection's subscriptions. */
+  filters: string[];
+  /** Answers waiting for a subscription that covers them. */
+  pending: Encoded[];
+}
+
+export class BlynkEmulation implements BrokerPlugin {
+  readonly name = BLYNK_PLUGIN;
+  readonly #engine: BrokerEngine;
+  readonly #client: LocalClient;
+  readonly #devices = new Map<string, HostedDevice>();
+  /** Per connection; weak, because aedes may forget a client that never became ready without telling us. */
+  readonly #connections = new WeakMap<ClientInfo, Connection>();
+  #closed = false;
+
+  constructor(engine: BrokerEngine) {
+    this.#engine = engine;
+    this.#client = engine.createLocalClient();
+    // What flows send a device is remembered too, so get/ds answers with it.
+    this.#client
+      .subscribe(`${INTERNAL_PREFIX}${BLYNK_PLUGIN}/+/down/#`, (m) => {
+        this.#fromFlows(m);
+      })
+      .catch((err: unknown) => {
+        for (const device of this.#devices.values()) device.report(`values sent by flows will not be remembered: ${toError(err).message}`);
+      });
+  }
+
+  device(id: string): HostedDevice | undefined {
+    return this.#devices.get(id);
+  }
+
+  /** Hosts a device on this engine. Throws if its id is hosted already. */
+  add(config: HostedBlynkDevice, report: (err: Error) => void): HostedDevice {
+    if (this.#closed) throw new Error("the Blynk emulation of this broker was closed");
+    if (this.#devices.has(config.id)) throw new Error(`a Blynk device with id "${config.id}" is already hosted on this broker`);
+    const device = new HostedDevice(config, report, (topic, payload, options) => this.publish(topic, payload, options));
+    this.#devices.set(config.id, device);
+    this.#publishOnline(device);
+    return device;
+  }
+
+  /** Ends hosting: its store goes, its connections are closed, its retained state is cleared. */
+  remove(id: string): void {
+    const device = this.#devices.get(id);
+    if (!device) return;
+    this.#devices.delete(id);
+    device.current = undefined;
+    this.#engine.disconnectClients((info) => info.identity.plugin === BLYNK_PLUGIN && info.identity.deviceId === id);
+    const state = hostedTopics.state(id);
+    this.#send(device, `${state}online`, "", { retain: true });
+    this.#send(device, `${state}info`, "", { retain: true });
+    if (this.#devices.size === 0) {
+      this.#closed = true;
+      void this.#client.close();
+    }
+  }
+
+  /** Publishes an internal topic on this engine; rejects like the local client does. */
+  publish(topic: string, payload: string, options: PublishOptions = {}): Promise<void> {
+    return this.#client.publish(topic, payload, options);
+  }
+
+  authenticate(request: AuthRequest): AuthDecision | undefined {
+    if (request.username !== DEVICE_USERNAME) return undefined;
+    const device = request.password === undefined ? undefined : findByDigest(this.#devices.values(), request.password);
+    if (!device) {
+      return { accept: false, returnCode: 4, reason: `no hosted Blynk device has the token given (username "${DEVICE_USERNAME}")` };
+    }
+    return {
+      accept: true,
+      identity: {
+        kind: "device",
+        username: DEVICE_USERNAME,
+        plugin: BLYNK_PLUGIN,
+        deviceId: device.id,
+        namespace: deviceNamespace({ plugin: BLYNK_PLUGIN, deviceId: device.id, canPublish: isUplinkTopic, canSubscribe: isDownlinkFilter }),
+      },
+    };
+  }
+
+  /**
+   * The state of a connection of a hosted device. Made on first use: aedes reads a client's
+   * packets (SUBSCRIBE, PUBLISH) right after CONNACK, possibly before it announces clientReady.
+   */
+  #connectionOf(info: ClientInfo): Connection | undefined {
+    const known = this.#connections.get(info);
+    if (known) return this.#devices.get(known.device.id) === known.device ? known : undefined;
+    const device = info.identity.deviceId === undefined ? undefined : this.#devices.get(info.identity.deviceId);
+    if (!device) return undefined;
+    const connection: Connection = { device, filters: [], pending: [] };
+    this.#connections.set(info, connection);
+    return connection;
+  }
+
+  clientReady(info: ClientInfo): void {
+    const device = this.#connectionOf(info)?.device;
+    if (!device) {
+      // Removed between CONNECT and CONNACK.
+      this.#engine.disconnectClients((other) => other === info);
+      return;
+    }
+    const previous = device.current;
+    // Current first, so the replaced connection's clientGone does not report the device offline.
+    device.current = info;
+    const replaced = this.#engine.disconnectClients(
+      (other) => other !== info && other.identity.plugin === BLYNK_PLUGIN && other.identity.deviceId === device.id,
+    );
+    if (replaced > 0) {
+      device.report(
+        `a new connection (client id "${info.clientId}"${info.remoteAddress === undefined ? "" : ` from ${info.remoteAddress}`}) replaced ` +
+          `${previous === undefined ? "an older one" : `client id "${previous.clientId}"`}: Blynk allows one connection per token ` +
+          "(two devices sharing a token keep replacing each other)",
+      );
+    }
+    this.#publishOnline(device);
+  }
+
+  clientGone(info: ClientInfo): void {
+    const connection = this.#connections.get(info);
+    this.#connections.delete(info);
+    const device = connection?.device;
+    if (device?.current !== info || this.#devices.get(device.id) !== device) return;
+    device.current = undefined;
+    this.#publishOnline(device);
+  }
+
+  subscribed(info: ClientInfo, filters: string[]): void {
+    const connection = this.#connectionOf(info);
+    if (!connection) return;
+    connection.filters.push(...filters);
+    this.#flush(connection);
+  }
+
+  published(info: ClientInfo, message: PublishedMessage): void {
+    const connection = this.#connectionOf(info);
+    const device = connection?.device;
+    const prefix = device === undefined ? undefined : hostedTopics.up(device.id);
+    if (!connection || !device || prefix === undefined || !message.topic.startsWith(prefix)) return;
+    const topic = message.topic.slice(prefix.length);
+    try {
+      this.#handleUplink(connection, device, topic, message.payload);
+    } catch (err) {
+      throw new Error(`dropped "${topic}" from hosted Blynk device "${device.name}": ${toError(err).message}`);
+    }
+  }
+
+  #handleUplink(connection: Connection, device: HostedDevice, topic: string, payload: Buffer): void {
+    const parsed = parseUplink(topic, payload);
+    const now = Date.now();
+    switch (parsed.kind) {
+      case "ds":
+        device.store.setValue(parsed.datastream, payload.toString("utf8"), now);
+        return;
+      case "batch": {
+        const problems: string[] = [];
+        for (const [name, value] of Object.entries(parsed.values)) {
+          try {
+            device.store.setValue(name, encodeValue(value, name), now);
+          } catch (err) {
+            problems.push(toError(err).message);
+          }
+        }
+        if (problems.length > 0) throw new Error(`not all values were remembered: ${problems.join("; ")}`);
+        return;
+      }
+      case "timestamped": {
+        const latest = parsed.points.reduce((a, b) => (b[0] >= a[0] ? b : a));
+        device.store.setValue(parsed.datastream, encodeValue(latest[1], parsed.datastream), latest[0], true);
+        return;
+      }
+      case "erase":
+        device.store.erase(parsed.datastream);
+        return;
+      case "meta":
+        device.store.setMeta(parsed.field, parsed.value);
+        return;
+      case "info-mcu":
+        device.store.info = parsed.info;
+        this.#send(device, `${hostedTopics.state(device.id)}info`, JSON.stringify(parsed.info), { retain: true });
+        if (device.config.templateId !== undefined && device.config.templateId !== "" && parsed.info.tmpl !== undefined && parsed.info.tmpl !== device.config.templateId) {
+          device.report(`the device reports template "${parsed.info.tmpl}", but is configured with "${device.config.templateId}"`);
+        }
+        return;
+      case "get-ds":
+        this.#answer(connection, parsed.datastreams.flatMap((name) => this.#valueAnswer(device, name)));
+        return;
+      case "get-ds-all":
+        this.#answer(connection, device.store.values().flatMap(([name]) => this.#valueAnswer(device, name)));
+        return;
+      case "get-meta":
+        this.#answer(
+          connection,
+          parsed.fields.flatMap((field) => {
+            const value = device.store.meta(field) ?? (field === TIME_ZONE_META ? device.config.timeZone : undefined);
+            return value === undefined || value === "" ? [] : [encodeDownlink({ kind: "meta", field, value })];
+          }),
+        );
+        return;
+      case "get-utc":
+        this.#answer(connection, [device.timeInfo(now)]);
+        return;
+      // Properties, property erases and events only need to reach flows, which they did (under up/).
+      // get/loc/all: no location is known here, so no answer.
+      case "property":
+      case "property-erase":
+      case "event":
+      case "get-loc":
+        return;
+      case "unknown":
+        throw new Error("not a Blynk uplink topic");
+    }
+  }
+
+  #valueAnswer(device: HostedDevice, name: string): Encoded[] {
+    const payload = device.store.value(name);
+    if (payload === undefined) return [];
+    // raw: the stored text goes out exactly as it came in ("100.00000" stays so).
+    return [encodeDownlink({ kind: "ds", datastream: name, value: decodeValue(payload, { raw: true }) })];
+  }
+
+  /** Queues answers for this connection; they go out once a subscription covers them. */
+  #answer(connection: Connection, answers: Encoded[]): void {
+    const { device } = connection;
+    const rxbuff = device.store.info?.rxbuff;
+    for (const answer of answers) {
+      if (rxbuff !== undefined && messageSize(answer.topic, answer.payload) > rxbuff) {
+        device.report(`answer on "${answer.topic}" not sent: it is larger than the device's receive buffer (rxbuff ${rxbuff} bytes)`);
+      } else if (connection.pending.length >= MAX_PENDING) {
+        device.report(`answer on "${answer.topic}" not sent: ${MAX_PENDING} answers already wait for the device to subscribe to downlink/#`);
+      } else {
+        connection.pending.push(answer);
+      }
+    }
+    this.#flush(connection);
+  }
+
+  /** Sends the pending answers a subscription covers, on the next turn (never inside a hook). */
+  #flush(connection: Connection): void {
+    const down = hostedTopics.down(connection.device.id);
+    const covered = (answer: Encoded): boolean => connection.filters.some((f) => topicMatches(f, down + answer.topic));
+    const ready = connection.pending.filter(covered);
+    if (ready.length === 0) return;
+    connection.pending = connection.pending.filter((answer) => !covered(answer));
+    setImmediate(() => {
+      for (const answer of ready) this.#send(connection.device, down + answer.topic, answer.payload, { qos: 1 });
+    });
+  }
+
+  #fromFlows(message: InboundMessage): void {
+    const id = message.topic.split("/")[2] ?? "";
+    const device = this.#devices.get(id);
+    if (!device) return;
+    const topic = message.topic.slice(hostedTopics.down(id).length);
+    try {
+      const parsed = parseDownlink(topic, message.payload, { raw: true });
+      if (parsed.kind === "ds") device.store.setValue(parsed.datastream, message.payload.toString("utf8"), Date.now());
+      else if (parsed.kind === "meta") device.store.setMeta(parsed.field, parsed.value);
+    } catch (err) {
+      device.report(`"${topic}" sent to the device was not remembered: ${toError(err).message}`);
+    }
+  }
+
+  #publishOnline(device: HostedDevice): void {
+    this.#send(device, `${hostedTopics.state(device.id)}online`, JSON.stringify(device.onlineState()), { retain: true });
+  }
+
+  /** Fire-and-forget publish: a failure is reported on the device, never thrown (timers and hooks call this). */
+  #send(device: HostedDevice, topic: string, payload: string, options: PublishOptions): void {
+    try {
+      this.#client.publish(topic, payload, options).catch((err: unknown) => {
+        if (!this.#closed && !this.#engine.closed) device.report(`could not publish "${topic}": ${toError(err).message}`);
+      });
+    } catch (err) {
+      device.report(`could not publish "${topic}": ${toError(err).message}`);
+    }
+  }
+}
