@@ -11,6 +11,11 @@ import type { Aedes, AedesPublishPacket } from "./aedes-types.js";
 
 type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
 
+/** The part of aedes' persistence (not in its typings) that lists retained messages. */
+interface RetainedSource {
+  createRetainedStream(pattern: string): AsyncIterable<AedesPublishPacket>;
+}
+
 export class LocalClient extends TypedEmitter<PubSubEvents> implements PubSub {
   readonly maxPayloadBytes: number;
   readonly #aedes: Aedes;
@@ -78,15 +83,33 @@ export class LocalClient extends TypedEmitter<PubSubEvents> implements PubSub {
       }
     };
     const entry = { filter, deliver };
-    return new Promise((resolve) => {
+    return new Promise<void>((resolve) => {
       this.#aedes.subscribe(filter, deliver, () => {
         this.#subscriptions.add(entry);
-        resolve({
-          filter,
-          unsubscribe: () => this.#unsubscribe(entry),
-        });
+        resolve();
       });
-    });
+    })
+      .then(() => this.#replayRetained(filter, deliver))
+      .then(() => ({ filter, unsubscribe: () => this.#unsubscribe(entry) }));
+  }
+
+  /**
+   * aedes.subscribe() does not send retained messages (its network clients get them from the
+   * SUBSCRIBE handler), so the in-process client fetches them itself, as any MQTT client would
+   * receive them; they are delivered before subscribe() resolves.
+   */
+  async #replayRetained(filter: string, deliver: Deliver): Promise<void> {
+    const persistence = (this.#aedes as unknown as { persistence?: RetainedSource }).persistence;
+    if (!persistence) return;
+    try {
+      for await (const packet of persistence.createRetainedStream(filter)) {
+        await new Promise<void>((done) => {
+          deliver({ ...packet, retain: true }, done);
+        });
+      }
+    } catch (err) {
+      this.emit("warning", `could not read the retained messages for "${filter}": ${toError(err).message}`);
+    }
   }
 
   /** Ends every subscription; the client reports "closed" afterwards. */

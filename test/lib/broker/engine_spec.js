@@ -377,6 +377,19 @@ describe("broker engine", function () {
       assert.equal(local.status.state, "closed");
     });
 
+    it("receives retained messages on subscribe, as a network client would (but no $-topics on a leading wildcard)", async function () {
+      ctx = await startEngine({ allowAnonymous: true });
+      const pub = track(await connect(ctx.url));
+      await pub.publishAsync("state/lamp", "on", { qos: 1, retain: true });
+      const local = ctx.engine.createLocalClient();
+      await local.publish("$iot/x/state", "internal", { retain: true });
+      const got = [];
+      await local.subscribe("state/#", (m) => got.push([m.topic, m.payload.toString(), m.retain]));
+      await local.subscribe("$iot/x/#", (m) => got.push([m.topic, m.payload.toString(), m.retain]));
+      await local.subscribe("#", (m) => got.push(["#", m.topic]));
+      assert.deepEqual(got, [["state/lamp", "on", true], ["$iot/x/state", "internal", true], ["#", "state/lamp"]]);
+    });
+
     it("survives a throwing handler and reports it as a warning", async function () {
       ctx = await startEngine({ allowAnonymous: true });
       const local = ctx.engine.createLocalClient();
