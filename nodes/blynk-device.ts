@@ -1,0 +1,115 @@
+import { createHash } from "node:crypto";
+import type { Node, NodeAPI, NodeDef } from "node-red";
+import { blynkHttpApi } from "./lib/blynk/http-api.js";
+import { createBlynkLink, type BlynkLink, type BlynkLinkOptions } from "./lib/blynk/link.js";
+import { BlynkConfigError, parseBlynkDevice, type BlynkDeviceProps } from "./lib/blynk/link-config.js";
+import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
+
+interface BlynkDeviceDef extends NodeDef, Omit<BlynkDeviceProps, "name"> {}
+
+interface BlynkCredentials {
+  token?: string;
+}
+
+type BlynkDeviceNode = Node<BlynkCredentials> & { blynk?: BlynkDeviceHandle };
+
+export = function (RED: NodeAPI): void {
+  // Where Blynk moved a device (downlink/redirect, HTTPS 308), by config node, mode, configured
+  // server and token: kept in memory for as long as this runtime runs, so a new link starts there.
+  const remembered = new Map<string, string>();
+  // The self-hosted HTTPS API goes on Node-RED's HTTP server once per runtime (per httpNode app).
+  const apiMountedOn = new WeakSet<object>();
+
+  function mountHttpApi(): void {
+    // RED.httpNode is undefined when Node-RED runs without HTTP nodes (httpNodeRoot: false).
+    const app = RED.httpNode as typeof RED.httpNode | undefined;
+    if (app === undefined || apiMountedOn.has(app)) return;
+    apiMountedOn.add(app);
+    app.use(blynkHttpApi());
+  }
+
+  function BlynkDeviceNode(this: BlynkDeviceNode, config: BlynkDeviceDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const users = new Set<string>();
+    let options: BlynkLinkOptions | undefined;
+    let problem: BlynkConfigError | undefined;
+    let link: BlynkLink | undefined;
+    let closed = false;
+
+    const fail = (err: unknown): void => {
+      problem = err instanceof BlynkConfigError ? err : new BlynkConfigError("invalid-config", { error: err instanceof Error ? err.message : String(err) });
+      node.error(RED._(`blynk-device.errors.${problem.key}`, problem.params));
+    };
+
+    try {
+      options = parseBlynkDevice(node.id, config, node.credentials);
+    } catch (err) {
+      fail(err);
+    }
+    const memoryKey = options === undefined || options.connection === "local"
+      ? undefined
+      : [node.id, options.connection, options.server ?? "", createHash("sha256").update(options.token).digest("hex")].join("\u0000");
+
+    const open = (settings: BlynkLinkOptions): BlynkLink | undefined => {
+      const server = memoryKey === undefined ? undefined : remembered.get(memoryKey);
+      let created: BlynkLink;
+      try {
+        created = createBlynkLink(server === undefined ? settings : { ...settings, server });
+      } catch (err) {
+        fail(err);
+        return undefined;
+      }
+      created.on("warning", (text) => {
+        node.warn(RED._("blynk-device.warnings.link", { warning: text }));
+      });
+      created.on("redirected", (moved) => {
+        if (memoryKey !== undefined) remembered.set(memoryKey, created.server ?? moved.server);
+        node.log(RED._("blynk-device.log.redirected", { server: moved.server }));
+      });
+      created.start();
+      return created;
+    };
+
+    const handle: BlynkDeviceHandle = {
+      connection: options?.connection ?? "mqtt",
+      deviceName: typeof config.name === "string" && config.name.trim() !== "" ? config.name.trim() : node.id,
+      get problem() {
+        return problem;
+      },
+      register(userId) {
+        if (options === undefined || closed) return undefined;
+        users.add(userId);
+        link ??= open(options);
+        return link;
+      },
+      async deregister(userId, removed) {
+        users.delete(userId);
+        // A redeploy of the users keeps the connection; only their removal for good ends it.
+        if (!removed || users.size > 0 || link === undefined || options?.connection === "local") return;
+        const ending = link;
+        link = undefined;
+        await ending.close();
+      },
+    };
+    node.blynk = handle;
+
+    if (options?.connection === "local") {
+      // Node-RED is the server here: the device is hosted (and its HTTPS API served) whether or not flow nodes use it.
+      mountHttpApi();
+      link = open(options);
+    }
+
+    node.on("close", (_removed: boolean, done: () => void) => {
+      closed = true;
+      const ending = link;
+      link = undefined;
+      users.clear();
+      void (ending === undefined ? Promise.resolve() : ending.close()).finally(done);
+    });
+  }
+
+  RED.nodes.registerType<BlynkDeviceNode, BlynkDeviceDef, object, BlynkCredentials>("blynk-device", BlynkDeviceNode, {
+    credentials: { token: { type: "password" } },
+  });
+};

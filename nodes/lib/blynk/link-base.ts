@@ -1,0 +1,255 @@
+/**
+ * The client side of one Blynk device ("the link"): the types every mode shares and the base
+ * class with what does not depend on the transport (status, readiness, warnings, the event
+ * gate). Modes: link-mqtt.ts (Node-RED is the device), link-https.ts (Node-RED controls a
+ * device over the HTTPS API), link-local.ts (Node-RED serves a device hosted on an iot-broker).
+ */
+import type { HttpClientOptions } from "../transport/http-client.js";
+import type { MqttSessionOptions } from "../transport/mqtt-session.js";
+import type { LinkStatus } from "../transport/pubsub.js";
+import { Redactor } from "../transport/redact.js";
+import { TransportError, toError } from "../transport/errors.js";
+import { TypedEmitter } from "../transport/typed-emitter.js";
+import type { BlynkValue } from "./codec.js";
+import { EventGate, type EventReceipt } from "./link-events.js";
+
+export type BlynkConnection = "mqtt" | "https" | "local";
+
+/** Where a value came from: the cloud (mqtt), the hosted device (local), its HTTP API (local), an HTTPS read, the local cache. */
+export type BlynkSource = "cloud" | "device" | "http" | "read" | "cache";
+
+export interface BlynkLinkStatus extends LinkStatus {
+  /** local: the hosted device is connected to the broker; https: the cloud says the device is online. */
+  deviceOnline?: boolean;
+}
+
+/** A datastream value (or property / erase) from the other side; `datastream` becomes msg.topic. */
+export interface BlynkValueMessage {
+  kind: "value";
+  datastream: string;
+  /** The value (numbers as numbers, multi-values as arrays); null for an erase. */
+  value: BlynkValue | null;
+  /** The value as text on the wire ("" for an erase): decodeValue(text, {raw: true}) gives raw strings. */
+  text: string;
+  source: BlynkSource;
+  /** Set when a widget property changed rather than the value. */
+  property?: string;
+  erase?: true;
+  /** ms, for timestamped points. */
+  timestamp?: number;
+  /** Part of a batch_ds / batch/update. */
+  batch?: true;
+  /** An answer to a sync (current value on (re)connect), when the link can tell. */
+  sync?: true;
+}
+
+/** Everything that is not a datastream value; `topic` starts with "$system/". */
+export interface BlynkSystemMessage {
+  kind: "system";
+  topic: string;
+  value: unknown;
+  source: BlynkSource;
+  details?: Record<string, unknown>;
+}
+
+/** An event a hosted device logged (local mode). */
+export interface BlynkEventMessage {
+  kind: "event";
+  code: string;
+  description: string;
+  source: BlynkSource;
+}
+
+export type BlynkIncoming = BlynkValueMessage | BlynkSystemMessage | BlynkEventMessage;
+
+export interface SyncRequest {
+  /** Names (pins in https mode) to ask for; undefined or empty = all. */
+  datastreams?: string[];
+  /** Also ask for time/timezone and location (mqtt). */
+  system?: boolean;
+}
+
+export type BlynkLinkEvents = {
+  status: [BlynkLinkStatus];
+  incoming: [BlynkIncoming];
+  /** Something worth a warning in the log (already redacted). */
+  warning: [string];
+  /** (Re)connected: the moment to ask for current values. */
+  ready: [];
+  /** The server moved this device (MQTT downlink/redirect, HTTPS 308): use `server` from now on. */
+  redirected: [{ server: string }];
+  listenerError: [unknown, string];
+};
+
+export interface BlynkLinkOptions {
+  connection: BlynkConnection;
+  /** The device auth token: a secret, registered with the redactor and never shown. */
+  token: string;
+  /** mqtt: mqtt[s]:// or ws[s]:// URL; https: http[s]:// base URL. */
+  server?: string;
+  /** local: id of the iot-broker node that hosts the device. */
+  broker?: string;
+  /** local: the hosted device's id (the blynk-device config node id). */
+  deviceId?: string;
+  /** Shown in messages; the hosted device's name. */
+  name?: string;
+  templateId?: string;
+  firmwareVersion?: string;
+  /** local: IANA zone the emulation answers get/utc with. */
+  timeZone?: string;
+  /** local: HTTPS API pin -> datastream name, e.g. {v1: "Temperature"}. */
+  pins?: Record<string, string>;
+  redactor?: Redactor;
+  /** Test and tuning overrides of the MQTT session. */
+  mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "tls" | "stableAfterMs">;
+  /** Test and tuning overrides of the HTTP client. */
+  http?: Pick<HttpClientOptions, "retries" | "backoff" | "timeoutMs" | "tls" | "random">;
+  /** Events of one code waiting for Blynk's 1 s interval before more are refused; default 10. */
+  maxPendingEvents?: number;
+  /** Apply Blynk.Cloud's 50 requests/s (default: only for *.blynk.cloud servers). */
+  rateLimit?: boolean;
+  now?: () => number;
+}
+
+export interface WriteOptions {
+  /** ms since 1970, a Date or an ISO date-time: sends the value as a timestamped point. */
+  timestamp?: unknown;
+}
+
+export interface EventOptions {
+  /** Called before waiting when the event must wait for Blynk's per-code interval. */
+  onDelay?: (delayMs: number) => void;
+}
+
+/** The client-side API every flow node uses, the same in all three modes. */
+export interface BlynkLink {
+  readonly connection: BlynkConnection;
+  readonly status: BlynkLinkStatus;
+  /** Connected and past the connect handshake: sync may be asked now. */
+  readonly ready: boolean;
+  /** The server in use (after redirects); undefined in local mode. */
+  readonly server: string | undefined;
+  on<K extends keyof BlynkLinkEvents>(event: K, listener: (...args: BlynkLinkEvents[K]) => void): this;
+  off<K extends keyof BlynkLinkEvents>(event: K, listener: (...args: BlynkLinkEvents[K]) => void): this;
+  once<K extends keyof BlynkLinkEvents>(event: K, listener: (...args: BlynkLinkEvents[K]) => void): this;
+  start(): void;
+  close(): Promise<void>;
+  /** Every method below validates first and rejects without sending anything if the input is unusable. */
+  write(datastream: string, value: unknown, options?: WriteOptions): Promise<void>;
+  writeBatch(values: unknown): Promise<void>;
+  writeTimestamped(datastream: string, points: unknown): Promise<void>;
+  setProperty(datastream: string, property: string, value: unknown): Promise<void>;
+  /** Erases the value, or the property when one is named. */
+  erase(datastream: string, property?: string): Promise<void>;
+  logEvent(code: string, description?: string, options?: EventOptions): Promise<EventReceipt>;
+  /**
+   * Asks for current values. Answers that only the caller should see are returned (local cache,
+   * https read); answers that arrive later for everyone come as `incoming` events (mqtt).
+   */
+  sync(request?: SyncRequest): Promise<BlynkIncoming[]>;
+  /** Reads values now (https; local: the last values seen). */
+  read(datastreams?: string[]): Promise<BlynkIncoming[]>;
+}
+
+export type { EventReceipt };
+
+export abstract class BlynkLinkBase extends TypedEmitter<BlynkLinkEvents> implements BlynkLink {
+  abstract readonly connection: BlynkConnection;
+  protected readonly redactor: Redactor;
+  protected readonly now: () => number;
+  readonly #events: EventGate;
+  #status: BlynkLinkStatus = { state: "disconnected", reason: "not started", queued: 0 };
+  #ready = false;
+  #closing: Promise<void> | undefined;
+
+  protected constructor(options: BlynkLinkOptions) {
+    super();
+    this.redactor = options.redactor ?? new Redactor();
+    this.redactor.add(options.token);
+    this.now = options.now ?? Date.now;
+    this.#events = new EventGate({ now: this.now, maxPending: options.maxPendingEvents });
+  }
+
+  get status(): BlynkLinkStatus {
+    return { ...this.#status };
+  }
+
+  get ready(): boolean {
+    return this.#ready && this.#closing === undefined;
+  }
+
+  abstract get server(): string | undefined;
+
+  protected get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  abstract start(): void;
+  abstract write(datastream: string, value: unknown, options?: WriteOptions): Promise<void>;
+  abstract writeBatch(values: unknown): Promise<void>;
+  abstract writeTimestamped(datastream: string, points: unknown): Promise<void>;
+  abstract setProperty(datastream: string, property: string, value: unknown): Promise<void>;
+  abstract erase(datastream: string, property?: string): Promise<void>;
+  abstract sync(request?: SyncRequest): Promise<BlynkIncoming[]>;
+  abstract read(datastreams?: string[]): Promise<BlynkIncoming[]>;
+  /** Validates an event and returns the function that sends it (so a bad one fails before any wait). */
+  protected abstract prepareEvent(code: string, description: string): () => Promise<void>;
+  protected abstract shutdown(): Promise<void>;
+
+  async logEvent(code: string, description = "", options: EventOptions = {}): Promise<EventReceipt> {
+    this.assertOpen();
+    const send = this.prepareEvent(code, description);
+    const receipt = await this.#events.pass(code, options.onDelay);
+    await send();
+    return receipt;
+  }
+
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#events.close();
+    this.#ready = false;
+    this.#closing = this.shutdown()
+      .catch((err: unknown) => {
+        this.warn(`closing the Blynk link failed: ${toError(err).message}`);
+      })
+      .finally(() => {
+        this.setStatus({ state: "closed", queued: 0 });
+      });
+    return this.#closing;
+  }
+
+  protected setStatus(status: BlynkLinkStatus): void {
+    const next: BlynkLinkStatus = { ...status };
+    if (next.reason !== undefined) next.reason = this.redactor.redact(next.reason);
+    this.#status = next;
+    this.emit("status", this.status);
+  }
+
+  /** Ready edges: every false -> true emits `ready` (each MQTT connect, HTTPS recovery). */
+  protected setReady(ready: boolean): void {
+    const was = this.#ready;
+    this.#ready = ready;
+    if (ready && !was && this.#closing === undefined) this.emit("ready");
+  }
+
+  protected deliver(message: BlynkIncoming): void {
+    if (this.#closing === undefined) this.emit("incoming", message);
+  }
+
+  protected warn(text: string): void {
+    this.emit("warning", this.redactor.redact(text));
+  }
+
+  protected redirected(server: string): void {
+    this.emit("redirected", { server: this.redactor.redact(server) });
+  }
+
+  protected assertOpen(): void {
+    if (this.#closing !== undefined) throw new TransportError("closed", "this Blynk device link is closed");
+  }
+
+  /** The error a mode gives for an operation it cannot do. */
+  protected unsupported(what: string, why: string): TransportError {
+    return new TransportError("invalid", `${what} is not possible in ${this.connection} mode: ${why}`);
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * https mode: Node-RED controls a device through Blynk's device HTTPS API (PROTOCOLS.md 2)
+ * with that device's token: reads its datastreams, writes them (the writes reach the device's
+ * handlers), logs events. There is no connection to keep: the status says what the last
+ * request found (reachable, invalid token, unreachable), checked once at start with
+ * `isHardwareConnected`. 308 region redirects are followed and remembered by the HTTP client.
+ */
+import { TransportError, toError } from "../transport/errors.js";
+import { HttpClient, HttpError, type QueryValue } from "../transport/http-client.js";
+import { TokenBucket } from "../transport/rate-limit.js";
+import { LIMITS, toTimestampedPoints, type BlynkScalar, type BlynkValue } from "./codec.js";
+import {
+  batchUpdateRequest, getAllRequest, getRequest, HTTP_ERRORS, isHardwareConnectedRequest, logEventRequest,
+  parseErrorBody, parseGetAllResponse, parseGetResponse, parsePin, propertyRequest, timestampedBatchRequest,
+  updateRequest, type HttpRequestSpec,
+} from "./http-codec.js";
+import {
+  BlynkLinkBase, type BlynkIncoming, type BlynkLinkOptions, type BlynkValueMessage, type SyncRequest, type WriteOptions,
+} from "./link-base.js";
+import { isBlynkCloudHost } from "./link-mqtt.js";
+
+export const DEFAULT_HTTPS_SERVER = "https://blynk.cloud";
+
+export class HttpsBlynkLink extends BlynkLinkBase {
+  readonly connection = "https" as const;
+  readonly #http: HttpClient;
+  readonly #token: string;
+  readonly #bucket: TokenBucket | undefined;
+  #deviceOnline: boolean | undefined;
+  #started = false;
+
+  constructor(options: BlynkLinkOptions) {
+    super(options);
+    const baseUrl = options.server ?? DEFAULT_HTTPS_SERVER;
+    this.#token = options.token;
+    this.#http = new HttpClient({ baseUrl, redactor: this.redactor, ...options.http });
+    this.#http.on("redirected", (info) => {
+      this.redirected(info.origin);
+    });
+    if (options.rateLimit ?? isBlynkCloudHost(baseUrl)) {
+      this.#bucket = new TokenBucket({ capacity: LIMITS.requestsPerSecond, refillPerSecond: LIMITS.requestsPerSecond, now: this.now });
+    }
+  }
+
+  get server(): string | undefined {
+    return this.#http.baseUrl;
+  }
+
+  start(): void {
+    this.assertOpen();
+    if (this.#started) return;
+    this.#started = true;
+    this.setStatus({ state: "connecting", queued: 0 });
+    this.#checkOnline().catch(() => {
+      // The status already says why; a later request tries again.
+    });
+  }
+
+  async write(pin: string, value: unknown, options: WriteOptions = {}): Promise<void> {
+    if (options.timestamp !== undefined) {
+      await this.writeTimestamped(pin, [[options.timestamp, value]]);
+      return;
+    }
+    await this.#call(() => updateRequest(this.#token, pin, value as BlynkValue));
+  }
+
+  async writeBatch(values: unknown): Promise<void> {
+    // The codec checks every pin and value (single values only: batch/update has no multi-values).
+    await this.#call(() => batchUpdateRequest(this.#token, values as Record<string, BlynkScalar>));
+  }
+
+  async writeTimestamped(pin: string, points: unknown): Promise<void> {
+    await this.#call(() => timestampedBatchRequest(this.#token, pin, toTimestampedPoints(points, this.now())));
+  }
+
+  async setProperty(pin: string, property: string, value: unknown): Promise<void> {
+    await this.#call(() => propertyRequest(this.#token, pin, property, value as BlynkValue));
+  }
+
+  erase(_pin: string, property?: string): Promise<void> {
+    const what = property === undefined ? "erasing a value" : "erasing a property";
+    return Promise.reject(this.unsupported(what, "Blynk's HTTPS device API has no erase call (mqtt mode has one)"));
+  }
+
+  async sync(request: SyncRequest = {}): Promise<BlynkIncoming[]> {
+    const values = await this.read(request.datastreams);
+    if (request.system !== true) return values;
+    const online = await this.#checkOnline();
+    return [...values, online];
+  }
+
+  async read(pins?: string[]): Promise<BlynkIncoming[]> {
+    if (pins === undefined || pins.length === 0) {
+      const body = await this.#call(() => getAllRequest(this.#token));
+      return Object.entries(parseGetAllResponse(body)).map(([pin, value]) => this.#value(pin, value, textOf(value)));
+    }
+    const wanted = pins.map(parsePin);
+    const body = await this.#call(() => getRequest(this.#token, wanted));
+    const answer = parseGetResponse(wanted, body);
+    if (wanted.length === 1) {
+      const value = answer as BlynkValue;
+      return [this.#value(wanted[0] ?? "", value, Array.isArray(value) ? textOf(value) : body)];
+    }
+    return Object.entries(answer as Record<string, BlynkValue>).map(([pin, value]) => this.#value(pin, value, textOf(value)));
+  }
+
+  protected prepareEvent(code: string, description: string): () => Promise<void> {
+    const spec = logEventRequest(this.#token, code, description);
+    return async () => {
+      await this.#call(() => spec);
+    };
+  }
+
+  protected shutdown(): Promise<void> {
+    this.#bucket?.close();
+    this.#http.close();
+    return Promise.resolve();
+  }
+
+  #value(pin: string, value: BlynkValue, text: string): BlynkValueMessage {
+    return { kind: "value", datastream: pin, value, text, source: "read" };
+  }
+
+  async #checkOnline(): Promise<BlynkIncoming> {
+    let online = false;
+    await this.#call(() => isHardwareConnectedRequest(this.#token), (body) => {
+      online = body.trim() === "true";
+      this.#deviceOnline = online;
+    });
+    return { kind: "system", topic: "$system/online", value: online, source: "read" };
+  }
+
+  /** Builds the request (validation errors reject before anything is sent), sends it, returns the body. */
+  async #call(build: () => HttpRequestSpec, answered?: (body: string) => void): Promise<string> {
+    this.assertOpen();
+    const spec = build();
+    if (this.#bucket !== undefined) await this.#bucket.take();
+    // Blynk's `get` wants bare pin keys (`&v1`); the codec gives them with empty values.
+    const bare = spec.path.endsWith("/get");
+    const query = spec.query.map(([key, value]): [string, QueryValue] => [key, bare && value === "" ? null : value]);
+    try {
+      const response = await this.#http.request<string>({
+        method: spec.method,
+        path: spec.path,
+        query,
+        ...(spec.body === undefined ? {} : { body: spec.body }),
+        ...(spec.headers === undefined ? {} : { headers: spec.headers }),
+        responseType: "text",
+      });
+      answered?.(response.data);
+      this.#reachable();
+      return response.data;
+    } catch (err) {
+      throw this.#failed(err);
+    }
+  }
+
+  #reachable(): void {
+    const status = this.status;
+    if (status.state !== "connected" || status.deviceOnline !== this.#deviceOnline) {
+      this.setStatus({ state: "connected", queued: 0, ...(this.#deviceOnline === undefined ? {} : { deviceOnline: this.#deviceOnline }) });
+    }
+    this.setReady(true);
+  }
+
+  /** Turns a failure into an error in words, updating the status when it says something about the link. */
+  #failed(err: unknown): Error {
+    if (!(err instanceof HttpError)) return toError(err);
+    const blynkSays = err.body === undefined ? undefined : parseErrorBody(err.body);
+    if (blynkSays === HTTP_ERRORS.invalidToken) {
+      this.setReady(false);
+      this.setStatus({ state: "auth-failed", reason: "invalid token", queued: 0 });
+      return new TransportError("auth", `Blynk refused the device token (${blynkSays}); check the token in the blynk-device node`, { status: err.status });
+    }
+    if (blynkSays !== undefined) {
+      this.#reachable();
+      return new TransportError("http", `Blynk refused the request: ${blynkSays} (HTTP ${err.status ?? "?"}, ${err.method} ${pathOf(err.url)})`, { status: err.status });
+    }
+    if (err.code === "network" || err.code === "timeout" || (err.status !== undefined && err.status >= 500)) {
+      this.setReady(false);
+      this.setStatus({ state: "disconnected", reason: err.message, queued: 0 });
+    }
+    return err;
+  }
+}
+
+/** The wire form of a value read as JSON: NUL-joined for multi-values, like MQTT. */
+function textOf(value: BlynkValue): string {
+  return Array.isArray(value) ? value.map((v) => String(v)).join("\0") : String(value);
+}
+
+/** The path of a (redacted) URL, for short messages. */
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,134 @@
+"use strict";
+// blynk-device (config node): one connection per device shared by its nodes, status pushed to
+// all of them, bad settings reported clearly, and the token kept out of sight.
+const assert = require("node:assert/strict");
+const helper = require("node-red-node-test-helper");
+const nodeRedPath = require("../lib/fixtures/node-red-path.js");
+const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
+const { unusedPort } = require("../lib/fixtures/http-server.js");
+const { waitFor } = require("../lib/fixtures/wait.js");
+const { connect, inbox } = require("../lib/fixtures/engine.js");
+const { errorsOf, blynkNodes, TAB, onTab, statusOf, inject, assertNoToken } = require("./blynk-helpers.js");
+
+helper.init(nodeRedPath);
+
+const TOKEN = "DevTok_0123456789abcdefghijklmno";
+const STATUS = "@iot-bridge/node-red/blynk-device:blynk-device.status.";
+
+describe("blynk-device node", function () {
+  const cleanups = [];
+  beforeEach(function (done) {
+    helper.startServer(done);
+  });
+  afterEach(async function () {
+    await helper.unload();
+    while (cleanups.length > 0) await cleanups.pop()();
+    await new Promise((resolve) => helper.stopServer(resolve));
+  });
+
+  async function broker(options, watch = true) {
+    const b = await startBareBroker(options);
+    cleanups.push(() => b.close());
+    const devices = [];
+    b.aedes.on("client", (client) => devices.push(client.id));
+    b.devices = devices;
+    if (!watch) return b;
+    const w = await connect(b.url);
+    cleanups.push(() => w.endAsync(true));
+    b.box = inbox(w);
+    await w.subscribeAsync("#");
+    devices.length = 0;
+    return b;
+  }
+  const device = (extra = {}) => ({ id: "dev1", type: "blynk-device", name: "Pi", connection: "mqtt", ...extra });
+  const users = (name = "") => [
+    onTab({ id: "w1", type: "blynk-write", name, device: "dev1", datastream: "Temperature" }),
+    onTab({ id: "i1", type: "blynk-device-in", device: "dev1", datastream: "", sync: false, wires: [[]] }),
+    onTab({ id: "e1", type: "blynk-event", device: "dev1", event: "", wires: [[]] }),
+  ];
+
+  it("opens one connection for all nodes of a device, keeps it across a redeploy of the nodes and closes it when the last one is removed", async function () {
+    const b = await broker();
+    const flow = (name) => [TAB, device({ server: b.url }), ...users(name)];
+    await helper.load(blynkNodes, flow(""), { dev1: { token: TOKEN } });
+    for (const id of ["w1", "i1", "e1"]) await statusOf(helper.getNode(id), (s) => s.text === `${STATUS}connected` && s.fill === "green");
+    assert.equal(b.devices.length, 1);
+
+    await helper.setFlows(flow("renamed"), "nodes", { dev1: { token: TOKEN } });
+    await statusOf(helper.getNode("w1"), (s) => s.text === `${STATUS}connected`);
+    assert.equal(await inject(helper.getNode("w1"), { payload: 21.5 }), undefined);
+    await b.box.next("ds/Temperature");
+    assert.equal(b.devices.length, 1, "the write went over the connection that was already open");
+
+    const gone = waitFor(b.aedes, "clientDisconnect", (client) => client.id === b.devices[0]);
+    await helper.setFlows([TAB, device({ server: b.url })], "nodes", { dev1: { token: TOKEN } });
+    await gone;
+  });
+
+  it("pushes the link's status to every node: connecting, disconnected with the reason, invalid token", async function () {
+    const port = await unusedPort();
+    await helper.load(blynkNodes, [TAB, device({ server: `mqtt://127.0.0.1:${port}` }), ...users()], { dev1: { token: TOKEN } });
+    for (const id of ["w1", "i1", "e1"]) {
+      const node = helper.getNode(id);
+      await statusOf(node, (s) => s.text === `${STATUS}connecting` && s.fill === "yellow" && s.shape === "ring");
+      const down = await statusOf(node, (s) => s.fill === "red" && s.text.startsWith(`${STATUS}disconnected`));
+      assert.match(down.text, /connection refused/);
+    }
+    await helper.unload();
+    const refusing = await broker({
+      authenticate: (_c, _u, _p, done) => {
+        const err = new Error("no");
+        err.returnCode = 4;
+        done(err, false);
+      },
+    }, false);
+    await helper.load(blynkNodes, [TAB, device({ server: refusing.url }), ...users()], { dev1: { token: TOKEN } });
+    for (const id of ["w1", "i1", "e1"]) await statusOf(helper.getNode(id), (s) => s.text === `${STATUS}auth-failed` && s.fill === "red");
+    assertNoToken(TOKEN, ["dev1", "w1", "i1", "e1"]);
+  });
+
+  it("reports bad settings clearly instead of connecting: missing token, bad URL, missing device", async function () {
+    const flow = [
+      TAB,
+      device(),
+      device({ id: "dev2", server: "https://blynk.cloud" }),
+      onTab({ id: "w1", type: "blynk-write", device: "dev1", datastream: "T" }),
+      onTab({ id: "w2", type: "blynk-write", device: "dev2", datastream: "T" }),
+      onTab({ id: "w3", type: "blynk-write", device: "", datastream: "T" }),
+      onTab({ id: "i3", type: "blynk-device-in", device: "nope", wires: [[]] }),
+      onTab({ id: "e3", type: "blynk-event", wires: [[]] }),
+      device({ id: "dev4", connection: "https", server: "http://127.0.0.1:9" }),
+      onTab({ id: "i4", type: "blynk-device-in", device: "dev4", datastream: "Temperature", wires: [[]] }),
+    ];
+    await helper.load(blynkNodes, flow, { dev2: { token: TOKEN }, dev4: { token: TOKEN } });
+    const i4 = helper.getNode("i4");
+    assert.match(errorsOf(i4)[0], /^blynk-device-in\.errors\.invalid-datastream .*Wrong pin format/);
+    await statusOf(i4, (s) => s.fill === "red" && s.text === `${STATUS}config-error`);
+    assert.match((await inject(i4, { payload: 1 })).message, /^blynk-device-in\.errors\.invalid-datastream/);
+    assert.equal(errorsOf(helper.getNode("dev1"))[0], "blynk-device.errors.missing-token");
+    assert.match(errorsOf(helper.getNode("dev2"))[0], /^blynk-device\.errors\.invalid-mqtt-server .*https:\/\/blynk\.cloud/);
+    for (const id of ["w1", "w2"]) {
+      const node = helper.getNode(id);
+      assert.match(errorsOf(node)[0], /^blynk-write\.errors\.device-invalid /);
+      await statusOf(node, (s) => s.fill === "red" && s.text === `${STATUS}config-error`);
+      const err = await inject(node, { payload: 1 });
+      assert.match(err.message, /^blynk-write\.errors\.device-invalid/);
+    }
+    assert.equal(errorsOf(helper.getNode("w3"))[0], "blynk-write.errors.no-device");
+    assert.equal(errorsOf(helper.getNode("i3"))[0], "blynk-device-in.errors.no-device");
+    assert.equal(errorsOf(helper.getNode("e3"))[0], "blynk-event.errors.no-device");
+    for (const id of ["w3", "i3", "e3"]) await statusOf(helper.getNode(id), (s) => s.fill === "red" && s.text === `${STATUS}no-device`);
+    assert.match((await inject(helper.getNode("e3"), { topic: "x" })).message, /^blynk-event\.errors\.no-device/);
+    assertNoToken(TOKEN, ["dev1", "dev2", "dev4", "w1", "w2", "w3", "i3", "e3", "i4"]);
+  });
+
+  it("keeps the token in credentials only: a password credential, never in the flow, log, status or errors", async function () {
+    const b = await broker();
+    await helper.load(blynkNodes, [TAB, device({ server: b.url }), ...users()], { dev1: { token: TOKEN } });
+    await statusOf(helper.getNode("w1"), (s) => s.text === `${STATUS}connected`);
+    assert.deepEqual(helper._redNodes.getCredentialDefinition("blynk-device"), { token: { type: "password" } });
+    const err = await inject(helper.getNode("w1"), { payload: "x".repeat(2000) });
+    assert.match(err.message, /1024 bytes/);
+    assertNoToken(TOKEN, ["dev1", "w1", "i1", "e1"], err);
+  });
+});
