@@ -4,6 +4,7 @@ import { blynkHttpApi } from "./lib/blynk/http-api.js";
 import { createBlynkLink, type BlynkLink, type BlynkLinkOptions } from "./lib/blynk/link.js";
 import { BlynkConfigError, parseBlynkDevice, type BlynkDeviceProps } from "./lib/blynk/link-config.js";
 import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
+import { LinkUsers } from "./lib/transport/link-users.js";
 
 interface BlynkDeviceDef extends NodeDef, Omit<BlynkDeviceProps, "name"> {}
 
@@ -31,11 +32,8 @@ export = function (RED: NodeAPI): void {
   function BlynkDeviceNode(this: BlynkDeviceNode, config: BlynkDeviceDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const users = new Set<string>();
     let options: BlynkLinkOptions | undefined;
     let problem: BlynkConfigError | undefined;
-    let link: BlynkLink | undefined;
-    let closed = false;
 
     const fail = (err: unknown): void => {
       problem = err instanceof BlynkConfigError ? err : new BlynkConfigError("invalid-config", { error: err instanceof Error ? err.message : String(err) });
@@ -71,41 +69,24 @@ export = function (RED: NodeAPI): void {
       return created;
     };
 
+    // Node-RED serves a hosted device (and its HTTPS API) whether or not flow nodes use it.
+    const local = options?.connection === "local";
+    if (local) mountHttpApi();
+    const users = new LinkUsers<BlynkLink>(() => (options === undefined ? undefined : open(options)), { keepOpen: local && options !== undefined });
+
     const handle: BlynkDeviceHandle = {
       connection: options?.connection ?? "mqtt",
       deviceName: typeof config.name === "string" && config.name.trim() !== "" ? config.name.trim() : node.id,
       get problem() {
         return problem;
       },
-      register(userId) {
-        if (options === undefined || closed) return undefined;
-        users.add(userId);
-        link ??= open(options);
-        return link;
-      },
-      async deregister(userId, removed) {
-        users.delete(userId);
-        // A redeploy of the users keeps the connection; only their removal for good ends it.
-        if (!removed || users.size > 0 || link === undefined || options?.connection === "local") return;
-        const ending = link;
-        link = undefined;
-        await ending.close();
-      },
+      register: (userId) => (options === undefined ? undefined : users.register(userId)),
+      deregister: (userId, removed) => users.deregister(userId, removed),
     };
     node.blynk = handle;
 
-    if (options?.connection === "local") {
-      // Node-RED is the server here: the device is hosted (and its HTTPS API served) whether or not flow nodes use it.
-      mountHttpApi();
-      link = open(options);
-    }
-
     node.on("close", (_removed: boolean, done: () => void) => {
-      closed = true;
-      const ending = link;
-      link = undefined;
-      users.clear();
-      void (ending === undefined ? Promise.resolve() : ending.close()).finally(done);
+      void users.close().finally(done);
     });
   }
 

@@ -1,0 +1,190 @@
+/**
+ * What every platform's config node (blynk-device, thingsboard-device, thingspeak-channel)
+ * shares with the flow nodes that use it: one link per config node, opened for the first user
+ * and closed when the last one is removed for good (not on a redeploy), status pushed to every
+ * user as a Node-RED status view, and hooks guarded so a user's bug never reaches the link's
+ * socket or timer callbacks. Node-RED-free: views carry an i18n key the node translates.
+ */
+import { toError } from "./errors.js";
+import type { LinkStatus } from "./pubsub.js";
+
+/** A link's status, plus whether the device on the other side is online, when the link can tell. */
+export interface DeviceLinkStatus extends LinkStatus {
+  deviceOnline?: boolean;
+}
+
+/** What useLink needs of a platform link. */
+export interface UsableLink<Incoming> {
+  readonly status: DeviceLinkStatus;
+  /** Connected and past its handshake. */
+  readonly ready: boolean;
+  on(event: "status", listener: (status: DeviceLinkStatus) => void): this;
+  on(event: "incoming", listener: (message: Incoming) => void): this;
+  on(event: "ready", listener: () => void): this;
+  off(event: "status", listener: (status: DeviceLinkStatus) => void): this;
+  off(event: "incoming", listener: (message: Incoming) => void): this;
+  off(event: "ready", listener: () => void): this;
+}
+
+/** A configuration mistake, as an i18n key (under the config node's `errors`) and its interpolations. */
+export interface ConfigProblem {
+  key: string;
+  params: Record<string, string>;
+}
+
+/** The object a config node exposes to its flow nodes. */
+export interface LinkOwner<L> {
+  /** The config node's name (its id when unnamed), for msg details. */
+  readonly deviceName: string;
+  /** Why the config node cannot be used; undefined when it can. */
+  readonly problem: ConfigProblem | undefined;
+  /** Adds a user; undefined when the config node is unusable. */
+  register(userId: string): L | undefined;
+  /** Removes a user; the link closes when the last one is removed for good (`removed`). */
+  deregister(userId: string, removed: boolean): Promise<void>;
+}
+
+/** The users of one config node's link: opened lazily, shared, closed with the last user. */
+export class LinkUsers<L extends { close(): Promise<void> }> {
+  readonly #users = new Set<string>();
+  readonly #open: () => L | undefined;
+  readonly #keepOpen: boolean;
+  #link: L | undefined;
+  #closed = false;
+
+  /** `keepOpen`: the link lives as long as the config node (e.g. Node-RED serving a hosted device). */
+  constructor(open: () => L | undefined, options: { keepOpen?: boolean } = {}) {
+    this.#open = open;
+    this.#keepOpen = options.keepOpen ?? false;
+    if (this.#keepOpen) this.#link = open();
+  }
+
+  get link(): L | undefined {
+    return this.#link;
+  }
+
+  register(userId: string): L | undefined {
+    if (this.#closed) return undefined;
+    this.#users.add(userId);
+    this.#link ??= this.#open();
+    return this.#link;
+  }
+
+  async deregister(userId: string, removed: boolean): Promise<void> {
+    this.#users.delete(userId);
+    if (!removed || this.#users.size > 0 || this.#keepOpen || this.#link === undefined) return;
+    const ending = this.#link;
+    this.#link = undefined;
+    await ending.close();
+  }
+
+  /** The config node itself closes: the link goes whatever its users say. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#users.clear();
+    const ending = this.#link;
+    this.#link = undefined;
+    await ending?.close();
+  }
+}
+
+export type StatusFill = "red" | "green" | "yellow" | "grey" | "blue";
+
+export interface StatusView {
+  fill: StatusFill;
+  shape: "dot" | "ring";
+  /** Key under the config node's `status` catalog section. */
+  key: string;
+  params?: Record<string, string | number>;
+}
+
+/**
+ * The node status for a link status; undefined = clear it. `local`: Node-RED serves a hosted
+ * device, so "disconnected" means the iot-broker node stopped, and an offline device is a
+ * yellow ring (nothing is wrong with Node-RED).
+ */
+export function statusView(status: DeviceLinkStatus, local: boolean): StatusView | undefined {
+  const queued = status.queued > 0 ? { count: status.queued } : undefined;
+  const withQueue = (view: StatusView): StatusView =>
+    queued === undefined ? view : { ...view, key: `${view.key}-queued`, params: { ...view.params, ...queued } };
+  switch (status.state) {
+    case "closed":
+      return undefined;
+    case "connecting":
+      return withQueue({ fill: "yellow", shape: "ring", key: "connecting" });
+    case "auth-failed":
+      return withQueue({ fill: "red", shape: "ring", key: "auth-failed" });
+    case "disconnected":
+      if (local) return withQueue({ fill: "red", shape: "ring", key: "broker-stopped" });
+      return withQueue({ fill: "red", shape: "ring", key: "disconnected", params: { reason: status.reason ?? "" } });
+    case "connected":
+      if (status.deviceOnline === true) return withQueue({ fill: "green", shape: "dot", key: "device-online" });
+      if (status.deviceOnline === false) return withQueue({ fill: local ? "yellow" : "green", shape: "ring", key: "device-offline" });
+      return withQueue({ fill: "green", shape: "dot", key: "connected" });
+  }
+}
+
+export interface LinkUserHooks<Incoming> {
+  status(view: StatusView | undefined): void;
+  incoming?(message: Incoming): void;
+  /** The link (re)connected: the moment to ask for current values. Also called at once if it already is. */
+  ready?(): void;
+  /** A hook threw: reported here instead of reaching the link. */
+  failed(err: Error): void;
+}
+
+export interface LinkUse<L> {
+  readonly link: L;
+  /** Stops listening and deregisters; resolves when the link closed if this was the last user. */
+  release(removed: boolean): Promise<void>;
+}
+
+/** Registers `userId` with the owner and follows its link; undefined when the owner is unusable. */
+export function useLink<Incoming, L extends UsableLink<Incoming>>(
+  owner: LinkOwner<L>,
+  userId: string,
+  local: boolean,
+  hooks: LinkUserHooks<Incoming>,
+): LinkUse<L> | undefined {
+  const link = owner.register(userId);
+  if (link === undefined) return undefined;
+  const guard = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A): void => {
+    try {
+      fn(...args);
+    } catch (err) {
+      try {
+        hooks.failed(toError(err));
+      } catch {
+        // nothing left to tell
+      }
+    }
+  };
+  const onStatus = guard((status: DeviceLinkStatus) => { hooks.status(statusView(status, local)); });
+  const onIncoming = guard((message: Incoming) => { hooks.incoming?.(message); });
+  const onReady = guard(() => { hooks.ready?.(); });
+  link.on("status", onStatus);
+  link.on("incoming", onIncoming);
+  link.on("ready", onReady);
+  onStatus(link.status);
+  if (link.ready) onReady();
+  let released = false;
+  return {
+    link,
+    release: async (removed) => {
+      if (released) return;
+      released = true;
+      link.off("status", onStatus);
+      link.off("incoming", onIncoming);
+      link.off("ready", onReady);
+      await owner.deregister(userId, removed);
+    },
+  };
+}
+
+/** The owner a config node exposes under `property` (what RED.nodes.getNode gave), or undefined for anything else. */
+export function ownerOf<L>(node: unknown, property: string): LinkOwner<L> | undefined {
+  if (typeof node !== "object" || node === null) return undefined;
+  const owner = (node as Record<string, unknown>)[property];
+  if (typeof owner !== "object" || owner === null) return undefined;
+  return typeof (owner as Partial<LinkOwner<L>>).register === "function" ? (owner as LinkOwner<L>) : undefined;
+}
