@@ -2,9 +2,9 @@
  * One hosted Blynk device on one broker engine (its store, its current connection, what an
  * HTTPS write does) and the helpers the emulation uses to recognise devices and their topics.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { ClientInfo } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
+import { findByDigest, tokenDigest } from "../transport/secret-match.js";
 import type { PublishOptions } from "../transport/pubsub.js";
 import { assertDatastreamName, encodeDownlink, encodeValue, utcInfo, type Encoded, type TimestampedPoint } from "./codec.js";
 import { parsePin } from "./http-codec.js";
@@ -40,19 +40,8 @@ export function isDownlinkFilter(filter: string): boolean {
   return hash === -1 || (hash === filter.length - 1 && filter.endsWith("/#"));
 }
 
-export function tokenDigest(token: string | Buffer): Buffer {
-  return createHash("sha256").update(token).digest();
-}
-
-/** The candidate holding the token, comparing fixed-size digests with every candidate (constant time). */
-export function findByDigest<T extends { readonly digest: Buffer }>(candidates: Iterable<T>, token: string | Buffer): T | undefined {
-  const digest = tokenDigest(token);
-  let found: T | undefined;
-  for (const candidate of candidates) {
-    if (timingSafeEqual(candidate.digest, digest) && found === undefined) found = candidate;
-  }
-  return found;
-}
+// Moved to the transport floor (platform-blind, shared with other emulations); re-exported for existing importers.
+export { findByDigest, tokenDigest };
 
 function hostTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone;

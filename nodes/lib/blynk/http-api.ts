@@ -23,6 +23,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { toError } from "../transport/errors.js";
+import { BODY_TOO_LARGE, readRequestBody } from "../transport/http-body.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import { decodeValue, encodeValue, LIMITS, type BlynkValue } from "./codec.js";
 import { hostedByToken, type HostedRegistration } from "./emulation.js";
@@ -49,8 +50,6 @@ type Reply = { status: number; body: string; type: "json" | "text" };
 const json = (status: number, value: unknown): Reply => ({ status, body: JSON.stringify(value), type: "json" });
 const text = (status: number, body: string): Reply => ({ status, body, type: "text" });
 const error = (status: number, message: string): Reply => ({ status, body: errorBody(message), type: "json" });
-
-const TOO_LARGE = Symbol("too large");
 
 export interface HttpApiOptions {
   /** Milliseconds clock of the rate limiter; default Date.now (tests freeze it). */
@@ -98,39 +97,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 /** The body: from the stream if nobody read it, else what a body parser left in `req.body`. */
-function readBody(req: HttpApiRequest): Promise<string | typeof TOO_LARGE> {
-  if (req.readableEnded) {
-    const body = req.body;
-    const textBody =
-      body === undefined || body === null ? "" : typeof body === "string" ? body : Buffer.isBuffer(body) ? body.toString("utf8") : JSON.stringify(body);
-    return Promise.resolve(Buffer.byteLength(textBody) > MAX_BODY_BYTES ? TOO_LARGE : textBody);
-  }
-  return new Promise((resolve, reject) => {
-    const declared = Number(header(req, "content-length"));
-    let size = 0;
-    let over = Number.isFinite(declared) && declared > MAX_BODY_BYTES;
-    const chunks: Buffer[] = [];
-    if (over) resolve(TOO_LARGE);
-    // Past the limit the rest is read and dropped, so the client gets the 413 answer.
-    req.on("data", (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        over = true;
-        chunks.length = 0;
-        resolve(TOO_LARGE);
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    req.on("end", () => {
-      resolve(Buffer.concat(chunks).toString("utf8"));
-    });
-    req.on("error", reject);
-    req.on("close", () => {
-      reject(new Error("the request was aborted"));
-    });
-  });
+function readBody(req: HttpApiRequest): Promise<string | typeof BODY_TOO_LARGE> {
+  return readRequestBody(req, MAX_BODY_BYTES);
 }
 
 /** Stored text -> JSON answer value: numbers as numbers, multi-values as arrays. */
@@ -215,7 +183,7 @@ async function handle(req: HttpApiRequest, url: string, allow: Limiter): Promise
   let intent = first;
   if (method === "POST") {
     const body = await readBody(req);
-    if (body === TOO_LARGE) return error(413, `Request is too large: at most ${MAX_BODY_BYTES} bytes.`);
+    if (body === BODY_TOO_LARGE) return error(413, `Request is too large: at most ${MAX_BODY_BYTES} bytes.`);
     intent = parseHttpRequest(method, path, query, body, contentType);
   }
   if ("error" in intent) return error(intent.status, intent.error);

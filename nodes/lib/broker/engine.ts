@@ -251,7 +251,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#event({
       event: "auth-refused",
       clientId: client.id,
-      ...(request.username === undefined ? {} : { username: request.username }),
+      ...(request.username === undefined || decision.secretUsername === true ? {} : { username: request.username }),
       ...(request.remoteAddress === undefined ? {} : { remoteAddress: request.remoteAddress }),
       returnCode: decision.returnCode,
       reason: decision.reason,
@@ -259,7 +259,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     return Object.assign(new Error(decision.reason), { returnCode: decision.returnCode });
   }
 
-  /** Generic users first, then each plugin in turn, then anonymous access. */
+  /** Generic users first, then each plugin in turn, then anonymous access, then the plugins' last word. */
   async #decide(request: AuthRequest): Promise<AuthDecision> {
     const { username, clientId } = request;
     if (username !== undefined && this.#users.has(username)) {
@@ -280,6 +280,14 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     }
     if (username === undefined && this.#allowAnonymous) {
       return { accept: true, identity: { kind: "anonymous", namespace: openNamespace } };
+    }
+    for (const plugin of this.#plugins.values()) {
+      try {
+        const refusal = plugin.refuseUnclaimed?.(request);
+        if (refusal) return { ...refusal, accept: false };
+      } catch (err) {
+        this.#pluginError(plugin.name, "refuseUnclaimed", err);
+      }
     }
     return username === undefined
       ? { accept: false, returnCode: 5, reason: "anonymous clients are not allowed (no username given)" }

@@ -81,9 +81,14 @@ export interface AuthRequest {
 /** MQTT 3.1.1 CONNACK return codes used for refusals (aedes maps them for MQTT 5). */
 export type RefusalCode = 2 | 3 | 4 | 5;
 
-export type AuthDecision =
-  | { accept: true; identity: ClientIdentity }
-  | { accept: false; returnCode: RefusalCode; reason: string };
+/** A refusal; `secretUsername`: the username is a secret (an access token), kept out of the auth-refused event. */
+export interface AuthRefusal {
+  returnCode: RefusalCode;
+  reason: string;
+  secretUsername?: boolean;
+}
+
+export type AuthDecision = { accept: true; identity: ClientIdentity } | ({ accept: false } & AuthRefusal);
 
 export interface ClientInfo {
   clientId: string;
@@ -109,6 +114,13 @@ export interface BrokerPlugin {
   readonly name: string;
   /** Claim the connection (accept or refuse) or return undefined to let others decide. */
   authenticate(request: AuthRequest): AuthDecision | undefined | Promise<AuthDecision | undefined>;
+  /**
+   * The last word on a connection nobody claimed: called only after the generic users, every
+   * plugin's `authenticate` and anonymous access all passed on it. A platform whose devices have
+   * no username convention (ThingsBoard: the username is the token) gives its own refusal code
+   * here without hiding other plugins' devices; the first plugin that returns a refusal decides.
+   */
+  refuseUnclaimed?(request: AuthRequest): AuthRefusal | undefined;
   /** A client this plugin accepted finished connecting (CONNACK sent). */
   clientReady?(client: ClientInfo): void;
   /** A client this plugin accepted went away. */

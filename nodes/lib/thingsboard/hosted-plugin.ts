@@ -1,0 +1,379 @@
+/**
+ * The ThingsBoard emulation on one broker engine: a BrokerPlugin shared by every ThingsBoard
+ * device hosted on that engine (see acquirePlugin). It authenticates devices, keeps their
+ * traffic in private namespaces, remembers attributes and answers what ThingsBoard would
+ * answer. The public contract (topics, ids, gateway design) is described in emulation.ts.
+ *
+ * Decisions:
+ * - Who a connection is: the username is tried as an access token (constant-time look-up),
+ *   then the devices' basic MQTT credentials (ThingsBoard's matching rule). No match: the
+ *   connection is left to other plugins and anonymous access; only when nobody claims it does
+ *   `refuseUnclaimed` answer as ThingsBoard: 0x04 for an empty username, 0x05 otherwise (MQTT
+ *   5: 0x86/0x87), keeping the username (maybe a mistyped token) out of the broker event. So
+ *   with a ThingsBoard device hosted, any unknown username is refused with 0x05, not the
+ *   engine's 0x04 "unknown user"; without one, the engine's answers are unchanged.
+ * - A second connection of the same device REPLACES the first (ThingsBoard's default of one
+ *   session per device); the device's `report` gets a warning.
+ * - Devices may publish ThingsBoard's uplink topics only (gateway topics only when hosted as a
+ *   gateway) and subscribe only within its downlink topics (`v1/devices/me/attributes`,
+ *   `.../attributes/response/+`, `.../rpc/request/+`, `.../rpc/response/+`; gateways also
+ *   `v1/gateway/attributes|rpc|attributes/response`); anything else is refused by the engine
+ *   (publish: dropped in 3.1.1, PUBACK 0x87 in 5; subscribe: SUBACK 0x80).
+ * - Answers (attribute responses, `getSessionLimits`) go out only once a subscription of the
+ *   asking connection covers them, never synchronously inside a hook (PROTOCOLS.md 7).
+ * - Uplinks reach flows before this plugin sees them (the engine's `published` runs after
+ *   delivery): a malformed one is reported by throwing, which the engine turns into a
+ *   `plugin-error` event naming the device and topic; nothing is answered for it.
+ */
+import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRefusal, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage } from "../broker/index.js";
+import { toError } from "../transport/errors.js";
+import type { InboundMessage, PublishOptions } from "../transport/pubsub.js";
+import { findByDigest } from "../transport/secret-match.js";
+import { topicMatches } from "../transport/topic.js";
+import {
+  attributeResponseTopic,
+  classifyConnect,
+  encodeAttributeResponse,
+  LIMITS,
+  matchesBasicCredentials,
+  parseAttributeRequest,
+  parseAttributes,
+  parseAttributeUpdate,
+  parseClaim,
+  parseDeviceTopic,
+  parseRpcRequest,
+  parseTelemetry,
+  rpcResponseTopic,
+  TOPICS,
+  type TbJson,
+} from "./codec.js";
+import {
+  encodeGatewayAttributeResponse,
+  parseGatewayAttributeRequest,
+  parseGatewayAttributes,
+  parseGatewayAttributeUpdate,
+  parseGatewayClaim,
+  parseGatewayConnect,
+  parseGatewayDisconnect,
+  parseGatewayRpcResponse,
+  parseGatewayTelemetry,
+} from "./gateway-codec.js";
+import { HostedDevice } from "./hosted-device.js";
+import { encodeHttpRpcRequest } from "./http-codec.js";
+import { hostedTopics, isDownlinkFilter, isUplinkTopic, TB_PLUGIN, type HostedTbDevice } from "./hosted-types.js";
+
+/** Answers waiting for a subscription, per connection. */
+const MAX_PENDING = 100;
+/** `getSessionLimits` (PROTOCOLS.md 4.2): ThingsBoard's documented defaults; this broker enforces none of them. */
+const RATE_LIMITS = { messages: "200:1,6000:60,14000:3600", telemetryMessages: "200:1,6000:60,14000:3600", telemetryDataPoints: "200:1,6000:60,14000:3600" };
+
+interface Answer {
+  /** Device-relative. */
+  topic: string;
+  payload: string;
+}
+
+interface Connection {
+  device: HostedDevice;
+  /** Internal filters of this connection's subscriptions. */
+  filters: string[];
+  pending: Answer[];
+}
+
+export class TbEmulation implements BrokerPlugin {
+  readonly name = TB_PLUGIN;
+  readonly #engine: BrokerEngine;
+  readonly #client: LocalClient;
+  readonly #devices = new Map<string, HostedDevice>();
+  /** Per connection; weak, because aedes may forget a client that never became ready without telling us. */
+  readonly #connections = new WeakMap<ClientInfo, Connection>();
+  /** Settles once flows' downlink is being followed; state publishes wait for it (so a retained online state means "listening"). */
+  readonly #ready: Promise<void>;
+  #closed = false;
+
+  constructor(engine: BrokerEngine) {
+    this.#engine = engine;
+    this.#client = engine.createLocalClient();
+    this.#ready = this.#client
+      .subscribe(`${INTERNAL_PREFIX}${TB_PLUGIN}/+/down/#`, (m) => {
+        this.#fromFlows(m);
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          for (const device of this.#devices.values()) device.report(`shared attributes and RPC sent by flows will not be followed: ${toError(err).message}`);
+        },
+      );
+  }
+
+  /** Hosts a device on this engine. Throws if its id is hosted already. */
+  add(config: HostedTbDevice, report: (err: Error) => void): HostedDevice {
+    if (this.#closed) throw new Error("the ThingsBoard emulation of this broker was closed");
+    if (this.#devices.has(config.id)) throw new Error(`a ThingsBoard device with id "${config.id}" is already hosted on this broker`);
+    const device = new HostedDevice(config, report, (topic, payload, options) => this.#client.publish(topic, payload, options));
+    this.#devices.set(config.id, device);
+    this.#publishOnline(device);
+    return device;
+  }
+
+  /** Ends hosting: waiting HTTP calls end, connections close, the retained state is cleared. */
+  remove(id: string): void {
+    const device = this.#devices.get(id);
+    if (!device) return;
+    this.#devices.delete(id);
+    device.close();
+    this.#engine.disconnectClients((info) => info.identity.plugin === TB_PLUGIN && info.identity.deviceId === id);
+    const last = this.#devices.size === 0;
+    if (last) this.#closed = true;
+    this.#afterReady(() => {
+      this.#send(device, `${hostedTopics.state(id)}online`, "", { retain: true });
+      if (last) void this.#client.close();
+    });
+  }
+
+  authenticate(request: AuthRequest): AuthDecision | undefined {
+    const presented = classifyConnect({ clientId: request.clientId, username: request.username, password: request.password });
+    if (presented.kind === "provision") return undefined; // not served: left to refuseUnclaimed
+    const devices = [...this.#devices.values()];
+    let device = presented.token === undefined ? undefined : findByDigest(devices, presented.token);
+    device ??= devices.find((d) => d.config.basic !== undefined && matchesBasicCredentials(d.config.basic, presented));
+    if (!device) return undefined;
+    const { gateway } = device.config;
+    return {
+      accept: true,
+      // No username in the identity: it is the token, and identities show up in broker events.
+      identity: {
+        kind: "device",
+        plugin: TB_PLUGIN,
+        deviceId: device.id,
+        namespace: deviceNamespace({
+          plugin: TB_PLUGIN,
+          deviceId: device.id,
+          canPublish: (topic) => isUplinkTopic(topic, gateway),
+          canSubscribe: (filter) => isDownlinkFilter(filter, gateway),
+        }),
+      },
+    };
+  }
+
+  refuseUnclaimed(request: AuthRequest): AuthRefusal | undefined {
+    if (this.#devices.size === 0) return undefined;
+    if (request.username === undefined) {
+      return { returnCode: 4, reason: "empty user name: a ThingsBoard device gives its access token as the user name", secretUsername: true };
+    }
+    return { returnCode: 5, reason: "not authorized: the user name is neither a broker user nor a hosted ThingsBoard device's access token or basic MQTT credentials", secretUsername: true };
+  }
+
+  /** The state of a connection; made on first use (aedes may read packets before clientReady). */
+  #connectionOf(info: ClientInfo): Connection | undefined {
+    const known = this.#connections.get(info);
+    if (known) return this.#devices.get(known.device.id) === known.device ? known : undefined;
+    const device = info.identity.deviceId === undefined ? undefined : this.#devices.get(info.identity.deviceId);
+    if (!device) return undefined;
+    const connection: Connection = { device, filters: [], pending: [] };
+    this.#connections.set(info, connection);
+    return connection;
+  }
+
+  clientReady(info: ClientInfo): void {
+    const device = this.#connectionOf(info)?.device;
+    if (!device) {
+      this.#engine.disconnectClients((other) => other === info); // removed between CONNECT and CONNACK
+      return;
+    }
+    const previous = device.current;
+    device.current = info; // first, so the replaced connection's clientGone does not report offline
+    const replaced = this.#engine.disconnectClients((other) => other !== info && other.identity.plugin === TB_PLUGIN && other.identity.deviceId === device.id);
+    if (replaced > 0) {
+      device.report(
+        `a new connection (client id "${info.clientId}"${info.remoteAddress === undefined ? "" : ` from ${info.remoteAddress}`}) replaced ` +
+          `${previous === undefined ? "an older one" : `client id "${previous.clientId}"`}: ThingsBoard keeps one session per device`,
+      );
+    }
+    this.#publishOnline(device);
+  }
+
+  clientGone(info: ClientInfo): void {
+    const device = this.#connections.get(info)?.device;
+    this.#connections.delete(info);
+    if (device?.current !== info || this.#devices.get(device.id) !== device) return;
+    device.current = undefined;
+    this.#publishOnline(device);
+  }
+
+  subscribed(info: ClientInfo, filters: string[]): void {
+    const connection = this.#connectionOf(info);
+    if (!connection) return;
+    connection.filters.push(...filters);
+    this.#flush(connection);
+  }
+
+  published(info: ClientInfo, message: PublishedMessage): void {
+    const connection = this.#connectionOf(info);
+    if (!connection) return;
+    const { device } = connection;
+    const prefix = hostedTopics.up(device.id);
+    if (!message.topic.startsWith(prefix)) return;
+    const topic = message.topic.slice(prefix.length);
+    try {
+      this.#handleUplink(connection, topic, message.payload);
+    } catch (err) {
+      throw new Error(`"${topic}" from hosted ThingsBoard device "${device.name}" was not understood (flows got it as sent): ${toError(err).message}`);
+    }
+  }
+
+  #handleUplink(connection: Connection, topic: string, payload: Buffer): void {
+    const { device } = connection;
+    const parsed = parseDeviceTopic(topic);
+    switch (parsed.kind) {
+      case "telemetry":
+        parseTelemetry(payload);
+        return;
+      case "attributes":
+        device.store.set("client", parseAttributes(payload));
+        return;
+      case "attributes-request": {
+        const answer = encodeAttributeResponse(device.store.select(parseAttributeRequest(payload)));
+        this.#answer(connection, attributeResponseTopic(parsed.idText), answer);
+        return;
+      }
+      case "rpc-request":
+        // Client-side RPC is the flows' to answer, except the session limits ThingsBoard itself gives.
+        if (parseRpcRequest(payload).method === "getSessionLimits") this.#answer(connection, rpcResponseTopic(parsed.idText), this.#sessionLimits(device));
+        return;
+      case "rpc-response":
+        return; // a server-side RPC reply: for the flow that asked
+      case "claim":
+        parseClaim(payload);
+        return;
+      case "gateway-connect":
+        parseGatewayConnect(payload);
+        return;
+      case "gateway-disconnect":
+        parseGatewayDisconnect(payload);
+        return;
+      case "gateway-telemetry":
+        parseGatewayTelemetry(payload);
+        return;
+      case "gateway-attributes":
+        for (const { device: name, values } of parseGatewayAttributes(payload)) device.store.set("client", values, name);
+        return;
+      case "gateway-attributes-request": {
+        const request = parseGatewayAttributeRequest(payload);
+        const found = device.store.select({ all: request.clientKeys.length + request.sharedKeys.length === 0, ...request }, request.device);
+        const multiple = request.clientKeys.length + request.sharedKeys.length !== 1;
+        const answer = encodeGatewayAttributeResponse({ id: request.id, device: request.device, values: { ...found.client, ...found.shared }, multiple });
+        this.#answer(connection, TOPICS.gateway.attributeResponse, answer);
+        return;
+      }
+      case "gateway-rpc":
+        parseGatewayRpcResponse(payload);
+        return;
+      case "gateway-claim":
+        parseGatewayClaim(payload);
+        return;
+      default:
+        // The namespace lets nothing else through; kept for safety.
+        throw new Error("not a ThingsBoard uplink topic");
+    }
+  }
+
+  #sessionLimits(device: HostedDevice): TbJson {
+    return {
+      maxPayloadSize: LIMITS.maxPayloadBytes,
+      maxInflightMessages: 100,
+      rateLimits: RATE_LIMITS,
+      ...(device.config.gateway ? { gatewayRateLimits: RATE_LIMITS } : {}),
+    };
+  }
+
+  /** Queues an answer for this connection; it goes out once a subscription covers it. */
+  #answer(connection: Connection, topic: string, payload: TbJson): void {
+    if (connection.pending.length >= MAX_PENDING) {
+      connection.device.report(`answer on "${topic}" not sent: ${MAX_PENDING} answers already wait for the device to subscribe to them`);
+      return;
+    }
+    connection.pending.push({ topic, payload: JSON.stringify(payload) });
+    this.#flush(connection);
+  }
+
+  /** Sends the pending answers a subscription covers, on the next turn (never inside a hook). */
+  #flush(connection: Connection): void {
+    const down = hostedTopics.down(connection.device.id);
+    const covered = (answer: Answer): boolean => connection.filters.some((f) => topicMatches(f, down + answer.topic));
+    const ready = connection.pending.filter(covered);
+    if (ready.length === 0) return;
+    connection.pending = connection.pending.filter((answer) => !covered(answer));
+    setImmediate(() => {
+      for (const answer of ready) this.#send(connection.device, down + answer.topic, answer.payload, { qos: 1 });
+    });
+  }
+
+  /** Learns what flows send a device: shared attributes (stored, pushed to HTTP polls), server RPC (to HTTP polls), client-RPC answers (to HTTP calls). */
+  #fromFlows(message: InboundMessage): void {
+    const id = message.topic.split("/")[2] ?? "";
+    const device = this.#devices.get(id);
+    if (!device) return;
+    const topic = message.topic.slice(hostedTopics.down(id).length);
+    try {
+      const parsed = parseDeviceTopic(topic);
+      const text = message.payload.toString("utf8");
+      switch (parsed.kind) {
+        case "attributes": {
+          const update = parseAttributeUpdate(message.payload);
+          device.attributeUpdates.offer(text, device.keepsPushes);
+          device.store.updateShared(update);
+          return;
+        }
+        case "rpc-request": {
+          const request = parseRpcRequest(message.payload);
+          // HTTP devices need params (ThingsBoard's HTTP API fails without them): none -> {}.
+          const body = encodeHttpRpcRequest(parsed.id, { method: request.method, params: request.params ?? undefined });
+          device.rpcRequests.offer(JSON.stringify(body), device.keepsPushes);
+          return;
+        }
+        case "rpc-response":
+          device.clientRpc.resolve(parsed.id, text);
+          return;
+        case "gateway-attributes": {
+          const update = parseGatewayAttributeUpdate(message.payload);
+          device.store.updateShared(update, update.device);
+          return;
+        }
+        default:
+          return; // attribute responses, gateway RPC: for the device only
+      }
+    } catch (err) {
+      device.report(`"${topic}" sent to the device by a flow was not understood: ${toError(err).message}`);
+    }
+  }
+
+  #publishOnline(device: HostedDevice): void {
+    this.#afterReady(() => {
+      if (this.#devices.get(device.id) !== device) return; // removed meanwhile: remove() clears the state
+      this.#send(device, `${hostedTopics.state(device.id)}online`, JSON.stringify(device.onlineState()), { retain: true });
+    });
+  }
+
+  /** Runs `task` once flows' downlink is followed, in call order (state publishes must not overtake each other). */
+  #afterReady(task: () => void): void {
+    void this.#ready.then(() => {
+      try {
+        task();
+      } catch {
+        // Tasks only publish through #send, which reports its own failures.
+      }
+    });
+  }
+
+  /** Fire-and-forget publish: a failure is reported on the device, never thrown (timers and hooks call this). */
+  #send(device: HostedDevice, topic: string, payload: string, options: PublishOptions): void {
+    try {
+      this.#client.publish(topic, payload, options).catch((err: unknown) => {
+        if (!this.#engine.closed) device.report(`could not publish "${topic}": ${toError(err).message}`);
+      });
+    } catch (err) {
+      device.report(`could not publish "${topic}": ${toError(err).message}`);
+    }
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * ThingsBoard's HTTP device API (PROTOCOLS.md 4.5) served by Node-RED itself for every hosted
+ * ThingsBoard device. An express-compatible handler, mounted once on `RED.httpNode` by the node
+ * layer: it answers ThingsBoard device API requests under `/api/v1/` and passes everything else
+ * on with `next()`. Requests are read with http-codec.ts `parseHttpRequest`.
+ *
+ * Decisions:
+ * - Writes are published under the device's `up` topics exactly as the same MQTT uplink (body
+ *   text as sent): `POST telemetry|attributes|claim` -> `v1/devices/me/telemetry|attributes|claim`,
+ *   `POST rpc/<id>` -> `v1/devices/me/rpc/response/<id>`; attributes are also remembered. 200,
+ *   empty body.
+ * - `GET attributes` is answered from the store (`{"client":{...},"shared":{...}}`, empty
+ *   scopes left out); nothing goes to flows.
+ * - Long polls (`GET attributes/updates`, `GET rpc`) answer with the next shared attribute
+ *   update / server RPC (`{"id","method","params"}`) a flow publishes on the device's `down`
+ *   topics, or 408 with an empty body when `timeout` ms pass (absent or 0: `requestTimeoutMs`;
+ *   bounded by `maxTimeoutMs`). A push with no poll waiting is kept for the next poll (at most
+ *   100, RPC for 10 s, attribute updates for 60 s) only while the device has no MQTT connection.
+ *   A client that hangs up stops waiting.
+ * - `POST rpc` (client RPC) is published as `up/.../rpc/request/<id>` with an id from
+ *   HTTP_RPC_FIRST_ID up; the flow's answer on `down/.../rpc/response/<id>` is the response
+ *   body (JSON). No answer within `requestTimeoutMs`: 408, empty body.
+ * - Paths under `/api/v1/` that are no device API path go to `next()` (a flow's `http in` may
+ *   own them); a known path with the wrong method is 405, a bad body or parameter 400 (text),
+ *   a body over 2 MB 413, an unknown token 401 with an empty body, a device whose broker is not
+ *   running 503. `POST /api/v1/provision` answers ThingsBoard's NOT_FOUND (no provisioning here).
+ * - The token appears in no answer, topic, event or warning.
+ */
+import type { ServerResponse } from "node:http";
+import { toError, TransportError } from "../transport/errors.js";
+import { BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { encodeAttributeResponse, encodeProvisionResponse, parseRpcResponse, rpcRequestTopic, rpcResponseTopic, TOPICS } from "./codec.js";
+import { hostedByToken } from "./emulation.js";
+import type { HostedDevice, PollQueue } from "./hosted-device.js";
+import { HTTP_BASE, parseHttpRequest, type HttpIntent } from "./http-codec.js";
+
+/** Largest request body. */
+export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+/** What the handler reads of a request: Node's, plus what express may have added. */
+export type TbHttpApiRequest = ServerRequest & {
+  /** Express: the URL before mounting stripped a prefix. */
+  originalUrl?: string;
+};
+
+export type TbHttpApiHandler = (req: TbHttpApiRequest, res: ServerResponse, next: () => void) => void;
+
+export interface TbHttpApiOptions {
+  /** Long-poll wait when the request gives no `timeout`, and the wait for a flow's client-RPC answer; default 60 000 ms (ThingsBoard's). */
+  requestTimeoutMs?: number;
+  /** Longest long-poll wait a request may ask for; default 300 000 ms (ThingsBoard's). */
+  maxTimeoutMs?: number;
+}
+
+type Reply = { status: number; body: string; type: "json" | "text" };
+
+const json = (status: number, body: string): Reply => ({ status, body, type: "json" });
+const text = (status: number, body: string): Reply => ({ status, body, type: "text" });
+const empty = (status: number): Reply => ({ status, body: "", type: "text" });
+
+const MAX_TIMER_MS = 0x7fff_ffff;
+const PREFIX = `${HTTP_BASE}/`;
+
+function checkMs(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
+    throw new TypeError(`${name} must be a positive number of milliseconds (at most ${MAX_TIMER_MS}), got ${typeof value === "number" ? value : typeof value}`);
+  }
+  return value;
+}
+
+/** The request's URL when it may be an API call: `req.url`, or express's `originalUrl` when mounted on a path. */
+function apiUrl(req: TbHttpApiRequest): string | undefined {
+  for (const url of [req.url, req.originalUrl]) {
+    if (typeof url === "string" && url.startsWith(PREFIX)) return url;
+  }
+  return undefined;
+}
+
+/**
+ * Waits for a push on `queue`: its body (200 JSON), 408 after `ms`, 503 if the device stops
+ * being hosted, or undefined when the client hung up first.
+ */
+function longPoll(queue: PollQueue, ms: number, res: ServerResponse): Promise<Reply | undefined> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let cancel: () => void = () => undefined;
+    const finish = (reply: Reply | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      res.off("close", onClose);
+      cancel();
+      resolve(reply);
+    };
+    const onClose = (): void => {
+      finish(undefined);
+    };
+    const timer = setTimeout(() => {
+      finish(empty(408));
+    }, ms);
+    res.on("close", onClose);
+    const poll = queue.poll((body) => {
+      finish(body === undefined ? text(503, "The device is no longer hosted on this broker.") : json(200, body));
+    });
+    cancel = poll.cancel;
+    if (poll.body !== undefined) finish(json(200, poll.body));
+  });
+}
+
+/** A client RPC: published for flows, answered with the flow's reply, 408 without one. */
+async function clientRpc(device: HostedDevice, body: string, method: string, ms: number, res: ServerResponse): Promise<Reply | undefined> {
+  const id = device.clientRpc.nextId();
+  const answer = device.clientRpc.wait(id, ms, `client RPC "${method}" (id ${id})`);
+  const onClose = (): void => {
+    device.clientRpc.reject(id, new TransportError("closed", "the HTTP client hung up"));
+  };
+  res.on("close", onClose);
+  try {
+    await device.uplink(rpcRequestTopic(id), body);
+    return json(200, JSON.stringify(parseRpcResponse(await answer)));
+  } catch (err) {
+    device.clientRpc.reject(id, toError(err));
+    if (err instanceof TransportError && err.code === "timeout") return empty(408);
+    if (err instanceof TransportError && err.code === "closed") return res.writableEnded || res.destroyed ? undefined : text(503, "The device is no longer hosted on this broker.");
+    throw err;
+  } finally {
+    res.off("close", onClose);
+  }
+}
+
+async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body: string, device: HostedDevice, res: ServerResponse, options: Required<TbHttpApiOptions>): Promise<Reply | undefined> {
+  const pollMs = (timeoutMs: number): number => (timeoutMs === 0 ? options.requestTimeoutMs : Math.min(timeoutMs, options.maxTimeoutMs));
+  switch (intent.kind) {
+    case "telemetry":
+      await device.uplink(TOPICS.telemetry, body);
+      return empty(200);
+    case "attributes":
+      try {
+        device.store.set("client", intent.values);
+      } catch (err) {
+        device.report(toError(err).message); // what fits is kept; flows get everything
+      }
+      await device.uplink(TOPICS.attributes, body);
+      return empty(200);
+    case "attributes-request":
+      return json(200, JSON.stringify(encodeAttributeResponse(device.store.select(intent.request))));
+    case "attribute-updates":
+      return longPoll(device.attributeUpdates, pollMs(intent.timeoutMs), res);
+    case "rpc-poll":
+      return longPoll(device.rpcRequests, pollMs(intent.timeoutMs), res);
+    case "rpc-reply":
+      await device.uplink(rpcResponseTopic(intent.idText), body);
+      return empty(200);
+    case "rpc-call":
+      return clientRpc(device, body, intent.request.method, options.requestTimeoutMs, res);
+    case "claim":
+      await device.uplink(TOPICS.claim, body);
+      return empty(200);
+  }
+}
+
+async function handle(req: TbHttpApiRequest, res: ServerResponse, url: string, options: Required<TbHttpApiOptions>): Promise<Reply | "next" | undefined> {
+  const method = (req.method ?? "GET").toUpperCase();
+  // Routing first, from the path alone: another handler may own the path, and then its body must stay unread.
+  const route = parseHttpRequest(method, url);
+  if (route.kind === "error" && route.status === 404) return "next";
+  if (route.kind === "error" && route.status === 405) return text(405, route.error);
+  let body = "";
+  if (method === "POST") {
+    const read = await readRequestBody(req, MAX_BODY_BYTES);
+    if (read === BODY_TOO_LARGE) return text(413, `The request body is too large: at most ${MAX_BODY_BYTES} bytes.`);
+    body = read;
+  }
+  const intent = method === "POST" ? parseHttpRequest(method, url, undefined, body) : route;
+  if (intent.kind === "error") return text(intent.status, intent.error);
+  if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse({ ok: false, status: "NOT_FOUND", errorMsg: "" })));
+  const registration = hostedByToken(intent.token);
+  if (!registration) return empty(401);
+  const device = registration.runtime;
+  if (!device || device.closed) return text(503, "The iot-broker node hosting this device is not running.");
+  try {
+    return await perform(intent, body, device, res, options);
+  } catch (err) {
+    if (err instanceof TransportError && err.code === "too-large") return text(413, err.message);
+    if (err instanceof TransportError && err.code === "closed") return text(503, "The iot-broker node hosting this device is not running.");
+    throw err;
+  }
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  if (res.writableEnded || res.destroyed) return; // the client hung up
+  res.statusCode = reply.status;
+  if (reply.body !== "") res.setHeader("Content-Type", reply.type === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8");
+  res.setHeader("Content-Length", Buffer.byteLength(reply.body));
+  res.setHeader("Cache-Control", "no-store");
+  if (reply.status === 413) res.setHeader("Connection", "close");
+  res.end(reply.body);
+}
+
+/**
+ * The handler for Node-RED's `RED.httpNode` (mount once, without a path: `httpNode.use(h)`), or
+ * any Node HTTP server. It never throws: failures answer 500 without detail. Throws TypeError
+ * at creation for bad options.
+ */
+export function thingsBoardHttpApi(options: TbHttpApiOptions = {}): TbHttpApiHandler {
+  const settings: Required<TbHttpApiOptions> = {
+    requestTimeoutMs: checkMs(options.requestTimeoutMs, "requestTimeoutMs", 60_000),
+    maxTimeoutMs: checkMs(options.maxTimeoutMs, "maxTimeoutMs", 300_000),
+  };
+  return (req, res, next) => {
+    let url: string | undefined;
+    try {
+      url = apiUrl(req);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined) {
+      next();
+      return;
+    }
+    handle(req, res, url, settings)
+      .then((reply) => {
+        if (reply !== "next") {
+          if (reply !== undefined) send(res, reply);
+          return;
+        }
+        try {
+          next();
+        } catch {
+          // The next handler's failure is its own (express catches its handlers' errors).
+        }
+      })
+      .catch(() => {
+        // No detail: an internal error text could carry anything.
+        try {
+          if (res.headersSent) res.destroy();
+          else send(res, text(500, "Internal error while handling the request."));
+        } catch {
+          // The connection is gone; nothing more to do.
+        }
+      });
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Reading a request body on a server Node-RED hosts (the emulations' HTTP device APIs), with a
+ * size limit, whether or not a body parser (express) already read it.
+ */
+import type { IncomingMessage } from "node:http";
+
+/** Returned instead of the body when it is over the limit. */
+export const BODY_TOO_LARGE: unique symbol = Symbol("body too large");
+
+/** A request as a server hands it over: Node's, plus the `body` an earlier body parser may have left. */
+export type ServerRequest = IncomingMessage & { body?: unknown };
+
+/**
+ * The body as text: from the stream if nobody read it, else what a body parser left in
+ * `req.body` (a string, a Buffer, or parsed JSON, which is turned back into JSON text). Over
+ * `maxBytes` it resolves BODY_TOO_LARGE, still draining the stream so the client gets the answer.
+ * Rejects when the client aborts the request.
+ */
+export function readRequestBody(req: ServerRequest, maxBytes: number): Promise<string | typeof BODY_TOO_LARGE> {
+  if (req.readableEnded) {
+    const body = req.body;
+    const text = body === undefined || body === null ? "" : typeof body === "string" ? body : Buffer.isBuffer(body) ? body.toString("utf8") : JSON.stringify(body);
+    return Promise.resolve(Buffer.byteLength(text) > maxBytes ? BODY_TOO_LARGE : text);
+  }
+  return new Promise((resolve, reject) => {
+    const length = req.headers["content-length"];
+    const declared = Number(Array.isArray(length) ? length[0] : length);
+    let size = 0;
+    let over = Number.isFinite(declared) && declared > maxBytes;
+    const chunks: Buffer[] = [];
+    if (over) resolve(BODY_TOO_LARGE);
+    req.on("data", (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        over = true;
+        chunks.length = 0;
+        resolve(BODY_TOO_LARGE);
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    req.on("end", () => {
+      resolve(Buffer.concat(chunks).toString("utf8"));
+    });
+    req.on("error", reject);
+    // After "end" this changes nothing (the promise is settled); before it, the client left.
+    req.on("close", () => {
+      reject(new Error("the request was aborted"));
+    });
+  });
+}
