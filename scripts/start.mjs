@@ -23,6 +23,7 @@ import {
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { blynkDemo } from "./demo/blynk.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 // IOT_BRIDGE_USER_DIR moves the userDir elsewhere (the e2e test of `npm start` uses a temp dir).
@@ -149,10 +150,12 @@ if (settingsCurrent === null || (settingsCurrent.startsWith(GENERATED_MARK) && s
 // --- 4. the demo flow, on first start only ------------------------------------------------------
 const flowsPath = join(userDir, "flows.json");
 if (!existsSync(flowsPath)) {
-  writeFileSync(flowsPath, JSON.stringify(demoFlow(mqttPort), null, 4) + "\n");
+  const blynk = blynkDemo({ port: mqttPort, brokerId: demoId(4) });
+  writeFileSync(flowsPath, JSON.stringify([...demoFlow(mqttPort), ...blynk.nodes], null, 4) + "\n");
   // Plain-text credentials on first start only; Node-RED encrypts them with the secret above
   // the first time it saves (any deploy).
-  writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify(demoCredentials(), null, 4) + "\n", { mode: 0o600 });
+  const credentials = { ...demoCredentials(), ...blynk.credentials };
+  writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify(credentials, null, 4) + "\n", { mode: 0o600 });
   console.log(`[start] wrote the demo flow to ${relative(root, flowsPath)} (MQTT port ${mqttPort})`);
 } else {
   const brokers = brokersIn(flowsPath);

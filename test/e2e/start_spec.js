@@ -8,6 +8,7 @@ const os = require("node:os");
 const path = require("node:path");
 const mqtt = require("mqtt");
 const { freePort, portIsClosed } = require("../lib/fixtures/ports.js");
+const { until } = require("../lib/fixtures/wait.js");
 
 const root = path.join(__dirname, "..", "..");
 
@@ -79,6 +80,19 @@ describe("npm start (scripts/start.mjs)", function () {
       await client.endAsync();
     }
     await assert.rejects(mqtt.connectAsync(url, { reconnectPeriod: 0 }), (err) => err.code === 5);
+  });
+
+  it("runs the Blynk demo: the simulated device is online on the hosted one and its values arrive", async function () {
+    // On first start the credentials are still the plain file start.mjs wrote (Node-RED encrypts on its next save).
+    const creds = JSON.parse(fs.readFileSync(path.join(userDir, "flows_cred.json"), "utf8"));
+    const hosted = Object.values(creds).find((c) => typeof c.token === "string");
+    const api = (query) => fetch(`http://127.0.0.1:${uiPort}/external/api/${query}`).then((r) => r.text());
+    await until(async () => (await api(`isHardwareConnected?token=${hosted.token}`)) === "true", 20000, "the simulated Blynk device to come online");
+    await until(async () => Number.isFinite(JSON.parse(await api(`get?token=${hosted.token}&v1&v2`)).v1), 20000, "a Temperature value");
+    assert.equal(await api("get?token=not-the-token&v1"), '{"error":{"message":"Invalid token."}}');
+    const flows = await (await fetch(`http://127.0.0.1:${uiPort}/flows`)).text();
+    assert.ok(!flows.includes(hosted.token), "the token is not in the flows");
+    assert.ok(!output.includes(hosted.token), "the token is not in the log");
   });
 
   it("stops on Ctrl-C and frees both ports", async function () {
