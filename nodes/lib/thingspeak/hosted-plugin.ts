@@ -1,0 +1,230 @@
+/**
+ * The ThingSpeak emulation on one broker engine: a BrokerPlugin shared by every channel hosted
+ * on that engine (see acquirePlugin). It authenticates devices by their MQTT device
+ * credentials, keeps their traffic in private namespaces, turns their publishes and the flows'
+ * writes into feed entries, and delivers entries as mqtt3.thingspeak.com would.
+ *
+ * Decisions (PROTOCOLS.md 5.1 and 6 leave these open or UNCONFIRMED):
+ * - CONNECT: the plugin claims a connection whose username is a hosted channel's; the client id
+ *   and password must then match too, else CONNACK 5 "not authorized" (MQTT 5: 0x87), the code
+ *   ThingSpeak's troubleshooting pages name for refused connections. The broker event says
+ *   which part was wrong (never its value, except the client id, which every event shows).
+ *   Unknown usernames are left to generic users and anonymous access (CONNACK 4 "unknown user").
+ *   An empty client id never matches: ThingSpeak credentials include the client id.
+ * - Several devices with the same credentials share the client id, so MQTT's session takeover
+ *   applies: the newest connection stays, the older one is closed. At most one device per
+ *   hosted channel is connected.
+ * - A hosted channel's credentials authorise exactly its own channel id: publish to
+ *   `channels/<id>/publish[/fields/fieldN]`, subscribe to `channels/<id>/subscribe`,
+ *   `.../subscribe/fields/fieldN` and `.../subscribe/fields/+`. Anything else is refused by the
+ *   namespace: publishes dropped with a `publish-refused` event (MQTT 5: PUBACK 0x87), SUBACK
+ *   0x80. A device's publishes land under `hostedTopics.up(id)` as published.
+ * - QoS: ThingSpeak documents QoS 0 only. QoS 1/2 publishes are accepted (acknowledged by the
+ *   broker) and stored like QoS 0 ones rather than refused; entries always go out at QoS 0.
+ * - Over-rate: an update within `updateIntervalMs` of the last stored one (device, REST or
+ *   flow: one interval per channel, as ThingSpeak counts MQTT and REST together) is not stored,
+ *   like the cloud's silent drop; the broker reports it as a `plugin-error` event naming the
+ *   channel and when the next update is accepted. Malformed and empty updates the same way.
+ * - Entries go to subscribed devices (the publishing device too: subscribe and publish are
+ *   different topics) as the subscribe JSON and per-field text, and to flows on
+ *   `hostedTopics.entries(id)`, never retained, on the next turn (never inside a hook,
+ *   PROTOCOLS.md 7).
+ * - Flows write on `hostedTopics.write(id)` (form text); each write gets a WriteResult on
+ *   `hostedTopics.written(id)` after its entry, so a local-mode link can back off and retry.
+ *   Retained messages on `write` are not taken: replayed at every restart, they would repeat.
+ */
+import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage } from "../broker/index.js";
+import { toError } from "../transport/errors.js";
+import type { InboundMessage } from "../transport/pubsub.js";
+import { encodeEntry, entryMessages, parseTopic, type FeedEntry } from "./codec.js";
+import { ChannelFeed, refusalOf, type WriteOutcome } from "./hosted-channel.js";
+import { THINGSPEAK_PLUGIN, hostedTopics, type WriteResult } from "./hosted-types.js";
+
+interface Hosted {
+  feed: ChannelFeed;
+  report: (err: Error) => void;
+  /** Connections that are this channel's device now (at most one after a takeover completes). */
+  clients: Set<ClientInfo>;
+  announce: (entry: FeedEntry) => void;
+}
+
+export class ThingSpeakEmulation implements BrokerPlugin {
+  readonly name = THINGSPEAK_PLUGIN;
+  readonly #engine: BrokerEngine;
+  readonly #client: LocalClient;
+  readonly #channels = new Map<string, Hosted>();
+  #closed = false;
+
+  constructor(engine: BrokerEngine) {
+    this.#engine = engine;
+    this.#client = engine.createLocalClient();
+    const base = `${INTERNAL_PREFIX}${THINGSPEAK_PLUGIN}/+/write`;
+    for (const filter of [base, `${base}/+`]) {
+      this.#client
+        .subscribe(filter, (m) => {
+          this.#fromFlows(m);
+        })
+        .catch((err: unknown) => {
+          for (const hosted of this.#channels.values()) this.#warn(hosted, `flows' writes will not be taken: ${toError(err).message}`);
+        });
+    }
+  }
+
+  /** Hosts a channel on this engine: entries it stores from now on reach this engine's subscribers. */
+  add(feed: ChannelFeed, report: (err: Error) => void): void {
+    if (this.#closed) throw new Error("the ThingSpeak emulation of this broker was closed");
+    if (this.#channels.has(feed.id)) throw new Error(`a ThingSpeak channel with id "${feed.id}" is already hosted on this broker`);
+    const hosted: Hosted = {
+      feed,
+      report,
+      clients: new Set(),
+      announce: (entry) => {
+        this.#announce(hosted, entry);
+      },
+    };
+    this.#channels.set(feed.id, hosted);
+    feed.announce = hosted.announce;
+  }
+
+  /** Ends hosting on this engine: its devices are disconnected; the feed itself stays with its owner. */
+  remove(id: string): void {
+    const hosted = this.#channels.get(id);
+    if (!hosted) return;
+    this.#channels.delete(id);
+    if (hosted.feed.announce === hosted.announce) hosted.feed.announce = undefined;
+    hosted.clients.clear();
+    this.#engine.disconnectClients((info) => info.identity.plugin === THINGSPEAK_PLUGIN && info.identity.deviceId === id);
+    if (this.#channels.size === 0) {
+      this.#closed = true;
+      this.#client.close().catch(() => undefined); // closing an in-process client cannot fail in a way worth reporting
+    }
+  }
+
+  /** Whether a device is connected with the channel's credentials on this engine. */
+  connected(id: string): boolean {
+    return (this.#channels.get(id)?.clients.size ?? 0) > 0;
+  }
+
+  authenticate(request: AuthRequest): AuthDecision | undefined {
+    if (request.username === undefined) return undefined;
+    const hosted = [...this.#channels.values()].find((h) => h.feed.config.username === request.username);
+    if (!hosted) return undefined;
+    const { feed } = hosted;
+    const problem = feed.credentialsProblem(request.clientId, request.password);
+    if (problem !== undefined) {
+      return { accept: false, returnCode: 5, reason: `not authorized for hosted ThingSpeak channel "${feed.config.name}": ${problem}` };
+    }
+    return {
+      accept: true,
+      identity: {
+        kind: "device",
+        username: request.username,
+        plugin: THINGSPEAK_PLUGIN,
+        deviceId: feed.id,
+        namespace: deviceNamespace({ plugin: THINGSPEAK_PLUGIN, deviceId: feed.id, canPublish: feed.canPublish, canSubscribe: feed.canSubscribe }),
+      },
+    };
+  }
+
+  #hostedOf(info: ClientInfo): Hosted | undefined {
+    return info.identity.deviceId === undefined ? undefined : this.#channels.get(info.identity.deviceId);
+  }
+
+  clientReady(info: ClientInfo): void {
+    const hosted = this.#hostedOf(info);
+    if (!hosted) {
+      // Unhosted between CONNECT and CONNACK.
+      this.#engine.disconnectClients((other) => other === info);
+      return;
+    }
+    hosted.clients.add(info);
+  }
+
+  clientGone(info: ClientInfo): void {
+    this.#hostedOf(info)?.clients.delete(info);
+  }
+
+  published(info: ClientInfo, message: PublishedMessage): void {
+    const hosted = this.#hostedOf(info);
+    if (!hosted) return;
+    const prefix = hostedTopics.up(hosted.feed.id);
+    if (!message.topic.startsWith(prefix)) return;
+    const topic = message.topic.slice(prefix.length);
+    const parsed = parseTopic(topic);
+    if (parsed?.kind !== "publish" && parsed?.kind !== "publish-field") return; // the namespace let nothing else through
+    const outcome = this.#write(hosted.feed, parsed.kind, message.payload, typeof parsed.field === "number" ? parsed.field : undefined);
+    if ("refused" in outcome) {
+      // Thrown so the engine reports it as a plugin-error broker event; the device stays connected.
+      throw new Error(`dropped "${topic}" from the device of hosted ThingSpeak channel "${hosted.feed.config.name}" (${outcome.refused}): ${outcome.message}`);
+    }
+  }
+
+  #write(feed: ChannelFeed, kind: "publish" | "publish-field", payload: Buffer, field?: number): WriteOutcome {
+    try {
+      return feed.write(ChannelFeed.updateOf(kind, payload, field));
+    } catch (err) {
+      return refusalOf(err);
+    }
+  }
+
+  #fromFlows(message: InboundMessage): void {
+    const levels = message.topic.split("/");
+    const hosted = this.#channels.get(levels.at(2) ?? "");
+    if (!hosted) return;
+    const ref = levels.at(4);
+    let outcome: WriteOutcome;
+    if (message.retain) {
+      outcome = { refused: "invalid", message: "a retained write is not taken (it would be stored again at every broker restart); publish writes without retain" };
+    } else {
+      outcome = this.#write(hosted.feed, "publish", message.payload);
+    }
+    const result: WriteResult =
+      "entry" in outcome
+        ? { ok: true, ...(ref === undefined ? {} : { ref }), entry: outcome.entry }
+        : { ok: false, ...(ref === undefined ? {} : { ref }), code: outcome.refused, message: outcome.message, ...(outcome.retryInMs === undefined ? {} : { retryInMs: outcome.retryInMs }) };
+    // After the entry's own announcement, which was scheduled first.
+    this.#later(hosted, () => {
+      this.#send(hosted, hostedTopics.written(hosted.feed.id), JSON.stringify(result));
+    });
+  }
+
+  /** A stored entry -> subscribed devices (JSON and per-field text) and flows (`entries`). */
+  #announce(hosted: Hosted, entry: FeedEntry): void {
+    this.#later(hosted, () => {
+      const down = hostedTopics.down(hosted.feed.id);
+      for (const m of entryMessages(entry)) this.#send(hosted, down + m.topic, m.payload);
+      this.#send(hosted, hostedTopics.entries(hosted.feed.id), encodeEntry(entry));
+    });
+  }
+
+  /** Runs `job` on the next turn, unless the channel or the engine is gone by then; never throws. */
+  #later(hosted: Hosted, job: () => void): void {
+    setImmediate(() => {
+      if (this.#channels.get(hosted.feed.id) !== hosted || this.#engine.closed) return;
+      try {
+        job();
+      } catch (err) {
+        this.#warn(hosted, toError(err).message);
+      }
+    });
+  }
+
+  /** Fire-and-forget QoS 0 publish: a failure is reported on the channel, never thrown. */
+  #send(hosted: Hosted, topic: string, payload: string): void {
+    try {
+      this.#client.publish(topic, payload, { qos: 0 }).catch((err: unknown) => {
+        if (!this.#closed && !this.#engine.closed) this.#warn(hosted, `could not publish "${topic}": ${toError(err).message}`);
+      });
+    } catch (err) {
+      this.#warn(hosted, `could not publish "${topic}": ${toError(err).message}`);
+    }
+  }
+
+  #warn(hosted: Hosted, message: string): void {
+    try {
+      hosted.report(new Error(`hosted ThingSpeak channel "${hosted.feed.config.name}": ${message}`));
+    } catch {
+      // The host's callback failing must not break the broker.
+    }
+  }
+}
