@@ -5,8 +5,12 @@ import { createBlynkLink, type BlynkLink, type BlynkLinkOptions } from "./lib/bl
 import { BlynkConfigError, parseBlynkDevice, type BlynkDeviceProps } from "./lib/blynk/link-config.js";
 import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
 import { LinkUsers } from "./lib/transport/link-users.js";
+import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
-interface BlynkDeviceDef extends NodeDef, Omit<BlynkDeviceProps, "name"> {}
+interface BlynkDeviceDef extends NodeDef, Omit<BlynkDeviceProps, "name"> {
+  /** Optional tls-config node id (cloud modes). */
+  tls?: string;
+}
 
 interface BlynkCredentials {
   token?: string;
@@ -29,6 +33,14 @@ export = function (RED: NodeAPI): void {
     app.use(blynkHttpApi());
   }
 
+  /** A cloud link with a tls-config node: its CA, client certificate and verification setting. */
+  function withTls(options: BlynkLinkOptions, tlsId: string | undefined): BlynkLinkOptions {
+    if (tlsId === undefined || tlsId === "" || options.connection === "local") return options;
+    const tls = tlsOptionsOf(RED.nodes.getNode(tlsId));
+    if (tls === undefined) throw new BlynkConfigError("tls-missing", { id: tlsId });
+    return { ...options, mqtt: { ...options.mqtt, tls }, http: { ...options.http, tls } };
+  }
+
   function BlynkDeviceNode(this: BlynkDeviceNode, config: BlynkDeviceDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -41,7 +53,7 @@ export = function (RED: NodeAPI): void {
     };
 
     try {
-      options = parseBlynkDevice(node.id, config, node.credentials);
+      options = withTls(parseBlynkDevice(node.id, config, node.credentials), config.tls);
     } catch (err) {
       fail(err);
     }

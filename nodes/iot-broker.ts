@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
-import type { SecureContextOptions } from "node:tls";
 import { BrokerEngine, ListenError, brokers, type BrokerEvent, type ListenerConfig } from "./lib/broker/index.js";
 import { BrokerConfigError, parseBrokerNode, type BrokerNodeProps } from "./lib/broker/node-config.js";
+import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
 interface BrokerNodeDef extends NodeDef, BrokerNodeProps {
   tls?: string;
@@ -9,12 +9,6 @@ interface BrokerNodeDef extends NodeDef, BrokerNodeProps {
 
 interface BrokerCredentials {
   users?: string;
-}
-
-/** What the core tls-config node offers (05-tls.js). */
-interface TlsConfigNode extends Node {
-  valid?: boolean;
-  addTLSOptions(options: SecureContextOptions & { rejectUnauthorized?: boolean }): SecureContextOptions & { rejectUnauthorized?: boolean };
 }
 
 export = function (RED: NodeAPI): void {
@@ -41,8 +35,7 @@ export = function (RED: NodeAPI): void {
       const listeners: ListenerConfig[] = [];
       const tcp = { host: settings.host, port: settings.port };
       if (config.tls) {
-        const tlsNode = RED.nodes.getNode(config.tls) as TlsConfigNode | null;
-        const tls = tlsNode?.addTLSOptions({});
+        const tls = tlsOptionsOf(RED.nodes.getNode(config.tls));
         if (!tls?.key || !tls.cert) throw new BrokerConfigError("tls-missing", {});
         // With a CA given and verification on, clients must present a certificate signed by it.
         const verifyClients = Boolean(tls.ca) && tls.rejectUnauthorized === true;

@@ -122,6 +122,35 @@ describe("blynk-device node", function () {
     assertNoToken(TOKEN, ["dev1", "dev2", "dev4", "w1", "w2", "w3", "i3", "e3", "i4"]);
   });
 
+  it("connects over mqtts with the CA of a tls-config node, and says so when the tls-config node is missing", async function () {
+    const fs = require("node:fs");
+    const path = require("node:path");
+    const certs = path.join(__dirname, "..", "lib", "fixtures", "certs");
+    const tlsNode = require(require.resolve("@node-red/nodes/core/network/05-tls.js", { paths: [path.dirname(nodeRedPath)] }));
+    const port = await unusedPort();
+    const flow = [
+      TAB,
+      onTab({ id: "b1", type: "iot-broker", port, bind: "127.0.0.1", tls: "srv", wires: [[]] }),
+      { id: "srv", type: "tls-config", cert: path.join(certs, "server.crt"), key: path.join(certs, "server.key"), ca: "", verifyservercert: false },
+      { id: "cli", type: "tls-config", cert: "", key: "", ca: path.join(certs, "ca.crt"), verifyservercert: true },
+      { id: "hosted", type: "blynk-device", name: "Hosted", connection: "local", broker: "b1" },
+      device({ server: `mqtts://127.0.0.1:${port}`, tls: "cli" }),
+      onTab({ id: "w1", type: "blynk-write", device: "dev1", datastream: "Temperature" }),
+      onTab({ id: "in1", type: "blynk-device-in", device: "hosted", datastream: "Temperature", sync: false, wires: [["got"]] }),
+      onTab({ id: "got", type: "helper" }),
+    ];
+    await helper.load([require("./blynk-helpers.js").modules.broker, tlsNode, ...blynkNodes], flow, { hosted: { token: TOKEN }, dev1: { token: TOKEN } });
+    const got = new Promise((resolve) => helper.getNode("got").once("input", resolve));
+    await statusOf(helper.getNode("w1"), (s) => s.text === `${STATUS}connected`);
+    await inject(helper.getNode("w1"), { payload: 21.5 });
+    assert.equal((await got).payload, 21.5);
+    assert.ok(fs.existsSync(path.join(certs, "ca.crt")));
+    await helper.unload();
+    await helper.load([tlsNode, ...blynkNodes], [TAB, device({ server: "mqtts://127.0.0.1:1", tls: "gone" }), ...users()], { dev1: { token: TOKEN } });
+    const dev = helper.getNode("dev1");
+    assert.match(errorsOf(dev).join("\n"), /blynk-device\.errors\.tls-missing/);
+  });
+
   it("keeps the token in credentials only: a password credential, never in the flow, log, status or errors", async function () {
     const b = await broker();
     await helper.load(blynkNodes, [TAB, device({ server: b.url }), ...users()], { dev1: { token: TOKEN } });
