@@ -1,0 +1,292 @@
+/**
+ * mqtt mode: Node-RED is a ThingsBoard device (PROTOCOLS.md 4.1-4.2) or, with `gateway`, a
+ * ThingsBoard gateway speaking for named sub-devices (4.4), over one MqttSession: the access
+ * token as user name (or basic MQTT credentials), clean session, QoS 1 both ways.
+ *
+ * Decisions:
+ * - Everything downlink is subscribed at start (shared attributes, attribute responses, server
+ *   RPC, client-RPC responses; for a gateway also its three downlink topics), so an answer can
+ *   never arrive before its subscription.
+ * - Gateway: a message without a sub-device name (or with the gateway's own name) uses the
+ *   device API as the gateway itself. A sub-device is connected (`v1/gateway/connect`) before
+ *   its first message and again after every reconnect; all are disconnected on close. Idle
+ *   sub-devices are NOT disconnected: ThingsBoard marks them inactive by itself, and a
+ *   disconnected sub-device would stop receiving RPC and attribute updates.
+ * - Gateway attribute requests go out one per scope (the server's form, gateway-codec.ts) and
+ *   need keys; client-side RPC exists for the gateway itself only.
+ * - CONNACK refusals are reported in ThingsBoard's words (codec `describeConnack`).
+ */
+import { toError, TransportError } from "../transport/errors.js";
+import { MqttSession } from "../transport/mqtt-session.js";
+import type { InboundMessage } from "../transport/pubsub.js";
+import {
+  attributeRequestTopic, connectCredentials, describeConnack, encodeAttributeRequest, encodeAttributes, encodeRpcRequest,
+  encodeTelemetry, LIMITS, parseAttributeResponse, parseAttributeUpdate, parseDeviceTopic, parseRpcRequest, parseRpcResponse,
+  readObject, rpcError, rpcRequestTopic, rpcResponseTopic, toKeyList, toPayloadText, TOPICS, type TbJson,
+} from "./codec.js";
+import {
+  encodeGatewayAttributeRequest, encodeGatewayAttributes, encodeGatewayConnect, encodeGatewayDisconnect,
+  encodeGatewayRpcResponse, encodeGatewayTelemetry, isGatewayRpcRequest, parseGatewayAttributeResponse,
+  parseGatewayAttributeUpdate, parseGatewayRpcRequest,
+} from "./gateway-codec.js";
+import {
+  TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbLinkStatus, type TbRequestOptions,
+  type TbRpcRequest, type TbTarget,
+} from "./link-base.js";
+
+export const DEFAULT_MQTT_SERVER = "mqtts://thingsboard.cloud:8883";
+const KEEPALIVE_SEC = 60;
+/** Longest wait for sub-device disconnects on close. */
+const BYE_WAIT_MS = 2000;
+const G = TOPICS.gateway;
+const DEVICE_FILTERS = [TOPICS.attributes, TOPICS.attributeResponseFilter, TOPICS.rpcRequestFilter, TOPICS.rpcResponseFilter];
+const GATEWAY_FILTERS = [G.attributes, G.attributeResponse, G.rpc];
+
+/** The CONNACK code behind a session's auth-failed reason, in ThingsBoard's words (the session's own words otherwise). */
+export function refusalWords(reason: string | undefined): string | undefined {
+  if (reason === undefined) return undefined;
+  const hex = /\(code (0x[0-9a-f]+)\)/i.exec(reason)?.[1];
+  if (hex !== undefined) return describeConnack(Number(hex));
+  return reason.includes("bad user name or password") ? describeConnack(4) : reason;
+}
+
+export class MqttTbLink extends TbLinkBase {
+  readonly connection = "mqtt" as const;
+  readonly #session: MqttSession;
+  /** Sub-devices connected in this session (gateway). */
+  readonly #subDevices = new Set<string>();
+  #connectedOnce = false;
+  #started = false;
+
+  constructor(options: TbLinkOptions) {
+    super(options);
+    const b = options.basic;
+    const credentials = b !== undefined
+      ? connectCredentials({ type: "basic", clientId: b.clientId, username: b.username, password: b.password })
+      : connectCredentials({ type: "access-token", token: options.token });
+    this.#session = new MqttSession({
+      url: options.server ?? DEFAULT_MQTT_SERVER,
+      clientId: credentials.clientId ?? "",
+      ...(credentials.username === undefined ? {} : { username: credentials.username }),
+      ...(credentials.password === undefined ? {} : { password: credentials.password }),
+      keepaliveSec: KEEPALIVE_SEC,
+      clean: true,
+      maxPayloadBytes: LIMITS.maxPayloadBytes,
+      redactor: this.redactor,
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...options.mqtt,
+    });
+    this.#session.on("status", (status) => {
+      if (status.state !== "connected") this.setReady(false);
+      const shown: TbLinkStatus = { ...status };
+      if (status.state === "auth-failed") {
+        const words = refusalWords(status.reason);
+        if (words !== undefined) shown.reason = words;
+      }
+      this.setStatus(shown);
+    });
+    this.#session.on("warning", (text) => {
+      this.warn(text);
+    });
+    this.#session.on("connected", () => {
+      this.#onConnected();
+    });
+  }
+
+  get server(): string {
+    return this.#session.url;
+  }
+
+  start(): void {
+    this.assertOpen();
+    if (this.#started) return;
+    this.#started = true;
+    for (const filter of this.gateway ? [...DEVICE_FILTERS, ...GATEWAY_FILTERS] : DEVICE_FILTERS) {
+      this.#session.subscribe(filter, (m) => { this.#onMessage(m); }, { qos: 1 }).catch((err: unknown) => {
+        this.warn(`could not subscribe to ${filter}: ${toError(err).message}`);
+      });
+    }
+    this.#session.start();
+  }
+
+  async sendTelemetry(telemetry: unknown, target: TbTarget = {}): Promise<void> {
+    this.assertOpen();
+    const sub = this.subDevice(target.device);
+    if (sub === undefined) {
+      await this.#publish(TOPICS.telemetry, encodeTelemetry(telemetry, this.now()));
+      return;
+    }
+    const payload = encodeGatewayTelemetry([[sub, telemetry]], this.now());
+    await this.#announce(sub);
+    await this.#publish(G.telemetry, payload);
+  }
+
+  async publishAttributes(values: unknown, target: TbTarget = {}): Promise<void> {
+    this.assertOpen();
+    const sub = this.subDevice(target.device);
+    if (sub === undefined) {
+      await this.#publish(TOPICS.attributes, encodeAttributes(values));
+      return;
+    }
+    const payload = encodeGatewayAttributes([[sub, values]]);
+    await this.#announce(sub);
+    await this.#publish(G.attributes, payload);
+  }
+
+  async requestAttributes(request: AttributeRequest, options: TbRequestOptions = {}): Promise<AttributeValues> {
+    this.assertOpen();
+    const sub = this.subDevice(options.device);
+    if (sub === undefined) {
+      const body = encodeAttributeRequest(request);
+      const id = this.attributeCalls.nextId();
+      const answer = this.attributeCalls.wait(id, options.timeoutMs, `the attribute request (id ${id})`);
+      await this.#publishOrDrop(attributeRequestTopic(id), body, () => this.attributeCalls.reject(id, closedBeforeSent()));
+      const { client, shared } = parseAttributeResponse(await answer);
+      return { client, shared };
+    }
+    const scopes = (["client", "shared"] as const)
+      .map((scope) => ({ scope, keys: toKeyList(scope === "client" ? request.clientKeys : request.sharedKeys, `${scope}Keys`) }))
+      .filter((s) => s.keys.length > 0);
+    if (scopes.length === 0) {
+      throw new TransportError("invalid", `the attribute request for sub-device "${sub}" names no key; the gateway API cannot ask for "all": give clientKeys and/or sharedKeys`);
+    }
+    const requests = scopes.map(({ scope, keys }) => {
+      const id = this.attributeCalls.nextId();
+      return { scope, keys, id, body: encodeGatewayAttributeRequest({ id, device: sub, scope, keys }) };
+    });
+    await this.#announce(sub);
+    const answers = await Promise.all(
+      requests.map(async ({ scope, keys, id, body }) => {
+        const answer = this.attributeCalls.wait(id, options.timeoutMs, `the ${scope} attribute request of "${sub}" (id ${id})`);
+        await this.#publishOrDrop(G.attributeRequest, body, () => this.attributeCalls.reject(id, closedBeforeSent()));
+        return { scope, values: parseGatewayAttributeResponse(await answer, keys).values };
+      }),
+    );
+    const out: AttributeValues = { client: {}, shared: {} };
+    for (const { scope, values } of answers) out[scope] = values;
+    return out;
+  }
+
+  async callRpc(method: unknown, params: unknown, options: TbRequestOptions = {}): Promise<TbJson> {
+    this.assertOpen();
+    if (this.subDevice(options.device) !== undefined) {
+      throw this.unsupported("client-side RPC for a sub-device", "ThingsBoard's gateway API has none; leave msg.thingsboard.device empty to call as the gateway itself");
+    }
+    const body = encodeRpcRequest({ method, params });
+    const id = this.calls.nextId();
+    const answer = this.calls.wait(id, options.timeoutMs, `RPC "${body.method}" (id ${id})`);
+    await this.#publishOrDrop(rpcRequestTopic(id), body, () => this.calls.reject(id, closedBeforeSent()));
+    const result = await answer;
+    const error = rpcError(result);
+    if (error !== undefined) throw new TransportError("protocol", `ThingsBoard answered RPC "${body.method}" with an error: ${error}`);
+    return result;
+  }
+
+  protected async sendReply(request: TbRpcRequest, result: TbJson): Promise<void> {
+    if (request.subDevice) await this.#publish(G.rpc, encodeGatewayRpcResponse({ device: request.device, id: request.id, result }));
+    else await this.#publish(rpcResponseTopic(request.idText), result);
+  }
+
+  protected async shutdown(): Promise<void> {
+    if (this.#subDevices.size > 0 && this.#session.status.state === "connected") {
+      // Acknowledged (QoS 1) so they are not cut off by the close, but never waited for long.
+      const bye = Promise.allSettled([...this.#subDevices].map((d) => this.#publish(G.disconnect, encodeGatewayDisconnect(d))));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([bye, new Promise((resolve) => (timer = setTimeout(resolve, BYE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    this.#subDevices.clear();
+    await this.#session.close();
+  }
+
+  async #publish(topic: string, payload: unknown): Promise<void> {
+    await this.#session.publish(topic, toPayloadText(payload), { qos: 1 });
+  }
+
+  async #publishOrDrop(topic: string, payload: unknown, drop: () => void): Promise<void> {
+    try {
+      await this.#publish(topic, payload);
+    } catch (err) {
+      drop();
+      throw err;
+    }
+  }
+
+  /** Connects a sub-device before its first message (once per session). */
+  async #announce(device: string): Promise<void> {
+    if (this.#subDevices.has(device)) return;
+    this.#subDevices.add(device);
+    try {
+      await this.#publish(G.connect, encodeGatewayConnect(device));
+    } catch (err) {
+      this.#subDevices.delete(device);
+      throw err;
+    }
+  }
+
+  #onConnected(): void {
+    // After a reconnect ThingsBoard has forgotten the sub-device sessions: connect them again.
+    if (this.#connectedOnce) {
+      for (const device of this.#subDevices) {
+        this.#publish(G.connect, encodeGatewayConnect(device)).catch((err: unknown) => {
+          this.warn(`could not reconnect sub-device "${device}": ${toError(err).message}`);
+        });
+      }
+    }
+    this.#connectedOnce = true;
+    this.setReady(true);
+  }
+
+  #onMessage(message: InboundMessage): void {
+    try {
+      this.#dispatch(message.topic, message.payload);
+    } catch (err) {
+      this.warn(`ignored a message on "${message.topic}": ${toError(err).message}`);
+    }
+  }
+
+  #dispatch(topic: string, payload: Buffer): void {
+    const parsed = parseDeviceTopic(topic);
+    const own = { device: this.name, subDevice: false };
+    switch (parsed.kind) {
+      case "attributes": {
+        const update = parseAttributeUpdate(payload);
+        this.deliver({ kind: "attributes", ...own, scope: "shared", values: update.values, deleted: update.deleted });
+        return;
+      }
+      case "attributes-response":
+        this.attributeCalls.resolve(parsed.id, payload);
+        return;
+      case "rpc-request": {
+        const request = parseRpcRequest(payload);
+        this.offerRpc({ kind: "rpc", ...own, id: parsed.id, idText: parsed.idText, method: request.method, params: request.params });
+        return;
+      }
+      case "rpc-response":
+        this.calls.resolve(parsed.id, parseRpcResponse(payload));
+        return;
+      case "gateway-attributes": {
+        const update = parseGatewayAttributeUpdate(payload);
+        this.deliver({ kind: "attributes", device: update.device, subDevice: true, scope: "shared", values: update.values, deleted: update.deleted });
+        return;
+      }
+      case "gateway-attributes-response": {
+        const id = readObject(payload, "gateway attribute response", '{"id": 1, "device": "...", ...}').id;
+        if (typeof id === "number" || typeof id === "string") this.attributeCalls.resolve(id, payload);
+        return;
+      }
+      case "gateway-rpc": {
+        if (!isGatewayRpcRequest(payload)) return;
+        const r = parseGatewayRpcRequest(payload);
+        this.offerRpc({ kind: "rpc", device: r.device, subDevice: true, id: r.id, idText: String(r.id), method: r.method, params: r.params });
+        return;
+      }
+      default:
+        this.warn(`ignored a message on "${topic}": not a ThingsBoard downlink topic`);
+    }
+  }
+}
+
+function closedBeforeSent(): TransportError {
+  return new TransportError("closed", "the request could not be sent");
+}

@@ -1,0 +1,227 @@
+"use strict";
+// The ThingsBoard link over loopback: Node-RED as a device (mqtt mode) connected over TCP to our
+// broker engine, which hosts the same device for a local-mode link (Node-RED as the server);
+// gateway round trips; CONNACK refusals in words; config parsing. No sleeps: every step waits
+// for the event it expects.
+const assert = require("node:assert/strict");
+const { createThingsBoardLink, StaleReplyError } = require("../../../dist/nodes/lib/thingsboard/link.js");
+const { refusalWords } = require("../../../dist/nodes/lib/thingsboard/link-mqtt.js");
+const { parseThingsBoardDevice, TbConfigError } = require("../../../dist/nodes/lib/thingsboard/link-config.js");
+const { statusView } = require("../../../dist/nodes/lib/thingsboard/link-user.js");
+const { waitFor, until } = require("../fixtures/wait.js");
+const { BROKER_ID, TOKENS, hostedBroker, online } = require("./fixtures.js");
+
+const FAST = { initialMs: 10, maxMs: 50 };
+const HOSTED = { id: "a1b2c3d4e5f60718", name: "Alpha" };
+const GW = { id: "c1b2c3d4e5f60718", name: "Gateway" };
+
+function untilStatus(link, predicate) {
+  return predicate(link.status) ? Promise.resolve(link.status) : waitFor(link, "status", predicate);
+}
+
+/** Every incoming message and warning of a link, with a waiter. */
+function collect(link) {
+  const got = { incoming: [], warnings: [] };
+  link.on("incoming", (m) => got.incoming.push(m));
+  link.on("warning", (w) => got.warnings.push(w));
+  got.next = async (predicate, what = "an incoming message") => {
+    let found;
+    await until(() => (found = got.incoming.find(predicate)) !== undefined, 5000, `${what}; got ${JSON.stringify(got.incoming)}`);
+    return found;
+  };
+  return got;
+}
+
+describe("ThingsBoard link: mqtt (Node-RED as the device) against local (Node-RED as ThingsBoard)", function () {
+  let ctx;
+  const links = [];
+  function link(options) {
+    const l = createThingsBoardLink({ mqtt: { reconnect: FAST, authBackoff: FAST }, ...options });
+    links.push(l);
+    return l;
+  }
+  /** A hosted device (local link) and Node-RED as that device over TCP (mqtt link), both ready. */
+  async function pair(hosted = HOSTED, token = TOKENS.alpha, extra = {}) {
+    ctx = await hostedBroker();
+    const server = link({ connection: "local", token, broker: BROKER_ID, deviceId: hosted.id, name: hosted.name, ...extra });
+    const serverGot = collect(server);
+    server.start();
+    await untilStatus(server, (s) => s.state === "connected");
+    await ctx.flows.next(online(hosted));
+    const device = link({ connection: "mqtt", token, server: ctx.url, name: "Pi", ...extra });
+    const deviceGot = collect(device);
+    device.start();
+    await untilStatus(device, (s) => s.state === "connected");
+    await untilStatus(server, (s) => s.deviceOnline === true);
+    // As with ThingsBoard, what the server sends before a device subscribed is not delivered.
+    const last = extra.gateway === true ? "v1/gateway/rpc" : "v1/devices/me/rpc/response/+";
+    await until(() => ctx.events.some((e) => e.event === "subscribe" && e.topics.includes(last)), 5000, `the device's subscription to ${last}`);
+    return { server, serverGot, device, deviceGot };
+  }
+  afterEach(async function () {
+    await Promise.all(links.splice(0).map((l) => l.close()));
+    if (ctx) await ctx.cleanup();
+    ctx = undefined;
+  });
+
+  it("carries telemetry in every form up, and attributes both ways; a device never gets its own uplink back", async function () {
+    const { server, serverGot, device, deviceGot } = await pair();
+    const ts = Date.now() - 60_000;
+    await device.sendTelemetry({ temperature: 21.5 });
+    await device.sendTelemetry({ ts, values: { humidity: 40 } });
+    await device.sendTelemetry([{ ts, values: { a: 1 } }, { ts: ts + 1, values: { a: 2 } }]);
+    await serverGot.next((m) => m.kind === "telemetry" && m.values.a === 2, "the last telemetry");
+    const telemetry = serverGot.incoming.filter((m) => m.kind === "telemetry");
+    assert.deepEqual(telemetry.map((m) => [m.device, m.values, m.ts === ts || m.ts === ts + 1 ? "given" : "arrival"]), [
+      ["Alpha", { temperature: 21.5 }, "arrival"],
+      ["Alpha", { humidity: 40 }, "given"],
+      ["Alpha", { a: 1 }, "given"],
+      ["Alpha", { a: 2 }, "given"],
+    ]);
+
+    await device.publishAttributes({ firmware: "1.0", active: true });
+    const client = await serverGot.next((m) => m.kind === "attributes");
+    assert.deepEqual([client.scope, client.device, client.values], ["client", "Alpha", { firmware: "1.0", active: true }]);
+
+    await server.publishAttributes({ targetTemperature: 22 });
+    const shared = await deviceGot.next((m) => m.kind === "attributes");
+    assert.deepEqual([shared.scope, shared.values, shared.deleted], ["shared", { targetTemperature: 22 }, []]);
+    assert.deepEqual(deviceGot.incoming.filter((m) => m.kind === "attributes").length, 1, "the device's own client attributes never came back to it");
+
+    // The device asks; the broker answers from what it remembers (client: from the device, shared: from the flow).
+    assert.deepEqual(await device.requestAttributes({ clientKeys: "firmware", sharedKeys: ["targetTemperature", "missing"] }, { timeoutMs: 2000 }), {
+      client: { firmware: "1.0" },
+      shared: { targetTemperature: 22 },
+    });
+    assert.deepEqual(await device.requestAttributes({}), { client: { firmware: "1.0", active: true }, shared: { targetTemperature: 22 } });
+    // The flow reads the same store.
+    assert.deepEqual(await server.requestAttributes({ clientKeys: ["active"] }), { client: { active: true }, shared: {} });
+    assert.deepEqual(serverGot.warnings, []);
+    assert.deepEqual(deviceGot.warnings, []);
+    assert.doesNotMatch(JSON.stringify([serverGot, deviceGot, server.status, device.status]), new RegExp(TOKENS.alpha));
+  });
+
+  it("RPC both ways with the right ids: server-side (flow calls device) and client-side (device calls flow)", async function () {
+    const { server, serverGot, device, deviceGot } = await pair();
+    // Node-RED as ThingsBoard calls the device; the device's serve side answers.
+    device.on("incoming", (m) => {
+      if (m.kind === "rpc") device.replyRpc({ id: m.id, device: m.device }, { echo: m.params, method: m.method }).catch(assert.fail);
+    });
+    assert.deepEqual(await server.callRpc("setGpio", { pin: 4, value: 1 }, { timeoutMs: 2000 }), { echo: { pin: 4, value: 1 }, method: "setGpio" });
+    assert.deepEqual(await server.callRpc("ping", undefined, { timeoutMs: 2000 }), { echo: {}, method: "ping" });
+
+    // The device calls ThingsBoard (client-side RPC); the flow answers.
+    server.on("incoming", (m) => {
+      if (m.kind === "rpc") server.replyRpc({ id: m.idText, device: m.device }, { time: 1700000000000 }).catch(assert.fail);
+    });
+    assert.deepEqual(await device.callRpc("getTime", {}, { timeoutMs: 2000 }), { time: 1700000000000 });
+    const seen = serverGot.incoming.filter((m) => m.kind === "rpc");
+    assert.deepEqual(seen.map((m) => [m.method, m.params, m.device]), [["getTime", {}, "Alpha"]]);
+    // getSessionLimits is ThingsBoard's own answer, never the flow's.
+    const limits = await device.callRpc("getSessionLimits", {}, { timeoutMs: 2000 });
+    assert.equal(limits.maxPayloadSize, 65536);
+    assert.equal(serverGot.incoming.filter((m) => m.kind === "rpc").length, 1);
+    assert.deepEqual(deviceGot.warnings, []);
+  });
+
+  it("times out: calls nobody answers reject in words; served requests expire; late and second replies are refused", async function () {
+    const { server, serverGot, device, deviceGot } = await pair(HOSTED, TOKENS.alpha, { serveTimeoutMs: 50 });
+    await assert.rejects(server.callRpc("noAnswer", {}, { timeoutMs: 30 }), (err) => err.code === "timeout" && /RPC "noAnswer" \(id \d+\) to "Alpha"/.test(err.message));
+    const request = await deviceGot.next((m) => m.kind === "rpc");
+    await assert.rejects(device.awaitReply(request, 20), (err) => err.code === "timeout" && /not answered within/.test(err.message));
+    await assert.rejects(device.replyRpc({ id: request.id }, "late"), (err) => err instanceof StaleReplyError && err.reason === "expired");
+    await assert.rejects(device.replyRpc({ id: 999 }, "x"), (err) => err instanceof StaleReplyError && err.reason === "unknown");
+
+    const calling = device.callRpc("twice", {}, { timeoutMs: 2000 });
+    const asked = await serverGot.next((m) => m.kind === "rpc");
+    const waiting = server.awaitReply(asked, 2000);
+    await server.replyRpc({ id: asked.id }, 1);
+    await waiting;
+    await assert.rejects(server.replyRpc({ id: asked.id }, 2), (err) => err.reason === "answered");
+    assert.equal(await calling, 1);
+    await assert.rejects(server.replyRpc({ id: "x1" }, 2), /whole number/);
+    await assert.rejects(device.callRpc("", {}), /non-empty text/);
+    await assert.rejects(device.sendTelemetry({ bad: null }), /null/);
+    await assert.rejects(server.sendTelemetry({ a: 1 }), /telemetry is not possible in local mode/);
+    await assert.rejects(device.publishAttributes({ a: 1 }, { device: "Other" }), /only a gateway has/);
+
+    // Close rejects what still waits.
+    const pending = device.callRpc("pending", {}, { timeoutMs: 5000 });
+    await serverGot.next((m) => m.kind === "rpc" && m.method === "pending");
+    await device.close();
+    await assert.rejects(pending, (err) => err.code === "closed");
+  });
+
+  it("speaks the gateway API: sub-devices connected on first use, telemetry, attributes, requests and RPC with the device named", async function () {
+    const { server, serverGot, device, deviceGot } = await pair(GW, TOKENS.gateway, { gateway: true });
+    await device.sendTelemetry({ temperature: 20 }, { device: "Sensor A" });
+    await device.publishAttributes({ model: "X1" }, { device: "Sensor A" });
+    await device.sendTelemetry({ own: 1 }); // the gateway itself
+    const subTelemetry = await serverGot.next((m) => m.kind === "telemetry" && m.subDevice);
+    assert.deepEqual([subTelemetry.device, subTelemetry.values], ["Sensor A", { temperature: 20 }]);
+    const own = await serverGot.next((m) => m.kind === "telemetry" && !m.subDevice);
+    assert.deepEqual([own.device, own.values], ["Gateway", { own: 1 }]);
+    const connects = ctx.flows.messages.filter((m) => m.topic.endsWith("/up/v1/gateway/connect")).map((m) => JSON.parse(m.payload));
+    assert.deepEqual(connects, [{ device: "Sensor A" }]);
+    await serverGot.next((m) => m.kind === "attributes" && m.device === "Sensor A");
+
+    await server.publishAttributes({ interval: 5 }, { device: "Sensor A" });
+    const update = await deviceGot.next((m) => m.kind === "attributes");
+    assert.deepEqual([update.device, update.subDevice, update.values], ["Sensor A", true, { interval: 5 }]);
+    assert.deepEqual(await device.requestAttributes({ clientKeys: "model", sharedKeys: ["interval"] }, { device: "Sensor A", timeoutMs: 2000 }), {
+      client: { model: "X1" },
+      shared: { interval: 5 },
+    });
+    await assert.rejects(device.requestAttributes({}, { device: "Sensor A" }), /names no key/);
+
+    device.on("incoming", (m) => {
+      if (m.kind === "rpc") device.replyRpc({ id: m.id, device: m.device }, { ok: m.device }).catch(assert.fail);
+    });
+    assert.deepEqual(await server.callRpc("reboot", { delay: 1 }, { device: "Sensor A", timeoutMs: 2000 }), { ok: "Sensor A" });
+    await assert.rejects(device.callRpc("getTime", {}, { device: "Sensor A" }), /gateway API has none/);
+    await device.close();
+    const bye = await ctx.flows.next(`$iot/thingsboard/${GW.id}/up/v1/gateway/disconnect`);
+    assert.deepEqual(JSON.parse(bye.payload), { device: "Sensor A" });
+    assert.deepEqual(deviceGot.warnings, []);
+  });
+
+  it("shows CONNACK refusals in ThingsBoard's words and never the token", async function () {
+    ctx = await hostedBroker();
+    const server = link({ connection: "local", token: TOKENS.alpha, broker: BROKER_ID, deviceId: HOSTED.id, name: HOSTED.name });
+    server.start();
+    await ctx.flows.next(online(HOSTED));
+    const wrong = "WrongTOKEN0123456789";
+    const device = link({ connection: "mqtt", token: wrong, server: ctx.url });
+    device.start();
+    const refused = await untilStatus(device, (s) => s.state === "auth-failed");
+    assert.match(refused.reason, /not authorized — ThingsBoard does not know this access token.*\(code 0x05\)/);
+    assert.doesNotMatch(JSON.stringify(refused), new RegExp(wrong));
+    assert.match(refusalWords("the server refused the credentials (bad user name or password)"), /user name is empty.*\(code 0x04\)/);
+    assert.equal(statusView(refused, "mqtt").params.reason, refused.reason);
+  });
+});
+
+describe("ThingsBoard link: config parsing", function () {
+  const fails = (props, creds, key) => assert.throws(() => parseThingsBoardDevice("n1", props, creds), (err) => err instanceof TbConfigError && err.key === key, key);
+
+  it("fills defaults and refuses unusable settings by catalog key, never echoing the token", function () {
+    const mqtt = parseThingsBoardDevice("n1", { name: "Pi" }, { token: " tok12345678 " });
+    assert.deepEqual([mqtt.connection, mqtt.server, mqtt.token, mqtt.name, mqtt.gateway], ["mqtt", "mqtts://thingsboard.cloud:8883", "tok12345678", "Pi", false]);
+    assert.equal(parseThingsBoardDevice("n1", { connection: "http", server: "http://127.0.0.1:8080/" }, { token: "t0123456" }).server, "http://127.0.0.1:8080");
+    const local = parseThingsBoardDevice("n1", { connection: "local", broker: "b1", gateway: true }, { token: "t0123456" });
+    assert.deepEqual([local.broker, local.deviceId, local.gateway, local.name], ["b1", "n1", true, "n1"]);
+    const basic = parseThingsBoardDevice("n1", { auth: "basic" }, { clientId: "c1", username: "u", password: "p" });
+    assert.deepEqual(basic.basic, { clientId: "c1", username: "u", password: "p" });
+    fails({ connection: "coap" }, { token: "t" }, "invalid-connection");
+    fails({}, {}, "missing-token");
+    fails({}, { token: "has space" }, "invalid-token");
+    fails({ connection: "local" }, { token: "t0123456" }, "missing-broker");
+    fails({ server: "http://x" }, { token: "t0123456" }, "invalid-mqtt-server");
+    fails({ connection: "http", server: "mqtt://x" }, { token: "t0123456" }, "invalid-http-server");
+    fails({ server: "mqtt://user:secret@x" }, { token: "t0123456" }, "server-credentials");
+    fails({ connection: "http", gateway: true }, { token: "t0123456" }, "gateway-needs-mqtt");
+    fails({ auth: "basic" }, { username: "u" }, "invalid-basic");
+    fails({ auth: "x509" }, { token: "t" }, "invalid-auth");
+    fails({ connection: "http", auth: "basic" }, { token: "t" }, "basic-needs-mqtt");
+  });
+});
