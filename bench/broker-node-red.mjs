@@ -1,0 +1,119 @@
+// The `iot-broker` node inside a real, embedded Node-RED runtime (the devDependency), the way
+// users run it: RED.init() + RED.start() on an HTTP server (editor and admin API on loopback),
+// this package linked into a temporary userDir's node_modules (as `npm start` does), and a flow
+// file with one iot-broker: anonymous off, one user whose patterns allow `#` both ways.
+// Started by bench/run.mjs, which talks to it over IPC (see lib/broker-child.mjs).
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BENCH_USER, runBrokerChild } from "./lib/broker-child.mjs";
+import { sleep } from "./lib/ipc.mjs";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(import.meta.url);
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+const BROKER_ID = "bench0broker0001";
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const s = createNetServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+await runBrokerChild("node-red", async () => {
+  const userDir = mkdtempSync(join(tmpdir(), "iot-bridge-bench-nr-"));
+  const cleanup = () => rmSync(userDir, { recursive: true, force: true });
+  try {
+    const link = join(userDir, "node_modules", ...pkg.name.split("/"));
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(root, link, "dir");
+    writeFileSync(join(userDir, "package.json"), JSON.stringify({ name: "bench-userdir", private: true, dependencies: { [pkg.name]: "file:" + root } }));
+
+    const port = await freePort();
+    const flow = [
+      { id: "bench0tab0000001", type: "tab", label: "bench" },
+      {
+        id: BROKER_ID,
+        type: "iot-broker",
+        z: "bench0tab0000001",
+        name: "bench broker",
+        port: String(port),
+        bind: "127.0.0.1",
+        allowAnonymous: false,
+        x: 120,
+        y: 80,
+        wires: [[]],
+      },
+    ];
+    const users = [{ ...BENCH_USER, publish: ["#"], subscribe: ["#"] }];
+    writeFileSync(join(userDir, "flows.json"), JSON.stringify(flow, null, 2));
+    // credentialSecret: false keeps flows_cred.json in plain JSON (a throwaway userDir).
+    writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify({ [BROKER_ID]: { users: JSON.stringify(users) } }));
+
+    const nodeRedDir = dirname(require.resolve("node-red/package.json"));
+    const nodeRedVersion = JSON.parse(readFileSync(join(nodeRedDir, "package.json"), "utf8")).version;
+    const RED = require("node-red");
+    const express = require(require.resolve("express", { paths: [nodeRedDir] }));
+    const app = express();
+    const server = createServer(app);
+    const settings = {
+      userDir,
+      flowFile: "flows.json",
+      credentialSecret: false,
+      uiHost: "127.0.0.1",
+      uiPort: 0,
+      httpAdminRoot: "/",
+      httpNodeRoot: "/api",
+      logging: { console: { level: "warn", metrics: false, audit: false } },
+      telemetry: { enabled: false, updateNotification: false },
+      diagnostics: { enabled: false, ui: false },
+      runtimeState: { enabled: false, ui: false },
+      externalModules: { palette: { allowInstall: false } },
+      editorTheme: { projects: { enabled: false }, tours: false },
+    };
+    RED.init(server, settings);
+    app.use(settings.httpAdminRoot, RED.httpAdmin);
+    app.use(settings.httpNodeRoot, RED.httpNode);
+    await new Promise((ok, fail) => {
+      server.once("error", fail);
+      server.listen(0, "127.0.0.1", ok);
+    });
+    await RED.start();
+
+    // The node registers its running engine here once it listens (same module instance: Node-RED
+    // loads the package through the symlink, and require() resolves it to this repository).
+    const { brokers } = require(join(root, "dist/nodes/lib/broker/index.js"));
+    const deadline = Date.now() + 30_000;
+    while (!brokers.engine(BROKER_ID)) {
+      if (Date.now() > deadline) throw new Error("the iot-broker node did not start within 30 s (see the Node-RED log above)");
+      await sleep(50);
+    }
+    const engine = brokers.engine(BROKER_ID);
+    return {
+      port,
+      // userDir: so the orchestrator can remove it should this process be killed before close().
+      info: { nodeRed: nodeRedVersion, editor: `http://127.0.0.1:${server.address().port}/`, userDir },
+      clients: () => engine.connectedClients,
+      close: async () => {
+        try {
+          await RED.stop();
+          await new Promise((ok) => server.close(() => ok()));
+        } finally {
+          cleanup();
+        }
+      },
+    };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+});
