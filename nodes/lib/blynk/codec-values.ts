@@ -5,6 +5,7 @@
  */
 import { TransportError } from "../transport/errors.js";
 import { describeValue, parseScalar } from "../transport/value-codec.js";
+import { isPlainObject } from "../transport/value-codec.js";
 
 /** Public Blynk.Cloud limits (PROTOCOLS.md 1.9). */
 export const LIMITS = {
@@ -156,11 +157,8 @@ export function decodeValue(payload: Buffer | string, options: { raw?: boolean }
   return text.includes("\0") ? text.split("\0").map(one) : one(text);
 }
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
+// One definition for every platform: objects built in Function nodes come from another realm.
+export { isPlainObject };
 
 /** A [longitude, latitude] pair; a swapped pair that would fit the other way is named as such. */
 function lonLat(value: unknown[], subject: string): LonLat {

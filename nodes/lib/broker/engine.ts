@@ -10,7 +10,7 @@ import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
-import { openNamespace, userNamespace } from "./namespace.js";
+import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
 import {
   INTERNAL_PREFIX,
   type AuthDecision,
@@ -19,6 +19,8 @@ import {
   type BrokerEvent,
   type BrokerOptions,
   type BrokerPlugin,
+  type BrokerUser,
+  type ClientIdentity,
   type ClientInfo,
   type ListenerConfig,
   type ListenerInfo,
@@ -30,12 +32,21 @@ const REFUSED_TOPIC = `${INTERNAL_PREFIX}_refused`;
 
 type AuthError = Error & { returnCode: number };
 
+/** A client's record: who it is (what plugins see) and whether it finished connecting. */
+interface Tracked extends ClientInfo {
+  ready: boolean;
+}
+
 export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #users: UserDirectory;
   readonly #allowAnonymous: boolean;
   readonly #plugins = new Map<string, BrokerPlugin>();
-  readonly #infos = new WeakMap<Client, ClientInfo>();
-  readonly #connected = new Set<Client>();
+  /** Who each client is; `ready` once it finished connecting (one record per client, no second set). */
+  readonly #infos = new WeakMap<Client, Tracked>();
+  #connectedCount = 0;
+  /** One identity per user whose patterns have no `%c`, shared by all its connections. */
+  readonly #userIdentities = new Map<string, ClientIdentity>();
+  readonly #anonymous: ClientIdentity = { kind: "anonymous", namespace: openNamespace };
   /** Connections that arrived while aedes was still starting; handed over once it is ready. */
   readonly #pending: [Duplex, IncomingMessage | undefined][] = [];
   readonly #starting: Promise<void>;
@@ -83,14 +94,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         maxClientsIdLength: options.maxClientIdLength ?? 256,
         maximumPacketSize: options.maxPacketBytes ?? 0,
         authenticate: (client, username, password, done) => {
-          this.#authenticate(client, username, password).then(
-            (error) => {
-              done(error, error === null);
-            },
-            (err: unknown) => {
-              done(Object.assign(toError(err), { returnCode: 3 }), false);
-            },
-          );
+          this.#authenticate(client, username, password, done);
         },
         authorizePublish: (client, packet, done) => {
           done(this.#authorizePublish(client, packet));
@@ -117,7 +121,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   get connectedClients(): number {
-    return this.#connected.size;
+    return this.#connectedCount;
   }
 
   get closed(): boolean {
@@ -131,7 +135,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
 
   /** The clients that finished connecting, with who they are. */
   clients(): ClientInfo[] {
-    return [...this.#connected].flatMap((c) => this.#infos.get(c) ?? []);
+    return this.#readyClients().map(([, info]) => info);
   }
 
   /** Opens a listener. Rejects with ListenError ("address-in-use" / "listen-failed"). */
@@ -166,9 +170,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   /** Closes the connections of the clients `predicate` picks (a removed device, a changed user). */
   disconnectClients(predicate: (info: ClientInfo) => boolean): number {
     let count = 0;
-    for (const client of this.#connected) {
-      const info = this.#infos.get(client);
-      if (info && predicate(info)) {
+    for (const [client, info] of this.#readyClients()) {
+      if (predicate(info)) {
         client.close();
         count++;
       }
@@ -201,7 +204,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           });
         });
       }
-      this.#connected.clear();
+      this.#connectedCount = 0;
     })();
     return this.#closing;
   }
@@ -220,17 +223,36 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       this.#pending.push([stream, request]);
       return;
     }
-    const client = this.#aedes.handle(stream, request);
-    // aedes has no unsubscribe hook; rewrite filters into the client's namespace before it
-    // looks them up, or a namespaced client could never unsubscribe (see aedes-types.ts).
+    this.#aedes.handle(stream, request);
+  }
+
+  /**
+   * aedes has no unsubscribe hook; rewrite filters into the client's namespace before it looks
+   * them up, or a namespaced client could never unsubscribe (see aedes-types.ts). Only for
+   * namespaces that rewrite filters: the listener costs memory per connection.
+   */
+  #mapUnsubscribes(client: Client, info: ClientInfo): void {
+    if (info.identity.namespace.rewrites === false) return;
     (client as unknown as ClientWithParser)._parser?.prependListener("packet", (packet) => {
-      const info = this.#infos.get(client);
-      if (packet.cmd !== "unsubscribe" || !info || !packet.unsubscriptions) return;
+      if (packet.cmd !== "unsubscribe" || !packet.unsubscriptions) return;
       packet.unsubscriptions = packet.unsubscriptions.map((f) => info.identity.namespace.subscribe(f) ?? f);
     });
   }
 
-  async #authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthError | null> {
+  /** Connected clients with who they are, from aedes' own client table (no second registry to keep). */
+  #readyClients(): [Client, Tracked][] {
+    const table = (this.#aedes as unknown as { clients?: Record<string, Client> } | undefined)?.clients ?? {};
+    return Object.values(table).flatMap((client): [Client, Tracked][] => {
+      const info = this.#infos.get(client);
+      return info?.ready === true ? [[client, info]] : [];
+    });
+  }
+
+  /**
+   * Decides synchronously whenever it can (users, anonymous, synchronous plugins): a promise per
+   * CONNECT is measurable memory with thousands of clients connecting (bench/README.md).
+   */
+  #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (error: AuthError | null, ok: boolean) => void): void {
     const request: AuthRequest = {
       clientId: client.id,
       username: username === "" ? undefined : username,
@@ -238,14 +260,33 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       protocolVersion: client.version,
       remoteAddress: remoteAddress(client),
     };
-    const decision = await this.#decide(request);
+    const finish = (decision: AuthDecision): void => {
+      const error = this.#conclude(client, request, decision);
+      done(error, error === null);
+    };
+    const fail = (err: unknown): void => {
+      done(Object.assign(toError(err), { returnCode: 3 }), false);
+    };
+    try {
+      const decision = this.#decide(request);
+      if (decision instanceof Promise) decision.then(finish, fail);
+      else finish(decision);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  #conclude(client: Client, request: AuthRequest, decision: AuthDecision): AuthError | null {
     if (decision.accept) {
-      this.#infos.set(client, {
+      const info: Tracked = {
         clientId: client.id,
         identity: decision.identity,
         protocolVersion: client.version,
         remoteAddress: request.remoteAddress,
-      });
+        ready: false,
+      };
+      this.#infos.set(client, info);
+      this.#mapUnsubscribes(client, info);
       return null;
     }
     this.#event({
@@ -260,26 +301,43 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   /** Generic users first, then each plugin in turn, then anonymous access, then the plugins' last word. */
-  async #decide(request: AuthRequest): Promise<AuthDecision> {
+  #decide(request: AuthRequest): AuthDecision | Promise<AuthDecision> {
     const { username, clientId } = request;
     if (username !== undefined && this.#users.has(username)) {
       const user = this.#users.check(username, request.password);
       return user
-        ? { accept: true, identity: { kind: "user", username, namespace: userNamespace(user, clientId) } }
+        ? { accept: true, identity: this.#userIdentity(user, clientId) }
         : { accept: false, returnCode: 4, reason: `wrong password for user "${username}"` };
     }
-    for (const plugin of this.#plugins.values()) {
-      let decision: AuthDecision | undefined;
-      try {
-        decision = await plugin.authenticate(request);
-      } catch (err) {
+    return this.#askPlugins(request, [...this.#plugins.values()], 0);
+  }
+
+  /** Plugins from `from` on; goes asynchronous only at the first plugin that answers with a promise. */
+  #askPlugins(request: AuthRequest, plugins: BrokerPlugin[], from: number): AuthDecision | Promise<AuthDecision> {
+    for (let i = from; i < plugins.length; i++) {
+      const plugin = plugins[i];
+      const failed = (err: unknown): AuthDecision => {
         this.#pluginError(plugin.name, "authenticate", err);
         return { accept: false, returnCode: 3, reason: `the ${plugin.name} emulation failed to check the client` };
+      };
+      let answer: ReturnType<BrokerPlugin["authenticate"]>;
+      try {
+        answer = plugin.authenticate(request);
+      } catch (err) {
+        return failed(err);
       }
-      if (decision) return decision;
+      if (answer instanceof Promise) {
+        return answer.then((decision) => decision ?? this.#askPlugins(request, plugins, i + 1), failed);
+      }
+      if (answer) return answer;
     }
+    return this.#unclaimed(request);
+  }
+
+  #unclaimed(request: AuthRequest): AuthDecision {
+    const { username } = request;
     if (username === undefined && this.#allowAnonymous) {
-      return { accept: true, identity: { kind: "anonymous", namespace: openNamespace } };
+      return { accept: true, identity: this.#anonymous };
     }
     for (const plugin of this.#plugins.values()) {
       try {
@@ -292,6 +350,17 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     return username === undefined
       ? { accept: false, returnCode: 5, reason: "anonymous clients are not allowed (no username given)" }
       : { accept: false, returnCode: 4, reason: `unknown user "${username}"` };
+  }
+
+  #userIdentity(user: BrokerUser, clientId: string): ClientIdentity {
+    const make = (): ClientIdentity => ({ kind: "user", username: user.username, namespace: userNamespace(user, clientId) });
+    if (!sharesNamespace(user)) return make();
+    let identity = this.#userIdentities.get(user.username);
+    if (!identity) {
+      identity = make();
+      this.#userIdentities.set(user.username, identity);
+    }
+    return identity;
   }
 
   #authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
@@ -345,8 +414,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #wireEvents(aedes: Aedes): void {
     aedes.on("clientReady", (client) => {
       const info = this.#infos.get(client);
-      if (!info) return;
-      this.#connected.add(client);
+      if (!info || info.ready) return;
+      info.ready = true;
+      this.#connectedCount++;
       const { identity } = info;
       this.#event({
         event: "client-connected",
@@ -355,12 +425,14 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         protocolVersion: info.protocolVersion,
         ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId, remoteAddress: info.remoteAddress }),
       });
-      this.emit("clients", this.#connected.size);
+      this.emit("clients", this.#connectedCount);
       this.#withPlugin(info, "clientReady", (p) => p.clientReady?.(info));
     });
     aedes.on("clientDisconnect", (client) => {
       const info = this.#infos.get(client);
-      if (!info || !this.#connected.delete(client)) return;
+      if (!info?.ready) return;
+      info.ready = false;
+      this.#connectedCount--;
       const { identity } = info;
       this.#event({
         event: "client-disconnected",
@@ -368,7 +440,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         kind: identity.kind,
         ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId }),
       });
-      this.emit("clients", this.#connected.size);
+      this.emit("clients", this.#connectedCount);
       this.#withPlugin(info, "clientGone", (p) => p.clientGone?.(info));
     });
     aedes.on("subscribe", (subscriptions, client) => {

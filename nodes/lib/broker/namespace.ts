@@ -1,11 +1,12 @@
 /** Namespaces: how each kind of client's topics map to the broker's internal topic space. */
-import { filterCovers, topicMatches } from "../transport/topic.js";
+import { filterCovers } from "../transport/topic.js";
 import { INTERNAL_PREFIX, type BrokerUser, type Namespace } from "./types.js";
 
 const isInternal = (topic: string): boolean => topic.startsWith(INTERNAL_PREFIX);
 
 /** Anonymous clients (when allowed): everything except the internal `$iot/` space. */
 export const openNamespace: Namespace = {
+  rewrites: false,
   publish: (topic) => (isInternal(topic) ? null : topic),
   subscribe: (filter) => (isInternal(filter) ? null : filter),
   forward: (topic) => (isInternal(topic) ? null : topic),
@@ -14,17 +15,50 @@ export const openNamespace: Namespace = {
 /**
  * A generic user's namespace: topics are not rewritten, but publish and subscribe must lie
  * within the user's patterns, where `%u` stands for the username and `%c` for the client id.
+ * Patterns without `%c` give the same namespace to every connection of the user: share it
+ * (see `sharesNamespace`), it costs memory per connection otherwise.
  */
 export function userNamespace(user: Pick<BrokerUser, "username" | "publish" | "subscribe">, clientId: string): Namespace {
   const expand = (patterns: string[]): string[] =>
     patterns.map((p) => p.replaceAll("%u", user.username).replaceAll("%c", clientId));
-  const publish = expand(user.publish);
+  const canPublish = topicMatcher(expand(user.publish));
   const subscribe = expand(user.subscribe);
   return {
-    publish: (topic) => (isInternal(topic) || !publish.some((p) => topicMatches(p, topic)) ? null : topic),
+    rewrites: false,
+    publish: (topic) => (isInternal(topic) || !canPublish(topic) ? null : topic),
     subscribe: (filter) => (isInternal(filter) || !subscribe.some((p) => filterCovers(p, filter)) ? null : filter),
     forward: (topic) => (isInternal(topic) ? null : topic),
   };
+}
+
+/** Whether every connection of this user can share one namespace (no per-client `%c` pattern). */
+export function sharesNamespace(user: Pick<BrokerUser, "publish" | "subscribe">): boolean {
+  return ![...user.publish, ...user.subscribe].some((p) => p.includes("%c"));
+}
+
+/**
+ * One matcher for a set of filters, compiled once: publish checks run for every message, so the
+ * filters are split up front and the topic once per check; `#` alone allows everything.
+ */
+function topicMatcher(filters: string[]): (topic: string) => boolean {
+  if (filters.includes("#")) return () => true;
+  const compiled = filters.map((f) => f.split("/"));
+  return (topic) => {
+    const levels = topic.split("/");
+    const dollar = topic.startsWith("$");
+    return compiled.some((f) => levelsMatch(f, levels, dollar));
+  };
+}
+
+function levelsMatch(filter: string[], topic: string[], dollar: boolean): boolean {
+  if (dollar && (filter[0] === "+" || filter[0] === "#")) return false;
+  for (let i = 0; i < filter.length; i++) {
+    const level = filter[i];
+    if (level === "#") return true;
+    if (i >= topic.length) return false;
+    if (level !== "+" && level !== topic[i]) return false;
+  }
+  return filter.length === topic.length;
 }
 
 /** Internal topic prefix of one device's traffic in one direction, e.g. `$iot/blynk/7/up/`. */

@@ -61,6 +61,8 @@ export interface ClientIdentity {
  * through it; `null` refuses (publish/subscribe) or withholds (forward).
  */
 export interface Namespace {
+  /** false when subscribe() never changes a filter: UNSUBSCRIBE then needs no mapping (saves memory per client). */
+  readonly rewrites?: boolean;
   /** Client-visible topic the client publishes -> internal topic. */
   publish(topic: string): string | null;
   /** Client-visible filter the client subscribes -> internal filter. */

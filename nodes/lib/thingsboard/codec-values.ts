@@ -9,6 +9,7 @@
  */
 import { TransportError } from "../transport/errors.js";
 import { describeValue, toJsonText } from "../transport/value-codec.js";
+import { isPlainObject } from "../transport/value-codec.js";
 
 /** Any JSON value. */
 export type TbJson = string | number | boolean | null | TbJson[] | { [key: string]: TbJson };
@@ -84,11 +85,8 @@ export function quote(text: string): string {
   return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
 }
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
+// One definition for every platform: objects built in Function nodes come from another realm.
+export { isPlainObject };
 
 export function hasOwn(object: object, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(object, key);

@@ -6,6 +6,7 @@
  */
 import { TransportError } from "../transport/errors.js";
 import { describeValue, toInteger, toNumber } from "../transport/value-codec.js";
+import { isPlainObject } from "../transport/value-codec.js";
 
 /** Limits of the ThingSpeak cloud (PROTOCOLS.md 5.3 unless noted). */
 export const LIMITS = {
@@ -64,11 +65,8 @@ export function invalid(message: string): TransportError {
   return new TransportError("invalid", message);
 }
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
+// One definition for every platform: objects built in Function nodes come from another realm.
+export { isPlainObject };
 
 export function isFieldNumber(value: unknown): value is FieldNumber {
   return typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= LIMITS.fields;

@@ -6,6 +6,18 @@
  */
 import { TransportError } from "./errors.js";
 
+/**
+ * A plain object (a JSON-like record). Realm-independent on purpose: Node-RED runs Function
+ * nodes in a vm context, so `msg.payload = {...}` built there has that context's
+ * Object.prototype, not ours, and an identity check would refuse the most common payload.
+ */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
 export type ValueKind = "string" | "number" | "boolean" | "json" | "auto";
 export type Scalar = string | number | boolean;
 

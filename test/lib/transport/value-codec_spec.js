@@ -302,3 +302,26 @@ describe("transport/value-codec", function () {
     assert.throws(() => codec.toNumber("x"), { message: 'value must be a number, got "x" (string); accepted: finite numbers or numeric strings' });
   });
 });
+
+describe("isPlainObject across realms", function () {
+  const vm = require("node:vm");
+  const { isPlainObject } = require("../../../dist/nodes/lib/transport/value-codec.js");
+  // Node-RED's Function nodes run in a vm context: their objects have another Object.prototype.
+  const table = [
+    ["an object literal", {}, true],
+    ["an object from a Function node's context", vm.runInNewContext("({ temperature: 21.5 })"), true],
+    ["a null-prototype object", Object.create(null), true],
+    ["an array", [1], false],
+    ["an array from another context", vm.runInNewContext("[1]"), false],
+    ["a Date", new Date(0), false],
+    ["a Buffer", Buffer.from("x"), false],
+    ["a class instance", new (class Reading {})(), false],
+    ["null", null, false],
+    ["a string", "x", false],
+  ];
+  for (const [name, value, expected] of table) {
+    it(`${name}: ${expected}`, function () {
+      require("node:assert/strict").equal(isPlainObject(value), expected);
+    });
+  }
+});
