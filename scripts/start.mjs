@@ -24,6 +24,8 @@ import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { blynkDemo } from "./demo/blynk.mjs";
+import { thingsboardDemo } from "./demo/thingsboard.mjs";
+import { thingspeakDemo } from "./demo/thingspeak.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 // IOT_BRIDGE_USER_DIR moves the userDir elsewhere (the e2e test of `npm start` uses a temp dir).
@@ -151,10 +153,13 @@ if (settingsCurrent === null || (settingsCurrent.startsWith(GENERATED_MARK) && s
 const flowsPath = join(userDir, "flows.json");
 if (!existsSync(flowsPath)) {
   const blynk = blynkDemo({ port: mqttPort, brokerId: demoId(4) });
-  writeFileSync(flowsPath, JSON.stringify([...demoFlow(mqttPort), ...blynk.nodes], null, 4) + "\n");
+  const thingsboard = thingsboardDemo({ port: mqttPort, brokerId: demoId(4) });
+  const thingspeak = thingspeakDemo({ port: mqttPort, brokerId: demoId(4), httpPort: uiPort });
+  const demos = [blynk, thingsboard, thingspeak];
+  writeFileSync(flowsPath, JSON.stringify([...demoFlow(mqttPort), ...demos.flatMap((d) => d.nodes)], null, 4) + "\n");
   // Plain-text credentials on first start only; Node-RED encrypts them with the secret above
   // the first time it saves (any deploy).
-  const credentials = { ...demoCredentials(), ...blynk.credentials };
+  const credentials = Object.assign(demoCredentials(), ...demos.map((d) => d.credentials));
   writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify(credentials, null, 4) + "\n", { mode: 0o600 });
   console.log(`[start] wrote the demo flow to ${relative(root, flowsPath)} (MQTT port ${mqttPort})`);
 } else {

@@ -11,6 +11,11 @@ const { freePort, portIsClosed } = require("../lib/fixtures/ports.js");
 const { until } = require("../lib/fixtures/wait.js");
 
 const root = path.join(__dirname, "..", "..");
+// Ids of the demo's hosting config nodes (scripts/demo/*.mjs), whose credentials start.mjs generates.
+const BLYNK_HOSTED = "b0d9e1a1c0de0102";
+const TB_HOSTED = "b0d9e1a1c0de0202";
+const TS_HOSTED = "b0d9e1a1c0de0302";
+const TS_CHANNEL = 100001;
 
 describe("npm start (scripts/start.mjs)", function () {
   this.timeout(60000);
@@ -59,7 +64,9 @@ describe("npm start (scripts/start.mjs)", function () {
     const res = await fetch(`http://127.0.0.1:${uiPort}/flows`, { headers: { "Node-RED-API-Version": "v2" } });
     assert.equal(res.status, 200);
     const { flows } = await res.json();
-    assert.ok(flows.some((n) => n.type === "tab" && n.label === "IoT Bridge demo"));
+    for (const label of ["IoT Bridge demo", "Blynk demo", "ThingsBoard demo", "ThingSpeak demo"]) {
+      assert.ok(flows.some((n) => n.type === "tab" && n.label === label), `tab "${label}"`);
+    }
     const broker = flows.find((n) => n.type === "iot-broker");
     assert.equal(Number(broker.port), mqttPort);
     assert.equal(broker.allowAnonymous, false);
@@ -79,13 +86,26 @@ describe("npm start (scripts/start.mjs)", function () {
     } finally {
       await client.endAsync();
     }
-    await assert.rejects(mqtt.connectAsync(url, { reconnectPeriod: 0 }), (err) => err.code === 5);
+    // Refused: 0x05 (not authorized), or 0x04 (bad username or password) since the broker also hosts
+    // the ThingsBoard demo's device, whose emulation answers an empty username as ThingsBoard does.
+    await assert.rejects(mqtt.connectAsync(url, { reconnectPeriod: 0 }), (err) => err.code === 4 || err.code === 5);
   });
 
+  /** On first start the credentials are still the plain file start.mjs wrote (Node-RED encrypts on its next save). */
+  const firstStartCredentials = () => JSON.parse(fs.readFileSync(path.join(userDir, "flows_cred.json"), "utf8"));
+
+  /** Asserts that none of `secrets` is in the deployed flows or in what start.mjs printed. */
+  async function assertNotShown(secrets) {
+    const flows = await (await fetch(`http://127.0.0.1:${uiPort}/flows`)).text();
+    for (const secret of secrets) {
+      assert.ok(typeof secret === "string" && secret.length >= 16, "a generated secret");
+      assert.ok(!flows.includes(secret), "a generated secret is not in the flows");
+      assert.ok(!output.includes(secret), "a generated secret is not in the log");
+    }
+  }
+
   it("runs the Blynk demo: the simulated device is online on the hosted one and its values arrive", async function () {
-    // On first start the credentials are still the plain file start.mjs wrote (Node-RED encrypts on its next save).
-    const creds = JSON.parse(fs.readFileSync(path.join(userDir, "flows_cred.json"), "utf8"));
-    const hosted = Object.values(creds).find((c) => typeof c.token === "string");
+    const hosted = firstStartCredentials()[BLYNK_HOSTED];
     const api = (query) => fetch(`http://127.0.0.1:${uiPort}/external/api/${query}`).then((r) => r.text());
     await until(async () => (await api(`isHardwareConnected?token=${hosted.token}`)) === "true", 20000, "the simulated Blynk device to come online");
     await until(async () => Number.isFinite(JSON.parse(await api(`get?token=${hosted.token}&v1&v2`)).v1), 20000, "a Temperature value");
@@ -93,6 +113,50 @@ describe("npm start (scripts/start.mjs)", function () {
     const flows = await (await fetch(`http://127.0.0.1:${uiPort}/flows`)).text();
     assert.ok(!flows.includes(hosted.token), "the token is not in the flows");
     assert.ok(!output.includes(hosted.token), "the token is not in the log");
+  });
+
+  it("runs the ThingsBoard demo: telemetry reaches the hosted device's server side, the simulated device answers its RPC", async function () {
+    const { token } = firstStartCredentials()[TB_HOSTED];
+    // ThingsBoard's HTTP device API on Node-RED answers from what the hosted device's server keeps.
+    const attributes = async (t) => {
+      const res = await fetch(`http://127.0.0.1:${uiPort}/api/v1/${t}/attributes`);
+      return res.status === 200 ? res.json() : { status: res.status };
+    };
+    let seen;
+    const works = async () => {
+      seen = await attributes(token);
+      // `heating` is a shared attribute only the server's thermostat sets, from the simulated device's
+      // telemetry; `gpio2` a client attribute the simulated device reports when it serves setGpio.
+      return typeof seen.shared?.heating === "boolean" && typeof seen.client?.gpio2 === "boolean";
+    };
+    await until(works, 25000, "telemetry and an answered RPC at the hosted ThingsBoard device");
+    assert.equal(seen.shared.targetTemperature, 22);
+    assert.deepEqual(await attributes("NotTheAccessToken123"), { status: 401 });
+    await assertNotShown([token]);
+    assert.doesNotMatch(output, /\[error\]/);
+  });
+
+  it("runs the ThingSpeak demo: the simulated device's updates become entries of the hosted channel, readable with REST", async function () {
+    const hosted = firstStartCredentials()[TS_HOSTED];
+    const feeds = (key) => fetch(`http://127.0.0.1:${uiPort}/channels/${TS_CHANNEL}/feeds.json?api_key=${key}&results=10`);
+    let body;
+    await until(
+      async () => {
+        const res = await feeds(hosted.readKey);
+        body = res.status === 200 ? await res.json() : undefined;
+        return body !== undefined && body.feeds.length > 0;
+      },
+      20000,
+      "an entry of the hosted ThingSpeak channel",
+    );
+    assert.deepEqual([body.channel.id, body.channel.field1, body.channel.field2], [TS_CHANNEL, "Temperature", "Humidity"]);
+    assert.equal(body.feeds[0].entry_id, 1);
+    assert.ok(Number.isFinite(Number(body.feeds[0].field1)), `a temperature, got ${body.feeds[0].field1}`);
+    const refused = await feeds(hosted.writeKey);
+    assert.equal(refused.status, 401);
+    await refused.text();
+    await assertNotShown([hosted.clientId, hosted.password, hosted.writeKey, hosted.readKey]);
+    assert.doesNotMatch(output, /\[error\]/);
   });
 
   it("stops on Ctrl-C and frees both ports", async function () {
