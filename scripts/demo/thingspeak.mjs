@@ -201,7 +201,8 @@ export function thingspeakDemo({ port, brokerId, httpPort = 1880 }) {
       tostatus: true,
       complete: "payload",
       targetType: "msg",
-      statusVal: '"entry " & payload.entry_id & ": " & payload.field1 & " °C, " & payload.field2 & " %"',
+      // Fields written in different update intervals arrive in different entries: show what each has.
+      statusVal: '"entry " & payload.entry_id & ": " & $join([payload.field1 ? payload.field1 & " °C", payload.field2 ? payload.field2 & " %"], ", ")',
       statusType: "jsonata",
       x: 400,
       y: 440,
