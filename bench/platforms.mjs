@@ -62,15 +62,15 @@ const COMPARISONS = [
   },
   {
     key: "tb", group: "tb", issue: "4", goal: 0.9,
-    label: "thingsboard-telemetry, mqtt mode (QoS 1, as shipped) -> hosted device's thingsboard-telemetry",
+    label: "thingsboard-telemetry, mqtt mode, device qos \"0\" -> hosted device's thingsboard-telemetry",
     baseLabel: "core mqtt out v1/devices/me/telemetry QoS 0 -> core mqtt in",
     ours: "tb:ours", base: "tb:base",
   },
   {
     key: "tb-qos1", group: "tb", issue: "4 (diag.)", goal: null,
-    label: "the same thingsboard-telemetry measurements",
+    label: "thingsboard-telemetry, mqtt mode, device qos \"1\" (the default) -> a second hosted device",
     baseLabel: "core mqtt out v1/devices/me/telemetry QoS 1 -> core mqtt in",
-    ours: "tb:ours", base: "tb:base-qos1",
+    ours: "tb:ours-qos1", base: "tb:base-qos1",
   },
 ];
 /** Sides counted by a device of the device child, not in Node-RED. */

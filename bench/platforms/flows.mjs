@@ -1,5 +1,5 @@
 // The one flow the platform benchmark deploys: an iot-broker node hosting two Blynk devices and
-// one ThingsBoard device (local mode), Node-RED as a Blynk and a ThingsBoard device over TCP
+// two ThingsBoard devices (local mode), Node-RED as a Blynk device and as those ThingsBoard devices over TCP
 // (mqtt mode), Node-RED's core mqtt nodes on the same broker as the baseline, and counters.
 //
 // Every measured pair ("side") is a writer node the harness feeds with node.receive() and a
@@ -15,6 +15,7 @@ export const TOKENS = Object.freeze({
   blynkA: "PlatBenchTokA_0123456789abcdefgh", // hosted; Node-RED connects as it in mqtt mode (issue 3a)
   blynkB: "PlatBenchTokB_0123456789abcdefgh", // hosted; the MQTT.js device logs in with it (issue 3b)
   tb: "PlatBenchTbTOKEN0123",
+  tbQos1: "PlatBenchTbQOS1TOK01", // a second hosted device: the same measurement at QoS 1 (the shipped default)
 });
 
 /** The topics the baselines publish (the same as the platform nodes put on the wire / deliver). */
@@ -39,6 +40,7 @@ export const SIDES = {
   "blynk-local:ours": { writer: "w-blynk-local", msg: blynkMsg, device: "blynk" },
   "blynk-local:base": { writer: "w-mqtt-down", msg: blynkMsg, device: "plain" },
   "tb:ours": { writer: "w-tb", msg: tbMsg, sink: "c-tb", seq: tbSeq },
+  "tb:ours-qos1": { writer: "w-tb1", msg: tbMsg, sink: "c-tb1", seq: tbSeq },
   "tb:base": { writer: "w-mqtt-tb0", msg: tbMsg, sink: "c-mqtt-tb", seq: tbSeq },
   "tb:base-qos1": { writer: "w-mqtt-tb1", msg: tbMsg, sink: "c-mqtt-tb", seq: tbSeq },
 };
@@ -77,8 +79,15 @@ export function benchFlow(port) {
     { id: "tbHosted", type: "thingsboard-device", name: "Hosted TB", connection: "local", broker: "b1" },
     onTab({ id: "in-tb", type: "thingsboard-telemetry", device: "tbHosted", wires: [["c-tb"]] }),
     counter("c-tb"),
-    { id: "tbDev", type: "thingsboard-device", name: "TB device", connection: "mqtt", server: url },
+    // qos "0": fire-and-forget like the baseline's mqtt out at QoS 0 (the device's default is "1").
+    { id: "tbDev", type: "thingsboard-device", name: "TB device", connection: "mqtt", server: url, qos: "0" },
     onTab({ id: "w-tb", type: "thingsboard-telemetry", device: "tbDev" }),
+    // The same at the default QoS 1 (done() = PUBACK), on its own hosted device: the diagnostic.
+    { id: "tbHosted1", type: "thingsboard-device", name: "Hosted TB (QoS 1)", connection: "local", broker: "b1" },
+    onTab({ id: "in-tb1", type: "thingsboard-telemetry", device: "tbHosted1", wires: [["c-tb1"]] }),
+    counter("c-tb1"),
+    { id: "tbDev1", type: "thingsboard-device", name: "TB device (QoS 1)", connection: "mqtt", server: url, qos: "1" },
+    onTab({ id: "w-tb1", type: "thingsboard-telemetry", device: "tbDev1" }),
 
     // Baselines: core mqtt out on one connection, core mqtt in on another (as ours: one TCP
     // client publishes, the receiving side is separate).
@@ -101,6 +110,8 @@ export function benchFlow(port) {
     blynkHostedB: { token: TOKENS.blynkB },
     tbHosted: { token: TOKENS.tb },
     tbDev: { token: TOKENS.tb },
+    tbHosted1: { token: TOKENS.tbQos1 },
+    tbDev1: { token: TOKENS.tbQos1 },
     "nr-pub": { user: USER.username, password: USER.password },
     "nr-sub": { user: USER.username, password: USER.password },
   };

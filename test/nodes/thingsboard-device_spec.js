@@ -7,6 +7,7 @@ const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { freePort } = require("../lib/fixtures/ports.js");
+const { until } = require("../lib/fixtures/wait.js");
 const { errorsOf, tbNodes, withBroker, TAB, onTab, statusOf, inject, assertNoToken, STATUS } = require("./thingsboard-helpers.js");
 
 helper.init(nodeRedPath);
@@ -49,6 +50,38 @@ describe("thingsboard-device node and its flow nodes", function () {
     assert.equal(await inject(helper.getNode("t1"), { payload: { temperature: 1 } }), undefined);
     assert.equal(b.connects.length, 1, "still one connection");
     assertNoToken(TOKEN, ["dev1", "t1", "a1", "r1"]);
+  });
+
+  it("publishes telemetry and attributes at the device's QoS (0 here); refuses an invalid QoS", async function () {
+    const b = await broker();
+    const seen = [];
+    b.aedes.on("publish", (packet, client) => {
+      if (client) seen.push({ topic: packet.topic, qos: packet.qos });
+    });
+    await helper.load(tbNodes, [TAB, { id: "dev1", type: "thingsboard-device", name: "Pi", connection: "mqtt", server: b.url, qos: "0" }, { id: "dev2", type: "thingsboard-device", connection: "mqtt", server: b.url, qos: "2" }, ...users(), onTab({ id: "t2", type: "thingsboard-telemetry", device: "dev2" })], {
+      dev1: { token: TOKEN },
+      dev2: { token: TOKEN },
+    });
+    await statusOf(helper.getNode("t1"), (s) => s.text === `${STATUS}connected`);
+    assert.equal(await inject(helper.getNode("t1"), { payload: { temperature: 1 } }), undefined);
+    assert.equal(await inject(helper.getNode("a1"), { payload: { firmware: "1.0" } }), undefined);
+    await until(() => seen.length >= 2, 5000, `two publishes; got ${JSON.stringify(seen)}`);
+    assert.deepEqual(seen, [{ topic: "v1/devices/me/telemetry", qos: 0 }, { topic: "v1/devices/me/attributes", qos: 0 }]);
+    assert.match(errorsOf(helper.getNode("dev2"))[0], /thingsboard-device\.errors\.invalid-qos.*"value":"2"/);
+    const err = await inject(helper.getNode("t2"), { payload: { a: 1 } });
+    assert.match(err.message, /device-invalid.*invalid-qos/);
+  });
+
+  it("publishes telemetry at QoS 1 by default", async function () {
+    const b = await broker();
+    const seen = [];
+    b.aedes.on("publish", (packet, client) => {
+      if (client) seen.push({ topic: packet.topic, qos: packet.qos });
+    });
+    await helper.load(tbNodes, [TAB, { id: "dev1", type: "thingsboard-device", name: "Pi", connection: "mqtt", server: b.url }, ...users()], { dev1: { token: TOKEN } });
+    await statusOf(helper.getNode("t1"), (s) => s.text === `${STATUS}connected`);
+    assert.equal(await inject(helper.getNode("t1"), { payload: { temperature: 1 } }), undefined);
+    assert.deepEqual(seen, [{ topic: "v1/devices/me/telemetry", qos: 1 }]);
   });
 
   it("refuses bad inputs clearly, before anything is sent", async function () {

@@ -163,13 +163,27 @@ export function toValues(input: unknown, where: string): TbValues {
   if (!isPlainObject(input)) throw invalid(`${where} must be an object of key -> value, got ${describeValue(input)}; accepted: e.g. ${example}`);
   const keys = Object.keys(input);
   if (keys.length === 0) throw invalid(`${where} is empty: name at least one key; accepted: e.g. ${example}`);
+  const entries: [string, TbValue][] = [];
+  for (const key of keys) {
+    assertKey(key, where);
+    const value = input[key];
+    // Plain values are checked inline: the message naming the key is built only to refuse one.
+    if (typeof value === "string" || typeof value === "boolean") entries.push([key, value]);
+    else if (typeof value === "number" && Number.isFinite(value)) entries.push([key, value === 0 ? 0 : value]);
+    else entries.push([key, toTbValue(value, `${where}: value of ${quote(key)}`)]);
+  }
   // fromEntries defines own properties, so a "__proto__" key cannot touch the prototype.
-  return Object.fromEntries(
-    keys.map((key) => {
-      assertKey(key, where);
-      return [key, toTbValue(input[key], `${where}: value of ${quote(key)}`)];
-    }),
-  );
+  return Object.fromEntries(entries);
+}
+
+/**
+ * JSON text of a payload built by this codec's encoders (encodeTelemetry, encodeAttributes,
+ * their gateway forms): their values are already checked (text, finite numbers, booleans and
+ * JSON-checked copies), so plain JSON.stringify gives the same text as jsonText, without its
+ * per-value replacer.
+ */
+export function checkedJsonText(value: TbJson): string {
+  return JSON.stringify(value);
 }
 
 /** Wire values as ThingsBoard reads them: nulls are skipped, `typeCast` turns numeric strings into numbers. */
@@ -275,6 +289,19 @@ export interface ParseTelemetryOptions {
   typeCast?: boolean;
 }
 
+/**
+ * Telemetry payload Buffers parseTelemetry has read without a refusal. A hosted device's uplink
+ * reaches the local link (which parses it) before the emulation's `published` hook (which only
+ * checks it), as the same Buffer: the hook then need not parse it again. Whether a payload is
+ * refused depends on its bytes alone (not on `now` or `typeCast`).
+ */
+const readTelemetry = new WeakSet<Buffer>();
+
+/** Whether parseTelemetry has already read this very Buffer without refusing it. */
+export function isReadTelemetry(payload: unknown): boolean {
+  return Buffer.isBuffer(payload) && readTelemetry.has(payload);
+}
+
 /** A telemetry payload as a device sends it -> entries (ThingsBoard's reading; empty entries dropped). */
 export function parseTelemetry(payload: unknown, options: ParseTelemetryOptions = {}): TelemetryEntry[] {
   const json = readJson(payload, "telemetry payload", TELEMETRY_ACCEPTED);
@@ -282,6 +309,7 @@ export function parseTelemetry(payload: unknown, options: ParseTelemetryOptions 
   const entries = Array.isArray(json)
     ? json.map((item, i) => parsedEntry(item, `telemetry item ${i}`, options.now, typeCast))
     : [parsedEntry(json, "telemetry payload", options.now, typeCast)];
+  if (Buffer.isBuffer(payload)) readTelemetry.add(payload);
   return entries.filter((entry) => Object.keys(entry.values).length > 0);
 }
 

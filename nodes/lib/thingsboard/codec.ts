@@ -34,7 +34,7 @@
  */
 import { TransportError } from "../transport/errors.js";
 import { describeValue } from "../transport/value-codec.js";
-import { LIMITS, invalid, jsonCopy, jsonText, isPlainObject, quote, readJson, readObject, type TbJson } from "./codec-values.js";
+import { LIMITS, checkedJsonText, invalid, jsonCopy, jsonText, isPlainObject, quote, readJson, readObject, type TbJson } from "./codec-values.js";
 
 export * from "./codec-values.js";
 
@@ -148,7 +148,15 @@ export function parseDeviceTopic(topic: string): DeviceTopic {
 
 /** The wire text of an encoded payload, refused when over the payload limit. */
 export function toPayloadText(value: unknown, maxBytes: number = LIMITS.maxPayloadBytes): string {
-  const text = jsonText(value, "payload");
+  return checkSize(jsonText(value, "payload"), maxBytes);
+}
+
+/** toPayloadText for what the encoders built (values already checked): no JSON replacer pass. */
+export function toCheckedPayloadText(value: TbJson, maxBytes: number = LIMITS.maxPayloadBytes): string {
+  return checkSize(checkedJsonText(value), maxBytes);
+}
+
+function checkSize(text: string, maxBytes: number): string {
   const bytes = Buffer.byteLength(text);
   if (bytes > maxBytes) {
     throw new TransportError("too-large", `payload is ${bytes} bytes; accepted: at most ${maxBytes} bytes (ThingsBoard's maxPayloadSize); split it into several messages`);

@@ -34,6 +34,7 @@ import {
   attributeResponseTopic,
   classifyConnect,
   encodeAttributeResponse,
+  isReadTelemetry,
   LIMITS,
   matchesBasicCredentials,
   parseAttributeRequest,
@@ -227,7 +228,8 @@ export class TbEmulation implements BrokerPlugin {
     const parsed = parseDeviceTopic(topic);
     switch (parsed.kind) {
       case "telemetry":
-        parseTelemetry(payload);
+        // Telemetry is not stored: only checked, unless a local link has just read this payload.
+        if (!isReadTelemetry(payload)) parseTelemetry(payload);
         return;
       case "attributes":
         device.store.set("client", parseAttributes(payload));

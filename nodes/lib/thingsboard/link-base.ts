@@ -86,6 +86,8 @@ export interface TbLinkOptions {
   name?: string;
   /** mqtt: Node-RED is a gateway; local: the hosted device is one. */
   gateway?: boolean;
+  /** mqtt: QoS of telemetry and attribute publishes; 1 (default) resolves on PUBACK, 0 once written. RPC replies and requests stay QoS 1. */
+  qos?: 0 | 1;
   /** Custom CA / client certificate / verification switch (a tls-config node). */
   tls?: MqttTlsOptions;
   redactor?: Redactor;

@@ -6,7 +6,8 @@
  * Decisions: `auth: "basic"` (mqtt) connects with the basic MQTT credentials instead of the
  * token; in local mode it lets the hosted device also connect with them, and the token may
  * then be left empty (a random one is used; such a device cannot use the HTTP API). A gateway
- * needs mqtt or local. Credentials never go in the server URL.
+ * needs mqtt or local. Credentials never go in the server URL. `qos` ("1" by default, or "0")
+ * is the QoS of telemetry and attribute publishes in mqtt mode; it is checked in every mode.
  */
 import { randomBytes } from "node:crypto";
 import { redactUrls } from "../transport/redact.js";
@@ -34,6 +35,8 @@ export interface TbDeviceProps {
   broker?: unknown;
   gateway?: unknown;
   auth?: unknown;
+  /** QoS of telemetry and attribute publishes in mqtt mode: "1" (default) or "0". */
+  qos?: unknown;
 }
 
 export interface TbCredentials {
@@ -61,6 +64,9 @@ export function parseThingsBoardDevice(id: string, props: TbDeviceProps, credent
   if (auth === "basic" && connection === "http") throw new TbConfigError("basic-needs-mqtt");
   const gateway = props.gateway === true || props.gateway === "true";
   if (gateway && connection === "http") throw new TbConfigError("gateway-needs-mqtt");
+  const qosText = text(props.qos) === "" ? "1" : text(props.qos);
+  if (qosText !== "0" && qosText !== "1") throw new TbConfigError("invalid-qos", { value: qosText });
+  const qos = qosText === "0" ? 0 : 1;
 
   const basic = auth === "basic" ? parseBasic(credentials) : undefined;
   let token = typeof credentials?.token === "string" ? credentials.token.trim() : "";
@@ -71,7 +77,7 @@ export function parseThingsBoardDevice(id: string, props: TbDeviceProps, credent
   }
   if (/[\s\u0000-\u001f\u007f]/.test(token)) throw new TbConfigError("invalid-token");
   const name = text(props.name) === "" ? id : text(props.name);
-  const options: TbLinkOptions = { connection, token, name, gateway, ...(basic === undefined ? {} : { basic }) };
+  const options: TbLinkOptions = { connection, token, name, gateway, qos, ...(basic === undefined ? {} : { basic }) };
   if (connection === "local") {
     const broker = text(props.broker);
     if (broker === "") throw new TbConfigError("missing-broker");

@@ -1,7 +1,9 @@
 /**
  * mqtt mode: Node-RED is a ThingsBoard device (PROTOCOLS.md 4.1-4.2) or, with `gateway`, a
  * ThingsBoard gateway speaking for named sub-devices (4.4), over one MqttSession: the access
- * token as user name (or basic MQTT credentials), clean session, QoS 1 both ways.
+ * token as user name (or basic MQTT credentials), clean session, QoS 1 both ways, except that
+ * telemetry and attributes go out at the device's `qos` (1 by default; 0 = fire-and-forget, done
+ * once written to the socket, as Node-RED's `mqtt out` at QoS 0).
  *
  * Decisions:
  * - Everything downlink is subscribed at start (shared attributes, attribute responses, server
@@ -22,7 +24,7 @@ import type { InboundMessage } from "../transport/pubsub.js";
 import {
   attributeRequestTopic, connectCredentials, describeConnack, encodeAttributeRequest, encodeAttributes, encodeRpcRequest,
   encodeTelemetry, LIMITS, parseAttributeResponse, parseAttributeUpdate, parseDeviceTopic, parseRpcRequest, parseRpcResponse,
-  readObject, rpcError, rpcRequestTopic, rpcResponseTopic, toKeyList, toPayloadText, TOPICS, type TbJson,
+  readObject, rpcError, rpcRequestTopic, rpcResponseTopic, toCheckedPayloadText, toKeyList, toPayloadText, TOPICS, type TbJson,
 } from "./codec.js";
 import {
   encodeGatewayAttributeRequest, encodeGatewayAttributes, encodeGatewayConnect, encodeGatewayDisconnect,
@@ -53,6 +55,8 @@ export function refusalWords(reason: string | undefined): string | undefined {
 export class MqttTbLink extends TbLinkBase {
   readonly connection = "mqtt" as const;
   readonly #session: MqttSession;
+  /** QoS of telemetry and attribute publishes (RPC replies, requests and gateway connects stay 1). */
+  readonly #dataQos: 0 | 1;
   /** Sub-devices connected in this session (gateway). */
   readonly #subDevices = new Set<string>();
   #connectedOnce = false;
@@ -60,6 +64,7 @@ export class MqttTbLink extends TbLinkBase {
 
   constructor(options: TbLinkOptions) {
     super(options);
+    this.#dataQos = options.qos === 0 ? 0 : 1;
     const b = options.basic;
     const credentials = b !== undefined
       ? connectCredentials({ type: "basic", clientId: b.clientId, username: b.username, password: b.password })
@@ -113,24 +118,24 @@ export class MqttTbLink extends TbLinkBase {
     this.assertOpen();
     const sub = this.subDevice(target.device);
     if (sub === undefined) {
-      await this.#publish(TOPICS.telemetry, encodeTelemetry(telemetry, this.now()));
+      await this.#publishData(TOPICS.telemetry, encodeTelemetry(telemetry, this.now()));
       return;
     }
     const payload = encodeGatewayTelemetry([[sub, telemetry]], this.now());
     await this.#announce(sub);
-    await this.#publish(G.telemetry, payload);
+    await this.#publishData(G.telemetry, payload);
   }
 
   async publishAttributes(values: unknown, target: TbTarget = {}): Promise<void> {
     this.assertOpen();
     const sub = this.subDevice(target.device);
     if (sub === undefined) {
-      await this.#publish(TOPICS.attributes, encodeAttributes(values));
+      await this.#publishData(TOPICS.attributes, encodeAttributes(values));
       return;
     }
     const payload = encodeGatewayAttributes([[sub, values]]);
     await this.#announce(sub);
-    await this.#publish(G.attributes, payload);
+    await this.#publishData(G.attributes, payload);
   }
 
   async requestAttributes(request: AttributeRequest, options: TbRequestOptions = {}): Promise<AttributeValues> {
@@ -201,6 +206,11 @@ export class MqttTbLink extends TbLinkBase {
 
   async #publish(topic: string, payload: unknown): Promise<void> {
     await this.#session.publish(topic, toPayloadText(payload), { qos: 1 });
+  }
+
+  /** Telemetry or attributes, as the encoders built them (values checked), at the device's QoS. */
+  async #publishData(topic: string, payload: TbJson): Promise<void> {
+    await this.#session.publish(topic, toCheckedPayloadText(payload), { qos: this.#dataQos });
   }
 
   async #publishOrDrop(topic: string, payload: unknown, drop: () => void): Promise<void> {

@@ -224,4 +224,14 @@ describe("ThingsBoard link: config parsing", function () {
     fails({ auth: "x509" }, { token: "t" }, "invalid-auth");
     fails({ connection: "http", auth: "basic" }, { token: "t" }, "basic-needs-mqtt");
   });
+
+  it("reads the telemetry and attributes QoS: 1 by default, \"0\" or \"1\", anything else refused", function () {
+    assert.equal(parseThingsBoardDevice("n1", {}, { token: "t0123456" }).qos, 1);
+    assert.equal(parseThingsBoardDevice("n1", { qos: "" }, { token: "t0123456" }).qos, 1);
+    assert.equal(parseThingsBoardDevice("n1", { qos: "0" }, { token: "t0123456" }).qos, 0);
+    assert.equal(parseThingsBoardDevice("n1", { qos: 0 }, { token: "t0123456" }).qos, 0);
+    assert.equal(parseThingsBoardDevice("n1", { qos: "1" }, { token: "t0123456" }).qos, 1);
+    for (const qos of ["2", "x", 2, -1, "0.5"]) fails({ qos }, { token: "t0123456" }, "invalid-qos");
+    assert.throws(() => parseThingsBoardDevice("n1", { qos: "2" }, { token: "t0123456" }), (err) => err.params.value === "2");
+  });
 });
