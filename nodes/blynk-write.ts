@@ -41,8 +41,11 @@ export = function (RED: NodeAPI): void {
     }
     if (unusable !== undefined) node.error(unusable.message);
 
-    /** Plans and sends one message; every refusal happens before anything is sent. */
-    async function write(msg: NodeMessageInFlow): Promise<void> {
+    /**
+     * Plans and sends one message; every refusal happens before anything is sent. Not async:
+     * refusals throw, the link's promise is returned as it is (no extra promise layer per write).
+     */
+    function write(msg: NodeMessageInFlow): Promise<void> {
       if (use === undefined) throw unusable ?? refuse("no-device");
       const link = use.link;
       const mode = link.connection;
@@ -87,7 +90,13 @@ export = function (RED: NodeAPI): void {
     }
 
     node.on("input", (msg: NodeMessageInFlow, _send, done) => {
-      write(msg).then(
+      let sent: Promise<void>;
+      try {
+        sent = write(msg);
+      } catch (err) {
+        sent = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      sent.then(
         () => { done(); },
         (err: unknown) => {
           // Our own refusals are already in words; the link's say what it found, prefixed here.

@@ -66,7 +66,12 @@ function firstBadChar(text: string, forbidden: string): string | undefined {
 }
 
 /** Checks a name that becomes one MQTT topic level. */
+/** Printable ASCII without / + #: the usual datastream name, accepted without a closer look. */
+const PLAIN_LEVEL = /^[\x20-\x22\x24-\x2a\x2c-\x2e\x30-\x7e]+$/;
+
 function assertLevel(name: unknown, what: string, forbidden: string, accepted: string): asserts name is string {
+  // Fast path (every write checks a name): ASCII, so its length is its byte count.
+  if (forbidden === "/+#" && typeof name === "string" && name.length <= NAME_MAX_BYTES && PLAIN_LEVEL.test(name)) return;
   if (typeof name !== "string" || name === "") {
     throw invalid(`${what} must be non-empty text, got ${describeValue(name)}; accepted: ${accepted}`);
   }

@@ -51,6 +51,18 @@ export function hostedDeviceState(id: string): HostedDeviceState | undefined {
   return undefined;
 }
 
+/**
+ * The hosted device `id` on the running engine of broker `brokerId`, or undefined when it is not
+ * hosted there or that broker is not running. Local-mode links tell it what flows wrote
+ * (`flowsWrote`), so `get/ds` answers with it.
+ */
+export function hostedDevice(brokerId: string, id: string): HostedDevice | undefined {
+  for (const registration of registrations) {
+    if (registration.device.id === id && registration.brokerId === brokerId && registration.runtime !== undefined) return registration.runtime;
+  }
+  return undefined;
+}
+
 function checkDevice(device: HostedBlynkDevice): HostedBlynkDevice {
   const d = device as Partial<Record<keyof HostedBlynkDevice, unknown>>;
   hostedTopics.up(String(d.id)); // throws on ids that cannot be a topic level

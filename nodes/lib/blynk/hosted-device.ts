@@ -123,6 +123,28 @@ export class HostedDevice {
     ]);
   }
 
+  /**
+   * A value a flow wrote to the device (a local-mode link publishes it on `downlink/ds/<name>`
+   * and calls this): remembered, so `get/ds` answers with it. A value the store refuses is
+   * reported, never thrown: the write itself went out.
+   */
+  flowsWrote(name: string, payload: string): void {
+    try {
+      this.store.setValue(name, payload, Date.now());
+    } catch (err) {
+      this.report(`"downlink/ds/${name}" sent to the device was not remembered: ${toError(err).message}`);
+    }
+  }
+
+  /** Metadata a flow sent the device on `downlink/meta/<field>`: remembered for `get/meta`. Reported, never thrown. */
+  flowsWroteMeta(field: string, value: string): void {
+    try {
+      this.store.setMeta(field, value);
+    } catch (err) {
+      this.report(`"downlink/meta/${field}" sent to the device was not remembered: ${toError(err).message}`);
+    }
+  }
+
   /** Timestamped points through the HTTPS API: the newest point becomes the value if newer than the stored one. */
   async writePoints(name: string, points: TimestampedPoint[]): Promise<void> {
     const latest = points.reduce((a, b) => (b[0] >= a[0] ? b : a));

@@ -15,17 +15,21 @@
  * - `get/meta` answers stored metadata: what the device set with `meta/<field>` and what flows
  *   sent on `downlink/meta/<field>`; `Time Zone` falls back to the configured time zone. A field
  *   nobody set gets no answer. `get/loc/all` is never answered (we know no location).
+ * - What flows write to a device is remembered because the writer says so (HostedDevice.flowsWrote
+ *   / flowsWroteMeta, called by the local-mode link), not by subscribing to the device's `down/`
+ *   topics: that second subscription cost a topic match and a re-parse on every write. A bare
+ *   in-process publish on `down/` reaches the device but is not remembered.
  * - Answers go out on the device's `downlink/...` only once a subscription of the asking
  *   connection covers them, and never synchronously inside the publish hook (PROTOCOLS.md 7).
  * - Malformed uplinks are dropped by throwing from the `published` hook: the engine reports that
  *   as a `plugin-error` broker event naming the device and topic. Problems found later (a failed
  *   publish, a replaced connection) go to the hosted device's `report` callback.
  */
-import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage } from "../broker/index.js";
+import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
-import type { InboundMessage, PublishOptions } from "../transport/pubsub.js";
+import type { PublishOptions } from "../transport/pubsub.js";
 import { topicMatches } from "../transport/topic.js";
-import { decodeValue, encodeDownlink, encodeValue, messageSize, parseDownlink, parseUplink, type Encoded } from "./codec.js";
+import { decodeValue, encodeDownlink, encodeValue, messageSize, parseUplink, type Encoded } from "./codec.js";
 import { DEVICE_USERNAME, findByDigest, HostedDevice, isDownlinkFilter, isUplinkTopic, TIME_ZONE_META } from "./hosted-device.js";
 import { BLYNK_PLUGIN, hostedTopics, type HostedBlynkDevice } from "./hosted-types.js";
 
@@ -52,14 +56,8 @@ export class BlynkEmulation implements BrokerPlugin {
   constructor(engine: BrokerEngine) {
     this.#engine = engine;
     this.#client = engine.createLocalClient();
-    // What flows send a device is remembered too, so get/ds answers with it.
-    this.#client
-      .subscribe(`${INTERNAL_PREFIX}${BLYNK_PLUGIN}/+/down/#`, (m) => {
-        this.#fromFlows(m);
-      })
-      .catch((err: unknown) => {
-        for (const device of this.#devices.values()) device.report(`values sent by flows will not be remembered: ${toError(err).message}`);
-      });
+    // What flows send a device is remembered too (get/ds answers with it), but not by listening
+    // on the broker: the local-mode link tells the device directly (HostedDevice.flowsWrote).
   }
 
   device(id: string): HostedDevice | undefined {
@@ -281,20 +279,6 @@ export class BlynkEmulation implements BrokerPlugin {
     setImmediate(() => {
       for (const answer of ready) this.#send(connection.device, down + answer.topic, answer.payload, { qos: 1 });
     });
-  }
-
-  #fromFlows(message: InboundMessage): void {
-    const id = message.topic.split("/")[2] ?? "";
-    const device = this.#devices.get(id);
-    if (!device) return;
-    const topic = message.topic.slice(hostedTopics.down(id).length);
-    try {
-      const parsed = parseDownlink(topic, message.payload, { raw: true });
-      if (parsed.kind === "ds") device.store.setValue(parsed.datastream, message.payload.toString("utf8"), Date.now());
-      else if (parsed.kind === "meta") device.store.setMeta(parsed.field, parsed.value);
-    } catch (err) {
-      device.report(`"${topic}" sent to the device was not remembered: ${toError(err).message}`);
-    }
   }
 
   #publishOnline(device: HostedDevice): void {

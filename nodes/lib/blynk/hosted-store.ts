@@ -21,10 +21,13 @@ interface Stored {
   at: number;
 }
 
-function checkSize(what: string, payload: string): void {
+/** `what` is worded only when the payload is refused (setValue runs on every write). */
+function checkSize(what: () => string, payload: string): void {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: short text needs no byte count.
+  if (payload.length * 3 <= STORE_LIMITS.valueBytes) return;
   const bytes = Buffer.byteLength(payload);
   if (bytes > STORE_LIMITS.valueBytes) {
-    throw new TransportError("too-large", `${what} is ${bytes} bytes; accepted: at most ${STORE_LIMITS.valueBytes} bytes (Blynk string limit)`);
+    throw new TransportError("too-large", `${what()} is ${bytes} bytes; accepted: at most ${STORE_LIMITS.valueBytes} bytes (Blynk string limit)`);
   }
 }
 
@@ -39,7 +42,7 @@ export class DeviceStore {
    * Returns whether the stored value changed; throws TransportError "too-large" over the limits.
    */
   setValue(name: string, payload: string, at: number, ifNewer = false): boolean {
-    checkSize(`value of datastream ${quote(name)}`, payload);
+    checkSize(() => `value of datastream ${quote(name)}`, payload);
     const current = this.#values.get(name);
     if (current === undefined && this.#values.size >= STORE_LIMITS.datastreams) {
       throw new TransportError("too-large", `datastream ${quote(name)} not stored: the device already has ${STORE_LIMITS.datastreams} datastreams with values (the limit)`);
@@ -65,7 +68,7 @@ export class DeviceStore {
   }
 
   setMeta(field: string, value: string): void {
-    checkSize(`metadata ${quote(field)}`, value);
+    checkSize(() => `metadata ${quote(field)}`, value);
     if (!this.#meta.has(field) && this.#meta.size >= STORE_LIMITS.metaFields) {
       throw new TransportError("too-large", `metadata ${quote(field)} not stored: the device already has ${STORE_LIMITS.metaFields} metadata fields (the limit)`);
     }

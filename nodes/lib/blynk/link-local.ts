@@ -14,10 +14,9 @@ import { BrokerPubSub, brokers } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { InboundMessage, LinkStatus, Subscription } from "../transport/pubsub.js";
 import {
-  assertDatastreamName, decodeValue, encodeDownlink, encodeValue, LIMITS, parseUplink, toBatchValues,
-  type BlynkValue, type Encoded, type McuInfo,
+  assertDatastreamName, decodeValue, encodeValue, LIMITS, parseUplink, toBatchValues, type McuInfo,
 } from "./codec.js";
-import { hostBlynkDevice, hostedByToken, hostedDeviceState, hostedTopics } from "./emulation.js";
+import { hostBlynkDevice, hostedByToken, hostedDevice, hostedDeviceState, hostedTopics } from "./emulation.js";
 import {
   BlynkLinkBase, type BlynkIncoming, type BlynkLinkOptions, type BlynkSource, type BlynkValueMessage,
   type SyncRequest, type WriteOptions,
@@ -32,6 +31,10 @@ export class LocalBlynkLink extends BlynkLinkBase {
   readonly #id: string;
   readonly #broker: string;
   readonly #cache = new Map<string, BlynkValueMessage>();
+  /** `<down prefix>downlink/ds/`: append a (checked) datastream name. */
+  readonly #dsTopic: string;
+  /** Written while the broker did not run (queued): remembered by the emulation once it runs. */
+  readonly #unremembered = new Map<string, string>();
   readonly #subs: Subscription[] = [];
   #pubsub: BrokerPubSub | undefined;
   #unhost: (() => void) | undefined;
@@ -43,7 +46,8 @@ export class LocalBlynkLink extends BlynkLinkBase {
     this.#options = options;
     this.#id = options.deviceId ?? "";
     this.#broker = options.broker ?? "";
-    hostedTopics.up(this.#id); // throws for an id that cannot be a topic level
+    // Throws for an id that cannot be a topic level; the name appended per write is checked by assertDatastreamName.
+    this.#dsTopic = `${hostedTopics.down(this.#id)}downlink/ds/`;
   }
 
   get server(): undefined {
@@ -92,17 +96,28 @@ export class LocalBlynkLink extends BlynkLinkBase {
     this.setReady(true);
   }
 
-  async write(datastream: string, value: unknown, options: WriteOptions = {}): Promise<void> {
-    this.assertOpen();
-    if (options.timestamp !== undefined) throw this.#noHistory();
-    await this.#send([encodeDownlink({ kind: "ds", datastream, value: value as BlynkValue })]);
+  write(datastream: string, value: unknown, options?: WriteOptions): Promise<void> {
+    // The hot path: no async layers, one check of the name, the publish promise returned as it is.
+    let text: string;
+    try {
+      this.assertOpen();
+      if (options?.timestamp !== undefined) throw this.#noHistory();
+      assertDatastreamName(datastream);
+      text = encodeValue(value, datastream);
+    } catch (err) {
+      return Promise.reject(toError(err));
+    }
+    return this.#publish(datastream, text);
   }
 
   async writeBatch(values: unknown): Promise<void> {
     this.assertOpen();
     // A device has no batch downlink: one downlink/ds per datastream, all checked before any is sent.
-    const encoded = Object.entries(toBatchValues(values)).map(([datastream, value]) => encodeDownlink({ kind: "ds", datastream, value }));
-    await this.#send(encoded);
+    const encoded = Object.entries(toBatchValues(values)).map(([datastream, value]) => {
+      assertDatastreamName(datastream);
+      return [datastream, encodeValue(value, datastream)] as const;
+    });
+    await Promise.all(encoded.map(([datastream, text]) => this.#publish(datastream, text)));
   }
 
   writeTimestamped(): Promise<void> {
@@ -159,16 +174,40 @@ export class LocalBlynkLink extends BlynkLinkBase {
     return this.unsupported("sending timestamped data", "Node-RED serves this device and a device receives only current values (downlink/ds/<name>)");
   }
 
-  async #send(encoded: Encoded[]): Promise<void> {
+  /**
+   * QoS 0 as Blynk.Cloud's samples: resolves once handed to the broker (or queued while it is
+   * stopped). The hosted device's store is told directly what was written (get/ds answers with
+   * it); the emulation does not listen to flows' writes on the broker.
+   */
+  #publish(datastream: string, text: string): Promise<void> {
     const pubsub = this.#pubsub;
-    if (pubsub === undefined) throw this.unsupported("writing before start", "the link was not started");
-    const down = hostedTopics.down(this.#id);
-    // QoS 0 as Blynk.Cloud's samples: resolves once handed to the broker (or queued while it is stopped).
-    await Promise.all(encoded.map((e) => pubsub.publish(down + e.topic, e.payload, { qos: 0 })));
+    if (pubsub === undefined) return Promise.reject(this.unsupported("writing before start", "the link was not started"));
+    const sent = pubsub.publish(this.#dsTopic + datastream, text, { qos: 0 });
+    const runtime = hostedDevice(this.#broker, this.#id);
+    if (runtime !== undefined) {
+      runtime.flowsWrote(datastream, text);
+    } else {
+      this.#unremembered.delete(datastream); // re-insert: the oldest entry is the least recently written
+      this.#unremembered.set(datastream, text);
+      if (this.#unremembered.size > MAX_CACHED) this.#unremembered.delete(this.#unremembered.keys().next().value ?? "");
+    }
+    return sent;
+  }
+
+  /** Values written while the broker did not run were queued and are delivered now: remember them too. */
+  #rememberQueued(): void {
+    if (this.#unremembered.size === 0) return;
+    const runtime = hostedDevice(this.#broker, this.#id);
+    if (runtime === undefined) return;
+    for (const [datastream, text] of this.#unremembered) runtime.flowsWrote(datastream, text);
+    this.#unremembered.clear();
   }
 
   #onBrokerStatus(status: LinkStatus): void {
-    if (status.state === "connected") this.#refreshState();
+    if (status.state === "connected") {
+      this.#rememberQueued();
+      this.#refreshState();
+    }
     this.setStatus({
       ...status,
       ...(status.state === "disconnected" ? { reason: status.reason ?? "the iot-broker node is not running" } : {}),

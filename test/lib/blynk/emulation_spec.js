@@ -3,7 +3,7 @@
 // broker registry, and plain MQTT.js clients speaking Blynk's documented device topics.
 const assert = require("node:assert/strict");
 const { brokers, BrokerEngine } = require("../../../dist/nodes/lib/broker/index.js");
-const { hostBlynkDevice, hostedTopics, hostedDeviceState } = require("../../../dist/nodes/lib/blynk/emulation.js");
+const { hostBlynkDevice, hostedDevice, hostedTopics, hostedDeviceState } = require("../../../dist/nodes/lib/blynk/emulation.js");
 const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
 const { waitFor, until } = require("../fixtures/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker, spy, subackOf } = require("./fixtures.js");
@@ -211,7 +211,9 @@ describe("self-hosted Blynk: broker emulation", function () {
       await writer.publishAsync("ds/Set Point/timestamped_batch", JSON.stringify([[now - 5000, 18]]), { qos: 1 }); // older: kept out
       await writer.publishAsync("ds/Terminal", "a\u0000b", { qos: 1 });
       await flows.next(up(ALPHA, "ds/Terminal"));
+      // A flow's write, as the local-mode link makes it: published to the device, and told to its store.
       await flows.local.publish(down(ALPHA, "downlink/ds/Light"), "1");
+      hostedDevice(BROKER_ID, ALPHA.id).flowsWrote("Light", "1");
       await until(() => hostedDeviceState(ALPHA.id) !== undefined);
       await writer.endAsync();
 
@@ -293,6 +295,7 @@ describe("self-hosted Blynk: broker emulation", function () {
       await dev.subscribeAsync("downlink/#");
       await dev.publishAsync("meta/Hotspot Name", "Blynk Alpha", { qos: 1 });
       await flows.local.publish(down(ALPHA, "downlink/meta/Owner"), "Ada");
+      hostedDevice(BROKER_ID, ALPHA.id).flowsWroteMeta("Owner", "Ada");
       await dev.box.next("downlink/meta/Owner");
       dev.box.messages.length = 0;
       await dev.publishAsync("get/meta", "Unknown,Hotspot Name,Owner,Time Zone", { qos: 1 });

@@ -145,6 +145,12 @@ describe("Blynk link, local mode (Node-RED serves a hosted device)", function ()
       await untilStatus(l, (s) => s.state === "connected" && s.queued === 0);
       dev = await mqtt.connectAsync(next.url, { username: "device", password: TOKENS.alpha, clientId: "", reconnectPeriod: 0 });
       await untilStatus(l, (s) => s.deviceOnline === true);
+      // The queued write was delivered to the new engine and remembered there: get/ds answers with it.
+      const answers = [];
+      dev.on("message", (topic, payload) => answers.push(`${topic}=${payload.toString()}`));
+      await dev.subscribeAsync("downlink/#");
+      await dev.publishAsync("get/ds", "Power", { qos: 1 });
+      await until(() => answers.includes("downlink/ds/Power=1"), 5000, "the get/ds answer with the queued write");
     } finally {
       await dev?.endAsync(true);
       brokers.detach(BROKER_ID, next.engine);
