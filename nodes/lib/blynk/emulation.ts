@@ -4,7 +4,7 @@
  * stays in its own namespace (`$iot/blynk/<id>/...`), the broker remembers its values and
  * answers `get/...` requests. The behaviour and its decisions are described in hosted-plugin.ts.
  */
-import { acquirePlugin, brokers } from "../broker/index.js";
+import { hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { McuInfo } from "./codec.js";
 import { findByDigest, tokenDigest, type HostedDevice, type OnlineState } from "./hosted-device.js";
@@ -101,31 +101,23 @@ export function hostBlynkDevice(brokerId: string, device: HostedBlynkDevice, onE
   }
   const registration: HostedRegistration = { device: config, brokerId, digest: tokenDigest(config.token), runtime: undefined };
   registrations.add(registration);
-  const unuse = brokers.use(
+  const unhost = hostOnBroker(
     brokerId,
-    (engine) => {
-      const { plugin, release } = acquirePlugin(engine, BLYNK_PLUGIN, () => new BlynkEmulation(engine));
-      let runtime: HostedDevice;
-      try {
-        runtime = plugin.add(config, report);
-      } catch (err) {
-        release();
-        throw err;
-      }
-      registration.runtime = runtime;
-      return () => {
-        if (registration.runtime === runtime) registration.runtime = undefined;
+    {
+      plugin: BLYNK_PLUGIN,
+      create: (engine) => new BlynkEmulation(engine),
+      add: (plugin) => plugin.add(config, report),
+      remove: (plugin) => {
         plugin.remove(config.id);
-        release();
-      };
+      },
+      runtime: (runtime) => {
+        registration.runtime = runtime;
+      },
     },
     report,
   );
-  let hosted = true;
   return () => {
-    if (!hosted) return;
-    hosted = false;
     registrations.delete(registration);
-    unuse();
+    unhost();
   };
 }

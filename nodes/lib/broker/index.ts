@@ -7,3 +7,4 @@ export { BrokerRegistry, brokers, type EngineSetup, type SetupErrorHandler } fro
 export * from "./types.js";
 export { BrokerPubSub, type BrokerPubSubOptions } from "./broker-pubsub.js";
 export { acquirePlugin } from "./shared-plugin.js";
+export { hostOnBroker, type HostingSpec } from "./hosting.js";

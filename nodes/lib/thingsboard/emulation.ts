@@ -41,7 +41,7 @@
  *   field). Attribute requests of a sub-device are answered from the attributes stored for
  *   that sub-device name.
  */
-import { acquirePlugin, brokers } from "../broker/index.js";
+import { hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { findByDigest, tokenDigest } from "../transport/secret-match.js";
 import { connectCredentials } from "./codec.js";
@@ -128,31 +128,23 @@ export function hostThingsBoardDevice(brokerId: string, device: HostedTbDevice, 
   }
   const registration: HostedRegistration = { device: config, brokerId, digest: tokenDigest(config.token), runtime: undefined };
   registrations.add(registration);
-  const unuse = brokers.use(
+  const unhost = hostOnBroker(
     brokerId,
-    (engine) => {
-      const { plugin, release } = acquirePlugin(engine, TB_PLUGIN, () => new TbEmulation(engine));
-      let runtime: HostedDevice;
-      try {
-        runtime = plugin.add(config, report);
-      } catch (err) {
-        release();
-        throw err;
-      }
-      registration.runtime = runtime;
-      return () => {
-        if (registration.runtime === runtime) registration.runtime = undefined;
+    {
+      plugin: TB_PLUGIN,
+      create: (engine) => new TbEmulation(engine),
+      add: (plugin) => plugin.add(config, report),
+      remove: (plugin) => {
         plugin.remove(config.id);
-        release();
-      };
+      },
+      runtime: (runtime) => {
+        registration.runtime = runtime;
+      },
     },
     report,
   );
-  let hosted = true;
   return () => {
-    if (!hosted) return;
-    hosted = false;
     registrations.delete(registration);
-    unuse();
+    unhost();
   };
 }

@@ -15,7 +15,7 @@
  *   (the REST API serves every broker's channels on one HTTP server): a second channel reusing
  *   one of them is not hosted, and `onError` says why.
  */
-import { acquirePlugin, brokers } from "../broker/index.js";
+import { hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { findByDigest } from "../transport/secret-match.js";
 import { createdAtMs, type CreatedAt, type FeedEntry } from "./codec.js";
@@ -168,30 +168,26 @@ export function hostThingSpeakChannel(brokerId: string, channel: HostedChannel, 
   }
   const registration: HostedRegistration = { feed: new ChannelFeed(config, options.now ?? Date.now), brokerId, plugin: undefined };
   registrations.add(registration);
-  const unuse = brokers.use(
+  const unhost = hostOnBroker(
     brokerId,
-    (engine) => {
-      const { plugin, release } = acquirePlugin(engine, THINGSPEAK_PLUGIN, () => new ThingSpeakEmulation(engine));
-      try {
+    {
+      plugin: THINGSPEAK_PLUGIN,
+      create: (engine) => new ThingSpeakEmulation(engine),
+      add: (plugin) => {
         plugin.add(registration.feed, report);
-      } catch (err) {
-        release();
-        throw err;
-      }
-      registration.plugin = plugin;
-      return () => {
-        if (registration.plugin === plugin) registration.plugin = undefined;
+        return plugin;
+      },
+      remove: (plugin) => {
         plugin.remove(config.id);
-        release();
-      };
+      },
+      runtime: (plugin) => {
+        registration.plugin = plugin;
+      },
     },
     report,
   );
-  let hosted = true;
   return () => {
-    if (!hosted) return;
-    hosted = false;
     registrations.delete(registration);
-    unuse();
+    unhost();
   };
 }
