@@ -95,7 +95,7 @@ export class LocalClient extends TypedEmitter<PubSubEvents> implements PubSub {
 
   /**
    * aedes.subscribe() does not send retained messages (its network clients get them from the
-   * SUBSCRIBE handler), so the in-process client fetches them itself, as any MQTT client would
+   * SUBSCRIBE handler), so the in-process client fetches them itself, as every MQTT client would
    * receive them; they are delivered before subscribe() resolves.
    */
   async #replayRetained(filter: string, deliver: Deliver): Promise<void> {

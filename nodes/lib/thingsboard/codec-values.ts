@@ -13,7 +13,7 @@ import { isPlainObject } from "../transport/value-codec.js";
 
 /** Any JSON value. */
 export type TbJson = string | number | boolean | null | TbJson[] | { [key: string]: TbJson };
-/** A JSON object as read from the wire: any member may be missing. */
+/** A JSON object as read from the wire: every member may be missing. */
 export type JsonObject = Partial<Record<string, TbJson>>;
 /** A stored value: ThingsBoard keeps string, boolean, long, double and JSON (object or array); null is no value. */
 export type TbValue = string | number | boolean | TbJson[] | Record<string, TbJson>;

@@ -132,7 +132,7 @@ export class ChannelFeed {
     return undefined;
   }
 
-  /** Whether `key` may read this channel: any key (or none) for a public channel. */
+  /** Whether `key` may read this channel (a public channel: every key, or none). */
   mayRead(key: string | undefined): boolean {
     if (this.readDigest === undefined) return true;
     return key !== undefined && matches(this.readDigest, key);
