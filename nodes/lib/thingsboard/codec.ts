@@ -9,7 +9,7 @@
  *
  * Decisions on UNCONFIRMED / undocumented points (checked against ThingsBoard's server source
  * where the docs are silent):
- * - Request ids: the docs say "integer". Topics are parsed liberally: any non-negative decimal
+ * - Request ids: the docs say "integer". Topics are parsed liberally: every non-negative decimal
  *   integer up to 2^53-1, leading zeros allowed, and the exact text is kept (`idText`) so a
  *   reply echoes it byte for byte. Signs, spaces, fractions, empty ids and trailing slashes are
  *   refused (TransportError). ThingsBoard itself parses a Java int: LIMITS.tbMaxRequestId.
@@ -191,7 +191,7 @@ export function parseRpcRequest(payload: unknown): RpcRequest {
   return { method: json.method, params: json.params ?? null };
 }
 
-/** An RPC result: any JSON value (null for "no result"); undefined is refused. */
+/** An RPC result: a JSON value of whatever type (null for "no result"); undefined is refused. */
 export function encodeRpcResponse(result: unknown): TbJson {
   return jsonValue(result, "RPC reply");
 }
