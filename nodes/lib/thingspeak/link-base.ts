@@ -53,8 +53,8 @@ export type ThingSpeakLinkEvents = {
   /** (Re)connected. */
   ready: [];
   /**
-   * mqtt: the server dropped this many accepted connections in a row right away, once per
-   * connection: another client most likely uses the same client id (or the device is not
+   * mqtt: the server dropped this many accepted connections in a row right away (said once per
+   * MQTT session): another client most likely uses the same client id (or the device is not
    * authorised for a topic, which ThingSpeak answers by disconnecting).
    */
   kicked: [number];
