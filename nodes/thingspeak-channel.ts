@@ -57,6 +57,9 @@ export = function (RED: NodeAPI): void {
       created.on("warning", (text) => {
         node.warn(RED._("thingspeak-channel.warnings.link", { warning: text }));
       });
+      created.on("kicked", (count) => {
+        node.warn(RED._("thingspeak-channel.warnings.client-id-conflict", { count: String(count), server: settings.server ?? "" }));
+      });
       created.start();
       return created;
     };

@@ -52,6 +52,12 @@ export type ThingSpeakLinkEvents = {
   warning: [string];
   /** (Re)connected. */
   ready: [];
+  /**
+   * mqtt: the server dropped this many accepted connections in a row right away (said once per
+   * MQTT session): another client most likely uses the same client id (or the device is not
+   * authorised for a topic, which ThingSpeak answers by disconnecting).
+   */
+  kicked: [number];
   listenerError: [unknown, string];
 };
 

@@ -9,9 +9,12 @@
  * (no entry id: the receipt carries none). Updates wait while disconnected (in the write queue,
  * not the session's outbox), so a reconnect never sends a backlog faster than the interval.
  * ThingSpeak does not report bulk writes to subscribers and has no bulk topic: no bulk here.
+ * One MQTT device may be authorised for several channels, and ThingSpeak allows one connection
+ * per client id: channels with the same device credentials share one connection (transport's
+ * session pool), each with its own topics; otherwise they would take it from each other forever.
  */
 import { toError } from "../transport/errors.js";
-import { MqttSession } from "../transport/mqtt-session.js";
+import { sharedMqttSessions, type SharedMqttSession } from "../transport/mqtt-pool.js";
 import type { InboundMessage, Subscription } from "../transport/pubsub.js";
 import {
   encodeUpdate, LIMITS, parseEntry, parseFieldPayload, parseTopic, subscribeFieldTopic, subscribeTopic, publishTopic,
@@ -26,13 +29,13 @@ const KEEPALIVE_SEC = 60;
 
 export class MqttThingSpeakLink extends ThingSpeakLinkBase {
   readonly connection = "mqtt" as const;
-  readonly #session: MqttSession;
+  readonly #session: SharedMqttSession;
   readonly #subs = new Map<string, Promise<Subscription | undefined>>();
   #started = false;
 
   constructor(options: ThingSpeakLinkOptions) {
     super(options, false);
-    this.#session = new MqttSession({
+    this.#session = sharedMqttSessions.acquire({
       url: options.server ?? DEFAULT_MQTT_SERVER,
       clientId: options.clientId ?? "",
       username: options.username ?? "",
@@ -54,6 +57,9 @@ export class MqttThingSpeakLink extends ThingSpeakLinkBase {
     });
     this.#session.on("connected", () => {
       this.setReady(true);
+    });
+    this.#session.on("kicked", (count) => {
+      this.emit("kicked", count);
     });
   }
 

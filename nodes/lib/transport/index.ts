@@ -13,3 +13,5 @@ export * from "./outbox.js";
 // MqttSession, MqttSessionOptions (and its option/event types); mqtt-options.ts and
 // mqtt-reasons.ts are the session's internals and stay unexported.
 export * from "./mqtt-session.js";
+// One MqttSession per connection identity, shared by every link that uses it.
+export * from "./mqtt-pool.js";

@@ -110,6 +110,16 @@ export function parseMqttUrl(url: string): MqttTarget {
   return target;
 }
 
+/**
+ * Registers an MQTT login's secrets. User names are secret when they carry a token
+ * (ThingsBoard); short ones ("device", "user") are ordinary words whose masking would garble
+ * every message, so only token-length ones count.
+ */
+export function registerMqttSecrets(redactor: Redactor, password: string | undefined, username: string | undefined): void {
+  redactor.add(password);
+  if (username !== undefined && username.length >= 8) redactor.add(username);
+}
+
 /** Validated options with defaults filled in (backoffs and redactor are handled by the session). */
 export interface ResolvedMqttOptions {
   clientId: string;

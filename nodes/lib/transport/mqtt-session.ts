@@ -16,7 +16,7 @@ import { Backoff } from "./backoff.js";
 import { TransportError, toError } from "./errors.js";
 import { MqttConnection, type ConnectionLoss, type OutboundMessage } from "./mqtt-connection.js";
 import {
-  clientOptions, DEFAULT_AUTH_BACKOFF, DEFAULT_RECONNECT, parseMqttUrl, resolveOptions,
+  clientOptions, DEFAULT_AUTH_BACKOFF, DEFAULT_RECONNECT, parseMqttUrl, registerMqttSecrets, resolveOptions,
   type MqttSessionOptions, type MqttTarget, type ResolvedMqttOptions,
 } from "./mqtt-options.js";
 import { describeConnackRefusal, isAuthRefusal, reasonWords } from "./mqtt-reasons.js";
@@ -36,7 +36,16 @@ export type MqttSessionEvents = PubSubEvents & {
   connected: [];
   /** Every inbound message, after the subscription handlers ran. */
   message: [InboundMessage];
+  /**
+   * The server dropped this many accepted connections in a row before they held (stableAfterMs):
+   * most likely another client connects with the same client id and each CONNECT takes the
+   * session over. Said once per session, the first time the count reaches KICKS_TO_REPORT.
+   */
+  kicked: [number];
 };
+
+/** Short-lived connections in a row that count as being kicked off rather than bad luck. */
+export const KICKS_TO_REPORT = 3;
 
 interface HandlerSlot {
   /** Returns unknown, not void: an async function is a valid MessageHandler and its promise matters. */
@@ -72,6 +81,9 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
   #stableTimer: NodeJS.Timeout | undefined;
   #statusTick: NodeJS.Immediate | undefined;
   #dropped = 0;
+  /** Accepted connections lost in a row before they held. */
+  #kicks = 0;
+  #kickReported = false;
   #started = false;
   #closing: Promise<void> | undefined;
 
@@ -79,8 +91,8 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
     super();
     this.#redactor = options.redactor ?? new Redactor();
     this.#target = parseMqttUrl(options.url);
-    this.#redactor.add(options.password, this.#target.password);
-    this.#addUsername(options.username ?? this.#target.username);
+    registerMqttSecrets(this.#redactor, options.password ?? this.#target.password, options.username ?? this.#target.username);
+    this.#redactor.add(this.#target.password);
     this.#opts = resolveOptions(options);
     this.maxPayloadBytes = this.#opts.maxPayloadBytes;
     this.#outbox = new Outbox(this.#opts.outboxLimit);
@@ -100,6 +112,11 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
     return status;
   }
 
+  /** start() was called (the session is connecting, connected, retrying or closed). */
+  get started(): boolean {
+    return this.#started;
+  }
+
   /** Starts connecting (idempotent). */
   start(): void {
     this.#assertOpen();
@@ -112,8 +129,7 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
   redirect(url: string): void {
     this.#assertOpen();
     const target = parseMqttUrl(url);
-    this.#redactor.add(target.password);
-    this.#addUsername(target.username);
+    registerMqttSecrets(this.#redactor, target.password, target.username);
     this.#target = target;
     if (!this.#started) return;
     clearTimeout(this.#retryTimer);
@@ -248,6 +264,7 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
     this.#stableTimer = setTimeout(() => {
       this.#stableTimer = undefined;
       this.#backoff.reset();
+      this.#kicks = 0;
     }, this.#opts.stableAfterMs);
     this.#stableTimer.unref();
     for (const filter of this.#staleFilters) void conn.unsubscribe(filter);
@@ -271,6 +288,7 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
   #onLost(conn: MqttConnection, loss: ConnectionLoss): void {
     if (this.#conn !== conn) return;
     this.#conn = undefined;
+    if (loss.wasConnected && this.#stableTimer !== undefined) this.#noteKick();
     clearTimeout(this.#stableTimer);
     this.#stableTimer = undefined;
     this.#requeue(loss.unacked);
@@ -281,6 +299,13 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
       const cause = loss.cause ?? `${conn.target.where} closed the connection`;
       this.#retryLater(false, `${loss.wasConnected ? "connection lost" : "could not connect"}: ${cause}`);
     }
+  }
+
+  #noteKick(): void {
+    this.#kicks++;
+    if (this.#kicks < KICKS_TO_REPORT || this.#kickReported) return;
+    this.#kickReported = true;
+    this.emit("kicked", this.#kicks);
   }
 
   #retryLater(auth: boolean, reason: string): void {
@@ -388,14 +413,6 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
 
   #warn(text: string): void {
     this.emit("warning", this.#redactor.redact(text));
-  }
-
-  /**
-   * User names are secret when they carry a token (ThingsBoard); short ones ("device", "user")
-   * are ordinary words whose masking would garble every message, so only token-length ones count.
-   */
-  #addUsername(username: string | undefined): void {
-    if (username !== undefined && username.length >= 8) this.#redactor.add(username);
   }
 
   #assertOpen(): void {

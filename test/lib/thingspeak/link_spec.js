@@ -12,6 +12,7 @@ const { connect, inbox } = require("../fixtures/engine.js");
 const { hostedTopics } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
 const { WEATHER, hostedBroker, spy } = require("./fixtures.js");
 const { manualTimers, untilStatus, collect } = require("./link-helpers.js");
+const { waitFor, until } = require("../fixtures/wait.js");
 
 const FAST = { initialMs: 10, maxMs: 50 };
 const creds = (c) => ({ clientId: c.clientId, username: c.username, password: c.password });
@@ -85,6 +86,45 @@ describe("ThingSpeak link, mqtt mode (Node-RED is an MQTT device of the channel)
     assert.deepEqual(ctx.pluginErrors(), [], "no update was dropped by the channel's own interval");
     unwatchAll();
     assert.equal(l.status.pending, undefined);
+  });
+
+  it("shares one connection between channels of one MQTT device: each gets its entries and writes, closing one keeps the other", async function () {
+    const connects = [];
+    const b = await startBareBroker({ preConnect: (_c, packet, done) => (connects.push(packet.clientId), done(null, true)) });
+    cleanups.push(() => b.close());
+    const w = await connect(b.url, { clientId: "watcher" });
+    cleanups.push(() => w.endAsync(true));
+    const box = inbox(w);
+    await w.subscribeAsync("channels/+/publish");
+    const channels = [1001, 2002].map((channelId) => {
+      const l = link({ server: b.url, channelId, id: `ts${channelId}`, updateIntervalMs: 0 });
+      const got = collect(l);
+      l.watch();
+      l.start();
+      return { l, got, channelId };
+    });
+    const subscribed = waitFor(b.aedes, "subscribe", (subs) => subs.some((s) => s.topic === "channels/2002/subscribe"));
+    for (const { l } of channels) await untilStatus(l, (s) => s.state === "connected");
+    await subscribed;
+    const entry = (channelId, n) => JSON.stringify({ channel_id: channelId, created_at: "2024-01-19T12:25:30Z", entry_id: n, field1: String(n) });
+    for (const { channelId } of channels) await w.publishAsync(`channels/${channelId}/subscribe`, entry(channelId, 1));
+    for (const { l, got, channelId } of channels) {
+      assert.equal((await got.next((m) => m.kind === "entry")).entry.channel_id, channelId);
+      await l.write(channelId, 1);
+      assert.equal((await box.next(`channels/${channelId}/publish`)).payload, `field1=${channelId}`);
+    }
+    assert.deepEqual(connects, ["watcher", WEATHER.clientId], "one CONNECT for both channels");
+
+    await channels[0].l.close();
+    const { l, got } = channels[1];
+    assert.equal(l.status.state, "connected");
+    await w.publishAsync("channels/2002/subscribe", entry(2002, 2));
+    assert.equal((await got.next((m) => m.kind === "entry" && m.entry.entry_id === 2)).entry.field1, "2");
+    await l.write(7, 1);
+    await until(() => box.messages.some((m) => m.payload === "field1=7"), 5000, "the remaining channel's write");
+    assert.equal(channels[0].got.incoming.length, 1, "the closed channel hears nothing more");
+    assert.deepEqual(connects, ["watcher", WEATHER.clientId]);
+    assert.deepEqual([...channels[0].got.warnings, ...got.warnings], []);
   });
 
   it("refuses bad input before queueing it, and reports refused credentials without the password", async function () {

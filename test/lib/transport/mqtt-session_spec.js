@@ -349,6 +349,30 @@ describe("MqttSession", function () {
       assert.deepEqual(delays, [10, 20, 40]);
     });
 
+    it("says once that it keeps being kicked off, and counts only connections that did not hold", async function () {
+      const b = await broker();
+      const proxy = await proxyTo(b.port);
+      const s = session({ url: proxy.url, reconnect: FAST, stableAfterMs: 3600000 });
+      const kicked = [];
+      s.on("kicked", (n) => kicked.push(n));
+      s.start();
+      for (let i = 0; i < 5; i++) {
+        await untilStatus(s, is("connected"));
+        const lost = waitFor(s, "status", is("disconnected"));
+        proxy.dropAll();
+        await lost;
+        assert.deepEqual(kicked, i < 2 ? [] : [3], `after ${i + 1} drops`);
+      }
+      // Attempts that never got in (the server is away) are not takeovers.
+      const quiet = session({ url: proxy.url, reconnect: FAST, stableAfterMs: 3600000 });
+      quiet.on("kicked", (n) => kicked.push(n));
+      proxy.pause();
+      quiet.start();
+      for (let i = 0; i < 4; i++) await waitFor(quiet, "status", is("disconnected"));
+      assert.deepEqual(kicked, [3]);
+      proxy.resume();
+    });
+
     it("queues publishes while offline and sends them in order before newer ones", async function () {
       const b = await broker();
       const proxy = await proxyTo(b.port);

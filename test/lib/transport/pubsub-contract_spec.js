@@ -3,6 +3,7 @@
 // so the remote MQTT session and the broker's in-process client must behave the same.
 const assert = require("node:assert/strict");
 const { MqttSession } = require("../../../dist/nodes/lib/transport/mqtt-session.js");
+const { MqttSessionPool } = require("../../../dist/nodes/lib/transport/mqtt-pool.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
 const { startEngine } = require("../fixtures/engine.js");
 const { waitFor, until } = require("../fixtures/wait.js");
@@ -14,6 +15,19 @@ const implementations = {
     session.start();
     await connected;
     return session;
+  },
+  "SharedMqttSession (a pooled MqttSession's second user)": async (ctx) => {
+    const pool = new MqttSessionPool();
+    const options = { url: ctx.url, clientId: "pooled", maxPayloadBytes: 16, reconnect: { initialMs: 10, maxMs: 50 } };
+    const first = pool.acquire(options);
+    const share = pool.acquire(options);
+    const connected = waitFor(share, "status", (s) => s.state === "connected");
+    first.start();
+    share.start();
+    await connected;
+    // The first user leaves at once: the share under test is then the session's only user.
+    await first.close();
+    return share;
   },
   "LocalClient (in-process)": async (ctx) => ctx.engine.createLocalClient({ maxPayloadBytes: 16 }),
 };
