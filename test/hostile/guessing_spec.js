@@ -8,7 +8,8 @@ const { EventEmitter, once } = require("node:events");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const brokerNode = require("../../dist/nodes/iot-broker.js");
-const { AuthThrottle } = require("../../dist/nodes/lib/transport/auth-throttle.js");
+const { AuthThrottle, sourceOf } = require("../../dist/nodes/lib/transport/auth-throttle.js");
+const { LoginLog } = require("../../dist/nodes/lib/broker/login-log.js");
 const { blynkHttpApi } = require("../../dist/nodes/lib/blynk/http-api.js");
 const { thingsBoardHttpApi } = require("../../dist/nodes/lib/thingsboard/http-api.js");
 const { thingSpeakRestApi } = require("../../dist/nodes/lib/thingspeak/rest-api.js");
@@ -206,6 +207,57 @@ describe("hostile: guessing credentials", function () {
         right: `/update?api_key=${ts.WEATHER.writeKey}&field1=1`,
         refusedStatus: 401,
       });
+    });
+  });
+
+  describe("AuthThrottle (injected clock)", function () {
+    it("locks out after N failures in the window, doubles each lockout up to the cap, forgets after a success", function () {
+      let t = 0;
+      const throttle = new AuthThrottle({ maxFailures: 3, windowMs: 1000, lockoutMs: 100, maxLockoutMs: 250, now: () => t });
+      assert.equal(throttle.failed("10.0.0.1").lockedMs, 0);
+      t = 1500; // the window passed: counting starts over
+      assert.deepEqual([1, 2, 3].map(() => throttle.failed("10.0.0.1").lockedMs), [0, 0, 100]);
+      assert.equal(throttle.retryAfterMs("10.0.0.1"), 100);
+      assert.equal(throttle.retryAfterMs("10.0.0.2"), 0);
+      t += 100;
+      assert.equal(throttle.retryAfterMs("10.0.0.1"), 0);
+      assert.deepEqual([1, 2, 3].map(() => throttle.failed("10.0.0.1").lockedMs), [0, 0, 200]);
+      t += 200;
+      assert.deepEqual([1, 2, 3].map(() => throttle.failed("10.0.0.1").lockedMs), [0, 0, 250], "capped");
+      throttle.succeeded("10.0.0.1");
+      assert.equal(throttle.retryAfterMs("10.0.0.1"), 0);
+      assert.equal(throttle.size, 0);
+    });
+
+    it("stays bounded under a spray from many addresses, and counts an IPv6 /64 as one source", function () {
+      const throttle = new AuthThrottle({ maxFailures: 3, maxSources: 100 });
+      for (let i = 0; i < 5000; i++) throttle.failed(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+      assert.equal(throttle.size, 100);
+      assert.equal(sourceOf("::ffff:192.0.2.7"), "192.0.2.7");
+      assert.equal(sourceOf("2001:db8:1:2:aaaa::1"), sourceOf("2001:db8:1:2:bbbb:cccc:dddd:eeee"));
+      assert.notEqual(sourceOf("2001:db8:1:2::1"), sourceOf("2001:db8:1:3::1"));
+      for (let i = 0; i < 3; i++) throttle.failed(`2001:db8:1:2::${i + 1}`);
+      assert.ok(throttle.retryAfterMs("2001:db8:1:2::ffff") > 0);
+    });
+  });
+
+  describe("LoginLog", function () {
+    it("logs the first refusal per address at once, then one summary per address per flush, bounded", function () {
+      const lines = [];
+      const log = new LoginLog((line) => lines.push(line), { maxSources: 2 });
+      const refused = (address, n) => ({ event: "auth-refused", clientId: `c${n}`, remoteAddress: address, returnCode: 4, reason: `reason ${n}` });
+      for (let i = 0; i < 50; i++) log.note(refused("10.0.0.1", i));
+      log.note({ event: "auth-throttled", remoteAddress: "10.0.0.1", source: "10.0.0.1", failures: 10, lockedForMs: 60000, reason: "reason 9" });
+      log.note(refused("10.0.0.2", 0));
+      for (let i = 0; i < 7; i++) log.note(refused(`10.0.1.${i}`, i));
+      assert.deepEqual(lines.map((l) => l.kind), ["refused", "refused"]);
+      log.flush();
+      assert.deepEqual(lines.slice(2), [
+        { kind: "summary", address: "10.0.0.1", count: 49, reason: "reason 49", lockedForMs: 60000 },
+        { kind: "others", count: 7 },
+      ]);
+      log.flush();
+      assert.equal(lines.length, 4, "quiet sources write nothing");
     });
   });
 });
