@@ -9,6 +9,7 @@ const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const brokerNode = require("../../dist/nodes/iot-broker.js");
 const { AuthThrottle, sourceOf } = require("../../dist/nodes/lib/transport/auth-throttle.js");
+const { httpAuthThrottle } = require("../../dist/nodes/lib/transport/http-auth.js");
 const { LoginLog } = require("../../dist/nodes/lib/broker/login-log.js");
 const { blynkHttpApi } = require("../../dist/nodes/lib/blynk/http-api.js");
 const { thingsBoardHttpApi } = require("../../dist/nodes/lib/thingsboard/http-api.js");
@@ -197,6 +198,12 @@ describe("hostile: guessing credentials", function () {
       });
     });
 
+    it("one throttle per Node-RED HTTP app, shared by the three APIs mounted on it", function () {
+      const app = {};
+      assert.equal(httpAuthThrottle(app), httpAuthThrottle(app));
+      assert.notEqual(httpAuthThrottle(app), httpAuthThrottle({}));
+    });
+
     it("ThingSpeak: 429 after N wrong write keys; the right key from another address still works", async function () {
       const ctx = await ts.hostedBroker({ channels: [ts.WEATHER] });
       cleanup = ctx.cleanup;
@@ -207,6 +214,8 @@ describe("hostile: guessing credentials", function () {
         right: `/update?api_key=${ts.WEATHER.writeKey}&field1=1`,
         refusedStatus: 401,
       });
+      const locked = await requestFrom("127.0.0.1", `${origin}/update.json?api_key=WRONGKEY0009&field1=1`);
+      assert.equal(JSON.parse(locked.body).error.error_code, "error_too_many_requests");
     });
   });
 

@@ -39,8 +39,8 @@ type AuthError = Error & { returnCode: number };
 /** A client's record: who it is (what plugins see) and whether it finished connecting. */
 interface Tracked extends ClientInfo {
   ready: boolean;
-  /** Only for clients with a publish limit (see publish-limit.ts). */
-  limiter?: PublishLimiter;
+  /** Only for clients with a publish limit (see publish-limit.ts). Always set, so every record has one shape. */
+  limiter: PublishLimiter | undefined;
 }
 
 /** Refusals that count as failed logins (not 3, "server unavailable": not the client's fault). */
@@ -303,9 +303,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         protocolVersion: client.version,
         remoteAddress: request.remoteAddress,
         ready: false,
+        limiter: this.#limiterFor(decision.identity),
       };
-      const limiter = this.#limiterFor(decision.identity);
-      if (limiter) info.limiter = limiter;
       this.#authThrottle?.succeeded(request.remoteAddress);
       this.#infos.set(client, info);
       this.#mapUnsubscribes(client, info);
