@@ -4,6 +4,7 @@ import { blynkHttpApi } from "./lib/blynk/http-api.js";
 import { createBlynkLink, type BlynkLink, type BlynkLinkOptions } from "./lib/blynk/link.js";
 import { BlynkConfigError, parseBlynkDevice, type BlynkDeviceProps } from "./lib/blynk/link-config.js";
 import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
+import { httpAuthThrottle } from "./lib/transport/http-auth.js";
 import { LinkUsers } from "./lib/transport/link-users.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
@@ -30,7 +31,7 @@ export = function (RED: NodeAPI): void {
     const app = RED.httpNode as typeof RED.httpNode | undefined;
     if (app === undefined || apiMountedOn.has(app)) return;
     apiMountedOn.add(app);
-    app.use(blynkHttpApi());
+    app.use(blynkHttpApi({ authThrottle: httpAuthThrottle(app) }));
   }
 
   /** A cloud link with a tls-config node: its CA, client certificate and verification setting. */

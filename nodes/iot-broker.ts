@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { BrokerEngine, ListenError, brokers, type BrokerEvent, type ListenerConfig } from "./lib/broker/index.js";
+import { LoginLog, type LoginLogLine } from "./lib/broker/login-log.js";
 import { BrokerConfigError, parseBrokerNode, type BrokerNodeProps } from "./lib/broker/node-config.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
@@ -10,6 +11,9 @@ interface BrokerNodeDef extends NodeDef, BrokerNodeProps {
 interface BrokerCredentials {
   users?: string;
 }
+
+/** How often failed logins are summarised in the log (one line per source). */
+const LOGIN_SUMMARY_MS = 60_000;
 
 export = function (RED: NodeAPI): void {
   function IotBrokerNode(this: Node<BrokerCredentials>, config: BrokerNodeDef): void {
@@ -55,10 +59,26 @@ export = function (RED: NodeAPI): void {
       return listeners;
     };
 
-    const onEvent = (event: BrokerEvent): void => {
-      if (event.event === "auth-refused") {
-        node.log(RED._("iot-broker.log.auth-refused", { client: event.clientId, user: event.username ?? "", reason: event.reason }));
+    // Failed logins: the first from an address at once, then one summary line a minute per address.
+    const logLogin = (line: LoginLogLine): void => {
+      if (line.kind === "refused") {
+        node.log(RED._("iot-broker.log.auth-refused", { client: line.clientId, user: line.username, address: line.address, reason: line.reason }));
+      } else if (line.kind === "others") {
+        node.warn(RED._("iot-broker.log.auth-others", { count: String(line.count) }));
+      } else if (line.lockedForMs > 0) {
+        node.warn(RED._("iot-broker.log.auth-locked", { count: String(line.count), address: line.address, reason: line.reason, seconds: String(Math.round(line.lockedForMs / 1000)) }));
+      } else {
+        node.log(RED._("iot-broker.log.auth-summary", { count: String(line.count), address: line.address, reason: line.reason }));
       }
+    };
+    const loginLog = new LoginLog(logLogin);
+    const summaries = setInterval(() => {
+      loginLog.flush();
+    }, LOGIN_SUMMARY_MS);
+    summaries.unref();
+
+    const onEvent = (event: BrokerEvent): void => {
+      loginLog.note(event);
       node.send({ topic: event.event, payload: event });
     };
 
@@ -107,6 +127,8 @@ export = function (RED: NodeAPI): void {
 
     node.on("close", (_removed: boolean, done: () => void) => {
       stopped = true;
+      clearInterval(summaries);
+      loginLog.flush();
       const finish = (): void => {
         node.status({});
         done();

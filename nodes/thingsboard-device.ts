@@ -3,6 +3,7 @@ import { thingsBoardHttpApi } from "./lib/thingsboard/http-api.js";
 import { createThingsBoardLink, type TbLink, type TbLinkOptions } from "./lib/thingsboard/link.js";
 import { parseThingsBoardDevice, TbConfigError, type TbDeviceProps } from "./lib/thingsboard/link-config.js";
 import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
+import { httpAuthThrottle } from "./lib/transport/http-auth.js";
 import { LinkUsers } from "./lib/transport/link-users.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 
@@ -33,7 +34,7 @@ export = function (RED: NodeAPI): void {
     const app = RED.httpNode as typeof RED.httpNode | undefined;
     if (app === undefined || apiMountedOn.has(app)) return;
     apiMountedOn.add(app);
-    app.use(thingsBoardHttpApi());
+    app.use(thingsBoardHttpApi({ authThrottle: httpAuthThrottle(app) }));
   }
 
   function ThingsBoardDeviceNode(this: TbDeviceNode, config: TbDeviceDef): void {

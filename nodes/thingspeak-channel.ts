@@ -3,6 +3,7 @@ import { createThingSpeakLink, type ThingSpeakLink, type ThingSpeakLinkOptions }
 import { parseThingSpeakChannel, ThingSpeakConfigError, type ThingSpeakChannelProps } from "./lib/thingspeak/link-config.js";
 import type { ThingSpeakChannelHandle } from "./lib/thingspeak/link-user.js";
 import { thingSpeakRestApi } from "./lib/thingspeak/rest-api.js";
+import { httpAuthThrottle } from "./lib/transport/http-auth.js";
 import { LinkUsers } from "./lib/transport/link-users.js";
 
 interface ThingSpeakChannelDef extends NodeDef, Omit<ThingSpeakChannelProps, "name"> {}
@@ -26,7 +27,7 @@ export = function (RED: NodeAPI): void {
     const app = RED.httpNode as typeof RED.httpNode | undefined;
     if (app === undefined || apiMountedOn.has(app)) return;
     apiMountedOn.add(app);
-    app.use(thingSpeakRestApi());
+    app.use(thingSpeakRestApi({ authThrottle: httpAuthThrottle(app) }));
   }
 
   function ThingSpeakChannelNode(this: ThingSpeakChannelNode, config: ThingSpeakChannelDef): void {

@@ -25,13 +25,19 @@
  *   as a `plugin-error` broker event naming the device and topic. Problems found later (a failed
  *   publish, a replaced connection) go to the hosted device's `report` callback.
  */
-import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage } from "../broker/index.js";
+import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { PublishOptions } from "../transport/pubsub.js";
 import { topicMatches } from "../transport/topic.js";
-import { decodeValue, encodeDownlink, encodeValue, messageSize, parseUplink, type Encoded } from "./codec.js";
+import { decodeValue, encodeDownlink, encodeValue, LIMITS, messageSize, parseUplink, type Encoded } from "./codec.js";
 import { DEVICE_USERNAME, findByDigest, HostedDevice, isDownlinkFilter, isUplinkTopic, TIME_ZONE_META } from "./hosted-device.js";
 import { BLYNK_PLUGIN, hostedTopics, type HostedBlynkDevice } from "./hosted-types.js";
+
+/**
+ * Publish limit per device connection unless the broker sets one: Blynk.Cloud's 50 requests/s per
+ * device, with the legacy Blynk server's quota of 100 messages/s as the burst.
+ */
+const DEVICE_RATE_LIMIT: RateLimit = { perSecond: LIMITS.requestsPerSecond, burst: 100 };
 
 /** Answers waiting for a subscription, per connection (a get/ds/all answers at most STORE_LIMITS.datastreams). */
 const MAX_PENDING = 2000;
@@ -109,6 +115,7 @@ export class BlynkEmulation implements BrokerPlugin {
         plugin: BLYNK_PLUGIN,
         deviceId: device.id,
         namespace: deviceNamespace({ plugin: BLYNK_PLUGIN, deviceId: device.id, canPublish: isUplinkTopic, canSubscribe: isDownlinkFilter }),
+        rateLimit: DEVICE_RATE_LIMIT,
       },
     };
   }

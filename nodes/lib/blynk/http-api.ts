@@ -17,12 +17,16 @@
  *   left out. A multi-value answers as a JSON array.
  * - Successful writes answer 200 with an empty body (UNCONFIRMED whether the cloud sends "OK").
  * - Over Blynk's 50 requests/s per device: 429 with an error body. Bodies over 2 MB: 413.
+ * - Too many unknown tokens from one address (transport/auth-throttle.ts): 429 with Retry-After,
+ *   before the token is looked up.
  * - The broker hosting the device is not running: `isHardwareConnected` is false, everything
  *   else 503 with an error body.
  * - The token is never echoed: error texts are scrubbed of it before they are sent.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
+import { requestSource, retryAfterSeconds } from "../transport/http-auth.js";
 import { BODY_TOO_LARGE, readRequestBody } from "../transport/http-body.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import { decodeValue, encodeValue, LIMITS, type BlynkValue } from "./codec.js";
@@ -45,7 +49,7 @@ export type HttpApiRequest = IncomingMessage & {
 
 export type HttpApiHandler = (req: HttpApiRequest, res: ServerResponse, next: () => void) => void;
 
-type Reply = { status: number; body: string; type: "json" | "text" };
+type Reply = { status: number; body: string; type: "json" | "text"; retryAfterS?: number };
 
 const json = (status: number, value: unknown): Reply => ({ status, body: JSON.stringify(value), type: "json" });
 const text = (status: number, body: string): Reply => ({ status, body, type: "text" });
@@ -54,6 +58,8 @@ const error = (status: number, message: string): Reply => ({ status, body: error
 export interface HttpApiOptions {
   /** Milliseconds clock of the rate limiter; default Date.now (tests freeze it). */
   now?: () => number;
+  /** Failed-token throttling per source address; default a throttle of this handler's own. */
+  authThrottle?: AuthThrottle;
 }
 
 /** Rate limiters by hosted device (weak: registrations go away with their device). */
@@ -160,7 +166,7 @@ function isCallerError(err: unknown): boolean {
   return code === "invalid" || code === "too-large";
 }
 
-async function handle(req: HttpApiRequest, url: string, allow: Limiter): Promise<Reply> {
+async function handle(req: HttpApiRequest, url: string, allow: Limiter, throttle: AuthThrottle): Promise<Reply> {
   const q = url.indexOf("?");
   const path = q < 0 ? url : url.slice(0, q);
   let query: [string, string | undefined][];
@@ -175,8 +181,15 @@ async function handle(req: HttpApiRequest, url: string, allow: Limiter): Promise
   const first = parseHttpRequest(method, path, query, undefined, contentType);
   if ("error" in first && (first.status !== 400 || first.error === HTTP_ERRORS.noToken)) return error(first.status, first.error);
   const token = query.find(([k]) => k === "token")?.[1] ?? "";
+  const source = requestSource(req);
+  const waitMs = throttle.retryAfterMs(source);
+  if (waitMs > 0) return { ...error(429, "Too many requests with invalid tokens from this address; try again later."), retryAfterS: retryAfterSeconds(waitMs) };
   const registration = hostedByToken(token);
-  if (!registration) return error(400, HTTP_ERRORS.invalidToken);
+  if (!registration) {
+    throttle.failed(source);
+    return error(400, HTTP_ERRORS.invalidToken);
+  }
+  throttle.succeeded(source);
   if (!allow(registration)) {
     return error(429, `Too many requests: at most ${LIMITS.requestsPerSecond} requests per second per device.`);
   }
@@ -207,6 +220,7 @@ function send(res: ServerResponse, reply: Reply, token: string | undefined): voi
   res.setHeader("Content-Type", reply.type === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8");
   res.setHeader("Content-Length", Buffer.byteLength(body));
   res.setHeader("Cache-Control", "no-store");
+  if (reply.retryAfterS !== undefined) res.setHeader("Retry-After", String(reply.retryAfterS));
   if (reply.status === 413) res.setHeader("Connection", "close");
   res.end(body);
 }
@@ -226,6 +240,7 @@ function tokenOf(url: string): string | undefined {
  */
 export function blynkHttpApi(options: HttpApiOptions = {}): HttpApiHandler {
   const allow = limiter(options.now ?? Date.now);
+  const throttle = options.authThrottle ?? new AuthThrottle();
   return (req, res, next) => {
     let url: string | undefined;
     try {
@@ -239,7 +254,7 @@ export function blynkHttpApi(options: HttpApiOptions = {}): HttpApiHandler {
     }
     const target = url;
     const token = tokenOf(target);
-    handle(req, target, allow)
+    handle(req, target, allow, throttle)
       .then((reply) => {
         send(res, reply, token);
       })

@@ -5,12 +5,14 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
+import { checkRateLimit, PublishLimiter } from "./publish-limit.js";
 import {
   INTERNAL_PREFIX,
   type AuthDecision,
@@ -24,6 +26,8 @@ import {
   type ClientInfo,
   type ListenerConfig,
   type ListenerInfo,
+  type RateLimit,
+  type RefusalCode,
 } from "./types.js";
 import { UserDirectory } from "./users.js";
 
@@ -35,7 +39,12 @@ type AuthError = Error & { returnCode: number };
 /** A client's record: who it is (what plugins see) and whether it finished connecting. */
 interface Tracked extends ClientInfo {
   ready: boolean;
+  /** Only for clients with a publish limit (see publish-limit.ts). Always set, so every record has one shape. */
+  limiter: PublishLimiter | undefined;
 }
+
+/** Refusals that count as failed logins (not 3, "server unavailable": not the client's fault). */
+const FAILED_LOGIN_CODES: ReadonlySet<RefusalCode> = new Set<RefusalCode>([2, 4, 5]);
 
 export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #users: UserDirectory;
@@ -55,6 +64,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #localClients = new Set<LocalClient>();
   #aedes: Aedes | undefined;
   #closing: Promise<void> | undefined;
+  readonly #authThrottle: AuthThrottle | undefined;
+  readonly #deviceRateLimit: RateLimit | 0 | undefined;
+  readonly #userRateLimit: RateLimit | 0;
 
   /**
    * Validates the options (throws TypeError naming the problem) and starts aedes in the
@@ -65,6 +77,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     super();
     this.#users = new UserDirectory(options.users);
     this.#allowAnonymous = options.allowAnonymous ?? false;
+    this.#authThrottle = options.authThrottle === false ? undefined : new AuthThrottle(options.authThrottle);
+    this.#deviceRateLimit = checkRateLimit(options.deviceRateLimit, "deviceRateLimit");
+    this.#userRateLimit = checkRateLimit(options.userRateLimit, "userRateLimit") ?? 0;
     // Checked at run time too: the options come from a flow file, not from typed code.
     const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
     if (persistence !== "memory") {
@@ -260,6 +275,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       protocolVersion: client.version,
       remoteAddress: remoteAddress(client),
     };
+    if (this.#lockedOut(request)) {
+      done(Object.assign(new Error("too many failed logins from this address"), { returnCode: 5 }), false);
+      return;
+    }
     const finish = (decision: AuthDecision): void => {
       const error = this.#conclude(client, request, decision);
       done(error, error === null);
@@ -284,7 +303,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         protocolVersion: client.version,
         remoteAddress: request.remoteAddress,
         ready: false,
+        limiter: this.#limiterFor(decision.identity),
       };
+      this.#authThrottle?.succeeded(request.remoteAddress);
       this.#infos.set(client, info);
       this.#mapUnsubscribes(client, info);
       return null;
@@ -297,7 +318,49 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       returnCode: decision.returnCode,
       reason: decision.reason,
     });
+    this.#countFailedLogin(request, decision.returnCode, decision.reason);
     return Object.assign(new Error(decision.reason), { returnCode: decision.returnCode });
+  }
+
+  /** A locked-out source is refused before any credential is checked (transport/auth-throttle.ts). */
+  #lockedOut(request: AuthRequest): boolean {
+    return this.#authThrottle !== undefined && this.#authThrottle.retryAfterMs(request.remoteAddress) > 0;
+  }
+
+  #countFailedLogin(request: AuthRequest, returnCode: RefusalCode, reason: string): void {
+    const { remoteAddress } = request;
+    if (remoteAddress === undefined || !FAILED_LOGIN_CODES.has(returnCode)) return;
+    const failure = this.#authThrottle?.failed(remoteAddress);
+    if (failure === undefined || failure.lockedMs === 0) return;
+    this.#event({ event: "auth-throttled", remoteAddress, source: failure.source, failures: failure.failures, lockedForMs: failure.lockedMs, reason });
+  }
+
+  /** The broker's setting for the client's kind, else (devices) the platform's suggestion; none = no limiter. */
+  #limiterFor(identity: ClientIdentity): PublishLimiter | undefined {
+    const limit = identity.kind === "device" ? (this.#deviceRateLimit ?? identity.rateLimit) : this.#userRateLimit;
+    return limit === undefined || limit === 0 ? undefined : new PublishLimiter(limit);
+  }
+
+  /** Whether a limited client's publish may pass; reports drops (at most once a second) and disconnects a flood. */
+  #admit(client: Client, info: Tracked, limiter: PublishLimiter): boolean {
+    const admission = limiter.admit();
+    if (admission === "ok") return true;
+    const who = { clientId: client.id, kind: info.identity.kind, ...optional({ username: info.identity.username, plugin: info.identity.plugin, deviceId: info.identity.deviceId }) };
+    if (admission === "flood") {
+      this.#event({ event: "rate-disconnected", ...who, perSecond: limiter.limit.perSecond, dropped: limiter.take() });
+      // After aedes finished with this packet: closing inside its publish pipeline is not safe.
+      setImmediate(() => {
+        try {
+          client.close();
+        } catch {
+          // Already gone.
+        }
+      });
+      return false;
+    }
+    const dropped = limiter.due();
+    if (dropped !== undefined) this.#event({ event: "rate-limited", ...who, perSecond: limiter.limit.perSecond, dropped });
+    return false;
   }
 
   /** Generic users first, then each plugin in turn, then anonymous access, then the plugins' last word. */
@@ -366,6 +429,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
     if (!client) return null; // the broker's own publishes (wills are checked at CONNECT by aedes)
     const info = this.#infos.get(client);
+    if (info?.limiter !== undefined && !this.#admit(client, info, info.limiter)) {
+      packet.topic = REFUSED_TOPIC; // dropped without disconnecting, for MQTT 3.1.1 and 5 alike
+      packet.retain = false;
+      return null;
+    }
     const internal = info?.identity.namespace.publish(packet.topic) ?? null;
     if (internal !== null) {
       packet.topic = internal;

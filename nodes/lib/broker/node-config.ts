@@ -2,7 +2,7 @@
  * Turns the `iot-broker` node's flow properties and credentials into engine options. Pure, so
  * every way a user can get it wrong is table-tested; failures carry an i18n key for the node.
  */
-import type { BrokerOptions, BrokerUser } from "./types.js";
+import type { BrokerOptions, BrokerUser, RateLimit } from "./types.js";
 
 export interface BrokerNodeProps {
   port?: unknown;
@@ -11,6 +11,17 @@ export interface BrokerNodeProps {
   wsPort?: unknown;
   wsPath?: unknown;
   persistence?: unknown;
+  /** Failed logins from one address within a minute before it is locked out; blank = 10, 0 = no throttling. */
+  maxAuthFailures?: unknown;
+  /** Seconds of the first lockout (doubling on each further one); blank = 60. */
+  authLockout?: unknown;
+  /** Publishes per second per hosted-device connection; blank = each platform's default, 0 = unlimited. */
+  deviceRateLimit?: unknown;
+  /** Publishes a hosted device may send at once; blank = twice the rate. */
+  deviceRateBurst?: unknown;
+  /** Publishes per second per user or anonymous connection; blank or 0 = unlimited. */
+  userRateLimit?: unknown;
+  userRateBurst?: unknown;
 }
 
 export interface BrokerNodeSettings {
@@ -54,8 +65,49 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
       allowAnonymous: props.allowAnonymous === true || props.allowAnonymous === "true",
       users: parseUsers(credentials.users),
       persistence: { kind: "memory" },
+      ...limits(props),
     },
   };
+}
+
+/** The throttling and rate-limit settings; absent ones leave the engine's defaults. */
+function limits(props: BrokerNodeProps): Pick<BrokerOptions, "authThrottle" | "deviceRateLimit" | "userRateLimit"> {
+  const out: Pick<BrokerOptions, "authThrottle" | "deviceRateLimit" | "userRateLimit"> = {};
+  const failures = wholeNumber(props.maxAuthFailures, "maxAuthFailures", 0, 1000);
+  const lockout = wholeNumber(props.authLockout, "authLockout", 1, 86_400);
+  if (failures === 0) out.authThrottle = false;
+  else if (failures !== undefined || lockout !== undefined) {
+    out.authThrottle = { ...(failures === undefined ? {} : { maxFailures: failures }), ...(lockout === undefined ? {} : { lockoutMs: lockout * 1000 }) };
+  }
+  const device = rateLimit(props.deviceRateLimit, props.deviceRateBurst, "deviceRateLimit", "deviceRateBurst");
+  if (device !== undefined) out.deviceRateLimit = device;
+  const user = rateLimit(props.userRateLimit, props.userRateBurst, "userRateLimit", "userRateBurst");
+  if (user !== undefined) out.userRateLimit = user;
+  return out;
+}
+
+function rateLimit(rate: unknown, burst: unknown, rateField: string, burstField: string): RateLimit | 0 | undefined {
+  const perSecond = isBlank(rate) ? undefined : Number(text(rate).trim());
+  if (perSecond !== undefined && !(Number.isFinite(perSecond) && perSecond >= 0 && perSecond <= 1_000_000)) {
+    throw new BrokerConfigError("invalid-rate", { field: rateField, value: text(rate).trim() });
+  }
+  const size = wholeNumber(burst, burstField, 1, 1_000_000);
+  if (perSecond === undefined) {
+    if (size !== undefined) throw new BrokerConfigError("burst-without-rate", { field: burstField, rate: rateField });
+    return undefined;
+  }
+  if (perSecond === 0) return 0;
+  return { perSecond, burst: size ?? Math.max(1, Math.ceil(perSecond * 2)) };
+}
+
+function wholeNumber(value: unknown, field: string, min: number, max: number): number | undefined {
+  if (isBlank(value)) return undefined;
+  const given = text(value).trim();
+  const n = Number(given);
+  if (!/^\d+$/.test(given) || n < min || n > max) {
+    throw new BrokerConfigError("invalid-whole-number", { field, value: given, min: String(min), max: String(max) });
+  }
+  return n;
 }
 
 /** The `users` credential: a JSON array of {username, password, publish, subscribe}; empty = none. */

@@ -4,6 +4,7 @@
  */
 import type { Server as HttpServer } from "node:http";
 import type { SecureContextOptions } from "node:tls";
+import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
 
 /** A generic MQTT user defined on the `iot-broker` node (kept in Node-RED credentials). */
 export interface BrokerUser {
@@ -43,6 +44,22 @@ export interface BrokerOptions {
   maxClientIdLength?: number;
   /** Largest accepted packet in bytes, 0 = no limit. */
   maxPacketBytes?: number;
+  /** Failed-login throttling per source address (transport/auth-throttle.ts); false = off. Default: on, its defaults. */
+  authThrottle?: AuthThrottleOptions | false;
+  /** PUBLISH limit per connection of a hosted device; 0 = none; default: what the device's platform suggests (`ClientIdentity.rateLimit`). */
+  deviceRateLimit?: RateLimit | 0;
+  /** PUBLISH limit per connection of a generic user or anonymous client; default 0 = none. */
+  userRateLimit?: RateLimit | 0;
+}
+
+/**
+ * A PUBLISH rate limit per connection: `perSecond` sustained, up to `burst` at once. Publishes
+ * over it are dropped (a `rate-limited` event); a client sending over FLOOD_FACTOR times it for
+ * long is disconnected (`rate-disconnected`).
+ */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
 }
 
 /** Who a connected client is, decided at CONNECT; drives its namespace. */
@@ -54,6 +71,8 @@ export interface ClientIdentity {
   /** Stable device id inside the plugin (never the token: it shows up in topics and events). */
   deviceId?: string;
   namespace: Namespace;
+  /** The platform's publish limit for a device (its cloud's documented one); the broker's `deviceRateLimit` overrides it. */
+  rateLimit?: RateLimit;
 }
 
 /**
@@ -137,6 +156,12 @@ export type BrokerEvent =
   | { event: "client-connected"; clientId: string; username?: string; kind: ClientIdentity["kind"]; plugin?: string; deviceId?: string; protocolVersion: number; remoteAddress?: string }
   | { event: "client-disconnected"; clientId: string; username?: string; kind: ClientIdentity["kind"]; plugin?: string; deviceId?: string }
   | { event: "auth-refused"; clientId: string; username?: string; remoteAddress?: string; returnCode: RefusalCode; reason: string }
+  /** `failures` failed logins from `remoteAddress` (counted as `source`): it is refused unchecked for `lockedForMs`. */
+  | { event: "auth-throttled"; remoteAddress: string; source: string; failures: number; lockedForMs: number; reason: string }
+  /** `dropped` publishes over `perSecond` were dropped since the last such event (at most one a second per client). */
+  | { event: "rate-limited"; clientId: string; kind: ClientIdentity["kind"]; username?: string; plugin?: string; deviceId?: string; perSecond: number; dropped: number }
+  /** The client kept publishing far over its limit and was disconnected. */
+  | { event: "rate-disconnected"; clientId: string; kind: ClientIdentity["kind"]; username?: string; plugin?: string; deviceId?: string; perSecond: number; dropped: number }
   | { event: "subscribe"; clientId: string; topics: string[] }
   | { event: "unsubscribe"; clientId: string; topics: string[] }
   | { event: "publish-refused"; clientId: string; topic: string }

@@ -25,7 +25,7 @@
  *   delivery): a malformed one is reported by throwing, which the engine turns into a
  *   `plugin-error` event naming the device and topic; nothing is answered for it.
  */
-import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRefusal, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage } from "../broker/index.js";
+import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRefusal, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { InboundMessage, PublishOptions } from "../transport/pubsub.js";
 import { findByDigest } from "../transport/secret-match.js";
@@ -65,8 +65,11 @@ import { hostedTopics, isDownlinkFilter, isUplinkTopic, TB_PLUGIN, type HostedTb
 
 /** Answers waiting for a subscription, per connection. */
 const MAX_PENDING = 100;
-/** `getSessionLimits` (PROTOCOLS.md 4.2): ThingsBoard's documented defaults; this broker enforces none of them. */
+/** `getSessionLimits` (PROTOCOLS.md 4.2): ThingsBoard's documented defaults; the broker enforces DEVICE_RATE_LIMIT. */
 const RATE_LIMITS = { messages: "200:1,6000:60,14000:3600", telemetryMessages: "200:1,6000:60,14000:3600", telemetryDataPoints: "200:1,6000:60,14000:3600" };
+
+/** Publish limit per device connection unless the broker sets one: "200:1,6000:60" as a token bucket. */
+const DEVICE_RATE_LIMIT: RateLimit = { perSecond: 6000 / 60, burst: 200 };
 
 interface Answer {
   /** Device-relative. */
@@ -153,6 +156,7 @@ export class TbEmulation implements BrokerPlugin {
           canPublish: (topic) => isUplinkTopic(topic, gateway),
           canSubscribe: (filter) => isDownlinkFilter(filter, gateway),
         }),
+        rateLimit: DEVICE_RATE_LIMIT,
       },
     };
   }

@@ -24,10 +24,14 @@
  *   own them); a known path with the wrong method is 405, a bad body or parameter 400 (text),
  *   a body over 2 MB 413, an unknown token 401 with an empty body, a device whose broker is not
  *   running 503. `POST /api/v1/provision` answers ThingsBoard's NOT_FOUND (no provisioning here).
+ * - Too many unknown tokens from one address (transport/auth-throttle.ts): 429 with Retry-After,
+ *   for every device API path, before the body is read or the token looked up.
  * - The token appears in no answer, topic, event or warning.
  */
 import type { ServerResponse } from "node:http";
+import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError, TransportError } from "../transport/errors.js";
+import { requestSource, retryAfterSeconds } from "../transport/http-auth.js";
 import { BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
 import { encodeAttributeResponse, encodeProvisionResponse, parseRpcResponse, rpcRequestTopic, rpcResponseTopic, TOPICS } from "./codec.js";
 import { hostedByToken } from "./emulation.js";
@@ -50,9 +54,13 @@ export interface TbHttpApiOptions {
   requestTimeoutMs?: number;
   /** Longest long-poll wait a request may ask for; default 300 000 ms (ThingsBoard's). */
   maxTimeoutMs?: number;
+  /** Failed-token throttling per source address; default a throttle of this handler's own. */
+  authThrottle?: AuthThrottle;
 }
 
-type Reply = { status: number; body: string; type: "json" | "text" };
+type Settings = Required<Omit<TbHttpApiOptions, "authThrottle">> & { authThrottle: AuthThrottle };
+
+type Reply = { status: number; body: string; type: "json" | "text"; retryAfterS?: number };
 
 const json = (status: number, body: string): Reply => ({ status, body, type: "json" });
 const text = (status: number, body: string): Reply => ({ status, body, type: "text" });
@@ -129,7 +137,7 @@ async function clientRpc(device: HostedDevice, body: string, method: string, ms:
   }
 }
 
-async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body: string, device: HostedDevice, res: ServerResponse, options: Required<TbHttpApiOptions>): Promise<Reply | undefined> {
+async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body: string, device: HostedDevice, res: ServerResponse, options: Settings): Promise<Reply | undefined> {
   const pollMs = (timeoutMs: number): number => (timeoutMs === 0 ? options.requestTimeoutMs : Math.min(timeoutMs, options.maxTimeoutMs));
   switch (intent.kind) {
     case "telemetry":
@@ -160,12 +168,15 @@ async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body:
   }
 }
 
-async function handle(req: TbHttpApiRequest, res: ServerResponse, url: string, options: Required<TbHttpApiOptions>): Promise<Reply | "next" | undefined> {
+async function handle(req: TbHttpApiRequest, res: ServerResponse, url: string, options: Settings): Promise<Reply | "next" | undefined> {
   const method = (req.method ?? "GET").toUpperCase();
   // Routing first, from the path alone: another handler may own the path, and then its body must stay unread.
   const route = parseHttpRequest(method, url);
   if (route.kind === "error" && route.status === 404) return "next";
   if (route.kind === "error" && route.status === 405) return text(405, route.error);
+  const source = requestSource(req);
+  const waitMs = options.authThrottle.retryAfterMs(source);
+  if (waitMs > 0) return { ...text(429, "Too many requests with unknown access tokens from this address; try again later."), retryAfterS: retryAfterSeconds(waitMs) };
   let body = "";
   if (method === "POST") {
     const read = await readRequestBody(req, MAX_BODY_BYTES);
@@ -176,7 +187,11 @@ async function handle(req: TbHttpApiRequest, res: ServerResponse, url: string, o
   if (intent.kind === "error") return text(intent.status, intent.error);
   if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse({ ok: false, status: "NOT_FOUND", errorMsg: "" })));
   const registration = hostedByToken(intent.token);
-  if (!registration) return empty(401);
+  if (!registration) {
+    options.authThrottle.failed(source);
+    return empty(401);
+  }
+  options.authThrottle.succeeded(source);
   const device = registration.runtime;
   if (!device || device.closed) return text(503, "The iot-broker node hosting this device is not running.");
   try {
@@ -194,6 +209,7 @@ function send(res: ServerResponse, reply: Reply): void {
   if (reply.body !== "") res.setHeader("Content-Type", reply.type === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8");
   res.setHeader("Content-Length", Buffer.byteLength(reply.body));
   res.setHeader("Cache-Control", "no-store");
+  if (reply.retryAfterS !== undefined) res.setHeader("Retry-After", String(reply.retryAfterS));
   if (reply.status === 413) res.setHeader("Connection", "close");
   res.end(reply.body);
 }
@@ -204,9 +220,10 @@ function send(res: ServerResponse, reply: Reply): void {
  * at creation for bad options.
  */
 export function thingsBoardHttpApi(options: TbHttpApiOptions = {}): TbHttpApiHandler {
-  const settings: Required<TbHttpApiOptions> = {
+  const settings: Settings = {
     requestTimeoutMs: checkMs(options.requestTimeoutMs, "requestTimeoutMs", 60_000),
     maxTimeoutMs: checkMs(options.maxTimeoutMs, "maxTimeoutMs", 300_000),
+    authThrottle: options.authThrottle ?? new AuthThrottle(),
   };
   return (req, res, next) => {
     let url: string | undefined;

@@ -33,12 +33,19 @@
  *   `hostedTopics.written(id)` after its entry, so a local-mode link can back off and retry.
  *   Retained messages on `write` are not taken: replayed at every restart, they would repeat.
  */
-import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage } from "../broker/index.js";
+import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { InboundMessage } from "../transport/pubsub.js";
 import { encodeEntry, entryMessages, parseTopic, type FeedEntry } from "./codec.js";
 import { ChannelFeed, refusalOf, type WriteOutcome } from "./hosted-channel.js";
 import { THINGSPEAK_PLUGIN, hostedTopics, type WriteResult } from "./hosted-types.js";
+
+/**
+ * Publish limit per device connection unless the broker sets one. ThingSpeak documents no message
+ * rate, only the update interval (enforced by the channel itself, and often lowered when self-
+ * hosting): this is a flood guard sized for one update a second published field by field.
+ */
+const DEVICE_RATE_LIMIT: RateLimit = { perSecond: 8, burst: 16 };
 
 interface Hosted {
   feed: ChannelFeed;
@@ -122,6 +129,7 @@ export class ThingSpeakEmulation implements BrokerPlugin {
         plugin: THINGSPEAK_PLUGIN,
         deviceId: feed.id,
         namespace: deviceNamespace({ plugin: THINGSPEAK_PLUGIN, deviceId: feed.id, canPublish: feed.canPublish, canSubscribe: feed.canSubscribe }),
+        rateLimit: DEVICE_RATE_LIMIT,
       },
     };
   }

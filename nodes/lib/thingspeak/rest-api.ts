@@ -18,10 +18,14 @@
  *   Reads and writes work on the feed also while the channel's broker is not running.
  * - POST bodies: read here (at most 2 MB, else 413) unless a body parser read them already,
  *   in which case `req.body` is used. The query is always parsed from the raw `req.url`.
+ * - Too many wrong keys from one address (transport/auth-throttle.ts): 429 error_too_many_requests
+ *   with Retry-After, before the body is read or a key checked. A read without a key is no guess.
  * - No key is ever echoed: every key the request carried is scrubbed from error answers.
  */
 import type { ServerResponse } from "node:http";
 import { decodeForm } from "./codec.js";
+import { AuthThrottle } from "../transport/auth-throttle.js";
+import { requestSource, retryAfterSeconds } from "../transport/http-auth.js";
 import { BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
 import { anyHosted, registrationByChannelId, registrationByWriteKey } from "./emulation.js";
 import type { WriteOutcome } from "./hosted-channel.js";
@@ -50,6 +54,14 @@ export type RestApiHandler = (req: RestApiRequest, res: ServerResponse, next: ()
 export interface RestApiOptions {
   /** Largest POST body in bytes; default MAX_BODY_BYTES. */
   maxBodyBytes?: number;
+  /** Failed-key throttling per source address; default a throttle of this handler's own. */
+  authThrottle?: AuthThrottle;
+}
+
+/** What a key check tells the failed-login throttle. */
+interface KeyOutcome {
+  failed(): void;
+  succeeded(): void;
 }
 
 const UPDATE_PATH = /^\/update(?:\.[^/]*)?$/;
@@ -88,23 +100,29 @@ function refused(status: number, message: string, path: string): RestAnswer {
 
 const OUTCOME_STATUS = { "no-action": 421, conflict: 409, invalid: 400, "too-large": 413 } as const;
 
-function updateAnswer(intent: Extract<RestIntent, { op: "update" }>, path: string): RestAnswer {
+function updateAnswer(intent: Extract<RestIntent, { op: "update" }>, path: string, login: KeyOutcome): RestAnswer {
   const registration = registrationByWriteKey(intent.apiKey);
-  if (registration === undefined) return refused(401, "the write API key is not the key of any hosted channel", path);
+  if (registration === undefined) {
+    login.failed();
+    return refused(401, "the write API key is not the key of any hosted channel", path);
+  }
+  login.succeeded();
   const outcome: WriteOutcome = registration.feed.write(intent.update);
   if ("entry" in outcome) return formatUpdateAnswer(intent.format, outcome.entry);
   if (outcome.refused === "rate-limited") return formatUpdateAnswer(intent.format, undefined);
   return refused(OUTCOME_STATUS[outcome.refused], outcome.message, path);
 }
 
-function readAnswer(intent: Exclude<RestIntent, { op: "update" }>, path: string): RestAnswer {
+function readAnswer(intent: Exclude<RestIntent, { op: "update" }>, path: string, login: KeyOutcome): RestAnswer {
   const registration = registrationByChannelId(intent.channelId);
   if (registration === undefined) return refused(404, `channel ${intent.channelId} is not hosted here`, path);
   const { feed } = registration;
   if (!feed.mayRead(intent.apiKey)) {
+    if (intent.apiKey !== undefined) login.failed();
     const why = intent.apiKey === undefined ? "this channel is private; give its read API key as api_key" : "the API key is not this channel's read API key";
     return refused(401, why, path);
   }
+  if (intent.apiKey !== undefined) login.succeeded();
   const { query } = intent;
   const shape = { status: query.status, location: query.location };
   const info = feed.info();
@@ -141,8 +159,19 @@ function readBody(req: RestApiRequest, maxBytes: number): Promise<unknown> {
   return Promise.resolve(size > maxBytes ? BODY_TOO_LARGE : body);
 }
 
-async function handle(req: RestApiRequest, url: string, maxBodyBytes: number, keys: Set<string>): Promise<RestAnswer> {
+async function handle(req: RestApiRequest, url: string, maxBodyBytes: number, keys: Set<string>, throttle: AuthThrottle): Promise<RestAnswer & { retryAfterS?: number }> {
   const path = pathOf(url);
+  const source = requestSource(req);
+  const waitMs = throttle.retryAfterMs(source);
+  if (waitMs > 0) return { ...refused(429, "too many requests with wrong API keys from this address; try again later", path), retryAfterS: retryAfterSeconds(waitMs) };
+  const login: KeyOutcome = {
+    failed: () => {
+      throttle.failed(source);
+    },
+    succeeded: () => {
+      throttle.succeeded(source);
+    },
+  };
   const rawQuery = url.length > path.length ? url.slice(path.length + 1) : "";
   const method = (req.method ?? "GET").toUpperCase();
   const contentType = req.headers["content-type"];
@@ -155,7 +184,7 @@ async function handle(req: RestApiRequest, url: string, maxBodyBytes: number, ke
   const intent = parseRestRequest(method, path, rawQuery, body, contentType, req.headers);
   if (!("op" in intent)) return formatRestError(intent, errorFormat(path));
   if (intent.apiKey !== undefined) keys.add(intent.apiKey);
-  return intent.op === "update" ? updateAnswer(intent, path) : readAnswer(intent, path);
+  return intent.op === "update" ? updateAnswer(intent, path, login) : readAnswer(intent, path, login);
 }
 
 /** Adds every api_key value of a form text, Buffer or object to `keys` (best effort: for scrubbing only). */
@@ -186,13 +215,14 @@ function requestKeys(req: RestApiRequest, url: string): Set<string> {
   return keys;
 }
 
-function send(res: ServerResponse, answer: RestAnswer, keys: ReadonlySet<string>): void {
+function send(res: ServerResponse, answer: RestAnswer & { retryAfterS?: number }, keys: ReadonlySet<string>): void {
   let body = answer.body;
   if (answer.status >= 400) for (const key of keys) body = body.replaceAll(key, "***");
   res.statusCode = answer.status;
   res.setHeader("Content-Type", answer.contentType);
   res.setHeader("Content-Length", Buffer.byteLength(body));
   res.setHeader("Cache-Control", "no-store");
+  if (answer.retryAfterS !== undefined) res.setHeader("Retry-After", String(answer.retryAfterS));
   if (answer.status === 413) res.setHeader("Connection", "close");
   res.end(body);
 }
@@ -203,6 +233,7 @@ function send(res: ServerResponse, answer: RestAnswer, keys: ReadonlySet<string>
  */
 export function thingSpeakRestApi(options: RestApiOptions = {}): RestApiHandler {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const throttle = options.authThrottle ?? new AuthThrottle();
   return (req, res, next) => {
     let url: string | undefined;
     try {
@@ -216,7 +247,7 @@ export function thingSpeakRestApi(options: RestApiOptions = {}): RestApiHandler 
     }
     const target = url;
     const keys = requestKeys(req, target);
-    handle(req, target, maxBodyBytes, keys)
+    handle(req, target, maxBodyBytes, keys, throttle)
       .then((answer) => {
         send(res, answer, keys);
       })
