@@ -112,6 +112,16 @@ describe("hostile: broker passwords are stored and checked as salted hashes", fu
       assert.deepEqual(JSON.parse(stored), [{ username: "a", hash, publish: ["x"], subscribe: [] }]);
       assert.throws(() => serialiseUsers([{ username: "a", password: "pw", publish: [], subscribe: [] }]), /no password hash/);
     });
+
+    it("reports a malformed list without quoting any of it (V8 quotes the text around the error)", function () {
+      for (const raw of ['[{"username":"a","password":SecretPartOfIt}]', '[{"username":"a","password":"SecretPartOfIt" x}]', '[{"password":"SecretPartOfIt"}]]']) {
+        assert.throws(() => parseUsers(raw), (err) => {
+          assert.match(err.params.error, /^not valid JSON/);
+          assert.ok(!err.message.includes("Secret") && !err.message.includes("password"), err.message);
+          return true;
+        });
+      }
+    });
   });
 
   describe("engine", function () {

@@ -15,6 +15,7 @@ const { readCredentials } = require("../lib/fixtures/node-red-credentials.js");
 const { freePort } = require("../lib/fixtures/ports.js");
 const { until } = require("../lib/fixtures/wait.js");
 const { verifyPassword } = require("../../dist/nodes/lib/broker/password-hash.js");
+const { chromium } = require("playwright-core");
 
 const root = path.join(__dirname, "..", "..");
 const PACKAGE = "@iot-bridge/node-red";
@@ -38,10 +39,11 @@ const S = {
   cloudTbToken: mine("CloudTbTok"),
   cloudTsPassword: mine("CloudTsPw"),
   cloudTsWriteKey: mine("CLOUDTSWRITE"),
+  editorPassword: mine("EditorUserPw"),
 };
 
 describe("hostile: secrets stay out of logs, status, events, flows, the credentials API and files", function () {
-  this.timeout(60000);
+  this.timeout(120000); // a cold Node-RED, Chromium and two deploys
   let child;
   let userDir;
   let output = "";
@@ -149,12 +151,50 @@ describe("hostile: secrets stay out of logs, status, events, flows, the credenti
     // The cloud-mode devices tried (and were refused) too.
     await until(() => output.split("Refused client").length - 1 >= 7, 20000, "the broker to refuse the failed logins");
 
-    // Deploy 2 (nothing changed in the editor): Node-RED saves the credential the node migrated.
-    const current = JSON.parse(await request("GET", "flows"));
-    await deploy(current.flows, current.rev);
-    const again = await connect(mqttUrl, { username: "legacy-user", password: S.legacyPassword });
-    await again.endAsync();
+    // Deploy 2, in the editor; its broker restarts with the credential the node migrated meanwhile.
+    await addUserInTheEditor();
+    for (const [username, password] of [["editor-user", S.editorPassword], ["legacy-user", S.legacyPassword]]) {
+      const client = await connect(mqttUrl, { username, password });
+      await client.endAsync();
+    }
   });
+
+  /**
+   * Deploy 2, as a person does it in Node-RED's editor (Chromium): the stored passwords show as
+   * "set" and never as text; a new user's password is hashed before it is deployed.
+   */
+  async function addUserInTheEditor() {
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(api);
+      await page.waitForFunction((id) => window.RED?.nodes?.node(id) !== undefined && $("#red-ui-header-button-deploy").length > 0, BROKER, { timeout: 30000 });
+      await page.evaluate((id) => RED.editor.edit(RED.nodes.node(id)), BROKER);
+      await page.locator("#iot-broker-tabs a", { hasText: "Security" }).click();
+      const passwords = page.locator(".iot-broker-user-password");
+      await until(async () => (await passwords.count()) === 3, 10000, "the three stored users in the dialog");
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await passwords.nth(i).inputValue(), "", "a stored password is never put in its field");
+        assert.equal(await passwords.nth(i).getAttribute("placeholder"), "set (type to replace)");
+      }
+      const shown = await page.evaluate(() => [...document.querySelectorAll(".red-ui-editor input:not([type=hidden])")].map((i) => i.value).join("\n") + document.body.innerText);
+      assert.doesNotMatch(shown, /\$scrypt\$/, "no hash shown in the dialog");
+      await page.locator(".red-ui-editableList-addButton").click();
+      const row = page.locator(".iot-broker-user").last();
+      await row.locator(".iot-broker-user-name").fill("editor-user");
+      await row.locator(".iot-broker-user-password").fill(S.editorPassword);
+      await page.locator("#node-dialog-ok").click();
+      // Done may come before the hash: the dialog swaps it in when it arrives, before any deploy.
+      const stored = () => page.evaluate((id) => RED.nodes.node(id).credentials.users, BROKER);
+      await until(async () => (await stored()).includes('"editor-user","hash"'), 15000, "the new user's password hashed in the editor");
+      assert.ok(!(await stored()).includes(S.editorPassword), "the typed password is not deployed");
+      const listening = output.split("MQTT broker listening").length;
+      await page.locator("#red-ui-header-button-deploy").click();
+      await until(() => output.split("MQTT broker listening").length > listening, 20000, "the broker to restart after the editor's deploy");
+    } finally {
+      await browser.close();
+    }
+  }
 
   after(async function () {
     if (child && child.exitCode === null) {
@@ -202,7 +242,10 @@ describe("hostile: secrets stay out of logs, status, events, flows, the credenti
       assertNoSecret(await request("GET", `credentials/${node.type}/${node.id}`), `GET /credentials/${node.type}/${node.id}`);
     }
     const users = JSON.parse(JSON.parse(await request("GET", `credentials/iot-broker/${BROKER}`)).users);
-    assert.deepEqual(users.map((u) => [u.username, "password" in u, typeof u.hash]), [["demo", false, "string"], ["scan-user", false, "string"], ["legacy-user", false, "string"]]);
+    assert.deepEqual(
+      users.map((u) => [u.username, "password" in u, typeof u.hash]),
+      ["demo", "scan-user", "legacy-user", "editor-user"].map((name) => [name, false, "string"]),
+    );
   });
 
   it("keeps no secret in clear in any file of the userDir; flows_cred.json encrypted, broker users hashed", async function () {
@@ -230,8 +273,12 @@ describe("hostile: secrets stay out of logs, status, events, flows, the credenti
     }
     // Decrypted: the broker's users are hashes only, the hand-written one migrated.
     const users = JSON.parse(readCredentials(userDir)[BROKER].users);
-    assert.deepEqual(users.map((u) => [u.username, "password" in u]), [["demo", false], ["scan-user", false], ["legacy-user", false]]);
+    assert.deepEqual(
+      users.map((u) => [u.username, "password" in u]),
+      ["demo", "scan-user", "legacy-user", "editor-user"].map((name) => [name, false]),
+    );
     assert.equal(await verifyPassword(users[2].hash, S.legacyPassword), true);
+    assert.equal(await verifyPassword(users[3].hash, S.editorPassword), true);
     assert.equal(await verifyPassword(users[0].hash, DEMO_PASSWORD), true);
   });
 });

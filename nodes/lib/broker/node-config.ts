@@ -71,7 +71,9 @@ export function parseUsers(raw: unknown): BrokerUser[] {
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      throw new BrokerConfigError("invalid-users", { error: `not valid JSON (${(err as Error).message})` });
+      // Only the position: V8's message may quote the text around it, i.e. part of a password.
+      const position = /position (\d+)/.exec((err as Error).message)?.[1];
+      throw new BrokerConfigError("invalid-users", { error: position === undefined ? "not valid JSON" : `not valid JSON (at character ${position})` });
     }
   }
   if (!Array.isArray(value)) throw new BrokerConfigError("invalid-users", { error: "expected a list of users" });
