@@ -1,4 +1,6 @@
 "use strict";
+// Functions given to page.evaluate run in the editor page, where these are defined.
+/* global window, document, $, RED */
 // Secret scans on a real Node-RED (the `npm start` userDir in a temp dir): a broker with users
 // (one added through the editor's hashing endpoint, one hand-written with a clear-text password),
 // hosted devices of every platform, cloud-mode devices with tokens of their own, two deploys and
