@@ -3,6 +3,7 @@
 // bounded queue of scrypt work, the engine checking hashed users over MQTT (with the cache of
 // verified passwords), and the node migrating an old clear-text `users` credential.
 const assert = require("node:assert/strict");
+const crypto = require("node:crypto");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const brokerNode = require("../../dist/nodes/iot-broker.js");
@@ -140,6 +141,17 @@ describe("hostile: broker passwords are stored and checked as salted hashes", fu
       assert.equal((await connectRefused(ctx.url, { username: "alice", password: "wrong-password-9" })).code, 4);
       const text = JSON.stringify(ctx.events);
       assert.ok(!text.includes(PASSWORD) && !text.includes("wrong-password-9") && !text.includes(hash));
+    });
+
+    it("refuses a burst of CONNECTs with distinct wrong passwords (CONNACK 4, or 3 when busy) and still lets the right one in", async function () {
+      // Cheap scrypt parameters so the burst measures the queue, not the CPU.
+      const salt = crypto.randomBytes(16);
+      const cheap = `$scrypt$ln=1,r=1,p=1$${salt.toString("base64")}$${crypto.scryptSync("burst-right-pw", salt, 32, { N: 2, r: 1, p: 1 }).toString("base64")}`;
+      ctx = await startEngine({ users: [{ username: "bob", hash: cheap, publish: ["#"], subscribe: ["#"] }] });
+      const codes = await Promise.all(Array.from({ length: 100 }, (_, i) => connectRefused(ctx.url, { username: "bob", password: `burst-wrong-${i}` }).then((err) => err.code)));
+      assert.ok(codes.every((c) => c === 4 || c === 3), `refusal codes ${[...new Set(codes)]}`);
+      const ok = await connect(ctx.url, { username: "bob", password: "burst-right-pw" });
+      await ok.endAsync();
     });
   });
 
