@@ -1,7 +1,9 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { BrokerEngine, ListenError, brokers, type BrokerEvent, type ListenerConfig } from "./lib/broker/index.js";
 import { LoginLog, type LoginLogLine } from "./lib/broker/login-log.js";
-import { BrokerConfigError, parseBrokerNode, type BrokerNodeProps } from "./lib/broker/node-config.js";
+import { BrokerConfigError, parseBrokerNode, serialiseUsers, type BrokerNodeProps } from "./lib/broker/node-config.js";
+import { MAX_PASSWORD_BYTES, PasswordCheckBusy, hashPassword } from "./lib/broker/password-hash.js";
+import type { BrokerUser } from "./lib/broker/types.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
 interface BrokerNodeDef extends NodeDef, BrokerNodeProps {
@@ -82,6 +84,24 @@ export = function (RED: NodeAPI): void {
       node.send({ topic: event.event, payload: event });
     };
 
+    /**
+     * Users given with a clear-text password (old or hand-written flows) are hashed and the
+     * credential rewritten, so Node-RED stores only hashes from its next save (the next deploy).
+     */
+    const migrateClearPasswords = async (users: readonly BrokerUser[]): Promise<void> => {
+      if (users.every((u) => u.hash !== undefined)) return;
+      const hashed = await Promise.all(
+        users.map(async (u): Promise<BrokerUser> => {
+          if (u.hash !== undefined) return u;
+          return { username: u.username, hash: await hashPassword(u.password ?? ""), publish: u.publish, subscribe: u.subscribe };
+        }),
+      );
+      if (stopped) return; // replaced by a deploy meanwhile: its credentials are newer
+      const credentials = { ...node.credentials, users: serialiseUsers(hashed) };
+      node.credentials.users = credentials.users;
+      await RED.nodes.addCredentials(node.id, credentials);
+    };
+
     // Everything up to the listen() calls runs synchronously in the constructor, so the ports are
     // bound before the next node starts: MQTT clients in the same flow connect without a refusal.
     const start = (): Promise<void> => {
@@ -92,6 +112,9 @@ export = function (RED: NodeAPI): void {
       engine = started;
       started.on("event", onEvent);
       started.on("clients", showClients);
+      migrateClearPasswords(settings.options.users ?? []).catch((err: unknown) => {
+        node.warn(RED._("iot-broker.errors.migrate-failed", { error: err instanceof Error ? err.message : String(err) }));
+      });
       const listening = listeners.map(async (listener) => {
         await started.listen(listener);
         node.log(RED._("iot-broker.log.listening", { what: started.describe(listener) }));
@@ -147,7 +170,30 @@ export = function (RED: NodeAPI): void {
     });
   }
 
+  registerPasswordHashing(RED);
+
   RED.nodes.registerType<Node<BrokerCredentials>, BrokerNodeDef, object, BrokerCredentials>("iot-broker", IotBrokerNode, {
     credentials: { users: { type: "text" } },
   });
 };
+
+/**
+ * POST {password} -> {hash}: the editor hashes a newly typed broker password here, so the users
+ * credential it deploys holds hashes only and no clear-text password lands in flows_cred.json.
+ */
+function registerPasswordHashing(RED: NodeAPI): void {
+  RED.httpAdmin.post("/iot-broker/password-hash", RED.auth.needsPermission("iot-broker.write"), (req, res) => {
+    res.set("Cache-Control", "no-store");
+    const password: unknown = (req.body as { password?: unknown } | undefined)?.password;
+    if (typeof password !== "string" || password === "" || Buffer.byteLength(password) > MAX_PASSWORD_BYTES) {
+      res.status(400).json({ error: `password must be a non-empty string of at most ${String(MAX_PASSWORD_BYTES)} bytes` });
+      return;
+    }
+    hashPassword(password).then(
+      (hash) => res.json({ hash }),
+      (err: unknown) => {
+        res.status(err instanceof PasswordCheckBusy ? 503 : 500).json({ error: err instanceof Error ? err.message : "hashing failed" });
+      },
+    );
+  });
+}

@@ -8,6 +8,7 @@ const os = require("node:os");
 const path = require("node:path");
 const mqtt = require("mqtt");
 const { freePort, portIsClosed } = require("../lib/fixtures/ports.js");
+const { readCredentials } = require("../lib/fixtures/node-red-credentials.js");
 const { until } = require("../lib/fixtures/wait.js");
 
 const root = path.join(__dirname, "..", "..");
@@ -91,8 +92,8 @@ describe("npm start (scripts/start.mjs)", function () {
     await assert.rejects(mqtt.connectAsync(url, { reconnectPeriod: 0 }), (err) => err.code === 4 || err.code === 5);
   });
 
-  /** On first start the credentials are still the plain file start.mjs wrote (Node-RED encrypts on its next save). */
-  const firstStartCredentials = () => JSON.parse(fs.readFileSync(path.join(userDir, "flows_cred.json"), "utf8"));
+  /** The demo's generated credentials, from flows_cred.json (start.mjs writes it encrypted). */
+  const firstStartCredentials = () => readCredentials(userDir);
 
   /** Asserts that none of `secrets` is in the deployed flows or in what start.mjs printed. */
   async function assertNotShown(secrets) {

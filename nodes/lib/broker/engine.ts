@@ -367,10 +367,13 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #decide(request: AuthRequest): AuthDecision | Promise<AuthDecision> {
     const { username, clientId } = request;
     if (username !== undefined && this.#users.has(username)) {
-      const user = this.#users.check(username, request.password);
-      return user
-        ? { accept: true, identity: this.#userIdentity(user, clientId) }
-        : { accept: false, returnCode: 4, reason: `wrong password for user "${username}"` };
+      const decide = (user: BrokerUser | undefined): AuthDecision =>
+        user
+          ? { accept: true, identity: this.#userIdentity(user, clientId) }
+          : { accept: false, returnCode: 4, reason: `wrong password for user "${username}"` };
+      // A hashed password not verified before is checked off the event loop (users.ts).
+      const checked = this.#users.check(username, request.password);
+      return checked instanceof Promise ? checked.then(decide) : decide(checked);
     }
     return this.#askPlugins(request, [...this.#plugins.values()], 0);
   }

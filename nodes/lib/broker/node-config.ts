@@ -110,7 +110,12 @@ function wholeNumber(value: unknown, field: string, min: number, max: number): n
   return n;
 }
 
-/** The `users` credential: a JSON array of {username, password, publish, subscribe}; empty = none. */
+/**
+ * The `users` credential: a JSON array of {username, hash, publish, subscribe}, where `hash` is a
+ * salted password hash (password-hash.ts); old and hand-written flows give `password` in clear
+ * instead (the node hashes it and stores the hash). Empty = none. A given `password` wins over a
+ * `hash`: it is what a person typed last.
+ */
 export function parseUsers(raw: unknown): BrokerUser[] {
   if (raw === undefined || raw === null || (typeof raw === "string" && raw.trim() === "")) return [];
   let value: unknown = raw;
@@ -118,22 +123,37 @@ export function parseUsers(raw: unknown): BrokerUser[] {
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      throw new BrokerConfigError("invalid-users", { error: `not valid JSON (${(err as Error).message})` });
+      // Only the position: V8's message may quote the text around it, i.e. part of a password.
+      const position = /position (\d+)/.exec((err as Error).message)?.[1];
+      throw new BrokerConfigError("invalid-users", { error: position === undefined ? "not valid JSON" : `not valid JSON (at character ${position})` });
     }
   }
   if (!Array.isArray(value)) throw new BrokerConfigError("invalid-users", { error: "expected a list of users" });
-  return value.map((entry: unknown, i) => {
+  return value.map((entry: unknown, i): BrokerUser => {
     if (typeof entry !== "object" || entry === null) {
       throw new BrokerConfigError("invalid-users", { error: `user ${i + 1} is not an object` });
     }
     const u = entry as Record<string, unknown>;
-    return {
+    const user = {
       username: typeof u.username === "string" ? u.username.trim() : "",
-      password: typeof u.password === "string" ? u.password : "",
       publish: patterns(u.publish),
       subscribe: patterns(u.subscribe),
     };
+    const password = typeof u.password === "string" ? u.password : "";
+    if (password === "" && typeof u.hash === "string" && u.hash !== "") return { ...user, hash: u.hash };
+    return { ...user, password };
   });
+}
+
+/** The stored form of the users credential: hashes only (no clear-text password), or "" for none. */
+export function serialiseUsers(users: readonly BrokerUser[]): string {
+  if (users.length === 0) return "";
+  return JSON.stringify(
+    users.map((u) => {
+      if (u.hash === undefined) throw new TypeError(`user "${u.username}" has no password hash to store`);
+      return { username: u.username, hash: u.hash, publish: u.publish, subscribe: u.subscribe };
+    }),
+  );
 }
 
 /** Accepts a list or a comma-separated string; a missing value means everything (`#`). */

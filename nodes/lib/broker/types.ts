@@ -9,7 +9,13 @@ import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
 /** A generic MQTT user defined on the `iot-broker` node (kept in Node-RED credentials). */
 export interface BrokerUser {
   username: string;
-  password: string;
+  /**
+   * The password as a salted hash (password-hash.ts), as the node stores it. Exactly one of
+   * `hash` and `password` is given.
+   */
+  hash?: string;
+  /** The password in clear: engine callers, and old or hand-written flows until migrated. */
+  password?: string;
   /** Topic filters this user may publish to; `%u` = username, `%c` = client id. Empty = none. */
   publish: string[];
   /** Topic filters this user may subscribe to (a requested filter must lie within one). Empty = none. */

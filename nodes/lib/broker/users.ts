@@ -1,12 +1,25 @@
 /** The generic MQTT users of one broker: validation and password checks. */
-import { timingSafeEqual, createHash } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { assertTopicFilter } from "../transport/topic.js";
+import { isPasswordHash, verifyPassword } from "./password-hash.js";
 import type { BrokerUser } from "./types.js";
+
+/** Keys the in-memory proofs of verified passwords; never leaves this process. */
+const PROOF_KEY = randomBytes(32);
+const proofOf = (password: Buffer): Buffer => createHmac("sha256", PROOF_KEY).update(password).digest();
 
 export class UserDirectory {
   readonly #users = new Map<string, BrokerUser>();
+  /**
+   * Per hashed user, a keyed digest of the password that last passed scrypt: a reconnecting
+   * client is then checked without scrypt, and a wrong password is refused without it too (only
+   * one password matches a hash). Lives as long as the engine, like the hashes it stands for.
+   */
+  readonly #verified = new Map<string, Buffer>();
+  /** Checks running, by user and proof, so a burst of identical CONNECTs costs one scrypt. */
+  readonly #checking = new Map<string, Promise<BrokerUser | undefined>>();
 
-  /** Validates the list; throws a TypeError naming the first problem. */
+  /** Validates the list; throws a TypeError naming the first problem (never a password or hash). */
   constructor(users: readonly BrokerUser[] = []) {
     users.forEach((user, i) => {
       const where = `user ${i + 1}${typeof user.username === "string" && user.username ? ` ("${user.username}")` : ""}`;
@@ -14,7 +27,10 @@ export class UserDirectory {
         throw new TypeError(`${where}: username must be a non-empty string`);
       }
       if (this.#users.has(user.username)) throw new TypeError(`${where}: username is defined twice`);
-      if (typeof user.password !== "string" || user.password === "") {
+      if (user.hash !== undefined) {
+        if (user.password !== undefined) throw new TypeError(`${where}: give either a password or its hash, not both`);
+        if (!isPasswordHash(user.hash)) throw new TypeError(`${where}: the password hash is not one this broker can check ($scrypt$ln=..,r=..,p=..$salt$key)`);
+      } else if (typeof user.password !== "string" || user.password === "") {
         throw new TypeError(`${where}: password must be a non-empty string`);
       }
       for (const kind of ["publish", "subscribe"] as const) {
@@ -40,12 +56,35 @@ export class UserDirectory {
     return this.#users.has(username);
   }
 
-  /** The user when the password is right, else undefined. Constant-time in the password. */
-  check(username: string, password: Buffer | undefined): BrokerUser | undefined {
+  /**
+   * The user when the password is right, else undefined; constant-time in the password.
+   * Synchronous for clear-text users and for hashed users whose password was verified before;
+   * otherwise a promise (scrypt off the event loop), which rejects with PasswordCheckBusy when
+   * too many checks are running.
+   */
+  check(username: string, password: Buffer | undefined): BrokerUser | undefined | Promise<BrokerUser | undefined> {
     const user = this.#users.get(username);
     if (!user || !password) return undefined;
-    // Hash both sides so timingSafeEqual compares equal lengths and leaks no length.
-    const digest = (b: Buffer | string): Buffer => createHash("sha256").update(b).digest();
-    return timingSafeEqual(digest(user.password), digest(password)) ? user : undefined;
+    if (user.hash === undefined) {
+      // Hash both sides so timingSafeEqual compares equal lengths and leaks no length.
+      const digest = (b: Buffer | string): Buffer => createHash("sha256").update(b).digest();
+      return timingSafeEqual(digest(user.password ?? ""), digest(password)) ? user : undefined;
+    }
+    const proof = proofOf(password);
+    const known = this.#verified.get(username);
+    if (known) return timingSafeEqual(known, proof) ? user : undefined;
+    const key = `${username}\u0000${proof.toString("base64")}`;
+    let checking = this.#checking.get(key);
+    if (!checking) {
+      checking = verifyPassword(user.hash, password)
+        .then((ok) => {
+          if (!ok) return undefined;
+          this.#verified.set(username, proof);
+          return user;
+        })
+        .finally(() => this.#checking.delete(key));
+      this.#checking.set(key, checking);
+    }
+    return checking;
   }
 }
