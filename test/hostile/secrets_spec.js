@@ -133,7 +133,8 @@ describe("hostile: secrets stay out of logs, status, events, flows, the credenti
     users.push({ username: "legacy-user", password: S.legacyPassword, publish: ["scan/#"], subscribe: ["scan/#"] });
     const { rev, flows } = JSON.parse(await request("GET", "flows"));
     for (const node of flows) {
-      if (node.id === BROKER) node.credentials = { users: JSON.stringify(users) };
+      // Throttling off: the scan makes more failed logins from loopback than the default allows.
+      if (node.id === BROKER) Object.assign(node, { credentials: { users: JSON.stringify(users) }, maxAuthFailures: "0" });
       if (node.id === BROKER_EVENTS) Object.assign(node, { console: true, complete: "true", targetType: "full" });
     }
     await deploy([...flows, ...scanNodes(flows, ports)], rev);
@@ -151,7 +152,8 @@ describe("hostile: secrets stay out of logs, status, events, flows, the credenti
     await fetch(`${api}external/api/get?token=${S.wrongBlynkToken}&v1`).then((r) => r.text());
     await fetch(`${api}channels/${TS_CHANNEL}/feeds.json?api_key=${S.wrongTsKey}`).then((r) => r.text());
     // The cloud-mode devices tried (and were refused) too.
-    await until(() => output.split("Refused client").length - 1 >= 7, 20000, "the broker to refuse the failed logins");
+    // Counted from the broker's auth-refused events (the log itself summarises refusals per source).
+    await until(() => (output.match(/auth-refused/g) ?? []).length >= 7, 20000, "the broker to refuse the failed logins");
 
     // Deploy 2, in the editor; its broker restarts with the credential the node migrated meanwhile.
     await addUserInTheEditor();
