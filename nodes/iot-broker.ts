@@ -1,6 +1,8 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { BrokerEngine, ListenError, brokers, type BrokerEvent, type ListenerConfig } from "./lib/broker/index.js";
 import { BrokerConfigError, parseBrokerNode, type BrokerNodeProps } from "./lib/broker/node-config.js";
+import { brokerDigest, claimBroker, closeBroker, listenerPorts, parkBroker, type RunningBroker } from "./lib/broker/redeploy.js";
+import { followDeploys, isRedeploying } from "./lib/transport/parking.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
 interface BrokerNodeDef extends NodeDef, BrokerNodeProps {
@@ -12,10 +14,14 @@ interface BrokerCredentials {
 }
 
 export = function (RED: NodeAPI): void {
+  // Parked engines (redeploys) wait for the new flows to start, or go at once when Node-RED stops.
+  followDeploys(RED.events);
+
   function IotBrokerNode(this: Node<BrokerCredentials>, config: BrokerNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    let engine: BrokerEngine | undefined;
+    let running: RunningBroker | undefined;
+    let digest = "";
     let stopped = false;
 
     const showClients = (count: number): void => {
@@ -68,8 +74,20 @@ export = function (RED: NodeAPI): void {
       node.status({ fill: "yellow", shape: "ring", text: "iot-broker.status.starting" });
       const settings = parseBrokerNode(config, node.credentials);
       const listeners = listenerConfigs(settings);
-      const started = new BrokerEngine({ id: `node-red-${node.id}`, ...settings.options });
-      engine = started;
+      // Everything the engine is built from goes into the digest: same digest, same broker.
+      digest = brokerDigest(settings, listeners);
+      const { adopted, sessions } = claimBroker(node.id, digest, listenerPorts(listeners));
+      if (adopted) {
+        // A redeploy that left this broker as it was: its clients stay connected.
+        running = adopted;
+        adopted.engine.on("event", onEvent);
+        adopted.engine.on("clients", showClients);
+        node.log(RED._("iot-broker.log.kept"));
+        showClients(adopted.engine.connectedClients);
+        return Promise.resolve();
+      }
+      const started = new BrokerEngine({ id: `node-red-${node.id}`, ...settings.options, sessions });
+      running = { engine: started, sessions, ports: listenerPorts(listeners) };
       started.on("event", onEvent);
       started.on("clients", showClients);
       const listening = listeners.map(async (listener) => {
@@ -102,10 +120,11 @@ export = function (RED: NodeAPI): void {
       } else {
         fail(RED._("iot-broker.errors.start-failed", { error: err instanceof Error ? err.message : String(err) }));
       }
-      await engine?.close();
+      if (running) await closeBroker(node.id, running, { keepSessions: false });
+      running = undefined;
     });
 
-    node.on("close", (_removed: boolean, done: () => void) => {
+    node.on("close", (removed: boolean, done: () => void) => {
       stopped = true;
       const finish = (): void => {
         node.status({});
@@ -113,9 +132,16 @@ export = function (RED: NodeAPI): void {
       };
       void starting
         .then(async () => {
-          if (!engine) return;
-          brokers.detach(node.id, engine);
-          await engine.close();
+          if (!running) return;
+          running.engine.off("event", onEvent);
+          running.engine.off("clients", showClients);
+          if (!removed && isRedeploying() && !running.engine.closed) {
+            // Re-created in a moment: the new node adopts the engine if its settings are the same.
+            parkBroker(node.id, digest, running);
+            return;
+          }
+          const failure = await closeBroker(node.id, running, { keepSessions: false });
+          if (failure) throw failure;
           node.log(RED._("iot-broker.log.stopped"));
         })
         .catch((err: unknown) => {

@@ -7,10 +7,11 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
-import { loadAedes, type Aedes, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
+import { loadAedes, type Aedes, type AedesHandover, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
+import type { SessionStore, StoreLease } from "./session-store.js";
 import {
   INTERNAL_PREFIX,
   type AuthDecision,
@@ -55,6 +56,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #localClients = new Set<LocalClient>();
   #aedes: Aedes | undefined;
   #closing: Promise<void> | undefined;
+  /** The session store this engine runs on, when it was given one (it outlives the engine). */
+  readonly #sessions: SessionStore | undefined;
+  #lease: StoreLease | undefined;
 
   /**
    * Validates the options (throws TypeError naming the problem) and starts aedes in the
@@ -65,6 +69,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     super();
     this.#users = new UserDirectory(options.users);
     this.#allowAnonymous = options.allowAnonymous ?? false;
+    this.#sessions = options.sessions;
     // Checked at run time too: the options come from a flow file, not from typed code.
     const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
     if (persistence !== "memory") {
@@ -89,8 +94,12 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   async #start(options: BrokerOptions): Promise<void> {
     try {
       const { Aedes } = await loadAedes();
+      // Waits for the previous engine on the same store to finish closing.
+      const lease = await this.#sessions?.lease();
+      this.#lease = lease;
       const aedes = await Aedes.createBroker({
         id: options.id,
+        ...(lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
         maxClientsIdLength: options.maxClientIdLength ?? 256,
         maximumPacketSize: options.maxPacketBytes ?? 0,
         authenticate: (client, username, password, done) => {
@@ -108,8 +117,12 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           this.#published(packet, client);
         },
       });
+      if (lease) (aedes as unknown as AedesHandover).counter = Math.max((aedes as unknown as AedesHandover).counter, lease.counter);
       this.#aedes = aedes;
       this.#wireEvents(aedes);
+    } catch (err) {
+      this.#endLease();
+      throw err;
     } finally {
       this.#startFinished = true;
       for (const [stream, request] of this.#pending.splice(0)) this.#accept(stream, request);
@@ -189,7 +202,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     return client;
   }
 
-  /** Closes listeners (freeing ports), local clients and aedes. Safe to call more than once. */
+  /**
+   * Closes listeners (freeing ports), local clients and aedes. Safe to call more than once. A
+   * session store given in the options keeps the sessions for the next engine.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.allSettled([...this.#listeners].map((l) => l.close()));
@@ -204,9 +220,16 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           });
         });
       }
+      this.#endLease();
       this.#connectedCount = 0;
     })();
     return this.#closing;
+  }
+
+  #endLease(): void {
+    const handover = this.#aedes as unknown as AedesHandover | undefined;
+    this.#lease?.end(handover?.persistence, handover?.counter ?? 0);
+    this.#lease = undefined;
   }
 
   get #broker(): Aedes {
