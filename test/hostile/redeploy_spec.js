@@ -158,11 +158,13 @@ describe("redeploy under load", function () {
     // (c) the broker's settings change (one more user): a new engine on the same sessions.
     await ackedAtLeast(0.6);
     const connacksBefore = subscriber.connacks.length;
+    const deviceConnacks = devices.map((d) => d.connacks.length);
     const moreUsers = [...USERS, { username: "extra", password: "extra-password-1", publish: [], subscribe: ["load/#"] }];
     await deploy(flow(port), "full", credentials(moreUsers));
     await until(() => subscriber.connacks.length > connacksBefore, 10000, "the subscriber to reconnect");
     assert.notEqual(brokers.engine("b1"), engine, "the changed settings started a new engine");
     assert.equal(subscriber.connacks.at(-1).sessionPresent, true, "the subscriber's session was carried over to the new engine");
+    for (const [i, d] of devices.entries()) await until(() => d.connacks.length > deviceConnacks[i], 10000, `${d.label} to be hosted on the new engine`);
     await Promise.all(publishing);
     assert.deepEqual(failures, []);
     assert.equal(acked.size, TOTAL);
@@ -180,6 +182,19 @@ describe("redeploy under load", function () {
     await helper.unload();
     assert.equal(await portIsClosed(port), true, "a stopped Node-RED holds no port");
     assert.equal(brokers.engine("b1"), undefined);
+  });
+
+  it("re-hosts a device whose settings changed, without a conflict with the one it replaces", async function () {
+    const port = await freePort();
+    await helper.load(nodeModules, flow(port), credentials());
+    await until(() => brokers.engine("b1") !== undefined, 5000, "the broker to run");
+    const device = await client(`mqtt://127.0.0.1:${port}`, "blynk device", { clientId: "blynk-dev", username: "device", password: BLYNK_TOKEN, keepalive: 45 });
+    const renamed = flow(port).map((n) => (n.id === "dev-b" ? { ...n, name: "Blynk renamed" } : n));
+    await deploy(renamed, "full", credentials());
+    // The device is served with its new settings: it was let go and is accepted again.
+    await until(() => device.closes > 0 && device.connacks.length > 1, 5000, "the device to reconnect");
+    assert.deepEqual(helper.getNode("dev-b").warn.args, [], "no warning (such as a token conflict with the replaced hosting)");
+    await device.publishAsync("ds/Temperature", "22", { qos: 1 });
   });
 
   it("frees the port and drops the sessions at once when the broker node is deleted", async function () {
