@@ -7,6 +7,8 @@ import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
 import { httpAuthThrottle } from "./lib/transport/http-auth.js";
 import { LinkUsers } from "./lib/transport/link-users.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
+import { endKeptHosting } from "./lib/broker/hosting.js";
+import { followDeploys } from "./lib/transport/parking.js";
 
 interface BlynkDeviceDef extends NodeDef, Omit<BlynkDeviceProps, "name"> {
   /** Optional tls-config node id (cloud modes). */
@@ -20,6 +22,8 @@ interface BlynkCredentials {
 type BlynkDeviceNode = Node<BlynkCredentials> & { blynk?: BlynkDeviceHandle };
 
 export = function (RED: NodeAPI): void {
+  // Hosted devices (local mode) kept through a redeploy wait for the new flows to start.
+  followDeploys(RED.events);
   // Where Blynk moved a device (downlink/redirect, HTTPS 308), by config node, mode, configured
   // server and token: kept in memory for as long as this runtime runs, so a new link starts there.
   const remembered = new Map<string, string>();
@@ -98,8 +102,12 @@ export = function (RED: NodeAPI): void {
     };
     node.blynk = handle;
 
-    node.on("close", (_removed: boolean, done: () => void) => {
-      void users.close().finally(done);
+    node.on("close", (removed: boolean, done: () => void) => {
+      void users.close().finally(() => {
+        // A redeploy keeps a hosted device connected for the re-created node; a deleted node's goes now.
+        if (removed) endKeptHosting(node.id);
+        done();
+      });
     });
   }
 

@@ -4,6 +4,8 @@ import { LoginLog, type LoginLogLine } from "./lib/broker/login-log.js";
 import { BrokerConfigError, parseBrokerNode, serialiseUsers, type BrokerNodeProps } from "./lib/broker/node-config.js";
 import { MAX_PASSWORD_BYTES, PasswordCheckBusy, hashPassword } from "./lib/broker/password-hash.js";
 import type { BrokerUser } from "./lib/broker/types.js";
+import { brokerDigest, claimBroker, closeBroker, listenerPorts, parkBroker, type RunningBroker } from "./lib/broker/redeploy.js";
+import { followDeploys, isRedeploying } from "./lib/transport/parking.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
 interface BrokerNodeDef extends NodeDef, BrokerNodeProps {
@@ -18,10 +20,14 @@ interface BrokerCredentials {
 const LOGIN_SUMMARY_MS = 60_000;
 
 export = function (RED: NodeAPI): void {
+  // Parked engines (redeploys) wait for the new flows to start, or go at once when Node-RED stops.
+  followDeploys(RED.events);
+
   function IotBrokerNode(this: Node<BrokerCredentials>, config: BrokerNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    let engine: BrokerEngine | undefined;
+    let running: RunningBroker | undefined;
+    let digest = "";
     let stopped = false;
 
     const showClients = (count: number): void => {
@@ -108,13 +114,26 @@ export = function (RED: NodeAPI): void {
       node.status({ fill: "yellow", shape: "ring", text: "iot-broker.status.starting" });
       const settings = parseBrokerNode(config, node.credentials);
       const listeners = listenerConfigs(settings);
-      const started = new BrokerEngine({ id: `node-red-${node.id}`, ...settings.options });
-      engine = started;
-      started.on("event", onEvent);
-      started.on("clients", showClients);
+      // Everything the engine is built from goes into the digest: same digest, same broker.
+      digest = brokerDigest(settings, listeners);
+      // Also for a kept broker: its credential may still hold clear-text passwords.
       migrateClearPasswords(settings.options.users ?? []).catch((err: unknown) => {
         node.warn(RED._("iot-broker.errors.migrate-failed", { error: err instanceof Error ? err.message : String(err) }));
       });
+      const { adopted, sessions } = claimBroker(node.id, digest, listenerPorts(listeners));
+      if (adopted) {
+        // A redeploy that left this broker as it was: its clients stay connected.
+        running = adopted;
+        adopted.engine.on("event", onEvent);
+        adopted.engine.on("clients", showClients);
+        node.log(RED._("iot-broker.log.kept"));
+        showClients(adopted.engine.connectedClients);
+        return Promise.resolve();
+      }
+      const started = new BrokerEngine({ id: `node-red-${node.id}`, ...settings.options, sessions });
+      running = { engine: started, sessions, ports: listenerPorts(listeners) };
+      started.on("event", onEvent);
+      started.on("clients", showClients);
       const listening = listeners.map(async (listener) => {
         await started.listen(listener);
         node.log(RED._("iot-broker.log.listening", { what: started.describe(listener) }));
@@ -145,10 +164,11 @@ export = function (RED: NodeAPI): void {
       } else {
         fail(RED._("iot-broker.errors.start-failed", { error: err instanceof Error ? err.message : String(err) }));
       }
-      await engine?.close();
+      if (running) await closeBroker(node.id, running, { keepSessions: false });
+      running = undefined;
     });
 
-    node.on("close", (_removed: boolean, done: () => void) => {
+    node.on("close", (removed: boolean, done: () => void) => {
       stopped = true;
       clearInterval(summaries);
       loginLog.flush();
@@ -158,9 +178,16 @@ export = function (RED: NodeAPI): void {
       };
       void starting
         .then(async () => {
-          if (!engine) return;
-          brokers.detach(node.id, engine);
-          await engine.close();
+          if (!running) return;
+          running.engine.off("event", onEvent);
+          running.engine.off("clients", showClients);
+          if (!removed && isRedeploying() && !running.engine.closed) {
+            // Re-created in a moment: the new node adopts the engine if its settings are the same.
+            parkBroker(node.id, digest, running);
+            return;
+          }
+          const failure = await closeBroker(node.id, running, { keepSessions: false });
+          if (failure) throw failure;
           node.log(RED._("iot-broker.log.stopped"));
         })
         .catch((err: unknown) => {

@@ -6,6 +6,8 @@ import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
 import { httpAuthThrottle } from "./lib/transport/http-auth.js";
 import { LinkUsers } from "./lib/transport/link-users.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
+import { endKeptHosting } from "./lib/broker/hosting.js";
+import { followDeploys } from "./lib/transport/parking.js";
 
 interface TbDeviceDef extends NodeDef, Omit<TbDeviceProps, "name"> {
   tls?: string;
@@ -26,6 +28,8 @@ interface TlsConfigNode {
 type TbDeviceNode = Node<TbCredentials> & { thingsboard?: TbDeviceHandle };
 
 export = function (RED: NodeAPI): void {
+  // Hosted devices (local mode) kept through a redeploy wait for the new flows to start.
+  followDeploys(RED.events);
   // The self-hosted HTTP device API goes on Node-RED's HTTP server once per runtime (per httpNode app).
   const apiMountedOn = new WeakSet<object>();
 
@@ -101,8 +105,12 @@ export = function (RED: NodeAPI): void {
     };
     node.thingsboard = handle;
 
-    node.on("close", (_removed: boolean, done: () => void) => {
-      void users.close().finally(done);
+    node.on("close", (removed: boolean, done: () => void) => {
+      void users.close().finally(() => {
+        // A redeploy keeps a hosted device connected for the re-created node; a deleted node's goes now.
+        if (removed) endKeptHosting(node.id);
+        done();
+      });
     });
   }
 

@@ -5,6 +5,8 @@ import type { ThingSpeakChannelHandle } from "./lib/thingspeak/link-user.js";
 import { thingSpeakRestApi } from "./lib/thingspeak/rest-api.js";
 import { httpAuthThrottle } from "./lib/transport/http-auth.js";
 import { LinkUsers } from "./lib/transport/link-users.js";
+import { endKeptHosting } from "./lib/broker/hosting.js";
+import { followDeploys } from "./lib/transport/parking.js";
 
 interface ThingSpeakChannelDef extends NodeDef, Omit<ThingSpeakChannelProps, "name"> {}
 
@@ -19,6 +21,8 @@ interface ThingSpeakCredentials {
 type ThingSpeakChannelNode = Node<ThingSpeakCredentials> & { thingspeak?: ThingSpeakChannelHandle };
 
 export = function (RED: NodeAPI): void {
+  // Hosted devices (local mode) kept through a redeploy wait for the new flows to start.
+  followDeploys(RED.events);
   // The self-hosted REST API goes on Node-RED's HTTP server once per runtime (per httpNode app).
   const apiMountedOn = new WeakSet<object>();
 
@@ -83,8 +87,12 @@ export = function (RED: NodeAPI): void {
     };
     node.thingspeak = handle;
 
-    node.on("close", (_removed: boolean, done: () => void) => {
-      void users.close().catch(() => undefined).finally(done);
+    node.on("close", (removed: boolean, done: () => void) => {
+      void users.close().catch(() => undefined).finally(() => {
+        // A redeploy keeps a hosted device connected for the re-created node; a deleted node's goes now.
+        if (removed) endKeptHosting(node.id);
+        done();
+      });
     });
   }
 

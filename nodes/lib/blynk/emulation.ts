@@ -4,7 +4,7 @@
  * stays in its own namespace (`$iot/blynk/<id>/...`), the broker remembers its values and
  * answers `get/...` requests. The behaviour and its decisions are described in hosted-plugin.ts.
  */
-import { hostOnBroker } from "../broker/index.js";
+import { hostAcrossRedeploys, hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { McuInfo } from "./codec.js";
 import { findByDigest, tokenDigest, type HostedDevice, type OnlineState } from "./hosted-device.js";
@@ -76,8 +76,15 @@ function checkDevice(device: HostedBlynkDevice): HostedBlynkDevice {
  * Hosts `device` on the `iot-broker` node `brokerId` until the returned function is called,
  * across restarts of that broker (each engine gets a fresh, empty store). Problems (a
  * duplicate token, a replaced connection, values that could not be remembered) go to `onError`.
+ * A redeploy that re-creates the hosting node with the same settings keeps the device connected.
  */
 export function hostBlynkDevice(brokerId: string, device: HostedBlynkDevice, onError: (err: unknown) => void): () => void {
+  const id = String((device as { id?: unknown } | null | undefined)?.id);
+  return hostAcrossRedeploys({ plugin: BLYNK_PLUGIN, brokerId, id, settings: device }, onError, (report) => hostNow(brokerId, device, report));
+}
+
+/** Hosts at once (see hostBlynkDevice). */
+function hostNow(brokerId: string, device: HostedBlynkDevice, onError: (err: unknown) => void): () => void {
   const report = (err: unknown): void => {
     try {
       onError(err);

@@ -22,6 +22,15 @@ export function loadAedes(): Promise<AedesModule> {
 }
 
 /**
+ * What the engine hands from one aedes instance to the next (see session-store.ts): both are
+ * public fields of the instance, missing from aedes' type declarations.
+ */
+export interface AedesHandover {
+  persistence: object;
+  counter: number;
+}
+
+/**
  * aedes keeps its MQTT parser on a private field. The engine needs it for one thing aedes has no
  * hook for: rewriting UNSUBSCRIBE filters into the client's namespace before aedes looks them up
  * (otherwise a namespaced client could never unsubscribe). aedes is pinned exactly for this, and

@@ -8,11 +8,12 @@ import type { Duplex } from "node:stream";
 import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
-import { loadAedes, type Aedes, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
+import { loadAedes, type Aedes, type AedesHandover, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
 import { checkRateLimit, PublishLimiter } from "./publish-limit.js";
+import type { SessionStore, StoreLease } from "./session-store.js";
 import {
   INTERNAL_PREFIX,
   type AuthDecision,
@@ -67,6 +68,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #authThrottle: AuthThrottle | undefined;
   readonly #deviceRateLimit: RateLimit | 0 | undefined;
   readonly #userRateLimit: RateLimit | 0;
+  /** The session store this engine runs on, when it was given one (it outlives the engine). */
+  readonly #sessions: SessionStore | undefined;
+  #lease: StoreLease | undefined;
 
   /**
    * Validates the options (throws TypeError naming the problem) and starts aedes in the
@@ -80,6 +84,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#authThrottle = options.authThrottle === false ? undefined : new AuthThrottle(options.authThrottle);
     this.#deviceRateLimit = checkRateLimit(options.deviceRateLimit, "deviceRateLimit");
     this.#userRateLimit = checkRateLimit(options.userRateLimit, "userRateLimit") ?? 0;
+    this.#sessions = options.sessions;
     // Checked at run time too: the options come from a flow file, not from typed code.
     const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
     if (persistence !== "memory") {
@@ -104,8 +109,12 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   async #start(options: BrokerOptions): Promise<void> {
     try {
       const { Aedes } = await loadAedes();
+      // Waits for the previous engine on the same store to finish closing.
+      const lease = await this.#sessions?.lease();
+      this.#lease = lease;
       const aedes = await Aedes.createBroker({
         id: options.id,
+        ...(lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
         maxClientsIdLength: options.maxClientIdLength ?? 256,
         maximumPacketSize: options.maxPacketBytes ?? 0,
         authenticate: (client, username, password, done) => {
@@ -123,8 +132,12 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           this.#published(packet, client);
         },
       });
+      if (lease) (aedes as unknown as AedesHandover).counter = Math.max((aedes as unknown as AedesHandover).counter, lease.counter);
       this.#aedes = aedes;
       this.#wireEvents(aedes);
+    } catch (err) {
+      this.#endLease();
+      throw err;
     } finally {
       this.#startFinished = true;
       for (const [stream, request] of this.#pending.splice(0)) this.#accept(stream, request);
@@ -204,7 +217,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     return client;
   }
 
-  /** Closes listeners (freeing ports), local clients and aedes. Safe to call more than once. */
+  /**
+   * Closes listeners (freeing ports), local clients and aedes. Safe to call more than once. A
+   * session store given in the options keeps the sessions for the next engine.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.allSettled([...this.#listeners].map((l) => l.close()));
@@ -219,9 +235,16 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           });
         });
       }
+      this.#endLease();
       this.#connectedCount = 0;
     })();
     return this.#closing;
+  }
+
+  #endLease(): void {
+    const handover = this.#aedes as unknown as AedesHandover | undefined;
+    this.#lease?.end(handover?.persistence, handover?.counter ?? 0);
+    this.#lease = undefined;
   }
 
   get #broker(): Aedes {

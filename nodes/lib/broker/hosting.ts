@@ -5,6 +5,7 @@
  * and release the plugin.
  */
 import type { BrokerEngine } from "./engine.js";
+import { isRedeploying, ParkingLot, settingsDigest } from "../transport/parking.js";
 import { brokers } from "./registry.js";
 import { acquirePlugin } from "./shared-plugin.js";
 import type { BrokerPlugin } from "./types.js";
@@ -53,4 +54,61 @@ export function hostOnBroker<P extends BrokerPlugin, R>(brokerId: string, spec: 
     hosted = false;
     unuse();
   };
+}
+
+/** A hosting kept through a redeploy; `onError` follows the link that adopted it. */
+interface KeptHosting {
+  ownerId: string;
+  sink: { onError: (err: unknown) => void };
+  unhost: () => void;
+}
+
+const keptHostings = new ParkingLot<KeptHosting>();
+
+/** Who is hosted where, with which settings (secrets included: only their digest is kept). */
+export interface HostedIdentity {
+  plugin: string;
+  brokerId: string;
+  /** The device's id: the id of the config node that hosts it. */
+  id: string;
+  settings: unknown;
+}
+
+/**
+ * Hosts through `host` (a platform's registration plus hostOnBroker) so that a redeploy which
+ * re-creates the hosting config node with the same settings does not disconnect the device: an
+ * unhost while Node-RED redeploys parks the hosting, and hosting the same device with the same
+ * settings again adopts it (the device stays connected, its stored values stay). With other
+ * settings the parked one goes first. Outside a redeploy, unhosting is immediate.
+ */
+export function hostAcrossRedeploys(what: HostedIdentity, onError: (err: unknown) => void, host: (report: (err: unknown) => void) => () => void): () => void {
+  const key = [what.plugin, what.brokerId, what.id].join("\u0000");
+  let digest: string;
+  try {
+    digest = settingsDigest(what.settings);
+  } catch {
+    return host(onError); // settings that cannot be compared (the platform reports what is wrong with them)
+  }
+  const claimed = keptHostings.claim(key);
+  let hosting: KeptHosting;
+  if (claimed?.digest === digest) {
+    hosting = claimed.value;
+    hosting.sink.onError = onError;
+  } else {
+    claimed?.discard();
+    const sink = { onError };
+    hosting = { ownerId: what.id, sink, unhost: host((err) => { sink.onError(err); }) };
+  }
+  let hosted = true;
+  return () => {
+    if (!hosted) return;
+    hosted = false;
+    if (isRedeploying()) keptHostings.park(key, digest, hosting, (h) => { h.unhost(); });
+    else hosting.unhost();
+  };
+}
+
+/** The config node `ownerId` was deleted: its device is unhosted now, not when the deploy ends. */
+export function endKeptHosting(ownerId: string): void {
+  keptHostings.discardWhere((h) => h.ownerId === ownerId);
 }

@@ -7,4 +7,5 @@ export { BrokerRegistry, brokers, type EngineSetup, type SetupErrorHandler } fro
 export * from "./types.js";
 export { BrokerPubSub, type BrokerPubSubOptions } from "./broker-pubsub.js";
 export { acquirePlugin } from "./shared-plugin.js";
-export { hostOnBroker, type HostingSpec } from "./hosting.js";
+export { endKeptHosting, hostAcrossRedeploys, hostOnBroker, type HostedIdentity, type HostingSpec } from "./hosting.js";
+export { SessionStore, type StoreLease } from "./session-store.js";

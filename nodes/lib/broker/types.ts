@@ -5,6 +5,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { SecureContextOptions } from "node:tls";
 import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
+import type { SessionStore } from "./session-store.js";
 
 /** A generic MQTT user defined on the `iot-broker` node (kept in Node-RED credentials). */
 export interface BrokerUser {
@@ -46,6 +47,11 @@ export interface BrokerOptions {
   allowAnonymous?: boolean;
   users?: BrokerUser[];
   persistence?: PersistenceOptions;
+  /**
+   * Where sessions, queued messages and retained messages live; it outlives the engine, so the
+   * next engine on it resumes them. Without it they end with the engine.
+   */
+  sessions?: SessionStore;
   /** Longest accepted client id; MQTT 3.1.1 says 23, devices (Blynk) use up to 64. Default 256. */
   maxClientIdLength?: number;
   /** Largest accepted packet in bytes, 0 = no limit. */

@@ -41,7 +41,7 @@
  *   field). Attribute requests of a sub-device are answered from the attributes stored for
  *   that sub-device name.
  */
-import { hostOnBroker } from "../broker/index.js";
+import { hostAcrossRedeploys, hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { findByDigest, tokenDigest } from "../transport/secret-match.js";
 import { connectCredentials } from "./codec.js";
@@ -101,8 +101,15 @@ function checkDevice(device: HostedTbDevice): HostedTbDevice {
 /**
  * Hosts `device` on the `iot-broker` node `brokerId` until the returned function is called,
  * across restarts of that broker. Never throws: problems go to `onError`.
+ * A redeploy that re-creates the hosting node with the same settings keeps the device connected.
  */
 export function hostThingsBoardDevice(brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void): () => void {
+  const id = String((device as { id?: unknown } | null | undefined)?.id);
+  return hostAcrossRedeploys({ plugin: TB_PLUGIN, brokerId, id, settings: device }, onError, (report) => hostNow(brokerId, device, report));
+}
+
+/** Hosts at once (see hostThingsBoardDevice). */
+function hostNow(brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void): () => void {
   const report = (err: unknown): void => {
     try {
       onError(err);

@@ -15,7 +15,7 @@
  *   (the REST API serves every broker's channels on one HTTP server): a second channel reusing
  *   one of them is not hosted, and `onError` says why.
  */
-import { hostOnBroker } from "../broker/index.js";
+import { hostAcrossRedeploys, hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { findByDigest } from "../transport/secret-match.js";
 import { createdAtMs, type CreatedAt, type FeedEntry } from "./codec.js";
@@ -145,8 +145,15 @@ function conflict(config: HostedChannel): string | undefined {
  * Hosts `channel` on the `iot-broker` node `brokerId` until the returned function is called,
  * across restarts of that broker. Problems (a channel that cannot be hosted, entries that could
  * not be delivered) go to `onError`; it never throws.
+ * A redeploy that re-creates the hosting node with the same settings keeps the device connected.
  */
 export function hostThingSpeakChannel(brokerId: string, channel: HostedChannel, onError: (err: unknown) => void, options: HostOptions = {}): () => void {
+  const id = String((channel as { id?: unknown } | null | undefined)?.id);
+  return hostAcrossRedeploys({ plugin: THINGSPEAK_PLUGIN, brokerId, id, settings: channel }, onError, (report) => hostNow(brokerId, channel, report, options));
+}
+
+/** Hosts at once (see hostThingSpeakChannel). */
+function hostNow(brokerId: string, channel: HostedChannel, onError: (err: unknown) => void, options: HostOptions = {}): () => void {
   const report = (err: unknown): void => {
     try {
       onError(toError(err));
