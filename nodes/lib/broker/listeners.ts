@@ -8,6 +8,17 @@ import type { ListenerConfig, ListenerInfo } from "./types.js";
 
 export type ConnectionHandler = (stream: Duplex, request?: IncomingMessage) => void;
 
+/** What a listener enforces before the broker sees a byte. */
+export interface ListenerLimits {
+  /**
+   * Largest WebSocket message: ws buffers a whole message before passing it on (100 MiB by
+   * default), and refuses one declaring more than this from its frame header, unbuffered.
+   */
+  maxPacketSize?: number;
+  /** TLS handshakes that take longer are dropped (Node's default is 120 s). */
+  handshakeTimeoutMs?: number;
+}
+
 export interface Listener {
   readonly info: ListenerInfo;
   /** Stops accepting, destroys live connections, frees the port. */
@@ -41,21 +52,24 @@ export function describeListener(config: ListenerConfig): string {
   }
 }
 
-export async function startListener(config: ListenerConfig, handle: ConnectionHandler): Promise<Listener> {
+export async function startListener(config: ListenerConfig, handle: ConnectionHandler, limits: ListenerLimits = {}): Promise<Listener> {
+  // Left out when not given: ws reads an explicit `undefined` as 0, i.e. no limit at all.
+  const maxPayload = limits.maxPacketSize === undefined ? {} : { maxPayload: limits.maxPacketSize };
   switch (config.kind) {
     case "tcp":
     case "tls": {
       const onSocket = (socket: Socket): void => {
         handle(socket);
       };
-      const server = config.kind === "tcp" ? createNetServer(onSocket) : createTlsServer(config.tls, onSocket);
+      const handshake = limits.handshakeTimeoutMs === undefined ? {} : { handshakeTimeout: limits.handshakeTimeoutMs };
+      const server = config.kind === "tcp" ? createNetServer(onSocket) : createTlsServer({ ...config.tls, ...handshake }, onSocket);
       return listenNet(server, config, describeListener(config));
     }
     case "ws": {
       const http = createHttpServer((_req, res) => {
         res.writeHead(426, { "content-type": "text/plain" }).end("MQTT over WebSocket: upgrade required\n");
       });
-      const wss = new WebSocketServer({ server: http, path: config.path, handleProtocols: pickMqttProtocol });
+      const wss = new WebSocketServer({ server: http, path: config.path, handleProtocols: pickMqttProtocol, ...maxPayload });
       wss.on("connection", (ws, req) => {
         acceptWebSocket(ws, req, handle);
       });
@@ -70,7 +84,7 @@ export async function startListener(config: ListenerConfig, handle: ConnectionHa
       };
     }
     case "ws-attach":
-      return attachWebSocket(config.server, config.path, handle);
+      return attachWebSocket(config.server, config.path, handle, maxPayload);
   }
 }
 
@@ -91,8 +105,8 @@ function closeWebSockets(wss: WebSocketServer): void {
   wss.close();
 }
 
-function attachWebSocket(server: HttpServer, path: string, handle: ConnectionHandler): Listener {
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: pickMqttProtocol });
+function attachWebSocket(server: HttpServer, path: string, handle: ConnectionHandler, maxPayload: { maxPayload?: number }): Listener {
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: pickMqttProtocol, ...maxPayload });
   wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
     acceptWebSocket(ws, req, handle);
   });

@@ -2,6 +2,7 @@
  * Turns the `iot-broker` node's flow properties and credentials into engine options. Pure, so
  * every way a user can get it wrong is table-tested; failures carry an i18n key for the node.
  */
+import { DEFAULT_MAX_PACKET_SIZE } from "./guards.js";
 import type { BrokerOptions, BrokerUser } from "./types.js";
 
 export interface BrokerNodeProps {
@@ -11,6 +12,8 @@ export interface BrokerNodeProps {
   wsPort?: unknown;
   wsPath?: unknown;
   persistence?: unknown;
+  /** Largest MQTT packet a client may send, in bytes (blank = 262144). */
+  maxPacketSize?: unknown;
 }
 
 export interface BrokerNodeSettings {
@@ -45,6 +48,7 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
   const host = isBlank(props.bind) ? "0.0.0.0" : text(props.bind).trim();
   const persistence = isBlank(props.persistence) ? "memory" : text(props.persistence);
   if (persistence !== "memory") throw new BrokerConfigError("invalid-persistence", { value: persistence });
+  const maxPacketSize = parseWhole(props.maxPacketSize, "invalid-max-packet-size", MIN_PACKET_SIZE, MAX_PACKET_SIZE, DEFAULT_MAX_PACKET_SIZE);
   return {
     host,
     port,
@@ -54,6 +58,7 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
       allowAnonymous: props.allowAnonymous === true || props.allowAnonymous === "true",
       users: parseUsers(credentials.users),
       persistence: { kind: "memory" },
+      maxPacketSize,
     },
   };
 }
@@ -99,6 +104,18 @@ function parsePort(value: unknown, field: string, fallback: number | undefined):
     throw new BrokerConfigError("invalid-port", { field, value: given });
   }
   return port;
+}
+
+/** Below 1 kB a CONNECT with credentials might not fit; above, MQTT's own maximum. */
+const MIN_PACKET_SIZE = 1024;
+const MAX_PACKET_SIZE = 268_435_460;
+
+function parseWhole(value: unknown, key: string, min: number, max: number, fallback: number): number {
+  if (isBlank(value)) return fallback;
+  const given = text(value).trim();
+  const n = Number(given);
+  if (!/^\d+$/.test(given) || n < min || n > max) throw new BrokerConfigError(key, { value: given, min: String(min), max: String(max) });
+  return n;
 }
 
 function isBlank(value: unknown): boolean {
