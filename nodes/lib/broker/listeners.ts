@@ -145,8 +145,11 @@ function listenNet(
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => undefined); // reported by aedes as a client error
   });
-  // TLS handshake failures (bad client certs, port scanners) are not ours to crash on.
-  server.on("tlsClientError", () => undefined);
+  // TLS handshake failures (bad client certs, port scanners, the handshake timeout) are not ours
+  // to crash on; with a listener here Node leaves closing the socket to us.
+  server.on("tlsClientError", (_err: Error, socket: Duplex) => {
+    socket.destroy();
+  });
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.close();
