@@ -145,3 +145,41 @@ describe("hostile: packet size limits and the connect timeout", function () {
     assert.throws(() => new BrokerEngine({ connectTimeoutMs: 0 }), /connectTimeoutMs/);
   });
 });
+
+describe("hostile: the iot-broker node's maxPacketSize setting", function () {
+  const helper = require("node-red-node-test-helper");
+  const brokerNode = require("../../dist/nodes/iot-broker.js");
+  const { freePort } = require("../lib/fixtures/ports.js");
+  helper.init(require("../lib/fixtures/node-red-path.js"));
+  this.timeout(10000);
+
+  beforeEach(function (done) {
+    helper.startServer(done);
+  });
+
+  afterEach(async function () {
+    await helper.unload();
+    await new Promise((resolve) => helper.stopServer(resolve));
+  });
+
+  it("applies the flow's maxPacketSize and sends a limit-exceeded event out of the node", async function () {
+    const port = await freePort();
+    const flow = [
+      { id: "f1", type: "tab", label: "test" },
+      { id: "b1", type: "iot-broker", z: "f1", port, bind: "127.0.0.1", maxPacketSize: "2048", wires: [["out"]] },
+      { id: "out", type: "helper", z: "f1", wires: [] },
+    ];
+    await helper.load(brokerNode, flow, { b1: { users: JSON.stringify([USER]) } });
+    const events = [];
+    helper.getNode("out").on("input", (msg) => events.push(msg));
+    const client = await connect(`mqtt://127.0.0.1:${port}`, { username: "u", password: "p", clientId: "big", protocolVersion: 5 });
+    assert.equal(client.connackPacket.properties.maximumPacketSize, 2048);
+    const closed = waitFor(client, "close");
+    client.publish("t", Buffer.alloc(3000));
+    await closed;
+    await until(() => events.some((m) => m.topic === "limit-exceeded"), 5000, "a limit-exceeded message");
+    const { payload } = events.find((m) => m.topic === "limit-exceeded");
+    assert.deepEqual([payload.clientId, payload.limit, payload.max], ["big", "packet-size", 2048]);
+    await client.endAsync(true);
+  });
+});
