@@ -133,6 +133,25 @@ describe("hostile: packet size limits and the connect timeout", function () {
     assert.equal(code, 1009);
   });
 
+  it("allows a WebSocket message of only 16 kB before CONNACK, and of maxPacketSize after", async function () {
+    const engine = await BrokerEngine.create({ users: [USER] });
+    ctx = { engine, events: [] };
+    const info = await engine.listen({ kind: "ws", host: "127.0.0.1", port: 0 });
+    const ws = new WebSocket(`ws://127.0.0.1:${info.port}`, "mqtt");
+    ws.on("error", () => undefined);
+    await once(ws, "open");
+    const closed = once(ws, "close");
+    ws.send(Buffer.alloc(CONNECT_LIMIT + 1024));
+    assert.equal((await closed)[0], 1009);
+
+    const client = await connect(`ws://127.0.0.1:${info.port}`, { username: "u", password: "p", clientId: "ws-big" });
+    await client.subscribeAsync("big");
+    const got = waitFor(client, "message");
+    await client.publishAsync("big", Buffer.alloc(100_000));
+    assert.equal((await got)[1].length, 100_000);
+    await client.endAsync();
+  });
+
   it("reads maxPacketSize from the node's flow properties (default 262144) and names a bad value", function () {
     assert.equal(parseBrokerNode({}).options.maxPacketSize, 262144);
     assert.equal(parseBrokerNode({ maxPacketSize: "" }).options.maxPacketSize, 262144);

@@ -160,7 +160,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       (stream, request) => {
         this.#accept(stream, request);
       },
-      { maxPacketSize: this.#limits.maxPacketSize, handshakeTimeoutMs: this.#limits.connectTimeoutMs },
+      {
+        maxPacketSize: this.#limits.maxPacketSize,
+        maxConnectPacketSize: this.#limits.maxConnectPacketSize,
+        handshakeTimeoutMs: this.#limits.connectTimeoutMs,
+      },
     );
     if (this.#isClosed()) {
       await listener.close();
