@@ -1,7 +1,7 @@
 "use strict";
 // Inbound QoS 2 in flight: a client that sends PUBLISH qos 2 and never PUBREL made the broker
 // keep every message (aedes 2.0.0-beta.1 has no bound; aedes 1.2.0 has). Now at most
-// maxInflightQos2 per session (default 100), then a limit-exceeded event and a disconnect.
+// maxInflightQos2 per session (default 1000), then a limit-exceeded event and a disconnect.
 const assert = require("node:assert/strict");
 const { startEngine, connect, inbox } = require("../lib/fixtures/engine.js");
 const { rawClient } = require("../lib/fixtures/raw-mqtt.js");
@@ -30,28 +30,45 @@ describe("hostile: inbound QoS 2 messages awaiting PUBREL", function () {
   }
   const range = (from, to) => Array.from({ length: to - from + 1 }, (_v, i) => from + i);
 
-  it("disconnects a 3.1.1 client holding more than 100 (the default) and keeps serving others", async function () {
+  it("disconnects a 3.1.1 client holding more than 1000 (the default) and keeps serving others", async function () {
     ctx = await startEngine({ users: [USER] });
     const other = await connect(ctx.url, { username: "u", password: "p", clientId: "other" });
     const box = inbox(other);
-    await other.subscribeAsync("q2", { qos: 2 });
+    await other.subscribeAsync("q2", { qos: 0 });
     const raw = await rawClient(ctx.port);
     await raw.login({ ...LOGIN, clientId: "hoarder" });
-    await sendAll(raw, range(1, 100));
-    raw.send(publish2(101));
+    await sendAll(raw, range(1, 1000));
+    raw.send(publish2(1001));
     await raw.closedWithin();
     const [event] = limitEvents();
-    assert.deepEqual([event.clientId, event.limit, event.max], ["hoarder", "inflight-qos2", 100]);
+    assert.deepEqual([event.clientId, event.limit, event.max], ["hoarder", "inflight-qos2", 1000]);
     assert.equal(limitEvents().length, 1);
     assert.ok(!ctx.events.some((e) => e.event === "client-error"), "reported once, as the limit");
-    assert.ok(!box.messages.some((m) => m.payload === "m101"), "the message over the limit was not delivered");
+    assert.ok(!box.messages.some((m) => m.payload === "m1001"), "the message over the limit was not delivered");
     await other.publishAsync("q2", "still here", { qos: 2 });
     await until(() => box.messages.some((m) => m.payload === "still here"));
     await other.endAsync();
   });
 
-  it("counts a retransmitted message id once, and frees a place on PUBREL", async function () {
+  it("lets an MQTT.js burst of 300 QoS 2 messages through (every one delivered once)", async function () {
+    ctx = await startEngine({ users: [USER] });
+    const listener = await connect(ctx.url, { username: "u", password: "p", clientId: "listener" });
+    const box = inbox(listener);
+    await listener.subscribeAsync("burst", { qos: 0 });
+    const sender = await connect(ctx.url, { username: "u", password: "p", clientId: "sender" });
+    await Promise.all(range(1, 300).map((i) => sender.publishAsync("burst", `b${i}`, { qos: 2 })));
+    await until(() => box.messages.length === 300, 5000, "300 messages");
+    assert.equal(new Set(box.messages.map((m) => m.payload)).size, 300);
+    assert.equal(limitEvents().length, 0);
+    await sender.endAsync();
+    await listener.endAsync();
+  });
+
+  it("counts a retransmitted message id once (acknowledged, not delivered again), and frees a place on PUBREL", async function () {
     ctx = await startEngine({ users: [USER], maxInflightQos2: 5 });
+    const listener = await connect(ctx.url, { username: "u", password: "p", clientId: "listener" });
+    const box = inbox(listener);
+    await listener.subscribeAsync("q2", { qos: 0 });
     const raw = await rawClient(ctx.port);
     await raw.login({ ...LOGIN, clientId: "polite" });
     await sendAll(raw, range(1, 5));
@@ -61,6 +78,9 @@ describe("hostile: inbound QoS 2 messages awaiting PUBREL", function () {
     await raw.next("pubcomp");
     await sendAll(raw, [6]);
     assert.ok(!raw.socket.destroyed, "still connected");
+    await until(() => box.messages.length === 6, 5000, "6 messages");
+    assert.deepEqual(box.messages.map((m) => m.payload), ["m1", "m2", "m3", "m4", "m5", "m6"]);
+    await listener.endAsync();
     assert.equal(limitEvents().length, 0);
     raw.send(publish2(7));
     await raw.closedWithin();

@@ -67,7 +67,7 @@ export interface ParsedPacket {
 
 /** The memory persistence's inbound QoS 2 store, keyed by client id then message id. */
 export interface IncomingStore {
-  incomingStorePacket(client: { id: string }, packet: { messageId?: number }): Promise<void>;
+  incomingStorePacket(client: { id: string }, packet: { messageId?: number; cmd?: string; topic?: string; payload?: Buffer; qos?: number }): Promise<void>;
   incomingDelPacket(client: { id: string }, packet: { messageId?: number }): Promise<void>;
 }
 

@@ -34,8 +34,13 @@ export const DEFAULT_MAX_PACKET_SIZE = 262_144;
 /** CONNECT = client id (≤ 256), username, password or JWT (~2 kB), a will and MQTT 5 properties: 16 kB is ample. */
 export const DEFAULT_MAX_CONNECT_PACKET_SIZE = 16_384;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** EMQX's max_awaiting_rel and ThingsBoard's maxInflightMessages: 100 messages awaiting PUBREL per session. */
-export const DEFAULT_MAX_INFLIGHT_QOS2 = 100;
+/**
+ * QoS 2 messages awaiting PUBREL per session. MQTT 3.1.1 lets a client have 65535; MQTT.js keeps
+ * a whole burst in flight (a flow sending 300 at once had 300 awaiting), so 100 (EMQX's
+ * max_awaiting_rel) would cut off real bursts, and a client that resends them on reconnect would
+ * loop. Held messages keep no body here (see #capAwaitingRelease), so 1000 costs ~0.2 MB.
+ */
+export const DEFAULT_MAX_INFLIGHT_QOS2 = 1000;
 /** mosquitto's default max_topic_alias. */
 export const DEFAULT_TOPIC_ALIAS_MAXIMUM = 10;
 /** MQTT's largest Remaining Length plus a 5-byte fixed header. */
@@ -71,6 +76,7 @@ export function wireSize(remainingLength: number): number {
 /** Stands in for a `__proto__` filter in a multi-filter SUBSCRIBE; the engine refuses it. */
 export const PROTO_FILTER_PLACEHOLDER = `${INTERNAL_PREFIX}_proto_filter`;
 const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
+const EMPTY = Buffer.alloc(0);
 
 export type LimitReporter = (client: Client, error: LimitError) => void;
 
@@ -200,7 +206,8 @@ export class PacketGuards {
   /**
    * Inbound QoS 2 messages wait in the persistence from PUBLISH until PUBREL; aedes 2.0.0-beta.1
    * bounds neither how many a session holds (a client that never sends PUBREL grows it without
-   * end) nor how long (a clean session's leftovers are never removed). Counted per client id at
+   * end) nor how long (a clean session's leftovers are never removed), and each keeps its whole
+   * body. Counted per client id at
    * the store itself, synchronously, so a burst of PUBLISHes in one read cannot slip past, and
    * a retransmitted message id takes no second place. Can go with an aedes 2 release that
    * carries aedes 1.2.0's inbound QoS 2 bound (GHSA-5jvp-3p2v-5qgf).
@@ -217,7 +224,10 @@ export class PacketGuards {
         if (held) held.add(id);
         else this.#awaitingRelease.set(client.id, new Set([id]));
       }
-      return storePacket(client, packet);
+      // Only the id is ever read back (a retransmission is acknowledged, not published again;
+      // PUBREL only checks presence), so the body is not kept: a held message costs ~0.2 kB,
+      // not up to maxPacketSize.
+      return storePacket(client, { cmd: "publish", messageId: packet.messageId, qos: 2, topic: "", payload: EMPTY });
     };
     store.incomingDelPacket = (client, packet) => {
       const held = this.#awaitingRelease.get(client.id);

@@ -51,7 +51,7 @@ export interface BrokerOptions {
   maxConnectPacketSize?: number;
   /** Milliseconds a new connection (or TLS handshake) has to send CONNECT; default 10000. */
   connectTimeoutMs?: number;
-  /** Inbound QoS 2 messages one session may hold awaiting PUBREL; default 100 (announced to MQTT 5 clients as Receive Maximum). */
+  /** Inbound QoS 2 messages one session may hold awaiting PUBREL; default 1000 (announced to MQTT 5 clients as Receive Maximum). */
   maxInflightQos2?: number;
   /** Topic aliases an MQTT 5 client may set; default 10, 0 disables them. */
   topicAliasMaximum?: number;
