@@ -39,3 +39,50 @@ export interface AedesHandover {
 export interface ClientWithParser {
   _parser?: { prependListener(event: "packet", listener: (packet: { cmd: string; unsubscriptions?: string[] }) => void): unknown };
 }
+
+/**
+ * The private state of aedes 2.0.0-beta.1 the packet guards (guards.ts) reach into. Every field
+ * is read by a test in test/hostile/, so an aedes upgrade that renames one fails loudly there.
+ */
+export interface ClientInternals {
+  id: string | null;
+  version: number | null;
+  clean: boolean;
+  connackSent: boolean;
+  closed: boolean;
+  /** Keyed by topic filter: a plain object in the beta (see guards.ts). */
+  subscriptions: Record<string, unknown>;
+  /** Keyed by broker id. */
+  duplicates: Record<string, unknown>;
+  _parser: ParserInternals;
+  emit(event: "error", error: Error): boolean;
+  disconnect(options: { reasonCode: number }, done?: () => void): void;
+}
+
+/** mqtt-packet 9's parser: `packet` is the packet being read, its `length` the declared Remaining Length (-1 until known). */
+export interface ParserInternals {
+  packet: { length: number };
+  client: ClientInternals;
+  parse(buffer: Buffer): number;
+  _resetState?(): void;
+  prependListener(event: "packet", listener: (this: ParserInternals, packet: ParsedPacket) => void): unknown;
+}
+
+export interface ParsedPacket {
+  cmd: string;
+  length: number;
+  subscriptions?: { topic: string }[];
+}
+
+/** The memory persistence's inbound QoS 2 store, keyed by client id then message id. */
+export interface IncomingStore {
+  incomingStorePacket(client: { id: string }, packet: { messageId?: number; cmd?: string; topic?: string; payload?: Buffer; qos?: number }): Promise<void>;
+  incomingDelPacket(client: { id: string }, packet: { messageId?: number }): Promise<void>;
+}
+
+export interface AedesInternals {
+  clients: Record<string, Client>;
+  brokers: Record<string, number>;
+  persistence: IncomingStore;
+  preConnect: (client: Client, packet: unknown, done: (error: Error | null, ok: boolean) => void) => void;
+}

@@ -9,6 +9,7 @@ import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesHandover, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
+import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
@@ -34,6 +35,8 @@ import { UserDirectory } from "./users.js";
 
 /** Where refused publishes of MQTT 3.1.1 clients go: nowhere anyone can subscribe (see authorizePublish). */
 const REFUSED_TOPIC = `${INTERNAL_PREFIX}_refused`;
+/** aedes' own control topics: a client publishing `$SYS/<id>/new/clients` would make aedes close that client. */
+const SYS_PREFIX = "$SYS/";
 
 type AuthError = Error & { returnCode: number };
 
@@ -64,6 +67,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #listeners = new Set<Listener>();
   readonly #localClients = new Set<LocalClient>();
   #aedes: Aedes | undefined;
+  readonly #limits: BrokerLimits;
+  readonly #guards: PacketGuards;
   #closing: Promise<void> | undefined;
   readonly #authThrottle: AuthThrottle | undefined;
   readonly #deviceRateLimit: RateLimit | 0 | undefined;
@@ -90,6 +95,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     if (persistence !== "memory") {
       throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available; accepted: "memory"`);
     }
+    this.#limits = brokerLimits(options);
+    this.#guards = new PacketGuards(this.#limits, (client, error) => {
+      this.#limitExceeded(client, error);
+    });
     this.#starting = this.#start(options);
     this.#starting.catch(() => undefined); // reported through ready()
   }
@@ -116,7 +125,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         id: options.id,
         ...(lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
         maxClientsIdLength: options.maxClientIdLength ?? 256,
-        maximumPacketSize: options.maxPacketBytes ?? 0,
+        maximumPacketSize: this.#limits.maxPacketSize,
+        connectTimeout: this.#limits.connectTimeoutMs,
+        topicAliasMaximum: this.#limits.topicAliasMaximum,
+        // Announced to MQTT 5 clients; enforced for QoS 2 by the guards (aedes enforces none).
+        receiveMaximum: this.#limits.maxInflightQos2,
         authenticate: (client, username, password, done) => {
           this.#authenticate(client, username, password, done);
         },
@@ -133,6 +146,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         },
       });
       if (lease) (aedes as unknown as AedesHandover).counter = Math.max((aedes as unknown as AedesHandover).counter, lease.counter);
+      this.#guards.hardenBroker(aedes);
       this.#aedes = aedes;
       this.#wireEvents(aedes);
     } catch (err) {
@@ -169,9 +183,17 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   /** Opens a listener. Rejects with ListenError ("address-in-use" / "listen-failed"). */
   async listen(config: ListenerConfig): Promise<ListenerInfo> {
     if (this.closed) throw new Error("the broker is closed");
-    const listener = await startListener(config, (stream, request) => {
-      this.#accept(stream, request);
-    });
+    const listener = await startListener(
+      config,
+      (stream, request) => {
+        this.#accept(stream, request);
+      },
+      {
+        maxPacketSize: this.#limits.maxPacketSize,
+        maxConnectPacketSize: this.#limits.maxConnectPacketSize,
+        handshakeTimeoutMs: this.#limits.connectTimeoutMs,
+      },
+    );
     if (this.#isClosed()) {
       await listener.close();
       throw new Error("the broker was closed while starting its listeners");
@@ -261,7 +283,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       this.#pending.push([stream, request]);
       return;
     }
-    this.#aedes.handle(stream, request);
+    this.#guards.guardClient(this.#aedes.handle(stream, request));
   }
 
   /**
@@ -460,7 +482,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       packet.retain = false;
       return null;
     }
-    const internal = info?.identity.namespace.publish(packet.topic) ?? null;
+    const internal = packet.topic.startsWith(SYS_PREFIX) ? null : (info?.identity.namespace.publish(packet.topic) ?? null);
     if (internal !== null) {
       packet.topic = internal;
       return null;
@@ -476,9 +498,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
 
   #authorizeSubscribe(client: Client, sub: AedesSubscription): AedesSubscription | null {
     const info = this.#infos.get(client);
-    const internal = info?.identity.namespace.subscribe(sub.topic) ?? null;
+    const internal = sub.topic === PROTO_FILTER_PLACEHOLDER ? null : (info?.identity.namespace.subscribe(sub.topic) ?? null);
     if (internal === null) {
-      this.#event({ event: "subscribe-refused", clientId: client.id, topic: sub.topic });
+      this.#event({ event: "subscribe-refused", clientId: client.id, topic: sub.topic === PROTO_FILTER_PLACEHOLDER ? "__proto__" : sub.topic });
       return null;
     }
     return internal === sub.topic ? sub : { ...sub, topic: internal };
@@ -553,10 +575,30 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       this.#event({ event: "unsubscribe", clientId: client.id, topics });
     });
     aedes.on("clientError", (client, error) => {
-      this.#event({ event: "client-error", clientId: client.id, error: error.message });
+      this.#clientError(client, error);
     });
     aedes.on("connectionError", (client, error) => {
-      this.#event({ event: "client-error", clientId: client.id, error: error.message });
+      this.#clientError(client, error);
+    });
+  }
+
+  #clientError(client: Client, error: Error): void {
+    if (this.#guards.stopped(client)) return; // a consequence of a limit already reported
+    const limit = this.#guards.limitOf(error);
+    if (limit) this.#limitExceeded(client, limit);
+    else this.#event({ event: "client-error", clientId: client.id, error: error.message });
+  }
+
+  #limitExceeded(client: Client, error: LimitError): void {
+    const address = remoteAddress(client);
+    this.#event({
+      event: "limit-exceeded",
+      clientId: clientIdOf(client),
+      limit: error.limit,
+      max: error.max,
+      ...(error.value === undefined ? {} : { value: error.value }),
+      ...(address === undefined ? {} : { remoteAddress: address }),
+      reason: error.message,
     });
   }
 
@@ -580,6 +622,12 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #event(event: BrokerEvent): void {
     this.emit("event", event);
   }
+}
+
+/** aedes types the id as always a string; it is null until CONNECT was handled. */
+function clientIdOf(client: Client): string {
+  const id: unknown = client.id;
+  return typeof id === "string" ? id : "";
 }
 
 function remoteAddress(client: Client): string | undefined {

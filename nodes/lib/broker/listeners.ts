@@ -8,6 +8,19 @@ import type { ListenerConfig, ListenerInfo } from "./types.js";
 
 export type ConnectionHandler = (stream: Duplex, request?: IncomingMessage) => void;
 
+/** What a listener enforces before the broker sees a byte. */
+export interface ListenerLimits {
+  /**
+   * Largest WebSocket message: ws buffers a whole message before passing it on (100 MiB by
+   * default), and refuses one declaring more than this from its frame header, unbuffered.
+   */
+  maxPacketSize?: number;
+  /** Largest WebSocket message until the broker first answers (its CONNACK). */
+  maxConnectPacketSize?: number;
+  /** TLS handshakes that take longer are dropped (Node's default is 120 s). */
+  handshakeTimeoutMs?: number;
+}
+
 export interface Listener {
   readonly info: ListenerInfo;
   /** Stops accepting, destroys live connections, frees the port. */
@@ -41,23 +54,26 @@ export function describeListener(config: ListenerConfig): string {
   }
 }
 
-export async function startListener(config: ListenerConfig, handle: ConnectionHandler): Promise<Listener> {
+export async function startListener(config: ListenerConfig, handle: ConnectionHandler, limits: ListenerLimits = {}): Promise<Listener> {
+  // Left out when not given: ws reads an explicit `undefined` as 0, i.e. no limit at all.
+  const maxPayload = limits.maxPacketSize === undefined ? {} : { maxPayload: limits.maxPacketSize };
   switch (config.kind) {
     case "tcp":
     case "tls": {
       const onSocket = (socket: Socket): void => {
         handle(socket);
       };
-      const server = config.kind === "tcp" ? createNetServer(onSocket) : createTlsServer(config.tls, onSocket);
+      const handshake = limits.handshakeTimeoutMs === undefined ? {} : { handshakeTimeout: limits.handshakeTimeoutMs };
+      const server = config.kind === "tcp" ? createNetServer(onSocket) : createTlsServer({ ...config.tls, ...handshake }, onSocket);
       return listenNet(server, config, describeListener(config));
     }
     case "ws": {
       const http = createHttpServer((_req, res) => {
         res.writeHead(426, { "content-type": "text/plain" }).end("MQTT over WebSocket: upgrade required\n");
       });
-      const wss = new WebSocketServer({ server: http, path: config.path, handleProtocols: pickMqttProtocol });
+      const wss = new WebSocketServer({ server: http, path: config.path, handleProtocols: pickMqttProtocol, ...maxPayload });
       wss.on("connection", (ws, req) => {
-        acceptWebSocket(ws, req, handle);
+        acceptWebSocket(ws, req, handle, limits);
       });
       wss.on("error", () => undefined); // errors surface through the HTTP server's listen
       const net = await listenNet(http, config, describeListener(config));
@@ -70,7 +86,7 @@ export async function startListener(config: ListenerConfig, handle: ConnectionHa
       };
     }
     case "ws-attach":
-      return attachWebSocket(config.server, config.path, handle);
+      return attachWebSocket(config.server, config.path, handle, maxPayload, limits);
   }
 }
 
@@ -79,11 +95,31 @@ function pickMqttProtocol(protocols: Set<string>): string | false {
   return protocols.size === 0 ? false : (protocols.values().next().value ?? false);
 }
 
-function acceptWebSocket(ws: WebSocket, req: IncomingMessage, handle: ConnectionHandler): void {
+function acceptWebSocket(ws: WebSocket, req: IncomingMessage, handle: ConnectionHandler, limits: ListenerLimits): void {
+  limitUntilFirstAnswer(ws, limits);
   const stream = createWebSocketStream(ws);
   // A stream error (peer vanished) must not become an uncaught exception; aedes also listens.
   stream.on("error", () => undefined);
   handle(stream, req);
+}
+
+/**
+ * Before login a WebSocket message may be only as large as a CONNECT packet: ws sets its limit
+ * per server, so this connection's receiver gets the smaller one (ws 8's private `_maxPayload`,
+ * checked from each frame header) until the broker first sends something, its CONNACK. If ws
+ * ever renames the field this does nothing and the server-wide maxPacketSize still holds.
+ */
+function limitUntilFirstAnswer(ws: WebSocket, limits: ListenerLimits): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  const { maxConnectPacketSize: before, maxPacketSize: after } = limits;
+  if (!receiver || typeof receiver._maxPayload !== "number" || before === undefined || after === undefined) return;
+  receiver._maxPayload = before;
+  const send = ws.send.bind(ws);
+  ws.send = ((...args: Parameters<WebSocket["send"]>) => {
+    receiver._maxPayload = after;
+    delete (ws as Partial<Pick<WebSocket, "send">>).send; // the prototype's again from here on
+    send(...args);
+  }) as WebSocket["send"];
 }
 
 function closeWebSockets(wss: WebSocketServer): void {
@@ -91,10 +127,10 @@ function closeWebSockets(wss: WebSocketServer): void {
   wss.close();
 }
 
-function attachWebSocket(server: HttpServer, path: string, handle: ConnectionHandler): Listener {
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: pickMqttProtocol });
+function attachWebSocket(server: HttpServer, path: string, handle: ConnectionHandler, maxPayload: { maxPayload?: number }, limits: ListenerLimits): Listener {
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: pickMqttProtocol, ...maxPayload });
   wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
-    acceptWebSocket(ws, req, handle);
+    acceptWebSocket(ws, req, handle, limits);
   });
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     let pathname: string;
@@ -131,8 +167,11 @@ function listenNet(
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => undefined); // reported by aedes as a client error
   });
-  // TLS handshake failures (bad client certs, port scanners) are not ours to crash on.
-  server.on("tlsClientError", () => undefined);
+  // TLS handshake failures (bad client certs, port scanners, the handshake timeout) are not ours
+  // to crash on; with a listener here Node leaves closing the socket to us.
+  server.on("tlsClientError", (_err: Error, socket: Duplex) => {
+    socket.destroy();
+  });
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.close();

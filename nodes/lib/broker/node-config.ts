@@ -2,6 +2,7 @@
  * Turns the `iot-broker` node's flow properties and credentials into engine options. Pure, so
  * every way a user can get it wrong is table-tested; failures carry an i18n key for the node.
  */
+import { DEFAULT_MAX_PACKET_SIZE } from "./guards.js";
 import type { BrokerOptions, BrokerUser, RateLimit } from "./types.js";
 
 export interface BrokerNodeProps {
@@ -22,6 +23,8 @@ export interface BrokerNodeProps {
   /** Publishes per second per user or anonymous connection; blank or 0 = unlimited. */
   userRateLimit?: unknown;
   userRateBurst?: unknown;
+  /** Largest MQTT packet a client may send, in bytes (blank = 262144). */
+  maxPacketSize?: unknown;
 }
 
 export interface BrokerNodeSettings {
@@ -56,6 +59,7 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
   const host = isBlank(props.bind) ? "0.0.0.0" : text(props.bind).trim();
   const persistence = isBlank(props.persistence) ? "memory" : text(props.persistence);
   if (persistence !== "memory") throw new BrokerConfigError("invalid-persistence", { value: persistence });
+  const maxPacketSize = parseWhole(props.maxPacketSize, "invalid-max-packet-size", MIN_PACKET_SIZE, MAX_PACKET_SIZE, DEFAULT_MAX_PACKET_SIZE);
   return {
     host,
     port,
@@ -66,6 +70,7 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
       users: parseUsers(credentials.users),
       persistence: { kind: "memory" },
       ...limits(props),
+      maxPacketSize,
     },
   };
 }
@@ -171,6 +176,18 @@ function parsePort(value: unknown, field: string, fallback: number | undefined):
     throw new BrokerConfigError("invalid-port", { field, value: given });
   }
   return port;
+}
+
+/** Below 1 kB a CONNECT with credentials might not fit; above, MQTT's own maximum. */
+const MIN_PACKET_SIZE = 1024;
+const MAX_PACKET_SIZE = 268_435_460;
+
+function parseWhole(value: unknown, key: string, min: number, max: number, fallback: number): number {
+  if (isBlank(value)) return fallback;
+  const given = text(value).trim();
+  const n = Number(given);
+  if (!/^\d+$/.test(given) || n < min || n > max) throw new BrokerConfigError(key, { value: given, min: String(min), max: String(max) });
+  return n;
 }
 
 function isBlank(value: unknown): boolean {

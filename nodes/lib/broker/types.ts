@@ -54,14 +54,26 @@ export interface BrokerOptions {
   sessions?: SessionStore;
   /** Longest accepted client id; MQTT 3.1.1 says 23, devices (Blynk) use up to 64. Default 256. */
   maxClientIdLength?: number;
-  /** Largest accepted packet in bytes, 0 = no limit. */
-  maxPacketBytes?: number;
   /** Failed-login throttling per source address (transport/auth-throttle.ts); false = off. Default: on, its defaults. */
   authThrottle?: AuthThrottleOptions | false;
   /** PUBLISH limit per connection of a hosted device; 0 = none; default: what the device's platform suggests (`ClientIdentity.rateLimit`). */
   deviceRateLimit?: RateLimit | 0;
   /** PUBLISH limit per connection of a generic user or anonymous client; default 0 = none. */
   userRateLimit?: RateLimit | 0;
+  /**
+   * Largest packet (whole, on the wire) a logged-in client may send, in bytes; default 262144
+   * (256 kB). MQTT 5 clients learn it from CONNACK; a packet declaring more ends the connection
+   * before its body is read. Also the WebSocket message limit.
+   */
+  maxPacketSize?: number;
+  /** Largest packet before the broker accepted the connection (the CONNECT with its will); default 16384, at most maxPacketSize. */
+  maxConnectPacketSize?: number;
+  /** Milliseconds a new connection (or TLS handshake) has to send CONNECT; default 10000. */
+  connectTimeoutMs?: number;
+  /** Inbound QoS 2 messages one session may hold awaiting PUBREL; default 1000 (announced to MQTT 5 clients as Receive Maximum). */
+  maxInflightQos2?: number;
+  /** Topic aliases an MQTT 5 client may set; default 10, 0 disables them. */
+  topicAliasMaximum?: number;
 }
 
 /**
@@ -179,6 +191,8 @@ export type BrokerEvent =
   | { event: "publish-refused"; clientId: string; topic: string }
   | { event: "subscribe-refused"; clientId: string; topic: string }
   | { event: "client-error"; clientId: string; error: string }
+  /** A client went over a limit and was disconnected; `max` (and `value`) in bytes, ms or messages per `limit`. */
+  | { event: "limit-exceeded"; clientId: string; limit: "packet-size" | "connect-packet-size" | "connect-timeout" | "inflight-qos2"; max: number; value?: number; remoteAddress?: string; reason: string }
   | { event: "plugin-error"; plugin: string; hook: string; error: string };
 
 export type BrokerEngineEvents = {
