@@ -1,0 +1,261 @@
+"use strict";
+/* global RED, window, document */
+// The config dialogs in Node-RED's real editor (Debian's chromium, playwright-core): with an
+// iot-broker in the flows, every device config node can be added in each of its modes from a
+// flow node's dialog and deployed, an existing one can be re-saved, the broker is only chosen in
+// local mode, the iot-broker node is left alone, and the page logs no error. Screenshots of every
+// step go to a temp folder (printed; SCREENSHOT_DIR overrides it) for CI to keep.
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromiumMissing, launchChromium } = require("../lib/fixtures/browser");
+const { freePort } = require("../lib/fixtures/ports");
+const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
+
+const TAB = "e0d1e0d1e0d10001";
+const BROKER = "e0d1e0d1e0d10002";
+
+/**
+ * The flows the editor starts with: a broker and, per platform, a local device and a flow node using
+ * it (on the canvas's left, clear of the notifications a deploy shows at the top centre).
+ */
+function initialFlows(brokerPort) {
+  const at = (x, y) => ({ x, y, z: TAB });
+  return [
+    { id: TAB, type: "tab", label: "Editor test", disabled: false, info: "" },
+    {
+      id: BROKER, type: "iot-broker", name: "Test broker", port: brokerPort, bind: "127.0.0.1", allowAnonymous: false,
+      tls: "", wsPort: "", wsPath: "", persistence: "memory", ...at(100, 60), wires: [[]],
+    },
+    { id: "e0d1e0d1e0d10011", type: "blynk-device", name: "Hosted Blynk", connection: "local", broker: BROKER, server: "", tls: "", templateId: "", firmwareVersion: "", timeZone: "", pins: "" },
+    { id: "e0d1e0d1e0d10012", type: "blynk-write", name: "Blynk write", device: "e0d1e0d1e0d10011", datastream: "", ...at(100, 140), wires: [] },
+    { id: "e0d1e0d1e0d10021", type: "thingsboard-device", name: "Hosted ThingsBoard", connection: "local", broker: BROKER, server: "", gateway: false, auth: "token", qos: "1", tls: "" },
+    { id: "e0d1e0d1e0d10022", type: "thingsboard-telemetry", name: "TB telemetry", device: "e0d1e0d1e0d10021", subDevice: "", ...at(100, 220), wires: [[]] },
+    { id: "e0d1e0d1e0d10031", type: "thingspeak-channel", name: "Hosted ThingSpeak", connection: "local", broker: BROKER, server: "", channelId: "100001", updateInterval: "15", fieldNames: "" },
+    { id: "e0d1e0d1e0d10032", type: "thingspeak-field", name: "TS field", channel: "e0d1e0d1e0d10031", field: "1", mode: "write", bulk: false, interval: "", ...at(100, 300), wires: [] },
+  ];
+}
+
+const CREDENTIALS = {
+  e0d1e0d1e0d10011: { token: "AbCdEfGhIjKlMnOpQrStUvWxYz012345" },
+  e0d1e0d1e0d10021: { token: "A1b2C3d4E5f6G7h8I9j0" },
+  e0d1e0d1e0d10031: { clientId: "ABCDEFGHIJKLMNOPQRSTUVW", username: "ABCDEFGHIJKLMNOPQRSTUVW", password: "abcdefghijklmnopqrstuvwx", writeKey: "WRITEKEY00000001", readKey: "READKEY000000001" },
+};
+
+/**
+ * Per config node type: the flow node that uses it (its id and property), its existing local node,
+ * and how to fill each mode. Cloud servers point at a closed loopback port (`closed`) so that the
+ * deployed nodes never leave the machine.
+ */
+const PLATFORMS = [
+  {
+    type: "blynk-device", flowNode: "e0d1e0d1e0d10012", property: "device", existing: "e0d1e0d1e0d10011",
+    modes: {
+      mqtt: { server: (closed) => `mqtt://127.0.0.1:${closed}`, fields: { token: "mqttToken0000000000000000000000x" } },
+      https: { server: (closed) => `http://127.0.0.1:${closed}`, fields: { token: "httpsToken000000000000000000000x" } },
+      local: { click: ["#blynk-device-generate"] },
+    },
+  },
+  {
+    type: "thingsboard-device", flowNode: "e0d1e0d1e0d10022", property: "device", existing: "e0d1e0d1e0d10021",
+    modes: {
+      mqtt: { server: (closed) => `mqtt://127.0.0.1:${closed}`, fields: { token: "MqttToken00000000000" } },
+      http: { server: (closed) => `http://127.0.0.1:${closed}`, fields: { token: "HttpToken00000000000" } },
+      local: { click: ["#thingsboard-device-generate"] },
+    },
+  },
+  {
+    type: "thingspeak-channel", flowNode: "e0d1e0d1e0d10032", property: "channel", existing: "e0d1e0d1e0d10031",
+    modes: {
+      mqtt: {
+        server: (closed) => `mqtt://127.0.0.1:${closed}`,
+        fields: { channelId: "200001", clientId: "MQTTCLIENT0000000000001", username: "MQTTCLIENT0000000000001", password: "mqttpassword000000000001" },
+      },
+      rest: { server: (closed) => `http://127.0.0.1:${closed}`, fields: { channelId: "200002", writeKey: "RESTWRITE0000001", readKey: "RESTREAD00000001" } },
+      local: { fields: { channelId: "200003" }, click: ["#thingspeak-channel-generate-mqtt", "#thingspeak-channel-generate-keys"] },
+    },
+  },
+];
+
+describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, function () {
+  this.timeout(60000);
+  let editor;
+  let browser;
+  let page;
+  let original; // the iot-broker node as first deployed
+  let shots;
+  let shot = 0;
+  let closedPort;
+
+  before(async function () {
+    const missing = chromiumMissing();
+    if (missing && process.env.CI === "true") throw new Error(`${missing}: CI must install it (see .ci/run)`);
+    if (missing) {
+      console.log(`      skipped: ${missing}`);
+      this.skip();
+    }
+    const brokerPort = await freePort();
+    closedPort = await freePort();
+    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-editor-shots-"));
+    fs.mkdirSync(shots, { recursive: true });
+    console.log(`      screenshots: ${shots}`);
+    // Node-RED and chromium start side by side; whichever started is stopped if the other failed.
+    const starting = startNodeRedEditor({ flows: initialFlows(brokerPort), credentials: CREDENTIALS });
+    const started = await Promise.allSettled([starting, launchChromium({ allowOrigin: starting.then((e) => e.base) })]);
+    [editor, browser] = started.map((r) => (r.status === "fulfilled" ? r.value : undefined));
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    await openEditor();
+    await snap("editor-loaded");
+    original = (await editor.flows()).find((n) => n.id === BROKER);
+    assert.ok(original, "the iot-broker is deployed");
+  });
+
+  // A failed step may leave dialogs open: the next test starts on a fresh editor page.
+  afterEach(async function () {
+    if (this.currentTest.state !== "failed" || !page) return;
+    await snap("failed");
+    const problems = browser.takeProblems();
+    if (problems.length > 0) console.log(`      the page logged:\n${problems.join("\n")}`);
+    await page.close({ runBeforeUnload: false });
+    await openEditor();
+  });
+
+  after(async function () {
+    if (browser) await browser.close();
+    if (editor) await editor.stop();
+  });
+
+  async function openEditor() {
+    page = await browser.newPage();
+    page.setDefaultTimeout(15000);
+    await page.goto(editor.base + "/");
+    await page.waitForFunction((id) => window.RED && RED.nodes && RED.nodes.node(id) && RED.nodes.node(id).type === "iot-broker", BROKER);
+    await page.locator(`[id="${BROKER}"]`).waitFor();
+  }
+
+  /** Screenshot of the step; the editor's notifications (earlier deploys) would hide the dialog's top. */
+  async function snap(name, { notifications = false } = {}) {
+    shot += 1;
+    const file = path.join(shots, `${String(shot).padStart(2, "0")}-${name}.png`);
+    await page.screenshot({ path: file, style: notifications ? "" : "#red-ui-notifications { display: none !important; }" });
+  }
+
+  /** Opens a flow node's edit dialog by double-clicking it on the canvas. */
+  async function openFlowNode(id) {
+    await page.locator(`[id="${id}"] .red-ui-flow-node`).dblclick();
+    await page.locator("#node-dialog-ok").waitFor();
+  }
+
+  /** Sets an input or select the way a user does, then lets the dialog's change handlers run. */
+  async function setField(selector, value) {
+    const field = page.locator(selector);
+    if ((await field.evaluate((el) => el.tagName)) === "SELECT") await field.selectOption(value);
+    else await field.fill(value);
+    await field.dispatchEvent("change");
+  }
+
+  /** Clicks a dialog's button (Add, Update, Done) and waits for the dialog to close. */
+  async function closeWith(button) {
+    await page.locator(button).click();
+    await page.locator(button).waitFor({ state: "detached" });
+  }
+
+  /** Config nodes of this package the editor holds invalid, with its reasons. */
+  const invalidConfigNodes = () =>
+    page.evaluate((types) => {
+      const invalid = [];
+      RED.nodes.eachConfig((n) => {
+        if (types.includes(n.type) && !n.valid) invalid.push({ id: n.id, type: n.type, errors: n.validationErrors });
+      });
+      return invalid;
+    }, PLATFORMS.map((p) => p.type));
+
+  /** Clicks the editor's notifications away, as a user does: they cover the top of the next dialog. */
+  async function dismissNotifications() {
+    const notes = "#red-ui-notifications .red-ui-notification";
+    await page.$$eval(notes, (els) => els.forEach((el) => el.click()));
+    await page.waitForFunction((selector) => document.querySelectorAll(selector).length === 0, notes);
+  }
+
+  /** Deploys (all nodes valid first: the editor would otherwise ask) and answers the deployed flows. */
+  async function deploy(label) {
+    assert.deepEqual(await invalidConfigNodes(), [], "the editor holds every config node valid");
+    const posted = page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/flows");
+    await page.locator("#red-ui-header-button-deploy").click();
+    const res = await posted;
+    assert.equal(res.status(), 200, `deploy answered ${res.status()}`);
+    await page.locator("#red-ui-header-button-deploy.disabled").waitFor();
+    await snap(`${label}-deployed`, { notifications: true });
+    await dismissNotifications();
+    const flows = await editor.flows();
+    assert.deepEqual(flows.find((n) => n.id === BROKER), original, "the iot-broker node is unchanged");
+    assert.deepEqual(browser.takeProblems(), [], "the page logged errors");
+    return flows;
+  }
+
+  for (const platform of PLATFORMS) {
+    describe(platform.type, function () {
+      const picker = `#node-input-${platform.property}`;
+      // Node-RED 4.1 names the picker's buttons node-input-btn-<property>-<add|edit>.
+      const pickerButton = (action) => `#node-input-btn-${platform.property}-${action}, #node-input-${platform.property}-btn-${platform.property}-${action}`;
+
+      it("re-saves an existing local-mode node (Update) without touching the broker", async function () {
+        await openFlowNode(platform.flowNode);
+        assert.equal(await page.locator(picker).inputValue(), platform.existing);
+        await page.locator(pickerButton("edit")).first().click();
+        await page.locator("#node-config-dialog-ok").waitFor();
+        assert.equal(await page.locator("#node-config-input-broker").inputValue(), BROKER);
+        await setField("#node-config-input-name", "Renamed");
+        await snap(`${platform.type}-update-dialog`);
+        await closeWith("#node-config-dialog-ok");
+        await closeWith("#node-dialog-ok");
+        const flows = await deploy(`${platform.type}-update`);
+        const saved = flows.find((n) => n.id === platform.existing);
+        assert.deepEqual([saved.name, saved.connection, saved.broker], ["Renamed", "local", BROKER]);
+      });
+
+      for (const [mode, how] of Object.entries(platform.modes)) {
+        it(`adds a ${mode}-mode node from the ${platform.property} picker of a flow node`, async function () {
+          await openFlowNode(platform.flowNode);
+          await page.locator(pickerButton("add")).first().click();
+          await page.locator("#node-config-dialog-ok").waitFor();
+          await setField("#node-config-input-name", `New ${mode}`);
+          // Through local mode first: the broker picked there must not be saved in another mode.
+          if (mode !== "local") await setField("#node-config-input-connection", "local");
+          await setField("#node-config-input-connection", mode);
+          if (how.server) {
+            await setField(`#${platform.type}-server-preset`, "custom");
+            await setField("#node-config-input-server", how.server(closedPort));
+          }
+          for (const [field, value] of Object.entries(how.fields ?? {})) await setField(`#node-config-input-${field}`, value);
+          for (const button of how.click ?? []) await page.locator(button).click();
+          const broker = page.locator("#node-config-input-broker");
+          if (mode === "local") {
+            // The picker lists the flows' iot-broker and picks it, the only one, for a new node.
+            assert.deepEqual(await broker.locator("option").evaluateAll((options) => options.map((o) => o.value)), ["", BROKER]);
+            assert.equal(await broker.inputValue(), BROKER);
+            assert.ok(await broker.isVisible(), "the broker picker is shown in local mode");
+          } else {
+            assert.equal(await broker.isVisible(), false, "no broker picker outside local mode");
+          }
+          await snap(`${platform.type}-${mode}-dialog`);
+          await closeWith("#node-config-dialog-ok");
+          const added = await page.locator(picker).inputValue();
+          assert.ok(added !== "" && added !== "_ADD_" && added !== platform.existing, `the flow node uses the added node (got "${added}")`);
+          await snap(`${platform.type}-${mode}-added`);
+          await closeWith("#node-dialog-ok");
+          const flows = await deploy(`${platform.type}-${mode}`);
+          const saved = flows.find((n) => n.id === added);
+          assert.ok(saved, "the added config node is deployed");
+          assert.deepEqual(
+            [saved.type, saved.name, saved.connection, saved.broker],
+            [platform.type, `New ${mode}`, mode, mode === "local" ? BROKER : ""],
+          );
+          assert.equal(flows.find((n) => n.id === platform.flowNode)[platform.property], added);
+        });
+      }
+    });
+  }
+});
