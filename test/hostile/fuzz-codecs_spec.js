@@ -112,6 +112,15 @@ describe("hostile: codec fuzzing (fast-check, seeded)", function () {
       assert.deepEqual(blynk.http.parseGetResponse(["V1"], '[1,"2",[3]]'), '[1,"2",[3]]');
       assert.deepEqual(blynk.http.parseGetResponse(["V1"], '[1,"2"]'), [1, 2]);
     });
+
+    it("thingsboard: a sparse telemetry array is refused item by item, not with a TypeError", function () {
+      assert.throws(() => tb.encodeTelemetry(new Array(2)), (err) => err.name === "TransportError" && /telemetry item 0 must be an object, got undefined/.test(err.message));
+    });
+
+    it("thingspeak: a parameter nested in arrays is refused without recursing into it", function () {
+      assert.throws(() => ts.parseUpdateForm({ field1: nested(100_000) }), (err) => err.name === "TransportError" && /parameter value must be text or a number/.test(err.message));
+      assert.equal(ts.parseUpdateForm({ field1: ["1", "2"] }).update.fields[1], "2", "a repeated key still counts as its last value");
+    });
   });
 
   describe("round trips", function () {
