@@ -3,9 +3,10 @@
 // arbitrary text, bytes, JSON (with "__proto__"/"constructor" keys), deep nesting, odd numbers.
 // Each call returns or refuses with a TransportError that has a message (never a TypeError from
 // a missing check, a non-Error or a stack overflow), and no built-in prototype changes.
-// Replay a failure with the FUZZ_SEED it prints (see test/lib/fixtures/fuzz.js).
+// A call that does not return within 10 s ends the run naming it (a hang). Replay a failure with
+// the FUZZ_SEED it prints (see test/lib/fixtures/fuzz.js).
 const assert = require("node:assert/strict");
-const { fc, check, snapshot, assertNoPollution, assertNormalError, anything, nastyText, nastyBuffer, nastyJsonText, pollutingObject } = require("../lib/fixtures/fuzz.js");
+const { fc, check, watched, snapshot, assertNoPollution, assertNormalError, anything, nastyText, nastyBuffer, nastyJsonText, pollutingObject } = require("../lib/fixtures/fuzz.js");
 
 const lib = (p) => require(`../../dist/nodes/lib/${p}.js`);
 const blynk = { ...lib("blynk/codec"), http: lib("blynk/http-codec") };
@@ -20,7 +21,7 @@ const RUNS = 150;
 function callSafely(name, fn, args) {
   const before = snapshot();
   try {
-    return { value: fn(...args) };
+    return { value: watched(name, fn, args) };
   } catch (err) {
     assertNormalError(err, name);
     assert.equal(err.name, "TransportError", `${name} refused with a ${err.name} instead of a clear TransportError: ${err.message}`);
