@@ -3,7 +3,7 @@
 // arbitrary text, bytes, JSON (with "__proto__"/"constructor" keys), deep nesting, odd numbers.
 // Each call returns or refuses with a TransportError that has a message (never a TypeError from
 // a missing check, a non-Error or a stack overflow), and no built-in prototype changes.
-// A call that does not return within 10 s ends the run naming it (a hang). Replay a failure with
+// A call that does not return within 30 s ends the run naming it (a hang). Replay a failure with
 // the FUZZ_SEED it prints (see test/lib/fixtures/fuzz.js).
 const assert = require("node:assert/strict");
 const { fc, check, watched, snapshot, assertNoPollution, assertNormalError, anything, nastyText, nastyBuffer, nastyJsonText, pollutingObject } = require("../lib/fixtures/fuzz.js");
