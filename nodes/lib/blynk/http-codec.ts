@@ -182,14 +182,17 @@ export function isHardwareConnectedRequest(token: string): HttpRequestSpec {
 }
 
 /** A JSON answer value -> BlynkValue (numeric text becomes a number, null drops out). */
-function answerValue(value: unknown): BlynkValue | undefined {
+function answerScalar(value: unknown): BlynkScalar | undefined {
   if (typeof value === "string") return parseScalar(value);
   if (typeof value === "number" || typeof value === "boolean") return value;
-  if (Array.isArray(value)) {
-    const items = (value as unknown[]).map(answerValue);
-    return items.every((v): v is BlynkScalar => v !== undefined && !Array.isArray(v)) ? items : undefined;
-  }
   return undefined;
+}
+
+/** A value in an answer: a scalar or a flat array of scalars (one level only, so nesting cannot recurse). */
+function answerValue(value: unknown): BlynkValue | undefined {
+  if (!Array.isArray(value)) return answerScalar(value);
+  const items = (value as unknown[]).map(answerScalar);
+  return items.every((v): v is BlynkScalar => v !== undefined) ? items : undefined;
 }
 
 function answerObject(body: string, what: string): Record<string, unknown> {

@@ -250,7 +250,8 @@ export function normalizeTelemetry(input: unknown, now?: number): TelemetryEntry
   if (!Array.isArray(input)) return [entryFrom(input, "telemetry", now)];
   const items = input as unknown[];
   if (items.length === 0) throw invalid(`telemetry is an empty array; accepted: ${TELEMETRY_ACCEPTED}`);
-  return items.map((item, i) => entryFrom(item, `telemetry item ${i}`, now));
+  // Array.from visits the holes of a sparse array too (map would leave them as holes).
+  return Array.from(items, (item, i) => entryFrom(item, `telemetry item ${i}`, now));
 }
 
 /** One entry in its wire form: plain values when the server stamps it, else {ts, values}. */

@@ -385,10 +385,11 @@ export function parseUpdate(body: Buffer | string): ChannelUpdate {
 }
 
 function paramText(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean") return fieldText(value);
-  if (Array.isArray(value)) return paramText(value[value.length - 1]); // repeated key: the last wins
-  if (value === undefined || value === null) return "";
+  // A repeated key (["1", "2"]) counts as its last value; an array inside it is no parameter.
+  const last = Array.isArray(value) ? (value as unknown[]).at(-1) : value;
+  if (typeof last === "string") return last;
+  if (typeof last === "number" || typeof last === "boolean") return fieldText(last);
+  if (last === undefined || last === null) return "";
   throw invalid(`a parameter value must be text or a number, got ${describeValue(value)}; accepted: ${VALUE_ACCEPTED}`);
 }
 

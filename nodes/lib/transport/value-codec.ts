@@ -116,7 +116,8 @@ export function toJsonText(value: unknown, what?: string): string {
     });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    problem = /circular/i.test(message) ? "it refers to itself (circular structure)" : message;
+    // A RangeError here is the engine's stack running out on deeply nested input.
+    problem = /circular/i.test(message) ? "it refers to itself (circular structure)" : err instanceof RangeError ? "it is nested too deeply" : message;
   }
   if (problem === undefined && text === undefined) problem = `${describeValue(value)} has no JSON form`;
   if (problem !== undefined || text === undefined) {
