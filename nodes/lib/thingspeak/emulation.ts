@@ -17,7 +17,7 @@
  */
 import { hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
-import { findByDigest } from "../transport/secret-match.js";
+import { DigestIndex, tokenDigest } from "../transport/secret-match.js";
 import { createdAtMs, type CreatedAt, type FeedEntry } from "./codec.js";
 import { ChannelFeed, checkChannel, matches } from "./hosted-channel.js";
 import { ThingSpeakEmulation } from "./hosted-plugin.js";
@@ -36,6 +36,37 @@ export interface HostedRegistration {
 
 /** Every hosted channel of this runtime, across brokers (the REST API serves them all). */
 const registrations = new Set<HostedRegistration>();
+/**
+ * The same channels indexed, so finding one costs a map look-up however many are hosted:
+ * by config node id, by channel id, by MQTT username (its digest: part of the credentials) and
+ * by write key (DigestIndex).
+ */
+const byConfigId = new Map<string, HostedRegistration>();
+const byChannelId = new Map<number, HostedRegistration>();
+const byUsername = new Map<string, HostedRegistration>();
+const byWriteKey = new DigestIndex<{ readonly digest: Buffer; readonly r: HostedRegistration }>();
+
+function usernameKey(username: string): string {
+  return tokenDigest(username).toString("base64");
+}
+
+function index(r: HostedRegistration): void {
+  registrations.add(r);
+  byConfigId.set(r.feed.id, r);
+  byChannelId.set(r.feed.config.channelId, r);
+  byUsername.set(usernameKey(r.feed.config.username), r);
+  if (r.feed.writeDigest !== undefined) byWriteKey.add({ digest: r.feed.writeDigest, r });
+}
+
+function unindex(r: HostedRegistration): void {
+  registrations.delete(r);
+  if (byConfigId.get(r.feed.id) === r) byConfigId.delete(r.feed.id);
+  if (byChannelId.get(r.feed.config.channelId) === r) byChannelId.delete(r.feed.config.channelId);
+  const user = usernameKey(r.feed.config.username);
+  if (byUsername.get(user) === r) byUsername.delete(user);
+  const writer = r.feed.writeDigest === undefined ? undefined : byWriteKey.find(r.feed.config.writeKey ?? "");
+  if (writer?.r === r) byWriteKey.delete(writer);
+}
 
 function view(r: HostedRegistration): HostedChannelView {
   const { config } = r.feed;
@@ -51,8 +82,7 @@ function view(r: HostedRegistration): HostedChannelView {
 }
 
 function byId(id: string): HostedRegistration | undefined {
-  for (const r of registrations) if (r.feed.id === id) return r;
-  return undefined;
+  return byConfigId.get(id);
 }
 
 /** The hosted channel with config node id `id`, or undefined. */
@@ -63,25 +93,19 @@ export function hostedChannel(id: string): HostedChannelView | undefined {
 
 /** The hosted channel whose MQTT device credentials are exactly these (password compared in constant time). */
 export function hostedByCredentials(clientId: string, username: string, password: string): HostedChannelView | undefined {
-  for (const r of registrations) {
-    const { config } = r.feed;
-    if (config.username !== username) continue;
-    // Usernames are unique (see hostThingSpeakChannel): this is the only candidate.
-    return r.feed.credentialsProblem(clientId, Buffer.from(password)) === undefined ? view(r) : undefined;
-  }
-  return undefined;
+  // Usernames are unique (see hostThingSpeakChannel): this is the only candidate.
+  const r = byUsername.get(usernameKey(username));
+  return r !== undefined && r.feed.credentialsProblem(clientId, Buffer.from(password)) === undefined ? view(r) : undefined;
 }
 
 /** For rest-api.ts: the registration of ThingSpeak channel id `channelId`. */
 export function registrationByChannelId(channelId: number): HostedRegistration | undefined {
-  for (const r of registrations) if (r.feed.config.channelId === channelId) return r;
-  return undefined;
+  return byChannelId.get(channelId);
 }
 
-/** For rest-api.ts: the registration whose write key is `key`, compared in constant time against every one. */
+/** For rest-api.ts: the registration whose write key is `key`: one map look-up by its digest (DigestIndex). */
 export function registrationByWriteKey(key: string): HostedRegistration | undefined {
-  const candidates = [...registrations].flatMap((r) => (r.feed.writeDigest === undefined ? [] : [{ digest: r.feed.writeDigest, r }]));
-  return findByDigest(candidates, key)?.r;
+  return byWriteKey.find(key)?.r;
 }
 
 /** For rest-api.ts: whether any channel is hosted (the REST API stays out of the way otherwise). */
@@ -167,7 +191,7 @@ export function hostThingSpeakChannel(brokerId: string, channel: HostedChannel, 
     return () => undefined;
   }
   const registration: HostedRegistration = { feed: new ChannelFeed(config, options.now ?? Date.now), brokerId, plugin: undefined };
-  registrations.add(registration);
+  index(registration);
   const unhost = hostOnBroker(
     brokerId,
     {
@@ -187,7 +211,7 @@ export function hostThingSpeakChannel(brokerId: string, channel: HostedChannel, 
     report,
   );
   return () => {
-    registrations.delete(registration);
+    unindex(registration);
     unhost();
   };
 }
