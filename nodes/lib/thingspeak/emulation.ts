@@ -19,7 +19,7 @@ import { hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { DigestIndex, tokenDigest } from "../transport/secret-match.js";
 import { createdAtMs, type CreatedAt, type FeedEntry } from "./codec.js";
-import { ChannelFeed, checkChannel, matches } from "./hosted-channel.js";
+import { ChannelFeed, checkChannel } from "./hosted-channel.js";
 import { ThingSpeakEmulation } from "./hosted-plugin.js";
 import { THINGSPEAK_PLUGIN, hostedTopics, type HostedChannel, type HostedChannelView, type HostOptions, type WriteResult } from "./hosted-types.js";
 import { selectEntries } from "./rest-server.js";
@@ -150,17 +150,16 @@ export function hostedEntries(id: string, query: HostedEntriesQuery = {}): FeedE
   );
 }
 
-/** Why `config` cannot be hosted next to the channels hosted already, or undefined. */
+/** Why `config` cannot be hosted next to the channels hosted already, or undefined (map look-ups: hosting many channels stays linear). */
 function conflict(config: HostedChannel): string | undefined {
-  for (const r of registrations) {
-    const other = r.feed.config;
-    const what =
-      other.id === config.id ? "is hosted already"
-      : other.channelId === config.channelId ? `has channel id ${config.channelId} too`
-      : other.username === config.username ? "uses the same MQTT username"
-      : config.writeKey !== undefined && r.feed.writeDigest !== undefined && matches(r.feed.writeDigest, config.writeKey) ? "uses the same write API key"
-      : undefined;
-    if (what !== undefined) return `hosted ThingSpeak channel "${config.name}" is not hosted: "${other.name}" ${what}`;
+  const clash: [HostedRegistration | undefined, string][] = [
+    [byConfigId.get(config.id), "is hosted already"],
+    [byChannelId.get(config.channelId), `has channel id ${config.channelId} too`],
+    [byUsername.get(usernameKey(config.username)), "uses the same MQTT username"],
+    [config.writeKey === undefined ? undefined : byWriteKey.find(config.writeKey)?.r, "uses the same write API key"],
+  ];
+  for (const [other, what] of clash) {
+    if (other !== undefined) return `hosted ThingSpeak channel "${config.name}" is not hosted: "${other.feed.config.name}" ${what}`;
   }
   return undefined;
 }
