@@ -25,6 +25,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { toError } from "../transport/errors.js";
 import { BODY_TOO_LARGE, readRequestBody } from "../transport/http-body.js";
 import { TokenBucket } from "../transport/rate-limit.js";
+import { maskSecrets } from "../transport/redact.js";
 import { decodeValue, encodeValue, LIMITS, type BlynkValue } from "./codec.js";
 import { hostedByToken, type HostedRegistration } from "./emulation.js";
 import type { HostedDevice } from "./hosted-device.js";
@@ -202,7 +203,7 @@ async function handle(req: HttpApiRequest, url: string, allow: Limiter): Promise
 
 function send(res: ServerResponse, reply: Reply, token: string | undefined): void {
   // Nothing we send may show the token, not even inside an echoed parameter.
-  const body = token !== undefined && token.length > 0 && reply.type === "json" && reply.status >= 400 ? reply.body.replaceAll(token, "***") : reply.body;
+  const body = token !== undefined && token.length > 0 && reply.type === "json" && reply.status >= 400 ? maskSecrets(reply.body, [token]) : reply.body;
   res.statusCode = reply.status;
   res.setHeader("Content-Type", reply.type === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8");
   res.setHeader("Content-Length", Buffer.byteLength(body));

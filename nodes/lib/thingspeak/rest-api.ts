@@ -23,6 +23,7 @@
 import type { ServerResponse } from "node:http";
 import { decodeForm } from "./codec.js";
 import { BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { maskSecrets } from "../transport/redact.js";
 import { anyHosted, registrationByChannelId, registrationByWriteKey } from "./emulation.js";
 import type { WriteOutcome } from "./hosted-channel.js";
 import {
@@ -188,7 +189,7 @@ function requestKeys(req: RestApiRequest, url: string): Set<string> {
 
 function send(res: ServerResponse, answer: RestAnswer, keys: ReadonlySet<string>): void {
   let body = answer.body;
-  if (answer.status >= 400) for (const key of keys) body = body.replaceAll(key, "***");
+  if (answer.status >= 400) body = maskSecrets(body, keys);
   res.statusCode = answer.status;
   res.setHeader("Content-Type", answer.contentType);
   res.setHeader("Content-Length", Buffer.byteLength(body));
