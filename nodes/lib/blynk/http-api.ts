@@ -23,7 +23,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { toError } from "../transport/errors.js";
-import { BODY_TOO_LARGE, readRequestBody } from "../transport/http-body.js";
+import { BODY_TOO_DEEP, BODY_TOO_LARGE, readRequestBody } from "../transport/http-body.js";
+import { tooDeep } from "../transport/json-limits.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import { maskSecrets } from "../transport/redact.js";
 import { decodeValue, encodeValue, LIMITS, type BlynkValue } from "./codec.js";
@@ -98,7 +99,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 /** The body: from the stream if nobody read it, else what a body parser left in `req.body`. */
-function readBody(req: HttpApiRequest): Promise<string | typeof BODY_TOO_LARGE> {
+function readBody(req: HttpApiRequest): Promise<string | typeof BODY_TOO_LARGE | typeof BODY_TOO_DEEP> {
   return readRequestBody(req, MAX_BODY_BYTES);
 }
 
@@ -185,6 +186,7 @@ async function handle(req: HttpApiRequest, url: string, allow: Limiter): Promise
   if (method === "POST") {
     const body = await readBody(req);
     if (body === BODY_TOO_LARGE) return error(413, `Request is too large: at most ${MAX_BODY_BYTES} bytes.`);
+    if (body === BODY_TOO_DEEP) return error(400, tooDeep("the request body").message);
     intent = parseHttpRequest(method, path, query, body, contentType);
   }
   if ("error" in intent) return error(intent.status, intent.error);

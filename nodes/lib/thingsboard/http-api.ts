@@ -28,7 +28,8 @@
  */
 import type { ServerResponse } from "node:http";
 import { toError, TransportError } from "../transport/errors.js";
-import { BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { BODY_TOO_DEEP, BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { tooDeep } from "../transport/json-limits.js";
 import { encodeAttributeResponse, encodeProvisionResponse, parseRpcResponse, rpcRequestTopic, rpcResponseTopic, TOPICS } from "./codec.js";
 import { hostedByToken } from "./emulation.js";
 import type { HostedDevice, PollQueue } from "./hosted-device.js";
@@ -170,6 +171,7 @@ async function handle(req: TbHttpApiRequest, res: ServerResponse, url: string, o
   if (method === "POST") {
     const read = await readRequestBody(req, MAX_BODY_BYTES);
     if (read === BODY_TOO_LARGE) return text(413, `The request body is too large: at most ${MAX_BODY_BYTES} bytes.`);
+    if (read === BODY_TOO_DEEP) return text(400, tooDeep("the request body").message);
     body = read;
   }
   const intent = method === "POST" ? parseHttpRequest(method, url, undefined, body) : route;

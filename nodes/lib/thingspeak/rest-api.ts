@@ -22,7 +22,8 @@
  */
 import type { ServerResponse } from "node:http";
 import { decodeForm } from "./codec.js";
-import { BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { BODY_TOO_DEEP, BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { tooDeep, valueTooDeep } from "../transport/json-limits.js";
 import { maskSecrets } from "../transport/redact.js";
 import { anyHosted, registrationByChannelId, registrationByWriteKey } from "./emulation.js";
 import type { WriteOutcome } from "./hosted-channel.js";
@@ -132,6 +133,7 @@ function readAnswer(intent: Exclude<RestIntent, { op: "update" }>, path: string)
 function readBody(req: RestApiRequest, maxBytes: number): Promise<unknown> {
   if (!req.readableEnded) return readRequestBody(req, maxBytes);
   const body = req.body;
+  if (typeof body === "object" && body !== null && !Buffer.isBuffer(body) && valueTooDeep(body)) return Promise.resolve(BODY_TOO_DEEP);
   let size = 0;
   try {
     if (typeof body === "string" || Buffer.isBuffer(body)) size = Buffer.byteLength(body);
@@ -151,6 +153,7 @@ async function handle(req: RestApiRequest, url: string, maxBodyBytes: number, ke
   if (method === "POST" && UPDATE_PATH.test(path)) {
     body = await readBody(req, maxBodyBytes);
     if (body === BODY_TOO_LARGE) return refused(413, `the request body is over ${maxBodyBytes} bytes`, path);
+    if (body === BODY_TOO_DEEP) return refused(400, tooDeep("the request body").message, path);
     collectKeys(keys, body);
   }
   const intent = parseRestRequest(method, path, rawQuery, body, contentType, req.headers);
