@@ -19,8 +19,11 @@ export interface ReportThrottleOptions {
   intervalMs?: number;
   /** Reports of one kind that go out per window before the rest are counted; default 10. */
   burst?: number;
-  /** Where summaries go (the report channel of whoever owns the peer). Must not throw. */
-  summary: (text: string, kind: string) => void;
+  /**
+   * Where summaries go (the report channel of whoever owns the peer), as English text and as
+   * parts (for a translated message). Must not throw.
+   */
+  summary: (text: string, kind: string, suppressed: number, last: string) => void;
   timers?: ThrottleTimers;
 }
 
@@ -48,7 +51,7 @@ export const DEFAULT_REPORT_BURST = 10;
 export class ReportThrottle {
   readonly intervalMs: number;
   readonly burst: number;
-  readonly #summary: (text: string, kind: string) => void;
+  readonly #summary: ReportThrottleOptions["summary"];
   readonly #timers: ThrottleTimers;
   readonly #windows = new Map<string, Window>();
 
@@ -106,7 +109,7 @@ export class ReportThrottle {
     const seconds = Math.round(this.intervalMs / 1000);
     const text = `${window.suppressed} more like this were not reported one by one in the last ${seconds} s; the last one: ${window.last}`;
     try {
-      this.#summary(text, kind);
+      this.#summary(text, kind, window.suppressed, window.last);
     } catch {
       // The owner's callback failing must not break whoever reported.
     }
