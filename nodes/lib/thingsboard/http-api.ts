@@ -140,7 +140,7 @@ async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body:
       try {
         device.store.set("client", intent.values);
       } catch (err) {
-        device.report(toError(err).message); // what fits is kept; flows get everything
+        device.report(toError(err).message, "store-full"); // what fits is kept; flows get everything (repeats summarised)
       }
       await device.uplink(TOPICS.attributes, body);
       return empty(200);
