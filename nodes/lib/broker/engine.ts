@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream";
 import { toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
+import { guardDeliveryQueue } from "./delivery-queue.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
@@ -109,6 +110,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         },
       });
       this.#aedes = aedes;
+      // Queued deliveries must not drain by recursion (delivery-queue.ts): that ended Node-RED.
+      guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
       this.#wireEvents(aedes);
     } finally {
       this.#startFinished = true;
