@@ -3,6 +3,7 @@ import { isPlainObject } from "./lib/thingsboard/codec.js";
 import { StaleReplyError } from "./lib/thingsboard/link.js";
 import { deviceHandleOf, useLink, type LinkUse, type StatusView } from "./lib/thingsboard/link-user.js";
 import { TransportError, toError } from "./lib/transport/errors.js";
+import { ReportThrottle } from "./lib/transport/report-throttle.js";
 import { describeValue } from "./lib/transport/value-codec.js";
 
 interface TbRpcDef extends NodeDef {
@@ -47,6 +48,11 @@ export = function (RED: NodeAPI): void {
     const refuse = (key: string, params: Record<string, string> = {}): Error => new Error(RED._(`thingsboard-rpc.errors.${key}`, params));
 
     let use: LinkUse | undefined;
+    const unanswered = new ReportThrottle({
+      summary: (_text, _kind, count, last) => {
+        node.warn(RED._("thingsboard-rpc.warnings.unanswered-more", { count: String(count), last }));
+      },
+    });
     let unusable: Error | undefined;
     if (device === undefined) {
       unusable = refuse("no-device");
@@ -69,7 +75,9 @@ export = function (RED: NodeAPI): void {
             (err: unknown) => {
               count(-1);
               if (err instanceof TransportError && err.code === "timeout") {
-                node.warn(RED._("thingsboard-rpc.warnings.unanswered", { method: m.method, id: m.idText, device: m.device, timeout: String(timeoutMs) }));
+                const text = RED._("thingsboard-rpc.warnings.unanswered", { method: m.method, id: m.idText, device: m.device, timeout: String(timeoutMs) });
+                // A device can send requests faster than a flow answers: a few lines, then one a minute.
+                if (unanswered.admit("unanswered", text)) node.warn(text);
               }
             },
           );
@@ -152,6 +160,7 @@ export = function (RED: NodeAPI): void {
     }
 
     node.on("close", (removed: boolean, done: () => void) => {
+      unanswered.close();
       const finish = (): void => {
         node.status({});
         done();

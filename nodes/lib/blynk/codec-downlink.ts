@@ -6,6 +6,7 @@ import { describeValue } from "../transport/value-codec.js";
 import type { Encoded } from "./codec.js";
 import type { UtcInfo } from "./codec-time.js";
 import { assertDatastreamName, assertMetaName, decodeValue, encodeValue, invalid, isPlainObject, numberText, type BlynkValue } from "./codec-values.js";
+import { jsonTextTooDeep } from "../transport/json-limits.js";
 
 export interface OtaInfo {
   url: string;
@@ -74,6 +75,7 @@ function otaFrom(data: unknown): OtaInfo | undefined {
 }
 
 function json(text: string): unknown {
+  if (jsonTextTooDeep(text)) return undefined; // as if not JSON: nothing this deep is a Blynk message
   try {
     return JSON.parse(text) as unknown;
   } catch {

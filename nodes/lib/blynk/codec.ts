@@ -52,6 +52,7 @@ import {
   type TimestampedPoint,
 } from "./codec-values.js";
 import type { UtcInfo } from "./codec-time.js";
+import { jsonTextTooDeep, tooDeep } from "../transport/json-limits.js";
 
 export * from "./codec-values.js";
 export * from "./codec-time.js";
@@ -186,6 +187,7 @@ function mcuInfo(data: unknown, where: string): McuInfo {
 }
 
 function jsonOf(text: string, topic: string, accepted: string): unknown {
+  if (jsonTextTooDeep(text)) throw tooDeep(`${topic} payload`);
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {

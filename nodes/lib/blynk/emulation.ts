@@ -7,7 +7,8 @@
 import { hostAcrossRedeploys, hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { McuInfo } from "./codec.js";
-import { findByDigest, tokenDigest, type HostedDevice, type OnlineState } from "./hosted-device.js";
+import { DigestIndex } from "../transport/secret-match.js";
+import { tokenDigest, type HostedDevice, type OnlineState } from "./hosted-device.js";
 import { BlynkEmulation } from "./hosted-plugin.js";
 import { BLYNK_PLUGIN, hostedTopics, type HostedBlynkDevice } from "./hosted-types.js";
 
@@ -22,12 +23,12 @@ export interface HostedRegistration {
   runtime: HostedDevice | undefined;
 }
 
-/** Every hosted device of this runtime, across brokers (the HTTPS API serves them all). */
-const registrations = new Set<HostedRegistration>();
+/** Every hosted device of this runtime, across brokers (the HTTPS API serves them all), by token digest. */
+const registrations = new DigestIndex<HostedRegistration>();
 
-/** The hosted device holding `token`, compared in constant time against every one. */
+/** The hosted device holding `token`: one map look-up by its digest (DigestIndex). */
 export function hostedByToken(token: string): HostedRegistration | undefined {
-  return findByDigest(registrations, token);
+  return registrations.find(token);
 }
 
 /** What the retained `state/online` and `state/info` topics of a hosted device say. */
@@ -42,7 +43,7 @@ export interface HostedDeviceState extends OnlineState {
  * `state/` topics.
  */
 export function hostedDeviceState(id: string): HostedDeviceState | undefined {
-  for (const registration of registrations) {
+  for (const registration of registrations.values()) {
     const runtime = registration.runtime;
     if (registration.device.id !== id || runtime === undefined) continue;
     const info = runtime.store.info;
@@ -57,7 +58,7 @@ export function hostedDeviceState(id: string): HostedDeviceState | undefined {
  * (`flowsWrote`), so `get/ds` answers with it.
  */
 export function hostedDevice(brokerId: string, id: string): HostedDevice | undefined {
-  for (const registration of registrations) {
+  for (const registration of registrations.values()) {
     if (registration.device.id === id && registration.brokerId === brokerId && registration.runtime !== undefined) return registration.runtime;
   }
   return undefined;
@@ -99,7 +100,7 @@ function hostNow(brokerId: string, device: HostedBlynkDevice, onError: (err: unk
     report(toError(err));
     return () => undefined;
   }
-  const other = findByDigest(registrations, config.token);
+  const other = registrations.find(config.token);
   if (other) {
     // A token identifies exactly one device: the second one is not hosted (no device or HTTP
     // client could tell them apart).

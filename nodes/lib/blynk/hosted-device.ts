@@ -6,6 +6,7 @@ import type { ClientInfo } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { findByDigest, tokenDigest } from "../transport/secret-match.js";
 import type { PublishOptions } from "../transport/pubsub.js";
+import { ReportThrottle } from "../transport/report-throttle.js";
 import { assertDatastreamName, encodeDownlink, encodeValue, utcInfo, type Encoded, type TimestampedPoint } from "./codec.js";
 import { parsePin } from "./http-codec.js";
 import { DeviceStore } from "./hosted-store.js";
@@ -58,6 +59,8 @@ export class HostedDevice {
   current: ClientInfo | undefined;
   readonly #publish: Publish;
   readonly #report: (err: Error) => void;
+  /** Problems the device causes over and over are reported once, then summarised (ReportThrottle). */
+  readonly #throttle = new ReportThrottle({ summary: (text) => { this.report(text); } });
   readonly #namesByPin = new Map<string, string>();
   readonly #pinsByName = new Map<string, string>();
 
@@ -91,13 +94,28 @@ export class HostedDevice {
     return { online: true, clientId: info.clientId, ...(info.remoteAddress === undefined ? {} : { remoteAddress: info.remoteAddress }), protocolVersion: info.protocolVersion };
   }
 
-  /** A warning about this device, to whoever hosts it; never throws. */
-  report(message: string): void {
+  /**
+   * A warning about this device, to whoever hosts it; never throws. With a `kind` (a fixed word
+   * for something the device can repeat at will), only the first of a burst goes out, then a
+   * summary per minute.
+   */
+  report(message: string, kind?: string): void {
+    if (kind !== undefined && !this.#throttle.admit(kind, message)) return;
     try {
       this.#report(new Error(`hosted Blynk device "${this.name}": ${message}`));
     } catch {
       // The host's callback failing must not break the broker.
     }
+  }
+
+  /** Whether a problem of `kind` is to be reported now (false: counted for the next summary). */
+  admits(kind: string, message: string): boolean {
+    return this.#throttle.admit(kind, message);
+  }
+
+  /** Hosting ended: summaries still owed go out now. */
+  closeReports(): void {
+    this.#throttle.close();
   }
 
   /** HTTPS API pin ("v1") -> datastream name: the mapped name, else the pin itself. */

@@ -21,16 +21,25 @@
  *   in-process publish on `down/` reaches the device but is not remembered.
  * - Answers go out on the device's `downlink/...` only once a subscription of the asking
  *   connection covers them, and never synchronously inside the publish hook (PROTOCOLS.md 7).
+ * - Flow control: each connection's answers go through a PacedQueue (one publish in flight,
+ *   at most MAX_QUEUED waiting). A device that asks faster than it reads loses the newest
+ *   requests: a request whose answers do not all fit is not answered at all (the device sees
+ *   what a lost QoS 0 request looks like), and the device's `report` says so. Earlier answers
+ *   are never dropped: they keep their order and their promise.
  * - Malformed uplinks are dropped by throwing from the `published` hook: the engine reports that
  *   as a `plugin-error` broker event naming the device and topic. Problems found later (a failed
- *   publish, a replaced connection) go to the hosted device's `report` callback.
+ *   publish, a replaced connection) go to the hosted device's `report` callback. Problems a
+ *   device can repeat at will are reported once, then summarised once a minute (ReportThrottle).
  */
 import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
+import { PacedQueue } from "../transport/paced-queue.js";
 import type { PublishOptions } from "../transport/pubsub.js";
+import { DigestIndex } from "../transport/secret-match.js";
 import { topicMatches } from "../transport/topic.js";
 import { decodeValue, encodeDownlink, encodeValue, LIMITS, messageSize, parseUplink, type Encoded } from "./codec.js";
-import { DEVICE_USERNAME, findByDigest, HostedDevice, isDownlinkFilter, isUplinkTopic, TIME_ZONE_META } from "./hosted-device.js";
+import { DEVICE_USERNAME, HostedDevice, isDownlinkFilter, isUplinkTopic, TIME_ZONE_META } from "./hosted-device.js";
+import { STORE_LIMITS } from "./hosted-store.js";
 import { BLYNK_PLUGIN, hostedTopics, type HostedBlynkDevice } from "./hosted-types.js";
 
 /**
@@ -41,6 +50,10 @@ const DEVICE_RATE_LIMIT: RateLimit = { perSecond: LIMITS.requestsPerSecond, burs
 
 /** Answers waiting for a subscription, per connection (a get/ds/all answers at most STORE_LIMITS.datastreams). */
 const MAX_PENDING = 2000;
+/** Answers waiting to be sent, per connection: one get/ds/all of a full store fits. */
+export const MAX_QUEUED_ANSWERS = STORE_LIMITS.datastreams;
+/** State topics per device (online, info): the latest of each waits, older ones are replaced. */
+const MAX_STATE = 4;
 
 interface Connection {
   device: HostedDevice;
@@ -48,6 +61,13 @@ interface Connection {
   filters: string[];
   /** Answers waiting for a subscription that covers them. */
   pending: Encoded[];
+  /** Covered answers on their way to the device, one publish at a time. */
+  outbox: PacedQueue<Encoded>;
+}
+
+interface StateMessage {
+  topic: string;
+  payload: string;
 }
 
 export class BlynkEmulation implements BrokerPlugin {
@@ -55,6 +75,10 @@ export class BlynkEmulation implements BrokerPlugin {
   readonly #engine: BrokerEngine;
   readonly #client: LocalClient;
   readonly #devices = new Map<string, HostedDevice>();
+  /** The same devices by token digest: a login is one map look-up, whatever the number of devices. */
+  readonly #byToken = new DigestIndex<HostedDevice>();
+  /** Per device: its retained state publishes, paced and coalesced per topic. */
+  readonly #stateOut = new WeakMap<HostedDevice, PacedQueue<StateMessage>>();
   /** Per connection; weak, because aedes may forget a client that never became ready without telling us. */
   readonly #connections = new WeakMap<ClientInfo, Connection>();
   #closed = false;
@@ -75,8 +99,10 @@ export class BlynkEmulation implements BrokerPlugin {
     if (this.#closed) throw new Error("the Blynk emulation of this broker was closed");
     if (this.#devices.has(config.id)) throw new Error(`a Blynk device with id "${config.id}" is already hosted on this broker`);
     const device = new HostedDevice(config, report, (topic, payload, options) => this.publish(topic, payload, options));
+    if (!this.#byToken.add(device)) throw new Error(`hosted Blynk device "${config.name}": another device on this broker has the same token`);
     this.#devices.set(config.id, device);
-    this.#publishOnline(device);
+    // Directly: readers that subscribe right after hosting get it as the retained state, once.
+    void this.#publish(device, `${hostedTopics.state(device.id)}online`, JSON.stringify(device.onlineState()), { retain: true });
     return device;
   }
 
@@ -85,11 +111,17 @@ export class BlynkEmulation implements BrokerPlugin {
     const device = this.#devices.get(id);
     if (!device) return;
     this.#devices.delete(id);
+    this.#byToken.delete(device);
     device.current = undefined;
+    device.closeReports();
     this.#engine.disconnectClients((info) => info.identity.plugin === BLYNK_PLUGIN && info.identity.deviceId === id);
+    // Directly, not paced: these must go out before the client closes below, and after any
+    // state still waiting (dropped here), never before it.
+    this.#stateOut.get(device)?.close();
+    this.#stateOut.delete(device);
     const state = hostedTopics.state(id);
-    this.#send(device, `${state}online`, "", { retain: true });
-    this.#send(device, `${state}info`, "", { retain: true });
+    void this.#publish(device, `${state}online`, "", { retain: true });
+    void this.#publish(device, `${state}info`, "", { retain: true });
     if (this.#devices.size === 0) {
       this.#closed = true;
       void this.#client.close();
@@ -103,7 +135,7 @@ export class BlynkEmulation implements BrokerPlugin {
 
   authenticate(request: AuthRequest): AuthDecision | undefined {
     if (request.username !== DEVICE_USERNAME) return undefined;
-    const device = request.password === undefined ? undefined : findByDigest(this.#devices.values(), request.password);
+    const device = request.password === undefined ? undefined : this.#byToken.find(request.password);
     if (!device) {
       return { accept: false, returnCode: 4, reason: `no hosted Blynk device has the token given (username "${DEVICE_USERNAME}")` };
     }
@@ -129,7 +161,12 @@ export class BlynkEmulation implements BrokerPlugin {
     if (known) return this.#devices.get(known.device.id) === known.device ? known : undefined;
     const device = info.identity.deviceId === undefined ? undefined : this.#devices.get(info.identity.deviceId);
     if (!device) return undefined;
-    const connection: Connection = { device, filters: [], pending: [] };
+    const down = hostedTopics.down(device.id);
+    const outbox = new PacedQueue<Encoded>({
+      limit: MAX_QUEUED_ANSWERS,
+      send: (answer) => this.#publish(device, down + answer.topic, answer.payload, { qos: 1 }),
+    });
+    const connection: Connection = { device, filters: [], pending: [], outbox };
     this.#connections.set(info, connection);
     return connection;
   }
@@ -160,6 +197,7 @@ export class BlynkEmulation implements BrokerPlugin {
   clientGone(info: ClientInfo): void {
     const connection = this.#connections.get(info);
     this.#connections.delete(info);
+    connection?.outbox.close(); // answers nobody can read any more
     const device = connection?.device;
     if (device?.current !== info || this.#devices.get(device.id) !== device) return;
     device.current = undefined;
@@ -182,7 +220,9 @@ export class BlynkEmulation implements BrokerPlugin {
     try {
       this.#handleUplink(connection, device, topic, message.payload);
     } catch (err) {
-      throw new Error(`dropped "${topic}" from hosted Blynk device "${device.name}": ${toError(err).message}`);
+      const text = `dropped "${topic}" from hosted Blynk device "${device.name}": ${toError(err).message}`;
+      // Thrown: the engine reports it as a plugin-error event; a flood is summarised on the device instead.
+      if (device.admits("dropped-uplink", text)) throw new Error(text);
     }
   }
 
@@ -218,18 +258,19 @@ export class BlynkEmulation implements BrokerPlugin {
         return;
       case "info-mcu":
         device.store.info = parsed.info;
-        this.#send(device, `${hostedTopics.state(device.id)}info`, JSON.stringify(parsed.info), { retain: true });
+        this.#state(device, `${hostedTopics.state(device.id)}info`, JSON.stringify(parsed.info));
         if (device.config.templateId !== undefined && device.config.templateId !== "" && parsed.info.tmpl !== undefined && parsed.info.tmpl !== device.config.templateId) {
-          device.report(`the device reports template "${parsed.info.tmpl}", but is configured with "${device.config.templateId}"`);
+          device.report(`the device reports template "${parsed.info.tmpl}", but is configured with "${device.config.templateId}"`, "template");
         }
         return;
       case "get-ds":
-        this.#answer(connection, parsed.datastreams.flatMap((name) => this.#valueAnswer(device, name)));
+        if (this.#fits(connection, topic, parsed.datastreams.length)) this.#answer(connection, parsed.datastreams.flatMap((name) => this.#valueAnswer(device, name)));
         return;
       case "get-ds-all":
-        this.#answer(connection, device.store.values().flatMap(([name]) => this.#valueAnswer(device, name)));
+        if (this.#fits(connection, topic, device.store.size)) this.#answer(connection, device.store.values().flatMap(([name]) => this.#valueAnswer(device, name)));
         return;
       case "get-meta":
+        if (!this.#fits(connection, topic, parsed.fields.length)) return;
         this.#answer(
           connection,
           parsed.fields.flatMap((field) => {
@@ -239,7 +280,7 @@ export class BlynkEmulation implements BrokerPlugin {
         );
         return;
       case "get-utc":
-        this.#answer(connection, [device.timeInfo(now)]);
+        if (this.#fits(connection, topic, 1)) this.#answer(connection, [device.timeInfo(now)]);
         return;
       // Properties, property erases and events only need to reach flows, which they did (under up/).
       // get/loc/all: no location is known here, so no answer.
@@ -260,15 +301,28 @@ export class BlynkEmulation implements BrokerPlugin {
     return [encodeDownlink({ kind: "ds", datastream: name, value: decodeValue(payload, { raw: true }) })];
   }
 
+  /**
+   * Whether up to `count` answers to a request on `topic` can still be sent; checked before the
+   * answers are made, so a flood of requests costs no work once the device stopped reading.
+   */
+  #fits(connection: Connection, topic: string, count: number): boolean {
+    if (count <= connection.outbox.free) return true;
+    connection.device.report(
+      `"${topic}" not answered: the device asks faster than it reads its answers (${connection.outbox.waiting} wait to be sent, at most ${connection.outbox.limit})`,
+      "unanswered",
+    );
+    return false;
+  }
+
   /** Queues answers for this connection; they go out once a subscription covers them. */
   #answer(connection: Connection, answers: Encoded[]): void {
     const { device } = connection;
     const rxbuff = device.store.info?.rxbuff;
     for (const answer of answers) {
       if (rxbuff !== undefined && messageSize(answer.topic, answer.payload) > rxbuff) {
-        device.report(`answer on "${answer.topic}" not sent: it is larger than the device's receive buffer (rxbuff ${rxbuff} bytes)`);
+        device.report(`answer on "${answer.topic}" not sent: it is larger than the device's receive buffer (rxbuff ${rxbuff} bytes)`, "rxbuff");
       } else if (connection.pending.length >= MAX_PENDING) {
-        device.report(`answer on "${answer.topic}" not sent: ${MAX_PENDING} answers already wait for the device to subscribe to downlink/#`);
+        device.report(`answer on "${answer.topic}" not sent: ${MAX_PENDING} answers already wait for the device to subscribe to downlink/#`, "unsubscribed");
       } else {
         connection.pending.push(answer);
       }
@@ -276,30 +330,39 @@ export class BlynkEmulation implements BrokerPlugin {
     this.#flush(connection);
   }
 
-  /** Sends the pending answers a subscription covers, on the next turn (never inside a hook). */
+  /** Hands the pending answers a subscription covers to the connection's outbox (which sends on a later turn, never inside a hook). */
   #flush(connection: Connection): void {
+    if (connection.pending.length === 0) return;
     const down = hostedTopics.down(connection.device.id);
     const covered = (answer: Encoded): boolean => connection.filters.some((f) => topicMatches(f, down + answer.topic));
-    const ready = connection.pending.filter(covered);
-    if (ready.length === 0) return;
-    connection.pending = connection.pending.filter((answer) => !covered(answer));
-    setImmediate(() => {
-      for (const answer of ready) this.#send(connection.device, down + answer.topic, answer.payload, { qos: 1 });
-    });
+    const waiting: Encoded[] = [];
+    for (const answer of connection.pending) {
+      if (!covered(answer)) waiting.push(answer);
+      else if (!connection.outbox.offer(answer)) {
+        connection.device.report(`answer on "${answer.topic}" not sent: the device asks faster than it reads its answers`, "unanswered");
+      }
+    }
+    connection.pending = waiting;
   }
 
   #publishOnline(device: HostedDevice): void {
-    this.#send(device, `${hostedTopics.state(device.id)}online`, JSON.stringify(device.onlineState()), { retain: true });
+    this.#state(device, `${hostedTopics.state(device.id)}online`, JSON.stringify(device.onlineState()));
   }
 
-  /** Fire-and-forget publish: a failure is reported on the device, never thrown (timers and hooks call this). */
-  #send(device: HostedDevice, topic: string, payload: string, options: PublishOptions): void {
-    try {
-      this.#client.publish(topic, payload, options).catch((err: unknown) => {
-        if (!this.#closed && !this.#engine.closed) device.report(`could not publish "${topic}": ${toError(err).message}`);
-      });
-    } catch (err) {
-      device.report(`could not publish "${topic}": ${toError(err).message}`);
+  /** A retained state publish, paced per device; one that still waits is replaced by a newer one of its topic. */
+  #state(device: HostedDevice, topic: string, payload: string): void {
+    let queue = this.#stateOut.get(device);
+    if (!queue) {
+      queue = new PacedQueue<StateMessage>({ limit: MAX_STATE, send: (m) => this.#publish(device, m.topic, m.payload, { retain: true }) });
+      this.#stateOut.set(device, queue);
     }
+    queue.offer({ topic, payload }, topic);
+  }
+
+  /** One publish; settles when the broker delivered it. A failure is reported on the device, never thrown or rejected. */
+  #publish(device: HostedDevice, topic: string, payload: string, options: PublishOptions): Promise<void> {
+    return this.#client.publish(topic, payload, options).catch((err: unknown) => {
+      if (!this.#closed && !this.#engine.closed) device.report(`could not publish "${topic}": ${toError(err).message}`, "publish-failed");
+    });
   }
 }

@@ -36,6 +36,11 @@ export class DeviceStore {
   readonly #meta = new Map<string, string>();
   info: McuInfo | undefined;
 
+  /** Datastreams with a value. */
+  get size(): number {
+    return this.#values.size;
+  }
+
   /**
    * Remembers a datastream's value as its MQTT payload text. With `ifNewer`, a value older than
    * the stored one is not taken (a back-filled history must not replace the current value).

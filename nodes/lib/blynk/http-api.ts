@@ -27,8 +27,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
 import { requestSource, retryAfterSeconds } from "../transport/http-auth.js";
-import { BODY_TOO_LARGE, readRequestBody } from "../transport/http-body.js";
+import { BODY_TOO_DEEP, BODY_TOO_LARGE, readRequestBody } from "../transport/http-body.js";
+import { tooDeep } from "../transport/json-limits.js";
 import { TokenBucket } from "../transport/rate-limit.js";
+import { maskSecrets } from "../transport/redact.js";
 import { decodeValue, encodeValue, LIMITS, type BlynkValue } from "./codec.js";
 import { hostedByToken, type HostedRegistration } from "./emulation.js";
 import type { HostedDevice } from "./hosted-device.js";
@@ -103,7 +105,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 /** The body: from the stream if nobody read it, else what a body parser left in `req.body`. */
-function readBody(req: HttpApiRequest): Promise<string | typeof BODY_TOO_LARGE> {
+function readBody(req: HttpApiRequest): Promise<string | typeof BODY_TOO_LARGE | typeof BODY_TOO_DEEP> {
   return readRequestBody(req, MAX_BODY_BYTES);
 }
 
@@ -197,6 +199,7 @@ async function handle(req: HttpApiRequest, url: string, allow: Limiter, throttle
   if (method === "POST") {
     const body = await readBody(req);
     if (body === BODY_TOO_LARGE) return error(413, `Request is too large: at most ${MAX_BODY_BYTES} bytes.`);
+    if (body === BODY_TOO_DEEP) return error(400, tooDeep("the request body").message);
     intent = parseHttpRequest(method, path, query, body, contentType);
   }
   if ("error" in intent) return error(intent.status, intent.error);
@@ -215,7 +218,7 @@ async function handle(req: HttpApiRequest, url: string, allow: Limiter, throttle
 
 function send(res: ServerResponse, reply: Reply, token: string | undefined): void {
   // Nothing we send may show the token, not even inside an echoed parameter.
-  const body = token !== undefined && token.length > 0 && reply.type === "json" && reply.status >= 400 ? reply.body.replaceAll(token, "***") : reply.body;
+  const body = token !== undefined && token.length > 0 && reply.type === "json" && reply.status >= 400 ? maskSecrets(reply.body, [token]) : reply.body;
   res.statusCode = reply.status;
   res.setHeader("Content-Type", reply.type === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8");
   res.setHeader("Content-Length", Buffer.byteLength(body));

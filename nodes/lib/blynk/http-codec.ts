@@ -19,6 +19,7 @@ import {
   type BlynkValue,
   type TimestampedPoint,
 } from "./codec.js";
+import { jsonTextTooDeep, tooDeep } from "../transport/json-limits.js";
 
 export const HTTP_ERRORS = {
   invalidToken: "Invalid token.",
@@ -268,6 +269,7 @@ function pinGroups(pairs: [string, string | undefined][]): Map<string, [string, 
 }
 
 function parsePoints(body: string | undefined): TimestampedPoint[] | HttpRequestError {
+  if (jsonTextTooDeep(body ?? "")) return fail(tooDeep("the request body").message);
   let data: unknown;
   try {
     data = JSON.parse(body ?? "") as unknown;

@@ -21,6 +21,7 @@ import {
   BlynkLinkBase, type BlynkIncoming, type BlynkLinkOptions, type BlynkSource, type BlynkValueMessage,
   type SyncRequest, type WriteOptions,
 } from "./link-base.js";
+import { ReportThrottle } from "../transport/report-throttle.js";
 
 /** Values remembered for sync while the broker does not run (Blynk templates have far fewer datastreams). */
 const MAX_CACHED = 1000;
@@ -38,6 +39,12 @@ export class LocalBlynkLink extends BlynkLinkBase {
   readonly #subs: Subscription[] = [];
   #pubsub: BrokerPubSub | undefined;
   #unhost: (() => void) | undefined;
+  /** What the hosted device keeps getting wrong is warned about a few times, then summarised once a minute. */
+  readonly #deviceProblems = new ReportThrottle({
+    summary: (text) => {
+      this.warn(text);
+    },
+  });
   #online: boolean | undefined;
   #info: string | undefined;
 
@@ -168,6 +175,7 @@ export class LocalBlynkLink extends BlynkLinkBase {
     await Promise.allSettled(subs.map((s) => s.unsubscribe()));
     await this.#pubsub?.close();
     this.#unhost?.();
+    this.#deviceProblems.close();
   }
 
   #noHistory(): Error {
@@ -271,7 +279,9 @@ export class LocalBlynkLink extends BlynkLinkBase {
     try {
       parsed = parseUplink(topic, payload);
     } catch (err) {
-      this.warn(`ignored "${topic}" from the hosted device: ${toError(err).message}`);
+      this.#deviceProblems.report("ignored", `ignored "${topic}" from the hosted device: ${toError(err).message}`, (text) => {
+        this.warn(text);
+      });
       return;
     }
     const text = payload.toString("utf8");

@@ -10,6 +10,7 @@ import { toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesHandover, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
+import { guardDeliveryQueue } from "./delivery-queue.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
@@ -148,6 +149,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       if (lease) (aedes as unknown as AedesHandover).counter = Math.max((aedes as unknown as AedesHandover).counter, lease.counter);
       this.#guards.hardenBroker(aedes);
       this.#aedes = aedes;
+      // Queued deliveries must not drain by recursion (delivery-queue.ts): that ended Node-RED.
+      guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
       this.#wireEvents(aedes);
     } catch (err) {
       this.#endLease();

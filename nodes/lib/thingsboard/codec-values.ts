@@ -10,6 +10,7 @@
 import { TransportError } from "../transport/errors.js";
 import { describeValue, toJsonText } from "../transport/value-codec.js";
 import { isPlainObject } from "../transport/value-codec.js";
+import { jsonTextTooDeep, tooDeep, valueTooDeep } from "../transport/json-limits.js";
 
 /** Any JSON value. */
 export type TbJson = string | number | boolean | null | TbJson[] | { [key: string]: TbJson };
@@ -107,11 +108,15 @@ export function readJson(payload: unknown, what: string, accepted: string, allow
       throw invalid(`${what} is not UTF-8 text; accepted: JSON ${accepted}`);
     }
   } else if (payload === undefined) text = "";
-  else return jsonCopy(payload, what); // null included: it is JSON's null
+  else {
+    if (valueTooDeep(payload)) throw tooDeep(what);
+    return jsonCopy(payload, what); // null included: it is JSON's null
+  }
   if (text.trim() === "") {
     if (allowEmpty) return undefined;
     throw invalid(`${what} is empty; accepted: JSON ${accepted}`);
   }
+  if (jsonTextTooDeep(text)) throw tooDeep(what);
   try {
     return JSON.parse(text) as TbJson;
   } catch (err) {

@@ -43,7 +43,7 @@
  */
 import { hostAcrossRedeploys, hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
-import { findByDigest, tokenDigest } from "../transport/secret-match.js";
+import { DigestIndex, tokenDigest } from "../transport/secret-match.js";
 import { connectCredentials } from "./codec.js";
 import type { HostedDevice } from "./hosted-device.js";
 import { TbEmulation } from "./hosted-plugin.js";
@@ -61,12 +61,12 @@ export interface HostedRegistration {
   runtime: HostedDevice | undefined;
 }
 
-/** Every hosted ThingsBoard device of this runtime, across brokers (the HTTP API serves them all). */
-const registrations = new Set<HostedRegistration>();
+/** Every hosted ThingsBoard device of this runtime, across brokers (the HTTP API serves them all), by token digest. */
+const registrations = new DigestIndex<HostedRegistration>();
 
-/** The hosted device holding `token`, compared in constant time against every one. */
+/** The hosted device holding `token`: one map look-up by its digest (DigestIndex). */
 export function hostedByToken(token: string): HostedRegistration | undefined {
-  return findByDigest(registrations, token);
+  return registrations.find(token);
 }
 
 /** Basic credentials as ThingsBoard keys them (client id and/or username); undefined when none. */
@@ -124,9 +124,9 @@ function hostNow(brokerId: string, device: HostedTbDevice, onError: (err: unknow
     report(toError(err));
     return () => undefined;
   }
-  const other = findByDigest(registrations, config.token);
+  const other = registrations.find(config.token);
   const key = basicKey(config.basic);
-  const sameBasic = key === undefined ? undefined : [...registrations].find((r) => basicKey(r.device.basic) === key);
+  const sameBasic = key === undefined ? undefined : [...registrations.values()].find((r) => basicKey(r.device.basic) === key);
   if (other ?? sameBasic) {
     // Credentials identify exactly one device: the second one is not hosted (nobody could tell them apart).
     const what = other ? "the same access token" : "the same basic MQTT credentials";

@@ -7,6 +7,7 @@ import type { ClientInfo } from "../broker/index.js";
 import { Correlator } from "../transport/correlator.js";
 import { TransportError } from "../transport/errors.js";
 import type { PublishOptions } from "../transport/pubsub.js";
+import { ReportThrottle } from "../transport/report-throttle.js";
 import { tokenDigest } from "../transport/secret-match.js";
 import { LIMITS } from "./codec.js";
 import { AttributeStore } from "./hosted-store.js";
@@ -115,6 +116,8 @@ export class HostedDevice {
   readonly clientRpc = new Correlator<string>({ firstId: HTTP_RPC_FIRST_ID, maxId: LIMITS.tbMaxRequestId });
   readonly #publish: Publish;
   readonly #report: (err: Error) => void;
+  /** Problems the device causes over and over are reported once, then summarised (ReportThrottle). */
+  readonly #throttle = new ReportThrottle({ summary: (text) => { this.report(text); } });
   #closed = false;
 
   constructor(config: HostedTbDevice, report: (err: Error) => void, publish: Publish) {
@@ -137,13 +140,23 @@ export class HostedDevice {
     return { online: true, clientId: info.clientId, ...(info.remoteAddress === undefined ? {} : { remoteAddress: info.remoteAddress }), protocolVersion: info.protocolVersion };
   }
 
-  /** A warning about this device, to whoever hosts it; never throws. */
-  report(message: string): void {
+  /**
+   * A warning about this device, to whoever hosts it; never throws. With a `kind` (a fixed word
+   * for something the device can repeat at will), only the first of a burst goes out, then a
+   * summary per minute.
+   */
+  report(message: string, kind?: string): void {
+    if (kind !== undefined && !this.#throttle.admit(kind, message)) return;
     try {
       this.#report(new Error(`hosted ThingsBoard device "${this.name}": ${message}`));
     } catch {
       // The host's callback failing must not break the broker.
     }
+  }
+
+  /** Whether a problem of `kind` is to be reported now (false: counted for the next summary). */
+  admits(kind: string, message: string): boolean {
+    return this.#throttle.admit(kind, message);
   }
 
   /** An uplink that came over HTTP, published where the same MQTT uplink would land. */
@@ -161,6 +174,7 @@ export class HostedDevice {
     if (this.#closed) return;
     this.#closed = true;
     this.current = undefined;
+    this.#throttle.close();
     this.attributeUpdates.close();
     this.rpcRequests.close();
     this.clientRpc.rejectAll(new TransportError("closed", "the device is no longer hosted on this broker"));

@@ -21,14 +21,18 @@
  *   (publish: dropped in 3.1.1, PUBACK 0x87 in 5; subscribe: SUBACK 0x80).
  * - Answers (attribute responses, `getSessionLimits`) go out only once a subscription of the
  *   asking connection covers them, never synchronously inside a hook (PROTOCOLS.md 7).
+ * - Flow control: each connection's answers go through a PacedQueue (one publish in flight, at
+ *   most MAX_QUEUED waiting). A device that asks faster than it reads gets no answer to the
+ *   newest requests (as if they were lost) and its `report` says so, once, then once a minute.
  * - Uplinks reach flows before this plugin sees them (the engine's `published` runs after
  *   delivery): a malformed one is reported by throwing, which the engine turns into a
- *   `plugin-error` event naming the device and topic; nothing is answered for it.
+ *   `plugin-error` event naming the device and topic; nothing is answered for it. A flood of
+ *   them gives one such event, then a summary per minute on the device's `report`.
  */
 import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRefusal, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
+import { PacedQueue } from "../transport/paced-queue.js";
 import type { InboundMessage, PublishOptions } from "../transport/pubsub.js";
-import { findByDigest } from "../transport/secret-match.js";
 import { topicMatches } from "../transport/topic.js";
 import {
   attributeResponseTopic,
@@ -36,7 +40,6 @@ import {
   encodeAttributeResponse,
   isReadTelemetry,
   LIMITS,
-  matchesBasicCredentials,
   parseAttributeRequest,
   parseAttributes,
   parseAttributeUpdate,
@@ -60,11 +63,14 @@ import {
   parseGatewayTelemetry,
 } from "./gateway-codec.js";
 import { HostedDevice } from "./hosted-device.js";
+import { TbDeviceIndex } from "./hosted-index.js";
 import { encodeHttpRpcRequest } from "./http-codec.js";
 import { hostedTopics, isDownlinkFilter, isUplinkTopic, TB_PLUGIN, type HostedTbDevice } from "./hosted-types.js";
 
 /** Answers waiting for a subscription, per connection. */
 const MAX_PENDING = 100;
+/** Answers waiting to be sent, per connection (ThingsBoard's own maxInflightMessages is 100). */
+export const MAX_QUEUED_ANSWERS = 100;
 /** `getSessionLimits` (PROTOCOLS.md 4.2): ThingsBoard's documented defaults; the broker enforces DEVICE_RATE_LIMIT. */
 const RATE_LIMITS = { messages: "200:1,6000:60,14000:3600", telemetryMessages: "200:1,6000:60,14000:3600", telemetryDataPoints: "200:1,6000:60,14000:3600" };
 
@@ -82,6 +88,8 @@ interface Connection {
   /** Internal filters of this connection's subscriptions. */
   filters: string[];
   pending: Answer[];
+  /** Covered answers on their way to the device, one publish at a time. */
+  outbox: PacedQueue<Answer>;
 }
 
 export class TbEmulation implements BrokerPlugin {
@@ -89,6 +97,8 @@ export class TbEmulation implements BrokerPlugin {
   readonly #engine: BrokerEngine;
   readonly #client: LocalClient;
   readonly #devices = new Map<string, HostedDevice>();
+  /** The same devices by token and basic credentials: a login is a map look-up, whatever the number of devices. */
+  readonly #index = new TbDeviceIndex();
   /** Per connection; weak, because aedes may forget a client that never became ready without telling us. */
   readonly #connections = new WeakMap<ClientInfo, Connection>();
   /** Settles once flows' downlink is being followed; state publishes wait for it (so a retained online state means "listening"). */
@@ -115,6 +125,7 @@ export class TbEmulation implements BrokerPlugin {
     if (this.#closed) throw new Error("the ThingsBoard emulation of this broker was closed");
     if (this.#devices.has(config.id)) throw new Error(`a ThingsBoard device with id "${config.id}" is already hosted on this broker`);
     const device = new HostedDevice(config, report, (topic, payload, options) => this.#client.publish(topic, payload, options));
+    if (!this.#index.add(device)) throw new Error(`hosted ThingsBoard device "${config.name}": another device on this broker has the same access token`);
     this.#devices.set(config.id, device);
     this.#publishOnline(device);
     return device;
@@ -125,6 +136,7 @@ export class TbEmulation implements BrokerPlugin {
     const device = this.#devices.get(id);
     if (!device) return;
     this.#devices.delete(id);
+    this.#index.delete(device);
     device.close();
     this.#engine.disconnectClients((info) => info.identity.plugin === TB_PLUGIN && info.identity.deviceId === id);
     const last = this.#devices.size === 0;
@@ -138,9 +150,7 @@ export class TbEmulation implements BrokerPlugin {
   authenticate(request: AuthRequest): AuthDecision | undefined {
     const presented = classifyConnect({ clientId: request.clientId, username: request.username, password: request.password });
     if (presented.kind === "provision") return undefined; // not served: left to refuseUnclaimed
-    const devices = [...this.#devices.values()];
-    let device = presented.token === undefined ? undefined : findByDigest(devices, presented.token);
-    device ??= devices.find((d) => d.config.basic !== undefined && matchesBasicCredentials(d.config.basic, presented));
+    const device = this.#index.find(presented);
     if (!device) return undefined;
     const { gateway } = device.config;
     return {
@@ -175,7 +185,12 @@ export class TbEmulation implements BrokerPlugin {
     if (known) return this.#devices.get(known.device.id) === known.device ? known : undefined;
     const device = info.identity.deviceId === undefined ? undefined : this.#devices.get(info.identity.deviceId);
     if (!device) return undefined;
-    const connection: Connection = { device, filters: [], pending: [] };
+    const down = hostedTopics.down(device.id);
+    const outbox = new PacedQueue<Answer>({
+      limit: MAX_QUEUED_ANSWERS,
+      send: (answer) => this.#publish(device, down + answer.topic, answer.payload, { qos: 1 }),
+    });
+    const connection: Connection = { device, filters: [], pending: [], outbox };
     this.#connections.set(info, connection);
     return connection;
   }
@@ -199,8 +214,10 @@ export class TbEmulation implements BrokerPlugin {
   }
 
   clientGone(info: ClientInfo): void {
-    const device = this.#connections.get(info)?.device;
+    const connection = this.#connections.get(info);
     this.#connections.delete(info);
+    connection?.outbox.close(); // answers nobody can read any more
+    const device = connection?.device;
     if (device?.current !== info || this.#devices.get(device.id) !== device) return;
     device.current = undefined;
     this.#publishOnline(device);
@@ -223,7 +240,9 @@ export class TbEmulation implements BrokerPlugin {
     try {
       this.#handleUplink(connection, topic, message.payload);
     } catch (err) {
-      throw new Error(`"${topic}" from hosted ThingsBoard device "${device.name}" was not understood (flows got it as sent): ${toError(err).message}`);
+      const text = `"${topic}" from hosted ThingsBoard device "${device.name}" was not understood (flows got it as sent): ${toError(err).message}`;
+      // Thrown: the engine reports it as a plugin-error event; a flood is summarised on the device instead.
+      if (device.admits("not-understood", text)) throw new Error(text);
     }
   }
 
@@ -296,23 +315,29 @@ export class TbEmulation implements BrokerPlugin {
   /** Queues an answer for this connection; it goes out once a subscription covers it. */
   #answer(connection: Connection, topic: string, payload: TbJson): void {
     if (connection.pending.length >= MAX_PENDING) {
-      connection.device.report(`answer on "${topic}" not sent: ${MAX_PENDING} answers already wait for the device to subscribe to them`);
+      connection.device.report(`answer on "${topic}" not sent: ${MAX_PENDING} answers already wait for the device to subscribe to them`, "unsubscribed");
       return;
     }
     connection.pending.push({ topic, payload: JSON.stringify(payload) });
     this.#flush(connection);
   }
 
-  /** Sends the pending answers a subscription covers, on the next turn (never inside a hook). */
+  /** Hands the pending answers a subscription covers to the connection's outbox (which sends on a later turn, never inside a hook). */
   #flush(connection: Connection): void {
+    if (connection.pending.length === 0) return;
     const down = hostedTopics.down(connection.device.id);
     const covered = (answer: Answer): boolean => connection.filters.some((f) => topicMatches(f, down + answer.topic));
-    const ready = connection.pending.filter(covered);
-    if (ready.length === 0) return;
-    connection.pending = connection.pending.filter((answer) => !covered(answer));
-    setImmediate(() => {
-      for (const answer of ready) this.#send(connection.device, down + answer.topic, answer.payload, { qos: 1 });
-    });
+    const waiting: Answer[] = [];
+    for (const answer of connection.pending) {
+      if (!covered(answer)) waiting.push(answer);
+      else if (!connection.outbox.offer(answer)) {
+        connection.device.report(
+          `answer on "${answer.topic}" not sent: the device asks faster than it reads its answers (at most ${connection.outbox.limit} wait to be sent)`,
+          "unanswered",
+        );
+      }
+    }
+    connection.pending = waiting;
   }
 
   /** Learns what flows send a device: shared attributes (stored, pushed to HTTP polls), server RPC (to HTTP polls), client-RPC answers (to HTTP calls). */
@@ -369,6 +394,13 @@ export class TbEmulation implements BrokerPlugin {
       } catch {
         // Tasks only publish through #send, which reports its own failures.
       }
+    });
+  }
+
+  /** One publish; settles when the broker delivered it. A failure is reported on the device, never thrown or rejected. */
+  #publish(device: HostedDevice, topic: string, payload: string, options: PublishOptions): Promise<void> {
+    return this.#client.publish(topic, payload, options).catch((err: unknown) => {
+      if (!this.#engine.closed) device.report(`could not publish "${topic}": ${toError(err).message}`, "publish-failed");
     });
   }
 

@@ -32,7 +32,8 @@ import type { ServerResponse } from "node:http";
 import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError, TransportError } from "../transport/errors.js";
 import { requestSource, retryAfterSeconds } from "../transport/http-auth.js";
-import { BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { BODY_TOO_DEEP, BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { tooDeep } from "../transport/json-limits.js";
 import { encodeAttributeResponse, encodeProvisionResponse, parseRpcResponse, rpcRequestTopic, rpcResponseTopic, TOPICS } from "./codec.js";
 import { hostedByToken } from "./emulation.js";
 import type { HostedDevice, PollQueue } from "./hosted-device.js";
@@ -147,7 +148,7 @@ async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body:
       try {
         device.store.set("client", intent.values);
       } catch (err) {
-        device.report(toError(err).message); // what fits is kept; flows get everything
+        device.report(toError(err).message, "store-full"); // what fits is kept; flows get everything (repeats summarised)
       }
       await device.uplink(TOPICS.attributes, body);
       return empty(200);
@@ -181,6 +182,7 @@ async function handle(req: TbHttpApiRequest, res: ServerResponse, url: string, o
   if (method === "POST") {
     const read = await readRequestBody(req, MAX_BODY_BYTES);
     if (read === BODY_TOO_LARGE) return text(413, `The request body is too large: at most ${MAX_BODY_BYTES} bytes.`);
+    if (read === BODY_TOO_DEEP) return text(400, tooDeep("the request body").message);
     body = read;
   }
   const intent = method === "POST" ? parseHttpRequest(method, url, undefined, body) : route;

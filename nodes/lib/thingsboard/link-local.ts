@@ -28,6 +28,7 @@ import {
 import {
   TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbRequestOptions, type TbRpcRequest,
 } from "./link-base.js";
+import { ReportThrottle } from "../transport/report-throttle.js";
 
 const G = TOPICS.gateway;
 
@@ -39,6 +40,12 @@ export class LocalTbLink extends TbLinkBase {
   readonly #subs: Subscription[] = [];
   #pubsub: BrokerPubSub | undefined;
   #unhost: (() => void) | undefined;
+  /** What the hosted device keeps getting wrong is warned about a few times, then summarised once a minute. */
+  readonly #deviceProblems = new ReportThrottle({
+    summary: (text) => {
+      this.warn(text);
+    },
+  });
   #online: boolean | undefined;
 
   constructor(options: TbLinkOptions) {
@@ -73,7 +80,9 @@ export class LocalTbLink extends TbLinkBase {
           try {
             handler(m.topic.slice(prefix.length), m);
           } catch (err) {
-            this.warn(`ignored "${m.topic.slice(prefix.length)}" from hosted device "${this.name}": ${toError(err).message}`);
+            this.#deviceProblems.report("ignored", `ignored "${m.topic.slice(prefix.length)}" from hosted device "${this.name}": ${toError(err).message}`, (text) => {
+              this.warn(text);
+            });
           }
         })
         .then((sub) => this.#subs.push(sub))
@@ -140,6 +149,7 @@ export class LocalTbLink extends TbLinkBase {
     await Promise.allSettled(subs.map((s) => s.unsubscribe()));
     await this.#pubsub?.close();
     this.#unhost?.();
+    this.#deviceProblems.close();
   }
 
   async #send(topic: string, payload: unknown): Promise<void> {

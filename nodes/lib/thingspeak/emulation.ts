@@ -17,9 +17,9 @@
  */
 import { hostAcrossRedeploys, hostOnBroker } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
-import { findByDigest } from "../transport/secret-match.js";
+import { DigestIndex, tokenDigest } from "../transport/secret-match.js";
 import { createdAtMs, type CreatedAt, type FeedEntry } from "./codec.js";
-import { ChannelFeed, checkChannel, matches } from "./hosted-channel.js";
+import { ChannelFeed, checkChannel } from "./hosted-channel.js";
 import { ThingSpeakEmulation } from "./hosted-plugin.js";
 import { THINGSPEAK_PLUGIN, hostedTopics, type HostedChannel, type HostedChannelView, type HostOptions, type WriteResult } from "./hosted-types.js";
 import { selectEntries } from "./rest-server.js";
@@ -36,6 +36,37 @@ export interface HostedRegistration {
 
 /** Every hosted channel of this runtime, across brokers (the REST API serves them all). */
 const registrations = new Set<HostedRegistration>();
+/**
+ * The same channels indexed, so finding one costs a map look-up however many are hosted:
+ * by config node id, by channel id, by MQTT username (its digest: part of the credentials) and
+ * by write key (DigestIndex).
+ */
+const byConfigId = new Map<string, HostedRegistration>();
+const byChannelId = new Map<number, HostedRegistration>();
+const byUsername = new Map<string, HostedRegistration>();
+const byWriteKey = new DigestIndex<{ readonly digest: Buffer; readonly r: HostedRegistration }>();
+
+function usernameKey(username: string): string {
+  return tokenDigest(username).toString("base64");
+}
+
+function index(r: HostedRegistration): void {
+  registrations.add(r);
+  byConfigId.set(r.feed.id, r);
+  byChannelId.set(r.feed.config.channelId, r);
+  byUsername.set(usernameKey(r.feed.config.username), r);
+  if (r.feed.writeDigest !== undefined) byWriteKey.add({ digest: r.feed.writeDigest, r });
+}
+
+function unindex(r: HostedRegistration): void {
+  registrations.delete(r);
+  if (byConfigId.get(r.feed.id) === r) byConfigId.delete(r.feed.id);
+  if (byChannelId.get(r.feed.config.channelId) === r) byChannelId.delete(r.feed.config.channelId);
+  const user = usernameKey(r.feed.config.username);
+  if (byUsername.get(user) === r) byUsername.delete(user);
+  const writer = r.feed.writeDigest === undefined ? undefined : byWriteKey.find(r.feed.config.writeKey ?? "");
+  if (writer?.r === r) byWriteKey.delete(writer);
+}
 
 function view(r: HostedRegistration): HostedChannelView {
   const { config } = r.feed;
@@ -51,8 +82,7 @@ function view(r: HostedRegistration): HostedChannelView {
 }
 
 function byId(id: string): HostedRegistration | undefined {
-  for (const r of registrations) if (r.feed.id === id) return r;
-  return undefined;
+  return byConfigId.get(id);
 }
 
 /** The hosted channel with config node id `id`, or undefined. */
@@ -63,25 +93,19 @@ export function hostedChannel(id: string): HostedChannelView | undefined {
 
 /** The hosted channel whose MQTT device credentials are exactly these (password compared in constant time). */
 export function hostedByCredentials(clientId: string, username: string, password: string): HostedChannelView | undefined {
-  for (const r of registrations) {
-    const { config } = r.feed;
-    if (config.username !== username) continue;
-    // Usernames are unique (see hostThingSpeakChannel): this is the only candidate.
-    return r.feed.credentialsProblem(clientId, Buffer.from(password)) === undefined ? view(r) : undefined;
-  }
-  return undefined;
+  // Usernames are unique (see hostThingSpeakChannel): this is the only candidate.
+  const r = byUsername.get(usernameKey(username));
+  return r !== undefined && r.feed.credentialsProblem(clientId, Buffer.from(password)) === undefined ? view(r) : undefined;
 }
 
 /** For rest-api.ts: the registration of ThingSpeak channel id `channelId`. */
 export function registrationByChannelId(channelId: number): HostedRegistration | undefined {
-  for (const r of registrations) if (r.feed.config.channelId === channelId) return r;
-  return undefined;
+  return byChannelId.get(channelId);
 }
 
-/** For rest-api.ts: the registration whose write key is `key`, compared in constant time against every one. */
+/** For rest-api.ts: the registration whose write key is `key`: one map look-up by its digest (DigestIndex). */
 export function registrationByWriteKey(key: string): HostedRegistration | undefined {
-  const candidates = [...registrations].flatMap((r) => (r.feed.writeDigest === undefined ? [] : [{ digest: r.feed.writeDigest, r }]));
-  return findByDigest(candidates, key)?.r;
+  return byWriteKey.find(key)?.r;
 }
 
 /** For rest-api.ts: whether any channel is hosted (the REST API stays out of the way otherwise). */
@@ -126,17 +150,16 @@ export function hostedEntries(id: string, query: HostedEntriesQuery = {}): FeedE
   );
 }
 
-/** Why `config` cannot be hosted next to the channels hosted already, or undefined. */
+/** Why `config` cannot be hosted next to the channels hosted already, or undefined (map look-ups: hosting many channels stays linear). */
 function conflict(config: HostedChannel): string | undefined {
-  for (const r of registrations) {
-    const other = r.feed.config;
-    const what =
-      other.id === config.id ? "is hosted already"
-      : other.channelId === config.channelId ? `has channel id ${config.channelId} too`
-      : other.username === config.username ? "uses the same MQTT username"
-      : config.writeKey !== undefined && r.feed.writeDigest !== undefined && matches(r.feed.writeDigest, config.writeKey) ? "uses the same write API key"
-      : undefined;
-    if (what !== undefined) return `hosted ThingSpeak channel "${config.name}" is not hosted: "${other.name}" ${what}`;
+  const clash: [HostedRegistration | undefined, string][] = [
+    [byConfigId.get(config.id), "is hosted already"],
+    [byChannelId.get(config.channelId), `has channel id ${config.channelId} too`],
+    [byUsername.get(usernameKey(config.username)), "uses the same MQTT username"],
+    [config.writeKey === undefined ? undefined : byWriteKey.find(config.writeKey)?.r, "uses the same write API key"],
+  ];
+  for (const [other, what] of clash) {
+    if (other !== undefined) return `hosted ThingSpeak channel "${config.name}" is not hosted: "${other.feed.config.name}" ${what}`;
   }
   return undefined;
 }
@@ -174,7 +197,7 @@ function hostNow(brokerId: string, channel: HostedChannel, onError: (err: unknow
     return () => undefined;
   }
   const registration: HostedRegistration = { feed: new ChannelFeed(config, options.now ?? Date.now), brokerId, plugin: undefined };
-  registrations.add(registration);
+  index(registration);
   const unhost = hostOnBroker(
     brokerId,
     {
@@ -194,7 +217,7 @@ function hostNow(brokerId: string, channel: HostedChannel, onError: (err: unknow
     report,
   );
   return () => {
-    registrations.delete(registration);
+    unindex(registration);
     unhost();
   };
 }

@@ -29,13 +29,21 @@
  *   different topics) as the subscribe JSON and per-field text, and to flows on
  *   `hostedTopics.entries(id)`, never retained, on the next turn (never inside a hook,
  *   PROTOCOLS.md 7).
+ * - Flow control: a channel's entries and write results go out through a PacedQueue (one
+ *   entry's messages in flight, at most MAX_QUEUED waiting), so a channel written faster than
+ *   its subscribers read (update interval 0) cannot flood the broker: entries over the bound
+ *   are stored but not delivered, and the channel's report says so (once, then once a minute).
+ *   Dropped device publishes are reported the same way: one plugin-error event, then summaries.
  * - Flows write on `hostedTopics.write(id)` (form text); each write gets a WriteResult on
  *   `hostedTopics.written(id)` after its entry, so a local-mode link can back off and retry.
  *   Retained messages on `write` are not taken: replayed at every restart, they would repeat.
  */
 import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
+import { PacedQueue } from "../transport/paced-queue.js";
 import type { InboundMessage } from "../transport/pubsub.js";
+import { ReportThrottle } from "../transport/report-throttle.js";
+import { tokenDigest } from "../transport/secret-match.js";
 import { encodeEntry, entryMessages, parseTopic, type FeedEntry } from "./codec.js";
 import { ChannelFeed, refusalOf, type WriteOutcome } from "./hosted-channel.js";
 import { THINGSPEAK_PLUGIN, hostedTopics, type WriteResult } from "./hosted-types.js";
@@ -47,12 +55,28 @@ import { THINGSPEAK_PLUGIN, hostedTopics, type WriteResult } from "./hosted-type
  */
 const DEVICE_RATE_LIMIT: RateLimit = { perSecond: 8, burst: 16 };
 
+/** Entries and write results waiting to be delivered, per channel. */
+export const MAX_QUEUED_DELIVERIES = 1000;
+
+interface Outgoing {
+  topic: string;
+  payload: string;
+}
+
 interface Hosted {
   feed: ChannelFeed;
   report: (err: Error) => void;
   /** Connections that are this channel's device now (at most one after a takeover completes). */
   clients: Set<ClientInfo>;
   announce: (entry: FeedEntry) => void;
+  /** Deliveries (an entry's messages, a write result), one at a time. */
+  outbox: PacedQueue<Outgoing[]>;
+  throttle: ReportThrottle;
+}
+
+/** Usernames are keyed by digest: they are part of the device credentials. */
+function usernameKey(username: string): string {
+  return tokenDigest(username).toString("base64");
 }
 
 export class ThingSpeakEmulation implements BrokerPlugin {
@@ -60,6 +84,8 @@ export class ThingSpeakEmulation implements BrokerPlugin {
   readonly #engine: BrokerEngine;
   readonly #client: LocalClient;
   readonly #channels = new Map<string, Hosted>();
+  /** The same channels by MQTT username (unique per runtime): a login is one map look-up. */
+  readonly #byUsername = new Map<string, Hosted>();
   #closed = false;
 
   constructor(engine: BrokerEngine) {
@@ -88,8 +114,17 @@ export class ThingSpeakEmulation implements BrokerPlugin {
       announce: (entry) => {
         this.#announce(hosted, entry);
       },
+      outbox: new PacedQueue<Outgoing[]>({ limit: MAX_QUEUED_DELIVERIES, send: (messages) => this.#deliver(hosted, messages) }),
+      throttle: new ReportThrottle({
+        summary: (text) => {
+          this.#warn(hosted, text);
+        },
+      }),
     };
+    const key = usernameKey(feed.config.username);
+    if (this.#byUsername.has(key)) throw new Error(`hosted ThingSpeak channel "${feed.config.name}": another channel on this broker has the same MQTT username`);
     this.#channels.set(feed.id, hosted);
+    this.#byUsername.set(key, hosted);
     feed.announce = hosted.announce;
   }
 
@@ -98,6 +133,9 @@ export class ThingSpeakEmulation implements BrokerPlugin {
     const hosted = this.#channels.get(id);
     if (!hosted) return;
     this.#channels.delete(id);
+    this.#byUsername.delete(usernameKey(hosted.feed.config.username));
+    hosted.outbox.close();
+    hosted.throttle.close();
     if (hosted.feed.announce === hosted.announce) hosted.feed.announce = undefined;
     hosted.clients.clear();
     this.#engine.disconnectClients((info) => info.identity.plugin === THINGSPEAK_PLUGIN && info.identity.deviceId === id);
@@ -114,7 +152,7 @@ export class ThingSpeakEmulation implements BrokerPlugin {
 
   authenticate(request: AuthRequest): AuthDecision | undefined {
     if (request.username === undefined) return undefined;
-    const hosted = [...this.#channels.values()].find((h) => h.feed.config.username === request.username);
+    const hosted = this.#byUsername.get(usernameKey(request.username));
     if (!hosted) return undefined;
     const { feed } = hosted;
     const problem = feed.credentialsProblem(request.clientId, request.password);
@@ -163,7 +201,9 @@ export class ThingSpeakEmulation implements BrokerPlugin {
     const outcome = this.#write(hosted.feed, parsed.kind, message.payload, typeof parsed.field === "number" ? parsed.field : undefined);
     if ("refused" in outcome) {
       // Thrown so the engine reports it as a plugin-error broker event; the device stays connected.
-      throw new Error(`dropped "${topic}" from the device of hosted ThingSpeak channel "${hosted.feed.config.name}" (${outcome.refused}): ${outcome.message}`);
+      // A flood gives one event, then a summary per minute on the channel's report.
+      const text = `dropped "${topic}" from the device of hosted ThingSpeak channel "${hosted.feed.config.name}" (${outcome.refused}): ${outcome.message}`;
+      if (hosted.throttle.admit("dropped-publish", text)) throw new Error(text);
     }
   }
 
@@ -190,42 +230,40 @@ export class ThingSpeakEmulation implements BrokerPlugin {
       "entry" in outcome
         ? { ok: true, ...(ref === undefined ? {} : { ref }), entry: outcome.entry }
         : { ok: false, ...(ref === undefined ? {} : { ref }), code: outcome.refused, message: outcome.message, ...(outcome.retryInMs === undefined ? {} : { retryInMs: outcome.retryInMs }) };
-    // After the entry's own announcement, which was scheduled first.
-    this.#later(hosted, () => {
-      this.#send(hosted, hostedTopics.written(hosted.feed.id), JSON.stringify(result));
-    });
+    // After the entry's own announcement, which was queued first.
+    this.#enqueue(hosted, [{ topic: hostedTopics.written(hosted.feed.id), payload: JSON.stringify(result) }], "a write result");
   }
 
   /** A stored entry -> subscribed devices (JSON and per-field text) and flows (`entries`). */
   #announce(hosted: Hosted, entry: FeedEntry): void {
-    this.#later(hosted, () => {
-      const down = hostedTopics.down(hosted.feed.id);
-      for (const m of entryMessages(entry)) this.#send(hosted, down + m.topic, m.payload);
-      this.#send(hosted, hostedTopics.entries(hosted.feed.id), encodeEntry(entry));
+    const down = hostedTopics.down(hosted.feed.id);
+    const messages = entryMessages(entry).map((m) => ({ topic: down + m.topic, payload: m.payload }));
+    messages.push({ topic: hostedTopics.entries(hosted.feed.id), payload: encodeEntry(entry) });
+    this.#enqueue(hosted, messages, `entry ${entry.entry_id}`);
+  }
+
+  /** Queues one delivery; sent on a later turn (never inside a hook), after the ones before it. */
+  #enqueue(hosted: Hosted, messages: Outgoing[], what: string): void {
+    if (hosted.outbox.offer(messages)) return;
+    hosted.throttle.report("undelivered", `${what} was stored but not delivered: the channel is written faster than it can be delivered (${hosted.outbox.limit} deliveries wait)`, (text) => {
+      this.#warn(hosted, text);
     });
   }
 
-  /** Runs `job` on the next turn, unless the channel or the engine is gone by then; never throws. */
-  #later(hosted: Hosted, job: () => void): void {
-    setImmediate(() => {
-      if (this.#channels.get(hosted.feed.id) !== hosted || this.#engine.closed) return;
-      try {
-        job();
-      } catch (err) {
-        this.#warn(hosted, toError(err).message);
-      }
-    });
-  }
-
-  /** Fire-and-forget QoS 0 publish: a failure is reported on the channel, never thrown. */
-  #send(hosted: Hosted, topic: string, payload: string): void {
-    try {
-      this.#client.publish(topic, payload, { qos: 0 }).catch((err: unknown) => {
-        if (!this.#closed && !this.#engine.closed) this.#warn(hosted, `could not publish "${topic}": ${toError(err).message}`);
-      });
-    } catch (err) {
-      this.#warn(hosted, `could not publish "${topic}": ${toError(err).message}`);
-    }
+  /** One delivery's QoS 0 publishes; settles when the broker delivered them all, unless the channel or engine is gone. Never rejects. */
+  async #deliver(hosted: Hosted, messages: Outgoing[]): Promise<void> {
+    if (this.#channels.get(hosted.feed.id) !== hosted || this.#engine.closed) return;
+    await Promise.all(
+      messages.map(({ topic, payload }) =>
+        this.#client.publish(topic, payload, { qos: 0 }).catch((err: unknown) => {
+          if (!this.#closed && !this.#engine.closed) {
+            hosted.throttle.report("publish-failed", `could not publish "${topic}": ${toError(err).message}`, (text) => {
+              this.#warn(hosted, text);
+            });
+          }
+        }),
+      ),
+    );
   }
 
   #warn(hosted: Hosted, message: string): void {

@@ -26,7 +26,9 @@ import type { ServerResponse } from "node:http";
 import { decodeForm } from "./codec.js";
 import { AuthThrottle } from "../transport/auth-throttle.js";
 import { requestSource, retryAfterSeconds } from "../transport/http-auth.js";
-import { BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { BODY_TOO_DEEP, BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
+import { tooDeep, valueTooDeep } from "../transport/json-limits.js";
+import { maskSecrets } from "../transport/redact.js";
 import { anyHosted, registrationByChannelId, registrationByWriteKey } from "./emulation.js";
 import type { WriteOutcome } from "./hosted-channel.js";
 import {
@@ -149,6 +151,7 @@ function readAnswer(intent: Exclude<RestIntent, { op: "update" }>, path: string,
 function readBody(req: RestApiRequest, maxBytes: number): Promise<unknown> {
   if (!req.readableEnded) return readRequestBody(req, maxBytes);
   const body = req.body;
+  if (typeof body === "object" && body !== null && !Buffer.isBuffer(body) && valueTooDeep(body)) return Promise.resolve(BODY_TOO_DEEP);
   let size = 0;
   try {
     if (typeof body === "string" || Buffer.isBuffer(body)) size = Buffer.byteLength(body);
@@ -179,6 +182,7 @@ async function handle(req: RestApiRequest, url: string, maxBodyBytes: number, ke
   if (method === "POST" && UPDATE_PATH.test(path)) {
     body = await readBody(req, maxBodyBytes);
     if (body === BODY_TOO_LARGE) return refused(413, `the request body is over ${maxBodyBytes} bytes`, path);
+    if (body === BODY_TOO_DEEP) return refused(400, tooDeep("the request body").message, path);
     collectKeys(keys, body);
   }
   const intent = parseRestRequest(method, path, rawQuery, body, contentType, req.headers);
@@ -217,7 +221,7 @@ function requestKeys(req: RestApiRequest, url: string): Set<string> {
 
 function send(res: ServerResponse, answer: RestAnswer & { retryAfterS?: number }, keys: ReadonlySet<string>): void {
   let body = answer.body;
-  if (answer.status >= 400) for (const key of keys) body = body.replaceAll(key, "***");
+  if (answer.status >= 400) body = maskSecrets(body, keys);
   res.statusCode = answer.status;
   res.setHeader("Content-Type", answer.contentType);
   res.setHeader("Content-Length", Buffer.byteLength(body));

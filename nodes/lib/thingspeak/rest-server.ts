@@ -37,6 +37,7 @@ import {
 } from "./codec.js";
 import { TransportError } from "../transport/errors.js";
 import { REST_ERRORS, type ChannelInfo, type RestErrorCode } from "./rest-codec.js";
+import { jsonTextTooDeep, tooDeep } from "../transport/json-limits.js";
 
 export type ReadFormatServed = "json" | "csv" | "txt";
 
@@ -183,9 +184,11 @@ function parseRequest(method: string, rawPath: string, query: QueryArg, body: un
 function bodyPairs(body: unknown, contentType: string): FormPair[] {
   if (body === undefined || body === null) return [];
   if (/json/i.test(contentType) && (typeof body === "string" || Buffer.isBuffer(body))) {
+    const text = body.toString();
+    if (jsonTextTooDeep(text)) throw tooDeep("the JSON body");
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString()) as unknown;
+      parsed = JSON.parse(text) as unknown;
     } catch {
       throw new TransportError("invalid", "the body is not valid JSON; accepted: a JSON object such as {\"api_key\":\"...\",\"field1\":45}");
     }

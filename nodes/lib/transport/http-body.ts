@@ -3,9 +3,12 @@
  * size limit, whether or not a body parser (express) already read it.
  */
 import type { IncomingMessage } from "node:http";
+import { valueTooDeep } from "./json-limits.js";
 
 /** Returned instead of the body when it is over the limit. */
 export const BODY_TOO_LARGE: unique symbol = Symbol("body too large");
+/** Returned instead of a body a body parser already parsed when it nests deeper than MAX_JSON_DEPTH (it cannot even be turned back into text). */
+export const BODY_TOO_DEEP: unique symbol = Symbol("body too deep");
 
 /** A request as a server hands it over: Node's, plus the `body` an earlier body parser may have left. */
 export type ServerRequest = IncomingMessage & { body?: unknown };
@@ -13,12 +16,14 @@ export type ServerRequest = IncomingMessage & { body?: unknown };
 /**
  * The body as text: from the stream if nobody read it, else what a body parser left in
  * `req.body` (a string, a Buffer, or parsed JSON, which is turned back into JSON text). Over
- * `maxBytes` it resolves BODY_TOO_LARGE, still draining the stream so the client gets the answer.
+ * `maxBytes` it resolves BODY_TOO_LARGE, still draining the stream so the client gets the answer;
+ * a parsed body nested deeper than MAX_JSON_DEPTH resolves BODY_TOO_DEEP (answer it with tooDeep()).
  * Rejects when the client aborts the request.
  */
-export function readRequestBody(req: ServerRequest, maxBytes: number): Promise<string | typeof BODY_TOO_LARGE> {
+export function readRequestBody(req: ServerRequest, maxBytes: number): Promise<string | typeof BODY_TOO_LARGE | typeof BODY_TOO_DEEP> {
   if (req.readableEnded) {
     const body = req.body;
+    if (typeof body === "object" && body !== null && !Buffer.isBuffer(body) && valueTooDeep(body)) return Promise.resolve(BODY_TOO_DEEP);
     const text = body === undefined || body === null ? "" : typeof body === "string" ? body : Buffer.isBuffer(body) ? body.toString("utf8") : JSON.stringify(body);
     return Promise.resolve(Buffer.byteLength(text) > maxBytes ? BODY_TOO_LARGE : text);
   }

@@ -1,6 +1,6 @@
 "use strict";
 const assert = require("node:assert/strict");
-const { Redactor, redactUrls, REDACTION_MASK } = require("../../../dist/nodes/lib/transport/redact.js");
+const { Redactor, maskSecrets, redactUrls, REDACTION_MASK } = require("../../../dist/nodes/lib/transport/redact.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
 
 describe("transport/redact", function () {
@@ -48,7 +48,17 @@ describe("transport/redact", function () {
     // [registered secrets, input, expected]
     const cases = [
       [["abcd1234"], "token abcd1234 refused", "token *** refused"],
-      [["abcd1234"], "abcd1234abcd1234", "******"],
+      // A short secret glued to other letters is another word (finding 5); a long one is masked anywhere.
+      [["abcd1234"], "abcd1234abcd1234", "abcd1234abcd1234"],
+      [["AlphaTok_0123456789abcdefghijklm"], "xAlphaTok_0123456789abcdefghijklmAlphaTok_0123456789abcdefghijklm", "x******"],
+      // Issue 8, finding 5: whole secrets only; words that contain a short secret stay intact.
+      [["xter"], "the external API refused xter", "the external API refused ***"],
+      [["pass"], "password and passes, but pass", "password and passes, but ***"],
+      [["Secret1"], "Secret1, (Secret1) 'Secret1' \"Secret1\" /Secret1/ Secret1s _Secret1 Secret10 sSecret1", "***, (***) '***' \"***\" /***/ Secret1s _Secret1 Secret10 sSecret1"],
+      [["tok-en"], "tok-en and tok-ens and atok-en", "*** and tok-ens and atok-en"],
+      [["café"], "cafés and café", "cafés and ***"],
+      [["a.b*c"], "a.b*c and aXbbc", "*** and aXbbc"],
+      [["ThingSpeakKey16c"], "key=ThingSpeakKey16c; xThingSpeakKey16cx", "key=***; x***x"],
       [["abc"], "abc is too short to be a secret", "abc is too short to be a secret"],
       [["", null, undefined], "nothing registered", "nothing registered"],
       [["p@ss w/rd+1"], "user=p%40ss%20w%2Frd%2B1 and p@ss w/rd+1", "user=*** and ***"],
@@ -61,6 +71,13 @@ describe("transport/redact", function () {
         assert.equal(new Redactor().add(...secrets).redact(input), expected);
       });
     }
+
+    it("maskSecrets (an HTTP API not echoing a presented token) masks whole secrets only, short ones included", function () {
+      const body = '{"error":{"message":"Invalid token x. See /external/api: x"}}';
+      assert.equal(maskSecrets(body, ["x"]), '{"error":{"message":"Invalid token ***. See /external/api: ***"}}');
+      assert.equal(maskSecrets("nothing to hide", []), "nothing to hide");
+      assert.equal(maskSecrets("keys K1 and KEYKEYKEYKEY22 (KEYKEYKEYKEY22x)", new Set(["K1", "KEYKEYKEYKEY22"])), "keys *** and *** (***x)");
+    });
 
     it("also masks secret-shaped URL parts nobody registered", function () {
       assert.equal(new Redactor().redact("mqtt://u:pw@h ?token=t"), "mqtt://u:***@h ?token=***");
