@@ -70,7 +70,9 @@ export = function (RED: NodeAPI): void {
     // Failed logins: the first from an address at once, then one summary line a minute per address.
     const logLogin = (line: LoginLogLine): void => {
       if (line.kind === "refused") {
-        node.log(RED._("iot-broker.log.auth-refused", { client: line.clientId, user: line.username, address: line.address, reason: line.reason }));
+        // No username when there was none, or when it may be a secret (an unclaimed one can be a token).
+        const key = line.username === "" ? "iot-broker.log.auth-refused-unnamed" : "iot-broker.log.auth-refused";
+        node.log(RED._(key, { client: line.clientId, user: line.username, address: line.address, reason: line.reason }));
       } else if (line.kind === "others") {
         node.warn(RED._("iot-broker.log.auth-others", { count: String(line.count) }));
       } else if (line.lockedForMs > 0) {
@@ -124,6 +126,8 @@ export = function (RED: NodeAPI): void {
       if (adopted) {
         // A redeploy that left this broker as it was: its clients stay connected.
         running = adopted;
+        // A deploy is how a user fixes a wrong password: lockouts from before it are forgotten.
+        adopted.engine.forgetFailedLogins();
         adopted.engine.on("event", onEvent);
         adopted.engine.on("clients", showClients);
         node.log(RED._("iot-broker.log.kept"));

@@ -2,6 +2,7 @@
  * The local broker engine: aedes plus users, namespaces, listeners, the in-process client and
  * the plug-in seam. It knows no platform; platforms plug in through `BrokerPlugin`.
  */
+import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -178,6 +179,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     return this.#closing !== undefined;
   }
 
+  /** Forgets failed logins and lockouts: a redeploy that keeps this engine starts the count afresh. */
+  forgetFailedLogins(): void {
+    this.#authThrottle?.clear();
+  }
+
   /** The clients that finished connecting, with who they are. */
   clients(): ClientInfo[] {
     return this.#readyClients().map(([, info]) => info);
@@ -267,6 +273,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   #endLease(): void {
+    this.#guards.release();
     const handover = this.#aedes as unknown as AedesHandover | undefined;
     this.#lease?.end(handover?.persistence, handover?.counter ?? 0);
     this.#lease = undefined;
@@ -353,7 +360,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         ready: false,
         limiter: this.#limiterFor(decision.identity),
       };
-      this.#authThrottle?.succeeded(request.remoteAddress);
+      this.#authThrottle?.succeeded(throttleSource(request));
       this.#infos.set(client, info);
       this.#mapUnsubscribes(client, info);
       return null;
@@ -372,13 +379,14 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
 
   /** A locked-out source is refused before any credential is checked (transport/auth-throttle.ts). */
   #lockedOut(request: AuthRequest): boolean {
-    return this.#authThrottle !== undefined && this.#authThrottle.retryAfterMs(request.remoteAddress) > 0;
+    return this.#authThrottle !== undefined && this.#authThrottle.retryAfterMs(throttleSource(request)) > 0;
   }
 
   #countFailedLogin(request: AuthRequest, returnCode: RefusalCode, reason: string): void {
     const { remoteAddress } = request;
-    if (remoteAddress === undefined || !FAILED_LOGIN_CODES.has(returnCode)) return;
-    const failure = this.#authThrottle?.failed(remoteAddress);
+    const source = throttleSource(request);
+    if (remoteAddress === undefined || source === undefined || !FAILED_LOGIN_CODES.has(returnCode)) return;
+    const failure = this.#authThrottle?.failed(source);
     if (failure === undefined || failure.lockedMs === 0) return;
     this.#event({ event: "auth-throttled", remoteAddress, source: failure.source, failures: failure.failures, lockedForMs: failure.lockedMs, reason });
   }
@@ -463,7 +471,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     }
     return username === undefined
       ? { accept: false, returnCode: 5, reason: "anonymous clients are not allowed (no username given)" }
-      : { accept: false, returnCode: 4, reason: `unknown user "${username}"` };
+      : // Not named: an unclaimed username is often a device's access token (ThingsBoard sends it as the username).
+        { accept: false, returnCode: 4, reason: "unknown user (not a broker user, nor a hosted device's credentials)", secretUsername: true };
   }
 
   #userIdentity(user: BrokerUser, clientId: string): ClientIdentity {
@@ -480,7 +489,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
     if (!client) return null; // the broker's own publishes (wills are checked at CONNECT by aedes)
     const info = this.#infos.get(client);
-    if (info?.limiter !== undefined && !this.#admit(client, info, info.limiter)) {
+    // A closed client's publish is its will (aedes publishes it through this hook): a device cut
+    // off for flooding must still tell its subscribers that it is gone.
+    if (info?.limiter !== undefined && !client.closed && !this.#admit(client, info, info.limiter)) {
       packet.topic = REFUSED_TOPIC; // dropped without disconnecting, for MQTT 3.1.1 and 5 alike
       packet.retain = false;
       return null;
@@ -642,4 +653,20 @@ function optional<T extends Record<string, string | undefined>>(fields: T): Part
   const out: Partial<Record<keyof T, string>> = {};
   for (const [k, v] of Object.entries(fields) as [keyof T, string | undefined][]) if (v !== undefined) out[k] = v;
   return out;
+}
+
+/**
+ * Whom failed logins are counted against: the client's address, except on loopback, where every
+ * local client shares one (Node-RED's own MQTT nodes, local scripts): there each username counts
+ * on its own, so one misconfigured local client cannot lock the others out. The username is
+ * digested: an unclaimed one may be a device's token, and the source shows up in events.
+ */
+function throttleSource(request: AuthRequest): string | undefined {
+  const address = request.remoteAddress;
+  if (address === undefined || !isLoopback(address)) return address;
+  return `${address.replaceAll(":", "_")} user#${createHash("sha256").update(request.username ?? "").digest("hex").slice(0, 16)}`;
+}
+
+function isLoopback(address: string): boolean {
+  return address === "::1" || address.startsWith("127.") || address.toLowerCase().startsWith("::ffff:127.");
 }

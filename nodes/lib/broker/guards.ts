@@ -88,6 +88,8 @@ export class PacketGuards {
   readonly #stopped = new WeakSet<object>();
   /** Message ids of inbound QoS 2 messages awaiting PUBREL, per client id (a Map: ids may be `__proto__`). */
   readonly #awaitingRelease = new Map<string, Set<number>>();
+  /** Puts the session store's own methods back (it outlives this engine: session-store.ts). */
+  #unwrapStore: (() => void) | undefined;
   /** One listener shared by every connection (a closure per connection costs memory at scale). */
   readonly #onPacket: (this: ParserInternals, packet: ParsedPacket) => void;
 
@@ -142,6 +144,13 @@ export class PacketGuards {
       else preConnect.call(aedes, client, packet, done);
     };
     this.#capAwaitingRelease(aedes, internals.persistence);
+  }
+
+  /** The engine is done with its session store: take the wrappers off before it is handed on. */
+  release(): void {
+    this.#unwrapStore?.();
+    this.#unwrapStore = undefined;
+    this.#awaitingRelease.clear();
   }
 
   /** Once per connection, right after aedes.handle() created its client (no packet read yet). */
@@ -215,6 +224,17 @@ export class PacketGuards {
   #capAwaitingRelease(aedes: Aedes, store: IncomingStore): void {
     const storePacket = store.incomingStorePacket.bind(store);
     const deletePacket = store.incomingDelPacket.bind(store);
+    // The next engine on this store wraps it afresh; a wrapper left behind would keep this engine
+    // alive and apply its limits there. Descriptors, so a method of the store's class comes back
+    // as it was (inherited, not an own copy).
+    const wrapped = ["incomingStorePacket", "incomingDelPacket"] as const;
+    const before = wrapped.map((name) => [name, Object.getOwnPropertyDescriptor(store, name)] as const);
+    this.#unwrapStore = () => {
+      for (const [name, descriptor] of before) {
+        if (descriptor) Object.defineProperty(store, name, descriptor);
+        else Reflect.deleteProperty(store, name);
+      }
+    };
     const max = this.#limits.maxInflightQos2;
     store.incomingStorePacket = (client, packet) => {
       const id = packet.messageId ?? 0;

@@ -96,6 +96,9 @@ export function hostAcrossRedeploys(what: HostedIdentity, onError: (err: unknown
     hosting.sink.onError = onError;
   } else {
     claimed?.discard();
+    // Parked under another broker (the device moved): it still holds the token, and would make
+    // this hosting fail as a duplicate until the sweep after the deploy.
+    keptHostings.discardWhere((h) => h.ownerId === what.id);
     const sink = { onError };
     hosting = { ownerId: what.id, sink, unhost: host((err) => { sink.onError(err); }) };
   }

@@ -9,12 +9,15 @@
  * needs mqtt or local. Credentials never go in the server URL. `qos` ("1" by default, or "0")
  * is the QoS of telemetry and attribute publishes in mqtt mode; it is checked in every mode.
  */
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { redactUrls } from "../transport/redact.js";
 import { connectCredentials } from "./codec.js";
 import type { TbConnection, TbLinkOptions } from "./link-base.js";
 import { DEFAULT_HTTP_SERVER } from "./link-http.js";
 import { DEFAULT_MQTT_SERVER } from "./link-mqtt.js";
+
+/** Keys the placeholder tokens of devices that log in with basic credentials (never leaves the process). */
+const PLACEHOLDER_KEY = randomBytes(32);
 
 export class TbConfigError extends Error {
   override readonly name = "TbConfigError";
@@ -72,8 +75,10 @@ export function parseThingsBoardDevice(id: string, props: TbDeviceProps, credent
   let token = typeof credentials?.token === "string" ? credentials.token.trim() : "";
   if (token === "") {
     if (basic === undefined) throw new TbConfigError("missing-token");
-    // mqtt with basic credentials does not send it; local hosts the device under a random one.
-    token = randomBytes(15).toString("base64url");
+    // mqtt with basic credentials does not send it; local hosts the device under an unguessable
+    // one, the same for this node all through the process, so a redeploy that changes nothing
+    // finds the same settings (hosting.ts) and keeps the device connected.
+    token = createHmac("sha256", PLACEHOLDER_KEY).update(id).digest().subarray(0, 15).toString("base64url");
   }
   if (/[\s\u0000-\u001f\u007f]/.test(token)) throw new TbConfigError("invalid-token");
   const name = text(props.name) === "" ? id : text(props.name);

@@ -13,8 +13,13 @@ export interface DeployEvents {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
-/** How long parked things wait when the flows never report they started (a failed deploy). */
+/** How long parked things wait, once the old flows stopped, for the new ones to report they started (a failed deploy never does). */
 export const FALLBACK_MS = 10_000;
+/**
+ * How long they may wait while the old flows are still stopping: Node-RED gives each closing node
+ * up to 15 s, and a slow one must not make the broker lose its sessions meanwhile.
+ */
+export const STOPPING_BACKSTOP_MS = 120_000;
 
 interface Parked<T> {
   digest: string;
@@ -42,7 +47,8 @@ export class ParkingLot<T> {
   park(key: string, digest: string, value: T, discard: (value: T) => void): void {
     this.discard(key);
     this.#parked.set(key, { digest, value, discard });
-    armFallback();
+    // The short fallback starts only once every node has stopped (followDeploys).
+    if (!fallback) armFallback(STOPPING_BACKSTOP_MS);
   }
 
   /** Takes what is parked under `key` out of the lot: the caller adopts it or discards it. */
@@ -93,9 +99,9 @@ export function sweepAll(): void {
   for (const lot of lots) lot.sweep();
 }
 
-function armFallback(): void {
+function armFallback(ms: number): void {
   if (fallback) clearTimeout(fallback);
-  fallback = setTimeout(sweepAll, FALLBACK_MS);
+  fallback = setTimeout(sweepAll, ms);
   fallback.unref(); // a parked engine must not keep a stopping process alive
 }
 
@@ -114,7 +120,7 @@ export function followDeploys(events: DeployEvents): void {
   events.on("runtime-event", (event: unknown) => {
     const e = event as { id?: unknown; payload?: { state?: unknown; deploy?: unknown } } | null;
     if (e?.id !== "runtime-state" || e.payload?.state !== "stop") return;
-    if (e.payload.deploy === true) armFallback();
+    if (e.payload.deploy === true) armFallback(FALLBACK_MS);
     else sweepAll();
   });
   events.on("flows:started", sweepAll);

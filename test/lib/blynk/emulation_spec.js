@@ -75,7 +75,7 @@ describe("self-hosted Blynk: broker emulation", function () {
       // A token under another username is not a Blynk login.
       assert.equal((await connectRefused(ctx.url, { username: "other", password: ALPHA.token })).code, 4);
       assert.equal((await connectRefused(ctx.url, { clientId: "" })).code, 5);
-      assert.match(ctx.events.find((e) => e.event === "auth-refused").reason, /unknown user "other"/);
+      assert.match(ctx.events.find((e) => e.event === "auth-refused").reason, /^unknown user \(/);
     });
 
     it("lets a second connection with the same token replace the first (online stays true, a warning says so)", async function () {

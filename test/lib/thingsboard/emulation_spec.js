@@ -82,7 +82,7 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       assert.equal((await connectRefused(ctx.url, { username: "dash", password: "wrong" })).code, 4);
       ctx.unhost.get(ALPHA.id)();
       assert.equal((await connectRefused(ctx.url, { username: "stranger" })).code, 4);
-      assert.match(ctx.events.filter((e) => e.event === "auth-refused").at(-1).reason, /unknown user "stranger"/);
+      assert.match(ctx.events.filter((e) => e.event === "auth-refused").at(-1).reason, /^unknown user \(/);
     });
 
     it("lets a second connection of the same device replace the first, with a warning", async function () {

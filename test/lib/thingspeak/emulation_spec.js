@@ -58,7 +58,7 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       assert.match(reasons[1], /client id "someone-else" is not the one of these MQTT device credentials/);
       assert.match(reasons[2], /no password given/);
       assert.match(reasons[3], /client id ".*" is not the one/);
-      assert.match(reasons[5], /unknown user "nobody"/);
+      assert.match(reasons[5], /^unknown user \(/);
       assert.ok(!JSON.stringify(ctx.events).includes("wrong-password"));
       assertNoSecret(ctx.events);
     });
