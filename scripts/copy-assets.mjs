@@ -1,5 +1,5 @@
 // Node-RED resolves a node's .html, icons/ and locales/ beside its .js file, so the build
-// places them next to the compiled output in dist/nodes/ (see CONVENTIONS.md section 3).
+// places them next to the compiled output in dist/nodes/ (see docs/ARCHITECTURE.md 1.3).
 import { cpSync, existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -1,5 +1,5 @@
 /**
- * Cloud -> device messages on `downlink/...` (PROTOCOLS.md 1.3): encoding for the broker
+ * Cloud -> device messages on `downlink/...` (docs/PROTOCOLS.md 1.3): encoding for the broker
  * emulation and tests, and a parser for the client link that never throws on odd payloads.
  */
 import { describeValue } from "../transport/value-codec.js";

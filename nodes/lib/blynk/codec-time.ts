@@ -1,5 +1,5 @@
 /**
- * The `downlink/utc/all/json` answer (PROTOCOLS.md 1.7) computed from Intl's time-zone data:
+ * The `downlink/utc/all/json` answer (docs/PROTOCOLS.md 1.7) computed from Intl's time-zone data:
  * offsets at an instant, and a best-effort POSIX TZ rule from the transitions of that year.
  */
 import { describeValue } from "../transport/value-codec.js";

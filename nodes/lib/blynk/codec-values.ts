@@ -1,5 +1,5 @@
 /**
- * Blynk names, values and limits (PROTOCOLS.md 1.2, 1.6, 1.9): validation and the plain-text
+ * Blynk names, values and limits (docs/PROTOCOLS.md 1.2, 1.6, 1.9): validation and the plain-text
  * value form of `ds/...` topics. Pure functions; codec.ts re-exports everything here, and the
  * decisions on UNCONFIRMED points are listed at the top of codec.ts.
  */
@@ -7,7 +7,7 @@ import { TransportError } from "../transport/errors.js";
 import { describeValue, parseScalar } from "../transport/value-codec.js";
 import { isPlainObject } from "../transport/value-codec.js";
 
-/** Public Blynk.Cloud limits (PROTOCOLS.md 1.9). */
+/** Public Blynk.Cloud limits (docs/PROTOCOLS.md 1.9). */
 export const LIMITS = {
   messageBytes: 1024,
   stringBytes: 1024,
@@ -96,7 +96,7 @@ export function assertEventCode(code: unknown): asserts code is string {
   if (!EVENT_CODE.test(code)) throw invalid(`event code ${quote(code)} has characters outside the accepted set; accepted: ${EVENT_ACCEPTED}`);
 }
 
-/** Any well-formed identifier is accepted: the property list (PROTOCOLS.md 1.6) is not closed. */
+/** Any well-formed identifier is accepted: the property list (docs/PROTOCOLS.md 1.6) is not closed. */
 export function assertPropertyName(name: unknown): asserts name is string {
   assertLevel(name, "property name", "/+# ", PROPERTY_ACCEPTED);
   if (!PROPERTY.test(name)) throw invalid(`property name ${quote(name)} is not an identifier; accepted: ${PROPERTY_ACCEPTED}`);

@@ -1,5 +1,5 @@
 /**
- * Blynk.Cloud device MQTT API codec (PROTOCOLS.md section 1): topics, payloads, validation.
+ * Blynk.Cloud device MQTT API codec (docs/PROTOCOLS.md 1): topics, payloads, validation.
  * Pure functions, no I/O; errors are TransportError "invalid" (or "too-large" for size limits)
  * saying what was wrong and what is accepted.
  *

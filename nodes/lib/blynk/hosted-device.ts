@@ -15,12 +15,12 @@ import { hostedTopics, type HostedBlynkDevice } from "./hosted-types.js";
 /** Publishes an internal topic on the device's engine. */
 export type Publish = (topic: string, payload: string, options?: PublishOptions) => Promise<void>;
 
-/** Blynk's device username (PROTOCOLS.md 1.1). */
+/** Blynk's device username (docs/PROTOCOLS.md 1.1). */
 export const DEVICE_USERNAME = "device";
-/** The metadata field a device sets its zone with (PROTOCOLS.md 1.2, 1.7). */
+/** The metadata field a device sets its zone with (docs/PROTOCOLS.md 1.2, 1.7). */
 export const TIME_ZONE_META = "Time Zone";
 
-/** The uplink topics of PROTOCOLS.md 1.2; anything else a device publishes is refused. */
+/** The uplink topics of docs/PROTOCOLS.md 1.2; anything else a device publishes is refused. */
 const UPLINK_TOPICS = [
   /^info\/mcu$/,
   /^batch_ds$/,

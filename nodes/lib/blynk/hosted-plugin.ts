@@ -3,7 +3,7 @@
  * that engine (see acquirePlugin). It authenticates devices, keeps their traffic in private
  * namespaces, remembers their values and answers what Blynk.Cloud would answer.
  *
- * Decisions (PROTOCOLS.md marks the cloud's behaviour UNCONFIRMED or leaves it open):
+ * Decisions (docs/PROTOCOLS.md 6: where the cloud's behaviour is UNCONFIRMED or left open):
  * - A second connection with a token that is already connected REPLACES the first: the older
  *   session is disconnected, the newer one stays, and the device's `report` gets a warning.
  *   Blynk allows one connection per token; a device that rebooted reconnects before the broker
@@ -20,7 +20,7 @@
  *   topics: that second subscription cost a topic match and a re-parse on every write. A bare
  *   in-process publish on `down/` reaches the device but is not remembered.
  * - Answers go out on the device's `downlink/...` only once a subscription of the asking
- *   connection covers them, and never synchronously inside the publish hook (PROTOCOLS.md 7).
+ *   connection covers them, and never synchronously inside the publish hook (docs/PROTOCOLS.md 7).
  * - Flow control: each connection's answers go through a PacedQueue (one publish in flight,
  *   at most MAX_QUEUED waiting). A device that asks faster than it reads loses the newest
  *   requests: a request whose answers do not all fit is not answered at all (the device sees

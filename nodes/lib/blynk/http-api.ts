@@ -1,5 +1,5 @@
 /**
- * Blynk's device HTTPS API (PROTOCOLS.md section 2) served by Node-RED itself for every hosted
+ * Blynk's device HTTPS API (docs/PROTOCOLS.md 2) served by Node-RED itself for every hosted
  * device, so HTTP-only devices and webhooks (a Particle webhook calling `batch/update`) work
  * self-hosted. An express-compatible handler: it answers `/external/api/...` and passes every
  * other request on with `next()`.

@@ -1,5 +1,5 @@
 /**
- * Blynk HTTPS device API codec (PROTOCOLS.md section 2): request builders for the client,
+ * Blynk HTTPS device API codec (docs/PROTOCOLS.md 2): request builders for the client,
  * answer parsers, and the request parser of the self-hosted server. Pure functions, no I/O.
  * Queries are ordered [key, value] pairs with the token first; the HTTP client URL-encodes
  * them (so a "#" in a color becomes %23 there, not here). Multi-values travel as

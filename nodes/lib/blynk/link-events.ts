@@ -1,5 +1,5 @@
 /**
- * Blynk's event limits (PROTOCOLS.md 1.9): at least 1 s between two events of the same code,
+ * Blynk's event limits (docs/PROTOCOLS.md 1.9): at least 1 s between two events of the same code,
  * 100 events per device per day. An event that comes too early is delayed to its slot (not
  * dropped: Blynk.Cloud would drop it silently); a bounded number may wait per code, beyond that
  * it is refused. The daily count is reported so the caller can warn; nothing is refused for it

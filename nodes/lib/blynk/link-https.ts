@@ -1,5 +1,5 @@
 /**
- * https mode: Node-RED controls a device through Blynk's device HTTPS API (PROTOCOLS.md 2)
+ * https mode: Node-RED controls a device through Blynk's device HTTPS API (docs/PROTOCOLS.md 2)
  * with that device's token: reads its datastreams, writes them (the writes reach the device's
  * handlers), logs events. There is no connection to keep: the status says what the last
  * request found (reachable, invalid token, unreachable), checked once at start with

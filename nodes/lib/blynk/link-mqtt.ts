@@ -1,6 +1,6 @@
 /**
  * mqtt mode: Node-RED is the device on Blynk.Cloud (or any Blynk-compatible broker), over
- * Blynk's device MQTT API (PROTOCOLS.md 1): username "device", the token as password,
+ * Blynk's device MQTT API (docs/PROTOCOLS.md 1): username "device", the token as password,
  * keepalive 45 s, clean session, `downlink/#`, `info/mcu` on every connect, redirects followed.
  */
 import { toError } from "../transport/errors.js";

@@ -1,5 +1,5 @@
 /**
- * ThingsBoard MQTT session conventions (PROTOCOLS.md 4.1, 4.3): CONNECT credentials, CONNACK
+ * ThingsBoard MQTT session conventions (docs/PROTOCOLS.md 4.1, 4.3): CONNECT credentials, CONNACK
  * codes in words, and device provisioning. Pure; re-exported by codec.ts, whose header lists
  * the decisions on UNCONFIRMED points.
  */

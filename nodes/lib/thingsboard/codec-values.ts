@@ -1,5 +1,5 @@
 /**
- * ThingsBoard keys, values, timestamps, telemetry and attribute payloads (PROTOCOLS.md 4.2,
+ * ThingsBoard keys, values, timestamps, telemetry and attribute payloads (docs/PROTOCOLS.md 4.2,
  * 4.5). Pure functions; codec.ts re-exports everything here, and the decisions on UNCONFIRMED
  * points are listed at the top of codec.ts.
  *

@@ -1,5 +1,5 @@
 /**
- * ThingsBoard device API codec (PROTOCOLS.md 4.1-4.3): topics, request ids, RPC, claim,
+ * ThingsBoard device API codec (docs/PROTOCOLS.md 4.1-4.3): topics, request ids, RPC, claim,
  * provisioning, CONNECT conventions; telemetry and attributes live in codec-values.ts and are
  * re-exported here. The gateway API is gateway-codec.ts, the HTTP API http-codec.ts. Pure: no
  * I/O, no Node-RED. Used by both sides: the link (Node-RED as device/gateway) and the broker

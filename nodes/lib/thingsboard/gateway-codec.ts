@@ -1,5 +1,5 @@
 /**
- * ThingsBoard gateway API v1 (PROTOCOLS.md 4.4): one MQTT session speaking for many named
+ * ThingsBoard gateway API v1 (docs/PROTOCOLS.md 4.4): one MQTT session speaking for many named
  * sub-devices on `v1/gateway/...` (topics in codec.ts TOPICS.gateway). Pure, both directions.
  *
  * Decisions on UNCONFIRMED / conflicting points:

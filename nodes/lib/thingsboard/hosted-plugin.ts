@@ -20,7 +20,7 @@
  *   `v1/gateway/attributes|rpc|attributes/response`); anything else is refused by the engine
  *   (publish: dropped in 3.1.1, PUBACK 0x87 in 5; subscribe: SUBACK 0x80).
  * - Answers (attribute responses, `getSessionLimits`) go out only once a subscription of the
- *   asking connection covers them, never synchronously inside a hook (PROTOCOLS.md 7).
+ *   asking connection covers them, never synchronously inside a hook (docs/PROTOCOLS.md 7).
  * - Flow control: each connection's answers go through a PacedQueue (one publish in flight, at
  *   most MAX_QUEUED waiting). A device that asks faster than it reads gets no answer to the
  *   newest requests (as if they were lost) and its `report` says so, once, then once a minute.
@@ -71,7 +71,7 @@ import { hostedTopics, isDownlinkFilter, isUplinkTopic, TB_PLUGIN, type HostedTb
 const MAX_PENDING = 100;
 /** Answers waiting to be sent, per connection (ThingsBoard's own maxInflightMessages is 100). */
 export const MAX_QUEUED_ANSWERS = 100;
-/** `getSessionLimits` (PROTOCOLS.md 4.2): ThingsBoard's documented defaults; the broker enforces DEVICE_RATE_LIMIT. */
+/** `getSessionLimits` (docs/PROTOCOLS.md 4.2): ThingsBoard's documented defaults; the broker enforces DEVICE_RATE_LIMIT. */
 const RATE_LIMITS = { messages: "200:1,6000:60,14000:3600", telemetryMessages: "200:1,6000:60,14000:3600", telemetryDataPoints: "200:1,6000:60,14000:3600" };
 
 /** Publish limit per device connection unless the broker sets one: "200:1,6000:60" as a token bucket. */

@@ -1,5 +1,5 @@
 /**
- * ThingsBoard's HTTP device API (PROTOCOLS.md 4.5) served by Node-RED itself for every hosted
+ * ThingsBoard's HTTP device API (docs/PROTOCOLS.md 4.5) served by Node-RED itself for every hosted
  * ThingsBoard device. An express-compatible handler, mounted once on `RED.httpNode` by the node
  * layer: it answers ThingsBoard device API requests under `/api/v1/` and passes everything else
  * on with `next()`. Requests are read with http-codec.ts `parseHttpRequest`.

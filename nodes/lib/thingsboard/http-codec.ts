@@ -1,5 +1,5 @@
 /**
- * ThingsBoard HTTP device API (PROTOCOLS.md 4.5): request builders for the link (Node-RED as a
+ * ThingsBoard HTTP device API (docs/PROTOCOLS.md 4.5): request builders for the link (Node-RED as a
  * device over HTTP) and a request parser for hosting the API (Node-RED as ThingsBoard). Pure.
  *
  * Decisions on UNCONFIRMED points:

@@ -6,7 +6,7 @@
  * gateway), link-http.ts (the device over the HTTP device API), link-local.ts (Node-RED is the
  * ThingsBoard server of a device hosted on an iot-broker).
  *
- * Direction words are "the other side" (ARCHITECTURE.md 2): `incoming` is what the other side
+ * Direction words are "the other side" (docs/ARCHITECTURE.md 2): `incoming` is what the other side
  * sends; `callRpc` asks the other side; `replyRpc` answers an RPC request that came in.
  */
 import { Correlator } from "../transport/correlator.js";

@@ -1,5 +1,5 @@
 /**
- * http mode: Node-RED is a ThingsBoard device over the HTTP device API (PROTOCOLS.md 4.5):
+ * http mode: Node-RED is a ThingsBoard device over the HTTP device API (docs/PROTOCOLS.md 4.5):
  * POST telemetry/attributes, GET attributes, POST RPC replies and client RPC, and two long
  * polls kept running from start to close: shared attribute updates and server RPC.
  *

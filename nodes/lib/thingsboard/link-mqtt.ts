@@ -1,6 +1,6 @@
 /**
- * mqtt mode: Node-RED is a ThingsBoard device (PROTOCOLS.md 4.1-4.2) or, with `gateway`, a
- * ThingsBoard gateway speaking for named sub-devices (4.4), over one MqttSession: the access
+ * mqtt mode: Node-RED is a ThingsBoard device (docs/PROTOCOLS.md 4.1-4.2) or, with `gateway`, a
+ * ThingsBoard gateway speaking for named sub-devices (docs/PROTOCOLS.md 4.4), over one MqttSession: the access
  * token as user name (or basic MQTT credentials), clean session, QoS 1 both ways, except that
  * telemetry and attributes go out at the device's `qos` (1 by default; 0 = fire-and-forget, done
  * once written to the socket, as Node-RED's `mqtt out` at QoS 0).

@@ -1,5 +1,5 @@
 /**
- * ThingSpeak channel updates (PROTOCOLS.md 5.1 publish payload, 5.2 `update`, 5.3 limits): the
+ * ThingSpeak channel updates (docs/PROTOCOLS.md 5.1, 5.2, 5.3: publish payload, `update`, limits): the
  * ChannelUpdate model, user input -> update, coalescing, and the form-encoded wire form in both
  * directions. Pure functions; codec.ts re-exports everything here and lists the decisions on
  * UNCONFIRMED points.
@@ -8,7 +8,7 @@ import { TransportError } from "../transport/errors.js";
 import { describeValue, toInteger, toNumber } from "../transport/value-codec.js";
 import { isPlainObject } from "../transport/value-codec.js";
 
-/** Limits of the ThingSpeak cloud (PROTOCOLS.md 5.3 unless noted). */
+/** Limits of the ThingSpeak cloud (docs/PROTOCOLS.md 5.3 unless noted). */
 export const LIMITS = {
   /** field1..field8 (TS-PUB, TS-CHAN). */
   fields: 8,

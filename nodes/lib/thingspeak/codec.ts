@@ -1,10 +1,10 @@
 /**
- * ThingSpeak codec (PROTOCOLS.md section 5): channel updates, MQTT topics, the subscribe JSON
+ * ThingSpeak codec (docs/PROTOCOLS.md 5): channel updates, MQTT topics, the subscribe JSON
  * entry and the limits, for both sides — the client link and the self-hosted broker emulation.
  * Pure functions, no I/O. REST requests and answers are in rest-codec.ts (client) and
  * rest-server.ts (server).
  *
- * Decisions on UNCONFIRMED or undocumented points (PROTOCOLS.md 5, 6):
+ * Decisions on UNCONFIRMED or undocumented points (docs/PROTOCOLS.md 5, 6):
  * - Subscribe JSON (`channels/<id>/subscribe`, key set "partly UNCONFIRMED"): every key is always
  *   present, in the order channel_id, created_at, entry_id, field1..field8, latitude, longitude,
  *   elevation, status; absent values are null; fields, location and status are text (as in the
@@ -32,7 +32,7 @@
  *   times under a non-UTC `timezone` rather than misread them, and always answers in UTC.
  * - Coalescing (mergeUpdates): per key the latest value wins; created_at is the latest write's or
  *   none (see mergeUpdates).
- * - Over-rate publishes (PROTOCOLS.md 6, UNCONFIRMED cloud behaviour) are not decided here: the
+ * - Over-rate publishes (docs/PROTOCOLS.md 6, UNCONFIRMED cloud behaviour) are not decided here: the
  *   emulation applies its interval; rest-server.ts gives the REST "0" answer for a rejected update.
  * - elevation accepts any finite number (the doc says integer metres; rounding is left to the
  *   cloud); lat must be -90..90 and long -180..180 as documented.
@@ -54,7 +54,7 @@ import {
 export * from "./codec-update.js";
 
 // ---------------------------------------------------------------------------------------------
-// MQTT topics (mqtt3.thingspeak.com, PROTOCOLS.md 5.1)
+// MQTT topics (mqtt3.thingspeak.com, docs/PROTOCOLS.md 5.1)
 
 export type TopicKind = "publish" | "publish-field" | "subscribe" | "subscribe-field";
 

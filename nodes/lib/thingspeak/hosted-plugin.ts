@@ -4,7 +4,7 @@
  * credentials, keeps their traffic in private namespaces, turns their publishes and the flows'
  * writes into feed entries, and delivers entries as mqtt3.thingspeak.com would.
  *
- * Decisions (PROTOCOLS.md 5.1 and 6 leave these open or UNCONFIRMED):
+ * Decisions (docs/PROTOCOLS.md 5.1 and 6 leave these open or UNCONFIRMED):
  * - CONNECT: the plugin claims a connection whose username is a hosted channel's; the client id
  *   and password must then match too, else CONNACK 5 "not authorized" (MQTT 5: 0x87), the code
  *   ThingSpeak's troubleshooting pages name for refused connections. The broker event says
@@ -28,7 +28,7 @@
  * - Entries go to subscribed devices (the publishing device too: subscribe and publish are
  *   different topics) as the subscribe JSON and per-field text, and to flows on
  *   `hostedTopics.entries(id)`, never retained, on the next turn (never inside a hook,
- *   PROTOCOLS.md 7).
+ *   docs/PROTOCOLS.md 7).
  * - Flow control: a channel's entries and write results go out through a PacedQueue (one
  *   entry's messages in flight, at most MAX_QUEUED waiting), so a channel written faster than
  *   its subscribers read (update interval 0) cannot flood the broker: entries over the bound

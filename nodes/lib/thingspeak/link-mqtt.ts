@@ -1,7 +1,7 @@
 /**
  * mqtt mode: Node-RED is an MQTT device of the channel on mqtt3.thingspeak.com (or any
  * ThingSpeak-compatible broker, e.g. an iot-broker hosting the channel), with the MQTT device
- * credentials (PROTOCOLS.md 5.1): client id, username, password; MQTT 3.1.1, clean session,
+ * credentials (docs/PROTOCOLS.md 5.1): client id, username, password; MQTT 3.1.1, clean session,
  * QoS 0 only, TLS verified. Updates go to `channels/<id>/publish` form-encoded; subscribing
  * nodes get `channels/<id>/subscribe` (entry JSON) or `.../subscribe/fields/fieldN` (text).
  *

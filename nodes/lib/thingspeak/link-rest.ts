@@ -1,6 +1,6 @@
 /**
  * rest mode: Node-RED writes and reads the channel with its API keys through ThingSpeak's REST
- * API (PROTOCOLS.md 5.2) on api.thingspeak.com or a custom URL (e.g. Node-RED's own, serving a
+ * API (docs/PROTOCOLS.md 5.2) on api.thingspeak.com or a custom URL (e.g. Node-RED's own, serving a
  * hosted channel). There is no connection to keep: the status says what the last request
  * found (reachable, key refused, unreachable); the link is "ready" unless the server was
  * unreachable, and a failed write retries anyway (the write queue's backoff).

@@ -1,5 +1,5 @@
 /**
- * ThingSpeak's REST API (PROTOCOLS.md 5.2) served by Node-RED itself for every hosted channel,
+ * ThingSpeak's REST API (docs/PROTOCOLS.md 5.2) served by Node-RED itself for every hosted channel,
  * so HTTP-only devices, ThingSpeak libraries pointed at Node-RED and REST-mode links work
  * self-hosted. An express-compatible handler: requests are understood and answered by the
  * codec's rest-server.ts; this module finds the channel, checks keys and reads the feed.

@@ -1,5 +1,5 @@
 /**
- * ThingSpeak REST API, client side (PROTOCOLS.md 5.2, 5.3): request builders for update, bulk
+ * ThingSpeak REST API, client side (docs/PROTOCOLS.md 5.2, 5.3): request builders for update, bulk
  * update and reads, parsers for the answers, and the documented error codes in words. Pure: a
  * builder returns `{method, path, query, body?, headers?}` for the HTTP client to send.
  *

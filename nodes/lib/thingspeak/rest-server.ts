@@ -1,5 +1,5 @@
 /**
- * ThingSpeak REST API, server side (PROTOCOLS.md 5.2): what the self-hosted API needs to
+ * ThingSpeak REST API, server side (docs/PROTOCOLS.md 5.2): what the self-hosted API needs to
  * understand a request and to answer it like the cloud. Pure: the emulation strips its mount
  * path, checks keys against its channels, reads its store, and sends the RestAnswer.
  *

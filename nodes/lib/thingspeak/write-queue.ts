@@ -1,5 +1,5 @@
 /**
- * The update interval of one ThingSpeak channel, met by coalescing (PROTOCOLS.md 5.3: one update
+ * The update interval of one ThingSpeak channel, met by coalescing (docs/PROTOCOLS.md 5.3: one update
  * per channel per interval, MQTT and REST combined). Every write of every node using the channel
  * goes through one WriteQueue:
  * - the first write goes out at once; writes arriving before the interval has passed wait and

@@ -6,7 +6,7 @@ const { table } = require("./helpers.js");
 const T0 = Date.UTC(2024, 0, 19, 12, 25, 30);
 
 describe("thingspeak/codec", function () {
-  describe("LIMITS (PROTOCOLS.md 5.3)", function () {
+  describe("LIMITS (docs/PROTOCOLS.md 5.3)", function () {
     it("holds the documented numbers", function () {
       assert.deepEqual(c.LIMITS, {
         fields: 8,
