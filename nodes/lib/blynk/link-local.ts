@@ -183,14 +183,16 @@ export class LocalBlynkLink extends BlynkLinkBase {
   }
 
   /**
-   * QoS 0 as Blynk.Cloud's samples: resolves once handed to the broker (or queued while it is
-   * stopped). The hosted device's store is told directly what was written (get/ds answers with
+   * QoS 1, as the HTTPS API's writes: the broker downgrades to each subscription's QoS, so a
+   * device subscribed at QoS 0 (Blynk.Cloud's samples) gets QoS 0, and one subscribed at QoS 1
+   * with a persistent session also gets what was written while it was offline. Resolves once
+   * handed to the broker (or queued while it is stopped). The hosted device's store is told directly what was written (get/ds answers with
    * it); the emulation does not listen to flows' writes on the broker.
    */
   #publish(datastream: string, text: string): Promise<void> {
     const pubsub = this.#pubsub;
     if (pubsub === undefined) return Promise.reject(this.unsupported("writing before start", "the link was not started"));
-    const sent = pubsub.publish(this.#dsTopic + datastream, text, { qos: 0 });
+    const sent = pubsub.publish(this.#dsTopic + datastream, text, { qos: 1 });
     const runtime = hostedDevice(this.#broker, this.#id);
     if (runtime !== undefined) {
       runtime.flowsWrote(datastream, text);

@@ -80,9 +80,14 @@ export interface IncomingStore {
   incomingDelPacket(client: { id: string }, packet: { messageId?: number }): Promise<void>;
 }
 
+/** The persistence's stored subscriptions of clean:false sessions (what it queues offline messages for). */
+export interface SubscriptionStore {
+  removeSubscriptions(client: { id: string }, filters: string[]): Promise<void>;
+}
+
 export interface AedesInternals {
   clients: Record<string, Client>;
   brokers: Record<string, number>;
-  persistence: IncomingStore;
+  persistence: IncomingStore & SubscriptionStore;
   preConnect: (client: Client, packet: unknown, done: (error: Error | null, ok: boolean) => void) => void;
 }

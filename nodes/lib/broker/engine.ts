@@ -9,7 +9,7 @@ import type { Duplex } from "node:stream";
 import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
-import { loadAedes, type Aedes, type AedesHandover, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
+import { loadAedes, type Aedes, type AedesHandover, type AedesPublishPacket, type AedesInternals, type AedesSubscription, type Client, type ClientInternals, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { guardDeliveryQueue } from "./delivery-queue.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
@@ -37,6 +37,12 @@ import { UserDirectory } from "./users.js";
 
 /** Where refused publishes of MQTT 3.1.1 clients go: nowhere anyone can subscribe (see authorizePublish). */
 const REFUSED_TOPIC = `${INTERNAL_PREFIX}_refused`;
+/**
+ * What a refused filter becomes: aedes stores every filter of a clean:false client's SUBSCRIBE,
+ * refused ones too, and queues for the session what they match (delivered on its next resume).
+ * Nobody publishes here.
+ */
+const REFUSED_FILTER = `${INTERNAL_PREFIX}_refused_filter`;
 /** aedes' own control topics: a client publishing `$SYS/<id>/new/clients` would make aedes close that client. */
 const SYS_PREFIX = "$SYS/";
 
@@ -510,21 +516,47 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     return null;
   }
 
+  /**
+   * The filter is rewritten in place: aedes persists the SUBSCRIBE's own subscription objects
+   * for clean:false sessions and matches queued (offline) messages against them, so they must
+   * hold the internal filter. A session being restored (before CONNACK: aedes handles no live
+   * SUBSCRIBE earlier) brings those stored internal filters back; each must still lie in this
+   * client's namespace, or another identity reusing the client id would inherit it.
+   */
   #authorizeSubscribe(client: Client, sub: AedesSubscription): AedesSubscription | null {
-    const info = this.#infos.get(client);
-    const internal = sub.topic === PROTO_FILTER_PLACEHOLDER ? null : (info?.identity.namespace.subscribe(sub.topic) ?? null);
-    if (internal === null) {
-      this.#event({ event: "subscribe-refused", clientId: client.id, topic: sub.topic === PROTO_FILTER_PLACEHOLDER ? "__proto__" : sub.topic });
+    const namespace = this.#infos.get(client)?.identity.namespace;
+    const restoring = !(client as unknown as ClientInternals).connackSent;
+    if (restoring && sub.topic === REFUSED_FILTER) return null;
+    const own = restoring ? (namespace?.forward(sub.topic) ?? null) : sub.topic;
+    const internal = own === null || own === PROTO_FILTER_PLACEHOLDER ? null : (namespace?.subscribe(own) ?? null);
+    if (internal === null || (restoring && internal !== sub.topic)) {
+      this.#event({ event: "subscribe-refused", clientId: client.id, topic: sub.topic === PROTO_FILTER_PLACEHOLDER ? "__proto__" : (own ?? sub.topic) });
+      // Filters of the same SUBSCRIBE authorized before this one stored it already; so did an
+      // identity that used this client id before. The memory persistence acts at once.
+      if (!client.clean) this.#forgetSubscription(client, sub.topic);
+      sub.topic = REFUSED_FILTER;
       return null;
     }
-    return internal === sub.topic ? sub : { ...sub, topic: internal };
+    sub.topic = internal;
+    return sub;
   }
 
+  #forgetSubscription(client: Client, filter: string): void {
+    const persistence = (this.#aedes as unknown as AedesInternals | undefined)?.persistence;
+    persistence?.removeSubscriptions({ id: client.id }, [filter]).catch((err: unknown) => {
+      this.#event({ event: "client-error", clientId: client.id, error: `could not forget the refused filter: ${toError(err).message}` });
+    });
+  }
+
+  /**
+   * Rewrites the topic in place: aedes delivers a queued message (session resumed) as the packet
+   * it passed here and only reads our answer as yes/no. Each packet is this client's own copy.
+   */
   #authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
-    const info = this.#infos.get(client);
-    const visible = info?.identity.namespace.forward(packet.topic) ?? null;
+    const visible = this.#infos.get(client)?.identity.namespace.forward(packet.topic) ?? null;
     if (visible === null) return null;
-    return visible === packet.topic ? packet : { ...packet, topic: visible };
+    packet.topic = visible;
+    return packet;
   }
 
   #published(packet: AedesPublishPacket, client: Client | null): void {
@@ -557,6 +589,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       });
       this.emit("clients", this.#connectedCount);
       this.#withPlugin(info, "clientReady", (p) => p.clientReady?.(info));
+      // A resumed session's subscriptions were restored without a SUBSCRIBE (no "subscribe" event).
+      const restored = client.clean ? [] : Object.keys((client as unknown as ClientInternals).subscriptions);
+      if (restored.length > 0) this.#withPlugin(info, "subscribed", (p) => p.subscribed?.(info, restored));
     });
     aedes.on("clientDisconnect", (client) => {
       const info = this.#infos.get(client);
@@ -575,10 +610,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     });
     aedes.on("subscribe", (subscriptions, client) => {
       const info = this.#infos.get(client);
-      const granted = subscriptions.filter((s) => s.qos < 128).map((s) => s.topic);
-      if (!info || granted.length === 0) return;
-      this.#event({ event: "subscribe", clientId: client.id, topics: granted });
-      const internal = granted.flatMap((t) => info.identity.namespace.subscribe(t) ?? []);
+      // The filters were rewritten to internal ones in place (authorizeSubscribe); show the client's own.
+      const internal = subscriptions.filter((s) => s.qos < 128).map((s) => s.topic);
+      if (!info || internal.length === 0) return;
+      const topics = internal.map((f) => info.identity.namespace.forward(f) ?? f);
+      this.#event({ event: "subscribe", clientId: client.id, topics });
       this.#withPlugin(info, "subscribed", (p) => p.subscribed?.(info, internal));
     });
     aedes.on("unsubscribe", (filters, client) => {
