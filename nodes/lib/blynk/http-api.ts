@@ -23,9 +23,8 @@
  *   else 503 with an error body.
  * - The token is never echoed: error texts are scrubbed of it before they are sent.
  */
-import type { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
-import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiReply } from "../transport/http-api-skeleton.js";
+import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOptions, type ApiReply, type ApiSpec } from "../transport/http-api-skeleton.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import { decodeValue, encodeValue, LIMITS, type BlynkValue } from "./codec.js";
 import { hostedByToken, type HostedRegistration } from "./emulation.js";
@@ -39,11 +38,9 @@ const json = (status: number, value: unknown): ApiReply => ({ status, body: JSON
 const text = (status: number, body: string): ApiReply => ({ status, body, contentType: TEXT_TYPE });
 const error = (status: number, message: string): ApiReply => ({ status, body: errorBody(message), contentType: JSON_TYPE });
 
-export interface HttpApiOptions {
+export interface HttpApiOptions extends ApiOptions {
   /** Milliseconds clock of the rate limiter; default Date.now (tests freeze it). */
   now?: () => number;
-  /** Failed-token throttling per source address; default a throttle of this handler's own. */
-  authThrottle?: AuthThrottle;
 }
 
 /** Rate limiters by hosted device (weak: registrations go away with their device). */
@@ -184,23 +181,20 @@ function tokenOf(query: string): string | undefined {
   }
 }
 
+/** Blynk's API to the skeleton: its URLs, its error form and words; the token is kept out of every answer. */
+const BLYNK_API: Omit<ApiSpec, "handle"> = {
+  serves: (url) => url.startsWith(API_BASE),
+  maxBodyBytes: MAX_BODY_BYTES,
+  refuse: error,
+  says: { lockedOut: "Too many requests with invalid tokens from this address; try again later.", tooLarge: `Request is too large: at most ${MAX_BODY_BYTES} bytes.` },
+  secrets: (call) => [tokenOf(call.query)],
+};
+
 /**
  * The handler for Node-RED's `RED.httpNode` (mount once, without a path: `httpNode.use(h)`), or
  * any Node HTTP server. It never throws: failures answer 500 with an error body.
  */
 export function blynkHttpApi(options: HttpApiOptions = {}): ApiHandler {
   const allow = limiter(options.now ?? Date.now);
-  return serveApi({
-    serves: (url) => url.startsWith(API_BASE),
-    maxBodyBytes: MAX_BODY_BYTES,
-    throttle: options.authThrottle,
-    refuse: error,
-    says: {
-      lockedOut: "Too many requests with invalid tokens from this address; try again later.",
-      tooLarge: `Request is too large: at most ${MAX_BODY_BYTES} bytes.`,
-    },
-    internalError: error(500, "Internal error while handling the request."),
-    secrets: (call) => [tokenOf(call.query)],
-    handle: (call) => handle(call, allow),
-  });
+  return serveApi({ ...BLYNK_API, handle: (call) => handle(call, allow) }, options);
 }

@@ -29,9 +29,8 @@
  * - The token appears in no answer, topic, event or warning.
  */
 import type { ServerResponse } from "node:http";
-import type { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError, TransportError } from "../transport/errors.js";
-import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOutcome, type ApiReply } from "../transport/http-api-skeleton.js";
+import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOptions, type ApiOutcome, type ApiReply, type ApiSpec } from "../transport/http-api-skeleton.js";
 import { encodeAttributeResponse, encodeProvisionResponse, parseRpcResponse, rpcRequestTopic, rpcResponseTopic, TOPICS } from "./codec.js";
 import { hostedByToken } from "./emulation.js";
 import type { HostedDevice, PollQueue } from "./hosted-device.js";
@@ -40,13 +39,11 @@ import { HTTP_BASE, parseHttpRequest, type HttpIntent } from "./http-codec.js";
 /** Largest request body. */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
-export interface TbHttpApiOptions {
+export interface TbHttpApiOptions extends ApiOptions {
   /** Long-poll wait when the request gives no `timeout`, and the wait for a flow's client-RPC answer; default 60 000 ms (ThingsBoard's). */
   requestTimeoutMs?: number;
   /** Longest long-poll wait a request may ask for; default 300 000 ms (ThingsBoard's). */
   maxTimeoutMs?: number;
-  /** Failed-token throttling per source address; default a throttle of this handler's own. */
-  authThrottle?: AuthThrottle;
 }
 
 type Settings = Required<Omit<TbHttpApiOptions, "authThrottle">>;
@@ -184,6 +181,14 @@ async function handle(call: ApiCall, options: Settings): Promise<ApiOutcome> {
   }
 }
 
+/** ThingsBoard's API to the skeleton: every path under the API base may be one (the codec's router tells; 404 is `next()`). */
+const TB_API: Omit<ApiSpec, "handle"> = {
+  serves: (url) => url.startsWith(PREFIX),
+  refuse: text,
+  maxBodyBytes: MAX_BODY_BYTES,
+  says: { lockedOut: "Too many requests with unknown access tokens from this address; try again later.", tooLarge: `The request body is too large: at most ${MAX_BODY_BYTES} bytes.` },
+};
+
 /**
  * The handler for Node-RED's `RED.httpNode` (mount once, without a path: `httpNode.use(h)`), or
  * any Node HTTP server. It never throws: failures answer 500 without detail. Throws TypeError
@@ -194,17 +199,5 @@ export function thingsBoardHttpApi(options: TbHttpApiOptions = {}): ApiHandler {
     requestTimeoutMs: checkMs(options.requestTimeoutMs, "requestTimeoutMs", 60_000),
     maxTimeoutMs: checkMs(options.maxTimeoutMs, "maxTimeoutMs", 300_000),
   };
-  return serveApi({
-    // Every path under the API base may be one: the codec's router tells (404: "next").
-    serves: (url) => url.startsWith(PREFIX),
-    maxBodyBytes: MAX_BODY_BYTES,
-    throttle: options.authThrottle,
-    refuse: text,
-    says: {
-      lockedOut: "Too many requests with unknown access tokens from this address; try again later.",
-      tooLarge: `The request body is too large: at most ${MAX_BODY_BYTES} bytes.`,
-    },
-    internalError: text(500, "Internal error while handling the request."),
-    handle: (call) => handle(call, settings),
-  });
+  return serveApi({ ...TB_API, handle: (call) => handle(call, settings) }, options);
 }

@@ -23,8 +23,7 @@
  * - No key is ever echoed: every key the request carried is scrubbed from error answers.
  */
 import { decodeForm } from "./codec.js";
-import type { AuthThrottle } from "../transport/auth-throttle.js";
-import { JSON_TYPE, serveApi, type ApiCall, type ApiHandler, type ApiReply } from "../transport/http-api-skeleton.js";
+import { JSON_TYPE, serveApi, type ApiCall, type ApiHandler, type ApiOptions, type ApiReply } from "../transport/http-api-skeleton.js";
 import { anyHosted, registrationByChannelId, registrationByWriteKey } from "./emulation.js";
 import type { WriteOutcome } from "./hosted-channel.js";
 import {
@@ -42,11 +41,9 @@ import {
 /** Largest request body read. */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
-export interface RestApiOptions {
+export interface RestApiOptions extends ApiOptions {
   /** Largest POST body in bytes; default MAX_BODY_BYTES. */
   maxBodyBytes?: number;
-  /** Failed-key throttling per source address; default a throttle of this handler's own. */
-  authThrottle?: AuthThrottle;
 }
 
 const UPDATE_PATH = /^\/update(?:\.[^/]*)?$/;
@@ -160,27 +157,32 @@ function requestKeys(call: ApiCall): string[] {
   return Object.entries(call.req.headers).flatMap(([name, value]) => (name.toLowerCase() === "thingspeakapikey" ? [value ?? []].flat() : []));
 }
 
+/** ThingSpeak's form of an internal error: no details (an internal error text could carry anything). */
+const INTERNAL_ERROR: ApiReply = {
+  status: 500,
+  contentType: JSON_TYPE,
+  body: JSON.stringify({ status: "500", error: { error_code: "error_internal", message: "internal error while handling the request" } }),
+};
+
 /**
  * The handler for Node-RED's `RED.httpNode` (mount once, without a path: `httpNode.use(h)`), or
  * any Node HTTP server. It never throws: failures answer 500 with an error body.
  */
 export function thingSpeakRestApi(options: RestApiOptions = {}): ApiHandler {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
-  return serveApi({
-    serves: isServed,
-    maxBodyBytes,
-    throttle: options.authThrottle,
-    refuse: (status, message, call) => refused(status, message, call.path),
-    says: {
-      lockedOut: "too many requests with wrong API keys from this address; try again later",
-      tooLarge: `the request body is over ${maxBodyBytes} bytes`,
+  return serveApi(
+    {
+      serves: isServed,
+      maxBodyBytes,
+      refuse: (status, message, call) => refused(status, message, call.path),
+      says: {
+        lockedOut: "too many requests with wrong API keys from this address; try again later",
+        tooLarge: `the request body is over ${maxBodyBytes} bytes`,
+      },
+      internalError: INTERNAL_ERROR,
+      secrets: requestKeys,
+      handle,
     },
-    internalError: {
-      status: 500,
-      contentType: JSON_TYPE,
-      body: JSON.stringify({ status: "500", error: { error_code: "error_internal", message: "internal error while handling the request" } }),
-    },
-    secrets: requestKeys,
-    handle,
-  });
+    options,
+  );
 }

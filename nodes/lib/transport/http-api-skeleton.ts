@@ -47,19 +47,24 @@ export interface ApiReply {
 /** What answering a request gives: a reply, "next" (another handler owns it after all), or undefined (nothing to send: the client left). */
 export type ApiOutcome = ApiReply | "next" | undefined;
 
+/** What every API's options carry for the skeleton. */
+export interface ApiOptions {
+  /** Failed-login throttling per source address; default a throttle of this handler's own (Node-RED shares one per app: http-auth.ts). */
+  authThrottle?: AuthThrottle;
+}
+
+/** What an API tells the skeleton; `handle` does the API's own part of a request. */
 export interface ApiSpec {
   /** Whether this API answers `url` (path and query as received). Runs for every request Node-RED serves: keep it cheap. */
   serves(url: string): boolean;
   /** Largest request body read, in bytes. */
   maxBodyBytes: number;
-  /** Failed logins per source address; default a throttle of this API's own. */
-  throttle?: AuthThrottle;
   /** The API's error answer for a status and a message in words. */
   refuse(status: number, message: string, call: ApiCall): ApiReply;
   /** The skeleton's refusals in the API's own words. */
   says: { lockedOut: string; tooLarge: string };
-  /** The answer to a failure inside `handle` (no detail). */
-  internalError: ApiReply;
+  /** The answer to a failure inside `handle` (no detail); default `refuse(500, "Internal error while handling the request.")`. */
+  internalError?: ApiReply;
   /** Secrets the request carries before it is handled (tokens in the query...); more may be added with `call.hide`. */
   secrets?(call: ApiCall): Iterable<string | undefined>;
   /** Answers one request this API serves. Throwing or rejecting answers `internalError`. */
@@ -174,8 +179,8 @@ function start(call: ApiCall, spec: ApiSpec): Promise<ApiOutcome> {
 }
 
 /** The handler of one HTTP device API. It never throws and never lets a rejection escape. */
-export function serveApi(spec: ApiSpec): ApiHandler {
-  const throttle = spec.throttle ?? new AuthThrottle();
+export function serveApi(spec: ApiSpec, options: ApiOptions): ApiHandler {
+  const throttle = options.authThrottle ?? new AuthThrottle();
   return (req, res, next) => {
     let call: ApiCall | undefined;
     try {
@@ -188,8 +193,9 @@ export function serveApi(spec: ApiSpec): ApiHandler {
       next();
       return;
     }
-    const { secrets } = call;
-    start(call, spec)
+    const current = call;
+    const { secrets } = current;
+    start(current, spec)
       .then((outcome) => {
         if (outcome === undefined) return;
         if (outcome !== "next") {
@@ -205,7 +211,7 @@ export function serveApi(spec: ApiSpec): ApiHandler {
       .catch(() => {
         try {
           if (res.headersSent) res.destroy();
-          else send(res, spec.internalError, secrets);
+          else send(res, spec.internalError ?? spec.refuse(500, "Internal error while handling the request.", current), secrets);
         } catch {
           // The connection is gone; nothing more to do.
         }
