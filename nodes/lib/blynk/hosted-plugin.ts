@@ -20,7 +20,8 @@
  *   topics: that second subscription cost a topic match and a re-parse on every write. A bare
  *   in-process publish on `down/` reaches the device but is not remembered.
  * - Answers go out on the device's `downlink/...` only once a subscription of the asking
- *   connection covers them, and never synchronously inside the publish hook (docs/PROTOCOLS.md 7).
+ *   connection covers them, and never synchronously inside the publish hook (docs/PROTOCOLS.md 7;
+ *   broker/answer-gate.ts, with the connections in broker/device-connections.ts).
  * - Flow control: each connection's answers go through a PacedQueue (one publish in flight,
  *   at most MAX_QUEUED waiting). A device that asks faster than it reads loses the newest
  *   requests: a request whose answers do not all fit is not answered at all (the device sees
@@ -32,11 +33,11 @@
  *   device can repeat at will are reported once, then summarised once a minute (ReportThrottle).
  */
 import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
+import { DeviceConnections, type DeviceConnection } from "../broker/device-connections.js";
 import { toError } from "../transport/errors.js";
 import { PacedQueue } from "../transport/paced-queue.js";
 import type { PublishOptions } from "../transport/pubsub.js";
 import { DigestIndex } from "../transport/secret-match.js";
-import { topicMatches } from "../transport/topic.js";
 import { decodeValue, encodeDownlink, encodeValue, LIMITS, messageSize, parseUplink, type Encoded } from "./codec.js";
 import { DEVICE_USERNAME, HostedDevice, isDownlinkFilter, isUplinkTopic, TIME_ZONE_META } from "./hosted-device.js";
 import { STORE_LIMITS } from "./hosted-store.js";
@@ -55,15 +56,7 @@ export const MAX_QUEUED_ANSWERS = STORE_LIMITS.datastreams;
 /** State topics per device (online, info): the latest of each waits, older ones are replaced. */
 const MAX_STATE = 4;
 
-interface Connection {
-  device: HostedDevice;
-  /** Internal filters of this connection's subscriptions. */
-  filters: string[];
-  /** Answers waiting for a subscription that covers them. */
-  pending: Encoded[];
-  /** Covered answers on their way to the device, one publish at a time. */
-  outbox: PacedQueue<Encoded>;
-}
+type Connection = DeviceConnection<HostedDevice, Encoded>;
 
 interface StateMessage {
   topic: string;
@@ -79,13 +72,22 @@ export class BlynkEmulation implements BrokerPlugin {
   readonly #byToken = new DigestIndex<HostedDevice>();
   /** Per device: its retained state publishes, paced and coalesced per topic. */
   readonly #stateOut = new WeakMap<HostedDevice, PacedQueue<StateMessage>>();
-  /** Per connection; weak, because aedes may forget a client that never became ready without telling us. */
-  readonly #connections = new WeakMap<ClientInfo, Connection>();
+  readonly #connections: DeviceConnections<HostedDevice, Encoded>;
   #closed = false;
 
   constructor(engine: BrokerEngine) {
     this.#engine = engine;
     this.#client = engine.createLocalClient();
+    this.#connections = new DeviceConnections(engine, this.#devices, {
+      plugin: BLYNK_PLUGIN,
+      platform: "Blynk",
+      index: this.#byToken,
+      credential: "token",
+      maxPending: MAX_PENDING,
+      maxQueued: MAX_QUEUED_ANSWERS,
+      publish: (device, topic, payload) => this.#publish(device, topic, payload, { qos: 1 }),
+      onePerDevice: "Blynk allows one connection per token (two devices sharing a token keep replacing each other)",
+    });
     // What flows send a device is remembered too (get/ds answers with it), but not by listening
     // on the broker: the local-mode link tells the device directly (HostedDevice.flowsWrote).
   }
@@ -97,10 +99,7 @@ export class BlynkEmulation implements BrokerPlugin {
   /** Hosts a device on this engine. Throws if its id is hosted already. */
   add(config: HostedBlynkDevice, report: (err: Error) => void): HostedDevice {
     if (this.#closed) throw new Error("the Blynk emulation of this broker was closed");
-    if (this.#devices.has(config.id)) throw new Error(`a Blynk device with id "${config.id}" is already hosted on this broker`);
-    const device = new HostedDevice(config, report, (topic, payload, options) => this.publish(topic, payload, options));
-    if (!this.#byToken.add(device)) throw new Error(`hosted Blynk device "${config.name}": another device on this broker has the same token`);
-    this.#devices.set(config.id, device);
+    const device = this.#connections.host(config.id, () => new HostedDevice(config, report, (topic, payload, options) => this.publish(topic, payload, options)));
     // Directly: readers that subscribe right after hosting get it as the retained state, once.
     void this.#publish(device, `${hostedTopics.state(device.id)}online`, JSON.stringify(device.onlineState()), { retain: true });
     return device;
@@ -108,13 +107,9 @@ export class BlynkEmulation implements BrokerPlugin {
 
   /** Ends hosting: its store goes, its connections are closed, its retained state is cleared. */
   remove(id: string): void {
-    const device = this.#devices.get(id);
+    const device = this.#connections.unhost(id);
     if (!device) return;
-    this.#devices.delete(id);
-    this.#byToken.delete(device);
-    device.current = undefined;
     device.closeReports();
-    this.#engine.disconnectClients((info) => info.identity.plugin === BLYNK_PLUGIN && info.identity.deviceId === id);
     // Directly, not paced: these must go out before the client closes below, and after any
     // state still waiting (dropped here), never before it.
     this.#stateOut.get(device)?.close();
@@ -152,71 +147,25 @@ export class BlynkEmulation implements BrokerPlugin {
     };
   }
 
-  /**
-   * The state of a connection of a hosted device. Made on first use: aedes reads a client's
-   * packets (SUBSCRIBE, PUBLISH) right after CONNACK, possibly before it announces clientReady.
-   */
-  #connectionOf(info: ClientInfo): Connection | undefined {
-    const known = this.#connections.get(info);
-    if (known) return this.#devices.get(known.device.id) === known.device ? known : undefined;
-    const device = info.identity.deviceId === undefined ? undefined : this.#devices.get(info.identity.deviceId);
-    if (!device) return undefined;
-    const down = hostedTopics.down(device.id);
-    const outbox = new PacedQueue<Encoded>({
-      limit: MAX_QUEUED_ANSWERS,
-      send: (answer) => this.#publish(device, down + answer.topic, answer.payload, { qos: 1 }),
-    });
-    const connection: Connection = { device, filters: [], pending: [], outbox };
-    this.#connections.set(info, connection);
-    return connection;
-  }
-
   clientReady(info: ClientInfo): void {
-    const device = this.#connectionOf(info)?.device;
-    if (!device) {
-      // Removed between CONNECT and CONNACK.
-      this.#engine.disconnectClients((other) => other === info);
-      return;
-    }
-    const previous = device.current;
-    // Current first, so the replaced connection's clientGone does not report the device offline.
-    device.current = info;
-    const replaced = this.#engine.disconnectClients(
-      (other) => other !== info && other.identity.plugin === BLYNK_PLUGIN && other.identity.deviceId === device.id,
-    );
-    if (replaced > 0) {
-      device.report(
-        `a new connection (client id "${info.clientId}"${info.remoteAddress === undefined ? "" : ` from ${info.remoteAddress}`}) replaced ` +
-          `${previous === undefined ? "an older one" : `client id "${previous.clientId}"`}: Blynk allows one connection per token ` +
-          "(two devices sharing a token keep replacing each other)",
-      );
-    }
-    this.#publishOnline(device);
+    const device = this.#connections.ready(info);
+    if (device) this.#publishOnline(device);
   }
 
   clientGone(info: ClientInfo): void {
-    const connection = this.#connections.get(info);
-    this.#connections.delete(info);
-    connection?.outbox.close(); // answers nobody can read any more
-    const device = connection?.device;
-    if (device?.current !== info || this.#devices.get(device.id) !== device) return;
-    device.current = undefined;
-    this.#publishOnline(device);
+    const device = this.#connections.gone(info);
+    if (device) this.#publishOnline(device);
   }
 
   subscribed(info: ClientInfo, filters: string[]): void {
-    const connection = this.#connectionOf(info);
-    if (!connection) return;
-    connection.filters.push(...filters);
-    this.#flush(connection);
+    this.#connections.subscribed(info, filters);
   }
 
   published(info: ClientInfo, message: PublishedMessage): void {
-    const connection = this.#connectionOf(info);
-    const device = connection?.device;
-    const prefix = device === undefined ? undefined : hostedTopics.up(device.id);
-    if (!connection || !device || prefix === undefined || !message.topic.startsWith(prefix)) return;
-    const topic = message.topic.slice(prefix.length);
+    const uplink = this.#connections.uplink(info, message.topic);
+    if (!uplink) return;
+    const { connection, topic } = uplink;
+    const { device } = connection;
     try {
       this.#handleUplink(connection, device, topic, message.payload);
     } catch (err) {
@@ -264,13 +213,13 @@ export class BlynkEmulation implements BrokerPlugin {
         }
         return;
       case "get-ds":
-        if (this.#fits(connection, topic, parsed.datastreams.length)) this.#answer(connection, parsed.datastreams.flatMap((name) => this.#valueAnswer(device, name)));
+        if (connection.answers.fits(topic, parsed.datastreams.length)) this.#answer(connection, parsed.datastreams.flatMap((name) => this.#valueAnswer(device, name)));
         return;
       case "get-ds-all":
-        if (this.#fits(connection, topic, device.store.size)) this.#answer(connection, device.store.values().flatMap(([name]) => this.#valueAnswer(device, name)));
+        if (connection.answers.fits(topic, device.store.size)) this.#answer(connection, device.store.values().flatMap(([name]) => this.#valueAnswer(device, name)));
         return;
       case "get-meta":
-        if (!this.#fits(connection, topic, parsed.fields.length)) return;
+        if (!connection.answers.fits(topic, parsed.fields.length)) return;
         this.#answer(
           connection,
           parsed.fields.flatMap((field) => {
@@ -280,7 +229,7 @@ export class BlynkEmulation implements BrokerPlugin {
         );
         return;
       case "get-utc":
-        if (this.#fits(connection, topic, 1)) this.#answer(connection, [device.timeInfo(now)]);
+        if (connection.answers.fits(topic, 1)) this.#answer(connection, [device.timeInfo(now)]);
         return;
       // Properties, property erases and events only need to reach flows, which they did (under up/).
       // get/loc/all: no location is known here, so no answer.
@@ -301,48 +250,16 @@ export class BlynkEmulation implements BrokerPlugin {
     return [encodeDownlink({ kind: "ds", datastream: name, value: decodeValue(payload, { raw: true }) })];
   }
 
-  /**
-   * Whether up to `count` answers to a request on `topic` can still be sent; checked before the
-   * answers are made, so a flood of requests costs no work once the device stopped reading.
-   */
-  #fits(connection: Connection, topic: string, count: number): boolean {
-    if (count <= connection.outbox.free) return true;
-    connection.device.report(
-      `"${topic}" not answered: the device asks faster than it reads its answers (${connection.outbox.waiting} wait to be sent, at most ${connection.outbox.limit})`,
-      "unanswered",
-    );
-    return false;
-  }
-
-  /** Queues answers for this connection; they go out once a subscription covers them. */
+  /** Queues answers for this connection, except those the device could not receive; they go out once a subscription covers them. */
   #answer(connection: Connection, answers: Encoded[]): void {
     const { device } = connection;
     const rxbuff = device.store.info?.rxbuff;
-    for (const answer of answers) {
-      if (rxbuff !== undefined && messageSize(answer.topic, answer.payload) > rxbuff) {
-        device.report(`answer on "${answer.topic}" not sent: it is larger than the device's receive buffer (rxbuff ${rxbuff} bytes)`, "rxbuff");
-      } else if (connection.pending.length >= MAX_PENDING) {
-        device.report(`answer on "${answer.topic}" not sent: ${MAX_PENDING} answers already wait for the device to subscribe to downlink/#`, "unsubscribed");
-      } else {
-        connection.pending.push(answer);
-      }
-    }
-    this.#flush(connection);
-  }
-
-  /** Hands the pending answers a subscription covers to the connection's outbox (which sends on a later turn, never inside a hook). */
-  #flush(connection: Connection): void {
-    if (connection.pending.length === 0) return;
-    const down = hostedTopics.down(connection.device.id);
-    const covered = (answer: Encoded): boolean => connection.filters.some((f) => topicMatches(f, down + answer.topic));
-    const waiting: Encoded[] = [];
-    for (const answer of connection.pending) {
-      if (!covered(answer)) waiting.push(answer);
-      else if (!connection.outbox.offer(answer)) {
-        connection.device.report(`answer on "${answer.topic}" not sent: the device asks faster than it reads its answers`, "unanswered");
-      }
-    }
-    connection.pending = waiting;
+    const fitting = answers.filter((answer) => {
+      if (rxbuff === undefined || messageSize(answer.topic, answer.payload) <= rxbuff) return true;
+      device.report(`answer on "${answer.topic}" not sent: it is larger than the device's receive buffer (rxbuff ${rxbuff} bytes)`, "rxbuff");
+      return false;
+    });
+    connection.answers.answer(fitting);
   }
 
   #publishOnline(device: HostedDevice): void {

@@ -23,14 +23,9 @@
  *   else 503 with an error body.
  * - The token is never echoed: error texts are scrubbed of it before they are sent.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
-import { requestSource, retryAfterSeconds } from "../transport/http-auth.js";
-import { BODY_TOO_DEEP, BODY_TOO_LARGE, readRequestBody } from "../transport/http-body.js";
-import { tooDeep } from "../transport/json-limits.js";
+import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOptions, type ApiReply, type ApiSpec } from "../transport/http-api-skeleton.js";
 import { TokenBucket } from "../transport/rate-limit.js";
-import { maskSecrets } from "../transport/redact.js";
 import { decodeValue, encodeValue, LIMITS, type BlynkValue } from "./codec.js";
 import { hostedByToken, type HostedRegistration } from "./emulation.js";
 import type { HostedDevice } from "./hosted-device.js";
@@ -39,29 +34,13 @@ import { API_BASE, errorBody, HTTP_ERRORS, parseHttpRequest, type HttpIntent } f
 /** Largest request body (Blynk's documented maximum request size). */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
-/** What the handler reads of a request: Node's, plus what express may have added. */
-export type HttpApiRequest = IncomingMessage & {
-  /** Ignored: repeated and bare keys (`&v1`) need the raw query string. */
-  query?: unknown;
-  /** A body an earlier body parser already read (string, Buffer or parsed JSON). */
-  body?: unknown;
-  /** Express: the URL before mounting stripped a prefix. */
-  originalUrl?: string;
-};
+const json = (status: number, value: unknown): ApiReply => ({ status, body: JSON.stringify(value), contentType: JSON_TYPE });
+const text = (status: number, body: string): ApiReply => ({ status, body, contentType: TEXT_TYPE });
+const error = (status: number, message: string): ApiReply => ({ status, body: errorBody(message), contentType: JSON_TYPE });
 
-export type HttpApiHandler = (req: HttpApiRequest, res: ServerResponse, next: () => void) => void;
-
-type Reply = { status: number; body: string; type: "json" | "text"; retryAfterS?: number };
-
-const json = (status: number, value: unknown): Reply => ({ status, body: JSON.stringify(value), type: "json" });
-const text = (status: number, body: string): Reply => ({ status, body, type: "text" });
-const error = (status: number, message: string): Reply => ({ status, body: errorBody(message), type: "json" });
-
-export interface HttpApiOptions {
+export interface HttpApiOptions extends ApiOptions {
   /** Milliseconds clock of the rate limiter; default Date.now (tests freeze it). */
   now?: () => number;
-  /** Failed-token throttling per source address; default a throttle of this handler's own. */
-  authThrottle?: AuthThrottle;
 }
 
 /** Rate limiters by hosted device (weak: registrations go away with their device). */
@@ -79,14 +58,6 @@ function limiter(now: () => number): Limiter {
   };
 }
 
-/** The request's URL when it is an API call: `req.url`, or express's `originalUrl` when mounted on a path. */
-function apiUrl(req: HttpApiRequest): string | undefined {
-  for (const url of [req.url, req.originalUrl]) {
-    if (typeof url === "string" && url.startsWith(API_BASE)) return url;
-  }
-  return undefined;
-}
-
 /** Raw query -> ordered pairs; a bare key (`&v1`) has value undefined. Throws URIError on bad escapes. */
 export function parseQuery(raw: string): [string, string | undefined][] {
   const decode = (s: string): string => decodeURIComponent(s.replaceAll("+", " "));
@@ -99,22 +70,12 @@ export function parseQuery(raw: string): [string, string | undefined][] {
     });
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** The body: from the stream if nobody read it, else what a body parser left in `req.body`. */
-function readBody(req: HttpApiRequest): Promise<string | typeof BODY_TOO_LARGE | typeof BODY_TOO_DEEP> {
-  return readRequestBody(req, MAX_BODY_BYTES);
-}
-
 /** Stored text -> JSON answer value: numbers as numbers, multi-values as arrays. */
 function answerValue(payload: string): BlynkValue {
   return decodeValue(payload);
 }
 
-async function perform(intent: HttpIntent, device: HostedDevice): Promise<Reply> {
+async function perform(intent: HttpIntent, device: HostedDevice): Promise<ApiReply> {
   switch (intent.op) {
     case "isHardwareConnected":
       return text(200, String(device.online));
@@ -168,39 +129,34 @@ function isCallerError(err: unknown): boolean {
   return code === "invalid" || code === "too-large";
 }
 
-async function handle(req: HttpApiRequest, url: string, allow: Limiter, throttle: AuthThrottle): Promise<Reply> {
-  const q = url.indexOf("?");
-  const path = q < 0 ? url : url.slice(0, q);
+async function handle(call: ApiCall, allow: Limiter): Promise<ApiReply> {
+  const { method, path } = call;
   let query: [string, string | undefined][];
   try {
-    query = parseQuery(q < 0 ? "" : url.slice(q + 1));
+    query = parseQuery(call.query);
   } catch {
     return error(400, HTTP_ERRORS.incorrectParams);
   }
-  const method = (req.method ?? "GET").toUpperCase();
-  const contentType = header(req, "content-type");
+  const header = call.req.headers["content-type"];
   // Unknown paths, wrong methods and a missing token are answered before any token look-up or body read.
-  const first = parseHttpRequest(method, path, query, undefined, contentType);
+  const first = parseHttpRequest(method, path, query, undefined, header);
   if ("error" in first && (first.status !== 400 || first.error === HTTP_ERRORS.noToken)) return error(first.status, first.error);
-  const token = query.find(([k]) => k === "token")?.[1] ?? "";
-  const source = requestSource(req);
-  const waitMs = throttle.retryAfterMs(source);
-  if (waitMs > 0) return { ...error(429, "Too many requests with invalid tokens from this address; try again later."), retryAfterS: retryAfterSeconds(waitMs) };
-  const registration = hostedByToken(token);
+  const lockedOut = call.lockedOut();
+  if (lockedOut) return lockedOut;
+  const registration = hostedByToken(query.find(([k]) => k === "token")?.[1] ?? "");
   if (!registration) {
-    throttle.failed(source);
+    call.loginFailed();
     return error(400, HTTP_ERRORS.invalidToken);
   }
-  throttle.succeeded(source);
+  call.loginSucceeded();
   if (!allow(registration)) {
     return error(429, `Too many requests: at most ${LIMITS.requestsPerSecond} requests per second per device.`);
   }
   let intent = first;
   if (method === "POST") {
-    const body = await readBody(req);
-    if (body === BODY_TOO_LARGE) return error(413, `Request is too large: at most ${MAX_BODY_BYTES} bytes.`);
-    if (body === BODY_TOO_DEEP) return error(400, tooDeep("the request body").message);
-    intent = parseHttpRequest(method, path, query, body, contentType);
+    const body = await call.bodyText();
+    if (typeof body !== "string") return body;
+    intent = parseHttpRequest(method, path, query, body, header);
   }
   if ("error" in intent) return error(intent.status, intent.error);
   const device = registration.runtime;
@@ -216,59 +172,29 @@ async function handle(req: HttpApiRequest, url: string, allow: Limiter, throttle
   }
 }
 
-function send(res: ServerResponse, reply: Reply, token: string | undefined): void {
-  // Nothing we send may show the token, not even inside an echoed parameter.
-  const body = token !== undefined && token.length > 0 && reply.type === "json" && reply.status >= 400 ? maskSecrets(reply.body, [token]) : reply.body;
-  res.statusCode = reply.status;
-  res.setHeader("Content-Type", reply.type === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8");
-  res.setHeader("Content-Length", Buffer.byteLength(body));
-  res.setHeader("Cache-Control", "no-store");
-  if (reply.retryAfterS !== undefined) res.setHeader("Retry-After", String(reply.retryAfterS));
-  if (reply.status === 413) res.setHeader("Connection", "close");
-  res.end(body);
-}
-
-function tokenOf(url: string): string | undefined {
-  const q = url.indexOf("?");
+/** The token of a query, to keep it out of every answer; undefined when the query cannot be read. */
+function tokenOf(query: string): string | undefined {
   try {
-    return q < 0 ? undefined : parseQuery(url.slice(q + 1)).find(([k]) => k === "token")?.[1];
+    return parseQuery(query).find(([k]) => k === "token")?.[1];
   } catch {
     return undefined;
   }
 }
 
+/** Blynk's API to the skeleton: its URLs, its error form and words; the token is kept out of every answer. */
+const BLYNK_API: Omit<ApiSpec, "handle"> = {
+  serves: (url) => url.startsWith(API_BASE),
+  maxBodyBytes: MAX_BODY_BYTES,
+  refuse: error,
+  says: { lockedOut: "Too many requests with invalid tokens from this address; try again later.", tooLarge: `Request is too large: at most ${MAX_BODY_BYTES} bytes.` },
+  secrets: (call) => [tokenOf(call.query)],
+};
+
 /**
  * The handler for Node-RED's `RED.httpNode` (mount once, without a path: `httpNode.use(h)`), or
  * any Node HTTP server. It never throws: failures answer 500 with an error body.
  */
-export function blynkHttpApi(options: HttpApiOptions = {}): HttpApiHandler {
+export function blynkHttpApi(options: HttpApiOptions = {}): ApiHandler {
   const allow = limiter(options.now ?? Date.now);
-  const throttle = options.authThrottle ?? new AuthThrottle();
-  return (req, res, next) => {
-    let url: string | undefined;
-    try {
-      url = apiUrl(req);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined) {
-      next();
-      return;
-    }
-    const target = url;
-    const token = tokenOf(target);
-    handle(req, target, allow, throttle)
-      .then((reply) => {
-        send(res, reply, token);
-      })
-      .catch(() => {
-        // No detail: an internal error text could carry anything.
-        try {
-          if (res.headersSent) res.destroy();
-          else send(res, error(500, "Internal error while handling the request."), token);
-        } catch {
-          // The connection is gone; nothing more to do.
-        }
-      });
-  };
+  return serveApi({ ...BLYNK_API, handle: (call) => handle(call, allow) }, options);
 }

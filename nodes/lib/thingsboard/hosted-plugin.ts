@@ -20,7 +20,8 @@
  *   `v1/gateway/attributes|rpc|attributes/response`); anything else is refused by the engine
  *   (publish: dropped in 3.1.1, PUBACK 0x87 in 5; subscribe: SUBACK 0x80).
  * - Answers (attribute responses, `getSessionLimits`) go out only once a subscription of the
- *   asking connection covers them, never synchronously inside a hook (docs/PROTOCOLS.md 7).
+ *   asking connection covers them, never synchronously inside a hook (docs/PROTOCOLS.md 7;
+ *   broker/answer-gate.ts).
  * - Flow control: each connection's answers go through a PacedQueue (one publish in flight, at
  *   most MAX_QUEUED waiting). A device that asks faster than it reads gets no answer to the
  *   newest requests (as if they were lost) and its `report` says so, once, then once a minute.
@@ -30,10 +31,9 @@
  *   them gives one such event, then a summary per minute on the device's `report`.
  */
 import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRefusal, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
+import { DeviceConnections, type DeviceConnection } from "../broker/device-connections.js";
 import { toError } from "../transport/errors.js";
-import { PacedQueue } from "../transport/paced-queue.js";
 import type { InboundMessage, PublishOptions } from "../transport/pubsub.js";
-import { topicMatches } from "../transport/topic.js";
 import {
   attributeResponseTopic,
   classifyConnect,
@@ -77,20 +77,7 @@ const RATE_LIMITS = { messages: "200:1,6000:60,14000:3600", telemetryMessages: "
 /** Publish limit per device connection unless the broker sets one: "200:1,6000:60" as a token bucket. */
 const DEVICE_RATE_LIMIT: RateLimit = { perSecond: 6000 / 60, burst: 200 };
 
-interface Answer {
-  /** Device-relative. */
-  topic: string;
-  payload: string;
-}
-
-interface Connection {
-  device: HostedDevice;
-  /** Internal filters of this connection's subscriptions. */
-  filters: string[];
-  pending: Answer[];
-  /** Covered answers on their way to the device, one publish at a time. */
-  outbox: PacedQueue<Answer>;
-}
+type Connection = DeviceConnection<HostedDevice>;
 
 export class TbEmulation implements BrokerPlugin {
   readonly name = TB_PLUGIN;
@@ -99,8 +86,7 @@ export class TbEmulation implements BrokerPlugin {
   readonly #devices = new Map<string, HostedDevice>();
   /** The same devices by token and basic credentials: a login is a map look-up, whatever the number of devices. */
   readonly #index = new TbDeviceIndex();
-  /** Per connection; weak, because aedes may forget a client that never became ready without telling us. */
-  readonly #connections = new WeakMap<ClientInfo, Connection>();
+  readonly #connections: DeviceConnections<HostedDevice>;
   /** Settles once flows' downlink is being followed; state publishes wait for it (so a retained online state means "listening"). */
   readonly #ready: Promise<void>;
   #closed = false;
@@ -108,6 +94,16 @@ export class TbEmulation implements BrokerPlugin {
   constructor(engine: BrokerEngine) {
     this.#engine = engine;
     this.#client = engine.createLocalClient();
+    this.#connections = new DeviceConnections(engine, this.#devices, {
+      onePerDevice: "ThingsBoard keeps one session per device",
+      plugin: TB_PLUGIN,
+      platform: "ThingsBoard",
+      credential: "access token",
+      index: this.#index,
+      publish: (device, topic, payload) => this.#publish(device, topic, payload, { qos: 1 }),
+      maxQueued: MAX_QUEUED_ANSWERS,
+      maxPending: MAX_PENDING,
+    });
     this.#ready = this.#client
       .subscribe(`${INTERNAL_PREFIX}${TB_PLUGIN}/+/down/#`, (m) => {
         this.#fromFlows(m);
@@ -123,22 +119,16 @@ export class TbEmulation implements BrokerPlugin {
   /** Hosts a device on this engine. Throws if its id is hosted already. */
   add(config: HostedTbDevice, report: (err: Error) => void): HostedDevice {
     if (this.#closed) throw new Error("the ThingsBoard emulation of this broker was closed");
-    if (this.#devices.has(config.id)) throw new Error(`a ThingsBoard device with id "${config.id}" is already hosted on this broker`);
-    const device = new HostedDevice(config, report, (topic, payload, options) => this.#client.publish(topic, payload, options));
-    if (!this.#index.add(device)) throw new Error(`hosted ThingsBoard device "${config.name}": another device on this broker has the same access token`);
-    this.#devices.set(config.id, device);
+    const device = this.#connections.host(config.id, () => new HostedDevice(config, report, (topic, payload, options) => this.#client.publish(topic, payload, options)));
     this.#publishOnline(device);
     return device;
   }
 
   /** Ends hosting: waiting HTTP calls end, connections close, the retained state is cleared. */
   remove(id: string): void {
-    const device = this.#devices.get(id);
+    const device = this.#connections.unhost(id);
     if (!device) return;
-    this.#devices.delete(id);
-    this.#index.delete(device);
     device.close();
-    this.#engine.disconnectClients((info) => info.identity.plugin === TB_PLUGIN && info.identity.deviceId === id);
     const last = this.#devices.size === 0;
     if (last) this.#closed = true;
     this.#afterReady(() => {
@@ -179,70 +169,29 @@ export class TbEmulation implements BrokerPlugin {
     return { returnCode: 5, reason: "not authorized: the user name is neither a broker user nor a hosted ThingsBoard device's access token or basic MQTT credentials", secretUsername: true };
   }
 
-  /** The state of a connection; made on first use (aedes may read packets before clientReady). */
-  #connectionOf(info: ClientInfo): Connection | undefined {
-    const known = this.#connections.get(info);
-    if (known) return this.#devices.get(known.device.id) === known.device ? known : undefined;
-    const device = info.identity.deviceId === undefined ? undefined : this.#devices.get(info.identity.deviceId);
-    if (!device) return undefined;
-    const down = hostedTopics.down(device.id);
-    const outbox = new PacedQueue<Answer>({
-      limit: MAX_QUEUED_ANSWERS,
-      send: (answer) => this.#publish(device, down + answer.topic, answer.payload, { qos: 1 }),
-    });
-    const connection: Connection = { device, filters: [], pending: [], outbox };
-    this.#connections.set(info, connection);
-    return connection;
-  }
-
   clientReady(info: ClientInfo): void {
-    const device = this.#connectionOf(info)?.device;
-    if (!device) {
-      this.#engine.disconnectClients((other) => other === info); // removed between CONNECT and CONNACK
-      return;
-    }
-    const previous = device.current;
-    device.current = info; // first, so the replaced connection's clientGone does not report offline
-    const replaced = this.#engine.disconnectClients((other) => other !== info && other.identity.plugin === TB_PLUGIN && other.identity.deviceId === device.id);
-    if (replaced > 0) {
-      device.report(
-        `a new connection (client id "${info.clientId}"${info.remoteAddress === undefined ? "" : ` from ${info.remoteAddress}`}) replaced ` +
-          `${previous === undefined ? "an older one" : `client id "${previous.clientId}"`}: ThingsBoard keeps one session per device`,
-      );
-    }
-    this.#publishOnline(device);
+    const device = this.#connections.ready(info);
+    if (device !== undefined) this.#publishOnline(device);
   }
 
   clientGone(info: ClientInfo): void {
-    const connection = this.#connections.get(info);
-    this.#connections.delete(info);
-    connection?.outbox.close(); // answers nobody can read any more
-    const device = connection?.device;
-    if (device?.current !== info || this.#devices.get(device.id) !== device) return;
-    device.current = undefined;
-    this.#publishOnline(device);
+    const device = this.#connections.gone(info);
+    if (device !== undefined) this.#publishOnline(device);
   }
 
   subscribed(info: ClientInfo, filters: string[]): void {
-    const connection = this.#connectionOf(info);
-    if (!connection) return;
-    connection.filters.push(...filters);
-    this.#flush(connection);
+    this.#connections.subscribed(info, filters);
   }
 
   published(info: ClientInfo, message: PublishedMessage): void {
-    const connection = this.#connectionOf(info);
-    if (!connection) return;
-    const { device } = connection;
-    const prefix = hostedTopics.up(device.id);
-    if (!message.topic.startsWith(prefix)) return;
-    const topic = message.topic.slice(prefix.length);
+    const uplink = this.#connections.uplink(info, message.topic);
+    if (uplink === undefined) return;
     try {
-      this.#handleUplink(connection, topic, message.payload);
+      this.#handleUplink(uplink.connection, uplink.topic, message.payload);
     } catch (err) {
-      const text = `"${topic}" from hosted ThingsBoard device "${device.name}" was not understood (flows got it as sent): ${toError(err).message}`;
+      const text = `"${uplink.topic}" from hosted ThingsBoard device "${uplink.connection.device.name}" was not understood (flows got it as sent): ${toError(err).message}`;
       // Thrown: the engine reports it as a plugin-error event; a flood is summarised on the device instead.
-      if (device.admits("not-understood", text)) throw new Error(text);
+      if (uplink.connection.device.admits("not-understood", text)) throw new Error(text);
     }
   }
 
@@ -314,30 +263,7 @@ export class TbEmulation implements BrokerPlugin {
 
   /** Queues an answer for this connection; it goes out once a subscription covers it. */
   #answer(connection: Connection, topic: string, payload: TbJson): void {
-    if (connection.pending.length >= MAX_PENDING) {
-      connection.device.report(`answer on "${topic}" not sent: ${MAX_PENDING} answers already wait for the device to subscribe to them`, "unsubscribed");
-      return;
-    }
-    connection.pending.push({ topic, payload: JSON.stringify(payload) });
-    this.#flush(connection);
-  }
-
-  /** Hands the pending answers a subscription covers to the connection's outbox (which sends on a later turn, never inside a hook). */
-  #flush(connection: Connection): void {
-    if (connection.pending.length === 0) return;
-    const down = hostedTopics.down(connection.device.id);
-    const covered = (answer: Answer): boolean => connection.filters.some((f) => topicMatches(f, down + answer.topic));
-    const waiting: Answer[] = [];
-    for (const answer of connection.pending) {
-      if (!covered(answer)) waiting.push(answer);
-      else if (!connection.outbox.offer(answer)) {
-        connection.device.report(
-          `answer on "${answer.topic}" not sent: the device asks faster than it reads its answers (at most ${connection.outbox.limit} wait to be sent)`,
-          "unanswered",
-        );
-      }
-    }
-    connection.pending = waiting;
+    connection.answers.answer([{ topic, payload: JSON.stringify(payload) }]);
   }
 
   /** Learns what flows send a device: shared attributes (stored, pushed to HTTP polls), server RPC (to HTTP polls), client-RPC answers (to HTTP calls). */

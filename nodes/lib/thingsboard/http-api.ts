@@ -29,11 +29,8 @@
  * - The token appears in no answer, topic, event or warning.
  */
 import type { ServerResponse } from "node:http";
-import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError, TransportError } from "../transport/errors.js";
-import { requestSource, retryAfterSeconds } from "../transport/http-auth.js";
-import { BODY_TOO_DEEP, BODY_TOO_LARGE, readRequestBody, type ServerRequest } from "../transport/http-body.js";
-import { tooDeep } from "../transport/json-limits.js";
+import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOptions, type ApiOutcome, type ApiReply, type ApiSpec } from "../transport/http-api-skeleton.js";
 import { encodeAttributeResponse, encodeProvisionResponse, parseRpcResponse, rpcRequestTopic, rpcResponseTopic, TOPICS } from "./codec.js";
 import { hostedByToken } from "./emulation.js";
 import type { HostedDevice, PollQueue } from "./hosted-device.js";
@@ -42,30 +39,19 @@ import { HTTP_BASE, parseHttpRequest, type HttpIntent } from "./http-codec.js";
 /** Largest request body. */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
-/** What the handler reads of a request: Node's, plus what express may have added. */
-export type TbHttpApiRequest = ServerRequest & {
-  /** Express: the URL before mounting stripped a prefix. */
-  originalUrl?: string;
-};
-
-export type TbHttpApiHandler = (req: TbHttpApiRequest, res: ServerResponse, next: () => void) => void;
-
-export interface TbHttpApiOptions {
+export interface TbHttpApiOptions extends ApiOptions {
   /** Long-poll wait when the request gives no `timeout`, and the wait for a flow's client-RPC answer; default 60 000 ms (ThingsBoard's). */
   requestTimeoutMs?: number;
   /** Longest long-poll wait a request may ask for; default 300 000 ms (ThingsBoard's). */
   maxTimeoutMs?: number;
-  /** Failed-token throttling per source address; default a throttle of this handler's own. */
-  authThrottle?: AuthThrottle;
 }
 
-type Settings = Required<Omit<TbHttpApiOptions, "authThrottle">> & { authThrottle: AuthThrottle };
+type Settings = Required<Omit<TbHttpApiOptions, "authThrottle">>;
 
-type Reply = { status: number; body: string; type: "json" | "text"; retryAfterS?: number };
-
-const json = (status: number, body: string): Reply => ({ status, body, type: "json" });
-const text = (status: number, body: string): Reply => ({ status, body, type: "text" });
-const empty = (status: number): Reply => ({ status, body: "", type: "text" });
+const json = (status: number, body: string): ApiReply => ({ status, body, contentType: JSON_TYPE });
+const text = (status: number, body: string): ApiReply => ({ status, body, contentType: TEXT_TYPE });
+/** No body, no Content-Type (ThingsBoard's 401 and 408). */
+const empty = (status: number): ApiReply => ({ status, body: "" });
 
 const MAX_TIMER_MS = 0x7fff_ffff;
 const PREFIX = `${HTTP_BASE}/`;
@@ -78,23 +64,15 @@ function checkMs(value: unknown, name: string, fallback: number): number {
   return value;
 }
 
-/** The request's URL when it may be an API call: `req.url`, or express's `originalUrl` when mounted on a path. */
-function apiUrl(req: TbHttpApiRequest): string | undefined {
-  for (const url of [req.url, req.originalUrl]) {
-    if (typeof url === "string" && url.startsWith(PREFIX)) return url;
-  }
-  return undefined;
-}
-
 /**
  * Waits for a push on `queue`: its body (200 JSON), 408 after `ms`, 503 if the device stops
  * being hosted, or undefined when the client hung up first.
  */
-function longPoll(queue: PollQueue, ms: number, res: ServerResponse): Promise<Reply | undefined> {
+function longPoll(queue: PollQueue, ms: number, res: ServerResponse): Promise<ApiOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     let cancel: () => void = () => undefined;
-    const finish = (reply: Reply | undefined): void => {
+    const finish = (reply: ApiOutcome): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -118,7 +96,7 @@ function longPoll(queue: PollQueue, ms: number, res: ServerResponse): Promise<Re
 }
 
 /** A client RPC: published for flows, answered with the flow's reply, 408 without one. */
-async function clientRpc(device: HostedDevice, body: string, method: string, ms: number, res: ServerResponse): Promise<Reply | undefined> {
+async function clientRpc(device: HostedDevice, body: string, method: string, ms: number, res: ServerResponse): Promise<ApiOutcome> {
   const id = device.clientRpc.nextId();
   const answer = device.clientRpc.wait(id, ms, `client RPC "${method}" (id ${id})`);
   const onClose = (): void => {
@@ -138,7 +116,7 @@ async function clientRpc(device: HostedDevice, body: string, method: string, ms:
   }
 }
 
-async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body: string, device: HostedDevice, res: ServerResponse, options: Settings): Promise<Reply | undefined> {
+async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body: string, device: HostedDevice, res: ServerResponse, options: Settings): Promise<ApiOutcome> {
   const pollMs = (timeoutMs: number): number => (timeoutMs === 0 ? options.requestTimeoutMs : Math.min(timeoutMs, options.maxTimeoutMs));
   switch (intent.kind) {
     case "telemetry":
@@ -169,20 +147,18 @@ async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body:
   }
 }
 
-async function handle(req: TbHttpApiRequest, res: ServerResponse, url: string, options: Settings): Promise<Reply | "next" | undefined> {
-  const method = (req.method ?? "GET").toUpperCase();
+async function handle(call: ApiCall, options: Settings): Promise<ApiOutcome> {
+  const { method, url, res } = call;
   // Routing first, from the path alone: another handler may own the path, and then its body must stay unread.
   const route = parseHttpRequest(method, url);
   if (route.kind === "error" && route.status === 404) return "next";
   if (route.kind === "error" && route.status === 405) return text(405, route.error);
-  const source = requestSource(req);
-  const waitMs = options.authThrottle.retryAfterMs(source);
-  if (waitMs > 0) return { ...text(429, "Too many requests with unknown access tokens from this address; try again later."), retryAfterS: retryAfterSeconds(waitMs) };
+  const lockedOut = call.lockedOut();
+  if (lockedOut) return lockedOut;
   let body = "";
   if (method === "POST") {
-    const read = await readRequestBody(req, MAX_BODY_BYTES);
-    if (read === BODY_TOO_LARGE) return text(413, `The request body is too large: at most ${MAX_BODY_BYTES} bytes.`);
-    if (read === BODY_TOO_DEEP) return text(400, tooDeep("the request body").message);
+    const read = await call.bodyText();
+    if (typeof read !== "string") return read;
     body = read;
   }
   const intent = method === "POST" ? parseHttpRequest(method, url, undefined, body) : route;
@@ -190,10 +166,10 @@ async function handle(req: TbHttpApiRequest, res: ServerResponse, url: string, o
   if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse({ ok: false, status: "NOT_FOUND", errorMsg: "" })));
   const registration = hostedByToken(intent.token);
   if (!registration) {
-    options.authThrottle.failed(source);
+    call.loginFailed();
     return empty(401);
   }
-  options.authThrottle.succeeded(source);
+  call.loginSucceeded();
   const device = registration.runtime;
   if (!device || device.closed) return text(503, "The iot-broker node hosting this device is not running.");
   try {
@@ -205,59 +181,23 @@ async function handle(req: TbHttpApiRequest, res: ServerResponse, url: string, o
   }
 }
 
-function send(res: ServerResponse, reply: Reply): void {
-  if (res.writableEnded || res.destroyed) return; // the client hung up
-  res.statusCode = reply.status;
-  if (reply.body !== "") res.setHeader("Content-Type", reply.type === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8");
-  res.setHeader("Content-Length", Buffer.byteLength(reply.body));
-  res.setHeader("Cache-Control", "no-store");
-  if (reply.retryAfterS !== undefined) res.setHeader("Retry-After", String(reply.retryAfterS));
-  if (reply.status === 413) res.setHeader("Connection", "close");
-  res.end(reply.body);
-}
+/** ThingsBoard's API to the skeleton: every path under the API base may be one (the codec's router tells; 404 is `next()`). */
+const TB_API: Omit<ApiSpec, "handle"> = {
+  serves: (url) => url.startsWith(PREFIX),
+  refuse: text,
+  maxBodyBytes: MAX_BODY_BYTES,
+  says: { lockedOut: "Too many requests with unknown access tokens from this address; try again later.", tooLarge: `The request body is too large: at most ${MAX_BODY_BYTES} bytes.` },
+};
 
 /**
  * The handler for Node-RED's `RED.httpNode` (mount once, without a path: `httpNode.use(h)`), or
  * any Node HTTP server. It never throws: failures answer 500 without detail. Throws TypeError
  * at creation for bad options.
  */
-export function thingsBoardHttpApi(options: TbHttpApiOptions = {}): TbHttpApiHandler {
+export function thingsBoardHttpApi(options: TbHttpApiOptions = {}): ApiHandler {
   const settings: Settings = {
     requestTimeoutMs: checkMs(options.requestTimeoutMs, "requestTimeoutMs", 60_000),
     maxTimeoutMs: checkMs(options.maxTimeoutMs, "maxTimeoutMs", 300_000),
-    authThrottle: options.authThrottle ?? new AuthThrottle(),
   };
-  return (req, res, next) => {
-    let url: string | undefined;
-    try {
-      url = apiUrl(req);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined) {
-      next();
-      return;
-    }
-    handle(req, res, url, settings)
-      .then((reply) => {
-        if (reply !== "next") {
-          if (reply !== undefined) send(res, reply);
-          return;
-        }
-        try {
-          next();
-        } catch {
-          // The next handler's failure is its own (express catches its handlers' errors).
-        }
-      })
-      .catch(() => {
-        // No detail: an internal error text could carry anything.
-        try {
-          if (res.headersSent) res.destroy();
-          else send(res, text(500, "Internal error while handling the request."));
-        } catch {
-          // The connection is gone; nothing more to do.
-        }
-      });
-  };
+  return serveApi({ ...TB_API, handle: (call) => handle(call, settings) }, options);
 }

@@ -37,6 +37,7 @@ import {
 } from "./codec.js";
 import { TransportError } from "../transport/errors.js";
 import { REST_ERRORS, type ChannelInfo, type RestErrorCode } from "./rest-codec.js";
+import { JSON_TYPE, TEXT_TYPE, type ApiReply } from "../transport/http-api-skeleton.js";
 import { jsonTextTooDeep, tooDeep } from "../transport/json-limits.js";
 
 export type ReadFormatServed = "json" | "csv" | "txt";
@@ -66,11 +67,8 @@ export interface RestRefusal {
   message: string;
 }
 
-export interface RestAnswer {
-  status: number;
-  contentType: string;
-  body: string;
-}
+/** An answer of the self-hosted API: always with a Content-Type. */
+export type RestAnswer = ApiReply & { contentType: string };
 
 export type QueryArg = string | URLSearchParams | Readonly<Record<string, unknown>> | undefined;
 export type HeadersArg = Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -78,8 +76,6 @@ export type HeadersArg = Readonly<Record<string, string | readonly string[] | un
 const DEFAULT_RESULTS = 100;
 const REFUSED_PARAMS = ["min", "max", "round", "timescale", "sum", "average", "median"];
 const ROUTE = /^\/channels\/([^/]+)\/(feeds|fields\/([^/.]+))(\/last)?(?:\.([A-Za-z]+))?$/;
-const JSON_TYPE = "application/json; charset=utf-8";
-const TEXT_TYPE = "text/plain; charset=utf-8";
 const CSV_TYPE = "text/csv; charset=utf-8";
 
 function refuse(status: number, message: string): RestRefusal {
