@@ -33,6 +33,7 @@ describe("hostile: aedes' delivery queue drains without recursion (finding 1)", 
   });
 
   it("guarded, any number drain completely, nesting at most MAX_NESTING levels deep", async function () {
+    this.timeout(60_000); // 50,000 queued deliveries drain in a few hundred macrotasks; slow on a loaded CI machine
     for (const count of [10, 1000, 50_000]) {
       const { mq, release, stats } = saturated(count, true);
       assert.equal(guardDeliveryQueue(mq), true);
