@@ -8,7 +8,7 @@ import type { Duplex } from "node:stream";
 import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
-import { loadAedes, type Aedes, type AedesHandover, type AedesPublishPacket, type AedesSubscription, type Client, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
+import { loadAedes, type Aedes, type AedesHandover, type AedesPublishPacket, type AedesSubscription, type Client, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
@@ -96,9 +96,13 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available; accepted: "memory"`);
     }
     this.#limits = brokerLimits(options);
-    this.#guards = new PacketGuards(this.#limits, (client, error) => {
-      this.#limitExceeded(client, error);
-    });
+    this.#guards = new PacketGuards(
+      this.#limits,
+      (client, error) => {
+        this.#limitExceeded(client, error);
+      },
+      (client, filters) => this.#mapUnsubscribe(client, filters),
+    );
     this.#starting = this.#start(options);
     this.#starting.catch(() => undefined); // reported through ready()
   }
@@ -287,16 +291,13 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   /**
-   * aedes has no unsubscribe hook; rewrite filters into the client's namespace before it looks
-   * them up, or a namespaced client could never unsubscribe (see aedes-types.ts). Only for
-   * namespaces that rewrite filters: the listener costs memory per connection.
+   * aedes has no unsubscribe hook; filters are rewritten into the client's namespace as the
+   * parser reads them (guards.ts), or a namespaced client could never unsubscribe.
    */
-  #mapUnsubscribes(client: Client, info: ClientInfo): void {
-    if (info.identity.namespace.rewrites === false) return;
-    (client as unknown as ClientWithParser)._parser?.prependListener("packet", (packet) => {
-      if (packet.cmd !== "unsubscribe" || !packet.unsubscriptions) return;
-      packet.unsubscriptions = packet.unsubscriptions.map((f) => info.identity.namespace.subscribe(f) ?? f);
-    });
+  #mapUnsubscribe(client: Client, filters: string[]): string[] {
+    const namespace = this.#infos.get(client)?.identity.namespace;
+    if (namespace === undefined || namespace.rewrites === false) return filters;
+    return filters.map((f) => namespace.subscribe(f) ?? f);
   }
 
   /** Connected clients with who they are, from aedes' own client table (no second registry to keep). */
@@ -352,7 +353,6 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       };
       this.#authThrottle?.succeeded(request.remoteAddress);
       this.#infos.set(client, info);
-      this.#mapUnsubscribes(client, info);
       return null;
     }
     this.#event({
