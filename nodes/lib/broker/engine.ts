@@ -47,6 +47,22 @@ interface Tracked extends ClientInfo {
   limiter: PublishLimiter | undefined;
 }
 
+/**
+ * The engine's record of each client, kept on the aedes client under a symbol of its own: a
+ * WeakMap entry cost ~50 bytes more per connection and a hash look-up in every publish hook.
+ */
+class ClientRecords<T> {
+  readonly #key = Symbol("iot-broker client record");
+
+  get(client: Client): T | undefined {
+    return (client as unknown as Partial<Record<symbol, T>>)[this.#key];
+  }
+
+  set(client: Client, record: T): void {
+    (client as unknown as Record<symbol, T>)[this.#key] = record;
+  }
+}
+
 /** Refusals that count as failed logins (not 3, "server unavailable": not the client's fault). */
 const FAILED_LOGIN_CODES: ReadonlySet<RefusalCode> = new Set<RefusalCode>([2, 4, 5]);
 
@@ -55,7 +71,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #allowAnonymous: boolean;
   readonly #plugins = new Map<string, BrokerPlugin>();
   /** Who each client is; `ready` once it finished connecting (one record per client, no second set). */
-  readonly #infos = new WeakMap<Client, Tracked>();
+  readonly #infos = new ClientRecords<Tracked>();
   #connectedCount = 0;
   /** One identity per user whose patterns have no `%c`, shared by all its connections. */
   readonly #userIdentities = new Map<string, ClientIdentity>();
@@ -284,6 +300,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       return;
     }
     if (!this.#aedes) {
+      stream.on("error", () => undefined); // a reset while waiting for aedes; aedes takes over later
       this.#pending.push([stream, request]);
       return;
     }
