@@ -9,7 +9,7 @@ import type { Duplex } from "node:stream";
 import { AuthThrottle } from "../transport/auth-throttle.js";
 import { toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
-import { loadAedes, type Aedes, type AedesHandover, type AedesPublishPacket, type AedesInternals, type AedesSubscription, type Client, type ClientInternals, type ClientWithParser, type PublishPacket } from "./aedes-types.js";
+import { loadAedes, type Aedes, type AedesHandover, type AedesInternals, type AedesPublishPacket, type AedesSubscription, type Client, type ClientInternals, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { guardDeliveryQueue } from "./delivery-queue.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
@@ -55,6 +55,22 @@ interface Tracked extends ClientInfo {
   limiter: PublishLimiter | undefined;
 }
 
+/**
+ * The engine's record of each client, kept on the aedes client under a symbol of its own: a
+ * WeakMap entry cost ~50 bytes more per connection and a hash look-up in every publish hook.
+ */
+class ClientRecords<T> {
+  readonly #key = Symbol("iot-broker client record");
+
+  get(client: Client): T | undefined {
+    return (client as unknown as Partial<Record<symbol, T>>)[this.#key];
+  }
+
+  set(client: Client, record: T): void {
+    (client as unknown as Record<symbol, T>)[this.#key] = record;
+  }
+}
+
 /** Refusals that count as failed logins (not 3, "server unavailable": not the client's fault). */
 const FAILED_LOGIN_CODES: ReadonlySet<RefusalCode> = new Set<RefusalCode>([2, 4, 5]);
 
@@ -63,7 +79,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #allowAnonymous: boolean;
   readonly #plugins = new Map<string, BrokerPlugin>();
   /** Who each client is; `ready` once it finished connecting (one record per client, no second set). */
-  readonly #infos = new WeakMap<Client, Tracked>();
+  readonly #infos = new ClientRecords<Tracked>();
   #connectedCount = 0;
   /** One identity per user whose patterns have no `%c`, shared by all its connections. */
   readonly #userIdentities = new Map<string, ClientIdentity>();
@@ -104,9 +120,13 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available; accepted: "memory"`);
     }
     this.#limits = brokerLimits(options);
-    this.#guards = new PacketGuards(this.#limits, (client, error) => {
-      this.#limitExceeded(client, error);
-    });
+    this.#guards = new PacketGuards(
+      this.#limits,
+      (client, error) => {
+        this.#limitExceeded(client, error);
+      },
+      (client, filters) => this.#mapUnsubscribe(client, filters),
+    );
     this.#starting = this.#start(options);
     this.#starting.catch(() => undefined); // reported through ready()
   }
@@ -296,6 +316,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       return;
     }
     if (!this.#aedes) {
+      stream.on("error", () => undefined); // a reset while waiting for aedes; aedes takes over later
       this.#pending.push([stream, request]);
       return;
     }
@@ -303,16 +324,13 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   /**
-   * aedes has no unsubscribe hook; rewrite filters into the client's namespace before it looks
-   * them up, or a namespaced client could never unsubscribe (see aedes-types.ts). Only for
-   * namespaces that rewrite filters: the listener costs memory per connection.
+   * aedes has no unsubscribe hook; filters are rewritten into the client's namespace as the
+   * parser reads them (guards.ts), or a namespaced client could never unsubscribe.
    */
-  #mapUnsubscribes(client: Client, info: ClientInfo): void {
-    if (info.identity.namespace.rewrites === false) return;
-    (client as unknown as ClientWithParser)._parser?.prependListener("packet", (packet) => {
-      if (packet.cmd !== "unsubscribe" || !packet.unsubscriptions) return;
-      packet.unsubscriptions = packet.unsubscriptions.map((f) => info.identity.namespace.subscribe(f) ?? f);
-    });
+  #mapUnsubscribe(client: Client, filters: string[]): string[] {
+    const namespace = this.#infos.get(client)?.identity.namespace;
+    if (namespace === undefined || namespace.rewrites === false) return filters;
+    return filters.map((f) => namespace.subscribe(f) ?? f);
   }
 
   /** Connected clients with who they are, from aedes' own client table (no second registry to keep). */
@@ -368,7 +386,6 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       };
       this.#authThrottle?.succeeded(throttleSource(request));
       this.#infos.set(client, info);
-      this.#mapUnsubscribes(client, info);
       return null;
     }
     this.#event({

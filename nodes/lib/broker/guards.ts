@@ -3,7 +3,7 @@
  * otherwise do to the whole process. aedes is pinned exactly; each guard says which aedes fix
  * makes it unnecessary, and test/hostile/ proves each one (and breaks if aedes' internals move).
  */
-import type { Aedes, AedesInternals, Client, ClientInternals, IncomingStore, ParsedPacket, ParserInternals } from "./aedes-types.js";
+import type { Aedes, AedesInternals, Client, ClientInternals, IncomingStore, ParserInternals } from "./aedes-types.js";
 import { INTERNAL_PREFIX, type BrokerOptions } from "./types.js";
 
 export type LimitKind = "packet-size" | "connect-packet-size" | "connect-timeout" | "inflight-qos2";
@@ -80,6 +80,22 @@ const EMPTY = Buffer.alloc(0);
 
 export type LimitReporter = (client: Client, error: LimitError) => void;
 
+/** A prototype with nothing on it: no `__proto__` accessor, no `constructor`, no `toString`. */
+const NOTHING: object = Object.freeze(Object.create(null) as object);
+/**
+ * An empty table whose keys find nothing they did not set, for tables of each connection.
+ * Object.create(null) would do the same, but V8 makes that a dictionary object of ~190 bytes
+ * from the start, against ~60 for this (as small as aedes' own `{}`), twice per connection.
+ */
+function emptyTable(): Record<string, unknown> {
+  return Object.create(NOTHING) as Record<string, unknown>;
+}
+
+type GuardedSteps = Pick<ParserInternals, "_parseLength" | "_parseSubscribe" | "_parseUnsubscribe">;
+
+/** The engine's rewrite of a client's UNSUBSCRIBE filters (aedes has no hook for it). */
+export type UnsubscribeMapper = (client: Client, filters: string[]) => string[];
+
 /** One per engine: hardens its aedes instance and each connection it handles. */
 export class PacketGuards {
   readonly #limits: BrokerLimits;
@@ -90,18 +106,14 @@ export class PacketGuards {
   readonly #awaitingRelease = new Map<string, Set<number>>();
   /** Puts the session store's own methods back (it outlives this engine: session-store.ts). */
   #unwrapStore: (() => void) | undefined;
-  /** One listener shared by every connection (a closure per connection costs memory at scale). */
-  readonly #onPacket: (this: ParserInternals, packet: ParsedPacket) => void;
+  readonly #mapUnsubscribe: UnsubscribeMapper | undefined;
+  /** The parser steps of this engine's connections (see #guardedSteps), made from the first parser's prototype. */
+  #steps: GuardedSteps | undefined;
 
-  constructor(limits: BrokerLimits, report: LimitReporter) {
+  constructor(limits: BrokerLimits, report: LimitReporter, mapUnsubscribe?: UnsubscribeMapper) {
     this.#limits = limits;
     this.#report = report;
-    const checkPacket = (client: ClientInternals, packet: ParsedPacket): void => {
-      this.#checkPacket(client, packet);
-    };
-    this.#onPacket = function (packet) {
-      checkPacket(this.client, packet);
-    };
+    this.#mapUnsubscribe = mapUnsubscribe;
   }
 
   /** Whether a guard stopped this client (and already reported why). */
@@ -157,52 +169,69 @@ export class PacketGuards {
   guardClient(client: Client): void {
     const internals = client as unknown as ClientInternals;
     // Same advisory as in hardenBroker: keyed by topic filter and broker id.
-    internals.subscriptions = Object.create(null) as Record<string, unknown>;
-    internals.duplicates = Object.create(null) as Record<string, unknown>;
-    this.#limitBeforeConnack(internals);
-    internals._parser.prependListener("packet", this.#onPacket);
+    internals.subscriptions = emptyTable();
+    internals.duplicates = emptyTable();
+    const parser = internals._parser;
+    const steps = (this.#steps ??= this.#guardedSteps(Object.getPrototypeOf(parser) as ParserInternals));
+    parser._parseLength = steps._parseLength;
+    parser._parseSubscribe = steps._parseSubscribe;
+    parser._parseUnsubscribe = steps._parseUnsubscribe;
   }
 
   /**
-   * Until CONNACK, a connection has not shown it may use the broker: it gets the small CONNECT
-   * limit, checked as soon as a packet's Remaining Length is parsed, before its body is
-   * buffered. aedes has one limit for every state (maximumPacketSize, applied the same way
-   * after this) and no hook per state, so parse() is wrapped until CONNACK and then restored.
-   * Can go when aedes offers a pre-CONNECT packet size (none in 2.0.0-beta.1).
+   * The guards live in the parser's state machine, as steps shared by every connection (set as
+   * own properties once, before the first packet): nothing per connection but three property
+   * slots (no closure, no listener: memory at 10,000 idle connections), and nothing per packet
+   * but a check of `connackSent` once a length is read. Steps overridden (mqtt-packet 9;
+   * test/hostile/ breaks if they are renamed):
+   *
+   * - `_parseLength`: until CONNACK, a connection has not shown it may use the broker, so it
+   *   gets the small CONNECT limit, checked as soon as a packet's Remaining Length is read,
+   *   before its body is buffered, whether it arrives whole or in pieces. aedes has one limit
+   *   for every state (maximumPacketSize, applied after this) and no hook per state. Can go
+   *   when aedes offers a pre-CONNECT packet size (none in 2.0.0-beta.1).
+   * - `_parseSubscribe`: aedes dedupes a multi-filter SUBSCRIBE through a plain object keyed by
+   *   filter, where `__proto__` sets the prototype and turns the other fields into
+   *   subscriptions. It cannot be accepted safely there, so that one filter is refused (SUBACK
+   *   0x80); alone in its SUBSCRIBE it works. Can go with the aedes 2 release that carries the
+   *   1.1.3 fix.
+   * - `_parseUnsubscribe`: the engine's namespace rewrite of UNSUBSCRIBE filters.
+   *
+   * Measured (bench/README.md): an own `parse` wrapper `delete`d after CONNACK turned every
+   * parser into a slow dictionary-mode object (~15% more broker CPU per message), and giving
+   * each parser a prototype of the guards' with Object.setPrototypeOf cost ~430 bytes per
+   * connection (V8 made a map per object).
    */
-  #limitBeforeConnack(client: ClientInternals): void {
-    const parser = client._parser;
-    const parse = parser.parse.bind(parser);
+  #guardedSteps(base: ParserInternals): GuardedSteps {
     const max = this.#limits.maxConnectPacketSize;
-    parser.parse = (buffer) => {
-      const left = parse(buffer);
-      if (client.connackSent) {
-        delete (parser as Partial<ParserInternals>).parse; // back to the prototype's: no cost from here on
-      } else if (parser.packet.length >= 0 && wireSize(parser.packet.length) > max) {
-        const size = wireSize(parser.packet.length);
-        parser._resetState?.(); // drop what was buffered of it; aedes then sees no pending packet
-        this.#stop(client, new LimitError("connect-packet-size", max, size, `a packet of ${size} bytes before the connection was accepted; the limit is ${max} bytes`));
-      }
-      return left;
+    const mapUnsubscribe = this.#mapUnsubscribe;
+    const stop = (client: ClientInternals, error: LimitError): void => {
+      this.#stop(client, error);
     };
-  }
-
-  #checkPacket(client: ClientInternals, packet: ParsedPacket): void {
-    // A whole packet can arrive in one read and never be pending: check it here as well.
-    if (!client.connackSent && wireSize(packet.length) > this.#limits.maxConnectPacketSize) {
-      const max = this.#limits.maxConnectPacketSize;
-      const size = wireSize(packet.length);
-      this.#stop(client, new LimitError("connect-packet-size", max, size, `a packet of ${size} bytes before the connection was accepted; the limit is ${max} bytes`));
-      return;
-    }
-    // aedes dedupes a multi-filter SUBSCRIBE through a plain object keyed by filter, where
-    // `__proto__` sets the prototype and turns the other fields into subscriptions. It cannot be
-    // accepted safely there, so that one filter is refused (SUBACK 0x80); alone in its
-    // SUBSCRIBE it works. Can go with the aedes 2 release that carries the 1.1.3 fix.
-    const subscriptions = packet.cmd === "subscribe" ? packet.subscriptions : undefined;
-    if (subscriptions && subscriptions.length > 1) {
-      for (const sub of subscriptions) if (sub.topic === "__proto__") sub.topic = PROTO_FILTER_PLACEHOLDER;
-    }
+    return {
+      _parseLength(this: ParserInternals): boolean {
+        const known = base._parseLength.call(this);
+        if (!known || this.client.connackSent || wireSize(this.packet.length) <= max) return known;
+        const size = wireSize(this.packet.length);
+        this._resetState(); // drop what was buffered of it; aedes then sees no pending packet
+        stop(this.client, new LimitError("connect-packet-size", max, size, `a packet of ${size} bytes before the connection was accepted; the limit is ${max} bytes`));
+        return false;
+      },
+      _parseSubscribe(this: ParserInternals): unknown {
+        const result = base._parseSubscribe.call(this);
+        const subscriptions = this.packet.subscriptions;
+        if (subscriptions && subscriptions.length > 1) {
+          for (const sub of subscriptions) if (sub.topic === "__proto__") sub.topic = PROTO_FILTER_PLACEHOLDER;
+        }
+        return result;
+      },
+      _parseUnsubscribe(this: ParserInternals): unknown {
+        const result = base._parseUnsubscribe.call(this);
+        const filters = this.packet.unsubscriptions;
+        if (mapUnsubscribe && filters) this.packet.unsubscriptions = mapUnsubscribe(this.client as unknown as Client, filters);
+        return result;
+      },
+    };
   }
 
   #stop(client: ClientInternals, error: LimitError): void {

@@ -6,6 +6,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, createWebSocketStream, type WebSocket } from "ws";
 import type { ListenerConfig, ListenerInfo } from "./types.js";
 
+/** Takes the stream over, its errors included: a plain TCP socket gets no error listener here. */
 export type ConnectionHandler = (stream: Duplex, request?: IncomingMessage) => void;
 
 /** What a listener enforces before the broker sees a byte. */
@@ -155,17 +156,30 @@ function attachWebSocket(server: HttpServer, path: string, handle: ConnectionHan
   };
 }
 
+/** Open sockets a listener keeps before it sweeps out closed ones. */
+const SWEEP_MIN = 1024;
+
 /** Listens, tracking sockets so close() can free the port at once even with clients connected. */
 function listenNet(
   server: NetServer | HttpServer,
   config: { kind: ListenerConfig["kind"]; host: string; port: number },
   what: string,
 ): Promise<Listener> {
+  // No listener per socket: each one costs memory per idle connection (~200 bytes for these two,
+  // bench/README.md). Closed sockets are swept out whenever the set has doubled instead.
   const sockets = new Set<Socket>();
+  let sweepAt = SWEEP_MIN;
+  // A plain TCP socket goes straight to the broker, which handles its errors from then on
+  // (aedes listens for its life; the engine while it holds it back); TLS and HTTP servers hand
+  // over another stream, so their raw socket's errors are ignored here.
+  const handedOver = config.kind === "tcp";
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => undefined); // reported by aedes as a client error
+    if (sockets.size >= sweepAt) {
+      for (const s of sockets) if (s.destroyed) sockets.delete(s);
+      sweepAt = Math.max(SWEEP_MIN, sockets.size * 2);
+    }
+    if (!handedOver) socket.on("error", ignoreSocketError); // reported by aedes as a client error
   });
   // TLS handshake failures (bad client certs, port scanners, the handshake timeout) are not ours
   // to crash on; with a listener here Node leaves closing the socket to us.
@@ -199,4 +213,8 @@ function listenNet(
       });
     });
   });
+}
+
+function ignoreSocketError(): void {
+  // Nothing: aedes reports the error as a client error.
 }
