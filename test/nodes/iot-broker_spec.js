@@ -7,7 +7,7 @@ const brokerNode = require("../../dist/nodes/iot-broker.js");
 const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const { connect, connectRefused, inbox } = require("../lib/fixtures/engine.js");
 const { freePort, portIsClosed } = require("../lib/fixtures/ports.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 
 helper.init(nodeRedPath);
 

@@ -5,7 +5,7 @@ const assert = require("node:assert/strict");
 const { brokers, BrokerEngine } = require("../../../dist/nodes/lib/broker/index.js");
 const { hostBlynkDevice, hostedDevice, hostedTopics, hostedDeviceState } = require("../../../dist/nodes/lib/blynk/emulation.js");
 const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker, spy, subackOf } = require("./fixtures.js");
 
 const ALPHA = { id: "a1b2c3d4e5f60718", token: TOKENS.alpha, name: "Alpha", timeZone: "Europe/Berlin", templateId: "TMPL0001" };

@@ -2,7 +2,7 @@
 const assert = require("node:assert/strict");
 const { BrokerEngine, BrokerPubSub, BrokerRegistry, acquirePlugin } = require("../../../dist/nodes/lib/broker/index.js");
 const { connect, inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 
 async function engineWithListener() {
   const engine = await BrokerEngine.create({ allowAnonymous: true });

@@ -8,7 +8,7 @@ const { MqttSessionPool } = require("../../../dist/nodes/lib/transport/mqtt-pool
 const { BrokerPubSub, BrokerRegistry } = require("../../../dist/nodes/lib/broker/index.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
 const { startEngine } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 
 const implementations = {
   "MqttSession (over TCP to the broker engine)": async (ctx) => {
