@@ -229,7 +229,9 @@ describe("Blynk link, mqtt mode (Node-RED is the device)", function () {
   });
 
   it("keeps writes while disconnected and says how many wait", async function () {
-    const l = link({ server: `mqtt://127.0.0.1:${await unusedPort()}` });
+    // A slow reconnect keeps the link disconnected (not connecting again) while the write is queued.
+    const slow = { initialMs: 60_000, maxMs: 60_000 };
+    const l = link({ server: `mqtt://127.0.0.1:${await unusedPort()}`, mqtt: { reconnect: slow, authBackoff: slow } });
     l.start();
     await untilStatus(l, is("disconnected"));
     await l.write("Temperature", 1);
