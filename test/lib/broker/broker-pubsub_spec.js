@@ -66,6 +66,23 @@ describe("BrokerPubSub (local mode across broker restarts)", function () {
     assert.deepEqual(got, ["from-engine-1", "from-engine-2"]);
   });
 
+  it("keeps the order of queued publishes and those made while it resumes on a new engine", async function () {
+    const registry = new BrokerRegistry();
+    const pubsub = new BrokerPubSub(registry, "b1");
+    cleanups.push(() => pubsub.close());
+    // A held subscription makes resuming take a few turns (subscribe, retained replay).
+    await pubsub.subscribe("answers/#", () => undefined);
+    await pubsub.publish("plain/v", "queued");
+    const { engine } = await engineWithListener();
+    cleanups.push(() => engine.close());
+    const seen = [];
+    await engine.createLocalClient().subscribe("plain/#", (m) => seen.push(m.payload.toString()));
+    registry.attach("b1", engine);
+    await pubsub.publish("plain/v", "after the restart");
+    await until(() => seen.length === 2, 5000, "both publishes");
+    assert.deepEqual(seen, ["queued", "after the restart"]);
+  });
+
   it("unsubscribes, refuses bad input and stops using the broker once closed", async function () {
     const registry = new BrokerRegistry();
     const { engine } = await engineWithListener();
