@@ -97,7 +97,7 @@ export class BrokerPubSub extends TypedEmitter<PubSubEvents> implements PubSub {
     assertTopicFilter(filter);
     const held: Held = { filter, handler, options, live: undefined };
     this.#held.add(held);
-    if (this.#client) held.live = await this.#client.subscribe(filter, handler, options);
+    if (this.#client) await this.#subscribeOn(this.#client, held);
     return {
       filter,
       unsubscribe: async () => {
@@ -124,9 +124,7 @@ export class BrokerPubSub extends TypedEmitter<PubSubEvents> implements PubSub {
       this.emit("warning", w);
     });
     // Subscriptions first, then the backlog, so answers to queued requests are not missed.
-    const restored = [...this.#held].map(async (held) => {
-      held.live = await client.subscribe(held.filter, held.handler, held.options);
-    });
+    const restored = [...this.#held].map((held) => this.#subscribeOn(client, held));
     void Promise.all(restored)
       .then(async () => {
         // Publishes made meanwhile joined the outbox: drain until it stays empty.
@@ -140,6 +138,13 @@ export class BrokerPubSub extends TypedEmitter<PubSubEvents> implements PubSub {
       .catch((err: unknown) => {
         this.emit("warning", `could not resume on the local broker: ${toError(err).message}`);
       });
+  }
+
+  /** Subscribes `held` on `client`, unless it was ended or the client replaced while that took place. */
+  async #subscribeOn(client: LocalClient, held: Held): Promise<void> {
+    const live = await client.subscribe(held.filter, held.handler, held.options);
+    if (this.#held.has(held) && this.#client === client) held.live = live;
+    else await live.unsubscribe();
   }
 
   #detach(): void {

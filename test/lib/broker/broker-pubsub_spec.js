@@ -83,6 +83,27 @@ describe("BrokerPubSub (local mode across broker restarts)", function () {
     assert.deepEqual(seen, ["queued", "after the restart"]);
   });
 
+  it("does not restore a subscription that was ended while it resumes on a new engine", async function () {
+    const registry = new BrokerRegistry();
+    const pubsub = new BrokerPubSub(registry, "b1");
+    cleanups.push(() => pubsub.close());
+    const ended = [];
+    const kept = [];
+    const sub = await pubsub.subscribe("t/ended", (m) => ended.push(m.payload.toString()));
+    await pubsub.subscribe("t/kept", (m) => kept.push(m.payload.toString()));
+    const { engine } = await engineWithListener();
+    cleanups.push(() => engine.close());
+    const connected = waitFor(pubsub, "status", (s) => s.state === "connected");
+    registry.attach("b1", engine);
+    await sub.unsubscribe();
+    await connected;
+    const local = engine.createLocalClient();
+    await local.publish("t/ended", "1");
+    await local.publish("t/kept", "2");
+    await until(() => kept.length === 1, 5000, "delivery to the kept subscription");
+    assert.deepEqual(ended, []);
+  });
+
   it("unsubscribes, refuses bad input and stops using the broker once closed", async function () {
     const registry = new BrokerRegistry();
     const { engine } = await engineWithListener();
