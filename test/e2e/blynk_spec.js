@@ -10,8 +10,9 @@ const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
 const { freePort } = require("../lib/fixtures/ports.js");
-const { until, waitFor } = require("../lib/fixtures/wait.js");
-const { loadFlow, runtime, withBroker, TAB, onTab, sink, statusOf, inject, callsOf, assertNoToken } = require("../nodes/blynk-helpers.js");
+const { until, waitFor } = require("../support/wait.js");
+const { runtime, withBroker, TAB } = require("../nodes/blynk-helpers.js");
+const { loadFlow, onTab, sink, statusOf, inject, callsOf, assertNoToken } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 

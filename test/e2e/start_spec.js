@@ -9,7 +9,7 @@ const path = require("node:path");
 const mqtt = require("mqtt");
 const { freePort, portIsClosed } = require("../lib/fixtures/ports.js");
 const { readCredentials } = require("../lib/fixtures/node-red-credentials.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 
 const root = path.join(__dirname, "..", "..");
 // Ids of the demo's hosting config nodes (scripts/demo/*.mjs), whose credentials start.mjs generates.

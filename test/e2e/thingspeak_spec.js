@@ -9,8 +9,9 @@ const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { connect, connectRefused, inbox } = require("../lib/fixtures/engine.js");
 const { freePort } = require("../lib/fixtures/ports.js");
-const { until } = require("../lib/fixtures/wait.js");
-const { loadFlow, runtime, withBroker, TAB, onTab, sink, statusOf, inject, STATUS, assertNoSecret } = require("../nodes/thingspeak-helpers.js");
+const { until } = require("../support/wait.js");
+const { runtime, withBroker, TAB, STATUS } = require("../nodes/thingspeak-helpers.js");
+const { loadFlow, onTab, sink, statusOf, inject, assertNoSecret } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 

@@ -13,7 +13,7 @@ const { BrokerEngine } = require("../../dist/nodes/lib/broker/index.js");
 const { parseBrokerNode } = require("../../dist/nodes/lib/broker/node-config.js");
 const { startEngine, connect } = require("../lib/fixtures/engine.js");
 const { rawClient, fixedHeader } = require("../lib/fixtures/raw-mqtt.js");
-const { until, waitFor } = require("../lib/fixtures/wait.js");
+const { until, waitFor } = require("../support/wait.js");
 
 const USER = { username: "u", password: "p", publish: ["#"], subscribe: ["#"] };
 const LOGIN = { username: "u", password: Buffer.from("p") };

@@ -7,7 +7,7 @@
 const assert = require("node:assert/strict");
 const mqtt = require("mqtt");
 const { inbox } = require("../lib/fixtures/engine.js");
-const { waitFor, until } = require("../lib/fixtures/wait.js");
+const { waitFor, until } = require("../support/wait.js");
 const { TOKENS, hostedBroker, subackOf } = require("../lib/thingsboard/fixtures.js");
 
 const NAMES = Object.getOwnPropertyNames(Object.prototype);

@@ -5,7 +5,7 @@
 const assert = require("node:assert/strict");
 const { startEngine, connect, inbox } = require("../lib/fixtures/engine.js");
 const { rawClient } = require("../lib/fixtures/raw-mqtt.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 
 const USER = { username: "u", password: "p", publish: ["#"], subscribe: ["#"] };
 const LOGIN = { username: "u", password: Buffer.from("p") };

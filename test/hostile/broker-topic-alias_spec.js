@@ -6,7 +6,7 @@
 const assert = require("node:assert/strict");
 const { connect, inbox, startEngine } = require("../lib/fixtures/engine.js");
 const { rawClient } = require("../lib/fixtures/raw-mqtt.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 const { TOKENS, hostedBroker } = require("../lib/thingsboard/fixtures.js");
 
 const USER = { username: "u", password: "p", publish: ["#"], subscribe: ["#"] };

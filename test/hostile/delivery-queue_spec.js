@@ -63,7 +63,7 @@ describe("hostile: plain MQTT clients against the engine's delivery queue (findi
   const { startEngine } = require("../lib/fixtures/engine.js");
   const { probeDeliveries } = require("../lib/fixtures/mq-probe.js");
   const { rawDevice } = require("../lib/fixtures/raw-device.js");
-  const { until, waitFor } = require("../lib/fixtures/wait.js");
+  const { until, waitFor } = require("../support/wait.js");
 
   it("a subscriber that stops reading, two publishers filling it and a burst to nobody: the subscriber vanishes, the broker runs on", async function () {
     const users = [{ username: "u", password: "p", publish: ["#"], subscribe: ["#"] }];

@@ -17,7 +17,7 @@ const { hostThingSpeakChannel } = require("../../dist/nodes/lib/thingspeak/emula
 const { startEngine } = require("../lib/fixtures/engine.js");
 const { probeDeliveries } = require("../lib/fixtures/mq-probe.js");
 const { rawDevice } = require("../lib/fixtures/raw-device.js");
-const { until, waitFor } = require("../lib/fixtures/wait.js");
+const { until, waitFor } = require("../support/wait.js");
 
 const BROKER_ID = "hostile-bursts-broker";
 const ME = "v1/devices/me";

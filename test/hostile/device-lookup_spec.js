@@ -10,7 +10,7 @@ const thingsboard = require("../../dist/nodes/lib/thingsboard/emulation.js");
 const thingspeak = require("../../dist/nodes/lib/thingspeak/emulation.js");
 const { registrationByWriteKey } = thingspeak;
 const { startEngine, connect, connectRefused } = require("../lib/fixtures/engine.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 
 const BROKER_ID = "hostile-lookup-broker";
 const COUNT = 2000;

@@ -9,7 +9,7 @@ const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { fc, checkAsync, anything, nastyText, nastyNumber, pollutingObject } = require("../lib/fixtures/fuzz.js");
 const { loadHostedFlow, connect, control, BLYNK_TOKEN, TB_TOKEN, TS } = require("../lib/fixtures/hostile.js");
-const { until, waitFor } = require("../lib/fixtures/wait.js");
+const { until, waitFor } = require("../support/wait.js");
 
 helper.init(nodeRedPath);
 

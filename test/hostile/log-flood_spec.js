@@ -11,7 +11,7 @@ const { hostThingSpeakChannel } = require("../../dist/nodes/lib/thingspeak/emula
 const { DEFAULT_REPORT_BURST } = require("../../dist/nodes/lib/transport/report-throttle.js");
 const { startEngine } = require("../lib/fixtures/engine.js");
 const { rawDevice } = require("../lib/fixtures/raw-device.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 
 const BROKER_ID = "hostile-flood-broker";
 const COUNT = 2000;

@@ -12,7 +12,7 @@ const { UserDirectory } = require("../../dist/nodes/lib/broker/users.js");
 const { parseUsers, serialiseUsers } = require("../../dist/nodes/lib/broker/node-config.js");
 const { startEngine, connect, connectRefused } = require("../lib/fixtures/engine.js");
 const { freePort } = require("../lib/fixtures/ports.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 
 helper.init(nodeRedPath);
 

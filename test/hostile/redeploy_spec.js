@@ -11,7 +11,7 @@ const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const { freePort, portIsClosed } = require("../lib/fixtures/ports.js");
-const { until, waitFor } = require("../lib/fixtures/wait.js");
+const { until, waitFor } = require("../support/wait.js");
 
 helper.init(nodeRedPath);
 

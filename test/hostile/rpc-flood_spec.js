@@ -8,8 +8,9 @@ const helper = require("node-red-node-test-helper");
 const mqtt = require("mqtt");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { freePort } = require("../lib/fixtures/ports.js");
-const { until } = require("../lib/fixtures/wait.js");
-const { withBroker, TAB, onTab, lastStatus } = require("../nodes/thingsboard-helpers.js");
+const { until } = require("../support/wait.js");
+const { withBroker, TAB } = require("../nodes/thingsboard-helpers.js");
+const { onTab, lastStatus } = require("../support/node-harness.js");
 const { DEFAULT_REPORT_BURST } = require("../../dist/nodes/lib/transport/report-throttle.js");
 
 helper.init(nodeRedPath);

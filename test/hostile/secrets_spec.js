@@ -15,7 +15,7 @@ const path = require("node:path");
 const { connect, connectRefused } = require("../lib/fixtures/engine.js");
 const { readCredentials } = require("../lib/fixtures/node-red-credentials.js");
 const { freePort } = require("../lib/fixtures/ports.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 const { verifyPassword } = require("../../dist/nodes/lib/broker/password-hash.js");
 const { chromium } = require("playwright-core");
 

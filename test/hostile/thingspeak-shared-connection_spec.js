@@ -9,7 +9,7 @@ const { createThingSpeakLink } = require("../../dist/nodes/lib/thingspeak/link.j
 const catalog = require("../../locales/en-US/thingspeak-channel.json");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { connect } = require("../lib/fixtures/engine.js");
-const { waitFor, until } = require("../lib/fixtures/wait.js");
+const { waitFor, until } = require("../support/wait.js");
 
 const FAST = { initialMs: 5, maxMs: 20, jitter: 0 };
 const DEVICE = { clientId: "SharedDeviceClientId01", username: "SharedDeviceUser01", password: "SharedDevicePassword01" };

@@ -8,8 +8,9 @@ const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { startHttpServer } = require("../lib/fixtures/http-server.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
 const { freePort } = require("../lib/fixtures/ports.js");
-const { until } = require("../lib/fixtures/wait.js");
-const { loadFlow, blynkNodes, withBroker, TAB, onTab, sink, statusOf, inject, assertNoToken } = require("./blynk-helpers.js");
+const { until } = require("../support/wait.js");
+const { blynkNodes, withBroker, TAB } = require("./blynk-helpers.js");
+const { loadFlow, onTab, sink, statusOf, inject, assertNoToken } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 

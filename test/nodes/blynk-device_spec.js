@@ -6,9 +6,10 @@ const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { unusedPort } = require("../lib/fixtures/http-server.js");
-const { waitFor } = require("../lib/fixtures/wait.js");
+const { waitFor } = require("../support/wait.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
-const { errorsOf, blynkNodes, TAB, onTab, statusOf, inject, assertNoToken } = require("./blynk-helpers.js");
+const { blynkNodes, TAB } = require("./blynk-helpers.js");
+const { errorsOf, onTab, statusOf, inject, assertNoToken } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 

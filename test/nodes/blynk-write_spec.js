@@ -7,7 +7,8 @@ const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { startHttpServer } = require("../lib/fixtures/http-server.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
-const { blynkNodes, TAB, onTab, statusOf, inject, assertNoToken } = require("./blynk-helpers.js");
+const { blynkNodes, TAB } = require("./blynk-helpers.js");
+const { onTab, statusOf, inject, assertNoToken } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 

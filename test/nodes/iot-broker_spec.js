@@ -7,7 +7,8 @@ const brokerNode = require("../../dist/nodes/iot-broker.js");
 const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const { connect, connectRefused, inbox } = require("../lib/fixtures/engine.js");
 const { freePort, portIsClosed } = require("../lib/fixtures/ports.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
+const { callsOf, statusOf } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 
@@ -15,13 +16,6 @@ const mqttNodes = require(require.resolve("@node-red/nodes/core/network/10-mqtt.
 const tlsNode = require(require.resolve("@node-red/nodes/core/network/05-tls.js", { paths: [path.dirname(nodeRedPath)] }));
 const certs = path.join(__dirname, "..", "lib", "fixtures", "certs");
 const USERS = JSON.stringify([{ username: "alice", password: "alice-password-1", publish: ["home/#"], subscribe: ["home/#"] }]);
-
-/** Waits for the node's status to satisfy `predicate` (status calls are recorded by the helper's spy). */
-async function statusOf(node, predicate) {
-  const calls = () => node.status.args.map((a) => a[0]);
-  await until(() => calls().some(predicate), 5000, "the node status");
-  return calls().find(predicate);
-}
 
 function brokerFlow(port, extra = {}) {
   return [
@@ -130,9 +124,10 @@ describe("iot-broker node", function () {
     ];
     await helper.load(brokerNode, flow);
     const nodes = [helper.getNode("b1"), helper.getNode("b2")];
-    await until(() => nodes.some((n) => n.error.called), 5000, "the port-in-use error");
-    const loser = nodes.find((n) => n.error.called);
-    assert.equal(loser.error.args[0][0], "iot-broker.errors.port-in-use");
+    // The helper's spies are shared by all nodes: callsOf picks this node's own calls.
+    await until(() => nodes.some((n) => callsOf(n, "error").length > 0), 5000, "the port-in-use error");
+    const loser = nodes.find((n) => callsOf(n, "error").length > 0);
+    assert.equal(callsOf(loser, "error")[0][0], "iot-broker.errors.port-in-use");
     await statusOf(loser, (s) => s.fill === "red" && s.text === "iot-broker.status.port-in-use");
   });
 

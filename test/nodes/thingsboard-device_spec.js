@@ -7,8 +7,9 @@ const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { freePort } = require("../lib/fixtures/ports.js");
-const { until } = require("../lib/fixtures/wait.js");
-const { errorsOf, tbNodes, withBroker, TAB, onTab, statusOf, inject, assertNoToken, STATUS } = require("./thingsboard-helpers.js");
+const { until } = require("../support/wait.js");
+const { tbNodes, withBroker, TAB, STATUS } = require("./thingsboard-helpers.js");
+const { errorsOf, onTab, statusOf, inject, assertNoToken } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 

@@ -1,7 +1,6 @@
 "use strict";
-// Shared by the ThingsBoard node specs: the node modules (with a RED._ that shows parameters)
-// plus the generic flow, status, inject and token checks of the Blynk helpers.
-const generic = require("./blynk-helpers.js");
+// The ThingsBoard node modules for node specs; the generic harness is test/support/node-harness.js.
+const { translatingFor, testTab } = require("../support/node-harness.js");
 
 const modules = {
   device: require("../../dist/nodes/thingsboard-device.js"),
@@ -13,18 +12,10 @@ const modules = {
 
 /** What the node modules were handed (RED.httpNode serves the self-hosted HTTP device API). */
 const runtime = { RED: undefined };
-
-/** RED._ appends the parameters, so specs can check what a message says and that no token is in it. */
-function translating(mod) {
-  return function (RED) {
-    RED._ = (key, params) => (params !== undefined && Object.keys(params).length > 0 ? `${key} ${JSON.stringify(params)}` : key);
-    runtime.RED = RED;
-    return mod(RED);
-  };
-}
+const translating = translatingFor(runtime);
 const tbNodes = [modules.device, modules.telemetry, modules.attributes, modules.rpc].map(translating);
 const withBroker = [translating(modules.broker), ...tbNodes];
 const STATUS = "@iot-bridge/node-red/thingsboard-device:thingsboard-device.status.";
-const TAB = { id: "f1", type: "tab", label: "thingsboard" };
+const TAB = testTab("thingsboard");
 
-module.exports = { ...generic, runtime, modules, tbNodes, withBroker, STATUS, TAB };
+module.exports = { runtime, modules, tbNodes, withBroker, STATUS, TAB };

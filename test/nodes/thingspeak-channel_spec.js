@@ -6,8 +6,9 @@ const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
-const { waitFor, until } = require("../lib/fixtures/wait.js");
-const { errorsOf, warningsOf, tsNodes, TAB, onTab, sink, loadFlow, statusOf, inject, STATUS, assertNoSecret } = require("./thingspeak-helpers.js");
+const { waitFor, until } = require("../support/wait.js");
+const { tsNodes, TAB, STATUS } = require("./thingspeak-helpers.js");
+const { errorsOf, warningsOf, onTab, sink, loadFlow, statusOf, inject, assertNoSecret } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 

@@ -7,8 +7,9 @@ const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { startHttpServer } = require("../lib/fixtures/http-server.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
-const { until } = require("../lib/fixtures/wait.js");
-const { loadFlow, tsNodes, TAB, onTab, sink, statuses, statusOf, inject, STATUS, assertNoSecret } = require("./thingspeak-helpers.js");
+const { until } = require("../support/wait.js");
+const { tsNodes, TAB, STATUS } = require("./thingspeak-helpers.js");
+const { loadFlow, onTab, sink, statuses, statusOf, inject, assertNoSecret } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 

@@ -38,9 +38,9 @@ export interface HostedDeviceState extends OnlineState {
 
 /**
  * The state of hosted device `id` now, or undefined when it is not hosted or its broker is not
- * running. For in-process readers: the broker's local client does not replay retained messages
- * on subscribe, so a local-mode link that starts late reads the state here, then follows the
- * `state/` topics.
+ * running. For in-process readers: the retained `state/` publishes are paced and coalesced per
+ * device, so they may lag behind the store; a local-mode link reads the state here when it
+ * connects, then follows the `state/` topics.
  */
 export function hostedDeviceState(id: string): HostedDeviceState | undefined {
   for (const registration of registrations.values()) {

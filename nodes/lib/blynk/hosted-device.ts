@@ -154,15 +154,6 @@ export class HostedDevice {
     }
   }
 
-  /** Metadata a flow sent the device on `downlink/meta/<field>`: remembered for `get/meta`. Reported, never thrown. */
-  flowsWroteMeta(field: string, value: string): void {
-    try {
-      this.store.setMeta(field, value);
-    } catch (err) {
-      this.report(`"downlink/meta/${field}" sent to the device was not remembered: ${toError(err).message}`);
-    }
-  }
-
   /** Timestamped points through the HTTPS API: the newest point becomes the value if newer than the stored one. */
   async writePoints(name: string, points: TimestampedPoint[]): Promise<void> {
     const latest = points.reduce((a, b) => (b[0] >= a[0] ? b : a));

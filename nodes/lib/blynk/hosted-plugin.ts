@@ -12,11 +12,11 @@
  *   Online state stays true across the hand-over.
  * - `get/ds` / `get/ds/all` answer from the stored values only (we have no template defaults),
  *   every datastream with a value for `all` (no "sync with latest server value" flag here).
- * - `get/meta` answers stored metadata: what the device set with `meta/<field>` and what flows
- *   sent on `downlink/meta/<field>`; `Time Zone` falls back to the configured time zone. A field
- *   nobody set gets no answer. `get/loc/all` is never answered (we know no location).
- * - What flows write to a device is remembered because the writer says so (HostedDevice.flowsWrote
- *   / flowsWroteMeta, called by the local-mode link), not by subscribing to the device's `down/`
+ * - `get/meta` answers stored metadata: what the device set with `meta/<field>`; `Time Zone`
+ *   falls back to the configured time zone. A field nobody set gets no answer. `get/loc/all` is
+ *   never answered (we know no location).
+ * - What flows write to a device is remembered because the writer says so (HostedDevice.flowsWrote,
+ *   called by the local-mode link), not by subscribing to the device's `down/`
  *   topics: that second subscription cost a topic match and a re-parse on every write. A bare
  *   in-process publish on `down/` reaches the device but is not remembered.
  * - Answers go out on the device's `downlink/...` only once a subscription of the asking

@@ -6,7 +6,9 @@
  * `isHardwareConnected`. 308 region redirects are followed and remembered by the HTTP client.
  */
 import { TransportError, toError } from "../transport/errors.js";
-import { HttpClient, HttpError, type QueryValue } from "../transport/http-client.js";
+import { HttpClient } from "../transport/http-client.js";
+import { HttpError } from "../transport/http-error.js";
+import type { QueryValue } from "../transport/http-request.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import { LIMITS, toTimestampedPoints, type BlynkScalar, type BlynkValue } from "./codec.js";
 import {

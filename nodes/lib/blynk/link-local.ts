@@ -225,7 +225,7 @@ export class LocalBlynkLink extends BlynkLinkBase {
     });
   }
 
-  /** The retained state topics are not replayed to in-process subscribers: ask the emulation. */
+  /** The retained state topics are paced and may lag behind the emulation's store: read the store. */
   #refreshState(): void {
     const state = hostedDeviceState(this.#id);
     if (state === undefined) return;

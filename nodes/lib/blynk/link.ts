@@ -13,8 +13,6 @@ export type {
   BlynkConnection, BlynkEventMessage, BlynkIncoming, BlynkLink, BlynkLinkEvents, BlynkLinkOptions, BlynkLinkStatus,
   BlynkSource, BlynkSystemMessage, BlynkValueMessage, EventOptions, EventReceipt, SyncRequest, WriteOptions,
 } from "./link-base.js";
-export { DEFAULT_MQTT_SERVER } from "./link-mqtt.js";
-export { DEFAULT_HTTPS_SERVER } from "./link-https.js";
 
 /** Creates (does not start) the link for one device; throws TransportError "invalid" for unusable options. */
 export function createBlynkLink(options: BlynkLinkOptions): BlynkLink {

@@ -41,6 +41,8 @@ export class BrokerPubSub extends TypedEmitter<PubSubEvents> implements PubSub {
   readonly #outbox: Outbox<Queued>;
   readonly #unregister: () => void;
   #client: LocalClient | undefined;
+  /** The current client has its subscriptions back and the backlog sent: publishes go straight to it. */
+  #resumed = false;
   #status: LinkStatus;
   #closed = false;
 
@@ -72,7 +74,8 @@ export class BrokerPubSub extends TypedEmitter<PubSubEvents> implements PubSub {
   publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
     if (this.#closed) return Promise.reject(new TransportError("closed", "this link to the local broker is closed"));
     // The local client checks the topic and the size itself (same limit, same errors): not twice.
-    if (this.#client) return this.#client.publish(topic, payload, options);
+    // Until it has resumed, publishes queue behind the backlog, so their order holds.
+    if (this.#client && this.#resumed) return this.#client.publish(topic, payload, options);
     try {
       assertTopicName(topic);
       const size = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
@@ -83,7 +86,7 @@ export class BrokerPubSub extends TypedEmitter<PubSubEvents> implements PubSub {
       return Promise.reject(toError(err));
     }
     for (const dropped of this.#outbox.push({ topic, payload, options })) {
-      this.emit("warning", `the outbox is full (${this.#outbox.limit} messages) while the broker is stopped: dropped a message to "${dropped.topic}"`);
+      this.emit("warning", `the outbox is full (${this.#outbox.limit} messages) while the broker is not ready: dropped a message to "${dropped.topic}"`);
     }
     this.#setStatus({ ...this.#status, queued: this.#outbox.length });
     return Promise.resolve();
@@ -94,7 +97,7 @@ export class BrokerPubSub extends TypedEmitter<PubSubEvents> implements PubSub {
     assertTopicFilter(filter);
     const held: Held = { filter, handler, options, live: undefined };
     this.#held.add(held);
-    if (this.#client) held.live = await this.#client.subscribe(filter, handler, options);
+    if (this.#client) await this.#subscribeOn(this.#client, held);
     return {
       filter,
       unsubscribe: async () => {
@@ -116,26 +119,38 @@ export class BrokerPubSub extends TypedEmitter<PubSubEvents> implements PubSub {
 
   #attach(client: LocalClient): void {
     this.#client = client;
+    this.#resumed = false;
     client.on("warning", (w) => {
       this.emit("warning", w);
     });
     // Subscriptions first, then the backlog, so answers to queued requests are not missed.
-    const restored = [...this.#held].map(async (held) => {
-      held.live = await client.subscribe(held.filter, held.handler, held.options);
-    });
+    const restored = [...this.#held].map((held) => this.#subscribeOn(client, held));
     void Promise.all(restored)
       .then(async () => {
-        for (const m of this.#outbox.drain()) await client.publish(m.topic, m.payload, m.options);
-        if (this.#client === client) this.#setStatus({ state: "connected", queued: 0 });
+        // Publishes made meanwhile joined the outbox: drain until it stays empty.
+        while (this.#client === client && this.#outbox.length > 0) {
+          for (const m of this.#outbox.drain()) await client.publish(m.topic, m.payload, m.options);
+        }
+        if (this.#client !== client) return;
+        this.#resumed = true;
+        this.#setStatus({ state: "connected", queued: 0 });
       })
       .catch((err: unknown) => {
         this.emit("warning", `could not resume on the local broker: ${toError(err).message}`);
       });
   }
 
+  /** Subscribes `held` on `client`, unless it was ended or the client replaced while that took place. */
+  async #subscribeOn(client: LocalClient, held: Held): Promise<void> {
+    const live = await client.subscribe(held.filter, held.handler, held.options);
+    if (this.#held.has(held) && this.#client === client) held.live = live;
+    else await live.unsubscribe();
+  }
+
   #detach(): void {
     const client = this.#client;
     this.#client = undefined;
+    this.#resumed = false;
     for (const held of this.#held) held.live = undefined;
     if (!this.#closed) this.#setStatus({ state: "disconnected", reason: "the iot-broker node stopped", queued: this.#outbox.length });
     void client?.close();

@@ -50,7 +50,6 @@ import { TbEmulation } from "./hosted-plugin.js";
 import { hostedTopics, TB_PLUGIN, type HostedTbDevice } from "./hosted-types.js";
 
 export { hostedTopics, TB_PLUGIN, type HostedTbDevice };
-export { HTTP_RPC_FIRST_ID } from "./hosted-device.js";
 
 /** A hosted device as the HTTP API finds it: on any broker, running or not. */
 export interface HostedRegistration {

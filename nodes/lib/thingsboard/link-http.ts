@@ -14,7 +14,8 @@
  */
 import { Backoff } from "../transport/backoff.js";
 import { TransportError, toError } from "../transport/errors.js";
-import { HttpClient, HttpError } from "../transport/http-client.js";
+import { HttpClient } from "../transport/http-client.js";
+import { HttpError } from "../transport/http-error.js";
 import { parseAttributeResponse, parseAttributeUpdate, parseRpcResponse, rpcError, type TbJson } from "./codec.js";
 import { describeHttpStatus, http, HTTP_STATUS, parseHttpRpcRequest, type HttpCall } from "./http-codec.js";
 import {

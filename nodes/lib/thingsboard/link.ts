@@ -15,8 +15,6 @@ export type {
   TbLinkStatus, TbRequestOptions, TbRpcRequest, TbTarget, TbTelemetryMessage,
 } from "./link-base.js";
 export { StaleReplyError } from "./link-base.js";
-export { DEFAULT_MQTT_SERVER } from "./link-mqtt.js";
-export { DEFAULT_HTTP_SERVER } from "./link-http.js";
 
 /** Creates (does not start) the link for one device; throws TransportError "invalid" for unusable options. */
 export function createThingsBoardLink(options: TbLinkOptions): TbLink {

@@ -13,7 +13,8 @@
  * (readNew); the link itself does not poll.
  */
 import { TransportError, toError } from "../transport/errors.js";
-import { HttpClient, HttpError } from "../transport/http-client.js";
+import { HttpClient } from "../transport/http-client.js";
+import { HttpError } from "../transport/http-error.js";
 import { isPlainObject, parseEntry, type ChannelUpdate, type FeedEntry, type FieldNumber } from "./codec.js";
 import {
   buildBulkUpdateRequest, buildFeedsRequest, buildFieldRequest, buildUpdateRequest, parseFeedsAnswer, parseUpdateAnswer,

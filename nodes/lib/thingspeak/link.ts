@@ -15,8 +15,6 @@ export type {
   EntryMessage, FieldMessage, PendingInfo, ThingSpeakConnection, ThingSpeakIncoming, ThingSpeakLink, ThingSpeakLinkEvents,
   ThingSpeakLinkOptions, ThingSpeakLinkStatus, ThingSpeakSource, WriteOptions, WriteReceipt,
 } from "./link-base.js";
-export { DEFAULT_MQTT_SERVER } from "./link-mqtt.js";
-export { DEFAULT_REST_SERVER } from "./link-rest.js";
 
 /** Creates (does not start) the link for one channel; throws TransportError "invalid" for unusable options. */
 export function createThingSpeakLink(options: ThingSpeakLinkOptions): ThingSpeakLink {

@@ -1,7 +1,7 @@
 "use strict";
 const assert = require("node:assert/strict");
 const codec = require("../../../dist/nodes/lib/blynk/codec.js");
-const { show, table } = require("./codec-table.js");
+const { show, table } = require("../../support/table.js");
 
 describe("blynk/codec: utc info, downlink, server URLs", function () {
   const berlinWinter = Date.UTC(2024, 0, 15, 12, 0, 0);

@@ -1,7 +1,7 @@
 "use strict";
 const assert = require("node:assert/strict");
 const codec = require("../../../dist/nodes/lib/blynk/codec.js");
-const { show, throwsWith, table } = require("./codec-table.js");
+const { show, throwsWith, table } = require("../../support/table.js");
 
 const NOW = Date.UTC(2024, 0, 19, 12, 25, 30); // fixed "now" for the timestamp window
 const W = 31 * 24 * 60 * 60 * 1000;

@@ -4,7 +4,7 @@
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { hostBlynkDevice } = require("../../../dist/nodes/lib/blynk/emulation.js");
 const { startEngine, connect, inbox } = require("../fixtures/engine.js");
-const { until } = require("../fixtures/wait.js");
+const { until } = require("../../support/wait.js");
 
 const BROKER_ID = "blynk-test-broker";
 

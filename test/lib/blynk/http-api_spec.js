@@ -7,7 +7,7 @@ const { once } = require("node:events");
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { hostedTopics } = require("../../../dist/nodes/lib/blynk/emulation.js");
 const { blynkHttpApi, parseQuery } = require("../../../dist/nodes/lib/blynk/http-api.js");
-const { until } = require("../fixtures/wait.js");
+const { until } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker, spy } = require("./fixtures.js");
 
 const DEVICE = { id: "c1b2c3d4e5f60718", token: TOKENS.alpha, name: "Greenhouse", pins: { v1: "Temp", V2: "Power", v7: "Set Point" } };

@@ -1,45 +1,15 @@
 "use strict";
 const assert = require("node:assert/strict");
 const http = require("../../../dist/nodes/lib/blynk/http-codec.js");
-const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
+const { throwsWith, table: rows } = require("../../support/table.js");
 
 const T = "abcdefghijklmnopqrstuvwxyz012345"; // a 32-character device token
 const E = http.HTTP_ERRORS;
 const TS = Date.UTC(2024, 0, 19, 12, 25, 30);
 const JSON_TYPE = "application/json";
 
-function show(v) {
-  if (v === undefined) return "undefined";
-  const text = JSON.stringify(v) ?? String(v);
-  return text.length > 100 ? `${text.slice(0, 100)}…(${text.length})` : text;
-}
-
-function throwsWith(fn, fragment, code = "invalid") {
-  assert.throws(fn, (err) => {
-    assert.ok(err instanceof TransportError, `not a TransportError: ${err}`);
-    assert.equal(err.code, code, err.message);
-    for (const f of [].concat(fragment)) assert.ok(err.message.includes(f), `"${err.message}" lacks "${f}"`);
-    return true;
-  });
-}
-
 /** ok rows: [args, expected]; bad rows: [args, fragment(s), code?]; args are spread into fn. */
-function table(name, fn, ok, bad = []) {
-  describe(name, function () {
-    for (const [args, expected] of ok) {
-      it(`${show(args)} -> ${show(expected)}`, function () {
-        const got = fn(...args);
-        if (typeof expected === "object" && expected !== null) assert.deepStrictEqual(got, expected);
-        else assert.ok(Object.is(got, expected), `got ${show(got)} (${typeof got})`);
-      });
-    }
-    for (const [args, fragment, code] of bad) {
-      it(`${show(args)} is refused: ${fragment}`, function () {
-        throwsWith(() => fn(...args), fragment, code);
-      });
-    }
-  });
-}
+const table = (name, fn, ok, bad = []) => rows(name, fn, ok, bad, true);
 
 const get = (path, query) => ({ method: "GET", path: `/external/api/${path}`, query });
 

@@ -4,14 +4,10 @@
 const assert = require("node:assert/strict");
 const { createBlynkLink } = require("../../../dist/nodes/lib/blynk/link.js");
 const { startHttpServer, unusedPort } = require("../fixtures/http-server.js");
-const { waitFor } = require("../fixtures/wait.js");
+const { waitFor, untilStatus } = require("../../support/wait.js");
 
 const TOKEN = "HttpsTok_0123456789abcdefghijkl";
 const API = "/external/api/";
-
-function untilStatus(link, predicate) {
-  return predicate(link.status) ? Promise.resolve(link.status) : waitFor(link, "status", predicate);
-}
 
 describe("Blynk link, https mode (Node-RED controls a device)", function () {
   const cleanups = [];

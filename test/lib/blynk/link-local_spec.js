@@ -5,27 +5,12 @@ const assert = require("node:assert/strict");
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { createBlynkLink } = require("../../../dist/nodes/lib/blynk/link.js");
 const { startEngine } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { until, untilStatus } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker } = require("./fixtures.js");
+const { collect } = require("../../support/links.js");
 
 const ID = "a1b2c3d4e5f60718";
 const OTHER = "b1b2c3d4e5f60718";
-
-function untilStatus(link, predicate) {
-  return predicate(link.status) ? Promise.resolve(link.status) : waitFor(link, "status", predicate);
-}
-
-function collect(link) {
-  const got = { incoming: [], warnings: [] };
-  link.on("incoming", (m) => got.incoming.push(m));
-  link.on("warning", (w) => got.warnings.push(w));
-  got.next = async (predicate, what) => {
-    let found;
-    await until(() => (found = got.incoming.find(predicate)) !== undefined, 5000, what ?? "an incoming message");
-    return found;
-  };
-  return got;
-}
 
 describe("Blynk link, local mode (Node-RED serves a hosted device)", function () {
   let ctx;

@@ -11,29 +11,13 @@ const { statusView } = require("../../../dist/nodes/lib/blynk/link-user.js");
 const { startBareBroker } = require("../fixtures/bare-broker.js");
 const { unusedPort } = require("../fixtures/http-server.js");
 const { inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, untilStatus } = require("../../support/wait.js");
+const { collect } = require("../../support/links.js");
 
 const TOKEN = "LinkTok_0123456789abcdefghijklmn";
 const FAST = { initialMs: 10, maxMs: 50 };
 
-function untilStatus(link, predicate) {
-  return predicate(link.status) ? Promise.resolve(link.status) : waitFor(link, "status", predicate);
-}
 const is = (state) => (s) => s.state === state;
-
-/** Every incoming message and warning of a link, with a waiter. */
-function collect(link) {
-  const got = { incoming: [], warnings: [], statuses: [] };
-  link.on("incoming", (m) => got.incoming.push(m));
-  link.on("warning", (w) => got.warnings.push(w));
-  link.on("status", (s) => got.statuses.push(s));
-  got.next = async (predicate, what = "an incoming message") => {
-    let found;
-    await until(() => (found = got.incoming.find(predicate)) !== undefined, 5000, what);
-    return found;
-  };
-  return got;
-}
 
 describe("Blynk link, mqtt mode (Node-RED is the device)", function () {
   const cleanups = [];
@@ -245,7 +229,9 @@ describe("Blynk link, mqtt mode (Node-RED is the device)", function () {
   });
 
   it("keeps writes while disconnected and says how many wait", async function () {
-    const l = link({ server: `mqtt://127.0.0.1:${await unusedPort()}` });
+    // A slow reconnect keeps the link disconnected (not connecting again) while the write is queued.
+    const slow = { initialMs: 60_000, maxMs: 60_000 };
+    const l = link({ server: `mqtt://127.0.0.1:${await unusedPort()}`, mqtt: { reconnect: slow, authBackoff: slow } });
     l.start();
     await untilStatus(l, is("disconnected"));
     await l.write("Temperature", 1);

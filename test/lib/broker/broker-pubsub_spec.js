@@ -2,7 +2,7 @@
 const assert = require("node:assert/strict");
 const { BrokerEngine, BrokerPubSub, BrokerRegistry, acquirePlugin } = require("../../../dist/nodes/lib/broker/index.js");
 const { connect, inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 
 async function engineWithListener() {
   const engine = await BrokerEngine.create({ allowAnonymous: true });
@@ -64,6 +64,44 @@ describe("BrokerPubSub (local mode across broker restarts)", function () {
     await second.engine.createLocalClient().publish("$iot/test/2/up/ds/x", "from-engine-2");
     await until(() => got.length === 2, 5000, "delivery on the second engine");
     assert.deepEqual(got, ["from-engine-1", "from-engine-2"]);
+  });
+
+  it("keeps the order of queued publishes and those made while it resumes on a new engine", async function () {
+    const registry = new BrokerRegistry();
+    const pubsub = new BrokerPubSub(registry, "b1");
+    cleanups.push(() => pubsub.close());
+    // A held subscription makes resuming take a few turns (subscribe, retained replay).
+    await pubsub.subscribe("answers/#", () => undefined);
+    await pubsub.publish("plain/v", "queued");
+    const { engine } = await engineWithListener();
+    cleanups.push(() => engine.close());
+    const seen = [];
+    await engine.createLocalClient().subscribe("plain/#", (m) => seen.push(m.payload.toString()));
+    registry.attach("b1", engine);
+    await pubsub.publish("plain/v", "after the restart");
+    await until(() => seen.length === 2, 5000, "both publishes");
+    assert.deepEqual(seen, ["queued", "after the restart"]);
+  });
+
+  it("does not restore a subscription that was ended while it resumes on a new engine", async function () {
+    const registry = new BrokerRegistry();
+    const pubsub = new BrokerPubSub(registry, "b1");
+    cleanups.push(() => pubsub.close());
+    const ended = [];
+    const kept = [];
+    const sub = await pubsub.subscribe("t/ended", (m) => ended.push(m.payload.toString()));
+    await pubsub.subscribe("t/kept", (m) => kept.push(m.payload.toString()));
+    const { engine } = await engineWithListener();
+    cleanups.push(() => engine.close());
+    const connected = waitFor(pubsub, "status", (s) => s.state === "connected");
+    registry.attach("b1", engine);
+    await sub.unsubscribe();
+    await connected;
+    const local = engine.createLocalClient();
+    await local.publish("t/ended", "1");
+    await local.publish("t/kept", "2");
+    await until(() => kept.length === 1, 5000, "delivery to the kept subscription");
+    assert.deepEqual(ended, []);
   });
 
   it("unsubscribes, refuses bad input and stops using the broker once closed", async function () {

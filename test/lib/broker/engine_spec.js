@@ -6,7 +6,7 @@ const { once } = require("node:events");
 const mqtt = require("mqtt");
 const { BrokerEngine, ListenError, deviceNamespace } = require("../../../dist/nodes/lib/broker/index.js");
 const { startEngine, connect, connectRefused, inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 
 const USERS = [
   { username: "sensor", password: "s3cret-sensor", publish: ["sensors/%u/#"], subscribe: ["cmd/%u/#"] },

@@ -5,7 +5,7 @@ const assert = require("node:assert/strict");
 const mqtt = require("mqtt");
 const { BrokerEngine, SessionStore } = require("../../../dist/nodes/lib/broker/index.js");
 const { connect } = require("../fixtures/engine.js");
-const { until, waitFor } = require("../fixtures/wait.js");
+const { until, waitFor } = require("../../support/wait.js");
 
 async function engineOn(sessions, port = 0) {
   const engine = new BrokerEngine({ id: "store-test", allowAnonymous: true, ...(sessions ? { sessions } : {}) });

@@ -1,7 +1,7 @@
 "use strict";
 const assert = require("node:assert/strict");
 const tb = require("../../../dist/nodes/lib/thingsboard/codec.js");
-const { table, show, wire } = require("./table.js");
+const { table, show, wire } = require("../../support/table.js");
 
 describe("thingsboard/codec: attributes", function () {
   table(

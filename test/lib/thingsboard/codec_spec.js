@@ -1,7 +1,7 @@
 "use strict";
 const assert = require("node:assert/strict");
 const tb = require("../../../dist/nodes/lib/thingsboard/codec.js");
-const { table, show, throwsWith, wire } = require("./table.js");
+const { table, show, throwsWith, wire } = require("../../support/table.js");
 
 const TS = 1451649600512; // the docs' example: 2016-01-01T12:00:00.512Z
 const NOW = Date.parse("2024-06-01T00:00:00Z");

@@ -7,7 +7,7 @@ const { brokers, BrokerEngine, deviceNamespace } = require("../../../dist/nodes/
 const { hostThingsBoardDevice } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
 const { parseGatewayTelemetry } = require("../../../dist/nodes/lib/thingsboard/gateway-codec.js");
 const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker, subackOf, up, online, assertNoToken } = require("./fixtures.js");
 
 const ALPHA = { id: "a1b2c3d4e5f60718", name: "Alpha", token: TOKENS.alpha, gateway: false };

@@ -5,7 +5,7 @@
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { hostThingsBoardDevice, hostedTopics } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
 const { startEngine, connect, inbox } = require("../fixtures/engine.js");
-const { until } = require("../fixtures/wait.js");
+const { until } = require("../../support/wait.js");
 
 const BROKER_ID = "thingsboard-test-broker";
 

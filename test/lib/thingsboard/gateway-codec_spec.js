@@ -2,7 +2,7 @@
 const assert = require("node:assert/strict");
 const gw = require("../../../dist/nodes/lib/thingsboard/gateway-codec.js");
 const tb = require("../../../dist/nodes/lib/thingsboard/codec.js");
-const { table, show, wire } = require("./table.js");
+const { table, show, wire } = require("../../support/table.js");
 
 const TS = 1483228800000;
 

@@ -6,9 +6,9 @@ const assert = require("node:assert/strict");
 const http = require("node:http");
 const { once, EventEmitter } = require("node:events");
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
-const { HTTP_RPC_FIRST_ID } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
+const { HTTP_RPC_FIRST_ID } = require("../../../dist/nodes/lib/thingsboard/hosted-device.js");
 const { thingsBoardHttpApi } = require("../../../dist/nodes/lib/thingsboard/http-api.js");
-const { until } = require("../fixtures/wait.js");
+const { until } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker, up, assertNoToken } = require("./fixtures.js");
 
 const DEVICE = { id: "e1b2c3d4e5f60718", name: "Greenhouse", token: TOKENS.alpha, gateway: false };

@@ -1,7 +1,7 @@
 "use strict";
 const assert = require("node:assert/strict");
 const { http, parseHttpRequest, encodeHttpRpcRequest, parseHttpRpcRequest, describeHttpStatus, HTTP_STATUS } = require("../../../dist/nodes/lib/thingsboard/http-codec.js");
-const { table, show, wire } = require("./table.js");
+const { table, show, wire } = require("../../support/table.js");
 
 const TOKEN = "A1_TEST_TOKEN";
 const JSON_HEADERS = { "content-type": "application/json" };

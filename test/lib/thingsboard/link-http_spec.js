@@ -5,14 +5,10 @@
 const assert = require("node:assert/strict");
 const { createThingsBoardLink } = require("../../../dist/nodes/lib/thingsboard/link.js");
 const { startHttpServer, unusedPort } = require("../fixtures/http-server.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { until, untilStatus } = require("../../support/wait.js");
 
 const TOKEN = "HttpTOKEN0123456789a";
 const API = `/api/v1/${TOKEN}`;
-
-function untilStatus(link, predicate) {
-  return predicate(link.status) ? Promise.resolve(link.status) : waitFor(link, "status", predicate);
-}
 
 describe("ThingsBoard link, http mode (Node-RED is the device over HTTP)", function () {
   const cleanups = [];

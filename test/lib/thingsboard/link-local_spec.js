@@ -8,27 +8,13 @@ const mqtt = require("mqtt");
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { createThingsBoardLink } = require("../../../dist/nodes/lib/thingsboard/link.js");
 const { startEngine, inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { untilStatus } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker, online } = require("./fixtures.js");
+const { collect } = require("../../support/links.js");
 
 const ALPHA = { id: "a1b2c3d4e5f60718", name: "Alpha" };
 const BETA = { id: "b1b2c3d4e5f60718", name: "Beta" };
 const ME = "v1/devices/me";
-
-function untilStatus(link, predicate) {
-  return predicate(link.status) ? Promise.resolve(link.status) : waitFor(link, "status", predicate);
-}
-function collect(link) {
-  const got = { incoming: [], warnings: [] };
-  link.on("incoming", (m) => got.incoming.push(m));
-  link.on("warning", (w) => got.warnings.push(w));
-  got.next = async (predicate, what = "an incoming message") => {
-    let found;
-    await until(() => (found = got.incoming.find(predicate)) !== undefined, 5000, `${what}; got ${JSON.stringify(got.incoming)}`);
-    return found;
-  };
-  return got;
-}
 
 describe("ThingsBoard link, local mode, with ThingsBoard's documented device scripts", function () {
   let ctx;

@@ -8,29 +8,13 @@ const { createThingsBoardLink, StaleReplyError } = require("../../../dist/nodes/
 const { refusalWords } = require("../../../dist/nodes/lib/thingsboard/link-mqtt.js");
 const { parseThingsBoardDevice, TbConfigError } = require("../../../dist/nodes/lib/thingsboard/link-config.js");
 const { statusView } = require("../../../dist/nodes/lib/thingsboard/link-user.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { until, untilStatus } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker, online } = require("./fixtures.js");
+const { collect } = require("../../support/links.js");
 
 const FAST = { initialMs: 10, maxMs: 50 };
 const HOSTED = { id: "a1b2c3d4e5f60718", name: "Alpha" };
 const GW = { id: "c1b2c3d4e5f60718", name: "Gateway" };
-
-function untilStatus(link, predicate) {
-  return predicate(link.status) ? Promise.resolve(link.status) : waitFor(link, "status", predicate);
-}
-
-/** Every incoming message and warning of a link, with a waiter. */
-function collect(link) {
-  const got = { incoming: [], warnings: [] };
-  link.on("incoming", (m) => got.incoming.push(m));
-  link.on("warning", (w) => got.warnings.push(w));
-  got.next = async (predicate, what = "an incoming message") => {
-    let found;
-    await until(() => (found = got.incoming.find(predicate)) !== undefined, 5000, `${what}; got ${JSON.stringify(got.incoming)}`);
-    return found;
-  };
-  return got;
-}
 
 describe("ThingsBoard link: mqtt (Node-RED as the device) against local (Node-RED as ThingsBoard)", function () {
   let ctx;

@@ -1,7 +1,7 @@
 "use strict";
 const assert = require("node:assert/strict");
 const c = require("../../../dist/nodes/lib/thingspeak/codec.js");
-const { table } = require("./helpers.js");
+const { table } = require("../../support/table.js");
 
 const T0 = Date.UTC(2024, 0, 19, 12, 25, 30);
 

@@ -6,7 +6,7 @@ const assert = require("node:assert/strict");
 const { brokers, BrokerEngine } = require("../../../dist/nodes/lib/broker/index.js");
 const { hostThingSpeakChannel, hostedTopics, hostedChannel, hostedEntries, hostedByCredentials } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
 const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 const { BROKER_ID, T0, WEATHER, GARDEN, SECRETS, hostedBroker, spy, subackOf, entry, at, received } = require("./fixtures.js");
 
 const entries = (c) => hostedTopics.entries(c.id);

@@ -5,7 +5,7 @@
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { hostThingSpeakChannel } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
 const { startEngine, connect, inbox } = require("../fixtures/engine.js");
-const { until } = require("../fixtures/wait.js");
+const { until } = require("../../support/wait.js");
 
 const BROKER_ID = "thingspeak-test-broker";
 /** 2024-01-19T12:25:30Z: where every test clock starts. */

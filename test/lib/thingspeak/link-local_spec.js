@@ -8,7 +8,8 @@ const { createThingSpeakLink } = require("../../../dist/nodes/lib/thingspeak/lin
 const { hostedChannel } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
 const { connectRefused } = require("../fixtures/engine.js");
 const { BROKER_ID, WEATHER, GARDEN, SECRETS, hostedBroker, received, subackOf } = require("./fixtures.js");
-const { manualTimers, untilStatus, collect } = require("./link-helpers.js");
+const { manualTimers, collect } = require("../../support/links.js");
+const { untilStatus } = require("../../support/wait.js");
 
 describe("ThingSpeak link, local mode (Node-RED serves a hosted channel)", function () {
   let ctx;

@@ -8,9 +8,9 @@ const { once } = require("node:events");
 const { createThingSpeakLink } = require("../../../dist/nodes/lib/thingspeak/link.js");
 const { thingSpeakRestApi } = require("../../../dist/nodes/lib/thingspeak/rest-api.js");
 const { startHttpServer } = require("../fixtures/http-server.js");
-const { until } = require("../fixtures/wait.js");
+const { until, untilStatus } = require("../../support/wait.js");
 const { WEATHER, hostedBroker, testClock, entry, at, T0 } = require("./fixtures.js");
-const { manualTimers, untilStatus, collect } = require("./link-helpers.js");
+const { manualTimers, collect } = require("../../support/links.js");
 
 const WRITE_KEY = "WRITEKEYREST0001";
 const READ_KEY = "READKEYREST00001";

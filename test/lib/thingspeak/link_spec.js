@@ -11,8 +11,8 @@ const { startBareBroker } = require("../fixtures/bare-broker.js");
 const { connect, inbox } = require("../fixtures/engine.js");
 const { hostedTopics } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
 const { WEATHER, hostedBroker, spy } = require("./fixtures.js");
-const { manualTimers, untilStatus, collect } = require("./link-helpers.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { manualTimers, collect } = require("../../support/links.js");
+const { waitFor, until, untilStatus } = require("../../support/wait.js");
 
 const FAST = { initialMs: 10, maxMs: 50 };
 const creds = (c) => ({ clientId: c.clientId, username: c.username, password: c.password });

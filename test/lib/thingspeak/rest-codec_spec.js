@@ -2,7 +2,7 @@
 const assert = require("node:assert/strict");
 const r = require("../../../dist/nodes/lib/thingspeak/rest-codec.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
-const { table } = require("./helpers.js");
+const { table } = require("../../support/table.js");
 
 const T0 = Date.UTC(2024, 0, 19, 12, 25, 30);
 const FORM = { "Content-Type": "application/x-www-form-urlencoded", THINGSPEAKAPIKEY: "WKEY" };

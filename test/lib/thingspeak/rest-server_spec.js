@@ -3,7 +3,7 @@ const assert = require("node:assert/strict");
 const s = require("../../../dist/nodes/lib/thingspeak/rest-server.js");
 const r = require("../../../dist/nodes/lib/thingspeak/rest-codec.js");
 const c = require("../../../dist/nodes/lib/thingspeak/codec.js");
-const { table } = require("./helpers.js");
+const { table } = require("../../support/table.js");
 
 const T0 = Date.UTC(2024, 0, 19, 12, 25, 30);
 const Q = { results: 100, status: false, location: false };

@@ -2,7 +2,7 @@
 const assert = require("node:assert/strict");
 const { Correlator } = require("../../../dist/nodes/lib/transport/correlator.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
-const { until } = require("../fixtures/wait.js");
+const { until } = require("../../support/wait.js");
 
 const activeTimers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 

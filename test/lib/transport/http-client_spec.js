@@ -1,11 +1,12 @@
 "use strict";
 const assert = require("node:assert/strict");
 const util = require("node:util");
-const { HttpClient, HttpError } = require("../../../dist/nodes/lib/transport/http-client.js");
+const { HttpClient } = require("../../../dist/nodes/lib/transport/http-client.js");
+const { HttpError } = require("../../../dist/nodes/lib/transport/http-error.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
 const { Redactor } = require("../../../dist/nodes/lib/transport/redact.js");
 const { startHttpServer, unusedPort, testCa } = require("../fixtures/http-server.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 
 describe("transport/http-client", function () {
   /** @type {Awaited<ReturnType<typeof startHttpServer>>} */

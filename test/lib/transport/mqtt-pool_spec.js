@@ -7,15 +7,11 @@ const { MqttSessionPool } = require("../../../dist/nodes/lib/transport/mqtt-pool
 const { Redactor } = require("../../../dist/nodes/lib/transport/redact.js");
 const { startBareBroker } = require("../fixtures/bare-broker.js");
 const { connect } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until, untilStatus } = require("../../support/wait.js");
 
 const FAST = { initialMs: 10, maxMs: 50 };
 const LOGIN = { clientId: "device-1", username: "device-user", password: "device-password-1" };
 const isConnected = (s) => s.state === "connected";
-
-function untilStatus(share, predicate) {
-  return predicate(share.status) ? Promise.resolve(share.status) : waitFor(share, "status", predicate);
-}
 
 describe("MqttSessionPool (one connection per identity)", function () {
   const cleanups = [];

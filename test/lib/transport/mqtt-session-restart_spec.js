@@ -6,7 +6,7 @@ const assert = require("node:assert/strict");
 const { MqttSession } = require("../../../dist/nodes/lib/transport/mqtt-session.js");
 const { BrokerEngine } = require("../../../dist/nodes/lib/broker/index.js");
 const { freePort } = require("../fixtures/ports.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 
 async function brokerOn(port) {
   const engine = await BrokerEngine.create({ users: [{ username: "node-red", password: "restart-test-pw", publish: ["#"], subscribe: ["#"] }] });

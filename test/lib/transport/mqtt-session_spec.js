@@ -16,7 +16,7 @@ const { Backoff } = require("../../../dist/nodes/lib/transport/backoff.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
 const { startBareBroker } = require("../fixtures/bare-broker.js");
 const { startTcpProxy } = require("../fixtures/tcp-proxy.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until, untilStatus } = require("../../support/wait.js");
 
 const CERTS = path.join(__dirname, "..", "fixtures", "certs");
 const CA = fs.readFileSync(path.join(CERTS, "ca.crt"));
@@ -34,12 +34,6 @@ const refuseLogin = (_client, _username, _password, done) => {
   err.returnCode = 4;
   done(err, false);
 };
-
-/** Resolves with the current status if it already matches, else with the next matching one. */
-function untilStatus(session, predicate, ms) {
-  if (predicate(session.status)) return Promise.resolve(session.status);
-  return waitFor(session, "status", predicate, ms);
-}
 
 /** Resolves once aedes has stored a subscription to `filter` (the SUBSCRIBE really arrived). */
 function brokerSubscribed(aedes, filter) {

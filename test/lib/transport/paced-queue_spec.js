@@ -4,7 +4,7 @@
 // send in flight, and never sends inside another send or inside the caller (call depth probe).
 const assert = require("node:assert/strict");
 const { PacedQueue } = require("../../../dist/nodes/lib/transport/paced-queue.js");
-const { until } = require("../fixtures/wait.js");
+const { until } = require("../../support/wait.js");
 
 /** Stack frames at the caller (no limit, so depths compare exactly). */
 function depth() {

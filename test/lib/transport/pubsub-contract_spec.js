@@ -1,12 +1,14 @@
 "use strict";
-// One behavioural contract, two implementations: every platform link is written against PubSub,
-// so the remote MQTT session and the broker's in-process client must behave the same.
+// One behavioural contract, every implementation: every platform link is written against PubSub,
+// so the remote MQTT session (alone or pooled), the broker's in-process client and the
+// local-mode PubSub that outlives broker redeploys must behave the same.
 const assert = require("node:assert/strict");
 const { MqttSession } = require("../../../dist/nodes/lib/transport/mqtt-session.js");
 const { MqttSessionPool } = require("../../../dist/nodes/lib/transport/mqtt-pool.js");
+const { BrokerPubSub, BrokerRegistry } = require("../../../dist/nodes/lib/broker/index.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
 const { startEngine } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../fixtures/wait.js");
+const { waitFor, until } = require("../../support/wait.js");
 
 const implementations = {
   "MqttSession (over TCP to the broker engine)": async (ctx) => {
@@ -30,6 +32,13 @@ const implementations = {
     return share;
   },
   "LocalClient (in-process)": async (ctx) => ctx.engine.createLocalClient({ maxPayloadBytes: 16 }),
+  "BrokerPubSub (local mode, on the registered engine)": async (ctx) => {
+    const registry = new BrokerRegistry();
+    registry.attach("b1", ctx.engine);
+    const pubsub = new BrokerPubSub(registry, "b1", { maxPayloadBytes: 16 });
+    if (pubsub.status.state !== "connected") await waitFor(pubsub, "status", (s) => s.state === "connected");
+    return pubsub;
+  },
 };
 
 for (const [name, create] of Object.entries(implementations)) {
@@ -75,6 +84,14 @@ for (const [name, create] of Object.entries(implementations)) {
       await assert.rejects(pubsub.subscribe("a/#/b", () => undefined), (err) => err instanceof TransportError && err.code === "invalid");
     });
 
+    it("delivers a retained message to a later subscription, flagged retained", async function () {
+      await pubsub.publish("kept/state", "on", { qos: 1, retain: true });
+      const got = [];
+      await pubsub.subscribe("kept/#", (m) => got.push({ topic: m.topic, payload: m.payload.toString(), retain: m.retain }));
+      await until(() => got.length === 1, 5000, "the retained message");
+      assert.deepEqual(got, [{ topic: "kept/state", payload: "on", retain: true }]);
+    });
+
     it("reports a throwing handler as a warning and keeps delivering", async function () {
       const warned = waitFor(pubsub, "warning");
       const got = [];
@@ -93,6 +110,7 @@ for (const [name, create] of Object.entries(implementations)) {
       await closed;
       assert.equal(pubsub.status.state, "closed");
       await assert.rejects(pubsub.publish("t", "x"), (err) => err instanceof TransportError && err.code === "closed");
+      await assert.rejects(pubsub.subscribe("t", () => undefined), (err) => err instanceof TransportError && err.code === "closed");
     });
   });
 }

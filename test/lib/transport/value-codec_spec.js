@@ -2,49 +2,10 @@
 const assert = require("node:assert/strict");
 const codec = require("../../../dist/nodes/lib/transport/value-codec.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
+const { show, table } = require("../../support/table.js");
 
 const circular = { a: 1 };
 circular.self = circular;
-
-/** Prints a table input readably in test titles. */
-function show(v) {
-  if (typeof v === "bigint") return `${v}n`;
-  if (typeof v === "number" || v === undefined) return String(v);
-  if (Buffer.isBuffer(v)) return `Buffer<${v.toString("hex")}>`;
-  if (v === circular) return "<circular>";
-  if (typeof v === "function") return "<function>";
-  try {
-    return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `${x}n` : typeof x === "function" ? "<function>" : x));
-  } catch {
-    return String(v);
-  }
-}
-
-/**
- * Runs `fn` over two tables: [input, expected] must return expected (Object.is for numbers,
- * so -0 and NaN would show), [input, fragment] must throw TransportError "invalid" whose
- * message contains the fragment.
- */
-function table(name, fn, ok, bad) {
-  describe(name, function () {
-    for (const [input, expected] of ok) {
-      it(`${show(input)} -> ${show(expected)}`, function () {
-        const got = fn(input);
-        if (typeof expected === "object" && expected !== null) assert.deepEqual(got, expected);
-        else assert.ok(Object.is(got, expected), `got ${show(got)} (${typeof got})`);
-      });
-    }
-    for (const [input, fragment] of bad) {
-      it(`${show(input)} is refused: ${fragment}`, function () {
-        assert.throws(
-          () => fn(input),
-          (err) => err instanceof TransportError && err.code === "invalid" && err.message.includes(fragment),
-          `expected "${fragment}"`,
-        );
-      });
-    }
-  });
-}
 
 describe("transport/value-codec", function () {
   table(

@@ -1,7 +1,7 @@
 "use strict";
-// Shared by the ThingSpeak link specs: manual timers on a test clock (the update interval never
-// waits for real time), and collecting what a link emits.
-const { waitFor, until } = require("../fixtures/wait.js");
+// Driving a platform link in a spec: collecting what it emits, and manual timers on a test
+// clock (a link's update interval never waits for real time).
+const { until } = require("./wait.js");
 
 /**
  * Timers for a link's write queue, on `clock` ({now, advance}): `advance(ms)` moves the clock,
@@ -38,11 +38,16 @@ function manualTimers(clock) {
   };
 }
 
-function untilStatus(link, predicate) {
-  return predicate(link.status) ? Promise.resolve(link.status) : waitFor(link, "status", predicate);
+/** JSON for a timeout message; never throws (a message may hold a BigInt or a cycle). */
+function listed(values) {
+  try {
+    return JSON.stringify(values, (_k, v) => (typeof v === "bigint" ? `${v}n` : v));
+  } catch {
+    return `${values.length} messages`;
+  }
 }
 
-/** Every incoming message, warning and status of a link, with a waiter. */
+/** Every incoming message, warning and status of a link, with a waiter for an incoming message. */
 function collect(link) {
   const got = { incoming: [], warnings: [], statuses: [] };
   link.on("incoming", (m) => got.incoming.push(m));
@@ -50,10 +55,10 @@ function collect(link) {
   link.on("status", (s) => got.statuses.push(s));
   got.next = async (predicate, what = "an incoming message") => {
     let found;
-    await until(() => (found = got.incoming.find(predicate)) !== undefined, 5000, `${what}; got ${JSON.stringify(got.incoming)}`);
+    await until(() => (found = got.incoming.find(predicate)) !== undefined, 5000, `${what}; got ${listed(got.incoming)}`);
     return found;
   };
   return got;
 }
 
-module.exports = { manualTimers, untilStatus, collect };
+module.exports = { manualTimers, collect };
