@@ -6,7 +6,7 @@ const assert = require("node:assert/strict");
 const { EventEmitter } = require("node:events");
 const { AnswerGate } = require("../../../dist/nodes/lib/broker/answer-gate.js");
 const { DeviceConnections } = require("../../../dist/nodes/lib/broker/device-connections.js");
-const { waitFor } = require("../fixtures/wait.js");
+const { waitFor } = require("../../support/wait.js");
 
 const PREFIX = "$iot/test/d1/down/";
 
