@@ -20,7 +20,8 @@ const { tsNodes } = require("../nodes/thingspeak-helpers.js");
 
 helper.init(nodeRedPath);
 
-const { loadFlow, onTab, sink, inject, runtime } = blynk;
+const { loadFlow, onTab, sink, inject } = require("../support/node-harness.js");
+const { runtime } = blynk;
 const BLYNK_TOKEN = "PersistBlynkToken_0123456789abcd";
 const TB_TOKEN = "PersistTbToken01234";
 const TS = { clientId: "PersistClient001", username: "PersistUser00001", password: "PersistPassword001secret" };
