@@ -2,7 +2,7 @@ import type { NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { isPlainObject } from "./lib/thingsboard/codec.js";
 import type { TbLink } from "./lib/thingsboard/link.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
-import { numberSetting, registerFlowNode, settingText, TIMEOUT_MS, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
+import { numberSetting, registerFlowNode, settingAsText, TIMEOUT_MS, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
 import { describeValue } from "./lib/transport/value-codec.js";
 
 interface TbAttributesDef extends NodeDef {
@@ -17,7 +17,7 @@ export = function (RED: NodeAPI): void {
     const subDevice = textSetting(config.subDevice);
     const timeoutMs = numberSetting(config.timeout, TIMEOUT_MS) ?? 0; // 0: unusable, refused below
     flow.connect({
-      settings: () => (timeoutMs === 0 ? refuse("invalid-timeout", { value: settingText(config.timeout) }) : undefined),
+      settings: () => (timeoutMs === 0 ? refuse("invalid-timeout", { value: settingAsText(config.timeout) }) : undefined),
       incoming: (m) => {
         if (m.kind !== "attributes") return;
         const details = { device: m.device, scope: m.scope, ...(m.deleted.length > 0 ? { deleted: m.deleted } : {}), ...(m.subDevice ? { subDevice: true } : {}) };

@@ -3,7 +3,7 @@ import { isPlainObject } from "./lib/thingsboard/codec.js";
 import { StaleReplyError, type TbLink } from "./lib/thingsboard/link.js";
 import type { StatusView } from "./lib/thingsboard/link-user.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
-import { numberSetting, registerFlowNode, settingText, TIMEOUT_MS, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
+import { numberSetting, registerFlowNode, settingAsText, TIMEOUT_MS, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
 import { TransportError } from "./lib/transport/errors.js";
 import { ReportThrottle } from "./lib/transport/report-throttle.js";
 import { describeValue } from "./lib/transport/value-codec.js";
@@ -43,7 +43,7 @@ export = function (RED: NodeAPI): void {
     flow.connect({
       settings: () => {
         if (mode !== "serve" && mode !== "call") return refuse("invalid-mode", { value: mode });
-        if (timeoutMs === 0) return refuse("invalid-timeout", { value: settingText(config.timeout) });
+        if (timeoutMs === 0) return refuse("invalid-timeout", { value: settingAsText(config.timeout) });
         return undefined;
       },
       status: show,

@@ -71,13 +71,13 @@ export function registerFlowNode<Def extends NodeDef, H extends LinkOwner<L>, L,
   });
 }
 
-/** A text setting, trimmed; "" when unset or not text. */
+/** A text setting, trimmed; "" when unset or not text (a number is not a name). */
 export function textSetting(value: unknown): string {
   return typeof value === "string" ? value.trim() : "";
 }
 
 /** A setting's text, trimmed ("" when unset); what a refusal quotes. */
-export function settingText(value: string | number | undefined): string {
+export function settingAsText(value: string | number | undefined): string {
   return String(value ?? "").trim();
 }
 
@@ -94,7 +94,7 @@ export const TIMEOUT_MS: NumberRange = { fallback: 10_000, min: 1, max: 0x7fff_f
 
 /** A number setting; undefined when it is not a number in the range. */
 export function numberSetting(value: string | number | undefined, range: NumberRange): number | undefined {
-  const text = settingText(value);
+  const text = settingAsText(value);
   const n = text === "" ? range.fallback : Number(text);
   const usable = (range.whole === true ? Number.isInteger(n) : Number.isFinite(n)) && n >= range.min && n <= range.max;
   return usable ? n : undefined;
