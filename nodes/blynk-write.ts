@@ -1,53 +1,20 @@
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
-import { TransportError } from "./lib/transport/errors.js";
+import type { NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { describeValue } from "./lib/transport/value-codec.js";
-import { deviceHandleOf, useLink, type LinkUse, type StatusView } from "./lib/blynk/link-user.js";
-
-interface BlynkWriteDef extends NodeDef {
-  device?: string;
-  datastream?: string;
-}
-
-/** The status texts all Blynk nodes share live in the blynk-device catalog. */
-const STATUS = "@iot-bridge/node-red/blynk-device:blynk-device.status.";
+import type { BlynkLink } from "./lib/blynk/link.js";
+import { blynkDevice } from "./lib/node-red/config-kinds.js";
+import { registerFlowNode, textSetting } from "./lib/node-red/flow-node.js";
 
 export = function (RED: NodeAPI): void {
-  function BlynkWriteNode(this: Node, config: BlynkWriteDef): void {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const fixed = typeof config.datastream === "string" ? config.datastream.trim() : "";
-    const device = deviceHandleOf(RED.nodes.getNode(config.device ?? ""));
-
-    const show = (view: StatusView | undefined): void => {
-      if (view === undefined) node.status({});
-      else node.status({ fill: view.fill, shape: view.shape, text: view.params === undefined ? STATUS + view.key : RED._(STATUS + view.key, view.params) });
-    };
-    const refuse = (key: string, params: Record<string, string> = {}): Error => new Error(RED._(`blynk-write.errors.${key}`, params));
-
-    let use: LinkUse | undefined;
-    let unusable: Error | undefined;
-    if (device === undefined) {
-      unusable = refuse("no-device");
-      show({ fill: "red", shape: "ring", key: "no-device" });
-    } else {
-      use = useLink(device, node.id, {
-        status: show,
-        failed: (err) => { node.warn(err.message); },
-      });
-      if (use === undefined) {
-        unusable = refuse("device-invalid", { error: RED._(`@iot-bridge/node-red/blynk-device:blynk-device.errors.${device.problem?.key ?? "invalid-config"}`, device.problem?.params ?? {}) });
-        show({ fill: "red", shape: "ring", key: "config-error" });
-      }
-    }
-    if (unusable !== undefined) node.error(unusable.message);
+  registerFlowNode(RED, "blynk-write", blynkDevice, (flow, config: NodeDef & { datastream?: string }) => {
+    const { refuse } = flow;
+    const fixed = textSetting(config.datastream);
+    flow.connect();
 
     /**
      * Plans and sends one message; every refusal happens before anything is sent. Not async:
      * refusals throw, the link's promise is returned as it is (no extra promise layer per write).
      */
-    function write(msg: NodeMessageInFlow): Promise<void> {
-      if (use === undefined) throw unusable ?? refuse("no-device");
-      const link = use.link;
+    function write(msg: NodeMessageInFlow, link: BlynkLink): Promise<void> {
       const mode = link.connection;
       const options: Record<string, unknown> = isObject(msg.blynk) ? msg.blynk : {};
       const property = options.property;
@@ -89,37 +56,10 @@ export = function (RED: NodeAPI): void {
       if (payload === undefined || payload === null || payload === "") throw refuse("empty", { got: describeValue(payload) });
     }
 
-    node.on("input", (msg: NodeMessageInFlow, _send, done) => {
-      let sent: Promise<void>;
-      try {
-        sent = write(msg);
-      } catch (err) {
-        sent = Promise.reject(err instanceof Error ? err : new Error(String(err)));
-      }
-      sent.then(
-        () => { done(); },
-        (err: unknown) => {
-          // Our own refusals are already in words; the link's say what it found, prefixed here.
-          if (err instanceof TransportError) {
-            const key = err.code === "invalid" || err.code === "too-large" ? "invalid" : "not-sent";
-            done(new Error(RED._(`blynk-write.errors.${key}`, { error: err.message }), { cause: err }));
-          } else {
-            done(err instanceof Error ? err : new Error(String(err)));
-          }
-        },
-      );
-    });
-
-    node.on("close", (removed: boolean, done: () => void) => {
-      const finish = (): void => {
-        node.status({});
-        done();
-      };
-      void (use === undefined ? Promise.resolve() : use.release(removed)).catch(() => undefined).finally(finish);
-    });
-  }
-
-  RED.nodes.registerType("blynk-write", BlynkWriteNode);
+    // Our own refusals are already in words; the link's say what it found, prefixed in the catalog's.
+    flow.onInput((msg, _send, link) => write(msg, link));
+    flow.onClose();
+  });
 };
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,12 +1,12 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
-import { TransportError, toError } from "./lib/transport/errors.js";
+import type { NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
+import { toError } from "./lib/transport/errors.js";
 import { describeValue, parseScalar } from "./lib/transport/value-codec.js";
 import { isPlainObject, toFieldNumber, updatePairs, type FeedEntry, type FieldNumber } from "./lib/thingspeak/codec.js";
-import type { ThingSpeakIncoming, WriteReceipt } from "./lib/thingspeak/link.js";
-import { channelHandleOf, useLink, type LinkUse, type StatusView, type ThingSpeakChannelHandle } from "./lib/thingspeak/link-user.js";
+import type { ThingSpeakIncoming, ThingSpeakLink, WriteReceipt } from "./lib/thingspeak/link.js";
+import { thingSpeakChannel } from "./lib/node-red/config-kinds.js";
+import { registerFlowNode, SEND_ERRORS } from "./lib/node-red/flow-node.js";
 
 interface ThingSpeakFieldDef extends NodeDef {
-  channel?: string;
   /** "1".."8"; "" = all fields (subscribe) / from msg.topic (write). */
   field?: string | number;
   mode?: string;
@@ -16,15 +16,12 @@ interface ThingSpeakFieldDef extends NodeDef {
   interval?: string | number;
 }
 
-/** The status and error texts all ThingSpeak nodes share live in the thingspeak-channel catalog. */
-const CHANNEL = "@iot-bridge/node-red/thingspeak-channel:thingspeak-channel.";
 const DEFAULT_POLL_SEC = 15;
 
 export = function (RED: NodeAPI): void {
-  function ThingSpeakFieldNode(this: Node, config: ThingSpeakFieldDef): void {
-    RED.nodes.createNode(this, config);
-    const node = this;
-    const channel = channelHandleOf(RED.nodes.getNode(config.channel ?? ""));
+  registerFlowNode(RED, "thingspeak-field", thingSpeakChannel, (flow, config: ThingSpeakFieldDef) => {
+    const { node, refuse } = flow;
+    const channel = flow.handle;
     const mode = config.mode === undefined || config.mode === "" ? "write" : config.mode;
     const bulk = config.bulk === true;
     let field: FieldNumber | undefined;
@@ -34,52 +31,23 @@ export = function (RED: NodeAPI): void {
     let lastId: number | undefined;
     let lastReadError: string | undefined;
 
-    const show = (view: StatusView | undefined): void => {
-      if (view === undefined) node.status({});
-      else node.status({ fill: view.fill, shape: view.shape, text: view.params === undefined ? `${CHANNEL}status.${view.key}` : RED._(`${CHANNEL}status.${view.key}`, view.params) });
-    };
-    const refuse = (key: string, params: Record<string, string> = {}): Error => new Error(RED._(`thingspeak-field.errors.${key}`, params));
-
-    /** Why the channel cannot be used, in words (read afresh: opening its link may have failed since). */
-    const channelProblem = (handle: ThingSpeakChannelHandle): string =>
-      RED._(`${CHANNEL}errors.${handle.problem?.key ?? "invalid-config"}`, handle.problem?.params ?? {});
-
-    let unusable: Error | undefined;
-    const rawField = String(config.field ?? "").trim();
-    try {
-      if (rawField !== "") field = toFieldNumber(rawField);
-    } catch (err) {
-      unusable = refuse("invalid-field", { error: toError(err).message });
-    }
-    if (mode !== "write" && mode !== "subscribe") unusable ??= refuse("invalid-mode", { value: mode });
     const rawInterval = String(config.interval ?? "").trim();
     const pollSec = rawInterval === "" ? DEFAULT_POLL_SEC : Number(rawInterval);
-    if (mode === "subscribe" && !(Number.isFinite(pollSec) && pollSec >= 1 && pollSec <= 86_400)) unusable ??= refuse("invalid-interval", { value: rawInterval });
-
-    let use: LinkUse | undefined;
-    if (channel === undefined) {
-      unusable = refuse("no-channel");
-      show({ fill: "red", shape: "ring", key: "no-channel" });
-    } else if (channel.problem !== undefined) {
-      unusable = refuse("channel-invalid", { error: channelProblem(channel) });
-      show({ fill: "red", shape: "ring", key: "config-error" });
-    } else if (unusable === undefined && mode === "write" && !channel.writable) {
-      unusable = refuse("no-write-key");
-      show({ fill: "red", shape: "ring", key: "config-error" });
-    } else if (unusable !== undefined) {
-      show({ fill: "red", shape: "ring", key: "config-error" });
-    } else {
-      use = useLink(channel, node.id, {
-        status: show,
-        ...(mode === "subscribe" ? { incoming: (m: ThingSpeakIncoming) => { emitIncoming(m); } } : {}),
-        failed: (err) => { node.warn(err.message); },
-      });
-      if (use === undefined) {
-        unusable = refuse("channel-invalid", { error: channelProblem(channel) });
-        show({ fill: "red", shape: "ring", key: "config-error" });
-      }
-    }
-    if (unusable !== undefined) node.error(unusable.message);
+    const link = flow.connect({
+      settings: () => {
+        const rawField = String(config.field ?? "").trim();
+        try {
+          if (rawField !== "") field = toFieldNumber(rawField);
+        } catch (err) {
+          return refuse("invalid-field", { error: toError(err).message });
+        }
+        if (mode !== "write" && mode !== "subscribe") return refuse("invalid-mode", { value: mode });
+        if (mode === "subscribe" && !(Number.isFinite(pollSec) && pollSec >= 1 && pollSec <= 86_400)) return refuse("invalid-interval", { value: rawInterval });
+        return undefined;
+      },
+      check: (handle) => (mode === "write" && !handle.writable ? refuse("no-write-key") : undefined),
+      ...(mode === "subscribe" ? { incoming: (m: ThingSpeakIncoming) => { emitIncoming(m); } } : {}),
+    });
 
     /** msg.thingspeak for an entry (or only a field's text, over MQTT). */
     const details = (entry: FeedEntry | undefined): Record<string, unknown> => ({
@@ -112,7 +80,6 @@ export = function (RED: NodeAPI): void {
     }
 
     const poll = (): void => {
-      const link = use?.link;
       if (link === undefined) return;
       link.readNew(lastId, field).then(
         (entries) => {
@@ -138,15 +105,14 @@ export = function (RED: NodeAPI): void {
       poll();
       timer = setInterval(poll, pollSec * 1000);
     };
-    if (use !== undefined && mode === "subscribe") {
-      unwatch = use.link.watch(field);
-      if (use.link.connection === "rest") RED.events.once("flows:started", onFlowsStarted);
+    if (link !== undefined && mode === "subscribe") {
+      unwatch = link.watch(field);
+      if (link.connection === "rest") RED.events.once("flows:started", onFlowsStarted);
     }
 
-    async function write(msg: NodeMessageInFlow): Promise<WriteReceipt> {
-      if (use === undefined) throw unusable ?? refuse("no-channel");
+    async function write(msg: NodeMessageInFlow, link: ThingSpeakLink): Promise<WriteReceipt> {
       const payload = msg.payload;
-      if (isPlainObject(payload)) return use.link.write(payload, undefined, { bulk });
+      if (isPlainObject(payload)) return link.write(payload, undefined, { bulk });
       let target = field;
       if (target === undefined) {
         const topic = msg.topic;
@@ -157,62 +123,30 @@ export = function (RED: NodeAPI): void {
           throw refuse("invalid", { error: toError(err).message });
         }
       }
-      return use.link.write(payload, target, { bulk });
+      return link.write(payload, target, { bulk });
     }
 
-    const failed = (err: unknown, done: (err?: Error) => void): void => {
-      // Our own refusals are already in words; the link's say what it found, prefixed here.
-      if (err instanceof TransportError) {
-        const key = err.code === "invalid" || err.code === "too-large" ? "invalid" : err.code === "overflow" ? "overflow" : "not-sent";
-        done(new Error(RED._(`thingspeak-field.errors.${key}`, { error: err.message }), { cause: err }));
-      } else done(toError(err));
-    };
-
-    node.on("input", (msg: NodeMessageInFlow, send, done) => {
-      if (unusable !== undefined || use === undefined) {
-        done(unusable ?? refuse("no-channel"));
-        return;
-      }
-      const link = use.link;
+    flow.onInput((msg, send, link) => {
       if (mode === "write") {
-        write(msg).then(
-          (receipt) => {
-            const sent = Object.fromEntries(updatePairs(receipt.update));
-            send({ ...msg, payload: receipt.entry ?? sent, thingspeak: { ...details(receipt.entry), entryId: receipt.entryId ?? null, sent, coalesced: receipt.coalesced, ...(receipt.bulk ? { bulk: true } : {}) } });
-            done();
-          },
-          (err: unknown) => { failed(err, done); },
-        );
-        return;
+        return write(msg, link).then((receipt) => {
+          const sent = Object.fromEntries(updatePairs(receipt.update));
+          send({ ...msg, payload: receipt.entry ?? sent, thingspeak: { ...details(receipt.entry), entryId: receipt.entryId ?? null, sent, coalesced: receipt.coalesced, ...(receipt.bulk ? { bulk: true } : {}) } });
+        });
       }
       // Subscribe: reading on demand needs stored entries (rest, local); over MQTT they only arrive.
-      if (link.connection === "mqtt") {
-        done();
-        return;
-      }
-      link.readNew(undefined, field).then(
-        (entries) => {
-          const entry = entries.at(-1);
-          seen(entry);
-          const out = entry === undefined ? undefined : entryMessage(entry, RED.util.cloneMessage(msg));
-          if (out !== undefined) send(out);
-          done();
-        },
-        (err: unknown) => { failed(err, done); },
-      );
-    });
+      if (link.connection === "mqtt") return undefined;
+      return link.readNew(undefined, field).then((entries) => {
+        const entry = entries.at(-1);
+        seen(entry);
+        const out = entry === undefined ? undefined : entryMessage(entry, RED.util.cloneMessage(msg));
+        if (out !== undefined) send(out);
+      });
+    }, { ...SEND_ERRORS, overflow: "overflow" });
 
-    node.on("close", (removed: boolean, done: () => void) => {
+    flow.onClose(() => {
       clearInterval(timer);
       unwatch?.();
       RED.events.removeListener("flows:started", onFlowsStarted);
-      const finish = (): void => {
-        node.status({});
-        done();
-      };
-      void (use === undefined ? Promise.resolve() : use.release(removed)).catch(() => undefined).finally(finish);
     });
-  }
-
-  RED.nodes.registerType("thingspeak-field", ThingSpeakFieldNode);
+  });
 };
