@@ -7,6 +7,10 @@
 //   npm run soak                       (builds first; 10 minutes)
 //   SOAK_MINUTES=2 npm run soak        SOAK_SAMPLE_S=10 (sampling period)   SOAK_SEED=n (faults)
 //   SOAK_DEVICES=200                   SOAK_VERBOSE=1 (the child's log)
+//   SOAK_FAULTS=redeploy,burst         only these faults (none: no faults); names: kill, stream,
+//                                      storm, redeploy, burst, wrong-mqtt, wrong-http
+//   SOAK_HEAP_SNAPSHOTS=1              the child writes a heap snapshot once the fleet is connected
+//                                      and one at the end (folder printed); compare: node bench/heap-diff.mjs a b
 //
 // Exit code: 1 when Node-RED crashed or stopped answering, or an acknowledged message of a
 // device left alone by the faults never came back; 0 otherwise. Results: bench/results/soak-latest.json.
@@ -18,6 +22,7 @@ import { createRequire } from "node:module";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import v8 from "node:v8";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(import.meta.url);
@@ -32,6 +37,7 @@ const SAMPLE_S = num("SOAK_SAMPLE_S", MINUTES <= 3 ? 5 : 15);
 const SEED = Math.trunc(num("SOAK_SEED", 20261204));
 const DEVICES = Math.trunc(num("SOAK_DEVICES", 200));
 const VERBOSE = process.env.SOAK_VERBOSE === "1";
+const HEAP_SNAPSHOTS = process.env.SOAK_HEAP_SNAPSHOTS === "1";
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 /** The hosted fleet: ids, credentials, and which devices the faults may touch (the last tenth of each platform). */
@@ -143,6 +149,12 @@ async function child() {
   process.on("disconnect", stop);
   process.on("message", (msg) => {
     if (msg?.cmd === "stop") return stop();
+    if (msg?.cmd === "snapshot") {
+      globalThis.gc?.();
+      const file = v8.writeHeapSnapshot(join(msg.dir, `${msg.name}.heapsnapshot`));
+      process.send({ type: `snapshot-${msg.name}`, file });
+      return;
+    }
     if (msg?.cmd !== "sample") return;
     globalThis.gc?.();
     const m = process.memoryUsage();
@@ -353,16 +365,36 @@ async function parent() {
     },
   };
 
+  const faultIds = { kill: "kill mid-packet", stream: "device stream killed", storm: "reconnect storm", redeploy: "redeploy", burst: "burst", "wrong-mqtt": "wrong token (MQTT)", "wrong-http": "wrong token (HTTP)" };
+  const wanted = (process.env.SOAK_FAULTS ?? "").split(",").map((w) => w.trim()).filter(Boolean);
+  const unknown = wanted.filter((w) => w !== "none" && !(w in faultIds));
+  if (unknown.length > 0) throw new Error(`SOAK_FAULTS: unknown fault(s) ${unknown.join(", ")}; accepted: none, ${Object.keys(faultIds).join(", ")}`);
+  const faultNames = wanted.length === 0 ? Object.keys(FAULTS) : wanted.filter((w) => w !== "none").map((w) => faultIds[w]);
+  console.log(`soak: faults ${faultNames.length === 0 ? "off" : faultNames.join(", ")}`);
+
+  const snapshotDir = HEAP_SNAPSHOTS ? mkdtempSync(join(tmpdir(), "iot-bridge-soak-heap-")) : undefined;
+  const snapshot = async (name) => {
+    const { file } = await ask(`snapshot-${name}`, () => nodeRed.send({ cmd: "snapshot", dir: snapshotDir, name }), 120_000);
+    console.log(`soak: heap snapshot ${file}`);
+  };
+  let snapshotAt = HEAP_SNAPSHOTS ? t0 + Math.min(1, MINUTES / 5) * 60_000 : Number.POSITIVE_INFINITY;
+
   const endAt = t0 + MINUTES * 60_000;
   let nextSample = Date.now() + SAMPLE_S * 1000;
   const faultErrors = [];
   while (Date.now() < endAt && crashed === undefined) {
-    const name = pick(Object.keys(FAULTS));
-    fault(name);
-    try {
-      await Promise.race([FAULTS[name](), sleep(30_000).then(() => Promise.reject(new Error("took over 30 s")))]);
-    } catch (err) {
-      faultErrors.push(`${name}: ${err.message}`);
+    if (faultNames.length > 0) {
+      const name = pick(faultNames);
+      fault(name);
+      try {
+        await Promise.race([FAULTS[name](), sleep(30_000).then(() => Promise.reject(new Error("took over 30 s")))]);
+      } catch (err) {
+        faultErrors.push(`${name}: ${err.message}`);
+      }
+    }
+    if (Date.now() >= snapshotAt) {
+      snapshotAt = Number.POSITIVE_INFINITY;
+      await snapshot("1-connected").catch((err) => (crashed ??= err.message));
     }
     if (Date.now() >= nextSample) {
       try {
@@ -382,6 +414,7 @@ async function parent() {
     else if (Date.now() - quietSince > 3000) break;
   }
   if (crashed === undefined) await sample().catch((err) => (crashed ??= err.message));
+  if (HEAP_SNAPSHOTS && crashed === undefined) await snapshot("2-end").catch((err) => (crashed ??= err.message));
 
   // Lost: acknowledged (QoS 1) by the broker, never written back by the flow. ThingSpeak (QoS 0,
   // one update per interval, writes coalesced) counts only whether its latest value came back.

@@ -26,8 +26,12 @@ interface Slot<T> {
 export class PacedQueue<T> {
   readonly limit: number;
   readonly #send: (item: T) => Promise<void>;
-  /** FIFO with a moving head, compacted now and then (shift() on large arrays is O(n)). */
-  #slots: Slot<T>[] = [];
+  /**
+   * FIFO with a moving head (shift() on large arrays is O(n)). A sent slot is cleared at once and
+   * the array reset whenever it runs empty, so sent items are never kept: a queue that kept them
+   * until 1024 had gone through held up to 1024 sent answers per device connection.
+   */
+  #slots: (Slot<T> | undefined)[] = [];
   #head = 0;
   readonly #byKey = new Map<string, Slot<T>>();
   #busy = false;
@@ -42,6 +46,11 @@ export class PacedQueue<T> {
   /** Items waiting to be sent. */
   get waiting(): number {
     return this.#slots.length - this.#head;
+  }
+
+  /** Slots the queue's memory holds (waiting plus sent ones not yet released): for tests and diagnostics. */
+  get held(): number {
+    return this.#slots.length;
   }
 
   /** How many more items offer() takes now. */
@@ -107,9 +116,14 @@ export class PacedQueue<T> {
 
   #take(): Slot<T> | undefined {
     if (this.#head >= this.#slots.length) return undefined;
-    const slot = this.#slots[this.#head++];
+    const slot = this.#slots[this.#head];
+    this.#slots[this.#head++] = undefined;
+    if (slot === undefined) return undefined; // not reached: slots before the head only are cleared
     if (slot.key !== undefined && this.#byKey.get(slot.key) === slot) this.#byKey.delete(slot.key);
-    if (this.#head > 1024 && this.#head * 2 > this.#slots.length) {
+    if (this.#head === this.#slots.length) {
+      this.#slots = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#slots.length) {
       this.#slots = this.#slots.slice(this.#head);
       this.#head = 0;
     }
