@@ -8,6 +8,7 @@ const { EventEmitter, once } = require("node:events");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const brokerNode = require("../../dist/nodes/iot-broker.js");
+const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const { AuthThrottle, sourceOf } = require("../../dist/nodes/lib/transport/auth-throttle.js");
 const { httpAuthThrottle } = require("../../dist/nodes/lib/transport/http-auth.js");
 const { LoginLog } = require("../../dist/nodes/lib/broker/login-log.js");
@@ -76,6 +77,17 @@ describe("hostile: guessing credentials", function () {
       assert.equal(ctx.events.filter((e) => e.event === "auth-throttled").length, 0);
     });
 
+    it("on loopback counts failures per username: one local client's wrong password locks out neither another username nor, once forgotten, itself", async function () {
+      const BOB = { username: "bob", password: "bob-password-1", publish: ["#"], subscribe: ["#"] };
+      ctx = await startEngine({ users: [ALICE, BOB], authThrottle: { maxFailures: 3 } });
+      for (let i = 0; i < 10; i++) await connectRefused(ctx.url, { username: "alice", password: `guess-${i}`, clientId: `g${i}` });
+      assert.equal(ctx.events.filter((e) => e.event === "auth-throttled").length, 1);
+      clients.push(await connectFrom("127.0.0.1", ctx.url, { username: "bob", password: BOB.password, clientId: "bob" }));
+      assert.equal((await connectRefused(ctx.url, { username: "alice", password: ALICE.password, clientId: "locked" })).code, 5, "the same username stays locked");
+      ctx.engine.forgetFailedLogins();
+      clients.push(await connect(ctx.url, { username: "alice", password: ALICE.password, clientId: "forgiven" }));
+    });
+
     it("throttling off (authThrottle: false) never locks out", async function () {
       ctx = await startEngine({ users: [ALICE], authThrottle: false });
       for (let i = 0; i < 15; i++) assert.equal((await connectRefused(ctx.url, { username: "alice", password: "x", clientId: `x${i}` })).code, 4);
@@ -129,6 +141,50 @@ describe("hostile: guessing credentials", function () {
       assert.equal(lines[1].level, helper._log.WARN, "a lockout is a warning");
       assert.match(String(lines[1].msg), /auth-locked/);
       assert.doesNotMatch(JSON.stringify(logged), /guess-|alice-password-1/);
+    });
+
+    /** Loads one broker node (3 failures lock out) and waits until it listens. */
+    async function loadBroker(extraUsers = []) {
+      const port = await freePort();
+      const flow = [
+        { id: "f1", type: "tab", label: "guessing" },
+        { id: "b1", type: "iot-broker", z: "f1", port, bind: "127.0.0.1", maxAuthFailures: "3", wires: [["out"]] },
+        { id: "out", type: "helper", z: "f1", wires: [] },
+      ];
+      const credentials = { b1: { users: JSON.stringify([ALICE, ...extraUsers]) } };
+      await helper.load(brokerNode, flow, credentials);
+      helper._log.addHandler(recorder);
+      const events = [];
+      helper.getNode("out").on("input", (msg) => events.push(msg.payload));
+      const url = `mqtt://127.0.0.1:${port}`;
+      await until(() => brokers.engine("b1") !== undefined, 5000, "the broker to run");
+      return { flow, credentials, events, url };
+    }
+
+    it("lets a locked-out local user in again after a deploy that keeps the broker as it was", async function () {
+      const { flow, credentials, url } = await loadBroker();
+      for (let i = 0; i < 3; i++) await connectRefused(url, { username: "alice", password: `guess-${i}`, clientId: `g${i}` });
+      assert.equal((await connectRefused(url, { username: "alice", password: ALICE.password, clientId: "locked" })).code, 5);
+      const engine = brokers.engine("b1");
+      const started = new Promise((resolve) => helper._events.once("flows:started", resolve));
+      await helper._redNodes.setFlows(flow, credentials, "full");
+      await started;
+      assert.equal(brokers.engine("b1"), engine, "the engine was kept");
+      const alice = await connect(url, { username: "alice", password: ALICE.password, clientId: "after-deploy" });
+      await alice.endAsync();
+    });
+
+    it("never names an unclaimed username (it may be a device's access token) in an event or a log line", async function () {
+      const token = "UnhostedTbAccessToken0123";
+      const { events, url } = await loadBroker();
+      for (let i = 0; i < 4; i++) await connectRefused(url, { username: token, clientId: `tb-${i}` });
+      await until(() => events.some((e) => e.event === "auth-throttled"), 5000, "the auth-throttled event");
+      assert.ok(events.some((e) => e.event === "auth-refused"));
+      await helper.unload(); // stopping flushes the summary
+      const lines = logged.filter((entry) => /auth-(refused|locked|summary|others)/.test(String(entry.msg)));
+      assert.doesNotMatch(JSON.stringify(events), new RegExp(token));
+      assert.doesNotMatch(JSON.stringify(logged), new RegExp(token));
+      assert.match(String(lines[0]?.msg), /auth-refused-unnamed/, "logged without a user");
     });
   });
 

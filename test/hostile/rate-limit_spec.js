@@ -101,6 +101,29 @@ describe("hostile: device flooding", function () {
     assert.equal(event.username, "bulk");
   });
 
+  it("still publishes the will of a client disconnected for flooding", async function () {
+    const user = { username: "bulk", password: "bulk-password-1", publish: ["#"], subscribe: ["#"] };
+    const engine = await startEngine({ users: [user], userRateLimit: { perSecond: 10, burst: 10 } });
+    const clients = [];
+    ctx = {
+      cleanup: async () => {
+        await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+        await engine.engine.close();
+      },
+    };
+    const login = async (clientId, options = {}) => {
+      const c = await connect(engine.url, { username: "bulk", password: user.password, clientId, ...options });
+      clients.push(c);
+      return c;
+    };
+    const watcher = await login("watcher");
+    const box = inbox(watcher);
+    await watcher.subscribeAsync("status/#");
+    const flooder = await login("flooder", { will: { topic: "status/flooder", payload: "gone", qos: 0, retain: false } });
+    await publishUntil(flooder, "bulk/x", () => engine.events.some((e) => e.event === "rate-disconnected"));
+    assert.equal((await box.next("status/flooder")).payload, "gone");
+  });
+
   describe("PublishLimiter (injected clock)", function () {
     it("passes the burst, drops over it, refills with time, reports at most once a second and calls a sustained flood", function () {
       let t = 0;

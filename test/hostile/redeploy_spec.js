@@ -197,6 +197,31 @@ describe("redeploy under load", function () {
     await device.publishAsync("ds/Temperature", "22", { qos: 1 });
   });
 
+  it("hosts a device moved to another broker there at once (its token is not still held by the old broker)", async function () {
+    const [port, port2] = [await freePort(), await freePort()];
+    const second = { id: "b2", type: "iot-broker", z: "f1", x: 100, y: 300, name: "second", port: port2, bind: "127.0.0.1", allowAnonymous: false, wires: [[]] };
+    await helper.load(nodeModules, [...flow(port), second], credentials());
+    await until(() => brokers.engine("b2") !== undefined, 5000, "the second broker to run");
+    await client(`mqtt://127.0.0.1:${port}`, "thingsboard device", { clientId: "tb-dev", username: TB_TOKEN, reconnectPeriod: 0 });
+    const moved = [...flow(port), second].map((n) => (n.id === "dev-t" ? { ...n, broker: "b2" } : n));
+    await deploy(moved, "full", credentials());
+    assert.deepEqual(helper.getNode("dev-t").warn.args, [], "no warning (such as the token being in use by the parked hosting)");
+    await client(`mqtt://127.0.0.1:${port2}`, "thingsboard device on the new broker", { clientId: "tb-dev-2", username: TB_TOKEN, reconnectPeriod: 0 });
+  });
+
+  it("keeps a hosted basic-credentials ThingsBoard device (no token) connected through a full deploy with nothing changed", async function () {
+    const port = await freePort();
+    const basic = { clientId: "tb-basic-client", username: "tb-basic-user", password: "tb-basic-password-1" };
+    const basicFlow = flow(port).map((n) => (n.id === "dev-t" ? { ...n, auth: "basic" } : n));
+    const basicCredentials = () => ({ ...credentials(), "dev-t": { ...basic } });
+    await helper.load(nodeModules, basicFlow, basicCredentials());
+    await until(() => brokers.engine("b1") !== undefined, 5000, "the broker to run");
+    const device = await client(`mqtt://127.0.0.1:${port}`, "basic-credentials device", basic);
+    await deploy(basicFlow, "full", basicCredentials());
+    await device.publishAsync("v1/devices/me/telemetry", JSON.stringify({ t: 21 }), { qos: 1 });
+    assert.equal(device.closes, 0, "the device was kept connected (the same placeholder token, so the same settings)");
+  });
+
   it("frees the port and drops the sessions at once when the broker node is deleted", async function () {
     const port = await freePort();
     await helper.load(nodeModules, flow(port), credentials());
@@ -207,5 +232,38 @@ describe("redeploy under load", function () {
     await gone;
     assert.equal(await portIsClosed(port), true);
     assert.equal(brokers.engine("b1"), undefined);
+  });
+});
+
+describe("parked brokers and devices while the old flows are still stopping", function () {
+  const { ParkingLot, FALLBACK_MS, followDeploys, sweepAll } = require("../../dist/nodes/lib/transport/parking.js");
+  const { EventEmitter } = require("node:events");
+  const sinon = require("sinon");
+  let clock;
+  beforeEach(function () {
+    sweepAll(); // no fallback timer left from other specs (armed on the real clock)
+    clock = sinon.useFakeTimers();
+  });
+  afterEach(function () {
+    sweepAll();
+    clock.restore();
+  });
+
+  it("waits out a slow node close: the short fallback starts only once the flows have stopped for a deploy", function () {
+    const runtime = new EventEmitter(); // stands in for RED.events
+    followDeploys(runtime);
+    const lot = new ParkingLot();
+    const discarded = [];
+    runtime.emit("flows:stopping");
+    lot.park("b1", "digest", "engine", (v) => discarded.push(v));
+    // A node that takes longer than FALLBACK_MS to close (Node-RED allows 15 s) delays the stop event.
+    clock.tick(FALLBACK_MS + 5000);
+    assert.equal(lot.size, 1, "still parked while the flows are stopping");
+    runtime.emit("runtime-event", { id: "runtime-state", payload: { state: "stop", deploy: true } });
+    clock.tick(FALLBACK_MS - 1);
+    assert.equal(lot.size, 1, "the new flows get the whole fallback to start");
+    clock.tick(1);
+    assert.equal(lot.size, 0, "a deploy whose flows never start: swept after the fallback");
+    assert.deepEqual(discarded, ["engine"]);
   });
 });

@@ -5,10 +5,11 @@ const assert = require("node:assert/strict");
 const mqtt = require("mqtt");
 const { BrokerEngine, SessionStore } = require("../../../dist/nodes/lib/broker/index.js");
 const { connect } = require("../fixtures/engine.js");
+const { rawClient } = require("../fixtures/raw-mqtt.js");
 const { until, waitFor } = require("../../support/wait.js");
 
-async function engineOn(sessions, port = 0) {
-  const engine = new BrokerEngine({ id: "store-test", allowAnonymous: true, ...(sessions ? { sessions } : {}) });
+async function engineOn(sessions, port = 0, options = {}) {
+  const engine = new BrokerEngine({ id: "store-test", allowAnonymous: true, ...options, ...(sessions ? { sessions } : {}) });
   const info = await engine.listen({ kind: "tcp", host: "127.0.0.1", port });
   await engine.ready();
   return { engine, port: info.port, url: `mqtt://127.0.0.1:${info.port}` };
@@ -75,5 +76,30 @@ describe("broker session store", function () {
     assert.equal(secondReady, false, "waits for the first engine");
     await first.engine.close();
     await ready;
+  });
+
+  it("takes a closed engine's limits off the store: the next engine's own maxInflightQos2 applies, and the old engine is not kept", async function () {
+    const sessions = new SessionStore();
+    // The persistence the first engine leaves behind, as its lease hands it back.
+    let persistence;
+    const lease = sessions.lease.bind(sessions);
+    sessions.lease = async () => {
+      const held = await lease();
+      return { ...held, end: (p, counter) => { persistence ??= p; held.end(p, counter); } };
+    };
+    const first = await engineOn(sessions, 0, { maxInflightQos2: 2 });
+    await first.engine.close();
+    assert.ok(persistence, "the first engine handed its persistence back");
+    for (const name of ["incomingStorePacket", "incomingDelPacket"]) {
+      assert.equal(Object.hasOwn(persistence, name), false, `${name} is the store's own method again (no wrapper holding the closed engine)`);
+    }
+    const second = await engineOn(sessions, 0, { maxInflightQos2: 100 });
+    cleanups.push(() => second.engine.close());
+    const raw = await rawClient(second.port);
+    cleanups.push(() => raw.end());
+    await raw.login({ clientId: "holder" });
+    for (const messageId of [1, 2, 3]) raw.send({ cmd: "publish", topic: "q2", payload: Buffer.from(`m${messageId}`), qos: 2, messageId, retain: false, dup: false });
+    await until(() => raw.packets.filter((p) => p.cmd === "pubrec").length === 3 || raw.socket.destroyed, 5000, "three PUBRECs");
+    assert.ok(!raw.socket.destroyed, "a third message held under a limit of 100 is accepted");
   });
 });

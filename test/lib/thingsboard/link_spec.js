@@ -209,6 +209,15 @@ describe("ThingsBoard link: config parsing", function () {
     fails({ connection: "http", auth: "basic" }, { token: "t" }, "basic-needs-mqtt");
   });
 
+  it("gives a basic-credentials device without a token the same placeholder token for the same node (a redeploy finds the same settings), another for another node", function () {
+    const basic = { clientId: "c1", username: "u", password: "p" };
+    const parse = (id) => parseThingsBoardDevice(id, { connection: "local", broker: "b1", auth: "basic" }, { ...basic }).token;
+    const first = parse("n1");
+    assert.ok(first.length >= 16, "never empty, and not guessable from its length");
+    assert.equal(parse("n1"), first);
+    assert.notEqual(parse("n2"), first);
+  });
+
   it("reads the telemetry and attributes QoS: 1 by default, \"0\" or \"1\", anything else refused", function () {
     assert.equal(parseThingsBoardDevice("n1", {}, { token: "t0123456" }).qos, 1);
     assert.equal(parseThingsBoardDevice("n1", { qos: "" }, { token: "t0123456" }).qos, 1);
