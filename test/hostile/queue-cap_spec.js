@@ -6,6 +6,7 @@
 // `queue-full` event per session a minute at most, and the count is released as the queue drains.
 const assert = require("node:assert/strict");
 const { BrokerEngine, SessionStore } = require("../../dist/nodes/lib/broker/index.js");
+const { parseBrokerNode } = require("../../dist/nodes/lib/broker/node-config.js");
 const { startEngine, connect, inbox } = require("../lib/fixtures/engine.js");
 const { until } = require("../lib/fixtures/wait.js");
 
@@ -108,6 +109,33 @@ describe("hostile: offline queue of a persistent session", function () {
   it("refuses a limit of 0 (unlimited) or over 100000, naming the setting", function () {
     for (const bad of [0, -1, 1.5, 100_001, "10"]) {
       assert.throws(() => new BrokerEngine({ maxQueuedMessages: bad }), /maxQueuedMessages must be a whole number from 1 to 100000/);
+    }
+  });
+
+  describe("the iot-broker node's maxQueuedMessages", function () {
+    const table = [
+      [undefined, undefined],
+      ["", undefined],
+      ["  ", undefined],
+      ["1", 1],
+      [" 250 ", 250],
+      [5000, 5000],
+      ["100000", 100_000],
+      ["0", "invalid-whole-number"],
+      ["100001", "invalid-whole-number"],
+      ["-5", "invalid-whole-number"],
+      ["1.5", "invalid-whole-number"],
+      ["1e3", "invalid-whole-number"],
+      ["lots", "invalid-whole-number"],
+    ];
+    for (const [given, expected] of table) {
+      it(`${JSON.stringify(given)} -> ${String(expected)}`, function () {
+        if (typeof expected === "string") {
+          assert.throws(() => parseBrokerNode({ maxQueuedMessages: given }), (err) => err.key === expected && err.params.field === "maxQueuedMessages" && err.params.max === "100000");
+        } else {
+          assert.equal(parseBrokerNode({ maxQueuedMessages: given }).options.maxQueuedMessages, expected);
+        }
+      });
     }
   });
 });
