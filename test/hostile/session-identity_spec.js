@@ -58,6 +58,17 @@ describe("hostile: a persistent session belongs to its identity", function () {
     assert.deepEqual(await bobTakesOver(publisher), []);
   });
 
+  it("gives none of it either when the first user is still connected (the takeover closes her connection)", async function () {
+    ctx = await startEngine({ users: USERS });
+    const alice = await connect(ctx.url, as(ALICE, { clientId: "shared", clean: false }));
+    await alice.subscribeAsync("secret/#", { qos: 1 });
+    const publisher = await client(as(ALICE, { clientId: "alice-pub" }));
+    const closed = new Promise((resolve) => alice.once("close", resolve));
+    assert.deepEqual(await bobTakesOver(publisher), []);
+    await closed;
+    await alice.endAsync(true);
+  });
+
   it("still resumes the session for the identity that made it", async function () {
     ctx = await startEngine({ users: USERS });
     const publisher = await aliceLeavesSecrets();
