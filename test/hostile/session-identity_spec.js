@@ -7,6 +7,7 @@
 const assert = require("node:assert/strict");
 const { SessionStore } = require("../../dist/nodes/lib/broker/index.js");
 const { startEngine, connect, inbox } = require("../lib/fixtures/engine.js");
+const { until } = require("../lib/fixtures/wait.js");
 
 const ALICE = { username: "alice", password: "pa", publish: ["#"], subscribe: ["#"] };
 const BOB = { username: "bob", password: "pb", publish: ["#"], subscribe: ["#"] };
@@ -77,7 +78,6 @@ describe("hostile: a persistent session belongs to its identity", function () {
     const box = inbox(alice);
     await publisher.publishAsync("secret/pin", "s4", { qos: 1 });
     await box.next("secret/pin");
-    const { until } = require("../lib/fixtures/wait.js");
     await until(() => box.messages.length === 4, 5000, "4 messages");
     assert.deepEqual(box.messages.map((m) => m.payload), ["s1", "s2", "s3", "s4"]);
   });
