@@ -3,7 +3,7 @@
 // bench/heap-diff.mjs): proven by structure, not by measuring the heap.
 const assert = require("node:assert/strict");
 const { PacedQueue } = require("../../dist/nodes/lib/transport/paced-queue.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 
 describe("hostile: memory that grows with traffic", function () {
   it("a paced queue keeps no sent item: idle after 3000 answers, it holds no slot", async function () {
@@ -25,7 +25,7 @@ describe("hostile: memory that grows with redeploys", function () {
   helper.init(require("../lib/fixtures/node-red-path.js"));
   const { brokers } = require("../../dist/nodes/lib/broker/index.js");
   const { freePort } = require("../lib/fixtures/ports.js");
-  const { waitFor } = require("../lib/fixtures/wait.js");
+  const { waitFor } = require("../support/wait.js");
   const nodeModules = ["iot-broker", "blynk-device", "thingsboard-device", "thingspeak-channel"].map((t) => require(`../../dist/nodes/${t}.js`));
 
   beforeEach(function (done) {

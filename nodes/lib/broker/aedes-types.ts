@@ -38,6 +38,8 @@ export interface ClientInternals {
   id: string | null;
   version: number | null;
   clean: boolean;
+  /** MQTT 5 Clean Start (3.1.1: the clean flag): set, aedes drops the queued messages instead of delivering them. */
+  _cleanStart: boolean;
   connackSent: boolean;
   closed: boolean;
   /** Keyed by topic filter: a plain object in the beta (see guards.ts). */
@@ -79,9 +81,25 @@ export interface SubscriptionStore {
   removeSubscriptions(client: { id: string }, filters: string[]): Promise<void>;
 }
 
+/** A subscription a message is queued for (what the persistence matched for a clean:false session). */
+export interface QueuedFor {
+  clientId: string;
+}
+
+/** The memory persistence's queue of QoS 1/2 messages per clean:false session, keyed by client id. */
+export interface OutgoingStore {
+  outgoingEnqueue(sub: QueuedFor, packet: object): Promise<void>;
+  outgoingEnqueueCombi(subs: QueuedFor[], packet: object): Promise<void>;
+  /** Resolves with the removed message, undefined when none had that id. */
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<object | undefined>;
+  /** Ends a session: its stored subscriptions go (called for a clean start and a session's end). */
+  cleanSubscriptions(client: { id: string }): Promise<void>;
+}
+
 export interface AedesInternals {
   clients: Record<string, Client>;
   brokers: Record<string, number>;
-  persistence: IncomingStore & SubscriptionStore;
+  persistence: IncomingStore & SubscriptionStore & OutgoingStore;
   preConnect: (client: Client, packet: unknown, done: (error: Error | null, ok: boolean) => void) => void;
+  authenticate: (client: Client, username: string | undefined, password: Buffer | undefined, done: (error: Error | null | undefined, ok: boolean) => void) => void;
 }

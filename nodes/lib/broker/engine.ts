@@ -12,6 +12,7 @@ import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesHandover, type AedesInternals, type AedesPublishPacket, type AedesSubscription, type Client, type ClientInternals, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { guardDeliveryQueue } from "./delivery-queue.js";
+import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
@@ -93,6 +94,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #aedes: Aedes | undefined;
   readonly #limits: BrokerLimits;
   readonly #guards: PacketGuards;
+  readonly #sessionGuards: SessionGuards;
   #closing: Promise<void> | undefined;
   readonly #authThrottle: AuthThrottle | undefined;
   readonly #deviceRateLimit: RateLimit | 0 | undefined;
@@ -126,6 +128,13 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         this.#limitExceeded(client, error);
       },
       (client, filters) => this.#mapUnsubscribe(client, filters),
+    );
+    this.#sessionGuards = new SessionGuards(
+      this.#limits.maxQueuedMessages,
+      (full) => {
+        this.#event({ event: "queue-full", ...full });
+      },
+      (client) => this.#infos.get(client)?.identity,
     );
     this.#starting = this.#start(options);
     this.#starting.catch(() => undefined); // reported through ready()
@@ -175,6 +184,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       });
       if (lease) (aedes as unknown as AedesHandover).counter = Math.max((aedes as unknown as AedesHandover).counter, lease.counter);
       this.#guards.hardenBroker(aedes);
+      this.#sessionGuards.attach(aedes);
       this.#aedes = aedes;
       // Queued deliveries must not drain by recursion (delivery-queue.ts): that ended Node-RED.
       guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
@@ -300,6 +310,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
 
   #endLease(): void {
     this.#guards.release();
+    this.#sessionGuards.release();
     const handover = this.#aedes as unknown as AedesHandover | undefined;
     this.#lease?.end(handover?.persistence, handover?.counter ?? 0);
     this.#lease = undefined;

@@ -4,6 +4,7 @@
  * makes it unnecessary, and test/hostile/ proves each one (and breaks if aedes' internals move).
  */
 import type { Aedes, AedesInternals, Client, ClientInternals, IncomingStore, ParserInternals } from "./aedes-types.js";
+import { DEFAULT_MAX_QUEUED_MESSAGES, MAX_QUEUED_MESSAGES } from "./session-guards.js";
 import { INTERNAL_PREFIX, type BrokerOptions } from "./types.js";
 
 export type LimitKind = "packet-size" | "connect-packet-size" | "connect-timeout" | "inflight-qos2";
@@ -27,6 +28,7 @@ export interface BrokerLimits {
   connectTimeoutMs: number;
   maxInflightQos2: number;
   topicAliasMaximum: number;
+  maxQueuedMessages: number;
 }
 
 /** 256 kB: ThingsBoard's own MQTT limit is 64 kB, Blynk's 1 kB; a firmware image is not sent over MQTT here. */
@@ -56,6 +58,7 @@ export function brokerLimits(options: BrokerOptions): BrokerLimits {
     connectTimeoutMs: whole(options.connectTimeoutMs, "connectTimeoutMs", 1, 3_600_000, DEFAULT_CONNECT_TIMEOUT_MS),
     maxInflightQos2: whole(options.maxInflightQos2, "maxInflightQos2", 1, 65_535, DEFAULT_MAX_INFLIGHT_QOS2),
     topicAliasMaximum: whole(options.topicAliasMaximum, "topicAliasMaximum", 0, 65_535, DEFAULT_TOPIC_ALIAS_MAXIMUM),
+    maxQueuedMessages: whole(options.maxQueuedMessages, "maxQueuedMessages", 1, MAX_QUEUED_MESSAGES, DEFAULT_MAX_QUEUED_MESSAGES),
   };
 }
 

@@ -3,6 +3,7 @@
  * every way a user can get it wrong is table-tested; failures carry an i18n key for the node.
  */
 import { DEFAULT_MAX_PACKET_SIZE } from "./guards.js";
+import { MAX_QUEUED_MESSAGES } from "./session-guards.js";
 import type { BrokerOptions, BrokerUser, RateLimit } from "./types.js";
 
 export interface BrokerNodeProps {
@@ -25,6 +26,8 @@ export interface BrokerNodeProps {
   userRateBurst?: unknown;
   /** Largest MQTT packet a client may send, in bytes (blank = 262144). */
   maxPacketSize?: unknown;
+  /** QoS 1/2 messages queued per offline persistent session (blank = 1000; 1 to 100000, never unlimited). */
+  maxQueuedMessages?: unknown;
 }
 
 export interface BrokerNodeSettings {
@@ -76,8 +79,8 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
 }
 
 /** The throttling and rate-limit settings; absent ones leave the engine's defaults. */
-function limits(props: BrokerNodeProps): Pick<BrokerOptions, "authThrottle" | "deviceRateLimit" | "userRateLimit"> {
-  const out: Pick<BrokerOptions, "authThrottle" | "deviceRateLimit" | "userRateLimit"> = {};
+function limits(props: BrokerNodeProps): Pick<BrokerOptions, "authThrottle" | "deviceRateLimit" | "userRateLimit" | "maxQueuedMessages"> {
+  const out: Pick<BrokerOptions, "authThrottle" | "deviceRateLimit" | "userRateLimit" | "maxQueuedMessages"> = {};
   const failures = wholeNumber(props.maxAuthFailures, "maxAuthFailures", 0, 1000);
   const lockout = wholeNumber(props.authLockout, "authLockout", 1, 86_400);
   if (failures === 0) out.authThrottle = false;
@@ -88,6 +91,8 @@ function limits(props: BrokerNodeProps): Pick<BrokerOptions, "authThrottle" | "d
   if (device !== undefined) out.deviceRateLimit = device;
   const user = rateLimit(props.userRateLimit, props.userRateBurst, "userRateLimit", "userRateBurst");
   if (user !== undefined) out.userRateLimit = user;
+  const queued = wholeNumber(props.maxQueuedMessages, "maxQueuedMessages", 1, MAX_QUEUED_MESSAGES);
+  if (queued !== undefined) out.maxQueuedMessages = queued;
   return out;
 }
 

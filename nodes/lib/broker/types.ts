@@ -74,6 +74,11 @@ export interface BrokerOptions {
   maxInflightQos2?: number;
   /** Topic aliases an MQTT 5 client may set; default 10, 0 disables them. */
   topicAliasMaximum?: number;
+  /**
+   * QoS 1/2 messages one persistent (clean:false) session may have queued, per client id; default
+   * 1000, at most 100000. Beyond it, new messages for the offline session are dropped (`queue-full` event).
+   */
+  maxQueuedMessages?: number;
 }
 
 /**
@@ -193,6 +198,8 @@ export type BrokerEvent =
   | { event: "client-error"; clientId: string; error: string }
   /** A client went over a limit and was disconnected; `max` (and `value`) in bytes, ms or messages per `limit`. */
   | { event: "limit-exceeded"; clientId: string; limit: "packet-size" | "connect-packet-size" | "connect-timeout" | "inflight-qos2"; max: number; value?: number; remoteAddress?: string; reason: string }
+  /** Messages dropped for an offline session whose queue was full; at most one event per session a minute. */
+  | { event: "queue-full"; clientId: string; max: number; dropped: number }
   | { event: "plugin-error"; plugin: string; hook: string; error: string };
 
 export type BrokerEngineEvents = {
