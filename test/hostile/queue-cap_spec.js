@@ -8,7 +8,7 @@ const assert = require("node:assert/strict");
 const { BrokerEngine, SessionStore } = require("../../dist/nodes/lib/broker/index.js");
 const { parseBrokerNode } = require("../../dist/nodes/lib/broker/node-config.js");
 const { startEngine, connect, inbox } = require("../lib/fixtures/engine.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 
 const USER = { username: "u", password: "p", publish: ["#"], subscribe: ["#"] };
 const LOGIN = { username: "u", password: "p" };

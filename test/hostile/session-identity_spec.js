@@ -7,7 +7,7 @@
 const assert = require("node:assert/strict");
 const { SessionStore } = require("../../dist/nodes/lib/broker/index.js");
 const { startEngine, connect, inbox } = require("../lib/fixtures/engine.js");
-const { until } = require("../lib/fixtures/wait.js");
+const { until } = require("../support/wait.js");
 
 const ALICE = { username: "alice", password: "pa", publish: ["#"], subscribe: ["#"] };
 const BOB = { username: "bob", password: "pb", publish: ["#"], subscribe: ["#"] };
