@@ -148,6 +148,23 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
     await page.locator("#node-dialog-ok").waitFor();
   }
 
+  /**
+   * Clicks a config picker's button until its dialog opens: a click that lands while the editor is
+   * still opening the flow node's tray is now and then ignored by the editor (seen on Node-RED 5
+   * under load). Waits for the dialog each time, never for a fixed time.
+   */
+  async function openConfigDialog(button) {
+    for (let attempt = 1; ; attempt++) {
+      await page.locator(button).first().click();
+      try {
+        await page.locator("#node-config-dialog-ok").waitFor({ timeout: 5000 });
+        return;
+      } catch (err) {
+        if (attempt === 3) throw err;
+      }
+    }
+  }
+
   /** Sets an input or select the way a user does, then lets the dialog's change handlers run. */
   async function setField(selector, value) {
     const field = page.locator(selector);
@@ -204,8 +221,7 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
       it("re-saves an existing local-mode node (Update) without touching the broker", async function () {
         await openFlowNode(platform.flowNode);
         assert.equal(await page.locator(picker).inputValue(), platform.existing);
-        await page.locator(pickerButton("edit")).first().click();
-        await page.locator("#node-config-dialog-ok").waitFor();
+        await openConfigDialog(pickerButton("edit"));
         assert.equal(await page.locator("#node-config-input-broker").inputValue(), BROKER);
         await setField("#node-config-input-name", "Renamed");
         await snap(`${platform.type}-update-dialog`);
@@ -219,8 +235,7 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
       for (const [mode, how] of Object.entries(platform.modes)) {
         it(`adds a ${mode}-mode node from the ${platform.property} picker of a flow node`, async function () {
           await openFlowNode(platform.flowNode);
-          await page.locator(pickerButton("add")).first().click();
-          await page.locator("#node-config-dialog-ok").waitFor();
+          await openConfigDialog(pickerButton("add"));
           await setField("#node-config-input-name", `New ${mode}`);
           // Through local mode first: the broker picked there must not be saved in another mode.
           if (mode !== "local") await setField("#node-config-input-connection", "local");
