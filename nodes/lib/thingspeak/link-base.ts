@@ -12,6 +12,7 @@ import type { MqttSessionOptions } from "../transport/mqtt-session.js";
 import type { LinkStatus } from "../transport/pubsub.js";
 import type { BucketTimers } from "../transport/rate-limit.js";
 import { Redactor } from "../transport/redact.js";
+import { ReportThrottle } from "../transport/report-throttle.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
 import { encodeUpdate, entryField, toChannelUpdate, toFieldNumber, type ChannelUpdate, type FeedEntry, type FieldNumber } from "./codec.js";
 import { WriteQueue, type PendingInfo, type SendOutcome, type WriteReceipt } from "./write-queue.js";
@@ -141,6 +142,7 @@ export abstract class ThingSpeakLinkBase extends TypedEmitter<ThingSpeakLinkEven
   #status: ThingSpeakLinkStatus = { ...this.#transport };
   #ready = false;
   #closing: Promise<void> | undefined;
+  readonly #retryReports: ReportThrottle;
 
   protected constructor(options: ThingSpeakLinkOptions, bulk: boolean) {
     super();
@@ -163,8 +165,13 @@ export abstract class ThingSpeakLinkBase extends TypedEmitter<ThingSpeakLinkEven
     this.queue.on("changed", () => {
       this.#publishStatus();
     });
+    // Writing faster than the channel's interval makes a retry per interval, each correct: the
+    // log gets the first few, then one summary a minute (a soak logged thousands otherwise).
+    this.#retryReports = new ReportThrottle({ burst: 3, summary: (text) => { this.warn(`update not stored: ${text}`); } });
     this.queue.on("retrying", ({ error, retryInMs }) => {
-      this.warn(`update not stored, retrying in ${Math.ceil(retryInMs / 1000)} s with the pending values: ${error.message}`);
+      this.#retryReports.report("retrying", `update not stored, retrying in ${Math.ceil(retryInMs / 1000)} s with the pending values: ${error.message}`, (text) => {
+        this.warn(text);
+      });
     });
   }
 
@@ -226,6 +233,7 @@ export abstract class ThingSpeakLinkBase extends TypedEmitter<ThingSpeakLinkEven
     this.#closing = this.queue
       .close(flush, this.options.closeFlushMs ?? 10_000)
       .then((discarded) => {
+        this.#retryReports.close();
         if (discarded > 0) {
           const why = flush ? "their turn under the update interval did not come before closing" : "the channel was not connected";
           this.warn(`${discarded} pending write(s) were discarded: ${why}`);

@@ -71,6 +71,30 @@ describe("ThingSpeak link, rest mode (Node-RED writes and reads with the API key
     assert.ok(!JSON.stringify([got, s.requests.map((r) => r.url)]).includes(WRITE_KEY));
   });
 
+  it("logs the first few retries of a refused update, then summarises the rest (on close at the latest)", async function () {
+    const s = await server();
+    let refusals = 8;
+    s.route("POST", "/update.json", (req, res) => {
+      if (refusals-- > 0) return res.writeHead(200, { "Content-Type": "application/json" }).end("0");
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(entry(1001, 1, at(T0), { field1: "1" })));
+    });
+    const clock = testClock();
+    const time = manualTimers(clock);
+    const l = link({ server: s.origin, now: clock.now, timers: time.timers, retryBackoff: { initialMs: 1000, maxMs: 1000, jitter: 0 } });
+    const got = collect(l);
+    l.start();
+    const write = l.write(1, 1);
+    for (let sent = 1; sent <= 8; sent++) {
+      await until(() => s.requests.length === sent, 5000, `request ${sent}`);
+      await untilStatus(l, (st) => st.pending?.writes === 1 && st.pending.nextInMs > 0);
+      await time.advance(15000);
+    }
+    assert.equal((await write).entryId, 1);
+    assert.equal(got.warnings.filter((w) => /retrying in/.test(w)).length, 3, "three retries reported one by one");
+    await l.close();
+    assert.match(got.warnings.at(-1), /^update not stored: 5 more like this were not reported one by one/);
+  });
+
   it("sends a backlog of bulk writes as one bulk_update.json", async function () {
     const s = await server();
     s.reply("POST", "/update.json", 200, "1");
