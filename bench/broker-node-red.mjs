@@ -3,8 +3,8 @@
 // this package linked into a temporary userDir's node_modules (as `npm start` does), and a flow
 // file with one iot-broker: anonymous off, one user whose patterns allow `#` both ways.
 // Started by bench/run.mjs, which talks to it over IPC (see lib/broker-child.mjs).
+import { startEmbeddedNodeRed } from "./lib/embedded-node-red.mjs";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -59,35 +59,7 @@ await runBrokerChild("node-red", async () => {
     // credentialSecret: false keeps flows_cred.json in plain JSON (a throwaway userDir).
     writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify({ [BROKER_ID]: { users: JSON.stringify(users) } }));
 
-    const nodeRedDir = dirname(require.resolve("node-red/package.json"));
-    const nodeRedVersion = JSON.parse(readFileSync(join(nodeRedDir, "package.json"), "utf8")).version;
-    const RED = require("node-red");
-    const express = require(require.resolve("express", { paths: [nodeRedDir] }));
-    const app = express();
-    const server = createServer(app);
-    const settings = {
-      userDir,
-      flowFile: "flows.json",
-      credentialSecret: false,
-      uiHost: "127.0.0.1",
-      uiPort: 0,
-      httpAdminRoot: "/",
-      httpNodeRoot: "/api",
-      logging: { console: { level: "warn", metrics: false, audit: false } },
-      telemetry: { enabled: false, updateNotification: false },
-      diagnostics: { enabled: false, ui: false },
-      runtimeState: { enabled: false, ui: false },
-      externalModules: { palette: { allowInstall: false } },
-      editorTheme: { projects: { enabled: false }, tours: false },
-    };
-    RED.init(server, settings);
-    app.use(settings.httpAdminRoot, RED.httpAdmin);
-    app.use(settings.httpNodeRoot, RED.httpNode);
-    await new Promise((ok, fail) => {
-      server.once("error", fail);
-      server.listen(0, "127.0.0.1", ok);
-    });
-    await RED.start();
+    const { RED, server, nodeRedVersion } = await startEmbeddedNodeRed({ userDir });
 
     // The node registers its running engine here once it listens (same module instance: Node-RED
     // loads the package through the symlink, and require() resolves it to this repository).

@@ -15,9 +15,9 @@
 // Exit code: 1 when Node-RED crashed or stopped answering, or an acknowledged message of a
 // device left alone by the faults never came back; 0 otherwise. Results: bench/results/soak-latest.json.
 // Loopback only, ephemeral ports, every wait bounded, the child killed on exit.
+import { startEmbeddedNodeRed } from "./lib/embedded-node-red.mjs";
 import { fork } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -95,18 +95,8 @@ async function child() {
   writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify(credentials)); // plain: credentialSecret false, a throwaway userDir
 
   const logged = { warn: 0, error: 0, texts: new Map() };
-  const nodeRedDir = dirname(require.resolve("node-red/package.json"));
-  const RED = require("node-red");
-  const express = require(require.resolve("express", { paths: [nodeRedDir] }));
-  const app = express();
-  const server = createServer(app);
-  const settings = {
+  const { RED, server } = await startEmbeddedNodeRed({
     userDir,
-    flowFile: "flows.json",
-    credentialSecret: false,
-    uiHost: "127.0.0.1",
-    httpAdminRoot: "/",
-    httpNodeRoot: "/api",
     logging: {
       soak: {
         level: VERBOSE ? "info" : "warn",
@@ -122,20 +112,7 @@ async function child() {
         },
       },
     },
-    telemetry: { enabled: false, updateNotification: false },
-    diagnostics: { enabled: false, ui: false },
-    runtimeState: { enabled: false, ui: false },
-    externalModules: { palette: { allowInstall: false } },
-    editorTheme: { projects: { enabled: false }, tours: false },
-  };
-  RED.init(server, settings);
-  app.use(settings.httpAdminRoot, RED.httpAdmin);
-  app.use(settings.httpNodeRoot, RED.httpNode);
-  await new Promise((ok, fail) => {
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", ok);
   });
-  await RED.start();
   const stop = () => {
     const hard = setTimeout(() => process.exit(0), 5000);
     hard.unref();

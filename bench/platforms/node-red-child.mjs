@@ -8,11 +8,10 @@
 //
 // Node-RED's done() ends in node._complete(msg, err): wrapping it on each writer instance counts
 // completions (and errors) without touching the nodes.
+import { startEmbeddedNodeRed } from "../lib/embedded-node-red.mjs";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { Session } from "node:inspector/promises";
 import { createServer as createNetServer } from "node:net";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +20,6 @@ import { rpc, sleep, Tally, wallMs } from "./rpc.mjs";
 
 if (!process.send) throw new Error("started by bench/platforms.mjs only (it needs an IPC channel)");
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const require = createRequire(import.meta.url);
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 const ep = rpc(process, "node-red child");
 
@@ -74,35 +72,9 @@ const port = await freePort();
   writeFileSync(join(userDir, "flows.json"), JSON.stringify(flow, null, 2));
   writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify(credentials)); // plain: credentialSecret false
 }
-const nodeRedDir = dirname(require.resolve("node-red/package.json"));
-const nodeRedVersion = JSON.parse(readFileSync(join(nodeRedDir, "package.json"), "utf8")).version;
-RED = require("node-red");
-const express = require(require.resolve("express", { paths: [nodeRedDir] }));
-const app = express();
-server = createServer(app);
-const settings = {
-  userDir,
-  flowFile: "flows.json",
-  credentialSecret: false,
-  uiHost: "127.0.0.1",
-  uiPort: 0,
-  httpAdminRoot: "/",
-  httpNodeRoot: "/api",
-  logging: { console: { level: "warn", metrics: false, audit: false } },
-  telemetry: { enabled: false, updateNotification: false },
-  diagnostics: { enabled: false, ui: false },
-  runtimeState: { enabled: false, ui: false },
-  externalModules: { palette: { allowInstall: false } },
-  editorTheme: { projects: { enabled: false }, tours: false },
-};
-RED.init(server, settings);
-app.use(settings.httpAdminRoot, RED.httpAdmin);
-app.use(settings.httpNodeRoot, RED.httpNode);
-await new Promise((ok, fail) => {
-  server.once("error", fail);
-  server.listen(0, "127.0.0.1", ok);
-});
-await RED.start();
+const started = await startEmbeddedNodeRed({ userDir });
+({ RED, server } = started);
+const { nodeRedVersion } = started;
 
 const getNode = (id) => RED.nodes.getNode(id);
 const wanted = [...new Set(Object.values(SIDES).flatMap((s) => [s.writer, s.sink].filter(Boolean)))];
