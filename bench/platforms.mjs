@@ -18,6 +18,7 @@
 // (bench/platforms/device-child.mjs) with the MQTT.js devices. Loopback only, ephemeral ports,
 // every wait bounded, children killed on exit. Exit code 0 whatever the verdicts (this is a
 // measurement); 1 only when the benchmark itself could not run.
+import { positiveIntEnv, QUICK, VERBOSE } from "./lib/env.mjs";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -28,12 +29,7 @@ import { rpc, sleep } from "./platforms/rpc.mjs";
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = resolve(benchDir, "..");
 const resultsDir = join(benchDir, "results");
-const QUICK = process.env.BENCH_QUICK === "1";
-const VERBOSE = process.env.BENCH_VERBOSE === "1";
-const int = (name, fallback) => {
-  const v = Number.parseInt(process.env[name] ?? "", 10);
-  return Number.isInteger(v) && v > 0 ? v : fallback;
-};
+const int = positiveIntEnv;
 const CONFIG = {
   n: int("PLATFORMS_N", QUICK ? 2_000 : 20_000),
   warmup: QUICK ? 3_000 : 10_000,

@@ -9,6 +9,7 @@
 //   node bench/uplinks.mjs                 # full run
 //   BENCH_QUICK=1 node bench/uplinks.mjs   # smoke run
 //   UPLINKS_N, UPLINKS_REPS, UPLINKS_WINDOW, UPLINKS_ONLY=blynk,tb,ts
+import { positiveIntEnv, QUICK, VERBOSE } from "./lib/env.mjs";
 import { fork } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -20,12 +21,7 @@ import { DEVICES, SIDES, TS_PERIOD_MS } from "./uplinks/flows.mjs";
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(benchDir, "results");
-const QUICK = process.env.BENCH_QUICK === "1";
-const VERBOSE = process.env.BENCH_VERBOSE === "1";
-const int = (name, fallback) => {
-  const v = Number.parseInt(process.env[name] ?? "", 10);
-  return Number.isInteger(v) && v > 0 ? v : fallback;
-};
+const int = positiveIntEnv;
 const CONFIG = {
   n: int("UPLINKS_N", QUICK ? 5_000 : 30_000),
   warmup: QUICK ? 2_000 : 10_000,
