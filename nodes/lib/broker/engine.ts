@@ -2,6 +2,7 @@
  * The local broker engine: aedes plus users, namespaces, listeners, the in-process client and
  * the plug-in seam. It knows no platform; platforms plug in through `BrokerPlugin`.
  */
+import { MemoryDeviceStores, type DeviceStoreProvider } from "./device-store.js";
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
@@ -101,6 +102,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #userRateLimit: RateLimit | 0;
   /** The session store this engine runs on, when it was given one (it outlives the engine). */
   readonly #sessions: SessionStore | undefined;
+  /** Where hosted devices keep their state (broker/device-store.ts). */
+  readonly deviceStores: DeviceStoreProvider;
   #lease: StoreLease | undefined;
 
   /**
@@ -116,6 +119,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#deviceRateLimit = checkRateLimit(options.deviceRateLimit, "deviceRateLimit");
     this.#userRateLimit = checkRateLimit(options.userRateLimit, "userRateLimit") ?? 0;
     this.#sessions = options.sessions;
+    this.deviceStores = options.deviceStores ?? new MemoryDeviceStores();
     // Checked at run time too: the options come from a flow file, not from typed code.
     const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
     if (persistence !== "memory") {

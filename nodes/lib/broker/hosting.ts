@@ -57,13 +57,15 @@ export function hostOnBroker<P extends BrokerPlugin, R>(brokerId: string, spec: 
 }
 
 /** A hosting kept through a redeploy; `onError` follows the link that adopted it. */
-interface KeptHosting {
+interface KeptHosting<T> {
   ownerId: string;
   sink: { onError: (err: unknown) => void };
   unhost: () => void;
+  /** What the hosting gives its users (e.g. the cell of its current runtime). */
+  value: T;
 }
 
-const keptHostings = new ParkingLot<KeptHosting>();
+const keptHostings = new ParkingLot<KeptHosting<unknown>>();
 
 /** Who is hosted where, with which settings (secrets included: only their digest is kept). */
 export interface HostedIdentity {
@@ -82,6 +84,15 @@ export interface HostedIdentity {
  * settings the parked one goes first. Outside a redeploy, unhosting is immediate.
  */
 export function hostAcrossRedeploys(what: HostedIdentity, onError: (err: unknown) => void, host: (report: (err: unknown) => void) => () => void): () => void {
+  return keepAcrossRedeploys(what, onError, (report) => ({ unhost: host(report), value: undefined })).unhost;
+}
+
+/** hostAcrossRedeploys for a hosting with a value: the new hosting's, or the adopted one's. */
+export function keepAcrossRedeploys<T>(
+  what: HostedIdentity,
+  onError: (err: unknown) => void,
+  host: (report: (err: unknown) => void) => { unhost: () => void; value: T },
+): { unhost: () => void; value: T } {
   const key = [what.plugin, what.brokerId, what.id].join("\u0000");
   let digest: string;
   try {
@@ -90,9 +101,10 @@ export function hostAcrossRedeploys(what: HostedIdentity, onError: (err: unknown
     return host(onError); // settings that cannot be compared (the platform reports what is wrong with them)
   }
   const claimed = keptHostings.claim(key);
-  let hosting: KeptHosting;
+  let hosting: KeptHosting<T>;
   if (claimed?.digest === digest) {
-    hosting = claimed.value;
+    // Same key, same digest: the same platform's hosting, so its value has this caller's type.
+    hosting = claimed.value as KeptHosting<T>;
     hosting.sink.onError = onError;
   } else {
     claimed?.discard();
@@ -100,14 +112,18 @@ export function hostAcrossRedeploys(what: HostedIdentity, onError: (err: unknown
     // this hosting fail as a duplicate until the sweep after the deploy.
     keptHostings.discardWhere((h) => h.ownerId === what.id);
     const sink = { onError };
-    hosting = { ownerId: what.id, sink, unhost: host((err) => { sink.onError(err); }) };
+    const made = host((err) => { sink.onError(err); });
+    hosting = { ownerId: what.id, sink, unhost: made.unhost, value: made.value };
   }
   let hosted = true;
-  return () => {
-    if (!hosted) return;
-    hosted = false;
-    if (isRedeploying()) keptHostings.park(key, digest, hosting, (h) => { h.unhost(); });
-    else hosting.unhost();
+  return {
+    value: hosting.value,
+    unhost: () => {
+      if (!hosted) return;
+      hosted = false;
+      if (isRedeploying()) keptHostings.park(key, digest, hosting, (h) => { h.unhost(); });
+      else hosting.unhost();
+    },
   };
 }
 

@@ -7,5 +7,8 @@ export { BrokerRegistry, brokers, type EngineSetup, type SetupErrorHandler } fro
 export * from "./types.js";
 export { BrokerPubSub, type BrokerPubSubOptions } from "./broker-pubsub.js";
 export { acquirePlugin } from "./shared-plugin.js";
-export { endKeptHosting, hostAcrossRedeploys, hostOnBroker, type HostedIdentity, type HostingSpec } from "./hosting.js";
+export { endKeptHosting, hostAcrossRedeploys, hostOnBroker, keepAcrossRedeploys, type HostedIdentity, type HostingSpec } from "./hosting.js";
 export { SessionStore, type StoreLease } from "./session-store.js";
+export { MemoryDeviceStore, MemoryDeviceStores, type DeviceStore, type DeviceStoreProvider, type StoredJson, type StoredValue } from "./device-store.js";
+export { DeviceListeners, HostedDeviceHandle, hostDevice, type DeviceListener, type HostDeviceSpec, type HostedDeviceEvents, type HostedRuntime, type OnlineState } from "./hosted-device.js";
+export { DirectoryConflict, HostedDirectory, type DirectoryKey } from "./hosted-directory.js";

@@ -5,6 +5,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { SecureContextOptions } from "node:tls";
 import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
+import type { DeviceStoreProvider } from "./device-store.js";
 import type { SessionStore } from "./session-store.js";
 
 /** A generic MQTT user defined on the `iot-broker` node (kept in Node-RED credentials). */
@@ -52,6 +53,8 @@ export interface BrokerOptions {
    * next engine on it resumes them. Without it they end with the engine.
    */
   sessions?: SessionStore;
+  /** Where hosted devices keep their state; default: memory, per engine. */
+  deviceStores?: DeviceStoreProvider;
   /** Longest accepted client id; MQTT 3.1.1 says 23, devices (Blynk) use up to 64. Default 256. */
   maxClientIdLength?: number;
   /** Failed-login throttling per source address (transport/auth-throttle.ts); false = off. Default: on, its defaults. */

@@ -1,0 +1,360 @@
+/**
+ * The one contract between a platform that hosts a device on an `iot-broker` node and the
+ * local-mode link that serves it to flows (docs/ARCHITECTURE.md 3.6).
+ *
+ * A platform's emulation keeps, per engine, one runtime per hosted device (`HostedRuntime`):
+ * it parses what the device sends once (over MQTT, HTTP or any other protocol the platform
+ * speaks), keeps the device's state in a `DeviceStore`, and tells its listeners. `hostDevice`
+ * hosts the device on the broker's current engine and every later one and returns a
+ * `HostedDeviceHandle`, which follows whichever runtime is current: it survives broker
+ * restarts and redeploys (an unchanged device is adopted, see `hostAcrossRedeploys`), queues
+ * (or refuses) what is sent while no broker runs, and closes cleanly.
+ *
+ * @example
+ * ```ts
+ * const handle = hostDevice({
+ *   plugin: "blynk", brokerId, id, settings: device, offline: "queue",
+ *   create: (engine) => new BlynkEmulation(engine),
+ *   add: (plugin, report) => plugin.add(device, report),
+ *   remove: (plugin) => { plugin.remove(device.id); },
+ * }, (err) => { warn(err); });
+ * handle.on("uplink", (m) => { deliver(m); });             // parsed by the emulation, once
+ * handle.on("online", (s) => { setDeviceOnline(s.online); });
+ * await handle.send({ kind: "ds", datastream: "Power", text: "1" });
+ * const stored = handle.store?.entries("ds");                // undefined while no broker runs
+ * await handle.close();                                      // parks it during a redeploy
+ * ```
+ */
+import { TransportError, toError } from "../transport/errors.js";
+import { Outbox } from "../transport/outbox.js";
+import type { LinkStatus } from "../transport/pubsub.js";
+import { TypedEmitter } from "../transport/typed-emitter.js";
+import type { DeviceStore } from "./device-store.js";
+import type { BrokerEngine } from "./engine.js";
+import { hostOnBroker, keepAcrossRedeploys } from "./hosting.js";
+import type { BrokerPlugin } from "./types.js";
+
+/** Which connection is the device now (what `state/online` says). */
+export interface OnlineState {
+  online: boolean;
+  clientId?: string;
+  remoteAddress?: string;
+  protocolVersion?: number;
+}
+
+/** What a hosted device's runtime tells the handles that follow it. */
+export interface DeviceListener<Up, Info> {
+  uplink(message: Up): void;
+  online(state: OnlineState): void;
+  info(info: Info): void;
+}
+
+/**
+ * The listeners of one runtime. The runtime calls `uplink`/`online`/`info`; a listener that
+ * throws is reported to `onError` and keeps the others from nothing (the device's traffic runs
+ * in broker hooks, which must not throw).
+ */
+export class DeviceListeners<Up, Info> {
+  readonly #listeners = new Set<DeviceListener<Up, Info>>();
+  readonly #onError: (err: unknown) => void;
+
+  constructor(onError: (err: unknown) => void) {
+    this.#onError = onError;
+  }
+
+  get size(): number {
+    return this.#listeners.size;
+  }
+
+  add(listener: DeviceListener<Up, Info>): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  uplink(message: Up): void {
+    for (const l of this.#listeners) this.#call(() => { l.uplink(message); });
+  }
+
+  online(state: OnlineState): void {
+    for (const l of this.#listeners) this.#call(() => { l.online(state); });
+  }
+
+  info(info: Info): void {
+    for (const l of this.#listeners) this.#call(() => { l.info(info); });
+  }
+
+  #call(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      try {
+        this.#onError(err);
+      } catch {
+        // The reporter failing must not break the broker hook this runs in.
+      }
+    }
+  }
+}
+
+/** One hosted device on one engine, as a platform's emulation keeps it. */
+export interface HostedRuntime<Up, Down, Ack, Info> {
+  /** The device's state on this engine. */
+  readonly store: DeviceStore;
+  /** Who hears the device (the handles following this runtime). */
+  readonly listeners: DeviceListeners<Up, Info>;
+  /** Whether the device is connected now, and how. */
+  onlineState(): OnlineState;
+  /** What the device last said about itself (Blynk `info/mcu`), if anything. */
+  info(): Info | undefined;
+  /** Something from flows towards the device: stored as the platform stores it, then delivered. */
+  send(message: Down): Promise<Ack>;
+}
+
+export type HostedDeviceEvents<Up, Info> = {
+  /** What the device sent, parsed once by the emulation. */
+  uplink: [Up];
+  /** The device connected or went away (only changes; the first state once the broker runs). */
+  online: [OnlineState];
+  /** The device described itself (only changes). */
+  info: [Info];
+  /** The broker: `connected` while an engine hosts the device, `disconnected` otherwise, `closed` at the end. */
+  status: [LinkStatus];
+  /** Problems worth a warning: the device's (duplicate token, bad uplinks) and the handle's (outbox overflow). */
+  warning: [string];
+};
+
+/** How a platform hosts one device: its plugin, how to add and remove the device on an engine. */
+export interface HostDeviceSpec<P extends BrokerPlugin, R> {
+  /** The platform's plugin name (one plugin per engine). */
+  plugin: string;
+  /** The `iot-broker` node. */
+  brokerId: string;
+  /** The device's id: the id of the config node that hosts it (safe in topics). */
+  id: string;
+  /** Everything that defines the hosted device; an unchanged digest across a redeploy keeps it connected. */
+  settings: unknown;
+  /** What is sent while no broker runs: `queue` (bounded, oldest dropped; resolves at once) or `refuse` (rejects with code "network"). */
+  offline: "queue" | "refuse";
+  /** Sends queued while no broker runs; default 1000. */
+  outboxLimit?: number;
+  /**
+   * Runs once per hosting, before any engine: checks the device and claims its credentials in
+   * the platform's `HostedDirectory` (with `runtime`, which finds the device on the engine
+   * running now); returns the release. A throw means "not hosted" (reported).
+   */
+  claim?: (runtime: () => R | undefined) => () => void;
+  create: (engine: BrokerEngine) => P;
+  /** Adds the device to this engine's plugin; returns its runtime there. */
+  add: (plugin: P, report: (err: unknown) => void) => R;
+  remove: (plugin: P) => void;
+}
+
+/** Where a hosting keeps its current runtime, for the handles that follow it (adopted ones too). */
+class RuntimeCell<R> {
+  runtime: R | undefined;
+  readonly #watchers = new Set<(runtime: R | undefined) => void>();
+
+  set(runtime: R | undefined): void {
+    this.runtime = runtime;
+    for (const watch of [...this.#watchers]) watch(runtime);
+  }
+
+  watch(watcher: (runtime: R | undefined) => void): () => void {
+    this.#watchers.add(watcher);
+    return () => {
+      this.#watchers.delete(watcher);
+    };
+  }
+}
+
+/**
+ * Hosts a device until the returned handle is closed, on the broker's current engine and every
+ * later one. Never throws: problems (a device that cannot be hosted, a duplicate credential, a
+ * later engine refusing it) go to `onError`.
+ */
+export function hostDevice<P extends BrokerPlugin, Up, Down, Ack, Info>(
+  spec: HostDeviceSpec<P, HostedRuntime<Up, Down, Ack, Info>>,
+  onError: (err: unknown) => void,
+): HostedDeviceHandle<Up, Down, Ack, Info> {
+  type R = HostedRuntime<Up, Down, Ack, Info>;
+  // The kept hosting (new, or adopted across a redeploy) brings its cell: the handle follows it.
+  const kept = keepAcrossRedeploys({ plugin: spec.plugin, brokerId: spec.brokerId, id: spec.id, settings: spec.settings }, onError, (report) => {
+    const cell = new RuntimeCell<R>();
+    return { unhost: hostNow(spec, cell, report), value: cell };
+  });
+  return new HostedDeviceHandle<Up, Down, Ack, Info>(kept.value, kept.unhost, spec.offline, spec.outboxLimit ?? 1000);
+}
+
+function hostNow<P extends BrokerPlugin, R>(spec: HostDeviceSpec<P, R>, cell: RuntimeCell<R>, onError: (err: unknown) => void): () => void {
+  const report = (err: unknown): void => {
+    try {
+      onError(err);
+    } catch {
+      // The host's callback failing must not break the broker.
+    }
+  };
+  let release: () => void;
+  try {
+    release = spec.claim?.(() => cell.runtime) ?? (() => undefined);
+  } catch (err) {
+    report(toError(err));
+    return () => undefined;
+  }
+  const unhost = hostOnBroker(
+    spec.brokerId,
+    {
+      plugin: spec.plugin,
+      create: spec.create,
+      add: (plugin) => spec.add(plugin, report),
+      remove: spec.remove,
+      runtime: (runtime) => {
+        cell.set(runtime);
+      },
+    },
+    report,
+  );
+  return () => {
+    unhost();
+    release();
+  };
+}
+
+interface Queued<Down> {
+  message: Down;
+}
+
+/** What a local-mode link holds: the hosted device, whichever engine runs it now (see the module comment). */
+export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<HostedDeviceEvents<Up, Info>> {
+  readonly #cell: RuntimeCell<HostedRuntime<Up, Down, Ack, Info>>;
+  readonly #unhost: () => void;
+  readonly #offline: "queue" | "refuse";
+  readonly #outbox: Outbox<Queued<Down>>;
+  readonly #unwatch: () => void;
+  #runtime: HostedRuntime<Up, Down, Ack, Info> | undefined;
+  #unlisten: (() => void) | undefined;
+  /** The runtime has the backlog: sends go straight to it. */
+  #resumed = false;
+  #status: LinkStatus = { state: "disconnected", reason: "the iot-broker node is not running", queued: 0 };
+  #online: OnlineState | undefined;
+  #infoText: string | undefined;
+  #closed = false;
+
+  constructor(cell: RuntimeCell<HostedRuntime<Up, Down, Ack, Info>>, unhost: () => void, offline: "queue" | "refuse", outboxLimit: number) {
+    super();
+    this.#cell = cell;
+    this.#unhost = unhost;
+    this.#offline = offline;
+    this.#outbox = new Outbox(outboxLimit);
+    this.#unwatch = cell.watch((runtime) => {
+      this.#follow(runtime);
+    });
+    this.#follow(cell.runtime);
+  }
+
+  get status(): LinkStatus {
+    return this.#status;
+  }
+
+  /** The device's state while a broker runs it; undefined otherwise. */
+  get store(): DeviceStore | undefined {
+    return this.#runtime?.store;
+  }
+
+  /** Whether the device is connected, while a broker runs it; undefined otherwise. */
+  get online(): OnlineState | undefined {
+    return this.#runtime?.onlineState();
+  }
+
+  /** What the device last said about itself, while a broker runs it. */
+  get info(): Info | undefined {
+    return this.#runtime?.info();
+  }
+
+  /** Towards the device. While no broker runs: queued (resolves at once) or refused, as the platform chose. */
+  send(message: Down): Promise<Ack> {
+    if (this.#closed) return Promise.reject(new TransportError("closed", "this hosted device was closed"));
+    const runtime = this.#runtime;
+    if (runtime !== undefined && this.#resumed) return runtime.send(message);
+    if (this.#offline === "refuse") return Promise.reject(new TransportError("network", "the iot-broker node is not running"));
+    const dropped = this.#outbox.push({ message }).length;
+    if (dropped > 0) {
+      this.emit("warning", `the outbox is full (${this.#outbox.limit} messages) while the broker is not running: dropped the oldest`);
+    }
+    this.#setStatus({ ...this.#status, queued: this.#outbox.length });
+    // Queued is as far as a stopped broker gets: `Ack` is void for platforms that queue.
+    return Promise.resolve(undefined as Ack);
+  }
+
+  /** Stops following the device and unhosts it (a redeploy parks it for the node that replaces this one). */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#unwatch();
+    this.#unlisten?.();
+    this.#unlisten = undefined;
+    this.#runtime = undefined;
+    this.#outbox.drain();
+    this.#unhost();
+    this.#setStatus({ state: "closed", queued: 0 });
+    return Promise.resolve();
+  }
+
+  #follow(runtime: HostedRuntime<Up, Down, Ack, Info> | undefined): void {
+    if (this.#closed || runtime === this.#runtime) return;
+    this.#unlisten?.();
+    this.#unlisten = undefined;
+    this.#runtime = runtime;
+    this.#resumed = false;
+    if (runtime === undefined) {
+      this.#setStatus({ state: "disconnected", reason: "the iot-broker node stopped", queued: this.#outbox.length });
+      return;
+    }
+    this.#unlisten = runtime.listeners.add({
+      uplink: (m) => { this.emit("uplink", m); },
+      online: (s) => { this.#onOnline(s); },
+      info: (i) => { this.#onInfo(i); },
+    });
+    void this.#resume(runtime);
+  }
+
+  /** Sends the backlog in order, then goes straight through. */
+  async #resume(runtime: HostedRuntime<Up, Down, Ack, Info>): Promise<void> {
+    // Not before the caller of hostDevice (or of the engine's start) had a turn to listen.
+    await Promise.resolve();
+    while (this.#runtime === runtime && this.#outbox.length > 0) {
+      for (const { message } of this.#outbox.drain()) {
+        try {
+          await runtime.send(message);
+        } catch (err) {
+          this.emit("warning", `a message queued while the broker was not running was not delivered: ${toError(err).message}`);
+        }
+      }
+    }
+    if (this.#runtime !== runtime) return;
+    this.#resumed = true;
+    this.#setStatus({ state: "connected", queued: 0 });
+    this.#onOnline(runtime.onlineState());
+    const info = runtime.info();
+    if (info !== undefined) this.#onInfo(info);
+  }
+
+  #onOnline(state: OnlineState): void {
+    if (state.online === this.#online?.online) return;
+    this.#online = state;
+    this.emit("online", state);
+  }
+
+  #onInfo(info: Info): void {
+    const text = JSON.stringify(info);
+    if (text === this.#infoText) return;
+    this.#infoText = text;
+    this.emit("info", info);
+  }
+
+  #setStatus(status: LinkStatus): void {
+    this.#status = status;
+    this.emit("status", status);
+  }
+}
