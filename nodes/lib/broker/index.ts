@@ -12,3 +12,4 @@ export { SessionStore, type StoreLease } from "./session-store.js";
 export { MemoryDeviceStore, MemoryDeviceStores, type DeviceStore, type DeviceStoreProvider, type StoredJson, type StoredValue } from "./device-store.js";
 export { DeviceListeners, HostedDeviceHandle, hostDevice, type DeviceListener, type HostDeviceSpec, type HostedDeviceEvents, type HostedRuntime, type OnlineState } from "./hosted-device.js";
 export { DirectoryConflict, HostedDirectory, type DirectoryKey } from "./hosted-directory.js";
+export { HostedRuntimeBase, type RuntimeIdentity } from "./hosted-runtime.js";
