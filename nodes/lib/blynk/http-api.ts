@@ -6,9 +6,11 @@
  *
  * Decisions:
  * - Writes (`update`, `batch/update`) are stored, pushed to the device on `downlink/ds/<name>`
- *   (the cloud pushes HTTPS writes to the hardware) and published on `hostedTopics.http(id)`.
- *   A timestamped POST stores its newest point only if newer than the stored value, pushes it
- *   if so, and gives flows all points on `http/ds/<name>/timestamped_batch` (JSON).
+ *   (the cloud pushes HTTPS writes to the hardware) and handed to the device's listeners as
+ *   uplinks from "http" (flows see them as from the device, with source "http"). A timestamped
+ *   POST stores its newest point only if newer than the stored value, pushes it if so, and
+ *   gives flows all points. `update/property` and `logEvent` only reach flows.
+ * - Devices are found in the Blynk HostedDirectory by token digest (emulation.ts `hostedByToken`).
  * - Pins map to datastream names through `HostedBlynkDevice.pins`; an unmapped pin is its own
  *   name ("v1"). Answers (`get` with several pins, `getAll`) are keyed by pin, or by datastream
  *   name for values that no pin maps to.
@@ -82,19 +84,19 @@ async function perform(intent: HttpIntent, device: HostedDevice): Promise<ApiRep
     case "get": {
       if (intent.pins.length === 1) {
         const pin = intent.pins[0] ?? "";
-        const payload = device.store.value(device.datastreamOf(pin));
+        const payload = device.state.value(device.datastreamOf(pin));
         if (payload === undefined) return error(400, HTTP_ERRORS.noDatastream);
         return payload.includes("\0") ? json(200, answerValue(payload)) : text(200, payload);
       }
       const answer: Record<string, BlynkValue> = {};
       for (const pin of intent.pins) {
-        const payload = device.store.value(device.datastreamOf(pin));
+        const payload = device.state.value(device.datastreamOf(pin));
         if (payload !== undefined) answer[pin] = answerValue(payload);
       }
       return json(200, answer);
     }
     case "getAll":
-      return json(200, Object.fromEntries(device.store.values().map(([name, payload]) => [device.pinOf(name), answerValue(payload)])));
+      return json(200, Object.fromEntries(device.state.values().map(([name, payload]) => [device.pinOf(name), answerValue(payload)])));
     case "update": {
       const name = device.datastreamOf(intent.pin);
       await device.write(name, encodeValue(intent.value, name));
@@ -114,11 +116,11 @@ async function perform(intent: HttpIntent, device: HostedDevice): Promise<ApiRep
       return text(200, "");
     case "property": {
       const name = device.datastreamOf(intent.pin);
-      await device.toFlows(`prop/${name}/${intent.property}`, encodeValue(intent.value, `${name}" property "${intent.property}`));
+      device.property(name, intent.property, encodeValue(intent.value, `${name}" property "${intent.property}`));
       return text(200, "");
     }
     case "logEvent":
-      await device.toFlows(`event/${intent.code}`, intent.description);
+      device.event(intent.code, intent.description);
       return text(200, "");
   }
 }

@@ -4,6 +4,7 @@
  * ever see BlynkLink; the modes live in link-mqtt.ts, link-https.ts and link-local.ts.
  */
 import { TransportError } from "../transport/errors.js";
+import { hostBlynkDeviceHandle } from "./emulation.js";
 import type { BlynkLink, BlynkLinkOptions } from "./link-base.js";
 import { HttpsBlynkLink } from "./link-https.js";
 import { LocalBlynkLink } from "./link-local.js";
@@ -28,7 +29,7 @@ export function createBlynkLink(options: BlynkLinkOptions): BlynkLink {
     case "local":
       if (options.broker === undefined || options.broker === "") throw new TransportError("invalid", "local mode needs the id of an iot-broker node");
       if (options.deviceId === undefined || options.deviceId === "") throw new TransportError("invalid", "local mode needs the hosted device's id");
-      return new LocalBlynkLink(options);
+      return new LocalBlynkLink({ ...options, host: hostBlynkDeviceHandle });
     default:
       throw new TransportError("invalid", `connection must be "mqtt", "https" or "local", got ${JSON.stringify(connection)}`);
   }

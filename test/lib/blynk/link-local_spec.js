@@ -112,6 +112,27 @@ describe("Blynk link, local mode (Node-RED serves a hosted device)", function ()
     assert.deepEqual(dev.box.messages.map((m) => m.topic), ["downlink/ds/sentinel"]);
   });
 
+  it("reads what the broker remembers while it runs, and the values it saw itself while it does not", async function () {
+    ctx = await hostedBroker();
+    const l = link();
+    const got = collect(l);
+    l.start();
+    await untilStatus(l, (s) => s.state === "connected");
+    const dev = await ctx.device(TOKENS.alpha);
+    await dev.publishAsync("ds/Temp", "100.00000", { qos: 1 });
+    await got.next((m) => m.datastream === "Temp", "the uplink");
+    await l.write("Power", 1);
+    const values = (list) => list.map((m) => [m.datastream, m.value, m.text, m.source, m.sync]);
+    // The store: the device's value as sent, and what flows wrote (get/ds answers with both).
+    assert.deepEqual(values(await l.read()), [["Temp", 100, "100.00000", "cache", true], ["Power", 1, "1", "cache", true]]);
+    const stopped = untilStatus(l, (s) => s.state === "disconnected");
+    brokers.detach(BROKER_ID, ctx.engine);
+    await stopped;
+    assert.deepEqual(values(await l.read()), [["Temp", 100, "100.00000", "cache", true]]);
+    brokers.attach(BROKER_ID, ctx.engine);
+    await untilStatus(l, (s) => s.state === "connected");
+  });
+
   it("follows the broker node across a restart: stopped, then serving the device again", async function () {
     ctx = await hostedBroker();
     const l = link();
