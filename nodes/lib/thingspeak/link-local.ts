@@ -48,6 +48,8 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
   readonly #broker: string;
   readonly #host: HostChannel;
   #handle: HostedChannelHandle | undefined;
+  /** Why hosting failed when it began, shown as the reason while disconnected. */
+  #notHosted: string | undefined;
 
   constructor(options: LocalThingSpeakLinkOptions) {
     super(options, false);
@@ -77,7 +79,14 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
       ...(o.readKey === undefined ? {} : { readKey: o.readKey }),
       ...(o.fieldNames === undefined ? {} : { fieldNames: o.fieldNames }),
     };
-    const handle = this.#host(this.#broker, channel, (err) => { this.warn(toError(err).message); }, { now: this.now });
+    // What goes wrong while hosting begins (a credential in use, an unusable setting) is why the channel is not served.
+    let starting = true;
+    const handle = this.#host(this.#broker, channel, (err) => {
+      const text = toError(err).message;
+      if (starting) this.#notHosted ??= text;
+      this.warn(text);
+    }, { now: this.now });
+    starting = false;
     this.#handle = handle;
     handle.on("status", (status) => { this.#onStatus(status); });
     handle.on("warning", (text) => { this.warn(text); });
@@ -122,8 +131,9 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
   }
 
   #onStatus(status: LinkStatus): void {
-    if (status.state !== "connected") this.setReady(false);
-    this.setStatus({ ...status, ...(status.state === "disconnected" ? { reason: status.reason ?? "the iot-broker node is not running" } : {}) });
+    if (status.state === "connected") this.#notHosted = undefined;
+    else this.setReady(false);
+    this.setStatus({ ...status, ...(status.state === "disconnected" ? { reason: this.#notHosted ?? status.reason ?? "the iot-broker node is not running" } : {}) });
     if (status.state === "connected") this.setReady(true);
   }
 }

@@ -3,7 +3,7 @@
 // through the broker registry on an injected clock, and plain MQTT.js clients speaking
 // ThingSpeak's documented device topics (mqtt3.thingspeak.com).
 const assert = require("node:assert/strict");
-const { brokers, BrokerEngine } = require("../../../dist/nodes/lib/broker/index.js");
+const { brokers, BrokerEngine, MemoryDeviceStore } = require("../../../dist/nodes/lib/broker/index.js");
 const { hostThingSpeakChannel, hostedTopics, hostedChannel, hostedEntries, hostedByCredentials } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
 const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
 const { waitFor, until, untilStatus } = require("../../support/wait.js");
@@ -228,6 +228,11 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       assert.deepEqual(hostedEntries(small.id, { minutes: 2 }).map((e) => e.entry_id), [4, 5]);
       assert.deepEqual(hostedEntries(small.id, { minutes: 1 }).map((e) => e.entry_id), [5]);
       assert.equal(hostedEntries("not-hosted"), undefined);
+      // The feed lives in the engine's DeviceStore, keyed by entry id (what the link reads through its handle).
+      const store = ctx.handles.get(small.id).store;
+      assert.equal(store, ctx.engine.deviceStores.open("thingspeak", small.id));
+      assert.deepEqual(store.entries("feed").map(([id, v]) => [id, v.value.field1]), [["3", "3"], ["4", "4"], ["5", "5"]]);
+      assert.equal(store.get("channel", "lastEntryId").value, 5);
     });
 
     it("drops malformed and empty updates with a plugin-error naming channel and reason; the device stays connected", async function () {
@@ -414,6 +419,28 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       again.publish("channels/1001/publish", "field1=2");
       assert.equal(JSON.parse((await again.box.next("channels/1001/subscribe")).payload).entry_id, 2);
       assert.equal((await ctx.entry(WEATHER, 2)).entry_id, 2, "the handle follows the new engine");
+    });
+
+    it("takes the feed from a DeviceStore provider that keeps it (as a durable one would): entry ids and the interval go on", async function () {
+      const kept = new Map();
+      const deviceStores = {
+        open: (plugin, id) => kept.get(`${plugin}/${id}`) ?? kept.set(`${plugin}/${id}`, new MemoryDeviceStore()).get(`${plugin}/${id}`),
+        close: () => undefined,
+      };
+      ctx = await hostedBroker({ channels: [WEATHER], deviceStores });
+      const dev = await ctx.device(WEATHER);
+      dev.publish("channels/1001/publish", "field1=1");
+      await ctx.entry(WEATHER);
+      ctx.unhost.get(WEATHER.id)();
+      await until(() => !dev.connected);
+      ctx.clock.advance(5000);
+      ctx.host(WEATHER);
+      const handle = ctx.handles.get(WEATHER.id);
+      await untilStatus(handle, (s) => s.state === "connected");
+      assert.deepEqual(hostedEntries(WEATHER.id).map((e) => e.field1), ["1"]);
+      assert.equal((await handle.send({ fields: { 1: 2 } })).retryInMs, 10_000);
+      ctx.clock.advance(10_000);
+      assert.equal((await handle.send({ fields: { 1: 2 } })).entry.entry_id, 2);
     });
 
     it("unhosting disconnects the device and forgets the feed; hosting again starts empty", async function () {
