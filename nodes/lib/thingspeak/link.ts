@@ -6,6 +6,7 @@
  */
 import { TransportError } from "../transport/errors.js";
 import { toChannelId } from "./codec.js";
+import { hostThingSpeakDevice } from "./emulation.js";
 import type { ThingSpeakLink, ThingSpeakLinkOptions } from "./link-base.js";
 import { LocalThingSpeakLink } from "./link-local.js";
 import { MqttThingSpeakLink } from "./link-mqtt.js";
@@ -39,7 +40,7 @@ export function createThingSpeakLink(options: ThingSpeakLinkOptions): ThingSpeak
       mqttCredentials();
       if (options.broker === undefined || options.broker === "") throw new TransportError("invalid", "local mode needs the id of an iot-broker node");
       if (typeof options.id !== "string" || options.id === "") throw new TransportError("invalid", "local mode needs the hosted channel's id");
-      return new LocalThingSpeakLink(options);
+      return new LocalThingSpeakLink({ ...options, host: hostThingSpeakDevice });
     default:
       throw new TransportError("invalid", `connection must be "mqtt", "rest" or "local", got ${JSON.stringify(connection)}`);
   }

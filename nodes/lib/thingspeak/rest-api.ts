@@ -2,7 +2,8 @@
  * ThingSpeak's REST API (docs/PROTOCOLS.md 5.2) served by Node-RED itself for every hosted channel,
  * so HTTP-only devices, ThingSpeak libraries pointed at Node-RED and REST-mode links work
  * self-hosted. An express-compatible handler: requests are understood and answered by the
- * codec's rest-server.ts; this module finds the channel, checks keys and reads the feed.
+ * codec's rest-server.ts; this module finds the channel (in the platform's HostedDirectory),
+ * checks keys and reads the feed (hosted-state.ts).
  *
  * Decisions:
  * - Paths answered: `/update[.<ext>]` and `/channels/<id>/...` of a hosted channel id, only
@@ -24,8 +25,10 @@
  */
 import { decodeForm } from "./codec.js";
 import { JSON_TYPE, serveApi, type ApiCall, type ApiHandler, type ApiOptions, type ApiReply } from "../transport/http-api-skeleton.js";
-import { anyHosted, registrationByChannelId, registrationByWriteKey } from "./emulation.js";
-import type { WriteOutcome } from "./hosted-channel.js";
+import { CHANNEL_KINDS, thingSpeakChannels } from "./emulation.js";
+import type { ChannelHosting } from "./hosted-channel.js";
+import { feedEntries, lastEntry } from "./hosted-state.js";
+import type { WriteResult } from "./hosted-types.js";
 import {
   formatFeedsAnswer,
   formatLastAnswer,
@@ -54,13 +57,17 @@ function pathOf(url: string): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
+function byChannelId(channelId: number): ChannelHosting | undefined {
+  return thingSpeakChannels.find(CHANNEL_KINDS.channelId, String(channelId));
+}
+
 /** Whether `url` is one this API answers now (see the decisions above). */
 function isServed(url: string): boolean {
-  if (!anyHosted()) return false;
+  if (thingSpeakChannels.size === 0) return false;
   const path = pathOf(url);
   if (UPDATE_PATH.test(path)) return true;
   const m = CHANNEL_PATH.exec(path);
-  return m !== null && registrationByChannelId(Number(m[1])) !== undefined;
+  return m !== null && byChannelId(Number(m[1])) !== undefined;
 }
 
 /** Errors in the form the request's format asks for: text for `/update`, csv and txt; JSON otherwise. */
@@ -76,23 +83,22 @@ function refused(status: number, message: string, path: string): RestAnswer {
 const OUTCOME_STATUS = { "no-action": 421, conflict: 409, invalid: 400, "too-large": 413 } as const;
 
 function updateAnswer(intent: Extract<RestIntent, { op: "update" }>, path: string, call: ApiCall): RestAnswer {
-  const registration = registrationByWriteKey(intent.apiKey);
-  if (registration === undefined) {
+  const hosting = thingSpeakChannels.find(CHANNEL_KINDS.writeKey, intent.apiKey);
+  if (hosting === undefined) {
     call.loginFailed();
     return refused(401, "the write API key is not the key of any hosted channel", path);
   }
   call.loginSucceeded();
-  const outcome: WriteOutcome = registration.feed.write(intent.update);
-  if ("entry" in outcome) return formatUpdateAnswer(intent.format, outcome.entry);
-  if (outcome.refused === "rate-limited") return formatUpdateAnswer(intent.format, undefined);
-  return refused(OUTCOME_STATUS[outcome.refused], outcome.message, path);
+  const result: WriteResult = hosting.write(intent.update);
+  if (result.ok) return formatUpdateAnswer(intent.format, result.entry);
+  if (result.code === "rate-limited") return formatUpdateAnswer(intent.format, undefined);
+  return refused(OUTCOME_STATUS[result.code], result.message, path);
 }
 
 function readAnswer(intent: Exclude<RestIntent, { op: "update" }>, path: string, call: ApiCall): RestAnswer {
-  const registration = registrationByChannelId(intent.channelId);
-  if (registration === undefined) return refused(404, `channel ${intent.channelId} is not hosted here`, path);
-  const { feed } = registration;
-  if (!feed.mayRead(intent.apiKey)) {
+  const hosting = byChannelId(intent.channelId);
+  if (hosting === undefined) return refused(404, `channel ${intent.channelId} is not hosted here`, path);
+  if (!hosting.mayRead(intent.apiKey)) {
     if (intent.apiKey !== undefined) call.loginFailed();
     const why = intent.apiKey === undefined ? "this channel is private; give its read API key as api_key" : "the API key is not this channel's read API key";
     return refused(401, why, path);
@@ -100,19 +106,20 @@ function readAnswer(intent: Exclude<RestIntent, { op: "update" }>, path: string,
   if (intent.apiKey !== undefined) call.loginSucceeded();
   const { query } = intent;
   const shape = { status: query.status, location: query.location };
-  const info = feed.info();
+  const info = hosting.info();
+  const store = hosting.store();
   switch (intent.op) {
     case "feeds":
     case "field": {
       const format = intent.format === "csv" ? "csv" : "json";
-      const entries = selectEntries(feed.store.all(), query, feed.now());
+      const entries = selectEntries(feedEntries(store), query, hosting.now());
       return formatFeedsAnswer(format, info, entries, intent.op === "field" ? { ...shape, field: intent.field } : shape);
     }
     case "last":
-      return formatLastAnswer(intent.format, info, feed.store.last(), shape);
+      return formatLastAnswer(intent.format, info, lastEntry(store), shape);
     case "field-last": {
       const extra = { ...(query.prepend === undefined ? {} : { prepend: query.prepend }), ...(query.append === undefined ? {} : { append: query.append }) };
-      return formatLastAnswer(intent.format, info, feed.store.last(intent.field), { ...shape, field: intent.field, ...extra });
+      return formatLastAnswer(intent.format, info, lastEntry(store, intent.field), { ...shape, field: intent.field, ...extra });
     }
   }
 }

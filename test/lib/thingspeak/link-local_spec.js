@@ -102,4 +102,19 @@ describe("ThingSpeak link, local mode (Node-RED serves a hosted channel)", funct
     brokers.attach(BROKER_ID, ctx.engine);
     assert.equal((await waiting).entry.field3, "7");
   });
+
+  it("says why a channel that cannot be hosted is not served: in its status, its warnings and its reads", async function () {
+    ctx = await hostedBroker();
+    const l = link(WEATHER);
+    l.start();
+    await untilStatus(l, (s) => s.state === "connected");
+    const copy = link({ ...GARDEN, channelId: WEATHER.channelId });
+    const got = collect(copy);
+    copy.start();
+    assert.equal(copy.status.state, "disconnected");
+    assert.match(copy.status.reason, /"Garden" is not hosted: "Weather" has channel id 1001 too/);
+    assert.match(got.warnings[0], /"Garden" is not hosted/);
+    await assert.rejects(copy.readNew(), (err) => err.code === "network" && /not hosted/.test(err.message));
+    assert.equal(hostedChannel(GARDEN.id), undefined);
+  });
 });
