@@ -6,7 +6,8 @@ const assert = require("node:assert/strict");
 const mqtt = require("mqtt");
 const { createBlynkLink } = require("../../../dist/nodes/lib/blynk/link.js");
 const { EventGate } = require("../../../dist/nodes/lib/blynk/link-events.js");
-const { BlynkConfigError, parseBlynkDevice, parsePins } = require("../../../dist/nodes/lib/blynk/link-config.js");
+const { parseBlynkDevice, parsePins } = require("../../../dist/nodes/lib/blynk/link-config.js");
+const { ConfigError } = require("../../../dist/nodes/lib/transport/link-config.js");
 const { statusView } = require("../../../dist/nodes/lib/blynk/link-user.js");
 const { startBareBroker } = require("../fixtures/bare-broker.js");
 const { unusedPort } = require("../fixtures/http-server.js");
@@ -306,7 +307,7 @@ describe("blynk-device settings", function () {
       [{ connection: "local", broker: "b1", pins: "X1=Temp" }, creds, "invalid-pins"],
     ];
     for (const [props, credentials, key] of cases) {
-      assert.throws(() => parseBlynkDevice("n1", props, credentials), (err) => err instanceof BlynkConfigError && err.key === key && !err.message.includes("secret"), key);
+      assert.throws(() => parseBlynkDevice("n1", props, credentials), (err) => err instanceof ConfigError && err.key === key && !err.message.includes("secret"), key);
     }
     assert.deepEqual(parsePins(""), {});
   });

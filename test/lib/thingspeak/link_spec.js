@@ -5,7 +5,8 @@
 // runs on a test clock.
 const assert = require("node:assert/strict");
 const { createThingSpeakLink } = require("../../../dist/nodes/lib/thingspeak/link.js");
-const { ThingSpeakConfigError, parseThingSpeakChannel, parseFieldNames } = require("../../../dist/nodes/lib/thingspeak/link-config.js");
+const { parseThingSpeakChannel, parseFieldNames } = require("../../../dist/nodes/lib/thingspeak/link-config.js");
+const { ConfigError } = require("../../../dist/nodes/lib/transport/link-config.js");
 const { statusView } = require("../../../dist/nodes/lib/thingspeak/link-user.js");
 const { startBareBroker } = require("../fixtures/bare-broker.js");
 const { connect, inbox } = require("../fixtures/engine.js");
@@ -175,7 +176,7 @@ describe("thingspeak-channel settings", function () {
     ];
     for (const [props, credentials, key] of cases) {
       assert.throws(() => parseThingSpeakChannel("n1", props, credentials), (err) => {
-        assert.ok(err instanceof ThingSpeakConfigError);
+        assert.ok(err instanceof ConfigError);
         assert.equal(err.key, key, JSON.stringify(props));
         assert.ok(!JSON.stringify(err.params).includes("secret-pass"));
         return true;
