@@ -8,7 +8,7 @@ const { hostThingsBoardDevice } = require("../../../dist/nodes/lib/thingsboard/e
 const { parseGatewayTelemetry } = require("../../../dist/nodes/lib/thingsboard/gateway-codec.js");
 const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
 const { waitFor, until } = require("../../support/wait.js");
-const { BROKER_ID, TOKENS, hostedBroker, subackOf, up, online, assertNoToken } = require("./fixtures.js");
+const { BROKER_ID, TOKENS, hostedBroker, subackOf, up, assertNoToken } = require("./fixtures.js");
 
 const ALPHA = { id: "a1b2c3d4e5f60718", name: "Alpha", token: TOKENS.alpha, gateway: false };
 const BETA = { id: "b1b2c3d4e5f60718", name: "Beta", token: TOKENS.beta, gateway: false, basic: { clientId: "beta-client", username: "beta-user", password: "beta-pass" } };
@@ -33,9 +33,10 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
         assert.deepEqual([info.identity.kind, info.identity.plugin, info.identity.deviceId, info.identity.username], ["device", "thingsboard", ALPHA.id, undefined]);
         await dev.publishAsync(`${ME}/telemetry`, '{"temperature":21.5}', { qos: 1 });
         assert.equal((await ctx.flows.uplink(ALPHA, `${ME}/telemetry`)).payload, '{"temperature":21.5}');
-        const state = json(await ctx.flows.next(online(ALPHA), (m) => json(m).online));
-        assert.equal(state.protocolVersion, protocolVersion);
-        assertNoToken(assert, ctx.events, ctx.flows.messages, ctx.warnings);
+        const onlineNow = () => ctx.flows.onlines.find((o) => o.id === ALPHA.id && o.online);
+        await until(onlineNow, 5000, "the device online");
+        assert.equal(onlineNow().protocolVersion, protocolVersion);
+        assertNoToken(assert, ctx.events, ctx.flows.messages, ctx.flows.onlines, ctx.warnings);
       });
     }
 
@@ -80,7 +81,7 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       await ctx.connect({ clientId: "anon-1" });
       assert.deepEqual(ctx.engine.clients().map((c) => c.identity.plugin ?? c.identity.kind).sort(), ["anonymous", "other", "user"]);
       assert.equal((await connectRefused(ctx.url, { username: "dash", password: "wrong" })).code, 4);
-      ctx.unhost.get(ALPHA.id)();
+      await ctx.unhost.get(ALPHA.id)();
       assert.equal((await connectRefused(ctx.url, { username: "stranger" })).code, 4);
       assert.match(ctx.events.filter((e) => e.event === "auth-refused").at(-1).reason, /^unknown user \(/);
     });
@@ -102,14 +103,14 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
     it("does not host a second device with a token or basic credentials already hosted, nor a bad definition", async function () {
       ctx = await hostedBroker({ devices: [ALPHA, BETA] });
       const report = (e) => ctx.warnings.push(e.message);
-      const stops = [
+      const handles = [
         hostThingsBoardDevice(BROKER_ID, { ...BETA, id: "x1", name: "Copy", basic: undefined, token: ALPHA.token }, report),
         hostThingsBoardDevice(BROKER_ID, { ...BETA, id: "x2", name: "Twin", token: "OtherTOKEN0000000000" }, report),
         hostThingsBoardDevice(BROKER_ID, { id: "bad/id", name: "X", token: "t0000", gateway: false }, report),
         hostThingsBoardDevice(BROKER_ID, { id: "x3", name: "NoToken", token: "", gateway: false }, report),
         hostThingsBoardDevice(BROKER_ID, { id: "x4", name: "HalfBasic", token: "HalfTOKEN", gateway: false, basic: { username: "u" } }, report),
       ];
-      stops.forEach((stop) => stop());
+      await Promise.all(handles.map((h) => h.close()));
       assert.match(ctx.warnings[0], /"Copy" is not hosted: "Alpha" already uses the same access token/);
       assert.match(ctx.warnings[1], /"Twin" is not hosted: "Beta" already uses the same basic MQTT credentials/);
       assert.match(ctx.warnings[2], /device id "bad\/id" must .* contain none of/);
@@ -179,6 +180,13 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       for (const [topic, payload] of sent) await dev.publishAsync(topic, payload, { qos: 1 });
       await ctx.flows.uplink(ALPHA, `${ME}/claim`);
       assert.deepEqual(ctx.flows.messages.filter((m) => m.topic.includes("/up/")).map((m) => [m.topic, m.payload]), sent.map(([t, p]) => [up(ALPHA, t), p]));
+      // Parsed once, for the handle: telemetry entries (a claim is the emulation's alone).
+      await ctx.flows.parsed(ALPHA, (m) => m.kind === "attributes");
+      const parsed = ctx.flows.uplinks.map((u) => u.message);
+      assert.deepEqual(parsed.map((m) => m.kind), ["telemetry", "telemetry", "telemetry", "telemetry", "attributes"]);
+      assert.deepEqual(parsed[1].entries.map((e) => e.values), [{ key1: "value1" }, { key2: true }]);
+      assert.deepEqual(parsed[3].entries, [{ ts: 1451649600512, values: { a: 1 } }, { ts: 1451649600513, values: { a: 2 } }]);
+      assert.deepEqual(parsed[4].values, { firmware_version: "1.0.3", serial: "SN-001" });
     });
 
     it("RPC-echo script: a flow's server-side RPC reaches the device, whose reply with the same id reaches the flow", async function () {
@@ -191,6 +199,7 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       const request = { method: "setGpio", params: { pin: 4, enabled: true } };
       await ctx.flows.send(ALPHA, `${ME}/rpc/request/42`, request);
       assert.deepEqual(json(await ctx.flows.uplink(ALPHA, `${ME}/rpc/response/42`)), request);
+      assert.deepEqual(await ctx.flows.parsed(ALPHA, (m) => m.kind === "rpc-response"), { kind: "rpc-response", id: 42, result: request });
       assert.deepEqual(dev.box.messages.map((m) => m.topic), [`${ME}/rpc/request/42`]);
     });
 
@@ -235,22 +244,20 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       await dev.subscribeAsync(`${ME}/rpc/response/+`);
       await dev.publishAsync(`${ME}/rpc/request/17`, '{"method":"getTime","params":{}}', { qos: 1 });
       assert.deepEqual(json(await ctx.flows.uplink(ALPHA, `${ME}/rpc/request/17`)), { method: "getTime", params: {} });
+      assert.deepEqual(await ctx.flows.parsed(ALPHA, (m) => m.kind === "rpc-request"), { kind: "rpc-request", id: 17, idText: "17", method: "getTime", params: {} });
       await ctx.flows.send(ALPHA, `${ME}/rpc/response/17`, { time: "2024-01-01T00:00:00Z" });
       assert.deepEqual(json(await dev.box.next(`${ME}/rpc/response/17`)), { time: "2024-01-01T00:00:00Z" });
     });
 
-    it("keeps online/offline as retained state", async function () {
+    it("tells online/offline as it changes, and keeps the state for a late observer", async function () {
       ctx = await hostedBroker({ devices: [ALPHA] });
+      const states = () => ctx.flows.onlines.filter((o) => o.id === ALPHA.id).map((o) => o.online);
       const dev = await ctx.device(ALPHA.token);
-      await ctx.flows.next(online(ALPHA), (m) => json(m).online);
+      await until(() => states().length === 2, 5000, "the online state");
       await dev.endAsync();
-      const states = () => ctx.flows.messages.filter((m) => m.topic === online(ALPHA)).map((m) => json(m).online);
       await until(() => states().length === 3, 5000, "the offline state");
       assert.deepEqual(states(), [false, true, false]);
-      const late = [];
-      const local = ctx.engine.createLocalClient();
-      await local.subscribe(online(ALPHA), (m) => late.push([JSON.parse(m.payload.toString()).online, m.retain]));
-      assert.deepEqual(late, [[false, true]]);
+      assert.deepEqual(ctx.handles.get(ALPHA.id).online, { online: false });
     });
   });
 
@@ -315,9 +322,9 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       await dev.publishAsync(`${ME}/attributes`, '{"fw":"1"}', { qos: 1 });
       await ctx.flows.uplink(ALPHA, `${ME}/attributes`);
       const closed = waitFor(dev, "close");
-      ctx.unhost.get(ALPHA.id)();
+      await ctx.unhost.get(ALPHA.id)();
       await closed;
-      await ctx.flows.next(online(ALPHA), (m) => m.payload === "");
+      assert.equal(ctx.handles.get(ALPHA.id).status.state, "closed");
       await ctx.host(ALPHA);
       const again = await ctx.device(ALPHA.token);
       await again.subscribeAsync(`${ME}/attributes/response/+`);

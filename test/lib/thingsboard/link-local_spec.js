@@ -9,7 +9,7 @@ const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { createThingsBoardLink } = require("../../../dist/nodes/lib/thingsboard/link.js");
 const { startEngine, inbox } = require("../fixtures/engine.js");
 const { untilStatus } = require("../../support/wait.js");
-const { BROKER_ID, TOKENS, hostedBroker, online } = require("./fixtures.js");
+const { BROKER_ID, TOKENS, hostedBroker } = require("./fixtures.js");
 const { collect } = require("../../support/links.js");
 
 const ALPHA = { id: "a1b2c3d4e5f60718", name: "Alpha" };
@@ -24,8 +24,7 @@ describe("ThingsBoard link, local mode, with ThingsBoard's documented device scr
     links.push(l);
     const got = collect(l);
     l.start();
-    await untilStatus(l, (s) => s.state === "connected");
-    await ctx.flows.next(online(device));
+    await untilStatus(l, (s) => s.state === "connected"); // the device's runtime on the engine is followed from here
     return { link: l, got };
   }
   beforeEach(async function () {
