@@ -6,7 +6,8 @@ const assert = require("node:assert/strict");
 const { brokers, BrokerEngine, deviceNamespace } = require("../../../dist/nodes/lib/broker/index.js");
 const { hostThingsBoardDevice } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
 const { parseGatewayTelemetry } = require("../../../dist/nodes/lib/thingsboard/gateway-codec.js");
-const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
+const { connect, connectRefused, inbox, startEngine } = require("../fixtures/engine.js");
+const { latestTelemetry } = require("../../../dist/nodes/lib/thingsboard/hosted-state.js");
 const { waitFor, until } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker, subackOf, up, assertNoToken } = require("./fixtures.js");
 
@@ -118,6 +119,26 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       assert.match(ctx.warnings[4], /"HalfBasic": basic MQTT credentials are incomplete/);
       assertNoToken(assert, ctx.warnings);
     });
+    it("finds only devices hosted on the engine a login reaches, also with credentials hosted on another broker", async function () {
+      ctx = await hostedBroker({ devices: [ALPHA] });
+      const other = await startEngine();
+      brokers.attach("thingsboard-other-broker", other.engine);
+      const handle = hostThingsBoardDevice("thingsboard-other-broker", BETA, (e) => ctx.warnings.push(e.message));
+      try {
+        await until(() => handle.status.state === "connected", 5000, "Beta hosted on the other broker");
+        assert.equal((await connectRefused(ctx.url, { username: BETA.token })).code, 5);
+        assert.equal((await connectRefused(ctx.url, { clientId: "beta-client", username: "beta-user", password: "beta-pass" })).code, 5);
+        const there = await connect(other.url, { username: BETA.token });
+        await there.endAsync();
+        const alphaThere = await connectRefused(other.url, { username: ALPHA.token });
+        assert.equal(alphaThere.code, 5);
+        assert.deepEqual(ctx.warnings, []);
+      } finally {
+        await handle.close();
+        brokers.detach("thingsboard-other-broker", other.engine);
+        await other.engine.close();
+      }
+    });
   });
 
   describe("namespaces", function () {
@@ -187,6 +208,20 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       assert.deepEqual(parsed[1].entries.map((e) => e.values), [{ key1: "value1" }, { key2: true }]);
       assert.deepEqual(parsed[3].entries, [{ ts: 1451649600512, values: { a: 1 } }, { ts: 1451649600513, values: { a: 2 } }]);
       assert.deepEqual(parsed[4].values, { firmware_version: "1.0.3", serial: "SN-001" });
+    });
+
+    it("remembers the latest value of each telemetry key, of the device and of a gateway's sub-devices, in the device's store", async function () {
+      ctx = await hostedBroker({ devices: [ALPHA, GATEWAY] });
+      const dev = await ctx.device(ALPHA.token);
+      await dev.publishAsync(`${ME}/telemetry`, '[{"ts":1000,"values":{"t":1,"h":40}},{"ts":2000,"values":{"t":2}}]', { qos: 1 });
+      await dev.publishAsync(`${ME}/telemetry`, '{"ts":1500,"values":{"t":99}}', { qos: 1 });
+      const gw = await ctx.device(GATEWAY.token);
+      await gw.publishAsync("v1/gateway/telemetry", '{"Sensor A":[{"ts":3000,"values":{"t":7}}]}', { qos: 1 });
+      await ctx.flows.parsed(GATEWAY, (m) => m.kind === "telemetry");
+      await ctx.flows.parsed(ALPHA, (m) => m.kind === "telemetry" && m.entries[0].ts === 1500);
+      assert.deepEqual(latestTelemetry(ctx.handles.get(ALPHA.id).store), { t: { ts: 2000, value: 2 }, h: { ts: 1000, value: 40 } });
+      assert.deepEqual(latestTelemetry(ctx.handles.get(GATEWAY.id).store, "Sensor A"), { t: { ts: 3000, value: 7 } });
+      assert.deepEqual(ctx.flows.uplinks.find((u) => u.id === GATEWAY.id).message, { kind: "telemetry", device: "Sensor A", entries: [{ ts: 3000, values: { t: 7 } }] });
     });
 
     it("RPC-echo script: a flow's server-side RPC reaches the device, whose reply with the same id reaches the flow", async function () {

@@ -4,6 +4,8 @@
 // scripts do (mqtt-js-rpc-from-server.js, mqtt-js-attributes-request.js,
 // mqtt-js-rpc-from-client.js): publish right after subscribe, ids in topics, echo replies.
 const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
 const mqtt = require("mqtt");
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { createThingsBoardLink } = require("../../../dist/nodes/lib/thingsboard/link.js");
@@ -115,5 +117,31 @@ describe("ThingsBoard link, local mode, with ThingsBoard's documented device scr
       brokers.detach(BROKER_ID, next.engine);
       await next.engine.close();
     }
+  });
+
+  it("queues what flows send while the broker is stopped and delivers it, in order, to the device's state on the next engine", async function () {
+    const { link } = await hosted();
+    const stopped = untilStatus(link, (s) => s.state === "disconnected");
+    brokers.detach(BROKER_ID, ctx.engine);
+    await stopped;
+    await link.publishAttributes({ mode: "eco", level: 1 });
+    await link.publishAttributes({ level: 2 });
+    assert.equal(link.status.queued, 2);
+    const next = await startEngine();
+    try {
+      brokers.attach(BROKER_ID, next.engine);
+      await untilStatus(link, (s) => s.state === "connected" && s.queued === 0);
+      assert.deepEqual(await link.requestAttributes({ sharedKeys: "mode,level" }), { client: {}, shared: { mode: "eco", level: 2 } });
+    } finally {
+      brokers.detach(BROKER_ID, next.engine);
+      await next.engine.close();
+    }
+  });
+
+  it("is a thin adapter over the hosted-device handle: no emulation, store, parser or PubSub of its own", function () {
+    const source = fs.readFileSync(path.join(__dirname, "../../../nodes/lib/thingsboard/link-local.ts"), "utf8");
+    const imports = [...source.matchAll(/from "([^"]+)"/g)].map((m) => m[1]).sort();
+    assert.deepEqual(imports, ["../transport/errors.js", "../transport/pubsub.js", "./codec.js", "./hosted-state.js", "./hosted-types.js", "./link-base.js"]);
+    assert.doesNotMatch(source, /\bparse[A-Z]\w*\(|BrokerPubSub|hostedByToken/);
   });
 });
