@@ -138,6 +138,18 @@ describe("ThingsBoard link, local mode, with ThingsBoard's documented device scr
     }
   });
 
+  it("says why in its status when the device cannot be hosted (another device has its token), never showing the token", async function () {
+    await hosted();
+    const twin = createThingsBoardLink({ connection: "local", token: TOKENS.alpha, broker: BROKER_ID, deviceId: BETA.id, name: "Twin" });
+    links.push(twin);
+    const got = collect(twin);
+    twin.start();
+    assert.equal(twin.status.state, "disconnected");
+    assert.match(twin.status.reason, /"Twin" is not hosted: "Alpha" already uses the same access token/);
+    assert.match(got.warnings.join("\n"), /already uses the same access token/);
+    assert.doesNotMatch(JSON.stringify([twin.status, got.warnings]), new RegExp(TOKENS.alpha));
+  });
+
   it("is a thin adapter over the hosted-device handle: no emulation, store, parser or PubSub of its own", function () {
     const source = fs.readFileSync(path.join(__dirname, "../../../nodes/lib/thingsboard/link-local.ts"), "utf8");
     const imports = [...source.matchAll(/from "([^"]+)"/g)].map((m) => m[1]).sort();
