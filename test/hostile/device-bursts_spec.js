@@ -13,9 +13,6 @@ const assert = require("node:assert/strict");
 const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const { hostBlynkDevice } = require("../../dist/nodes/lib/blynk/emulation.js");
 const { hostThingsBoardDevice } = require("../../dist/nodes/lib/thingsboard/emulation.js");
-
-/** A hosted device's handle as the unhost function these cases return. */
-const closer = (handle) => () => void handle.close();
 const { hostThingSpeakChannel } = require("../../dist/nodes/lib/thingspeak/emulation.js");
 const { startEngine } = require("../lib/fixtures/engine.js");
 const { probeDeliveries } = require("../lib/fixtures/mq-probe.js");
@@ -49,7 +46,7 @@ const PLATFORMS = [
   },
   {
     name: "ThingsBoard attribute requests",
-    host: (warn) => closer(hostThingsBoardDevice(BROKER_ID, { id: "t0000000000000001", name: "TbBurst", token: "TbBurstTOKEN00000001" }, warn)),
+    host: (warn) => hostThingsBoardDevice(BROKER_ID, { id: "t0000000000000001", name: "TbBurst", token: "TbBurstTOKEN00000001" }, warn),
     login: { username: "TbBurstTOKEN00000001", subscriptions: [`${ME}/attributes/response/+`, `${ME}/rpc/response/+`] },
     prelude: [[`${ME}/attributes`, JSON.stringify({ a: 1, big: "x".repeat(1000) })]],
     request: (i) => [`${ME}/attributes/request/${i}`, '{"clientKeys":"a,big"}'],
@@ -58,7 +55,7 @@ const PLATFORMS = [
   },
   {
     name: "ThingsBoard getSessionLimits RPC",
-    host: (warn) => closer(hostThingsBoardDevice(BROKER_ID, { id: "t0000000000000002", name: "TbRpc", token: "TbRpcTOKEN0000000002" }, warn)),
+    host: (warn) => hostThingsBoardDevice(BROKER_ID, { id: "t0000000000000002", name: "TbRpc", token: "TbRpcTOKEN0000000002" }, warn),
     login: { username: "TbRpcTOKEN0000000002", subscriptions: [`${ME}/rpc/response/+`] },
     prelude: [],
     request: (i) => [`${ME}/rpc/request/${i}`, '{"method":"getSessionLimits","params":{}}'],
@@ -67,7 +64,7 @@ const PLATFORMS = [
   },
   {
     name: "ThingsBoard gateway attribute requests",
-    host: (warn) => closer(hostThingsBoardDevice(BROKER_ID, { id: "t0000000000000003", name: "TbGw", token: "TbGwTOKEN00000000003", gateway: true }, warn)),
+    host: (warn) => hostThingsBoardDevice(BROKER_ID, { id: "t0000000000000003", name: "TbGw", token: "TbGwTOKEN00000000003", gateway: true }, warn),
     login: { username: "TbGwTOKEN00000000003", subscriptions: ["v1/gateway/attributes/response"] },
     prelude: [["v1/gateway/attributes", JSON.stringify({ S1: { a: 1 } })]],
     request: (i) => ["v1/gateway/attributes/request", JSON.stringify({ id: i, device: "S1", client: true, key: "a" })],

@@ -52,8 +52,7 @@ describe(`hostile: ${COUNT} hosted devices per platform, logins by map look-up (
     const warn = (err) => warnings.push(err.message);
     for (let i = 0; i < COUNT; i++) {
       ctx.unhost.push(blynk.hostBlynkDevice(BROKER_ID, { id: `bl${pad(i)}`, name: `B${i}`, token: `BlynkTok_${pad(i)}_abcdefghijklmnop` }, warn));
-      const tbHandle = thingsboard.hostThingsBoardDevice(BROKER_ID, { id: `tb${pad(i)}`, name: `T${i}`, token: `TbTok_${pad(i)}_abcdefgh`, ...(i % 2 ? { basic: { clientId: `tbc-${pad(i)}`, username: `tbu-${pad(i)}`, password: "pw" } } : {}) }, warn);
-      ctx.unhost.push(() => void tbHandle.close());
+      ctx.unhost.push(thingsboard.hostThingsBoardDevice(BROKER_ID, { id: `tb${pad(i)}`, name: `T${i}`, token: `TbTok_${pad(i)}_abcdefgh`, ...(i % 2 ? { basic: { clientId: `tbc-${pad(i)}`, username: `tbu-${pad(i)}`, password: "pw" } } : {}) }, warn));
       ctx.unhost.push(
         thingspeak.hostThingSpeakChannel(
           BROKER_ID,

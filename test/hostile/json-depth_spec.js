@@ -57,8 +57,7 @@ describe("hostile: deeply nested JSON on the HTTP device APIs (finding 4)", func
     brokers.attach(BROKER_ID, engine.engine);
     const warn = () => undefined;
     unhost.push(hostBlynkDevice(BROKER_ID, { id: "j0000000000000001", name: "JsonBlynk", token: BLYNK_TOKEN }, warn));
-    const tbHandle = hostThingsBoardDevice(BROKER_ID, { id: "j0000000000000002", name: "JsonTb", token: TB_TOKEN }, warn);
-    unhost.push(() => void tbHandle.close());
+    unhost.push(hostThingsBoardDevice(BROKER_ID, { id: "j0000000000000002", name: "JsonTb", token: TB_TOKEN }, warn));
     unhost.push(
       hostThingSpeakChannel(BROKER_ID, { id: "j0000000000000003", channelId: 5151, name: "JsonTs", clientId: "JsonClient000000000001", username: "JsonClient000000000001", password: "JsonPassword000000001", writeKey: WRITE_KEY, updateIntervalMs: 0 }, warn),
     );

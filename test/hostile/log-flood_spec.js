@@ -7,9 +7,6 @@ const assert = require("node:assert/strict");
 const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const { hostBlynkDevice } = require("../../dist/nodes/lib/blynk/emulation.js");
 const { hostThingsBoardDevice } = require("../../dist/nodes/lib/thingsboard/emulation.js");
-
-/** A hosted device's handle as the unhost function these cases return. */
-const closer = (handle) => () => void handle.close();
 const { hostThingSpeakChannel } = require("../../dist/nodes/lib/thingspeak/emulation.js");
 const { DEFAULT_REPORT_BURST } = require("../../dist/nodes/lib/transport/report-throttle.js");
 const { startEngine } = require("../lib/fixtures/engine.js");
@@ -30,7 +27,7 @@ const CASES = [
   },
   {
     name: "ThingsBoard: malformed telemetry",
-    host: (warn) => closer(hostThingsBoardDevice(BROKER_ID, { id: "f0000000000000002", name: "TbFlood", token: "TbFloodTOKEN00000001" }, warn)),
+    host: (warn) => hostThingsBoardDevice(BROKER_ID, { id: "f0000000000000002", name: "TbFlood", token: "TbFloodTOKEN00000001" }, warn),
     login: { username: "TbFloodTOKEN00000001" },
     message: (i) => ["v1/devices/me/telemetry", `{not json ${i}`],
     marker: ["v1/devices/me/telemetry", '{"done":1}'],

@@ -2,10 +2,11 @@
  * Self-hosted ThingsBoard: devices that an `iot-broker` node serves as ThingsBoard would, for
  * unchanged ThingsBoard MQTT firmware and HTTP devices. Public contract, for local-mode links:
  *
- * - `hostThingsBoardDevice(brokerId, device, onError)` hosts the device on that broker and
- *   returns its handle (`TbHostedHandle`, broker/hosted-device.ts): hosted across broker
+ * - `hostThingsBoardDeviceHandle(brokerId, device, onError)` hosts the device on that broker
+ *   and returns its handle (`HostedTbHandle`, broker/hosted-device.ts): hosted across broker
  *   restarts (each engine starts with an empty store) and kept through a redeploy that leaves
- *   the device unchanged, until the handle is closed. Problems (duplicate token, replaced
+ *   the device unchanged, until the handle is closed (`hostThingsBoardDevice`: the same for a
+ *   caller that only hosts, returning the unhost). Problems (duplicate token, replaced
  *   connection, a bad device definition) go to `onError`, never with the token in them.
  * - Connecting: the username is the access token (any password); or the device's basic MQTT
  *   credentials. Empty username: CONNACK 0x04 (MQTT 5: 0x86); unknown token: 0x05 (0x87), when
@@ -17,8 +18,8 @@
  *   `.../rpc/response/<id>`, `.../claim`, for gateways `v1/gateway/...`); what it receives is
  *   published on `$iot/thingsboard/<id>/down/<topic>`. A device never receives its own uplink
  *   (up and down are disjoint), nor another's traffic.
- * - The handle carries parsed messages (hosted-types.ts): `uplink` events are `TbUplink`s, from
- *   MQTT and the HTTP device API alike; `send(TbDownlink)` remembers shared attributes, answers
+ * - The handle carries parsed messages (hosted-types.ts): `uplink` events are `TbUp`s, from
+ *   MQTT and the HTTP device API alike; `send(TbDown)` remembers shared attributes, answers
  *   HTTP polls and client-RPC calls, and publishes on the device's `down/` topic. The device's
  *   state (attributes, latest telemetry) is in the handle's `store` (read it with
  *   hosted-state.ts); `online` events follow its MQTT connection.
@@ -39,9 +40,9 @@ import { connectCredentials } from "./codec.js";
 import type { HostedDevice } from "./hosted-device.js";
 import { claimCredentials, hostedByToken, type HostedRegistration } from "./hosted-index.js";
 import { TbEmulation } from "./hosted-plugin.js";
-import { hostedTopics, TB_PLUGIN, type HostedTbDevice, type TbHostedHandle } from "./hosted-types.js";
+import { hostedTopics, TB_PLUGIN, type HostedTbDevice, type HostedTbHandle } from "./hosted-types.js";
 
-export { hostedByToken, hostedTopics, TB_PLUGIN, type HostedRegistration, type HostedTbDevice, type TbHostedHandle };
+export { hostedByToken, hostedTopics, TB_PLUGIN, type HostedRegistration, type HostedTbDevice, type HostedTbHandle };
 
 function checkDevice(device: HostedTbDevice): HostedTbDevice {
   const d = device as Partial<Record<keyof HostedTbDevice, unknown>>;
@@ -73,7 +74,7 @@ function checkDevice(device: HostedTbDevice): HostedTbDevice {
  * go to `onError`. A redeploy that re-creates the hosting node with the same settings keeps
  * the device connected.
  */
-export function hostThingsBoardDevice(brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void): TbHostedHandle {
+export function hostThingsBoardDeviceHandle(brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void): HostedTbHandle {
   const id = String((device as { id?: unknown } | null | undefined)?.id);
   let config: HostedTbDevice | undefined;
   return hostDevice(
@@ -98,4 +99,12 @@ export function hostThingsBoardDevice(brokerId: string, device: HostedTbDevice, 
     },
     onError,
   );
+}
+
+/** hostThingsBoardDeviceHandle for a caller that only hosts: returns the unhost. */
+export function hostThingsBoardDevice(brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void): () => void {
+  const handle = hostThingsBoardDeviceHandle(brokerId, device, onError);
+  return () => {
+    void handle.close();
+  };
 }

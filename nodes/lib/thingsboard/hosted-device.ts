@@ -16,7 +16,7 @@ import { Correlator } from "../transport/correlator.js";
 import { toError, TransportError } from "../transport/errors.js";
 import { LIMITS, rpcRequestTopic, rpcResponseTopic, TOPICS, type TbJson } from "./codec.js";
 import { TbDeviceState } from "./hosted-store.js";
-import { hostedTopics, type HostedTbDevice, type TbDownlink, type TbUplink } from "./hosted-types.js";
+import { hostedTopics, type HostedTbDevice, type TbDown, type TbUp } from "./hosted-types.js";
 import { encodeHttpRpcRequest } from "./http-codec.js";
 
 /** Publishes on an internal topic of the device's engine (QoS 1); settles when delivered. */
@@ -99,7 +99,7 @@ export class PollQueue {
 }
 
 /** One hosted device on one engine. */
-export class HostedDevice extends HostedRuntimeBase<TbUplink, TbDownlink, void, never> {
+export class HostedDevice extends HostedRuntimeBase<TbUp, TbDown, void, never> {
   readonly config: Readonly<HostedTbDevice>;
   /** Attributes and latest telemetry, over `store`. */
   readonly state: TbDeviceState;
@@ -135,7 +135,7 @@ export class HostedDevice extends HostedRuntimeBase<TbUplink, TbDownlink, void, 
    * What the device sent, parsed (MQTT or HTTP): client attributes and the latest telemetry are
    * remembered (what fits; the rest is reported, flows get everything), then the listeners hear it.
    */
-  receive(message: TbUplink): void {
+  receive(message: TbUp): void {
     try {
       if (message.kind === "attributes") this.state.setAttributes("client", message.values, message.device);
       else if (message.kind === "telemetry") this.state.setTelemetry(message.entries, message.device);
@@ -148,7 +148,7 @@ export class HostedDevice extends HostedRuntimeBase<TbUplink, TbDownlink, void, 
   }
 
   /** From flows: shared attributes are remembered, HTTP polls and calls get theirs, the device gets the payload. */
-  send(message: TbDownlink): Promise<void> {
+  send(message: TbDown): Promise<void> {
     if (this.#closed) return Promise.reject(new TransportError("closed", "the device is no longer hosted on this broker"));
     const G = TOPICS.gateway;
     let topic: string;

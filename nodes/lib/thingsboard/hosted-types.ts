@@ -2,8 +2,8 @@
  * Names shared by the self-hosted ThingsBoard emulation (`emulation.ts`), its HTTP device API
  * (`http-api.ts`) and local-mode links: the plugin name, the internal topic layout, the hosted
  * device definition, which device-relative topics a device may use, and the messages of the
- * hosted-device handle (docs/ARCHITECTURE.md 3.6): `TbUplink` (what the device sent, parsed
- * once by the emulation), `TbDownlink` (what flows send it, built by `tbDownlink`). Kept apart
+ * hosted-device handle (docs/ARCHITECTURE.md 3.6): `TbUp` (what the device sent, parsed
+ * once by the emulation), `TbDown` (what flows send it, built by `tbDown`). Kept apart
  * so those modules need no import cycle, and so a link depends on the contract only.
  */
 import { devicePrefix, type HostedDeviceHandle } from "../broker/index.js";
@@ -35,12 +35,12 @@ export interface HostedTbDevice {
  * `device` names a gateway's sub-device (absent: the device itself). Attribute requests,
  * claims, gateway (dis)connects and `getSessionLimits` are the emulation's and never appear.
  */
-export type TbUplink =
+export type TbUp =
   /** Entries without a ts of their own carry the arrival time. */
   | { kind: "telemetry"; device?: string; entries: TelemetryEntry[] }
   /** Client attributes. */
   | { kind: "attributes"; device?: string; values: TbValues }
-  /** Client-side RPC, for flows to answer with `tbDownlink.rpcResponse(idText, ...)`. */
+  /** Client-side RPC, for flows to answer with `tbDown.rpcResponse(idText, ...)`. */
   | { kind: "rpc-request"; id: number; idText: string; method: string; params: TbJson }
   /** A reply to a server-side RPC a flow sent (`id` is the flow's). */
   | { kind: "rpc-response"; device?: string; id: number; result: TbJson };
@@ -48,9 +48,9 @@ export type TbUplink =
 /**
  * What flows send a hosted device; `text` is the payload on the device's topic, checked (at
  * most ThingsBoard's maxPayloadSize) when the message was built, so a refusal happens before
- * anything is queued. Build them with `tbDownlink`.
+ * anything is queued. Build them with `tbDown`.
  */
-export type TbDownlink =
+export type TbDown =
   /** Shared attributes (`deleted`: keys removed), to the device or (`device`) a gateway's sub-device. */
   | { kind: "attributes"; device?: string; values: TbValues; deleted: string[]; text: string }
   /** Server-side RPC. */
@@ -59,14 +59,14 @@ export type TbDownlink =
   | { kind: "rpc-response"; id: number; idText: string; result: TbJson; text: string };
 
 /** A local-mode link's view of its hosted device (broker/hosted-device.ts); ThingsBoard devices describe nothing of themselves. */
-export type TbHostedHandle = HostedDeviceHandle<TbUplink, TbDownlink, void, never>;
+export type HostedTbHandle = HostedDeviceHandle<TbUp, TbDown, void, never>;
 
-/** Hosts a device on an `iot-broker` node until the handle is closed (emulation.ts `hostThingsBoardDevice`). */
-export type TbHost = (brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void) => TbHostedHandle;
+/** Hosts a device on an `iot-broker` node until the handle is closed (emulation.ts `hostThingsBoardDeviceHandle`). */
+export type HostTbDevice = (brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void) => HostedTbHandle;
 
 /** Builds downlink messages: checks and encodes once; throws TransportError "invalid" / "too-large" for unusable input. */
-export const tbDownlink = {
-  attributes(values: unknown, device?: string, deleted?: unknown): TbDownlink {
+export const tbDown = {
+  attributes(values: unknown, device?: string, deleted?: unknown): TbDown {
     const removed = toKeyList(deleted, "deleted attributes");
     const wire = device === undefined ? encodeAttributeUpdate({ values, deleted: removed }) : encodeGatewayAttributeUpdate(device, { values, deleted: removed });
     const data = (device === undefined ? wire : (wire as { data: TbJson }).data) as TbValues; // what the encoders return for these inputs
@@ -78,7 +78,7 @@ export const tbDownlink = {
     return { kind: "attributes", ...(device === undefined ? {} : { device }), values: kept, deleted: removed, text: toCheckedPayloadText(wire) };
   },
 
-  rpcRequest(requestId: number, method: unknown, params: unknown, device?: string): TbDownlink {
+  rpcRequest(requestId: number, method: unknown, params: unknown, device?: string): TbDown {
     const id = Number(requestIdText(requestId, "RPC id"));
     const request = encodeRpcRequest({ method, params });
     const wire = device === undefined ? { ...request } : encodeGatewayRpcRequest({ device, id, ...request });
@@ -86,7 +86,7 @@ export const tbDownlink = {
   },
 
   /** `result` is a checked reply (link-base's encodeRpcResponse). */
-  rpcResponse(idText: string, result: TbJson): TbDownlink {
+  rpcResponse(idText: string, result: TbJson): TbDown {
     const id = requestIdText(idText, "RPC id");
     return { kind: "rpc-response", id: Number(id), idText: id, result, text: toCheckedPayloadText(result) };
   },

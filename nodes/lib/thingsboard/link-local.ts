@@ -2,8 +2,8 @@
  * local mode: Node-RED is the ThingsBoard server of a device hosted on an iot-broker node. The
  * device is hosted (its token accepted by the broker) for as long as the link is open, through
  * the hosted-device handle (docs/ARCHITECTURE.md 3.6) that the host function given by link.ts
- * returns: what the device sends arrives parsed (`TbUplink`, over MQTT or HTTP alike), what
- * flows send it goes out as a `TbDownlink`, its connection state comes as `online` events and
+ * returns: what the device sends arrives parsed (`TbUp`, over MQTT or HTTP alike), what
+ * flows send it goes out as a `TbDown`, its connection state comes as `online` events and
  * its stored attributes are read from the handle's store (hosted-state.ts).
  *
  * Roles are reversed from the cloud modes: `incoming` telemetry and client attributes are the
@@ -20,26 +20,29 @@ import { toError, TransportError } from "../transport/errors.js";
 import type { LinkStatus } from "../transport/pubsub.js";
 import { keySelection, toKeyList, type TbJson } from "./codec.js";
 import { selectAttributes } from "./hosted-state.js";
-import { hostedTopics, tbDownlink, type TbDownlink, type TbHost, type TbHostedHandle, type TbUplink } from "./hosted-types.js";
+import { hostedTopics, tbDown, type TbDown, type HostTbDevice, type HostedTbHandle, type TbUp } from "./hosted-types.js";
 import {
   TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbRequestOptions, type TbRpcRequest,
 } from "./link-base.js";
 
+/** A local link's options: the link's, plus how to host the device (link.ts passes the emulation's). */
+export interface LocalTbLinkOptions extends TbLinkOptions {
+  host: HostTbDevice;
+}
+
 export class LocalTbLink extends TbLinkBase {
   readonly connection = "local" as const;
-  readonly #options: TbLinkOptions;
-  readonly #host: TbHost;
+  readonly #options: LocalTbLinkOptions;
   readonly #id: string;
   readonly #broker: string;
-  #handle: TbHostedHandle | undefined;
+  #handle: HostedTbHandle | undefined;
   #online: boolean | undefined;
   /** Why hosting was refused when it started (a duplicate token): the status says so rather than "not running". */
   #refusal: string | undefined;
 
-  constructor(options: TbLinkOptions, host: TbHost) {
+  constructor(options: LocalTbLinkOptions) {
     super(options);
     this.#options = options;
-    this.#host = host;
     this.#id = options.deviceId ?? "";
     this.#broker = options.broker ?? "";
     hostedTopics.up(this.#id); // throws for an id that cannot be a topic level
@@ -52,7 +55,7 @@ export class LocalTbLink extends TbLinkBase {
     const b = o.basic;
     const basic = b === undefined ? {} : { basic: { ...b } };
     let starting = true;
-    const handle = this.#host(this.#broker, { id: this.#id, name: this.name, token: o.token, gateway: this.gateway, ...basic }, (err) => {
+    const handle = o.host(this.#broker, { id: this.#id, name: this.name, token: o.token, gateway: this.gateway, ...basic }, (err) => {
       const text = toError(err).message;
       if (starting) this.#refusal = text; // reported while hosting starts: the device is not hosted
       this.warn(text);
@@ -82,7 +85,7 @@ export class LocalTbLink extends TbLinkBase {
   /** Shared attributes to the device (or a hosted gateway's sub-device). */
   async publishAttributes(values: unknown, target: { device?: string } = {}): Promise<void> {
     this.assertOpen();
-    await this.#send(tbDownlink.attributes(values, this.subDevice(target.device)));
+    await this.#send(tbDown.attributes(values, this.subDevice(target.device)));
   }
 
   /** What the broker remembers: the client attributes the device sent, the shared ones flows set. */
@@ -104,7 +107,7 @@ export class LocalTbLink extends TbLinkBase {
     this.assertOpen();
     const sub = this.subDevice(options.device);
     const id = this.calls.nextId();
-    const message = tbDownlink.rpcRequest(id, method, params, sub);
+    const message = tbDown.rpcRequest(id, method, params, sub);
     const key = sub === undefined ? id : gatewayKey(sub, id);
     const answer = this.calls.wait(key, options.timeoutMs, `RPC "${String(method)}" (id ${id}) to "${sub ?? this.name}"`);
     try {
@@ -117,14 +120,14 @@ export class LocalTbLink extends TbLinkBase {
   }
 
   protected async sendReply(request: TbRpcRequest, result: TbJson): Promise<void> {
-    await this.#send(tbDownlink.rpcResponse(request.idText, result));
+    await this.#send(tbDown.rpcResponse(request.idText, result));
   }
 
   protected async shutdown(): Promise<void> {
     await this.#handle?.close();
   }
 
-  async #send(message: TbDownlink): Promise<void> {
+  async #send(message: TbDown): Promise<void> {
     const handle = this.#handle;
     if (handle === undefined) throw this.unsupported("sending before start", "the link was not started");
     await handle.send(message);
@@ -151,7 +154,7 @@ export class LocalTbLink extends TbLinkBase {
   }
 
   /** A parsed uplink to flow messages: one per telemetry entry. */
-  #fromDevice(message: TbUplink): void {
+  #fromDevice(message: TbUp): void {
     const from = message.kind === "rpc-request" || message.device === undefined ? { device: this.name, subDevice: false } : { device: message.device, subDevice: true };
     switch (message.kind) {
       case "telemetry":

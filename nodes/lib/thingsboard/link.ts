@@ -5,7 +5,7 @@
  * link-http.ts and link-local.ts.
  */
 import { TransportError } from "../transport/errors.js";
-import { hostThingsBoardDevice } from "./emulation.js";
+import { hostThingsBoardDeviceHandle } from "./emulation.js";
 import type { TbLink, TbLinkOptions } from "./link-base.js";
 import { HttpTbLink } from "./link-http.js";
 import { LocalTbLink } from "./link-local.js";
@@ -32,7 +32,7 @@ export function createThingsBoardLink(options: TbLinkOptions): TbLink {
     case "local":
       if (options.broker === undefined || options.broker === "") throw new TransportError("invalid", "local mode needs the id of an iot-broker node");
       if (options.deviceId === undefined || options.deviceId === "") throw new TransportError("invalid", "local mode needs the hosted device's id");
-      return new LocalTbLink(options, hostThingsBoardDevice);
+      return new LocalTbLink({ ...options, host: hostThingsBoardDeviceHandle });
     default:
       throw new TransportError("invalid", `connection must be "mqtt", "http" or "local", got ${JSON.stringify(connection)}`);
   }

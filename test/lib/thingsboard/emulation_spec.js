@@ -4,7 +4,7 @@
 // topics, and an in-process client acting as the flow on the internal topics.
 const assert = require("node:assert/strict");
 const { brokers, BrokerEngine, deviceNamespace } = require("../../../dist/nodes/lib/broker/index.js");
-const { hostThingsBoardDevice } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
+const { hostThingsBoardDevice, hostThingsBoardDeviceHandle } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
 const { parseGatewayTelemetry } = require("../../../dist/nodes/lib/thingsboard/gateway-codec.js");
 const { connect, connectRefused, inbox, startEngine } = require("../fixtures/engine.js");
 const { latestTelemetry } = require("../../../dist/nodes/lib/thingsboard/hosted-state.js");
@@ -104,14 +104,14 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
     it("does not host a second device with a token or basic credentials already hosted, nor a bad definition", async function () {
       ctx = await hostedBroker({ devices: [ALPHA, BETA] });
       const report = (e) => ctx.warnings.push(e.message);
-      const handles = [
+      const stops = [
         hostThingsBoardDevice(BROKER_ID, { ...BETA, id: "x1", name: "Copy", basic: undefined, token: ALPHA.token }, report),
         hostThingsBoardDevice(BROKER_ID, { ...BETA, id: "x2", name: "Twin", token: "OtherTOKEN0000000000" }, report),
         hostThingsBoardDevice(BROKER_ID, { id: "bad/id", name: "X", token: "t0000", gateway: false }, report),
         hostThingsBoardDevice(BROKER_ID, { id: "x3", name: "NoToken", token: "", gateway: false }, report),
         hostThingsBoardDevice(BROKER_ID, { id: "x4", name: "HalfBasic", token: "HalfTOKEN", gateway: false, basic: { username: "u" } }, report),
       ];
-      await Promise.all(handles.map((h) => h.close()));
+      stops.forEach((stop) => stop());
       assert.match(ctx.warnings[0], /"Copy" is not hosted: "Alpha" already uses the same access token/);
       assert.match(ctx.warnings[1], /"Twin" is not hosted: "Beta" already uses the same basic MQTT credentials/);
       assert.match(ctx.warnings[2], /device id "bad\/id" must .* contain none of/);
@@ -119,11 +119,12 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       assert.match(ctx.warnings[4], /"HalfBasic": basic MQTT credentials are incomplete/);
       assertNoToken(assert, ctx.warnings);
     });
+
     it("finds only devices hosted on the engine a login reaches, also with credentials hosted on another broker", async function () {
       ctx = await hostedBroker({ devices: [ALPHA] });
       const other = await startEngine();
       brokers.attach("thingsboard-other-broker", other.engine);
-      const handle = hostThingsBoardDevice("thingsboard-other-broker", BETA, (e) => ctx.warnings.push(e.message));
+      const handle = hostThingsBoardDeviceHandle("thingsboard-other-broker", BETA, (e) => ctx.warnings.push(e.message));
       try {
         await until(() => handle.status.state === "connected", 5000, "Beta hosted on the other broker");
         assert.equal((await connectRefused(ctx.url, { username: BETA.token })).code, 5);

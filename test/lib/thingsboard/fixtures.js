@@ -4,8 +4,8 @@
 // on `$iot/thingsboard/...` (where the broker puts MQTT uplinks) plus the hosted devices'
 // handles (what a local-mode link holds: parsed uplinks, online states, sends to the device).
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
-const { hostThingsBoardDevice, hostedTopics } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
-const { tbDownlink } = require("../../../dist/nodes/lib/thingsboard/hosted-types.js");
+const { hostThingsBoardDeviceHandle, hostedTopics } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
+const { tbDown } = require("../../../dist/nodes/lib/thingsboard/hosted-types.js");
 const { startEngine, connect, inbox } = require("../fixtures/engine.js");
 const { until, untilStatus } = require("../../support/wait.js");
 
@@ -22,19 +22,19 @@ const up = (d, t) => hostedTopics.up(d.id) + t;
 const down = (d, t) => hostedTopics.down(d.id) + t;
 const ME = "v1/devices/me";
 
-/** What a flow sends on the device-relative `topic`, as the local link hands it to the handle (tbDownlink). */
+/** What a flow sends on the device-relative `topic`, as the local link hands it to the handle (tbDown). */
 function downlinkOf(topic, payload) {
   const json = typeof payload === "string" ? JSON.parse(payload) : payload;
   if (topic === `${ME}/attributes`) {
     const { deleted, ...values } = json;
-    return tbDownlink.attributes(values, undefined, deleted);
+    return tbDown.attributes(values, undefined, deleted);
   }
-  if (topic === "v1/gateway/attributes") return tbDownlink.attributes(json.data, json.device);
-  if (topic === "v1/gateway/rpc") return tbDownlink.rpcRequest(json.data.id, json.data.method, json.data.params, json.device);
+  if (topic === "v1/gateway/attributes") return tbDown.attributes(json.data, json.device);
+  if (topic === "v1/gateway/rpc") return tbDown.rpcRequest(json.data.id, json.data.method, json.data.params, json.device);
   const request = /^v1\/devices\/me\/rpc\/request\/(\d+)$/.exec(topic);
-  if (request) return tbDownlink.rpcRequest(Number(request[1]), json.method, json.params);
+  if (request) return tbDown.rpcRequest(Number(request[1]), json.method, json.params);
   const response = /^v1\/devices\/me\/rpc\/response\/(\d+)$/.exec(topic);
-  if (response) return tbDownlink.rpcResponse(response[1], json);
+  if (response) return tbDown.rpcResponse(response[1], json);
   throw new Error(`flows send nothing on ${topic}`);
 }
 
@@ -99,7 +99,7 @@ async function hostedBroker(options = {}) {
   ctx.handles = new Map();
   ctx.flows = await spy(ctx.engine, undefined, ctx.handles);
   ctx.host = async (device) => {
-    const handle = hostThingsBoardDevice(BROKER_ID, device, (err) => ctx.warnings.push(err.message));
+    const handle = hostThingsBoardDeviceHandle(BROKER_ID, device, (err) => ctx.warnings.push(err.message));
     ctx.flows.follow(device, handle);
     ctx.unhost.set(device.id, () => handle.close());
     await untilStatus(handle, (s) => s.state === "connected");
