@@ -6,6 +6,7 @@
  */
 import { assertCredential, linkFor } from "../transport/device-link.js";
 import { TransportError } from "../transport/errors.js";
+import { hostThingsBoardDeviceHandle } from "./emulation.js";
 import type { TbLink, TbLinkOptions } from "./link-base.js";
 import { HttpTbLink } from "./link-http.js";
 import { LocalTbLink } from "./link-local.js";
@@ -20,7 +21,8 @@ export { StaleReplyError } from "./link-base.js";
 const MODES = {
   mqtt: (options: TbLinkOptions) => new MqttTbLink(options),
   http: (options: TbLinkOptions) => new HttpTbLink(options),
-  local: (options: TbLinkOptions) => new LocalTbLink(options),
+  // The local link depends on the hosted-device contract only: the hosting is handed in here.
+  local: (options: TbLinkOptions) => new LocalTbLink({ ...options, host: hostThingsBoardDeviceHandle }),
 };
 
 /** Creates (does not start) the link for one device; throws TransportError "invalid" for unusable options. */

@@ -9,7 +9,7 @@ const { parseThingsBoardDevice } = require("../../../dist/nodes/lib/thingsboard/
 const { ConfigError } = require("../../../dist/nodes/lib/transport/link-config.js");
 const { statusView } = require("../../../dist/nodes/lib/thingsboard/link-user.js");
 const { until, untilStatus } = require("../../support/wait.js");
-const { BROKER_ID, TOKENS, hostedBroker, online } = require("./fixtures.js");
+const { BROKER_ID, TOKENS, hostedBroker } = require("./fixtures.js");
 const { collect } = require("../../support/links.js");
 
 const FAST = { initialMs: 10, maxMs: 50 };
@@ -30,8 +30,7 @@ describe("ThingsBoard link: mqtt (Node-RED as the device) against local (Node-RE
     const server = link({ connection: "local", token, broker: BROKER_ID, deviceId: hosted.id, name: hosted.name, ...extra });
     const serverGot = collect(server);
     server.start();
-    await untilStatus(server, (s) => s.state === "connected");
-    await ctx.flows.next(online(hosted));
+    await untilStatus(server, (s) => s.state === "connected"); // hosted on the running engine from here
     const device = link({ connection: "mqtt", token, server: ctx.url, name: "Pi", ...extra });
     const deviceGot = collect(device);
     device.start();
@@ -173,7 +172,7 @@ describe("ThingsBoard link: mqtt (Node-RED as the device) against local (Node-RE
     ctx = await hostedBroker();
     const server = link({ connection: "local", token: TOKENS.alpha, broker: BROKER_ID, deviceId: HOSTED.id, name: HOSTED.name });
     server.start();
-    await ctx.flows.next(online(HOSTED));
+    await untilStatus(server, (s) => s.state === "connected");
     const wrong = "WrongTOKEN0123456789";
     const device = link({ connection: "mqtt", token: wrong, server: ctx.url });
     device.start();
