@@ -9,7 +9,7 @@
  * device up itself. The hosted devices of every broker are in one HostedDirectory, by token
  * digest: the HTTPS API and device logins find a device there.
  */
-import { DirectoryConflict, HostedDirectory, hostDevice } from "../broker/index.js";
+import { DirectoryConflict, HostedDirectory, hostDevice, unhostOf } from "../broker/index.js";
 import type { HostedDevice } from "./hosted-device.js";
 import { BlynkEmulation } from "./hosted-plugin.js";
 import { BLYNK_PLUGIN, hostedTopics, type HostedBlynkDevice, type HostedBlynkHandle } from "./hosted-types.js";
@@ -54,8 +54,7 @@ function checkDevice(device: HostedBlynkDevice): HostedBlynkDevice {
  */
 export function hostBlynkDeviceHandle(brokerId: string, device: HostedBlynkDevice, onError: (err: unknown) => void): HostedBlynkHandle {
   const id = String((device as { id?: unknown } | null | undefined)?.id);
-  let config: HostedBlynkDevice | undefined;
-  return hostDevice(
+  return hostDevice<BlynkEmulation, HostedBlynkDevice, HostedDevice>(
     {
       plugin: BLYNK_PLUGIN,
       brokerId,
@@ -68,13 +67,11 @@ export function hostBlynkDeviceHandle(brokerId: string, device: HostedBlynkDevic
           device: checked,
           brokerId,
           get runtime() {
-            // What `add` returned on the running engine: hostDevice types it as the contract's runtime only.
-            return runtime() as HostedDevice | undefined;
+            return runtime();
           },
         };
-        let release: () => void;
         try {
-          release = directory.claim(registration, [{ kind: "token", value: checked.token, secret: true }]);
+          return { claimed: checked, release: directory.claim(registration, [{ kind: "token", value: checked.token, secret: true }]) };
         } catch (err) {
           if (!(err instanceof DirectoryConflict)) throw err;
           // A token identifies exactly one device: the second one is not hosted (no device or
@@ -82,15 +79,8 @@ export function hostBlynkDeviceHandle(brokerId: string, device: HostedBlynkDevic
           const other = (err as DirectoryConflict<HostedRegistration>).holder;
           throw new Error(`hosted Blynk device "${checked.name}" is not hosted: "${other.device.name}" already uses the same token`);
         }
-        config = checked;
-        return release;
       },
       create: (engine) => new BlynkEmulation(engine, runtimeByToken),
-      // Called only after a successful claim, which set `config`.
-      add: (plugin, report) => plugin.add(config ?? checkDevice(device), report),
-      remove: (plugin) => {
-        plugin.remove(id);
-      },
     },
     onError,
   );
@@ -98,8 +88,5 @@ export function hostBlynkDeviceHandle(brokerId: string, device: HostedBlynkDevic
 
 /** hostBlynkDeviceHandle for a caller that only hosts: returns the unhost. */
 export function hostBlynkDevice(brokerId: string, device: HostedBlynkDevice, onError: (err: unknown) => void): () => void {
-  const handle = hostBlynkDeviceHandle(brokerId, device, onError);
-  return () => {
-    void handle.close();
-  };
+  return unhostOf(hostBlynkDeviceHandle(brokerId, device, onError));
 }

@@ -63,9 +63,6 @@ type Connection = DeviceConnection<HostedDevice, Encoded>;
 /** The hosted device holding a token, on whichever engine runs it (the platform's HostedDirectory). */
 export type FindByToken = (token: string | Buffer) => HostedDevice | undefined;
 
-/** Uniqueness of tokens is the directory's (across brokers): the connection table needs no index of its own. */
-const NO_INDEX = { add: (): boolean => true, delete: (): void => undefined };
-
 export class BlynkEmulation implements BrokerPlugin {
   readonly name = BLYNK_PLUGIN;
   readonly #engine: BrokerEngine;
@@ -82,8 +79,6 @@ export class BlynkEmulation implements BrokerPlugin {
     this.#connections = new DeviceConnections(engine, this.#devices, {
       plugin: BLYNK_PLUGIN,
       platform: "Blynk",
-      index: NO_INDEX,
-      credential: "token",
       maxPending: MAX_PENDING,
       maxQueued: MAX_QUEUED_ANSWERS,
       publish: (device, topic, payload) => this.#publish(device, topic, payload, { qos: 1 }),

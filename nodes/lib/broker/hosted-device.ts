@@ -125,8 +125,15 @@ export type HostedDeviceEvents<Up, Info> = {
   warning: [string];
 };
 
-/** How a platform hosts one device: its plugin, how to add and remove the device on an engine. */
-export interface HostDeviceSpec<P extends BrokerPlugin, R> {
+/** A platform's plugin as hosting uses it: one per engine, adding and removing devices by id. */
+export interface HostingPlugin<C, R> extends BrokerPlugin {
+  /** Adds the device `claimed` describes to this engine; returns its runtime here. Throws if it cannot. */
+  add(claimed: C, report: (err: Error) => void): R;
+  remove(id: string): void;
+}
+
+/** How a platform hosts one device. */
+export interface HostDeviceSpec<P extends HostingPlugin<C, R>, R, C> {
   /** The platform's plugin name (one plugin per engine). */
   plugin: string;
   /** The `iot-broker` node. */
@@ -141,19 +148,26 @@ export interface HostDeviceSpec<P extends BrokerPlugin, R> {
   outboxLimit?: number;
   /**
    * Runs once per hosting, before any engine: checks the device and claims its credentials in
-   * the platform's `HostedDirectory` (with `runtime`, which finds the device on the engine
-   * running now); returns the release. A throw means "not hosted" (reported).
+   * the platform's `HostedDirectory` (`runtime` finds the device on the engine running now, for
+   * the HTTP APIs). Returns what `plugin.add` takes on every engine, and the release. A throw
+   * means "not hosted": reported, and the handle's `problem`.
    */
-  claim?: (runtime: () => R | undefined) => () => void;
+  claim: (runtime: () => R | undefined) => { claimed: C; release: () => void };
   create: (engine: BrokerEngine) => P;
-  /** Adds the device to this engine's plugin; returns its runtime there. */
-  add: (plugin: P, report: (err: unknown) => void) => R;
-  remove: (plugin: P) => void;
+}
+
+/** What a handle follows: the current runtime of a hosting, and its changes. */
+interface FollowedRuntime<R> {
+  readonly runtime: R | undefined;
+  /** Why the device is not hosted at all (its claim failed), in words without secrets. */
+  readonly problem: string | undefined;
+  watch(watcher: (runtime: R | undefined) => void): () => void;
 }
 
 /** Where a hosting keeps its current runtime, for the handles that follow it (adopted ones too). */
-class RuntimeCell<R> {
+class RuntimeCell<R> implements FollowedRuntime<R> {
   runtime: R | undefined;
+  problem: string | undefined;
   readonly #watchers = new Set<(runtime: R | undefined) => void>();
 
   set(runtime: R | undefined): void {
@@ -174,20 +188,29 @@ class RuntimeCell<R> {
  * later one. Never throws: problems (a device that cannot be hosted, a duplicate credential, a
  * later engine refusing it) go to `onError`.
  */
-export function hostDevice<P extends BrokerPlugin, Up, Down, Ack, Info>(
-  spec: HostDeviceSpec<P, HostedRuntime<Up, Down, Ack, Info>>,
+export function hostDevice<P extends HostingPlugin<C, R>, C, R extends HostedRuntime<never, never, unknown, unknown>>(
+  spec: HostDeviceSpec<P, R, C>,
   onError: (err: unknown) => void,
-): HostedDeviceHandle<Up, Down, Ack, Info> {
-  type R = HostedRuntime<Up, Down, Ack, Info>;
+): HandleOf<R> {
   // The kept hosting (new, or adopted across a redeploy) brings its cell: the handle follows it.
   const kept = keepAcrossRedeploys({ plugin: spec.plugin, brokerId: spec.brokerId, id: spec.id, settings: spec.settings }, onError, (report) => {
     const cell = new RuntimeCell<R>();
     return { unhost: hostNow(spec, cell, report), value: cell };
   });
-  return new HostedDeviceHandle<Up, Down, Ack, Info>(kept.value, kept.unhost, spec.offline, spec.outboxLimit ?? 1000);
+  return new HostedDeviceHandle(kept.value, kept.unhost, spec.offline, spec.outboxLimit ?? 1000) as HandleOf<R>;
 }
 
-function hostNow<P extends BrokerPlugin, R>(spec: HostDeviceSpec<P, R>, cell: RuntimeCell<R>, onError: (err: unknown) => void): () => void {
+/** The handle that follows runtimes of type R. */
+export type HandleOf<R> = R extends HostedRuntime<infer Up, infer Down, infer Ack, infer Info> ? HostedDeviceHandle<Up, Down, Ack, Info> : never;
+
+/** For callers that host without following the device (tools, tests): the handle's close as an unhost function. */
+export function unhostOf(handle: { close(): Promise<void> }): () => void {
+  return () => {
+    void handle.close();
+  };
+}
+
+function hostNow<P extends HostingPlugin<C, R>, R, C>(spec: HostDeviceSpec<P, R, C>, cell: RuntimeCell<R>, onError: (err: unknown) => void): () => void {
   const report = (err: unknown): void => {
     try {
       onError(err);
@@ -195,11 +218,13 @@ function hostNow<P extends BrokerPlugin, R>(spec: HostDeviceSpec<P, R>, cell: Ru
       // The host's callback failing must not break the broker.
     }
   };
-  let release: () => void;
+  let claim: { claimed: C; release: () => void };
   try {
-    release = spec.claim?.(() => cell.runtime) ?? (() => undefined);
+    claim = spec.claim(() => cell.runtime);
   } catch (err) {
-    report(toError(err));
+    const error = toError(err);
+    cell.problem = error.message;
+    report(error);
     return () => undefined;
   }
   const unhost = hostOnBroker(
@@ -207,8 +232,10 @@ function hostNow<P extends BrokerPlugin, R>(spec: HostDeviceSpec<P, R>, cell: Ru
     {
       plugin: spec.plugin,
       create: spec.create,
-      add: (plugin) => spec.add(plugin, report),
-      remove: spec.remove,
+      add: (plugin) => plugin.add(claim.claimed, report),
+      remove: (plugin) => {
+        plugin.remove(spec.id);
+      },
       runtime: (runtime) => {
         cell.set(runtime);
       },
@@ -217,7 +244,7 @@ function hostNow<P extends BrokerPlugin, R>(spec: HostDeviceSpec<P, R>, cell: Ru
   );
   return () => {
     unhost();
-    release();
+    claim.release();
   };
 }
 
@@ -227,26 +254,28 @@ interface Queued<Down> {
 
 /** What a local-mode link holds: the hosted device, whichever engine runs it now (see the module comment). */
 export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<HostedDeviceEvents<Up, Info>> {
-  readonly #cell: RuntimeCell<HostedRuntime<Up, Down, Ack, Info>>;
   readonly #unhost: () => void;
   readonly #offline: "queue" | "refuse";
   readonly #outbox: Outbox<Queued<Down>>;
   readonly #unwatch: () => void;
+  /** Why the device is not hosted (a failed claim), else undefined. */
+  readonly #problem: string | undefined;
   #runtime: HostedRuntime<Up, Down, Ack, Info> | undefined;
   #unlisten: (() => void) | undefined;
   /** The runtime has the backlog: sends go straight to it. */
   #resumed = false;
-  #status: LinkStatus = { state: "disconnected", reason: "the iot-broker node is not running", queued: 0 };
+  #status: LinkStatus;
   #online: OnlineState | undefined;
   #infoText: string | undefined;
   #closed = false;
 
-  constructor(cell: RuntimeCell<HostedRuntime<Up, Down, Ack, Info>>, unhost: () => void, offline: "queue" | "refuse", outboxLimit: number) {
+  constructor(cell: FollowedRuntime<HostedRuntime<Up, Down, Ack, Info>>, unhost: () => void, offline: "queue" | "refuse", outboxLimit: number) {
     super();
-    this.#cell = cell;
     this.#unhost = unhost;
     this.#offline = offline;
     this.#outbox = new Outbox(outboxLimit);
+    this.#problem = cell.problem;
+    this.#status = { state: "disconnected", reason: this.#problem ?? "the iot-broker node is not running", queued: 0 };
     this.#unwatch = cell.watch((runtime) => {
       this.#follow(runtime);
     });
@@ -255,6 +284,11 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
 
   get status(): LinkStatus {
     return this.#status;
+  }
+
+  /** Why the device is not hosted at all (e.g. another device has its token); undefined when it is. */
+  get problem(): string | undefined {
+    return this.#problem;
   }
 
   /** The device's state while a broker runs it; undefined otherwise. */
@@ -308,7 +342,7 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
     this.#runtime = runtime;
     this.#resumed = false;
     if (runtime === undefined) {
-      this.#setStatus({ state: "disconnected", reason: "the iot-broker node stopped", queued: this.#outbox.length });
+      this.#setStatus({ state: "disconnected", reason: this.#problem ?? "the iot-broker node stopped", queued: this.#outbox.length });
       return;
     }
     this.#unlisten = runtime.listeners.add({

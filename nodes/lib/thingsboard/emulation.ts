@@ -34,7 +34,7 @@
  * - Gateways: sub-devices are named in the messages (`device`); attribute requests of a
  *   sub-device are answered from the attributes stored for that sub-device name.
  */
-import { hostDevice } from "../broker/index.js";
+import { hostDevice, unhostOf } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { connectCredentials } from "./codec.js";
 import type { HostedDevice } from "./hosted-device.js";
@@ -76,8 +76,7 @@ function checkDevice(device: HostedTbDevice): HostedTbDevice {
  */
 export function hostThingsBoardDeviceHandle(brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void): HostedTbHandle {
   const id = String((device as { id?: unknown } | null | undefined)?.id);
-  let config: HostedTbDevice | undefined;
-  return hostDevice(
+  return hostDevice<TbEmulation, HostedTbDevice, HostedDevice>(
     {
       plugin: TB_PLUGIN,
       brokerId,
@@ -85,17 +84,10 @@ export function hostThingsBoardDeviceHandle(brokerId: string, device: HostedTbDe
       settings: device,
       offline: "queue",
       claim: (runtime) => {
-        config = checkDevice(device);
-        return claimCredentials(config, brokerId, runtime as () => HostedDevice | undefined); // add() below makes every runtime of this hosting
+        const config = checkDevice(device);
+        return { claimed: config, release: claimCredentials(config, brokerId, runtime) };
       },
       create: (engine) => new TbEmulation(engine),
-      add: (plugin, report) => {
-        if (config === undefined) throw new Error(`hosted ThingsBoard device "${id}" was not claimed`); // claim runs first, or nothing is hosted
-        return plugin.add(config, report);
-      },
-      remove: (plugin) => {
-        plugin.remove(id);
-      },
     },
     onError,
   );
@@ -103,8 +95,5 @@ export function hostThingsBoardDeviceHandle(brokerId: string, device: HostedTbDe
 
 /** hostThingsBoardDeviceHandle for a caller that only hosts: returns the unhost. */
 export function hostThingsBoardDevice(brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void): () => void {
-  const handle = hostThingsBoardDeviceHandle(brokerId, device, onError);
-  return () => {
-    void handle.close();
-  };
+  return unhostOf(hostThingsBoardDeviceHandle(brokerId, device, onError));
 }

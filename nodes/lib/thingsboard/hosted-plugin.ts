@@ -75,9 +75,6 @@ const RATE_LIMITS = { messages: "200:1,6000:60,14000:3600", telemetryMessages: "
 /** Publish limit per device connection unless the broker sets one: "200:1,6000:60" as a token bucket. */
 const DEVICE_RATE_LIMIT: RateLimit = { perSecond: 6000 / 60, burst: 200 };
 
-/** Credentials are claimed once, across brokers, in hosted-index.ts: the engine's table need not index them again. */
-const CLAIMED_ELSEWHERE = { add: (): boolean => true, delete: (): void => undefined };
-
 type Connection = DeviceConnection<HostedDevice>;
 
 export class TbEmulation implements BrokerPlugin {
@@ -95,8 +92,6 @@ export class TbEmulation implements BrokerPlugin {
       onePerDevice: "ThingsBoard keeps one session per device",
       plugin: TB_PLUGIN,
       platform: "ThingsBoard",
-      credential: "access token",
-      index: CLAIMED_ELSEWHERE,
       publish: (device, topic, payload) => this.#publish(device, topic, payload),
       maxQueued: MAX_QUEUED_ANSWERS,
       maxPending: MAX_PENDING,

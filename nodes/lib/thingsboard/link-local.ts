@@ -37,8 +37,6 @@ export class LocalTbLink extends TbLinkBase {
   readonly #broker: string;
   #handle: HostedTbHandle | undefined;
   #online: boolean | undefined;
-  /** Why hosting was refused when it started (a duplicate token): the status says so rather than "not running". */
-  #refusal: string | undefined;
 
   constructor(options: LocalTbLinkOptions) {
     super(options);
@@ -54,13 +52,9 @@ export class LocalTbLink extends TbLinkBase {
     const o = this.#options;
     const b = o.basic;
     const basic = b === undefined ? {} : { basic: { ...b } };
-    let starting = true;
     const handle = o.host(this.#broker, { id: this.#id, name: this.name, token: o.token, gateway: this.gateway, ...basic }, (err) => {
-      const text = toError(err).message;
-      if (starting) this.#refusal = text; // reported while hosting starts: the device is not hosted
-      this.warn(text);
+      this.warn(toError(err).message);
     });
-    starting = false;
     this.#handle = handle;
     handle.on("status", (status) => {
       this.#onBrokerStatus(status);
@@ -137,11 +131,10 @@ export class LocalTbLink extends TbLinkBase {
     // Connected: the device's state on this engine, fresh (it may have changed while the broker was away).
     if (status.state === "connected") {
       this.#online = this.#handle?.online?.online ?? this.#online;
-      this.#refusal = undefined;
     }
     this.setStatus({
       ...status,
-      ...(status.state === "disconnected" ? { reason: this.#refusal ?? status.reason ?? "the iot-broker node is not running" } : {}),
+      ...(status.state === "disconnected" ? { reason: status.reason ?? "the iot-broker node is not running" } : {}),
       ...(this.#online === undefined || status.state !== "connected" ? {} : { deviceOnline: this.#online }),
     });
   }

@@ -18,9 +18,9 @@
  *   this runtime (`thingSpeakChannels`; the REST API serves every broker's channels on one HTTP
  *   server): a second channel reusing one of them is not hosted, and `onError` says why.
  */
-import { DirectoryConflict, HostedDirectory, hostDevice, type DirectoryKey } from "../broker/index.js";
+import { DirectoryConflict, HostedDirectory, hostDevice, unhostOf, type DirectoryKey } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
-import { createdAtMs, type ChannelUpdate, type CreatedAt, type FeedEntry } from "./codec.js";
+import { createdAtMs, type CreatedAt, type FeedEntry } from "./codec.js";
 import { ChannelRuntime } from "./channel-runtime.js";
 import { ChannelHosting, checkChannel } from "./hosted-channel.js";
 import { ThingSpeakEmulation, USERNAME_KIND } from "./hosted-plugin.js";
@@ -80,8 +80,7 @@ function claim(hosting: ChannelHosting): () => void {
  */
 export function hostThingSpeakDevice(brokerId: string, channel: HostedChannel, onError: (err: unknown) => void, options: HostOptions = {}): HostedChannelHandle {
   const id = String((channel as { id?: unknown } | null | undefined)?.id);
-  let hosting: ChannelHosting | undefined;
-  return hostDevice<ThingSpeakEmulation, FeedEntry, ChannelUpdate, WriteResult, never>(
+  return hostDevice<ThingSpeakEmulation, ChannelHosting, ChannelRuntime>(
     {
       plugin: THINGSPEAK_PLUGIN,
       brokerId,
@@ -89,22 +88,10 @@ export function hostThingSpeakDevice(brokerId: string, channel: HostedChannel, o
       settings: channel,
       offline: "refuse",
       claim: (runtime) => {
-        const made = new ChannelHosting(checkChannel(channel), brokerId, options.now ?? Date.now, () => {
-          const current = runtime();
-          return current instanceof ChannelRuntime ? current : undefined;
-        });
-        const release = claim(made);
-        hosting = made;
-        return release;
+        const hosting = new ChannelHosting(checkChannel(channel), brokerId, options.now ?? Date.now, runtime);
+        return { claimed: hosting, release: claim(hosting) };
       },
       create: (engine) => new ThingSpeakEmulation(engine, thingSpeakChannels),
-      add: (plugin, report) => {
-        if (hosting === undefined) throw new Error(`hosted ThingSpeak channel "${id}" was not claimed`);
-        return plugin.add(hosting, report);
-      },
-      remove: (plugin) => {
-        plugin.remove(id);
-      },
     },
     (err) => {
       onError(toError(err));
@@ -114,10 +101,7 @@ export function hostThingSpeakDevice(brokerId: string, channel: HostedChannel, o
 
 /** Hosts `channel` without a link (tools, tests): hostThingSpeakDevice, unhosted by the returned function. */
 export function hostThingSpeakChannel(brokerId: string, channel: HostedChannel, onError: (err: unknown) => void, options: HostOptions = {}): () => void {
-  const handle = hostThingSpeakDevice(brokerId, channel, onError, options);
-  return () => {
-    void handle.close();
-  };
+  return unhostOf(hostThingSpeakDevice(brokerId, channel, onError, options));
 }
 
 function view(hosting: ChannelHosting): HostedChannelView {

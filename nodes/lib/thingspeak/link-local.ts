@@ -48,8 +48,6 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
   readonly #broker: string;
   readonly #host: HostChannel;
   #handle: HostedChannelHandle | undefined;
-  /** Why hosting failed when it began, shown as the reason while disconnected. */
-  #notHosted: string | undefined;
 
   constructor(options: LocalThingSpeakLinkOptions) {
     super(options, false);
@@ -79,14 +77,9 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
       ...(o.readKey === undefined ? {} : { readKey: o.readKey }),
       ...(o.fieldNames === undefined ? {} : { fieldNames: o.fieldNames }),
     };
-    // What goes wrong while hosting begins (a credential in use, an unusable setting) is why the channel is not served.
-    let starting = true;
     const handle = this.#host(this.#broker, channel, (err) => {
-      const text = toError(err).message;
-      if (starting) this.#notHosted ??= text;
-      this.warn(text);
+      this.warn(toError(err).message);
     }, { now: this.now });
-    starting = false;
     this.#handle = handle;
     handle.on("status", (status) => { this.#onStatus(status); });
     handle.on("warning", (text) => { this.warn(text); });
@@ -99,7 +92,7 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
       this.assertOpen();
       const store = this.#handle?.store;
       if (store === undefined) {
-        throw new TransportError("network", "the hosted channel is not running: its iot-broker node is not running, or the channel is not hosted (see the warnings of its thingspeak-channel node)");
+        throw new TransportError("network", `the hosted channel is not running: ${this.#handle?.problem ?? "its iot-broker node is not running"}`);
       }
       if (afterEntryId === undefined) {
         const last = lastEntry(store, field);
@@ -131,9 +124,8 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
   }
 
   #onStatus(status: LinkStatus): void {
-    if (status.state === "connected") this.#notHosted = undefined;
-    else this.setReady(false);
-    this.setStatus({ ...status, ...(status.state === "disconnected" ? { reason: this.#notHosted ?? status.reason ?? "the iot-broker node is not running" } : {}) });
+    if (status.state !== "connected") this.setReady(false);
+    this.setStatus({ ...status, ...(status.state === "disconnected" ? { reason: status.reason ?? "the iot-broker node is not running" } : {}) });
     if (status.state === "connected") this.setReady(true);
   }
 }

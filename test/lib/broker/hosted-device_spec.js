@@ -66,14 +66,12 @@ function spec(brokerId, id, extra = {}) {
     settings: { id, ...extra.settings },
     offline: extra.offline ?? "queue",
     outboxLimit: extra.outboxLimit,
-    claim: extra.claim,
+    claim: (runtime) => ({ claimed: id, release: extra.claim?.(runtime) ?? (() => undefined) }),
     create: (engine) => {
       const plugin = new ToyPlugin(engine);
       plugins.push(plugin);
       return plugin;
     },
-    add: (plugin, report) => plugin.add(id, report),
-    remove: (plugin) => plugin.remove(id),
   };
 }
 
