@@ -4,7 +4,7 @@
  * stays in its own namespace (`$iot/blynk/<id>/...`), the broker remembers its values and
  * answers `get/...` requests. The behaviour and its decisions are described in hosted-plugin.ts.
  *
- * Hosting returns the device's handle (broker/hosted-device.ts, docs/ARCHITECTURE.md 3.6): the
+ * Hosting returns the device's handle (broker/hosted-device.ts, docs/ARCHITECTURE.md 3.5): the
  * local-mode link gets it through the host function that link.ts injects, and never looks the
  * device up itself. The hosted devices of every broker are in one HostedDirectory, by token
  * digest: the HTTPS API and device logins find a device there.

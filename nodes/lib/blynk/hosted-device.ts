@@ -1,5 +1,5 @@
 /**
- * One hosted Blynk device on one broker engine (the handle's runtime, docs/ARCHITECTURE.md 3.6):
+ * One hosted Blynk device on one broker engine (the handle's runtime, docs/ARCHITECTURE.md 3.5):
  * its state (a typed view over the engine's DeviceStore), its current connection, what flows
  * and HTTPS API callers send it, and the helpers the emulation uses to recognise devices and
  * their topics.

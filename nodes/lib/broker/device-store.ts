@@ -7,7 +7,7 @@
  * on disk), so neither the emulations nor the local-mode links change with it.
  *
  * Values must be JSON (what a durable store can write) and are never secrets: state is keyed by
- * the device's id, never by a token, key or password (docs/ARCHITECTURE.md 3.6).
+ * the device's id, never by a token, key or password (docs/ARCHITECTURE.md 3.5).
  */
 
 /** What a store holds: JSON, as a durable store writes it. */

@@ -1,6 +1,6 @@
 /**
  * The one contract between a platform that hosts a device on an `iot-broker` node and the
- * local-mode link that serves it to flows (docs/ARCHITECTURE.md 3.6).
+ * local-mode link that serves it to flows (docs/ARCHITECTURE.md 3.5).
  *
  * A platform's emulation keeps, per engine, one runtime per hosted device (`HostedRuntime`):
  * it parses what the device sends once (over MQTT, HTTP or any other protocol the platform
@@ -34,7 +34,7 @@ import type { BrokerEngine } from "./engine.js";
 import { hostOnBroker, keepAcrossRedeploys } from "./hosting.js";
 import type { BrokerPlugin } from "./types.js";
 
-/** Which connection is the device now (what `state/online` says). */
+/** Whether the device is connected now, and through which connection. */
 export interface OnlineState {
   online: boolean;
   clientId?: string;

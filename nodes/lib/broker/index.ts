@@ -5,7 +5,6 @@ export { deviceNamespace, devicePrefix, openNamespace, userNamespace, type Devic
 export { UserDirectory } from "./users.js";
 export { BrokerRegistry, brokers, type EngineSetup, type SetupErrorHandler } from "./registry.js";
 export * from "./types.js";
-export { BrokerPubSub, type BrokerPubSubOptions } from "./broker-pubsub.js";
 export { acquirePlugin } from "./shared-plugin.js";
 export { endKeptHosting, hostAcrossRedeploys, hostOnBroker, keepAcrossRedeploys, type HostedIdentity, type HostingSpec } from "./hosting.js";
 export { SessionStore, type StoreLease } from "./session-store.js";

@@ -1,6 +1,6 @@
 /**
  * One hosted ThingsBoard device on one broker engine (the runtime a local-mode link's handle
- * follows, docs/ARCHITECTURE.md 3.6): its state (hosted-store.ts over the engine's
+ * follows, docs/ARCHITECTURE.md 3.5): its state (hosted-store.ts over the engine's
  * DeviceStore), its current MQTT connection, its listeners, and the HTTP device API's side of
  * it (long polls waiting for shared attribute updates and server RPC, client RPC calls waiting
  * for a flow's answer).

@@ -2,7 +2,7 @@
  * Names shared by the self-hosted ThingsBoard emulation (`emulation.ts`), its HTTP device API
  * (`http-api.ts`) and local-mode links: the plugin name, the internal topic layout, the hosted
  * device definition, which device-relative topics a device may use, and the messages of the
- * hosted-device handle (docs/ARCHITECTURE.md 3.6): `TbUp` (what the device sent, parsed
+ * hosted-device handle (docs/ARCHITECTURE.md 3.5): `TbUp` (what the device sent, parsed
  * once by the emulation), `TbDown` (what flows send it, built by `tbDown`). Kept apart
  * so those modules need no import cycle, and so a link depends on the contract only.
  */

@@ -1,7 +1,7 @@
 /**
  * local mode: Node-RED is the ThingsBoard server of a device hosted on an iot-broker node. The
  * device is hosted (its token accepted by the broker) for as long as the link is open, through
- * the hosted-device handle (docs/ARCHITECTURE.md 3.6) that the host function given by link.ts
+ * the hosted-device handle (docs/ARCHITECTURE.md 3.5) that the host function given by link.ts
  * returns: what the device sends arrives parsed (`TbUp`, over MQTT or HTTP alike), what
  * flows send it goes out as a `TbDown`, its connection state comes as `online` events and
  * its stored attributes are read from the handle's store (hosted-state.ts).

@@ -1,6 +1,6 @@
 /**
  * A hosted ThingSpeak channel on one broker engine (the `HostedRuntime` its handle follows,
- * docs/ARCHITECTURE.md 3.6): its feed in the engine's DeviceStore, which connection is its
+ * docs/ARCHITECTURE.md 3.5): its feed in the engine's DeviceStore, which connection is its
  * device, and the delivery of new entries. Every update, whoever made it (the device over MQTT,
  * a REST client, the flows through `send`), is stored by `write` under the one update interval;
  * a stored entry goes to the channel's subscribed devices (as the subscribe JSON and per-field

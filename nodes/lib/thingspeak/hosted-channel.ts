@@ -4,7 +4,7 @@
  * its feed is now. The feed lives in the DeviceStore of the engine that runs the channel
  * (channel-runtime.ts); while no broker runs, the hosting keeps it in memory (`park`) and hands
  * it to the next engine (`adopt`), so the feed survives broker restarts and REST reads and
- * writes work meanwhile, as ThingSpeak's API would (docs/ARCHITECTURE.md 3.6).
+ * writes work meanwhile, as ThingSpeak's API would (docs/ARCHITECTURE.md 3.5).
  */
 import { timingSafeEqual } from "node:crypto";
 import { MemoryDeviceStore, type DeviceStore } from "../broker/index.js";

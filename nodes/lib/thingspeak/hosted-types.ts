@@ -1,7 +1,7 @@
 /**
  * Names shared by the self-hosted ThingSpeak emulation (`emulation.ts`), its REST API
  * (`rest-api.ts`) and local-mode links: the internal topics, the hosted channel's settings and
- * the types of its hosted-device handle (docs/ARCHITECTURE.md 3.6). Kept apart so those modules
+ * the types of its hosted-device handle (docs/ARCHITECTURE.md 3.5). Kept apart so those modules
  * need no import cycle, and so a local link depends on these names and the broker's contract only.
  */
 import { devicePrefix, type HostedDeviceHandle } from "../broker/index.js";

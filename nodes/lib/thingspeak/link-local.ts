@@ -2,7 +2,7 @@
  * local mode: Node-RED is the ThingSpeak server of a channel hosted on an iot-broker node. The
  * channel is hosted for as long as the link is open; devices connect with its MQTT device
  * credentials (and its REST keys work on Node-RED's HTTP server). The link is a thin adapter
- * over the channel's hosted-device handle (docs/ARCHITECTURE.md 3.6), which the host function
+ * over the channel's hosted-device handle (docs/ARCHITECTURE.md 3.5), which the host function
  * injected by link.ts gives it: flows' writes are `send(update)`, answered with the stored
  * entry or the refusal; new entries arrive parsed as `uplink`; reads go to the handle's store
  * (hosted-state.ts).
