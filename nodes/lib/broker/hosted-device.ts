@@ -357,13 +357,15 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
   async #resume(runtime: HostedRuntime<Up, Down, Ack, Info>): Promise<void> {
     // Not before the caller of hostDevice (or of the engine's start) had a turn to listen.
     await Promise.resolve();
-    while (this.#runtime === runtime && this.#outbox.length > 0) {
-      for (const { message } of this.#outbox.drain()) {
-        try {
-          await runtime.send(message);
-        } catch (err) {
-          this.emit("warning", `a message queued while the broker was not running was not delivered: ${toError(err).message}`);
-        }
+    // One at a time: what is not handed over yet stays queued if this runtime goes meanwhile,
+    // for the next one (a whole drained batch would go on into the runtime that went away).
+    while (this.#runtime === runtime) {
+      const queued = this.#outbox.shift();
+      if (queued === undefined) break;
+      try {
+        await runtime.send(queued.message);
+      } catch (err) {
+        this.emit("warning", `a message queued while the broker was not running was not delivered: ${toError(err).message}`);
       }
     }
     if (this.#runtime !== runtime) return;

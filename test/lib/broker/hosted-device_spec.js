@@ -7,7 +7,7 @@ const broker = require("../../../dist/nodes/lib/broker/index.js");
 const { followDeploys, sweepAll } = require("../../../dist/nodes/lib/transport/parking.js");
 const { waitFor, until, untilStatus } = require("../../support/wait.js");
 
-const { BrokerEngine, brokers, hostDevice, HostedRuntimeBase, HostedDirectory, DirectoryConflict, MemoryDeviceStore } = broker;
+const { BrokerEngine, brokers, hostDevice, HostedRuntimeBase, HostedDirectory, DirectoryConflict, MemoryDeviceStore, endKeptHosting } = broker;
 
 /** A toy runtime: stores what flows send under "sent", acknowledges with its engine's number. */
 class ToyRuntime extends HostedRuntimeBase {
@@ -25,9 +25,13 @@ class ToyRuntime extends HostedRuntimeBase {
   send(message) {
     this.sent.push(message);
     this.store.set("sent", String(this.sent.length), message, Date.now());
-    return Promise.resolve(`ack ${message} on engine ${this.engineNo}`);
+    const ack = `ack ${message} on engine ${this.engineNo}`;
+    // A held runtime acknowledges only when the test lets it (a delivery still in flight).
+    return ToyRuntime.hold === undefined ? Promise.resolve(ack) : ToyRuntime.hold.then(() => ack);
   }
 }
+
+ToyRuntime.hold = undefined;
 
 let engineCount = 0;
 class ToyPlugin {
@@ -45,6 +49,10 @@ class ToyPlugin {
 
   add(id, report) {
     if (this.devices.has(id)) throw new Error(`toy ${id} is hosted already`);
+    if (ToyPlugin.refuseNext > 0) {
+      ToyPlugin.refuseNext--;
+      throw new Error(`toy ${id}: this engine's device store could not be opened`);
+    }
     const runtime = new ToyRuntime(id, this.engine.deviceStores.open("toy", id), this.engineNo, report);
     this.devices.set(id, runtime);
     return runtime;
@@ -56,6 +64,8 @@ class ToyPlugin {
     this.engine.deviceStores.close("toy", id);
   }
 }
+
+ToyPlugin.refuseNext = 0;
 
 const plugins = [];
 function spec(brokerId, id, extra = {}) {
@@ -83,6 +93,8 @@ describe("hosted-device contract (toy platform)", function () {
     brokerId = `hosted-spec-${++brokerNo}`;
   });
   afterEach(async function () {
+    ToyRuntime.hold = undefined;
+    ToyPlugin.refuseNext = 0;
     while (cleanups.length) await cleanups.pop()();
     sweepAll();
   });
@@ -270,6 +282,24 @@ describe("hosted-device contract (toy platform)", function () {
     await stopEngine(engine);
     assert.equal(find(), undefined);
   });
+  it("keeps the part of its backlog not yet handed over when the broker stops meanwhile, and delivers it to the next engine in order", async function () {
+    const handle = host("d11");
+    for (const m of ["a", "b", "c"]) await handle.send(m);
+    let release;
+    ToyRuntime.hold = new Promise((resolve) => { release = resolve; });
+    const first = await startEngine();
+    const firstRuntime = plugins.at(-1).devices.get("d11");
+    await until(() => firstRuntime.sent.length === 1, 5000, "the first queued send in flight");
+    await stopEngine(first);
+    ToyRuntime.hold = undefined;
+    release();
+    await startEngine();
+    await untilStatus(handle, (s) => s.state === "connected");
+    const secondRuntime = plugins.at(-1).devices.get("d11");
+    assert.deepEqual(firstRuntime.sent, ["a"], "nothing more went to the engine that had stopped");
+    assert.deepEqual(secondRuntime.sent, ["b", "c"]);
+  });
+
 });
 
 describe("HostedDirectory", function () {
