@@ -310,7 +310,8 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
   send(message: Down): Promise<Ack> {
     if (this.#closed) return Promise.reject(new TransportError("closed", "this hosted device was closed"));
     const runtime = this.#runtime;
-    if (runtime !== undefined && this.#resumed) return runtime.send(message);
+    // Refused sends leave no backlog to keep order with: a running engine takes them at once.
+    if (runtime !== undefined && (this.#resumed || this.#offline === "refuse")) return runtime.send(message);
     if (this.#offline === "refuse") return Promise.reject(new TransportError("network", "the iot-broker node is not running"));
     const dropped = this.#outbox.push({ message }).length;
     if (dropped > 0) {

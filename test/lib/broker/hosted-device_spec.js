@@ -300,6 +300,12 @@ describe("hosted-device contract (toy platform)", function () {
     assert.deepEqual(secondRuntime.sent, ["b", "c"]);
   });
 
+  it("refuses only while no broker runs: from the moment a running engine hosts the device, sends go to it", async function () {
+    await startEngine();
+    const handle = host("d12", { offline: "refuse" });
+    assert.equal(await handle.send("at once"), `ack at once on engine ${plugins.at(-1).engineNo}`);
+  });
+
 });
 
 describe("HostedDirectory", function () {
