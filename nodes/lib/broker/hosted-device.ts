@@ -195,7 +195,10 @@ export function hostDevice<P extends HostingPlugin<C, R>, C, R extends HostedRun
   // The kept hosting (new, or adopted across a redeploy) brings its cell: the handle follows it.
   const kept = keepAcrossRedeploys({ plugin: spec.plugin, brokerId: spec.brokerId, id: spec.id, settings: spec.settings }, onError, (report) => {
     const cell = new RuntimeCell<R>();
-    return { unhost: hostNow(spec, cell, report), value: cell };
+    const unhost = hostNow(spec, cell, report);
+    // A failed claim is not kept through a redeploy: the re-created node claims again (the
+    // device holding the credential may be gone by then).
+    return { unhost, value: cell, keep: cell.problem === undefined };
   });
   return new HostedDeviceHandle(kept.value, kept.unhost, spec.offline, spec.outboxLimit ?? 1000) as HandleOf<R>;
 }

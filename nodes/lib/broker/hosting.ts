@@ -61,6 +61,8 @@ interface KeptHosting<T> {
   ownerId: string;
   sink: { onError: (err: unknown) => void };
   unhost: () => void;
+  /** False for a hosting not worth keeping (it failed): the re-created node hosts afresh. */
+  keep: boolean;
   /** What the hosting gives its users (e.g. the cell of its current runtime). */
   value: T;
 }
@@ -87,11 +89,14 @@ export function hostAcrossRedeploys(what: HostedIdentity, onError: (err: unknown
   return keepAcrossRedeploys(what, onError, (report) => ({ unhost: host(report), value: undefined })).unhost;
 }
 
-/** hostAcrossRedeploys for a hosting with a value: the new hosting's, or the adopted one's. */
+/**
+ * hostAcrossRedeploys for a hosting with a value: the new hosting's, or the adopted one's. A
+ * hosting made with `keep: false` (it failed) is ended, not parked, by a redeploy.
+ */
 export function keepAcrossRedeploys<T>(
   what: HostedIdentity,
   onError: (err: unknown) => void,
-  host: (report: (err: unknown) => void) => { unhost: () => void; value: T },
+  host: (report: (err: unknown) => void) => { unhost: () => void; value: T; keep?: boolean },
 ): { unhost: () => void; value: T } {
   const key = [what.plugin, what.brokerId, what.id].join("\u0000");
   let digest: string;
@@ -113,7 +118,7 @@ export function keepAcrossRedeploys<T>(
     keptHostings.discardWhere((h) => h.ownerId === what.id);
     const sink = { onError };
     const made = host((err) => { sink.onError(err); });
-    hosting = { ownerId: what.id, sink, unhost: made.unhost, value: made.value };
+    hosting = { ownerId: what.id, sink, unhost: made.unhost, value: made.value, keep: made.keep ?? true };
   }
   let hosted = true;
   return {
@@ -121,7 +126,7 @@ export function keepAcrossRedeploys<T>(
     unhost: () => {
       if (!hosted) return;
       hosted = false;
-      if (isRedeploying()) keptHostings.park(key, digest, hosting, (h) => { h.unhost(); });
+      if (isRedeploying() && hosting.keep) keptHostings.park(key, digest, hosting, (h) => { h.unhost(); });
       else hosting.unhost();
     },
   };

@@ -306,6 +306,29 @@ describe("hosted-device contract (toy platform)", function () {
     assert.equal(await handle.send("at once"), `ack at once on engine ${plugins.at(-1).engineNo}`);
   });
 
+  it("claims afresh after a redeploy when its claim had failed (the holder of the credential may be gone)", async function () {
+    const events = new EventEmitter();
+    followDeploys(events);
+    const directory = new HostedDirectory();
+    const claimToken = (name) => () => directory.claim(name, [{ kind: "token", value: "the same token", secret: true }]);
+    await startEngine();
+    const a = hostDevice(spec(brokerId, "d13a", { claim: claimToken("a") }), () => undefined);
+    const b = hostDevice(spec(brokerId, "d13b", { claim: claimToken("b") }), () => undefined);
+    assert.match(b.problem, /already uses the same token/);
+
+    // A redeploy that deletes a and leaves b unchanged.
+    events.emit("flows:stopping");
+    await a.close();
+    endKeptHosting("d13a");
+    await b.close();
+    const again = hostDevice(spec(brokerId, "d13b", { claim: claimToken("b") }), () => undefined);
+    cleanups.push(() => again.close());
+    events.emit("flows:started");
+    assert.equal(again.problem, undefined);
+    await untilStatus(again, (s) => s.state === "connected");
+    assert.ok(plugins.at(-1).devices.has("d13b"));
+  });
+
 });
 
 describe("HostedDirectory", function () {
