@@ -159,7 +159,7 @@ export interface HostDeviceSpec<P extends HostingPlugin<C, R>, R, C> {
 /** What a handle follows: the current runtime of a hosting, and its changes. */
 interface FollowedRuntime<R> {
   readonly runtime: R | undefined;
-  /** Why the device is not hosted at all (its claim failed), in words without secrets. */
+  /** Why the device is not hosted (its claim failed, or the running engine could not add it), in words without secrets. */
   readonly problem: string | undefined;
   watch(watcher: (runtime: R | undefined) => void): () => void;
 }
@@ -167,12 +167,31 @@ interface FollowedRuntime<R> {
 /** Where a hosting keeps its current runtime, for the handles that follow it (adopted ones too). */
 class RuntimeCell<R> implements FollowedRuntime<R> {
   runtime: R | undefined;
-  problem: string | undefined;
+  /** The claim's failure: for as long as the hosting lasts. */
+  claimProblem: string | undefined;
+  /** The running engine's failure to add the device: until that engine goes. */
+  #engineProblem: string | undefined;
   readonly #watchers = new Set<(runtime: R | undefined) => void>();
+
+  get problem(): string | undefined {
+    return this.claimProblem ?? this.#engineProblem;
+  }
 
   set(runtime: R | undefined): void {
     this.runtime = runtime;
-    for (const watch of [...this.#watchers]) watch(runtime);
+    this.#engineProblem = undefined;
+    this.#notify();
+  }
+
+  /** The running engine could not add the device. */
+  failed(problem: string): void {
+    this.runtime = undefined;
+    this.#engineProblem = problem;
+    this.#notify();
+  }
+
+  #notify(): void {
+    for (const watch of [...this.#watchers]) watch(this.runtime);
   }
 
   watch(watcher: (runtime: R | undefined) => void): () => void {
@@ -198,7 +217,7 @@ export function hostDevice<P extends HostingPlugin<C, R>, C, R extends HostedRun
     const unhost = hostNow(spec, cell, report);
     // A failed claim is not kept through a redeploy: the re-created node claims again (the
     // device holding the credential may be gone by then).
-    return { unhost, value: cell, keep: cell.problem === undefined };
+    return { unhost, value: cell, keep: cell.claimProblem === undefined };
   });
   return new HostedDeviceHandle(kept.value, kept.unhost, spec.offline, spec.outboxLimit ?? 1000) as HandleOf<R>;
 }
@@ -226,7 +245,7 @@ function hostNow<P extends HostingPlugin<C, R>, R, C>(spec: HostDeviceSpec<P, R,
     claim = spec.claim(() => cell.runtime);
   } catch (err) {
     const error = toError(err);
-    cell.problem = error.message;
+    cell.claimProblem = error.message;
     report(error);
     return () => undefined;
   }
@@ -241,6 +260,9 @@ function hostNow<P extends HostingPlugin<C, R>, R, C>(spec: HostDeviceSpec<P, R,
       },
       runtime: (runtime) => {
         cell.set(runtime);
+      },
+      failed: (err) => {
+        cell.failed(toError(err).message);
       },
     },
     report,
@@ -261,8 +283,7 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
   readonly #offline: "queue" | "refuse";
   readonly #outbox: Outbox<Queued<Down>>;
   readonly #unwatch: () => void;
-  /** Why the device is not hosted (a failed claim), else undefined. */
-  readonly #problem: string | undefined;
+  readonly #cell: FollowedRuntime<HostedRuntime<Up, Down, Ack, Info>>;
   #runtime: HostedRuntime<Up, Down, Ack, Info> | undefined;
   #unlisten: (() => void) | undefined;
   /** The runtime has the backlog: sends go straight to it. */
@@ -277,21 +298,21 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
     this.#unhost = unhost;
     this.#offline = offline;
     this.#outbox = new Outbox(outboxLimit);
-    this.#problem = cell.problem;
-    this.#status = { state: "disconnected", reason: this.#problem ?? "the iot-broker node is not running", queued: 0 };
+    this.#cell = cell;
+    this.#status = { state: "disconnected", reason: cell.problem ?? "the iot-broker node is not running", queued: 0 };
     this.#unwatch = cell.watch((runtime) => {
       this.#follow(runtime);
     });
-    this.#follow(cell.runtime);
+    if (cell.runtime !== undefined) this.#follow(cell.runtime);
   }
 
   get status(): LinkStatus {
     return this.#status;
   }
 
-  /** Why the device is not hosted at all (e.g. another device has its token); undefined when it is. */
+  /** Why the device is not hosted (e.g. another device has its token, or the running engine could not add it); undefined otherwise. */
   get problem(): string | undefined {
-    return this.#problem;
+    return this.#cell.problem;
   }
 
   /** The device's state while a broker runs it; undefined otherwise. */
@@ -340,13 +361,18 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
   }
 
   #follow(runtime: HostedRuntime<Up, Down, Ack, Info> | undefined): void {
-    if (this.#closed || runtime === this.#runtime) return;
+    if (this.#closed) return;
+    if (runtime === this.#runtime) {
+      // Still none: why may have changed (an engine that could not add the device, or it went).
+      if (runtime === undefined && this.#status.reason !== this.#stoppedReason()) this.#showStopped();
+      return;
+    }
     this.#unlisten?.();
     this.#unlisten = undefined;
     this.#runtime = runtime;
     this.#resumed = false;
     if (runtime === undefined) {
-      this.#setStatus({ state: "disconnected", reason: this.#problem ?? "the iot-broker node stopped", queued: this.#outbox.length });
+      this.#showStopped();
       return;
     }
     this.#unlisten = runtime.listeners.add({
@@ -378,6 +404,14 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
     this.#onOnline(runtime.onlineState());
     const info = runtime.info();
     if (info !== undefined) this.#onInfo(info);
+  }
+
+  #stoppedReason(): string {
+    return this.#cell.problem ?? "the iot-broker node stopped";
+  }
+
+  #showStopped(): void {
+    this.#setStatus({ state: "disconnected", reason: this.#stoppedReason(), queued: this.#outbox.length });
   }
 
   #onOnline(state: OnlineState): void {

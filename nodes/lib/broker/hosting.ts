@@ -17,8 +17,10 @@ export interface HostingSpec<P extends BrokerPlugin, R> {
   /** Adds the device to this engine's plugin; what it returns is the device's runtime there. */
   add: (plugin: P) => R;
   remove: (plugin: P) => void;
-  /** The runtime on the running engine, or undefined while the broker is stopped. */
+  /** The runtime on the running engine, or undefined while the broker is stopped (or once an engine that failed goes). */
   runtime?: (runtime: R | undefined) => void;
+  /** The running engine could not host the device (after `onError` heard why); `runtime(undefined)` follows when that engine goes. */
+  failed?: (err: unknown) => void;
 }
 
 /** Hosts until the returned function is called; errors (also from later engines) go to `onError`. */
@@ -27,13 +29,24 @@ export function hostOnBroker<P extends BrokerPlugin, R>(brokerId: string, spec: 
   const unuse = brokers.use(
     brokerId,
     (engine) => {
-      const { plugin, release } = acquirePlugin(engine, spec.plugin, () => spec.create(engine));
+      let plugin: P;
+      let release: () => void;
       let runtime: R;
       try {
-        runtime = spec.add(plugin);
+        ({ plugin, release } = acquirePlugin(engine, spec.plugin, () => spec.create(engine)));
+        try {
+          runtime = spec.add(plugin);
+        } catch (err) {
+          release();
+          throw err;
+        }
       } catch (err) {
-        release();
-        throw err;
+        // This engine runs without the device: said now, and undone once the engine goes.
+        onError(err);
+        spec.failed?.(err);
+        return () => {
+          spec.runtime?.(undefined);
+        };
       }
       current = runtime;
       spec.runtime?.(runtime);

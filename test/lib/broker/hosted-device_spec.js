@@ -329,6 +329,25 @@ describe("hosted-device contract (toy platform)", function () {
     assert.ok(plugins.at(-1).devices.has("d13b"));
   });
 
+  it("says why in its status and problem when a later engine cannot host the device, and recovers on the next one", async function () {
+    const errors = [];
+    const handle = host("d14", {}, errors);
+    const first = await startEngine();
+    await untilStatus(handle, (s) => s.state === "connected");
+    await stopEngine(first);
+    ToyPlugin.refuseNext = 1;
+    const second = await startEngine();
+    assert.match(errors.join("\n"), /device store could not be opened/);
+    assert.equal(handle.status.state, "disconnected");
+    assert.match(handle.status.reason, /device store could not be opened/);
+    assert.match(handle.problem, /device store could not be opened/);
+    await stopEngine(second);
+    assert.equal(handle.problem, undefined);
+    assert.match(handle.status.reason, /stopped/);
+    await startEngine();
+    await untilStatus(handle, (s) => s.state === "connected");
+    assert.equal(handle.problem, undefined);
+  });
 });
 
 describe("HostedDirectory", function () {
