@@ -21,7 +21,7 @@
  * handle.on("uplink", (m) => { deliver(m); });             // parsed by the emulation, once
  * handle.on("online", (s) => { setDeviceOnline(s.online); });
  * await handle.send({ kind: "ds", datastream: "Power", text: "1" });
- * const stored = handle.store?.entries("ds");                // undefined while no broker runs
+ * const stored = handle.store?.entries("ds");                // undefined while no broker runs (unless the platform keeps it)
  * await handle.close();                                      // parks it during a redeploy
  * ```
  */
@@ -154,11 +154,15 @@ export interface HostDeviceSpec<P extends HostingPlugin<C, R>, R, C> {
    */
   claim: (runtime: () => R | undefined) => { claimed: C; release: () => void };
   create: (engine: BrokerEngine) => P;
+  /** The state the platform keeps of the device while no engine runs it (ThingSpeak's feed): `handle.store` then. */
+  offlineStore?: (claimed: C) => DeviceStore;
 }
 
 /** What a handle follows: the current runtime of a hosting, and its changes. */
 interface FollowedRuntime<R> {
   readonly runtime: R | undefined;
+  /** The device's state while no runtime runs, when the platform keeps it. */
+  offlineStore(): DeviceStore | undefined;
   /** Why the device is not hosted (its claim failed, or the running engine could not add it), in words without secrets. */
   readonly problem: string | undefined;
   watch(watcher: (runtime: R | undefined) => void): () => void;
@@ -169,6 +173,7 @@ class RuntimeCell<R> implements FollowedRuntime<R> {
   runtime: R | undefined;
   /** The claim's failure: for as long as the hosting lasts. */
   claimProblem: string | undefined;
+  offlineStore: () => DeviceStore | undefined = () => undefined;
   /** The running engine's failure to add the device: until that engine goes. */
   #engineProblem: string | undefined;
   readonly #watchers = new Set<(runtime: R | undefined) => void>();
@@ -249,6 +254,10 @@ function hostNow<P extends HostingPlugin<C, R>, R, C>(spec: HostDeviceSpec<P, R,
     report(error);
     return () => undefined;
   }
+  const { offlineStore } = spec;
+  if (offlineStore !== undefined) {
+    cell.offlineStore = () => offlineStore(claim.claimed);
+  }
   const unhost = hostOnBroker(
     spec.brokerId,
     {
@@ -315,9 +324,10 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
     return this.#cell.problem;
   }
 
-  /** The device's state while a broker runs it; undefined otherwise. */
+  /** The device's state while a broker runs it; otherwise what the platform keeps of it (ThingSpeak's feed), else undefined. */
   get store(): DeviceStore | undefined {
-    return this.#runtime?.store;
+    if (this.#closed) return undefined;
+    return this.#runtime?.store ?? this.#cell.offlineStore();
   }
 
   /** Whether the device is connected, while a broker runs it; undefined otherwise. */
