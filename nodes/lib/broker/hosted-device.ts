@@ -42,6 +42,11 @@ export interface OnlineState {
   protocolVersion?: number;
 }
 
+/** The handle's status: `hosted: false` while the device is not hosted at all (its `problem` is the reason), whether or not the broker runs. */
+export interface HostedStatus extends LinkStatus {
+  hosted?: false;
+}
+
 /** What a hosted device's runtime tells the handles that follow it. */
 export interface DeviceListener<Up, Info> {
   uplink(message: Up): void;
@@ -119,8 +124,8 @@ export type HostedDeviceEvents<Up, Info> = {
   online: [OnlineState];
   /** The device described itself (only changes). */
   info: [Info];
-  /** The broker: `connected` while an engine hosts the device, `disconnected` otherwise, `closed` at the end. */
-  status: [LinkStatus];
+  /** The broker: `connected` while an engine hosts the device, `disconnected` otherwise (with `hosted: false` while it has a `problem`), `closed` at the end. */
+  status: [HostedStatus];
   /** Problems worth a warning: the device's (duplicate token, bad uplinks) and the handle's (outbox overflow). */
   warning: [string];
 };
@@ -297,7 +302,7 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
   #unlisten: (() => void) | undefined;
   /** The runtime has the backlog: sends go straight to it. */
   #resumed = false;
-  #status: LinkStatus;
+  #status: HostedStatus;
   #online: OnlineState | undefined;
   #infoText: string | undefined;
   #closed = false;
@@ -308,14 +313,14 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
     this.#offline = offline;
     this.#outbox = new Outbox(outboxLimit);
     this.#cell = cell;
-    this.#status = { state: "disconnected", reason: cell.problem ?? "the iot-broker node is not running", queued: 0 };
+    this.#status = cell.problem === undefined ? { state: "disconnected", reason: "the iot-broker node is not running", queued: 0 } : { state: "disconnected", reason: cell.problem, queued: 0, hosted: false };
     this.#unwatch = cell.watch((runtime) => {
       this.#follow(runtime);
     });
     if (cell.runtime !== undefined) this.#follow(cell.runtime);
   }
 
-  get status(): LinkStatus {
+  get status(): HostedStatus {
     return this.#status;
   }
 
@@ -421,7 +426,8 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
   }
 
   #showStopped(): void {
-    this.#setStatus({ state: "disconnected", reason: this.#stoppedReason(), queued: this.#outbox.length });
+    const hosted = this.#cell.problem === undefined ? {} : { hosted: false as const };
+    this.#setStatus({ state: "disconnected", reason: this.#stoppedReason(), queued: this.#outbox.length, ...hosted });
   }
 
   #onOnline(state: OnlineState): void {
@@ -437,7 +443,7 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
     this.emit("info", info);
   }
 
-  #setStatus(status: LinkStatus): void {
+  #setStatus(status: HostedStatus): void {
     this.#status = status;
     this.emit("status", status);
   }
