@@ -29,78 +29,16 @@ import { TransportError, toError } from "../transport/errors.js";
 import { Outbox } from "../transport/outbox.js";
 import type { LinkStatus } from "../transport/pubsub.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
+import type { DeviceListeners, OnlineState } from "./device-listeners.js";
 import type { DeviceStore } from "./device-store.js";
 import type { BrokerEngine } from "./engine.js";
 import { hostOnBroker, keepAcrossRedeploys } from "./hosting.js";
+import { RuntimeCell, type FollowedRuntime } from "./runtime-cell.js";
 import type { BrokerPlugin } from "./types.js";
-
-/** Whether the device is connected now, and through which connection. */
-export interface OnlineState {
-  online: boolean;
-  clientId?: string;
-  remoteAddress?: string;
-  protocolVersion?: number;
-}
 
 /** The handle's status: `hosted: false` while the device is not hosted at all (its `problem` is the reason), whether or not the broker runs. */
 export interface HostedStatus extends LinkStatus {
   hosted?: false;
-}
-
-/** What a hosted device's runtime tells the handles that follow it. */
-export interface DeviceListener<Up, Info> {
-  uplink(message: Up): void;
-  online(state: OnlineState): void;
-  info(info: Info): void;
-}
-
-/**
- * The listeners of one runtime. The runtime calls `uplink`/`online`/`info`; a listener that
- * throws is reported to `onError` and keeps the others from nothing (the device's traffic runs
- * in broker hooks, which must not throw).
- */
-export class DeviceListeners<Up, Info> {
-  readonly #listeners = new Set<DeviceListener<Up, Info>>();
-  readonly #onError: (err: unknown) => void;
-
-  constructor(onError: (err: unknown) => void) {
-    this.#onError = onError;
-  }
-
-  get size(): number {
-    return this.#listeners.size;
-  }
-
-  add(listener: DeviceListener<Up, Info>): () => void {
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
-  }
-
-  uplink(message: Up): void {
-    for (const l of this.#listeners) this.#call(() => { l.uplink(message); });
-  }
-
-  online(state: OnlineState): void {
-    for (const l of this.#listeners) this.#call(() => { l.online(state); });
-  }
-
-  info(info: Info): void {
-    for (const l of this.#listeners) this.#call(() => { l.info(info); });
-  }
-
-  #call(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      try {
-        this.#onError(err);
-      } catch {
-        // The reporter failing must not break the broker hook this runs in.
-      }
-    }
-  }
 }
 
 /** One hosted device on one engine, as a platform's emulation keeps it. */
@@ -161,55 +99,6 @@ export interface HostDeviceSpec<P extends HostingPlugin<C, R>, R, C> {
   create: (engine: BrokerEngine) => P;
   /** The state the platform keeps of the device while no engine runs it (ThingSpeak's feed): `handle.store` then. */
   offlineStore?: (claimed: C) => DeviceStore;
-}
-
-/** What a handle follows: the current runtime of a hosting, and its changes. */
-interface FollowedRuntime<R> {
-  readonly runtime: R | undefined;
-  /** The device's state while no runtime runs, when the platform keeps it. */
-  offlineStore(): DeviceStore | undefined;
-  /** Why the device is not hosted (its claim failed, or the running engine could not add it), in words without secrets. */
-  readonly problem: string | undefined;
-  watch(watcher: (runtime: R | undefined) => void): () => void;
-}
-
-/** Where a hosting keeps its current runtime, for the handles that follow it (adopted ones too). */
-class RuntimeCell<R> implements FollowedRuntime<R> {
-  runtime: R | undefined;
-  /** The claim's failure: for as long as the hosting lasts. */
-  claimProblem: string | undefined;
-  offlineStore: () => DeviceStore | undefined = () => undefined;
-  /** The running engine's failure to add the device: until that engine goes. */
-  #engineProblem: string | undefined;
-  readonly #watchers = new Set<(runtime: R | undefined) => void>();
-
-  get problem(): string | undefined {
-    return this.claimProblem ?? this.#engineProblem;
-  }
-
-  set(runtime: R | undefined): void {
-    this.runtime = runtime;
-    this.#engineProblem = undefined;
-    this.#notify();
-  }
-
-  /** The running engine could not add the device. */
-  failed(problem: string): void {
-    this.runtime = undefined;
-    this.#engineProblem = problem;
-    this.#notify();
-  }
-
-  #notify(): void {
-    for (const watch of [...this.#watchers]) watch(this.runtime);
-  }
-
-  watch(watcher: (runtime: R | undefined) => void): () => void {
-    this.#watchers.add(watcher);
-    return () => {
-      this.#watchers.delete(watcher);
-    };
-  }
 }
 
 /**
