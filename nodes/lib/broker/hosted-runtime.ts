@@ -7,7 +7,8 @@
  */
 import { ReportThrottle } from "../transport/report-throttle.js";
 import type { DeviceStore } from "./device-store.js";
-import { DeviceListeners, type HostedRuntime, type OnlineState } from "./hosted-device.js";
+import { DeviceListeners, type OnlineState } from "./device-listeners.js";
+import type { HostedRuntime } from "./hosted-device.js";
 import type { ClientInfo } from "./types.js";
 
 export interface RuntimeIdentity {

@@ -9,6 +9,7 @@ export { acquirePlugin } from "./shared-plugin.js";
 export { endKeptHosting, hostAcrossRedeploys, hostOnBroker, keepAcrossRedeploys, type HostedIdentity, type HostingSpec } from "./hosting.js";
 export { SessionStore, type StoreLease } from "./session-store.js";
 export { MemoryDeviceStore, MemoryDeviceStores, type DeviceStore, type DeviceStoreProvider, type StoredJson, type StoredValue } from "./device-store.js";
-export { DeviceListeners, HostedDeviceHandle, hostDevice, unhostOf, type DeviceListener, type HandleOf, type HostDeviceSpec, type HostingPlugin, type HostedDeviceEvents, type HostedRuntime, type OnlineState } from "./hosted-device.js";
+export { DeviceListeners, type DeviceListener, type OnlineState } from "./device-listeners.js";
+export { HostedDeviceHandle, hostDevice, unhostOf, type HandleOf, type HostDeviceSpec, type HostingPlugin, type HostedDeviceEvents, type HostedRuntime, type HostedStatus } from "./hosted-device.js";
 export { DirectoryConflict, HostedDirectory, type DirectoryKey } from "./hosted-directory.js";
 export { HostedRuntimeBase, type RuntimeIdentity } from "./hosted-runtime.js";

@@ -4,11 +4,12 @@
  * sent), its shared attributes (what flows pushed), the latest value of each telemetry key, and
  * the same for each gateway sub-device, by sub-device name. Attribute requests are answered
  * from here. Bounded, so a misbehaving device or flow cannot grow it without limit; whatever
- * fits is kept, and the rest is named in a TransportError "too-large".
+ * fits is kept, and the rest is named in a TransportError "too-large" ("invalid" when all of it
+ * was a value JSON cannot hold: the store keeps JSON only, docs/ARCHITECTURE.md 3.5).
  */
 import type { DeviceStore } from "../broker/index.js";
 import { TransportError } from "../transport/errors.js";
-import { LIMITS, quote, type AttributeKeySelection, type AttributeUpdate, type TbValue, type TbValues, type TelemetryEntry } from "./codec.js";
+import { LIMITS, quote, type AttributeKeySelection, type AttributeUpdate, type TbJson, type TbValue, type TbValues, type TelemetryEntry } from "./codec.js";
 import { sectionOf, selectAttributes, SUB_DEVICES, type Scope } from "./hosted-state.js";
 
 export const STORE_LIMITS = {
@@ -29,6 +30,13 @@ function tooLong(value: TbValue): number | undefined {
   if (typeof value === "string" && value.length * 6 + 2 <= STORE_LIMITS.valueBytes) return undefined;
   const bytes = Buffer.byteLength(JSON.stringify(value));
   return bytes > STORE_LIMITS.valueBytes ? bytes : undefined;
+}
+
+/** Whether `value` is JSON as a store keeps it: a device's number too large for a double (1e999) parses as Infinity, which JSON cannot hold. */
+function isJson(value: TbJson): boolean {
+  if (typeof value === "number") return Number.isFinite(value);
+  if (typeof value !== "object" || value === null) return true;
+  return (Array.isArray(value) ? value : Object.values(value)).every(isJson);
 }
 
 export class TbDeviceState {
@@ -72,14 +80,20 @@ export class TbDeviceState {
     if (values.length === 0) return;
     const section = this.#section(scope, device);
     const refused: string[] = [];
+    let tooLarge = false;
     for (const [key, value] of values) {
       const bytes = tooLong(value);
-      if (bytes !== undefined) refused.push(`${quote(key)} is ${bytes} bytes (at most ${STORE_LIMITS.valueBytes})`);
-      else if (this.store.get(section, key) === undefined && this.store.size(section) >= STORE_LIMITS.keys) {
+      if (bytes !== undefined) {
+        refused.push(`${quote(key)} is ${bytes} bytes (at most ${STORE_LIMITS.valueBytes})`);
+        tooLarge = true;
+      } else if (!isJson(value)) {
+        refused.push(`${quote(key)} is not JSON (a number out of range)`);
+      } else if (this.store.get(section, key) === undefined && this.store.size(section) >= STORE_LIMITS.keys) {
         refused.push(`${quote(key)} would be ${scope === "telemetry" ? "key" : "attribute"} ${STORE_LIMITS.keys + 1} (at most ${STORE_LIMITS.keys})`);
+        tooLarge = true;
       } else if (newer(key)) this.store.set(section, key, value, at());
     }
-    if (refused.length > 0) throw new TransportError("too-large", `${SCOPE_WORDS[scope]} not remembered: ${refused.join("; ")}`);
+    if (refused.length > 0) throw new TransportError(tooLarge ? "too-large" : "invalid", `${SCOPE_WORDS[scope]} not remembered: ${refused.join("; ")}`);
   }
 
   /** The section to write; a sub-device's state starts here, within the limit of sub-devices. */

@@ -92,6 +92,8 @@ export function hostThingSpeakDevice(brokerId: string, channel: HostedChannel, o
         return { claimed: hosting, release: claim(hosting) };
       },
       create: (engine) => new ThingSpeakEmulation(engine, thingSpeakChannels),
+      // The feed the hosting keeps while no broker runs: the link reads it, as REST clients do.
+      offlineStore: (hosting) => hosting.store(),
     },
     (err) => {
       onError(toError(err));

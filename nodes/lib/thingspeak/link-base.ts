@@ -126,6 +126,10 @@ export abstract class ThingSpeakLinkBase extends DeviceLink<ThingSpeakLinkStatus
   protected readonly queue: WriteQueue;
   readonly #watchers = new Map<string, number>();
   #transport: LinkStatus = this.status;
+  /** The transport can send (the link's readiness, which closing ends before the flush does). */
+  #transportReady = false;
+  /** close() is sending what waits. */
+  #flushing = false;
   readonly #retryReports: ReportThrottle;
 
   protected constructor(options: ThingSpeakLinkOptions, bulk: boolean) {
@@ -137,7 +141,8 @@ export abstract class ThingSpeakLinkBase extends DeviceLink<ThingSpeakLinkStatus
       intervalMs: this.updateIntervalMs,
       send: (update) => this.sendUpdate(update),
       ...(bulk ? { sendBulk: (updates: ChannelUpdate[]) => this.sendBulk(updates), bulkMax: this.updateIntervalMs < 15_000 ? 14_400 : 960 } : {}),
-      canSend: () => this.ready,
+      // While closing, the flush may still send (the link is no longer `ready` by then).
+      canSend: () => this.ready || (this.#flushing && this.#transportReady),
       ...(options.maxPendingWrites === undefined ? {} : { maxWaiting: options.maxPendingWrites }),
       ...(options.retryBackoff === undefined ? {} : { backoff: options.retryBackoff }),
       now: this.now,
@@ -196,7 +201,9 @@ export abstract class ThingSpeakLinkBase extends DeviceLink<ThingSpeakLinkStatus
   /** Writes still waiting get their turn (if it comes soon enough), then the transport goes. */
   protected override beforeShutdown(): Promise<void> {
     const flush = this.ready;
+    this.#flushing = flush;
     return this.queue.close(flush, this.options.closeFlushMs ?? 10_000).then((discarded) => {
+      this.#flushing = false;
       this.#retryReports.close();
       if (discarded > 0) {
         const why = flush ? "their turn under the update interval did not come before closing" : "the channel was not connected";
@@ -218,6 +225,7 @@ export abstract class ThingSpeakLinkBase extends DeviceLink<ThingSpeakLinkStatus
 
   /** Ready edges: every false -> true emits `ready` and lets waiting writes go. */
   protected override setReady(ready: boolean): boolean {
+    this.#transportReady = ready;
     const rose = super.setReady(ready);
     if (rose) this.queue.kick();
     return rose;

@@ -12,7 +12,8 @@
  * handle never sends those back. A write's receipt carries the stored entry. A write refused
  * for the interval (the channel counts device, REST and flow updates together) is retried by
  * the write queue after the `retryInMs` the channel named; while the broker is not running,
- * writes wait (and one refused as "network" is retried). Reads need the running broker.
+ * writes wait (and one refused as "network" is retried). Reads go on while it is stopped: the
+ * hosting keeps the feed (the handle's store then), as the REST API serves it.
  */
 import { TransportError, toError, type TransportErrorCode } from "../transport/errors.js";
 import type { LinkStatus } from "../transport/pubsub.js";

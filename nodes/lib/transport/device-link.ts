@@ -17,6 +17,8 @@ import { TypedEmitter, type EventMap } from "./typed-emitter.js";
  */
 export interface DeviceLinkStatus extends LinkStatus {
   deviceOnline?: boolean;
+  /** local: false while the device is not hosted at all (the reason says why), though the broker may run. */
+  hosted?: false;
 }
 
 /** The events every link emits; a platform may add its own. */

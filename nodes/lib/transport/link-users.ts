@@ -96,8 +96,9 @@ export interface StatusView {
 
 /**
  * The node status for a link status, as every platform shows it; undefined = clear it. `local`:
- * Node-RED serves a hosted device, so "disconnected" means the iot-broker node stopped, and an
- * offline device is a yellow ring (nothing is wrong with Node-RED).
+ * Node-RED serves a hosted device, so "disconnected" means the iot-broker node stopped (unless
+ * the device is not hosted: then its reason), and an offline device is a yellow ring (nothing is
+ * wrong with Node-RED).
  */
 export function statusView(status: DeviceLinkStatus, local: boolean): StatusView | undefined {
   const queued = status.queued > 0 ? { count: status.queued } : undefined;
@@ -111,7 +112,8 @@ export function statusView(status: DeviceLinkStatus, local: boolean): StatusView
     case "auth-failed":
       return withQueue({ fill: "red", shape: "ring", key: "auth-failed" });
     case "disconnected":
-      if (local) return withQueue({ fill: "red", shape: "ring", key: "broker-stopped" });
+      // A device that is not hosted (another has its token) is no stopped broker: its reason tells.
+      if (local && status.hosted !== false) return withQueue({ fill: "red", shape: "ring", key: "broker-stopped" });
       return withQueue({ fill: "red", shape: "ring", key: "disconnected", params: { reason: status.reason ?? "" } });
     case "connected":
       if (status.deviceOnline === true) return withQueue({ fill: "green", shape: "dot", key: "device-online" });

@@ -7,7 +7,7 @@ const broker = require("../../../dist/nodes/lib/broker/index.js");
 const { followDeploys, sweepAll } = require("../../../dist/nodes/lib/transport/parking.js");
 const { waitFor, until, untilStatus } = require("../../support/wait.js");
 
-const { BrokerEngine, brokers, hostDevice, HostedRuntimeBase, HostedDirectory, DirectoryConflict, MemoryDeviceStore } = broker;
+const { BrokerEngine, brokers, hostDevice, HostedRuntimeBase, HostedDirectory, DirectoryConflict, MemoryDeviceStore, endKeptHosting } = broker;
 
 /** A toy runtime: stores what flows send under "sent", acknowledges with its engine's number. */
 class ToyRuntime extends HostedRuntimeBase {
@@ -25,9 +25,13 @@ class ToyRuntime extends HostedRuntimeBase {
   send(message) {
     this.sent.push(message);
     this.store.set("sent", String(this.sent.length), message, Date.now());
-    return Promise.resolve(`ack ${message} on engine ${this.engineNo}`);
+    const ack = `ack ${message} on engine ${this.engineNo}`;
+    // A held runtime acknowledges only when the test lets it (a delivery still in flight).
+    return ToyRuntime.hold === undefined ? Promise.resolve(ack) : ToyRuntime.hold.then(() => ack);
   }
 }
+
+ToyRuntime.hold = undefined;
 
 let engineCount = 0;
 class ToyPlugin {
@@ -45,6 +49,10 @@ class ToyPlugin {
 
   add(id, report) {
     if (this.devices.has(id)) throw new Error(`toy ${id} is hosted already`);
+    if (ToyPlugin.refuseNext > 0) {
+      ToyPlugin.refuseNext--;
+      throw new Error(`toy ${id}: this engine's device store could not be opened`);
+    }
     const runtime = new ToyRuntime(id, this.engine.deviceStores.open("toy", id), this.engineNo, report);
     this.devices.set(id, runtime);
     return runtime;
@@ -56,6 +64,8 @@ class ToyPlugin {
     this.engine.deviceStores.close("toy", id);
   }
 }
+
+ToyPlugin.refuseNext = 0;
 
 const plugins = [];
 function spec(brokerId, id, extra = {}) {
@@ -83,6 +93,8 @@ describe("hosted-device contract (toy platform)", function () {
     brokerId = `hosted-spec-${++brokerNo}`;
   });
   afterEach(async function () {
+    ToyRuntime.hold = undefined;
+    ToyPlugin.refuseNext = 0;
     while (cleanups.length) await cleanups.pop()();
     sweepAll();
   });
@@ -269,6 +281,72 @@ describe("hosted-device contract (toy platform)", function () {
     assert.equal(find(), plugins.at(-1).devices.get("d10"));
     await stopEngine(engine);
     assert.equal(find(), undefined);
+  });
+  it("keeps the part of its backlog not yet handed over when the broker stops meanwhile, and delivers it to the next engine in order", async function () {
+    const handle = host("d11");
+    for (const m of ["a", "b", "c"]) await handle.send(m);
+    let release;
+    ToyRuntime.hold = new Promise((resolve) => { release = resolve; });
+    const first = await startEngine();
+    const firstRuntime = plugins.at(-1).devices.get("d11");
+    await until(() => firstRuntime.sent.length === 1, 5000, "the first queued send in flight");
+    await stopEngine(first);
+    ToyRuntime.hold = undefined;
+    release();
+    await startEngine();
+    await untilStatus(handle, (s) => s.state === "connected");
+    const secondRuntime = plugins.at(-1).devices.get("d11");
+    assert.deepEqual(firstRuntime.sent, ["a"], "nothing more went to the engine that had stopped");
+    assert.deepEqual(secondRuntime.sent, ["b", "c"]);
+  });
+
+  it("refuses only while no broker runs: from the moment a running engine hosts the device, sends go to it", async function () {
+    await startEngine();
+    const handle = host("d12", { offline: "refuse" });
+    assert.equal(await handle.send("at once"), `ack at once on engine ${plugins.at(-1).engineNo}`);
+  });
+
+  it("claims afresh after a redeploy when its claim had failed (the holder of the credential may be gone)", async function () {
+    const events = new EventEmitter();
+    followDeploys(events);
+    const directory = new HostedDirectory();
+    const claimToken = (name) => () => directory.claim(name, [{ kind: "token", value: "the same token", secret: true }]);
+    await startEngine();
+    const a = hostDevice(spec(brokerId, "d13a", { claim: claimToken("a") }), () => undefined);
+    const b = hostDevice(spec(brokerId, "d13b", { claim: claimToken("b") }), () => undefined);
+    assert.match(b.problem, /already uses the same token/);
+
+    // A redeploy that deletes a and leaves b unchanged.
+    events.emit("flows:stopping");
+    await a.close();
+    endKeptHosting("d13a");
+    await b.close();
+    const again = hostDevice(spec(brokerId, "d13b", { claim: claimToken("b") }), () => undefined);
+    cleanups.push(() => again.close());
+    events.emit("flows:started");
+    assert.equal(again.problem, undefined);
+    await untilStatus(again, (s) => s.state === "connected");
+    assert.ok(plugins.at(-1).devices.has("d13b"));
+  });
+
+  it("says why in its status and problem when a later engine cannot host the device, and recovers on the next one", async function () {
+    const errors = [];
+    const handle = host("d14", {}, errors);
+    const first = await startEngine();
+    await untilStatus(handle, (s) => s.state === "connected");
+    await stopEngine(first);
+    ToyPlugin.refuseNext = 1;
+    const second = await startEngine();
+    assert.match(errors.join("\n"), /device store could not be opened/);
+    assert.equal(handle.status.state, "disconnected");
+    assert.match(handle.status.reason, /device store could not be opened/);
+    assert.match(handle.problem, /device store could not be opened/);
+    await stopEngine(second);
+    assert.equal(handle.problem, undefined);
+    assert.match(handle.status.reason, /stopped/);
+    await startEngine();
+    await untilStatus(handle, (s) => s.state === "connected");
+    assert.equal(handle.problem, undefined);
   });
 });
 

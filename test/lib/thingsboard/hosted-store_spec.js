@@ -55,6 +55,17 @@ describe("thingsboard/hosted-store: a hosted device's state over a DeviceStore",
     assert.equal(store.size(SUB_DEVICES), STORE_LIMITS.subDevices);
   });
 
+  it("keeps out what JSON cannot hold (a device's 1e999 parses as Infinity), naming it, and keeps the rest", function () {
+    const fromDevice = JSON.parse('{"ok":1,"huge":1e999,"deep":{"x":[-1e999]},"fine":{"y":[2]}}');
+    assert.throws(() => state.setAttributes("client", fromDevice), (err) => err.code === "invalid" && /client attributes not remembered: "huge" is not JSON \(a number out of range\); "deep" is not JSON/.test(err.message));
+    assert.throws(() => state.setTelemetry([{ ts: 5, values: JSON.parse('{"t":1e999,"h":40}') }]), /telemetry not remembered: "t" is not JSON/);
+    assert.deepEqual(state.select(ALL).client, { ok: 1, fine: { y: [2] } });
+    assert.deepEqual(latestTelemetry(store), { h: { ts: 5, value: 40 } });
+    for (const section of ["client", "telemetry"]) {
+      assert.deepEqual(JSON.parse(JSON.stringify(store.entries(section))), store.entries(section), `${section} holds JSON only`);
+    }
+  });
+
   it("keeps only JSON in the store, keyed by section names, never by a credential", function () {
     state.setAttributes("shared", { cfg: { a: [1, "b"] } }, "Sensor A");
     state.setTelemetry([{ ts: 3, values: { t: 1 } }]);

@@ -64,6 +64,8 @@ describe("LinkUsers (one link per config node)", function () {
     [{ state: "disconnected", queued: 1, reason: "x", refusal: 0x88 }, true, { fill: "red", shape: "ring", key: "broker-stopped-queued", params: { count: 1 } }],
     [{ state: "connected", queued: 2, deviceOnline: true }, false, { fill: "green", shape: "dot", key: "device-online-queued", params: { count: 2 } }],
     [{ state: "connected", queued: 0, deviceOnline: false }, false, { fill: "green", shape: "ring", key: "device-offline" }],
+    // Local, not hosted (e.g. another device has the token): the broker may run; the reason says why.
+    [{ state: "disconnected", queued: 0, reason: "not hosted: \"A\" already uses the same token", hosted: false }, true, { fill: "red", shape: "ring", key: "disconnected", params: { reason: "not hosted: \"A\" already uses the same token" } }],
   ];
   for (const [status, local, view] of views) {
     it(`shows ${JSON.stringify(status)}${local ? " (local)" : ""} as ${view ? view.key : "nothing"}`, function () {
