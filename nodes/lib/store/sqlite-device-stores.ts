@@ -8,6 +8,7 @@
 import type { DeviceStore, DeviceStoreProvider, StoredJson, StoredValue } from "../broker/device-store.js";
 import type { CommitParticipant, GroupCommit } from "./group-commit.js";
 import { num, text, type Prepared, type Row } from "./sqlite-file.js";
+import { StoreError, storeErrorFrom } from "./store-error.js";
 
 interface Entry {
   readonly stored: StoredValue;
@@ -182,7 +183,7 @@ export class SqliteDeviceStores implements DeviceStoreProvider, CommitParticipan
     commit.join(this);
   }
 
-  /** Loads the device's state (once; a StoreError if the file cannot be read). */
+  /** Loads the device's state (once; a StoreError naming the file if it cannot be read). */
   open(plugin: string, deviceId: string): DeviceStore {
     return this.#openStore(plugin, deviceId);
   }
@@ -191,7 +192,14 @@ export class SqliteDeviceStores implements DeviceStoreProvider, CommitParticipan
     const id = storeKey(plugin, deviceId);
     let store = this.#stores.get(id);
     if (store === undefined) {
-      store = new SqliteDeviceStore(this, plugin, deviceId, this.#statements.load.all([plugin, deviceId]));
+      if (this.#commit.closed) throw new StoreError("closed", this.#commit.file.path, `cannot open ${plugin} device ${deviceId}: the database is closed`);
+      let rows: Row[];
+      try {
+        rows = this.#statements.load.all([plugin, deviceId]);
+      } catch (err) {
+        throw storeErrorFrom(this.#commit.file.path, `loading the state of ${plugin} device ${deviceId}`, err);
+      }
+      store = new SqliteDeviceStore(this, plugin, deviceId, rows);
       this.#stores.set(id, store);
     }
     store.closed = false;

@@ -8,8 +8,8 @@
  */
 import type { StoredJson } from "../broker/device-store.js";
 import type { CommitParticipant, GroupCommit } from "./group-commit.js";
-import { num, text, type Prepared } from "./sqlite-file.js";
-import { StoreError } from "./store-error.js";
+import { num, text, type Prepared, type Row } from "./sqlite-file.js";
+import { StoreError, storeErrorFrom } from "./store-error.js";
 
 export interface HistoryPoint {
   /** When the value was current (ms since the epoch). */
@@ -153,13 +153,18 @@ export class SqliteHistory implements CommitParticipant {
     this.#commit.touched();
   }
 
-  /** A stream's points in a time range, oldest first; everything appended before is included (it commits first). */
+  /** A stream's points in a time range, oldest first; everything appended before is included (it commits first). A StoreError naming the file if it cannot be read. */
   query(plugin: string, deviceId: string, stream: string, q: HistoryQuery = {}): HistoryPoint[] {
     const s = this.#streams.get(streamKey(plugin, deviceId, stream));
     if (s === undefined) return [];
     if (this.pending > 0) this.#commit.commitNow();
     const limit = Math.min(this.#maxQuery, q.limit === undefined ? this.#maxQuery : Math.max(0, Math.floor(q.limit)));
-    const rows = (q.latest === true ? this.#sql.latest : this.#sql.range).all([s.id, q.from ?? Number.MIN_SAFE_INTEGER, q.to ?? Number.MAX_SAFE_INTEGER, limit]);
+    let rows: Row[];
+    try {
+      rows = (q.latest === true ? this.#sql.latest : this.#sql.range).all([s.id, q.from ?? Number.MIN_SAFE_INTEGER, q.to ?? Number.MAX_SAFE_INTEGER, limit]);
+    } catch (err) {
+      throw storeErrorFrom(this.#commit.file.path, `reading the history of ${plugin} device ${deviceId}`, err);
+    }
     const points: HistoryPoint[] = [];
     for (const row of rows) {
       try {

@@ -6,6 +6,7 @@ import { GroupCommit, type GroupCommitOptions } from "./group-commit.js";
 import { SqliteDeviceStores, type SqliteDeviceStoresOptions } from "./sqlite-device-stores.js";
 import { SqliteFile, type SqliteFileOptions } from "./sqlite-file.js";
 import { SqliteHistory, type HistoryOptions } from "./sqlite-history.js";
+import { storeErrorFrom } from "./store-error.js";
 
 export interface SqliteStoreOptions extends SqliteFileOptions, GroupCommitOptions, SqliteDeviceStoresOptions {
   history?: HistoryOptions;
@@ -41,7 +42,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       },
     };
   } catch (err) {
-    file.close();
-    throw err;
+    try {
+      file.close();
+    } catch {
+      // The first error is the one to report.
+    }
+    throw storeErrorFrom(file.path, "opening the database", err);
   }
 }
