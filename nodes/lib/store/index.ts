@@ -4,3 +4,4 @@ export { GroupCommit, type CommitParticipant, type GroupCommitOptions } from "./
 export { SqliteDeviceStores, type SqliteDeviceStoresOptions } from "./sqlite-device-stores.js";
 export { SqliteHistory, type HistoryOptions, type HistoryPoint, type HistoryQuery } from "./sqlite-history.js";
 export { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
+export { SqliteAedesPersistence } from "./sqlite-aedes-persistence.js";

@@ -40,4 +40,21 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (stream, ts, n)
   ) WITHOUT ROWID;
   `,
+  `
+  -- aedes' persistence (the MQTT side of the broker): what a restart must not lose. No
+  -- credentials: CONNECT passwords are never stored, client ids and topics are not secrets.
+  CREATE TABLE mqtt_retained (topic TEXT PRIMARY KEY, packet TEXT NOT NULL) WITHOUT ROWID;
+  CREATE TABLE mqtt_subscription (
+    client TEXT NOT NULL, topic TEXT NOT NULL, sub TEXT NOT NULL, PRIMARY KEY (client, topic)
+  ) WITHOUT ROWID;
+  -- QoS 1/2 messages queued per clean:false session, in queue order (seq).
+  CREATE TABLE mqtt_outgoing (
+    client TEXT NOT NULL, seq INTEGER NOT NULL, packet TEXT NOT NULL, PRIMARY KEY (client, seq)
+  ) WITHOUT ROWID;
+  -- Inbound QoS 2 messages between PUBLISH and PUBREL.
+  CREATE TABLE mqtt_incoming (
+    client TEXT NOT NULL, message_id INTEGER NOT NULL, packet TEXT NOT NULL, PRIMARY KEY (client, message_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE mqtt_will (client TEXT PRIMARY KEY, packet TEXT NOT NULL) WITHOUT ROWID;
+  `,
 ];

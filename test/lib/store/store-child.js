@@ -5,7 +5,9 @@
 //          d<i % DEVICES> and appends i to its history, for TURN values, then flushes; when a flush
 //          resolves it reports {acked: n} (every value < n is committed). It never stops by itself:
 //          the parent kill -9s it right after an acknowledgement, while the next turns are being written.
-const { openSqliteStore } = require("../../../dist/nodes/lib/store/index.js");
+//   broker: runs a bare aedes (id "broker-under-test") on the store's aedes persistence, says {port}.
+const { openSqliteStore, SqliteAedesPersistence } = require("../../../dist/nodes/lib/store/index.js");
+const { startBareBroker } = require("../fixtures/bare-broker.js");
 
 const [file, mode] = process.argv.slice(2);
 const DEVICES = 10;
@@ -38,6 +40,12 @@ if (mode === "hold") {
     setImmediate(turn);
   };
   turn();
+} else if (mode === "broker") {
+  const persistence = new SqliteAedesPersistence(store.commit);
+  startBareBroker({ id: "broker-under-test", persistence }).then((broker) => {
+    broker.aedes.counter = Math.max(broker.aedes.counter, persistence.highestCounter("broker-under-test"));
+    process.send({ port: broker.port });
+  });
 } else {
   throw new Error(`unknown mode ${mode}`);
 }
