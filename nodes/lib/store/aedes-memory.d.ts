@@ -1,11 +1,16 @@
 /**
  * The part of aedes-persistence's memory persistence (asyncPersistence.js, which ships no typings
- * beside it) that the SQLite persistence keeps retained messages and subscriptions in.
+ * beside it) that the SQLite persistence keeps retained messages and subscriptions in, and the
+ * aedes-packet constructor it re-exports.
  */
 declare module "aedes-persistence/asyncPersistence.js" {
   import type { Readable } from "node:stream";
 
+  /** aedes-packet's constructor (its own typings declare a function): copies what aedes keeps, clears messageId for QoS > 0. */
+  type QueuedPacketConstructor = new (original: object, broker?: unknown) => Record<string, unknown>;
+
   class MemoryPersistence {
+    static readonly Packet: QueuedPacketConstructor;
     constructor(opts?: object);
     readonly broker: unknown;
     setup(broker: unknown): Promise<void>;
@@ -22,13 +27,4 @@ declare module "aedes-persistence/asyncPersistence.js" {
     destroy(): Promise<void>;
   }
   export = MemoryPersistence;
-}
-
-declare module "aedes-packet" {
-  /** aedes' queued-message wrapper: copies the fields aedes keeps and clears messageId for QoS > 0. */
-  class Packet {
-    constructor(original: object, broker?: unknown);
-    [field: string]: unknown;
-  }
-  export = Packet;
 }

@@ -10,12 +10,12 @@
  */
 import { Readable } from "node:stream";
 import MemoryPersistence from "aedes-persistence/asyncPersistence.js";
-import Packet from "aedes-packet";
 import type { CommitParticipant, GroupCommit } from "./group-commit.js";
 import { decodePacket, encodePacket } from "./packet-codec.js";
 import { num, text, type Prepared } from "./sqlite-file.js";
 import { storeErrorFrom } from "./store-error.js";
 
+const Packet = MemoryPersistence.Packet;
 type StoredPacket = Record<string, unknown>;
 interface ClientRef {
   readonly id: string;
