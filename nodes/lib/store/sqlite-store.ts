@@ -1,8 +1,9 @@
 /**
  * What a broker's `sqlite` persistence opens: one file holding the hosted devices' state and
- * history, one group commit for both (one writer, one fsync per batch).
+ * history and aedes' persistence, one group commit for all three (one writer, one fsync per batch).
  */
 import { GroupCommit, type GroupCommitOptions } from "./group-commit.js";
+import { SqliteAedesPersistence } from "./sqlite-aedes-persistence.js";
 import { SqliteDeviceStores, type SqliteDeviceStoresOptions } from "./sqlite-device-stores.js";
 import { SqliteFile, type SqliteFileOptions } from "./sqlite-file.js";
 import { SqliteHistory, type HistoryOptions } from "./sqlite-history.js";
@@ -17,6 +18,8 @@ export interface SqliteStore {
   readonly commit: GroupCommit;
   readonly deviceStores: SqliteDeviceStores;
   readonly history: SqliteHistory;
+  /** aedes' persistence (retained messages, sessions, queued messages, wills): one for every aedes the broker node runs in turn. */
+  readonly mqtt: SqliteAedesPersistence;
   /** Resolves once every write so far is committed. */
   flush(): Promise<void>;
   /** Commits what waits and closes the file (a failure to commit is reported through `onError`). */
@@ -30,11 +33,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     const commit = new GroupCommit(file, options);
     const deviceStores = new SqliteDeviceStores(commit, options);
     const history = new SqliteHistory(commit, options.history);
+    const mqtt = new SqliteAedesPersistence(commit);
     return {
       file,
       commit,
       deviceStores,
       history,
+      mqtt,
       flush: () => commit.flush(),
       close: () => {
         history.close();

@@ -48,7 +48,7 @@ describe("SqliteAedesPersistence across broker restarts", function () {
   /** A bare aedes on `file` with a fixed id, counting on from the queued messages. */
   async function start(file, extra = {}) {
     const s = stores.open(file);
-    const persistence = new SqliteAedesPersistence(s.commit);
+    const persistence = s.mqtt;
     const b = await startBareBroker({ id: "broker-under-test", persistence, ...extra });
     b.aedes.counter = Math.max(b.aedes.counter, persistence.highestCounter("broker-under-test"));
     return { ...b, store: s, persistence, close: async () => (await b.close(), s.close()) };

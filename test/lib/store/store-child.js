@@ -6,7 +6,7 @@
 //          resolves it reports {acked: n} (every value < n is committed). It never stops by itself:
 //          the parent kill -9s it right after an acknowledgement, while the next turns are being written.
 //   broker: runs a bare aedes (id "broker-under-test") on the store's aedes persistence, says {port}.
-const { openSqliteStore, SqliteAedesPersistence } = require("../../../dist/nodes/lib/store/index.js");
+const { openSqliteStore } = require("../../../dist/nodes/lib/store/index.js");
 const { startBareBroker } = require("../fixtures/bare-broker.js");
 
 const [file, mode] = process.argv.slice(2);
@@ -41,7 +41,7 @@ if (mode === "hold") {
   };
   turn();
 } else if (mode === "broker") {
-  const persistence = new SqliteAedesPersistence(store.commit);
+  const persistence = store.mqtt;
   startBareBroker({ id: "broker-under-test", persistence }).then((broker) => {
     broker.aedes.counter = Math.max(broker.aedes.counter, persistence.highestCounter("broker-under-test"));
     process.send({ port: broker.port });
