@@ -4,7 +4,7 @@
  * API is synchronous, so the stores answer reads from memory and write without callbacks).
  * Opened in WAL mode with exclusive locking (WAL needs shared memory otherwise, which the
  * WebAssembly build has not): one process holds the file while it is open (see file-lock.ts).
- * Figures behind the choice: bench/README.md, "Durable storage".
+ * Figures behind the choice: bench/README.md, "Durable storage"; the floor: docs/ARCHITECTURE.md 1.4.
  */
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
