@@ -314,7 +314,8 @@ export class SqliteAedesPersistence implements CommitParticipant {
   }
 
   #writeQueued(clientId: string, queued: Queued): void {
-    this.#write(`o\u0000${clientId}\u0000${queued.seq}`, () => this.#sql.putOut.run([clientId, queued.seq, encodePacket(queued.packet)]));
+    const encoded = encodePacket(queued.packet); // now: a packet that cannot be encoded fails its own call, not a later commit
+    this.#write(`o\u0000${clientId}\u0000${queued.seq}`, () => this.#sql.putOut.run([clientId, queued.seq, encoded]));
   }
 
   #queue(clientId: string): Queued[] {

@@ -15,8 +15,8 @@ interface Entry {
   readonly seq: number;
 }
 
-/** A pending write of one entry: its new value, or null for a delete. */
-type PendingEntry = Entry | null;
+/** A pending write of one entry: its new value as JSON text, or null for a delete. */
+type PendingEntry = { readonly entry: Entry; readonly json: string } | null;
 
 interface Statements {
   readonly load: Prepared;
@@ -76,12 +76,20 @@ class SqliteDeviceStore implements DeviceStore {
     return this.#sections.get(section)?.size ?? 0;
   }
 
+  /** Throws a StoreError ("invalid") for a value JSON cannot hold (a bigint, a cycle), changing nothing: one bad value must not hold up every later commit. */
   set(section: string, key: string, value: StoredJson, at: number): void {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch {
+      json = undefined; // a bigint or a cycle
+    }
+    if (json === undefined) this.#owner.refuse(this, section, key);
     const entries = this.#section(section);
     const seq = entries.get(key)?.seq ?? this.#nextSeq++;
     const entry: Entry = { stored: { value, at }, seq };
     entries.set(key, entry);
-    this.#write(section, key, entry);
+    this.#write(section, key, { entry, json });
   }
 
   delete(section: string, key: string): boolean {
@@ -119,7 +127,7 @@ class SqliteDeviceStore implements DeviceStore {
     for (const [section, entries] of this.#pending) {
       for (const [key, entry] of entries) {
         if (entry === null) statements.remove.run([this.plugin, this.deviceId, section, key]);
-        else statements.upsert.run([this.plugin, this.deviceId, section, key, entry.seq, JSON.stringify(entry.stored.value), entry.stored.at]);
+        else statements.upsert.run([this.plugin, this.deviceId, section, key, entry.entry.seq, entry.json, entry.entry.stored.at]);
       }
     }
   }
@@ -249,6 +257,10 @@ export class SqliteDeviceStores implements DeviceStoreProvider, CommitParticipan
     this.#dirty.add(store);
     this.#pending += delta;
     this.#commit.touched();
+  }
+
+  refuse(store: SqliteDeviceStore, section: string, key: string): never {
+    throw new StoreError("invalid", this.#commit.file.path, `the value of ${store.plugin} device ${store.deviceId} ${section}/${key} is not JSON (a bigint, a cycle, a function or undefined): not stored`);
   }
 
   reportBadRow(store: SqliteDeviceStore, section: string, key: string): void {

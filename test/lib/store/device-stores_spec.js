@@ -254,3 +254,34 @@ describe("GroupCommit failures", function () {
     stores.open(file).close(); // the lock went with the close
   });
 });
+
+describe("SqliteDeviceStores refusing what JSON cannot hold", function () {
+  const stores = opener();
+  afterEach(function () {
+    stores.closeAll();
+    removeTempDirs();
+  });
+
+  it("refuses a bigint, a cycle or undefined at set, naming the file and the entry, and keeps committing the rest", async function () {
+    const file = path.join(tempDir(), "b.db");
+    const s = stores.open(file);
+    const d = s.deviceStores.open("blynk", "dev");
+    d.set("ds", "k", "before", 1);
+    const cycle = {};
+    cycle.self = cycle;
+    for (const bad of [10n, cycle, undefined]) {
+      assert.throws(
+        () => d.set("ds", "bad", bad, 2),
+        (err) => err instanceof StoreError && err.code === "invalid" && err.message.includes(file) && err.message.includes("blynk device dev ds/bad"),
+      );
+    }
+    assert.equal(d.get("ds", "bad"), undefined, "nothing changed");
+    d.set("ds", "k", "after", 3);
+    await d.flush();
+    s.close();
+    assert.deepEqual(
+      rowsOf(file).map((r) => r.value),
+      ['"after"'],
+    );
+  });
+});
