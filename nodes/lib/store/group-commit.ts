@@ -155,7 +155,7 @@ export class GroupCommit {
     for (const w of waiters) w.resolve();
   }
 
-  /** Commits what is pending (best effort: a failure is reported, not thrown) and closes the file. */
+  /** Commits what is pending and closes the file; never throws (a failure goes to `onError`). */
   close(): void {
     if (this.#closed) return;
     this.commitNow();
@@ -164,7 +164,12 @@ export class GroupCommit {
     this.#retry = undefined;
     const closed = new StoreError("closed", this.file.path, "the database was closed before these writes were committed");
     for (const w of this.#waiters.splice(0)) w.reject(this.#failure ?? closed);
-    this.file.close();
+    try {
+      this.file.close();
+    } catch (err) {
+      const error = storeErrorFrom(this.file.path, "closing the database", err);
+      guarded(() => this.#onError?.(error)); // reported, not thrown: closing runs in Node-RED's close handlers
+    }
   }
 
   #schedule(): void {

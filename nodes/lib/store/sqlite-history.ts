@@ -134,9 +134,18 @@ export class SqliteHistory implements CommitParticipant {
     return this.#pending.length - this.#head;
   }
 
-  /** Records `value` at `ts` on a stream of a device; written with the next commit. */
+  /** Records `value` at `ts` on a stream of a device; written with the next commit. A StoreError ("invalid") for a time that is not a number or a value that is not JSON. */
   append(plugin: string, deviceId: string, stream: string, ts: number, value: StoredJson): void {
     if (!Number.isFinite(ts)) throw new StoreError("invalid", this.#commit.file.path, `a history point needs a time in ms (got ${String(ts)})`);
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch {
+      json = undefined; // a bigint or a cycle
+    }
+    if (json === undefined) {
+      throw new StoreError("invalid", this.#commit.file.path, `a point of ${plugin} device ${deviceId} stream ${stream} is not JSON (a bigint, a cycle, a function or undefined): not stored`);
+    }
     const key = streamKey(plugin, deviceId, stream);
     let s = this.#streams.get(key);
     if (s === undefined) {
@@ -144,7 +153,7 @@ export class SqliteHistory implements CommitParticipant {
       this.#streams.set(key, s);
       this.#newStreams.push({ s, plugin, deviceId, stream });
     }
-    this.#pending.push({ stream: s, ts: Math.round(ts), value: JSON.stringify(value) });
+    this.#pending.push({ stream: s, ts: Math.round(ts), value: json });
     if (this.pending > this.#maxPending) {
       this.#head++;
       this.#dropped++;

@@ -153,7 +153,7 @@ describe("SqliteHistory", function () {
     assert.deepEqual(again.history.query("blynk", "kept", "V1"), [{ ts: T0, value: 2 }]);
   });
 
-  it("refuses a point without a finite time, naming the file", function () {
+  it("refuses a point without a finite time or with a value JSON cannot hold, naming the file, and keeps the rest", async function () {
     const s = stores.open(file);
     for (const ts of [Number.NaN, Infinity, undefined]) {
       assert.throws(
@@ -161,6 +161,17 @@ describe("SqliteHistory", function () {
         (err) => err instanceof StoreError && err.code === "invalid" && err.message.includes(file),
       );
     }
+    const cycle = [];
+    cycle.push(cycle);
+    for (const value of [5n, cycle, undefined]) {
+      assert.throws(
+        () => s.history.append("blynk", "dev", "V1", T0, value),
+        (err) => err instanceof StoreError && err.code === "invalid" && err.message.includes("stream V1"),
+      );
+    }
+    s.history.append("blynk", "dev", "V1", T0, "good");
+    await s.flush();
+    assert.deepEqual(s.history.query("blynk", "dev", "V1"), [{ ts: T0, value: "good" }]);
   });
 
   it("while commits fail, keeps at most maxPending points waiting, dropping the oldest and counting them", async function () {
