@@ -2,6 +2,7 @@
  * The local broker engine: aedes plus users, namespaces, listeners, the in-process client and
  * the plug-in seam. It knows no platform; platforms plug in through `BrokerPlugin`.
  */
+import { MemoryDeviceHistory, type DeviceHistory } from "./device-history.js";
 import { MemoryDeviceStores, type DeviceStoreProvider } from "./device-store.js";
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -104,6 +105,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #sessions: SessionStore | undefined;
   /** Where hosted devices keep their state (broker/device-store.ts). */
   readonly deviceStores: DeviceStoreProvider;
+  /** Where hosted devices' history goes (broker/device-history.ts). */
+  readonly history: DeviceHistory;
   #lease: StoreLease | undefined;
 
   /**
@@ -120,6 +123,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#userRateLimit = checkRateLimit(options.userRateLimit, "userRateLimit") ?? 0;
     this.#sessions = options.sessions;
     this.deviceStores = options.deviceStores ?? new MemoryDeviceStores();
+    this.history = options.history ?? new MemoryDeviceHistory();
     // Checked at run time too: the options come from a flow file, not from typed code.
     const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
     if (persistence !== "memory") {

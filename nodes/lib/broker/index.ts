@@ -13,3 +13,4 @@ export { DeviceListeners, type DeviceListener, type OnlineState } from "./device
 export { HostedDeviceHandle, hostDevice, unhostOf, type HandleOf, type HostDeviceSpec, type HostingPlugin, type HostedDeviceEvents, type HostedRuntime, type HostedStatus } from "./hosted-device.js";
 export { DirectoryConflict, HostedDirectory, type DirectoryKey } from "./hosted-directory.js";
 export { HostedRuntimeBase, type RuntimeIdentity } from "./hosted-runtime.js";
+export { MemoryDeviceHistory, type DeviceHistory, type HistoryPoint, type HistoryQuery, type MemoryHistoryOptions } from "./device-history.js";

@@ -5,6 +5,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { SecureContextOptions } from "node:tls";
 import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
+import type { DeviceHistory } from "./device-history.js";
 import type { DeviceStoreProvider } from "./device-store.js";
 import type { SessionStore } from "./session-store.js";
 
@@ -55,6 +56,8 @@ export interface BrokerOptions {
   sessions?: SessionStore;
   /** Where hosted devices keep their state; default: memory, per engine. */
   deviceStores?: DeviceStoreProvider;
+  /** Where hosted devices' history goes; default: memory, bounded, per engine. */
+  history?: DeviceHistory;
   /** Longest accepted client id; MQTT 3.1.1 says 23, devices (Blynk) use up to 64. Default 256. */
   maxClientIdLength?: number;
   /** Failed-login throttling per source address (transport/auth-throttle.ts); false = off. Default: on, its defaults. */

@@ -6,16 +6,11 @@
  * a bounded number per pass, so neither a chatty device nor a first prune of a large file stalls
  * the process.
  */
+import type { DeviceHistory, HistoryPoint, HistoryQuery } from "../broker/device-history.js";
 import type { StoredJson } from "../broker/device-store.js";
 import type { CommitParticipant, GroupCommit } from "./group-commit.js";
 import { num, text, type Prepared, type Row } from "./sqlite-file.js";
 import { StoreError, storeErrorFrom } from "./store-error.js";
-
-export interface HistoryPoint {
-  /** When the value was current (ms since the epoch). */
-  readonly ts: number;
-  readonly value: StoredJson;
-}
 
 export interface HistoryOptions {
   /** Points older than this many days are pruned; 0 (default) keeps them. */
@@ -32,17 +27,6 @@ export interface HistoryOptions {
   maxQueryPoints?: number;
   /** The clock (tests). */
   now?: () => number;
-}
-
-export interface HistoryQuery {
-  /** From this time on (ms, inclusive). */
-  from?: number;
-  /** Up to this time (ms, inclusive). */
-  to?: number;
-  /** At most this many points (capped by `maxQueryPoints`). */
-  limit?: number;
-  /** With a limit: the newest points of the range rather than the oldest (ThingSpeak's `results`). Always answered oldest first. */
-  latest?: boolean;
 }
 
 interface Stream {
@@ -126,6 +110,11 @@ export class SqliteHistory implements CommitParticipant {
   }
 
   /** Points dropped because they waited for a commit while the disk failed. */
+  /** Resolves once every point appended so far is committed (the file's group commit). */
+  flush(): Promise<void> {
+    return this.#commit.flush();
+  }
+
   get dropped(): number {
     return this.#dropped;
   }
@@ -296,4 +285,22 @@ function positive(value: number | undefined, fallback: number): number {
 
 function streamKey(plugin: string, deviceId: string, stream: string): string {
   return `${plugin}\u0000${deviceId}\u0000${stream}`;
+}
+
+/** SqliteHistory as the broker's DeviceHistory (queries answered as promises, as a networked store would). */
+export function sqliteDeviceHistory(history: SqliteHistory): DeviceHistory {
+  return {
+    append: (plugin, deviceId, stream, ts, value) => {
+      history.append(plugin, deviceId, stream, ts, value);
+    },
+    query: (plugin, deviceId, stream, query) => {
+      try {
+        return Promise.resolve(history.query(plugin, deviceId, stream, query));
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    },
+    streams: (plugin, deviceId) => Promise.resolve(history.streams(plugin, deviceId).map((s) => s.stream)),
+    flush: () => history.flush(),
+  };
 }
