@@ -13,6 +13,7 @@ import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesHandover, type AedesInternals, type AedesPublishPacket, type AedesSubscription, type Client, type ClientInternals, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { guardDeliveryQueue } from "./delivery-queue.js";
+import { settleImmediateArgs } from "./immediate-args.js";
 import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
@@ -113,6 +114,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
    */
   constructor(options: BrokerOptions = {}) {
     super();
+    // Before any client is served: aedes' per-packet immediates must stay young (immediate-args.ts).
+    settleImmediateArgs();
     this.#users = new UserDirectory(options.users);
     this.#allowAnonymous = options.allowAnonymous ?? false;
     this.#authThrottle = options.authThrottle === false ? undefined : new AuthThrottle(options.authThrottle);
