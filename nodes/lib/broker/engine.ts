@@ -94,6 +94,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #listeners = new Set<Listener>();
   readonly #localClients = new Set<LocalClient>();
   #aedes: Aedes | undefined;
+  /** aedes' own `published` hook, for while no plugin is plugged in (#syncPublishedHook). */
+  #idlePublished: Aedes["published"] | undefined;
   readonly #limits: BrokerLimits;
   readonly #guards: PacketGuards;
   readonly #sessionGuards: SessionGuards;
@@ -184,15 +186,14 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           done(null, this.#authorizeSubscribe(client, sub));
         },
         authorizeForward: (client, packet) => this.#authorizeForward(client, packet),
-        published: (packet, client, done) => {
-          done();
-          this.#published(packet, client);
-        },
+        // `published` only while a plugin is plugged in (#syncPublishedHook).
       });
       if (lease) (aedes as unknown as AedesHandover).counter = Math.max((aedes as unknown as AedesHandover).counter, lease.counter);
       this.#guards.hardenBroker(aedes);
       this.#sessionGuards.attach(aedes);
       this.#aedes = aedes;
+      this.#idlePublished = aedes.published;
+      this.#syncPublishedHook();
       // Queued deliveries must not drain by recursion (delivery-queue.ts): that ended Node-RED.
       guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
       this.#wireEvents(aedes);
@@ -262,9 +263,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   addPlugin(plugin: BrokerPlugin): () => void {
     if (this.#plugins.has(plugin.name)) throw new Error(`a broker plugin named "${plugin.name}" is already registered`);
     this.#plugins.set(plugin.name, plugin);
+    this.#syncPublishedHook();
     return () => {
       if (this.#plugins.get(plugin.name) !== plugin) return;
       this.#plugins.delete(plugin.name);
+      this.#syncPublishedHook();
       this.disconnectClients((info) => info.identity.plugin === plugin.name);
     };
   }
@@ -593,6 +596,21 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     packet.topic = visible;
     return packet;
   }
+
+  /**
+   * Only plugins look at what was published, so a broker of generic users keeps aedes' own
+   * `published` (nothing per message); aedes reads the hook anew for every message.
+   */
+  #syncPublishedHook(): void {
+    const aedes = this.#aedes;
+    if (!aedes || !this.#idlePublished) return;
+    aedes.published = this.#plugins.size > 0 ? this.#pluginPublished : this.#idlePublished;
+  }
+
+  readonly #pluginPublished: Aedes["published"] = (packet, client, done) => {
+    done();
+    this.#published(packet, client);
+  };
 
   #published(packet: AedesPublishPacket, client: Client | null): void {
     if (!client || packet.topic === REFUSED_TOPIC) return;
