@@ -11,6 +11,7 @@
 //     scripts), or engine+MODULE[+MODULE]: the engine alone with those modules required first
 //   Same two kinds as A and B (A/A) shows the spread between two processes of one configuration.
 //   AB_NODE_ARGS_A / AB_NODE_ARGS_B: extra Node.js flags for that broker
+//   AB_ENV_A / AB_ENV_B: extra environment for that broker, as NAME=value,NAME=value
 //   AB_LOG_DIR=dir: each broker's standard output to dir/<A|B>-<kind>.log (with e.g. --trace-deopt)
 //   AB_HEAP_SAMPLE=dir: sampled allocations still uncollected at the end (V8 sampling heap profiler)
 //   AB_PROFILE=dir: a V8 CPU profile of each broker over all its slices, as dir/A-<kind>.cpuprofile
@@ -105,23 +106,24 @@ async function orchestrate() {
   const qos = Number(qosArg);
   const sliceMs = Number(sliceArg);
   const procs = [];
-  const child = (name, script, args, nodeArgs = []) => {
+  const child = (name, script, args, nodeArgs = [], env = process.env) => {
     const logDir = process.env.AB_LOG_DIR;
     let out = "ignore";
     if (logDir && name !== "load") {
       mkdirSync(logDir, { recursive: true });
       out = openSync(join(logDir, `${name.replace(/[^a-zA-Z0-9+-]+/g, "-")}.log`), "w");
     }
-    const proc = spawn(process.execPath, [...nodeArgs, join(benchDir, script), ...args], { cwd: root, stdio: ["ignore", out, "inherit", "ipc"] });
+    const proc = spawn(process.execPath, [...nodeArgs, join(benchDir, script), ...args], { cwd: root, env, stdio: ["ignore", out, "inherit", "ipc"] });
     procs.push(proc);
     const ep = endpoint(proc, name);
     const ready = new Promise((res) => ep.handle("ready", (info) => (res(info), true)));
     return Promise.race([ready, deadline(60_000).then(() => Promise.reject(new Error(`${name} not ready`)))]).then((info) => ({ name, info, ep }));
   };
   const nodeArgs = (side) => ["--expose-gc", ...(process.env[`AB_NODE_ARGS_${side}`] ?? "").split(/\s+/).filter(Boolean)];
+  const envOf = (side) => ({ ...process.env, ...Object.fromEntries((process.env[`AB_ENV_${side}`] ?? "").split(",").filter(Boolean).map((kv) => kv.split("="))) });
   const sides = {
-    A: await child(`A:${a}`, BROKERS[a][0], BROKERS[a].slice(1), nodeArgs("A")),
-    B: await child(`B:${b}`, BROKERS[b][0], BROKERS[b].slice(1), nodeArgs("B")),
+    A: await child(`A:${a}`, BROKERS[a][0], BROKERS[a].slice(1), nodeArgs("A"), envOf("A")),
+    B: await child(`B:${b}`, BROKERS[b][0], BROKERS[b].slice(1), nodeArgs("B"), envOf("B")),
   };
   const load = await child("load", "ab.mjs", ["--load"]);
   try {
