@@ -11,6 +11,8 @@
 //     scripts), or engine+MODULE[+MODULE]: the engine alone with those modules required first
 //   Same two kinds as A and B (A/A) shows the spread between two processes of one configuration.
 //   AB_NODE_ARGS_A / AB_NODE_ARGS_B: extra Node.js flags for that broker
+//   AB_RECONNECT=1: new MQTT connections for every slice (as bench/run.mjs opens them per window);
+//   AB_IDLE_MS=n: both brokers idle n ms before every slice (bench/run.mjs idles each between windows)
 //   AB_ENV_A / AB_ENV_B: extra environment for that broker, as NAME=value,NAME=value
 //   AB_LOG_DIR=dir: each broker's standard output to dir/<A|B>-<kind>.log (with e.g. --trace-deopt)
 //   AB_HEAP_SAMPLE=dir: sampled allocations still uncollected at the end (V8 sampling heap profiler)
@@ -66,6 +68,12 @@ async function loadProcess() {
       if (side.waiter && sum(side.got) >= sum(side.sent)) side.waiter();
     });
     sides.set(key, side);
+    return true;
+  });
+  ep.handle("reopen", async ({ key }) => {
+    const old = sides.get(key);
+    await Promise.allSettled([old.sub, ...old.pubs].map((c) => c.endAsync(true)));
+    sides.delete(key);
     return true;
   });
   ep.handle("slice", async ({ key, ms }) => {
@@ -143,8 +151,15 @@ async function orchestrate() {
     if (heapDir) for (const key of ["A", "B"]) await sides[key].ep.call("heapSampleStart", {}, 5000);
     if (profileDir) for (const key of ["A", "B"]) await sides[key].ep.call("profileStart", {}, 5000);
     const t0 = Date.now();
+    const reconnect = process.env.AB_RECONNECT === "1";
+    const idleMs = Number(process.env.AB_IDLE_MS ?? 0);
     for (let s = 0; s < slices; s++) {
       const key = (s & 1) ^ ((s >> 1) & 1) ? "B" : "A"; // A B B A A B B A ...
+      if (idleMs > 0) await sleep(idleMs);
+      if (reconnect) {
+        await load.ep.call("reopen", { key }, 30_000);
+        await load.ep.call("open", { key, port: sides[key].info.port, auth: (key === "A" ? a : b) !== "bare", qos }, 30_000);
+      }
       const c0 = await cpuOf(key);
       const r = await load.ep.call("slice", { key, ms: sliceMs }, 30_000);
       const c1 = await cpuOf(key);
