@@ -14,6 +14,7 @@ import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesHandover, type AedesInternals, type AedesPublishPacket, type AedesSubscription, type Client, type ClientInternals, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { guardDeliveryQueue } from "./delivery-queue.js";
+import { settleImmediateArgs } from "./immediate-args.js";
 import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
@@ -94,6 +95,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #listeners = new Set<Listener>();
   readonly #localClients = new Set<LocalClient>();
   #aedes: Aedes | undefined;
+  /** aedes' own `published` hook, for while no plugin is plugged in (#syncPublishedHook). */
+  #idlePublished: Aedes["published"] | undefined;
   readonly #limits: BrokerLimits;
   readonly #guards: PacketGuards;
   readonly #sessionGuards: SessionGuards;
@@ -116,6 +119,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
    */
   constructor(options: BrokerOptions = {}) {
     super();
+    // Before any client is served: aedes' per-packet immediates must stay young (immediate-args.ts).
+    settleImmediateArgs();
     this.#users = new UserDirectory(options.users);
     this.#allowAnonymous = options.allowAnonymous ?? false;
     this.#authThrottle = options.authThrottle === false ? undefined : new AuthThrottle(options.authThrottle);
@@ -185,15 +190,14 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           done(null, this.#authorizeSubscribe(client, sub));
         },
         authorizeForward: (client, packet) => this.#authorizeForward(client, packet),
-        published: (packet, client, done) => {
-          done();
-          this.#published(packet, client);
-        },
+        // `published` only while a plugin is plugged in (#syncPublishedHook).
       });
       if (lease) (aedes as unknown as AedesHandover).counter = Math.max((aedes as unknown as AedesHandover).counter, lease.counter);
       this.#guards.hardenBroker(aedes);
       this.#sessionGuards.attach(aedes);
       this.#aedes = aedes;
+      this.#idlePublished = aedes.published;
+      this.#syncPublishedHook();
       // Queued deliveries must not drain by recursion (delivery-queue.ts): that ended Node-RED.
       guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
       this.#wireEvents(aedes);
@@ -263,9 +267,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   addPlugin(plugin: BrokerPlugin): () => void {
     if (this.#plugins.has(plugin.name)) throw new Error(`a broker plugin named "${plugin.name}" is already registered`);
     this.#plugins.set(plugin.name, plugin);
+    this.#syncPublishedHook();
     return () => {
       if (this.#plugins.get(plugin.name) !== plugin) return;
       this.#plugins.delete(plugin.name);
+      this.#syncPublishedHook();
       this.disconnectClients((info) => info.identity.plugin === plugin.name);
     };
   }
@@ -594,6 +600,21 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     packet.topic = visible;
     return packet;
   }
+
+  /**
+   * Only plugins look at what was published, so a broker of generic users keeps aedes' own
+   * `published` (nothing per message); aedes reads the hook anew for every message.
+   */
+  #syncPublishedHook(): void {
+    const aedes = this.#aedes;
+    if (!aedes || !this.#idlePublished) return;
+    aedes.published = this.#plugins.size > 0 ? this.#pluginPublished : this.#idlePublished;
+  }
+
+  readonly #pluginPublished: Aedes["published"] = (packet, client, done) => {
+    done();
+    this.#published(packet, client);
+  };
 
   #published(packet: AedesPublishPacket, client: Client | null): void {
     if (!client || packet.topic === REFUSED_TOPIC) return;
