@@ -6,8 +6,9 @@
  * Decisions (the documentation leaves these open: UNCONFIRMED):
  * - Each update has `created_at` (ISO 8601 or MySQL text, zone-less read as UTC; or EPOCH: a
  *   whole number of seconds) or `delta_t` (seconds since the update before it; only the first
- *   may be 0). Relative times count back from the request: an array with no `created_at` ends
- *   now; updates before an absolute one count back from it, updates after it count on.
+ *   may be 0). An array with no `created_at` ends at the time of the request (the device
+ *   collected, then sent); otherwise it must start with one, and each `delta_t` counts on from
+ *   the update before it (a leading `delta_t` would have nothing to count from: refused).
  * - `latitude` and `longitude` are the location (as `lat` and `long` in a single update); other
  *   keys besides the fields, elevation and status are ignored, as `/update` ignores them.
  * - Every update is checked (values, the 3000-byte message size) before anything is stored: one
@@ -95,20 +96,19 @@ export function parseBulkBody(body: unknown, maxUpdates: number): BulkBody {
   if (!Array.isArray(updates) || updates.length === 0) throw invalid(`updates must be a non-empty array; accepted: ${EXAMPLE}`);
   if (updates.length > maxUpdates) throw new TransportError("too-large", `the bulk update has ${updates.length} updates; accepted: at most ${maxUpdates} per call`);
   const items = (updates as unknown[]).map((raw, i) => bulkItem(raw, i));
+  if ("deltaS" in items[0] && items.some((item) => "at" in item)) {
+    throw invalid("update 0 has delta_t but a later update has created_at: the first update then needs created_at too (delta_t counts on from the update before it); or give delta_t throughout");
+  }
   return { ...(key === undefined || key === "" ? {} : { apiKey: key }), items };
 }
 
-/** The updates with their times: relative ones resolved around the absolute ones, or back from `now` (see the decisions above). */
+/** The updates with their times (see the decisions above): from the first created_at on, or back from `now` when there is none. */
 export function resolveTimes(items: readonly BulkItem[], now: number): ChannelUpdate[] {
-  const delta = (i: number): number => {
-    const item = items.at(i);
-    return item !== undefined && "deltaS" in item ? item.deltaS * 1000 : 0;
-  };
-  const times = items.map((item) => ("at" in item ? item.at : undefined));
-  const anchor = times.findIndex((t) => t !== undefined);
-  const start = anchor < 0 ? items.length - 1 : anchor;
-  times[start] ??= now;
-  for (let i = start - 1; i >= 0; i--) times[i] = (times[i + 1] ?? now) - delta(i + 1);
-  for (let i = start + 1; i < items.length; i++) times[i] ??= (times[i - 1] ?? now) + delta(i);
-  return items.map((item, i) => ({ ...item.update, created_at: Math.round(times[i] ?? now) }));
+  const relativeMs = items.reduce((sum, item, i) => sum + (i > 0 && "deltaS" in item ? item.deltaS * 1000 : 0), 0);
+  let t = items.some((item) => "at" in item) ? 0 : now - relativeMs;
+  return items.map((item, i) => {
+    if ("at" in item) t = item.at;
+    else if (i > 0) t += item.deltaS * 1000;
+    return { ...item.update, created_at: Math.round(t) };
+  });
 }
