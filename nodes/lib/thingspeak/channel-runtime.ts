@@ -9,7 +9,7 @@
  * History: every stored entry's fields go to the engine's DeviceHistory (stream `field1` ..
  * `field8`, the entry's created_at, the value as a number when it is one, else its text), also
  * the entries of a bulk update and those written while no broker ran (appended when this engine
- * takes the feed over). The REST read API reads the feed, not the history (rest-api.ts says why).
+ * takes the feed over; what earlier engines kept stays where their history keeps it). The REST read API reads the feed, not the history (rest-api.ts says why).
  *
  * Flow control: deliveries to devices go out one entry at a time through a PacedQueue, on a
  * later turn (never inside a hook, docs/PROTOCOLS.md 7), at most MAX_QUEUED_DELIVERIES

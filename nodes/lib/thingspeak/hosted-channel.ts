@@ -12,7 +12,7 @@ import { toError } from "../transport/errors.js";
 import { tokenDigest } from "../transport/secret-match.js";
 import { toInteger } from "../transport/value-codec.js";
 import { type ChannelUpdate, type FeedEntry, FIELD_NUMBERS, entryTime, parseTopic, toChannelId } from "./codec.js";
-import { CHANNEL_SECTION, channelNumber, feedEntries, lastEntry, lastEntryId } from "./hosted-state.js";
+import { CHANNEL_SECTION, channelNumber, lastEntry, lastEntryId } from "./hosted-state.js";
 import { DEFAULT_STORE_LIMIT, FeedStore, MAX_STORE_LIMIT, copyFeed, isBehind } from "./hosted-store.js";
 import { hostedTopics, type BulkResult, type HostedChannel, type WriteResult } from "./hosted-types.js";
 import type { ChannelInfo } from "./rest-codec.js";
@@ -98,6 +98,8 @@ export class ChannelHosting {
   #parked: DeviceStore | undefined;
   /** The writer of the parked feed, made when a REST update comes while no broker runs. */
   #parkedFeed: FeedStore | undefined;
+  /** Entries written while no broker ran: no engine's history has them yet (at most `limit`). */
+  #unrecorded: FeedEntry[] = [];
 
   constructor(config: HostedChannel, brokerId: string, now: () => number, running: () => RunningChannel | undefined) {
     this.config = config;
@@ -138,7 +140,9 @@ export class ChannelHosting {
     const running = this.running();
     if (running !== undefined) return running.write(update);
     this.#parkedFeed ??= new FeedStore(this.store(), this.limit);
-    return this.#parkedFeed.write(this.config, update, this.now());
+    const result = this.#parkedFeed.write(this.config, update, this.now());
+    if (result.ok) this.#unrecord([result.entry]);
+    return result;
   }
 
   /** A bulk update from a REST client: stored by the running engine, else into the parked feed. */
@@ -146,22 +150,30 @@ export class ChannelHosting {
     const running = this.running();
     if (running !== undefined) return running.writeBulk(updates);
     this.#parkedFeed ??= new FeedStore(this.store(), this.limit);
-    return this.#parkedFeed.writeBulk(this.config, updates, this.now());
+    const result = this.#parkedFeed.writeBulk(this.config, updates, this.now());
+    if (result.ok) this.#unrecord(result.entries);
+    return result;
+  }
+
+  #unrecord(entries: readonly FeedEntry[]): void {
+    this.#unrecorded.push(...entries.map((e) => ({ ...e })));
+    if (this.#unrecorded.length > this.limit) this.#unrecorded.splice(0, this.#unrecorded.length - this.limit);
   }
 
   /**
    * A runtime on a new engine takes the feed over: the parked one replaces the store's when it
-   * is newer (memory stores start empty). Returns the entries the store did not have before
-   * (copies), for the engine's history.
+   * is newer (memory stores start empty). Returns the entries written while no broker ran, for
+   * the engine's history (none when the store's feed was kept instead).
    */
   adopt(store: DeviceStore): FeedEntry[] {
     const parked = this.#parked;
+    const unrecorded = this.#unrecorded;
     this.#parked = undefined;
     this.#parkedFeed = undefined;
+    this.#unrecorded = [];
     if (parked === undefined || !isBehind(store, parked)) return [];
-    const before = lastEntryId(store) ?? 0;
     copyFeed(parked, store);
-    return feedEntries(store, before);
+    return unrecorded;
   }
 
   /** The engine running the channel goes: the hosting keeps a copy of the feed until the next one. */
