@@ -5,6 +5,14 @@
  * ts), of the device itself; the same sections with `:<name>` for each gateway sub-device,
  * whose names are listed in `sub-devices`. Keys are attribute and telemetry keys; values are
  * the values as received. Writes, with their limits, are hosted-store.ts's.
+ *
+ * History (the engine's DeviceHistory, plugin "thingsboard"): every telemetry point, stream =
+ * its key, value = the value as received, time = its ts (else its arrival). A gateway's
+ * sub-device is a device of its own in ThingsBoard, so its points are under the device id
+ * `<gateway id>/<sub-device name>` (`historyDeviceId`), their streams its keys: the id of a
+ * hosted device never holds a "/" (it is a topic level), so no sub-device's history can mix
+ * with another's or the gateway's own, whatever "/" their names and keys hold. Attributes are
+ * state, not history.
  */
 import type { DeviceStore } from "../broker/index.js";
 import type { AttributeKeySelection, TbValue, TbValues } from "./codec.js";
@@ -42,4 +50,9 @@ export function selectAttributes(store: DeviceStore, selection: AttributeKeySele
 /** The latest value of each telemetry key, with its ts. */
 export function latestTelemetry(store: DeviceStore, device?: string): Record<string, { ts: number; value: TbValue }> {
   return Object.fromEntries(store.entries(sectionOf("telemetry", device)).map(([key, stored]) => [key, { ts: stored.at, value: stored.value as TbValue }]));
+}
+
+/** The history device id of a hosted device's telemetry, or of its gateway sub-device `device`. */
+export function historyDeviceId(id: string, device?: string): string {
+  return device === undefined ? id : `${id}/${device}`;
 }
