@@ -39,6 +39,20 @@ export function offsetText(offsetMs: number, z?: "Z"): string {
   return `${offsetMs < 0 ? "-" : "+"}${pad(Math.floor(minutes / 60))}:${pad(minutes % 60)}`;
 }
 
+/** A formatter of a zone's wall clock in numeric parts (24 h); throws RangeError for a zone Intl does not know. */
+export function wallClockFormat(zone: string): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat("en-US", {
+    timeZone: zone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+    hour: "numeric",
+    minute: "numeric",
+    second: "numeric",
+  });
+}
+
 export class ZoneClock {
   readonly zone: string;
   readonly #format: Intl.DateTimeFormat;
@@ -47,16 +61,7 @@ export class ZoneClock {
   /** Throws RangeError for a zone Intl does not know (check with isTimeZone first). */
   constructor(zone: string) {
     this.zone = zone;
-    this.#format = new Intl.DateTimeFormat("en-US", {
-      timeZone: zone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric",
-      second: "numeric",
-    });
+    this.#format = wallClockFormat(zone);
   }
 
   /** How far the zone's wall clock is ahead of UTC at `ms` (negative west of Greenwich). */
