@@ -43,15 +43,21 @@ export interface MemoryHistoryOptions {
   maxStreamsPerDevice?: number;
 }
 
-/** History in memory: bounded per stream and per device, gone with the engine. */
+/**
+ * History in memory: bounded per stream and per device, gone with the engine. A stream may hold
+ * a quarter more points than its bound before the oldest go, all in one splice (reads never see
+ * them): dropping one point per append would move the whole array on every value a device sends.
+ */
 export class MemoryDeviceHistory implements DeviceHistory {
   readonly #maxPerStream: number;
+  readonly #slack: number;
   readonly #maxStreams: number;
   /** `plugin\0deviceId` -> stream -> points, oldest first. */
   readonly #devices = new Map<string, Map<string, HistoryPoint[]>>();
 
   constructor(options: MemoryHistoryOptions = {}) {
     this.#maxPerStream = options.maxPerStream ?? 1000;
+    this.#slack = Math.max(16, Math.ceil(this.#maxPerStream / 4));
     this.#maxStreams = options.maxStreamsPerDevice ?? 1000;
   }
 
@@ -72,11 +78,12 @@ export class MemoryDeviceHistory implements DeviceHistory {
     // Points mostly arrive in time order: append, else insert where the time says.
     if (points.length === 0 || (points.at(-1)?.ts ?? ts) <= ts) points.push(point);
     else points.splice(insertionIndex(points, ts), 0, point);
-    if (points.length > this.#maxPerStream) points.splice(0, points.length - this.#maxPerStream);
+    if (points.length > this.#maxPerStream + this.#slack) points.splice(0, points.length - this.#maxPerStream);
   }
 
   query(plugin: string, deviceId: string, stream: string, query: HistoryQuery = {}): Promise<HistoryPoint[]> {
-    const points = this.#devices.get(`${plugin}\u0000${deviceId}`)?.get(stream) ?? [];
+    const kept = this.#devices.get(`${plugin}\u0000${deviceId}`)?.get(stream) ?? [];
+    const points = kept.length > this.#maxPerStream ? kept.slice(kept.length - this.#maxPerStream) : kept;
     const from = query.from ?? -Infinity;
     const to = query.to ?? Infinity;
     const inRange = points.filter((p) => p.ts >= from && p.ts <= to);
