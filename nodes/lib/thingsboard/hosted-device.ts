@@ -15,7 +15,7 @@ import { HostedRuntimeBase } from "../broker/hosted-runtime.js";
 import { Correlator } from "../transport/correlator.js";
 import { toError, TransportError } from "../transport/errors.js";
 import { LIMITS, rpcRequestTopic, rpcResponseTopic, TOPICS, type TbJson } from "./codec.js";
-import { historyDeviceId } from "./hosted-state.js";
+import { historyStream } from "./hosted-state.js";
 import { TbDeviceState } from "./hosted-store.js";
 import { hostedTopics, TB_PLUGIN, type HostedTbDevice, type TbDown, type TbUp } from "./hosted-types.js";
 import { encodeHttpRpcRequest } from "./http-codec.js";
@@ -153,10 +153,9 @@ export class HostedDevice extends HostedRuntimeBase<TbUp, TbDown, void, never> {
 
   /** Appends telemetry points of the device (or its sub-device) to the history; a failure is reported, never thrown. */
   #recorder(device: string | undefined): (key: string, at: number, value: TbJson) => void {
-    const id = historyDeviceId(this.id, device);
     return (key, at, value) => {
       try {
-        this.#history.append(TB_PLUGIN, id, key, at, value);
+        this.#history.append(TB_PLUGIN, this.id, historyStream(key, device), at, value);
       } catch (err) {
         this.report(`telemetry "${key}" was not kept in the history: ${toError(err).message}`, "history");
       }

@@ -6,13 +6,14 @@
  * whose names are listed in `sub-devices`. Keys are attribute and telemetry keys; values are
  * the values as received. Writes, with their limits, are hosted-store.ts's.
  *
- * History (the engine's DeviceHistory, plugin "thingsboard"): every telemetry point, stream =
- * its key, value = the value as received, time = its ts (else its arrival). A gateway's
- * sub-device is a device of its own in ThingsBoard, so its points are under the device id
- * `<gateway id>/<sub-device name>` (`historyDeviceId`), their streams its keys: the id of a
- * hosted device never holds a "/" (it is a topic level), so no sub-device's history can mix
- * with another's or the gateway's own, whatever "/" their names and keys hold. Attributes are
- * state, not history.
+ * History (the engine's DeviceHistory, plugin "thingsboard", the hosted device's id): every
+ * telemetry point, value = the value as received, time = its ts (else its arrival); stream =
+ * its key, or `<sub-device>/<key>` for a gateway's sub-device (`historyStream`). Sub-devices
+ * stay under the gateway's id so that the history's bound on streams per device bounds what a
+ * gateway can make, however many sub-devices it invents. "%" and "/" in a sub-device's name, and
+ * in a key of the device itself, are written %25 and %2F, so no two series share a stream:
+ * a stream without "/" is the device's own key, one with "/" is a sub-device's (its first "/"
+ * ends the name). Attributes are state, not history.
  */
 import type { DeviceStore } from "../broker/index.js";
 import type { AttributeKeySelection, TbValue, TbValues } from "./codec.js";
@@ -52,7 +53,12 @@ export function latestTelemetry(store: DeviceStore, device?: string): Record<str
   return Object.fromEntries(store.entries(sectionOf("telemetry", device)).map(([key, stored]) => [key, { ts: stored.at, value: stored.value as TbValue }]));
 }
 
-/** The history device id of a hosted device's telemetry, or of its gateway sub-device `device`. */
-export function historyDeviceId(id: string, device?: string): string {
-  return device === undefined ? id : `${id}/${device}`;
+/** "%" and "/" written %25 and %2F (nothing else changes: most names come out as they are). */
+function escapeSlash(text: string): string {
+  return text.includes("/") || text.includes("%") ? text.replaceAll("%", "%25").replaceAll("/", "%2F") : text;
+}
+
+/** The history stream of telemetry key `key` of the device itself, or of its gateway sub-device `device`. */
+export function historyStream(key: string, device?: string): string {
+  return device === undefined ? escapeSlash(key) : `${escapeSlash(device)}/${key}`;
 }

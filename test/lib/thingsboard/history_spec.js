@@ -1,12 +1,12 @@
 "use strict";
 // Hosted ThingsBoard devices' history: every telemetry point (MQTT, gateway, HTTP API) goes to the
-// engine's DeviceHistory under its key, with its ts; a gateway's sub-devices under their own
-// history device id; attributes are state, not history. Real engine, MQTT.js devices, real HTTP.
+// engine's DeviceHistory under its key, with its ts; a gateway's sub-devices' as <sub-device>/<key>
+// under the gateway's id; attributes are state, not history. Real engine, MQTT.js devices, real HTTP.
 const assert = require("node:assert/strict");
 const http = require("node:http");
 const { once } = require("node:events");
 const { thingsBoardHttpApi } = require("../../../dist/nodes/lib/thingsboard/http-api.js");
-const { historyDeviceId } = require("../../../dist/nodes/lib/thingsboard/hosted-state.js");
+const { historyStream } = require("../../../dist/nodes/lib/thingsboard/hosted-state.js");
 const { STORE_LIMITS } = require("../../../dist/nodes/lib/thingsboard/hosted-store.js");
 const { until } = require("../../support/wait.js");
 const { TOKENS, hostedBroker } = require("./fixtures.js");
@@ -52,15 +52,29 @@ describe("self-hosted ThingsBoard: history", function () {
     assert.equal(ctx.handles.get(DEVICE.id).store.get("telemetry", "temperature").value, 21.5);
   });
 
-  it("keeps a gateway's sub-devices apart: history device id <gateway id>/<sub-device>, streams their keys", async function () {
+  it("keeps a gateway's sub-devices under its id as <sub-device>/<key>, no two series in one stream", async function () {
     const gw = await ctx.device(GATEWAY.token);
-    await gw.publishAsync("v1/gateway/telemetry", JSON.stringify({ "Room/1": [{ ts: 1000, values: { "t/x": 1 } }], Room: [{ ts: 1000, values: { "1/t/x": 2 } }] }), { qos: 1 });
-    await gw.publishAsync(`${ME}/telemetry`, JSON.stringify({ "Room/1/t/x": 3 }), { qos: 1 });
-    assert.equal(historyDeviceId(GATEWAY.id, "Room/1"), `${GATEWAY.id}/Room/1`);
-    assert.deepEqual((await pointsOf(historyDeviceId(GATEWAY.id, "Room/1"), "t/x", 1)).map((p) => [p.ts, p.value]), [[1000, 1]]);
-    assert.deepEqual((await pointsOf(historyDeviceId(GATEWAY.id, "Room"), "1/t/x", 1)).map((p) => [p.ts, p.value]), [[1000, 2]]);
-    assert.deepEqual((await pointsOf(GATEWAY.id, "Room/1/t/x", 1)).map((p) => p.value), [3]);
-    assert.deepEqual(await ctx.engine.history.streams("thingsboard", GATEWAY.id), ["Room/1/t/x"]);
+    await gw.publishAsync("v1/gateway/telemetry", JSON.stringify({ "Room/1": [{ ts: 1000, values: { "t/x": 1 } }], Room: [{ ts: 1000, values: { "1/t/x": 2 } }], "100%": [{ ts: 1000, values: { t: 4 } }] }), { qos: 1 });
+    await gw.publishAsync(`${ME}/telemetry`, JSON.stringify({ "Room/1/t/x": 3, plain: 5 }), { qos: 1 });
+    assert.deepEqual([historyStream("t/x", "Room/1"), historyStream("1/t/x", "Room"), historyStream("Room/1/t/x"), historyStream("plain")], ["Room%2F1/t/x", "Room/1/t/x", "Room%2F1%2Ft%2Fx", "plain"]);
+    await pointsOf(GATEWAY.id, "plain", 1);
+    assert.deepEqual((await points(GATEWAY.id, "Room%2F1/t/x")).map((p) => [p.ts, p.value]), [[1000, 1]]);
+    assert.deepEqual((await points(GATEWAY.id, "Room/1/t/x")).map((p) => [p.ts, p.value]), [[1000, 2]]);
+    assert.deepEqual((await points(GATEWAY.id, "100%25/t")).map((p) => p.value), [4]);
+    assert.deepEqual((await points(GATEWAY.id, "Room%2F1%2Ft%2Fx")).map((p) => p.value), [3]);
+    assert.deepEqual((await ctx.engine.history.streams("thingsboard", GATEWAY.id)).sort(), ["100%25/t", "Room%2F1%2Ft%2Fx", "Room%2F1/t/x", "Room/1/t/x", "plain"]);
+  });
+
+  it("bounds a gateway's history as one device's, however many sub-devices it invents", async function () {
+    await ctx.cleanup();
+    const { MemoryDeviceHistory } = require("../../../dist/nodes/lib/broker/index.js");
+    ctx = await hostedBroker({ devices: [GATEWAY], history: new MemoryDeviceHistory({ maxStreamsPerDevice: 5 }) });
+    const gw = await ctx.device(GATEWAY.token);
+    const many = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`Sensor ${i}`, [{ ts: 1000, values: { t: i } }]]));
+    await gw.publishAsync("v1/gateway/telemetry", JSON.stringify(many), { qos: 1 });
+    await gw.publishAsync(`${ME}/telemetry`, JSON.stringify({ after: 1 }), { qos: 1 });
+    await until(() => ctx.handles.get(GATEWAY.id).store.get("telemetry", "after") !== undefined, 5000, "the last telemetry stored");
+    assert.equal((await ctx.engine.history.streams("thingsboard", GATEWAY.id)).length, 5);
   });
 
   it("keeps telemetry posted to the HTTP device API", async function () {
