@@ -145,6 +145,11 @@ export class ChannelHosting {
     this.#parked = undefined;
     this.#parkedFeed = undefined;
     if (parked !== undefined && isBehind(store, parked)) copyFeed(parked, store);
+    else if (channelNumber(store, "createdAt") === undefined) {
+      // The channel's created_at, kept with its feed (a durable store answers it after a restart).
+      const now = this.now();
+      store.set(CHANNEL_SECTION, "createdAt", (parked === undefined ? undefined : channelNumber(parked, "createdAt")) ?? now, now);
+    }
   }
 
   /** The engine running the channel goes: the hosting keeps a copy of the feed until the next one. */
