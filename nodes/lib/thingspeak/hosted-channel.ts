@@ -171,9 +171,16 @@ export class ChannelHosting {
     this.#parked = undefined;
     this.#parkedFeed = undefined;
     this.#unrecorded = [];
-    if (parked === undefined || !isBehind(store, parked)) return [];
-    copyFeed(parked, store);
-    return unrecorded;
+    if (parked !== undefined && isBehind(store, parked)) {
+      copyFeed(parked, store);
+      return unrecorded;
+    }
+    if (channelNumber(store, "createdAt") === undefined) {
+      // The channel's created_at, kept with its feed (a durable store answers it after a restart).
+      const now = this.now();
+      store.set(CHANNEL_SECTION, "createdAt", (parked === undefined ? undefined : channelNumber(parked, "createdAt")) ?? now, now);
+    }
+    return [];
   }
 
   /** The engine running the channel goes: the hosting keeps a copy of the feed until the next one. */

@@ -46,9 +46,15 @@ export function copyFeed(from: DeviceStore, to: DeviceStore): void {
   }
 }
 
-/** Whether `store` has no channel record yet, or an older feed than `than`: `than` should replace it. */
+/**
+ * Whether `than` should replace `store`'s feed: `store` is empty (no entry, no channel record),
+ * or `than` has newer entries. A durable store that has entries but no channel record (its
+ * channel was first hosted on a running broker) is not behind an empty feed: it keeps them.
+ */
 export function isBehind(store: DeviceStore, than: DeviceStore): boolean {
-  return channelNumber(store, "createdAt") === undefined || (lastEntryId(than) ?? 0) > (lastEntryId(store) ?? 0);
+  const stored = lastEntryId(store) ?? 0;
+  if (stored === 0 && channelNumber(store, "createdAt") === undefined) return true;
+  return (lastEntryId(than) ?? 0) > stored;
 }
 
 export class FeedStore {
