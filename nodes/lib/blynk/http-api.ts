@@ -82,6 +82,9 @@ export function parseQuery(raw: string): [string, string | undefined][] {
     });
 }
 
+/** The requests that change the device's stored state or history. */
+const WRITES: ReadonlySet<HttpIntent["op"]> = new Set(["update", "batchUpdate", "timestampedBatch", "property", "logEvent"]);
+
 /** Stored text -> JSON answer value: numbers as numbers, multi-values as arrays. */
 function answerValue(payload: string): BlynkValue {
   return decodeValue(payload);
@@ -179,6 +182,8 @@ async function handle(call: ApiCall, state: ApiState): Promise<ApiReply> {
     if (intent.op === "isHardwareConnected") return text(200, "false");
     return error(503, "The iot-broker node hosting this device is not running.");
   }
+  // A write is answered once it is durable (a 200 is an acknowledgement: docs/ARCHITECTURE.md 5.6).
+  if (WRITES.has(intent.op)) call.durable(device.store);
   try {
     return await perform(intent, device, call, state);
   } catch (err) {

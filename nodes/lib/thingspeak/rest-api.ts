@@ -114,6 +114,7 @@ function bulkAnswer(intent: Extract<RestIntent, { op: "bulk" }>, path: string, c
   call.loginSucceeded();
   const max = hosting.config.updateIntervalMs >= LIMITS.updateIntervalMs.free ? LIMITS.bulkMessages.free : LIMITS.bulkMessages.paid;
   if (intent.items.length > max) return refused(413, `the bulk update has ${intent.items.length} updates; this channel (update interval ${hosting.config.updateIntervalMs} ms) accepts at most ${max} per call`, path);
+  call.durable(hosting.store());
   const result = hosting.writeBulk(resolveTimes(intent.items, hosting.now()));
   if (result.ok) return formatBulkAnswer();
   if (result.code === "rate-limited") return { ...refused(429, result.message, path), retryAfterS: Math.max(1, Math.ceil((result.retryInMs ?? 1000) / 1000)) };
@@ -127,6 +128,7 @@ function updateAnswer(intent: Extract<RestIntent, { op: "update" }>, path: strin
     return refused(401, "the write API key is not the key of any hosted channel", path);
   }
   call.loginSucceeded();
+  call.durable(hosting.store());
   const result: WriteResult = hosting.write(intent.update);
   if (result.ok) return formatUpdateAnswer(intent.format, result.entry);
   if (result.code === "rate-limited") return formatUpdateAnswer(intent.format, undefined);
