@@ -44,9 +44,9 @@ export class FrameDecoder {
     this.maxBody = checkMaxBody(options.maxBody ?? DEFAULT_MAX_BODY, "FrameDecoder maxBody");
   }
 
-  /** Bytes held for a frame not yet complete (at most 5 + maxBody). */
+  /** Bytes received of a frame not yet complete, its header included (at most 5 + maxBody). */
   get buffered(): number {
-    return this.headBytes + this.bodyBytes;
+    return this.body === undefined ? this.headBytes : HEADER_BYTES + this.bodyBytes;
   }
 
   /** The error that stopped the decoder, if one did. */

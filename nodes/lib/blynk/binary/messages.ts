@@ -14,6 +14,8 @@ import { bridgeFields, hardwareFields, parseBridge, parseHardware, parseSync, sy
 import { internalFields, parseInternal } from "./internal.js";
 import type { BlynkMessage } from "./types.js";
 
+const TYPES = "response, login, ping, hardware, bridge, bridged, sync, internal, property, event, event-clear, notify, tweet, sms, email, group, redirect, debug-print";
+
 /** A device copies at most 63 characters of a redirect's host. */
 export const MAX_REDIRECT_HOST = 63;
 /** Where a device goes when a redirect names no port (even over TLS): always send one. */
@@ -197,7 +199,7 @@ export function messageFrame(message: BlynkMessage, to: Side): FrameToSend {
     case "debug-print":
       return { command: Command.DEBUG_PRINT, id, body: textField(message.text, "DEBUG_PRINT text", { empty: true }) };
     default:
-      throw invalid(`message type ${describeValue(given.type)} is not known`);
+      throw invalid(`message type ${describeValue(given.type)} is not known; accepted: ${TYPES}`);
   }
 }
 
