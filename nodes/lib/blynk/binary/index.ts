@@ -27,10 +27,11 @@
  *   stays within that device's `buff-in` (`sendLimit(info)`), 256 when it sent none.
  * - Bodies are UTF-8 (invalid bytes read as U+FFFD). The npm `blynk-library` writes its strings
  *   as Latin-1 and counts characters; for ASCII, which is what firmware sends, both agree.
- * - Trailing NUL: tolerated where fields are names or numbers (sync pins, reads, pin modes, info
- *   pairs, rtc/utc/ota, GROUP, REDIRECT, login, EVENT_CLEAR). Value lists (`vw` values, PROPERTY
- *   values) are exact, because an empty last value is how the libraries send "": `vw\05\0` writes
- *   "" and so does `vw\05`.
+ * - Trailing NUL: tolerated where fields are names or numbers (sync pins, reads, pin modes,
+ *   rtc/utc/ota, GROUP, REDIRECT, login, EVENT_CLEAR) and in the info message where it leaves a
+ *   key without value. Value lists (`vw` values, PROPERTY values, an unknown INTERNAL's fields)
+ *   are exact, because an empty last value is how the libraries send "": `vw\05\0` writes "" and
+ *   so does `vw\05`.
  * - Pins are 0..255 in decimal (`uint8_t` in every library); named analog pins (`A0` in a `dw`)
  *   are refused. `pm` modes are in, out, pwm, pu, pd.
  * - The info message is an INTERNAL body whose first field is an info key of any version (`ver`,
@@ -40,7 +41,8 @@
  *   legacy server only applies an info message whose first key starts with v, f, h, b, d, c or t).
  * - INTERNAL sub-commands by their first field: `rtc` (`sync`, or seconds), `utc` (one field is a
  *   request, more an answer), `ota <url>`, `meta set <field> <value>`, `acon`/`adis`; any other
- *   first field that is no info key (`vfs`, `dbg`, new ones) is kind "other" with its fields.
+ *   first field that is no info key (`vfs`, `dbg`, new ones) is kind "other" with its fields exactly
+ *   as sent.
  *   `utcAnswer` builds time/iso/tz/tz_name/tz_rule answers; `dst_next` is left unanswered.
  * - Login tokens are trimmed (as the legacy server does) and never appear in an error; a bridge
  *   `i` token neither. BRIDGE from a device carries its channel (`bridge`); from the server to the

@@ -66,7 +66,10 @@ export function parseInternal(body: Buffer): InternalMessage {
   const code = fields[0] ?? "";
   const args = fields.slice(1);
   if (code === "") throw illegalBody("INTERNAL body names no sub-command");
-  if (!SUB_COMMANDS.has(code)) return isInfoKey(code) ? { kind: "info", info: parseInfo(fields) } : { kind: "other", code, args };
+  if (!SUB_COMMANDS.has(code)) {
+    // A trailing NUL is tolerated only where it breaks the pairs: "dev\0" is dev = "".
+    return isInfoKey(code) ? { kind: "info", info: parseInfo(exact.length % 2 === 0 ? exact : fields) } : { kind: "other", code, args: exact.slice(1) };
+  }
   switch (code) {
     case "rtc":
       if (args.length === 0 || (args.length === 1 && args[0] === "sync")) return { kind: "rtc-sync" };
@@ -89,7 +92,7 @@ export function parseInternal(body: Buffer): InternalMessage {
       const field = set.at(2) ?? "";
       const value = set.at(3);
       if (set.length === 4 && set.at(1) === "set" && field !== "" && value !== undefined) return { kind: "meta-set", field, value };
-      return { kind: "other", code, args };
+      return { kind: "other", code, args: exact.slice(1) };
     }
     default:
       return { kind: "app", connected: code === "acon" };

@@ -60,7 +60,7 @@ export type InternalMessage =
   | { kind: "meta-set"; field: string; value: string }
   /** Server tells the device the app connected (`acon`) or disconnected (`adis`). */
   | { kind: "app"; connected: boolean }
-  /** Any other sub-command (`vfs`, `dbg`, other `meta` actions, future ones), fields as sent. */
+  /** Any other sub-command (`vfs`, `dbg`, other `meta` actions, future ones), fields exactly as sent. */
   | { kind: "other"; code: string; args: string[] };
 
 export type BridgeAction = { op: "init"; token: string } | HardwareOp;

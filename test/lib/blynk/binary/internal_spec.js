@@ -109,5 +109,17 @@ describe("blynk/binary INTERNAL", function () {
       assert.deepEqual(parseInternal(rawFrame(CMD.INTERNAL, 2, "ver\x001.0\x00")).info, { ver: "1.0" });
       assert.deepEqual(parseInternal(rawFrame(CMD.INTERNAL, 2, "meta\x00set\x00Name\x00")), { type: "internal", id: 2, kind: "meta-set", field: "Name", value: "" });
     });
+
+    // Found by fuzzing (test/hostile/fuzz-blynk-binary_spec.js): parse and encode disagreed.
+    it("an empty last info value is a value where the pairs need it (\"dev\\0\" is dev = \"\")", function () {
+      assert.deepEqual(parseInternal(rawFrame(CMD.INTERNAL, 2, "dev\x00")).info, { dev: "" });
+      assert.deepEqual(bin.encodeMessage({ type: "internal", id: 2, kind: "info", info: { dev: "" } }, { to: "server" }), rawFrame(CMD.INTERNAL, 2, "dev\x00"));
+    });
+
+    it("an unknown sub-command keeps its fields exactly, trailing empty ones too", function () {
+      const message = parseInternal(rawFrame(CMD.INTERNAL, 2, "xyz\x000\x00\x00"));
+      assert.deepEqual(message, { type: "internal", id: 2, kind: "other", code: "xyz", args: ["0", "", ""] });
+      assert.deepEqual(bin.encodeMessage(message, { to: "server" }), rawFrame(CMD.INTERNAL, 2, "xyz\x000\x00\x00"));
+    });
   });
 });
