@@ -58,6 +58,8 @@ export class FrameDecoder {
   push(chunk: Uint8Array): DecodeResult {
     const frames: Frame[] = [];
     if (this.error !== undefined) return { frames, error: this.error };
+    const given: unknown = chunk;
+    if (!(given instanceof Uint8Array)) throw new TypeError("FrameDecoder.push takes bytes (a Buffer or Uint8Array); a socket with an encoding set gives text");
     let at = 0;
     while (at < chunk.length) {
       if (this.body === undefined) {

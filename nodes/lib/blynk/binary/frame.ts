@@ -66,7 +66,7 @@ export interface FrameToSend {
   /** RESPONSE only. */
   status?: number;
   /** Not for RESPONSE; text is sent as UTF-8. */
-  body?: Buffer | string;
+  body?: Uint8Array | string;
 }
 
 export interface SendOptions {
@@ -86,7 +86,11 @@ function refuse(message: string, code: "invalid" | "too-large" = "invalid"): Tra
  * cannot have.
  */
 export function encodeFrame(frame: FrameToSend, options: SendOptions): Buffer {
+  const given: unknown = options;
+  if (typeof given !== "object" || given === null) throw refuse(`send options must be an object such as { to: "device" }, got ${describeValue(given)}`);
   const { command, id } = frame;
+  const body: unknown = frame.body;
+  if (body !== undefined && typeof body !== "string" && !(body instanceof Uint8Array)) throw refuse(`a frame body must be text or bytes, got ${describeValue(body)}`);
   const to: unknown = options.to;
   if (to !== "device" && to !== "server") throw refuse(`"to" must be "device" or "server", got ${describeValue(to)}`);
   const from: Side = options.to === "device" ? "server" : "device";
@@ -108,7 +112,6 @@ export function encodeFrame(frame: FrameToSend, options: SendOptions): Buffer {
     out.writeUInt16BE(status, 3);
     return out;
   }
-  const body = frame.body ?? "";
   const length = out.length - HEADER_BYTES;
   if (length > maxBody) {
     throw refuse(`${describeCommand(command)} body is ${length} bytes; the ${options.to}'s limit is ${maxBody} bytes`, "too-large");
@@ -117,6 +120,6 @@ export function encodeFrame(frame: FrameToSend, options: SendOptions): Buffer {
   if (problem !== undefined) throw refuse(problem);
   out.writeUInt16BE(length, 3);
   if (typeof body === "string") out.write(body, HEADER_BYTES, "utf8");
-  else body.copy(out, HEADER_BYTES);
+  else if (body instanceof Uint8Array) out.set(body, HEADER_BYTES);
   return out;
 }

@@ -211,5 +211,7 @@ function nonEmptyValues(values: unknown, what: string): string[] {
 /** The message -> the bytes to send `options.to`, within its limit (`maxBody`, default 256). */
 export function encodeMessage(message: BlynkMessage, options: SendOptions): Buffer {
   if (typeof message !== "object" || (message as unknown) === null) throw invalid(`message must be an object with a "type", got ${describeValue(message)}`);
+  const given: unknown = options;
+  if (typeof given !== "object" || given === null) throw invalid(`send options must be an object such as { to: "device" }, got ${describeValue(given)}`);
   return encodeFrame(messageFrame(message, options.to), options);
 }

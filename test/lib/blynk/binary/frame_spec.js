@@ -169,6 +169,11 @@ describe("blynk/binary frames", function () {
       assert.equal(decoder.end(), result.error);
     });
 
+    it("push takes bytes only (a socket with an encoding set gives text)", function () {
+      assert.throws(() => new bin.FrameDecoder({ from: "device" }).push("\x06\x00\x01\x00\x00"), /FrameDecoder.push takes bytes/);
+      assert.deepEqual(new bin.FrameDecoder({ from: "device" }).push(new Uint8Array([6, 0, 1, 0, 0])).frames.map((f) => f.id), [1]);
+    });
+
     it("a stream that ends between frames is no error", function () {
       const decoder = new bin.FrameDecoder({ from: "device" });
       decoder.push(header(CMD.PING, 1, 0));
@@ -217,6 +222,8 @@ describe("blynk/binary frames", function () {
       ["an empty HARDWARE", { command: 20, id: 1, body: "" }, { to: "device" }, "a 20 (HARDWARE) needs a body, got an empty one"],
       ["a bad limit", { command: 6, id: 1 }, { to: "device", maxBody: 0 }, "maxBody must be a whole number of bytes from 1 to 65535, got 0"],
       ["a bad receiver", { command: 6, id: 1 }, { to: "app" }, '"to" must be "device" or "server", got "app"'],
+      ["no options", { command: 6, id: 1 }, null, 'send options must be an object such as { to: "device" }, got null'],
+      ["a body that is neither text nor bytes", { command: 20, id: 1, body: 5 }, { to: "device" }, "a frame body must be text or bytes, got 5 (number)"],
     ];
     for (const [what, f, options, fragment, code] of REFUSED) {
       it(`refuses ${what}`, function () {
