@@ -11,10 +11,17 @@ const { once } = require("node:events");
 const { PacketGuards, brokerLimits } = require("../../../dist/nodes/lib/broker/guards.js");
 const { connect } = require("../fixtures/engine.js");
 
-v8.setFlagsFromString("--allow-natives-syntax");
-// The only way to reach V8's own check from a test.
-const hasFastProperties = new Function("o", "return %HasFastProperties(o)");
-v8.setFlagsFromString("--no-allow-natives-syntax");
+// The only way to reach V8's own check from a test. Compiled and called with the flag on each
+// time: V8 flushes the bytecode of a function unused for a while (a long suite run), and its
+// recompilation with the flag off would be a SyntaxError.
+function hasFastProperties(o) {
+  v8.setFlagsFromString("--allow-natives-syntax");
+  try {
+    return new Function("o", "return %HasFastProperties(o)")(o);
+  } finally {
+    v8.setFlagsFromString("--no-allow-natives-syntax");
+  }
+}
 
 describe("packet guards on the hot path", function () {
   let aedes;
