@@ -43,3 +43,13 @@ export function selectAttributes(store: DeviceStore, selection: AttributeKeySele
 export function latestTelemetry(store: DeviceStore, device?: string): Record<string, { ts: number; value: TbValue }> {
   return Object.fromEntries(store.entries(sectionOf("telemetry", device)).map(([key, stored]) => [key, { ts: stored.at, value: stored.value as TbValue }]));
 }
+
+/** "%" and "/" written %25 and %2F (nothing else changes: most names come out as they are). */
+function escapeSlash(text: string): string {
+  return text.includes("/") || text.includes("%") ? text.replaceAll("%", "%25").replaceAll("/", "%2F") : text;
+}
+
+/** The history stream of telemetry key `key` of the device itself, or of its gateway sub-device `device`. */
+export function historyStream(key: string, device?: string): string {
+  return device === undefined ? escapeSlash(key) : `${escapeSlash(device)}/${key}`;
+}

@@ -1,0 +1,233 @@
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from "node-red";
+import type { HistoryPoint } from "./lib/broker/device-history.js";
+import { checkRange, historyCsv, HistoryRefusal, parseFormat, parseLimit, parseTime, type HistoryFormat } from "./lib/broker/history-read.js";
+import { brokers } from "./lib/broker/registry.js";
+import { definitionOf, findDevice, keysOf, keyStreams, listKeys, nameOf, type EachNode, type HistoryDevice, type NodeDefinition } from "./lib/node-red/history-devices.js";
+
+interface IotHistoryDef extends NodeDef {
+  /** The id of a local-mode blynk-device, thingsboard-device or thingspeak-channel. */
+  device?: string;
+  key?: string;
+  /** ThingsBoard gateways: the sub-device whose key it is. */
+  subDevice?: string;
+  from?: string;
+  to?: string;
+  limit?: string | number;
+  format?: string;
+}
+
+/** The settings a message may override, each by the msg property of the same name. */
+const SETTINGS = ["device", "key", "subDevice", "from", "to", "limit", "format"] as const;
+type Setting = (typeof SETTINGS)[number];
+
+/** Reads one node runs at once; more are refused (a flood of requests must not pile up). */
+const MAX_IN_FLIGHT = 8;
+/** How long a read of the history may take before it is given up. */
+const READ_TIMEOUT_MS = 30_000;
+
+/** The status shown after a refusal, by the refusal's key. */
+const STATUS_OF: Record<string, string> = {
+  "no-device": "device",
+  "invalid-device": "device",
+  "unknown-device": "device",
+  "ambiguous-device": "device",
+  "not-a-device": "device",
+  "not-local": "device",
+  "no-broker": "device",
+  "broker-missing": "broker",
+  "broker-not-running": "broker",
+  "no-key": "key",
+  "invalid-key": "key",
+  "invalid-field": "key",
+  "unknown-key": "key",
+  "no-keys-yet": "key",
+  "invalid-sub-device": "key",
+  "sub-device-not-thingsboard": "key",
+};
+
+/** What a read found, for msg.history. */
+interface ReadDetails {
+  plugin: string;
+  device: string;
+  name: string;
+  key: string;
+  subDevice?: string;
+  stream: string | null;
+  from: number | null;
+  to: number | null;
+  limit: number;
+  count: number;
+  /** The limit was reached: older points of the range may exist. */
+  limited: boolean;
+  format: HistoryFormat;
+}
+
+/** Rejects with a "timeout" refusal when `work` takes longer than READ_TIMEOUT_MS. */
+function inTime<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new HistoryRefusal("timeout", { seconds: String(READ_TIMEOUT_MS / 1000) }));
+    }, READ_TIMEOUT_MS);
+    timer.unref();
+  });
+  return Promise.race([work, late]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+export = function (RED: NodeAPI): void {
+  const eachNode: EachNode = (visit) => {
+    RED.nodes.eachNode((def) => {
+      visit(def as unknown as NodeDefinition);
+    });
+  };
+
+  /** A refusal in the words of this node's catalog. */
+  const words = (refusal: HistoryRefusal): string => RED._(`iot-history.errors.${refusal.key}`, refusal.params);
+
+  /** The engine of a device's broker, or a refusal naming the broker. */
+  function engineOf(device: HistoryDevice): NonNullable<ReturnType<typeof brokers.engine>> {
+    const engine = brokers.engine(device.broker);
+    if (engine !== undefined) return engine;
+    const def = definitionOf(eachNode, device.broker);
+    if (def?.type !== "iot-broker") throw new HistoryRefusal("broker-missing", { device: device.name });
+    throw new HistoryRefusal("broker-not-running", { device: device.name, broker: nameOf(def) });
+  }
+
+  /** Reads what `settings` ask for: the payload in the format asked for, and the details. */
+  async function read(settings: Record<Setting, unknown>): Promise<{ payload: HistoryPoint[] | string; details: ReadDetails }> {
+    const device = findDevice(eachNode, settings.device);
+    const now = Date.now();
+    const from = parseTime(settings.from, "from", now);
+    const to = parseTime(settings.to, "to", now);
+    checkRange(from, to);
+    const limit = parseLimit(settings.limit);
+    const format = parseFormat(settings.format);
+    const wanted = keyStreams(device, settings.key, settings.subDevice);
+    const engine = engineOf(device);
+    const history = engine.history;
+    const failed = (err: unknown): never => {
+      if (err instanceof HistoryRefusal) throw err;
+      throw new HistoryRefusal("history-failed", { device: device.name, error: err instanceof Error ? err.message : String(err) });
+    };
+    const streams = await inTime(history.streams(device.plugin, device.id)).catch(failed);
+    // "Unknown key" and "no points yet" look alike in a history: a key is known once it has had a point.
+    const stream = wanted.candidates.find((s) => streams.includes(s));
+    if (stream === undefined && !wanted.alwaysKnown) {
+      const known = listKeys(keysOf(device.plugin, streams));
+      throw known === "" ? new HistoryRefusal("no-keys-yet", { device: device.name, key: wanted.key }) : new HistoryRefusal("unknown-key", { device: device.name, key: wanted.key, known });
+    }
+    const points =
+      stream === undefined
+        ? []
+        : await inTime(history.query(device.plugin, device.id, stream, { ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), limit, latest: true })).catch(failed);
+    const sub = typeof settings.subDevice === "string" ? settings.subDevice.trim() : "";
+    const details: ReadDetails = {
+      plugin: device.plugin,
+      device: device.id,
+      name: device.name,
+      key: wanted.key,
+      ...(sub === "" ? {} : { subDevice: sub }),
+      stream: stream ?? null,
+      from: from ?? null,
+      to: to ?? null,
+      limit,
+      count: points.length,
+      limited: points.length >= limit,
+      format,
+    };
+    return { payload: format === "csv" ? historyCsv(points) : points.map((p) => ({ ts: p.ts, value: p.value })), details };
+  }
+
+  function IotHistoryNode(this: Node, config: IotHistoryDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let inFlight = 0;
+
+    const setting = (name: Setting): unknown => config[name];
+    const show = (status: NodeStatus): void => {
+      node.status(status);
+    };
+    const refused = (refusal: HistoryRefusal): void => {
+      show({ fill: "red", shape: "ring", text: `iot-history.status.${STATUS_OF[refusal.key] ?? "request"}` });
+    };
+
+    // The settings are checked once at the start (a message may still override what is wrong).
+    if (typeof config.device === "string" && config.device.trim() !== "") {
+      try {
+        const device = findDevice(eachNode, config.device);
+        if (typeof config.key === "string" && config.key.trim() !== "") keyStreams(device, config.key, config.subDevice);
+        const now = Date.now();
+        checkRange(parseTime(config.from, "from", now), parseTime(config.to, "to", now));
+        parseLimit(config.limit);
+        parseFormat(config.format);
+      } catch (err) {
+        if (err instanceof HistoryRefusal) {
+          node.error(words(err));
+          refused(err);
+        }
+      }
+    }
+
+    node.on("input", (msg: NodeMessageInFlow, send, done) => {
+      if (inFlight >= MAX_IN_FLIGHT) {
+        done(new Error(words(new HistoryRefusal("busy", { count: String(MAX_IN_FLIGHT) }))));
+        return;
+      }
+      const fields = msg as unknown as Record<string, unknown>;
+      const settings = Object.fromEntries(SETTINGS.map((name) => [name, fields[name] ?? setting(name)])) as Record<Setting, unknown>;
+      inFlight++;
+      read(settings).then(
+        ({ payload, details }) => {
+          inFlight--;
+          show({ fill: "green", shape: "dot", text: RED._(details.limited ? "iot-history.status.points-limited" : "iot-history.status.points", { count: String(details.count) }) });
+          send({ ...msg, topic: details.key, payload, history: details });
+          done();
+        },
+        (err: unknown) => {
+          inFlight--;
+          if (err instanceof HistoryRefusal) {
+            refused(err);
+            done(new Error(words(err)));
+            return;
+          }
+          show({ fill: "red", shape: "ring", text: "iot-history.status.failed" });
+          done(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
+
+  RED.nodes.registerType("iot-history", IotHistoryNode);
+  registerKeyList(RED, eachNode);
+};
+
+/**
+ * GET ?device=<config node id> -> {running, keys: [{key, subDevice?}]}: the keys the deployed
+ * device has history of, for the editor's Key field (the history is read only while its broker runs).
+ */
+function registerKeyList(RED: NodeAPI, eachNode: EachNode): void {
+  RED.httpAdmin.get("/iot-history/keys", RED.auth.needsPermission("iot-history.read"), (req, res) => {
+    res.set("Cache-Control", "no-store");
+    const id: unknown = (req.query as Record<string, unknown>).device;
+    let device: HistoryDevice;
+    try {
+      device = findDevice(eachNode, id);
+    } catch (err) {
+      res.status(404).json({ error: err instanceof HistoryRefusal ? RED._(`iot-history.errors.${err.key}`, err.params) : "unknown device" });
+      return;
+    }
+    const engine = brokers.engine(device.broker);
+    if (engine === undefined) {
+      res.json({ running: false, keys: [] });
+      return;
+    }
+    inTime(engine.history.streams(device.plugin, device.id)).then(
+      (streams) => res.json({ running: true, keys: keysOf(device.plugin, streams) }),
+      (err: unknown) => {
+        res.status(500).json({ error: err instanceof Error ? err.message : "reading the history failed" });
+      },
+    );
+  });
+}
