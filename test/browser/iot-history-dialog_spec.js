@@ -1,5 +1,5 @@
 "use strict";
-/* global RED, document */
+/* global RED, window, document */
 // The iot-history dialog in Node-RED's real editor (Debian's chromium, playwright-core): its device
 // picker lists the flows' self-hosted devices only (no cloud one), the sub-device field shows for
 // ThingsBoard only, the key field suggests what the chosen device has, a From that is no time is
