@@ -5,3 +5,4 @@ export { SqliteDeviceStores, type SqliteDeviceStoresOptions } from "./sqlite-dev
 export { SqliteHistory, sqliteDeviceHistory, type HistoryOptions } from "./sqlite-history.js";
 export { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 export { SqliteAedesPersistence } from "./sqlite-aedes-persistence.js";
+export { openBrokerStorage, openSqliteStorage, type SqliteStorageSettings } from "./broker-storage.js";

@@ -5,6 +5,15 @@
  * ts), of the device itself; the same sections with `:<name>` for each gateway sub-device,
  * whose names are listed in `sub-devices`. Keys are attribute and telemetry keys; values are
  * the values as received. Writes, with their limits, are hosted-store.ts's.
+ *
+ * History (the engine's DeviceHistory, plugin "thingsboard", the hosted device's id): every
+ * telemetry point, value = the value as received, time = its ts (else its arrival); stream =
+ * its key, or `<sub-device>/<key>` for a gateway's sub-device (`historyStream`). Sub-devices
+ * stay under the gateway's id so that the history's bound on streams per device bounds what a
+ * gateway can make, however many sub-devices it invents. "%" and "/" in a sub-device's name, and
+ * in a key of the device itself, are written %25 and %2F, so no two series share a stream:
+ * a stream without "/" is the device's own key, one with "/" is a sub-device's (its first "/"
+ * ends the name). Attributes are state, not history.
  */
 import type { DeviceStore } from "../broker/index.js";
 import type { AttributeKeySelection, TbValue, TbValues } from "./codec.js";
