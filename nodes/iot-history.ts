@@ -1,10 +1,13 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from "node-red";
 import type { HistoryPoint } from "./lib/broker/device-history.js";
 import { checkRange, historyCsv, HistoryRefusal, parseFormat, parseLimit, parseTime, type HistoryFormat } from "./lib/broker/history-read.js";
+import type { BrokerEngine } from "./lib/broker/engine.js";
 import { brokers } from "./lib/broker/registry.js";
-import { definitionOf, findDevice, keysOf, keyStreams, listKeys, nameOf, type EachNode, type HistoryDevice, type NodeDefinition } from "./lib/node-red/history-devices.js";
+import { definitionOf, findDevice, keysOf, keyStreams, listKeys, nameOf, parsePlatform, type EachNode, type HistoryDevice, type NodeDefinition } from "./lib/node-red/history-devices.js";
 
 interface IotHistoryDef extends NodeDef {
+  /** "" (any), "blynk", "thingsboard" or "thingspeak": which platform's device a name names. */
+  platform?: string;
   /** The id of a local-mode blynk-device, thingsboard-device or thingspeak-channel. */
   device?: string;
   key?: string;
@@ -17,16 +20,21 @@ interface IotHistoryDef extends NodeDef {
 }
 
 /** The settings a message may override, each by the msg property of the same name. */
-const SETTINGS = ["device", "key", "subDevice", "from", "to", "limit", "format"] as const;
+const SETTINGS = ["platform", "device", "key", "subDevice", "from", "to", "limit", "format"] as const;
 type Setting = (typeof SETTINGS)[number];
 
 /** Reads one node runs at once; more are refused (a flood of requests must not pile up). */
 const MAX_IN_FLIGHT = 8;
 /** How long a read of the history may take before it is given up. */
 const READ_TIMEOUT_MS = 30_000;
+/** How long a read waits for a deployed broker that has no engine yet (it starts after a deploy or a restart of Node-RED). */
+const BROKER_START_WAIT_MS = 5000;
 
 /** The status shown after a refusal, by the refusal's key. */
 const STATUS_OF: Record<string, string> = {
+  "invalid-platform": "device",
+  "unknown-platform-device": "device",
+  "wrong-platform": "device",
   "no-device": "device",
   "invalid-device": "device",
   "unknown-device": "device",
@@ -47,7 +55,8 @@ const STATUS_OF: Record<string, string> = {
 
 /** What a read found, for msg.history. */
 interface ReadDetails {
-  plugin: string;
+  /** The device's platform: "blynk", "thingsboard" or "thingspeak". */
+  platform: string;
   device: string;
   name: string;
   key: string;
@@ -86,18 +95,51 @@ export = function (RED: NodeAPI): void {
   /** A refusal in the words of this node's catalog. */
   const words = (refusal: HistoryRefusal): string => RED._(`iot-history.errors.${refusal.key}`, refusal.params);
 
-  /** The engine of a device's broker, or a refusal naming the broker. */
-  function engineOf(device: HistoryDevice): NonNullable<ReturnType<typeof brokers.engine>> {
+  /**
+   * The engine of a device's broker, or a refusal naming the broker. A deployed broker without
+   * an engine is starting (or failed to): the read waits up to BROKER_START_WAIT_MS for it, so a
+   * read right after a deploy or a restart of Node-RED is answered rather than refused.
+   */
+  function engineOf(device: HistoryDevice): Promise<BrokerEngine> {
     const engine = brokers.engine(device.broker);
-    if (engine !== undefined) return engine;
+    if (engine !== undefined) return Promise.resolve(engine);
     const def = definitionOf(eachNode, device.broker);
-    if (def?.type !== "iot-broker") throw new HistoryRefusal("broker-missing", { device: device.name });
-    throw new HistoryRefusal("broker-not-running", { device: device.name, broker: nameOf(def) });
+    if (def?.type !== "iot-broker") return Promise.reject(new HistoryRefusal("broker-missing", { device: device.name }));
+    const notRunning = new HistoryRefusal("broker-not-running", { device: device.name, broker: nameOf(def) });
+    // A disabled broker (or one on a disabled flow) has no node: it does not start.
+    // getNode answers null for a node that is not running (its types say otherwise).
+    if ((RED.nodes.getNode(device.broker) as Node | null) === null) return Promise.reject(notRunning);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const finish = (started: BrokerEngine | undefined): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        // Not from inside the registry's call of the setup.
+        queueMicrotask(unregister);
+        if (started === undefined) reject(notRunning);
+        else resolve(started);
+      };
+      const timer = setTimeout(() => {
+        finish(undefined);
+      }, BROKER_START_WAIT_MS);
+      timer.unref();
+      const unregister = brokers.use(
+        device.broker,
+        (started) => {
+          finish(started);
+          return undefined;
+        },
+        () => {
+          // The setup above cannot throw.
+        },
+      );
+    });
   }
 
   /** Reads what `settings` ask for: the payload in the format asked for, and the details. */
   async function read(settings: Record<Setting, unknown>): Promise<{ payload: HistoryPoint[] | string; details: ReadDetails }> {
-    const device = findDevice(eachNode, settings.device);
+    const device = findDevice(eachNode, settings.device, parsePlatform(settings.platform));
     const now = Date.now();
     const from = parseTime(settings.from, "from", now);
     const to = parseTime(settings.to, "to", now);
@@ -105,8 +147,7 @@ export = function (RED: NodeAPI): void {
     const limit = parseLimit(settings.limit);
     const format = parseFormat(settings.format);
     const wanted = keyStreams(device, settings.key, settings.subDevice);
-    const engine = engineOf(device);
-    const history = engine.history;
+    const history = (await engineOf(device)).history;
     const failed = (err: unknown): never => {
       if (err instanceof HistoryRefusal) throw err;
       throw new HistoryRefusal("history-failed", { device: device.name, error: err instanceof Error ? err.message : String(err) });
@@ -124,7 +165,7 @@ export = function (RED: NodeAPI): void {
         : await inTime(history.query(device.plugin, device.id, stream, { ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), limit, latest: true })).catch(failed);
     const sub = typeof settings.subDevice === "string" ? settings.subDevice.trim() : "";
     const details: ReadDetails = {
-      plugin: device.plugin,
+      platform: device.plugin,
       device: device.id,
       name: device.name,
       key: wanted.key,
@@ -154,19 +195,20 @@ export = function (RED: NodeAPI): void {
     };
 
     // The settings are checked once at the start (a message may still override what is wrong).
-    if (typeof config.device === "string" && config.device.trim() !== "") {
-      try {
-        const device = findDevice(eachNode, config.device);
+    try {
+      const platform = parsePlatform(config.platform);
+      if (typeof config.device === "string" && config.device.trim() !== "") {
+        const device = findDevice(eachNode, config.device, platform);
         if (typeof config.key === "string" && config.key.trim() !== "") keyStreams(device, config.key, config.subDevice);
-        const now = Date.now();
-        checkRange(parseTime(config.from, "from", now), parseTime(config.to, "to", now));
-        parseLimit(config.limit);
-        parseFormat(config.format);
-      } catch (err) {
-        if (err instanceof HistoryRefusal) {
-          node.error(words(err));
-          refused(err);
-        }
+      }
+      const now = Date.now();
+      checkRange(parseTime(config.from, "from", now), parseTime(config.to, "to", now));
+      parseLimit(config.limit);
+      parseFormat(config.format);
+    } catch (err) {
+      if (err instanceof HistoryRefusal) {
+        node.error(words(err));
+        refused(err);
       }
     }
 

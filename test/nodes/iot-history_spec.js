@@ -5,14 +5,12 @@
 // the same reads on a SQLite history; the editor's key list; and a bound on reads in flight.
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { freePort } = require("../lib/fixtures/ports.js");
 const { brokers } = require("../../dist/nodes/lib/broker/registry.js");
 const { BrokerEngine } = require("../../dist/nodes/lib/broker/index.js");
-const { openSqliteStore, sqliteDeviceHistory } = require("../../dist/nodes/lib/store/index.js");
 const { historyStream } = require("../../dist/nodes/lib/thingsboard/hosted-state.js");
 const { until } = require("../support/wait.js");
 const { translatingFor, testTab, loadFlow, onTab, sink, statuses, statusOf, lastStatus, inject, errorsOf, assertNoSecret } = require("../support/node-harness.js");
@@ -40,7 +38,7 @@ const HISTORY_IDS = ["fixed", "open", "tbh", "tsh", "csv"];
 function devices(port) {
   return [
     onTab({ id: "broker", type: "iot-broker", name: "Home", port, bind: "127.0.0.1", allowAnonymous: false }),
-    onTab({ id: "dead", type: "iot-broker", name: "Broken", port: "99999", bind: "127.0.0.1" }),
+    onTab({ id: "dead", type: "iot-broker", name: "Broken", port: "1883", bind: "127.0.0.1", d: true }),
     { id: "bdev", type: "blynk-device", name: "Greenhouse", connection: "local", broker: "broker", pins: "V1=Temp" },
     { id: "tdev", type: "thingsboard-device", name: "Gateway", connection: "local", broker: "broker", gateway: true },
     { id: "sch", type: "thingspeak-channel", name: "Weather", connection: "local", broker: "broker", channelId: "4711", updateInterval: "1", fieldNames: "1=Temperature, 2=Humidity" },
@@ -112,7 +110,7 @@ describe("iot-history node", function () {
     assert.equal(msg.extra, 7, "the rest of the message passes on");
     const { from, ...details } = msg.history;
     assert.ok(Math.abs(from - (now - 24 * HOUR)) < 60_000, "from is 24 h before the read");
-    assert.deepEqual(details, { plugin: "blynk", device: "bdev", name: "Greenhouse", key: "Temp", stream: "Temp", to: null, limit: 1000, count: 3, limited: false, format: "points" });
+    assert.deepEqual(details, { platform: "blynk", device: "bdev", name: "Greenhouse", key: "Temp", stream: "Temp", to: null, limit: 1000, count: 3, limited: false, format: "points" });
     assert.deepEqual(lastStatus(helper.getNode("fixed")), { fill: "green", shape: "dot", text: 'iot-history.status.points {"count":"3"}' });
     assertNoSecret(SECRETS, HISTORY_IDS, got.out);
   });
@@ -192,6 +190,9 @@ describe("iot-history node", function () {
     [{ device: "broker", key: "k" }, "not-a-device", "device"],
     [{ device: "Cloud", key: "k" }, "not-local", "device"],
     [{ device: "Orphan", key: "k" }, "broker-not-running", "broker"],
+    [{ platform: "mqtt", device: "bdev", key: "k" }, "invalid-platform", "device"],
+    [{ platform: "thingspeak", device: "bdev", key: "k" }, "wrong-platform", "device"],
+    [{ platform: "thingsboard", device: "Greenhouse", key: "k" }, "unknown-platform-device", "device"],
     [{ device: "bdev" }, "no-key", "key"],
     [{ device: "bdev", key: ["Temp"] }, "invalid-key", "key"],
     [{ device: "sch", key: "field9" }, "invalid-field", "key"],
@@ -211,6 +212,74 @@ describe("iot-history node", function () {
     });
   }
 
+  it("msg.platform (or the Platform setting) tells apart devices of one name on different platforms", async function () {
+    const { engine, got } = await start([
+      { id: "twinb", type: "blynk-device", name: "Twin", connection: "local", broker: "broker" },
+      { id: "twins", type: "thingspeak-channel", name: "Twin", connection: "local", broker: "broker", channelId: "99", updateInterval: "1", fieldNames: "" },
+      onTab({ id: "tsonly", type: "iot-history", platform: "thingspeak", device: "", key: "1", from: "", wires: [["out"]] }),
+    ]);
+    engine.history.append("blynk", "twinb", "field1", 1, "blynk");
+    engine.history.append("thingspeak", "twins", "field1", 2, "thingspeak");
+    assert.match(await refusal("open", { device: "Twin", key: "field1" }), /^iot-history\.errors\.ambiguous-device /);
+    const msg = await read(got, "open", { platform: "ThingSpeak", device: "Twin", key: "field1" });
+    assert.deepEqual([msg.payload, msg.history.platform, msg.history.device], [[{ ts: 2, value: "thingspeak" }], "thingspeak", "twins"]);
+    assert.deepEqual((await read(got, "open", { platform: "blynk", device: "Twin", key: "field1" })).payload, [{ ts: 1, value: "blynk" }]);
+    assert.deepEqual((await read(got, "tsonly", { device: "Twin" })).payload, [{ ts: 2, value: "thingspeak" }], "the node's Platform applies to msg.device");
+    assert.match(await refusal("tsonly", { device: "Twin", platform: "" }), /ambiguous-device/, "msg.platform \"\" overrides with any platform");
+    assert.match(await refusal("tsonly", { device: "twinb" }), /wrong-platform \{"device":"Twin","platform":"Blynk","wanted":"ThingSpeak"\}/);
+    assert.deepEqual((await read(got, "tsonly", { device: "twinb", platform: "blynk", key: "field1" })).payload, [{ ts: 1, value: "blynk" }], "msg.platform overrides the setting");
+  });
+
+  it("a read while the broker has no engine yet waits for it (a deploy or start in progress)", async function () {
+    const { engine, got } = await start();
+    engine.history.append("blynk", "bdev", "Temp", Date.now() - MIN, 7);
+    brokers.detach("broker", engine);
+    cleanups.push(() => {
+      if (brokers.engine("broker") === undefined) brokers.attach("broker", engine);
+    });
+    const use = brokers.use;
+    let waiting = 0;
+    brokers.use = function (...args) {
+      waiting++;
+      return use.apply(this, args);
+    };
+    const node = helper.getNode("fixed");
+    const before = got.out.length;
+    try {
+      const answered = inject(node, { payload: "go" });
+      await until(() => waiting === 1, 5000, "the read to wait for the broker");
+      brokers.attach("broker", engine);
+      assert.equal(await answered, undefined);
+    } finally {
+      brokers.use = use;
+    }
+    await until(() => got.out.length > before, 5000, "the answer");
+    assert.deepEqual(got.out.at(-1).payload.map((p) => p.value), [7]);
+  });
+
+  it("refuses a read after waiting 5 s for a deployed broker that did not start, at once for a disabled one", async function () {
+    this.timeout(20_000);
+    await start([
+      onTab({ id: "failing", type: "iot-broker", name: "Failing", port: "99999", bind: "127.0.0.1" }),
+      { id: "fdev", type: "blynk-device", name: "On failing", connection: "local", broker: "failing" },
+    ]);
+    assert.match(await refusal("open", { device: "fdev", key: "Temp" }), /broker-not-running \{"device":"On failing","broker":"Failing"\}/);
+    // The disabled broker has no node at all: nothing to wait for.
+    const use = brokers.use;
+    let waits = 0;
+    brokers.use = function (...args) {
+      waits++;
+      return use.apply(this, args);
+    };
+    try {
+      assert.match(await refusal("open", { device: "orphan", key: "Temp" }), /broker-not-running \{"device":"Orphan","broker":"Broken"\}/);
+    } finally {
+      brokers.use = use;
+    }
+    assert.equal(waits, 0, "no wait for a disabled broker");
+    assert.deepEqual(lastStatus(helper.getNode("open")), { fill: "red", shape: "ring", text: "iot-history.status.broker" });
+  });
+
   it("names the broker that is not running, and says so when the device's broker is not in the flows", async function () {
     await start([{ id: "lost", type: "thingspeak-channel", name: "Lost", connection: "local", broker: "gone", channelId: "5", fieldNames: "" }]);
     assert.match(await refusal("open", { device: "orphan", key: "Temp" }), /broker-not-running \{"device":"Orphan","broker":"Broken"\}/);
@@ -229,25 +298,6 @@ describe("iot-history node", function () {
     assert.deepEqual(errorsOf(helper.getNode("fixed")), [], "a usable node says nothing at the start");
     engine.history.append("blynk", "bdev", "Temp", 5, 1);
     assert.deepEqual((await read(got, "badfrom", { from: "" })).payload, [{ ts: 5, value: 1 }]);
-  });
-
-  it("reads a SQLite history the same way (a durable engine's history, the newest of the range by the limit)", async function () {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "iotb-history-"));
-    const store = openSqliteStore(path.join(dir, "history.db"));
-    const engine = await BrokerEngine.create({ history: sqliteDeviceHistory(store.history), deviceStores: store.deviceStores });
-    brokers.attach("sqlbroker", engine);
-    cleanups.push(async () => {
-      brokers.detach("sqlbroker", engine);
-      await engine.close();
-      store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
-    const { got } = await start([{ id: "sdev", type: "blynk-device", name: "Durable", connection: "local", broker: "sqlbroker" }]);
-    for (let i = 0; i < 50; i++) engine.history.append("blynk", "sdev", "Temp", 1000 + i, i);
-    const msg = await read(got, "open", { device: "Durable", key: "Temp", from: 1010, to: 1039, limit: 5 });
-    assert.deepEqual(msg.payload.map((p) => [p.ts, p.value]), [[1035, 35], [1036, 36], [1037, 37], [1038, 38], [1039, 39]]);
-    assert.equal(msg.history.limited, true);
-    assert.match(await refusal("open", { device: "Durable", key: "Hum" }), /unknown-key .*"known":"Temp"/);
   });
 
   it("refuses reads beyond 8 at once, ends each waiting read when the history answers, and turns a failed read into words", async function () {
@@ -327,5 +377,7 @@ describe("iot-history node", function () {
     }
     for (const [, status] of sources.matchAll(/iot-history\.status\.([a-z-]+)/g)) assert.equal(typeof catalog.status[status], "string", `status.${status} is missing`);
     for (const status of ["device", "broker", "key", "request", "failed"]) assert.equal(typeof catalog.status[status], "string", `status.${status} is missing`);
+    // A status is read at a glance under the node: short, with the largest count it can show.
+    for (const [key, text] of Object.entries(catalog.status)) assert.ok(text.replace("__count__", "100000").length <= 30, `status.${key} is longer than 30 characters`);
   });
 });

@@ -32,6 +32,29 @@ export const DEVICE_TYPES: Readonly<Record<string, string>> = {
   "thingspeak-channel": THINGSPEAK_PLUGIN,
 };
 
+/** The platforms by the name a user gives them (the node's Platform, msg.platform), each with its plugin. */
+export const PLATFORMS: Readonly<Record<string, string>> = {
+  blynk: BLYNK_PLUGIN,
+  thingsboard: TB_PLUGIN,
+  thingspeak: THINGSPEAK_PLUGIN,
+};
+
+/** A platform's name in messages, by its plugin. */
+const PLATFORM_NAMES: Readonly<Record<string, string>> = { [BLYNK_PLUGIN]: "Blynk", [TB_PLUGIN]: "ThingsBoard", [THINGSPEAK_PLUGIN]: "ThingSpeak" };
+const platformName = (plugin: string): string => PLATFORM_NAMES[plugin] ?? plugin;
+
+/**
+ * A Platform setting as the plugin it names ("blynk", "thingsboard", "thingspeak", in any case);
+ * undefined for any platform ("" or nothing).
+ */
+export function parsePlatform(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const name = typeof value === "string" ? value.trim().toLowerCase() : undefined;
+  if (name === "") return undefined;
+  if (name === undefined || !Object.hasOwn(PLATFORMS, name)) throw new HistoryRefusal("invalid-platform", { got: described(value) });
+  return PLATFORMS[name];
+}
+
 export interface HistoryDevice {
   readonly plugin: string;
   readonly type: string;
@@ -62,10 +85,10 @@ export function definitionOf(eachNode: EachNode, id: string): NodeDefinition | u
 
 /**
  * The local-mode device `given` names: a config node id, or the name of exactly one device
- * config node. A HistoryRefusal says what is wrong (none, unknown, ambiguous, another kind of
- * node, not local, no broker).
+ * config node (of `platform` when given: a plugin name, see parsePlatform). A HistoryRefusal says
+ * what is wrong (none, unknown, ambiguous, another kind of node or platform, not local, no broker).
  */
-export function findDevice(eachNode: EachNode, given: unknown): HistoryDevice {
+export function findDevice(eachNode: EachNode, given: unknown, platform?: string): HistoryDevice {
   if (given === undefined || given === null || given === "") throw new HistoryRefusal("no-device");
   if (typeof given !== "string" || given.trim() === "") throw new HistoryRefusal("invalid-device", { got: described(given) });
   const wanted = given.trim();
@@ -73,14 +96,16 @@ export function findDevice(eachNode: EachNode, given: unknown): HistoryDevice {
   const byName: NodeDefinition[] = [];
   eachNode((def) => {
     if (def.id === wanted) byId.push(def);
-    else if (Object.hasOwn(DEVICE_TYPES, def.type) && text(def.name) === wanted) byName.push(def);
+    else if (Object.hasOwn(DEVICE_TYPES, def.type) && (platform === undefined || DEVICE_TYPES[def.type] === platform) && text(def.name) === wanted) byName.push(def);
   });
   if (byId.length === 0 && byName.length > 1) throw new HistoryRefusal("ambiguous-device", { device: wanted, count: String(byName.length) });
   const def = byId.at(0) ?? byName.at(0);
+  if (def === undefined && platform !== undefined) throw new HistoryRefusal("unknown-platform-device", { device: wanted, platform: platformName(platform) });
   if (def === undefined) throw new HistoryRefusal("unknown-device", { device: wanted });
   const plugin = Object.hasOwn(DEVICE_TYPES, def.type) ? DEVICE_TYPES[def.type] : undefined;
   if (plugin === undefined) throw new HistoryRefusal("not-a-device", { device: wanted, type: def.type });
   const name = nameOf(def);
+  if (platform !== undefined && plugin !== platform) throw new HistoryRefusal("wrong-platform", { device: name, platform: platformName(plugin), wanted: platformName(platform) });
   const connection = text(def.connection);
   if (connection !== "local") throw new HistoryRefusal("not-local", { device: name, connection: connection === "" ? "mqtt" : connection });
   const broker = text(def.broker);

@@ -4,7 +4,7 @@
 // refusal, each platform's keys (Blynk pins, ThingsBoard sub-devices with the producers' escaping,
 // ThingSpeak fields and their names), and the keys a device's streams are.
 const assert = require("node:assert/strict");
-const { findDevice, keyStreams, keysOf, listKeys } = require("../../../dist/nodes/lib/node-red/history-devices.js");
+const { findDevice, keyStreams, keysOf, listKeys, parsePlatform } = require("../../../dist/nodes/lib/node-red/history-devices.js");
 const { historyStream } = require("../../../dist/nodes/lib/thingsboard/hosted-state.js");
 const { HistoryRefusal } = require("../../../dist/nodes/lib/broker/history-read.js");
 
@@ -67,6 +67,22 @@ describe("history-devices: finding the device", function () {
       refuses(() => findDevice(eachNode, given), key, params);
     });
   }
+});
+
+describe("history-devices: the platform", function () {
+  it("is read in any case and spacing; nothing or \"\" is any platform", function () {
+    assert.deepEqual(["blynk", " ThingsBoard ", "THINGSPEAK", "", undefined, null].map(parsePlatform), ["blynk", "thingsboard", "thingspeak", undefined, undefined, undefined]);
+    for (const [given, got] of [["mqtt", '"mqtt"'], ["blynk-device", '"blynk-device"'], [1, "1"], [["blynk"], "an array of 1"]]) refuses(() => parsePlatform(given), "invalid-platform", { got });
+  });
+
+  it("narrows a name to that platform's devices, and refuses a device of another platform by id", function () {
+    assert.equal(findDevice(eachNode, "Twin", "thingsboard").id, "twin2");
+    assert.equal(findDevice(eachNode, "Twin", "blynk").id, "twin1");
+    assert.equal(findDevice(eachNode, "twin1", "blynk").id, "twin1");
+    refuses(() => findDevice(eachNode, "Twin", "thingspeak"), "unknown-platform-device", { device: "Twin", platform: "ThingSpeak" });
+    refuses(() => findDevice(eachNode, "twin1", "thingspeak"), "wrong-platform", { device: "Twin", platform: "Blynk", wanted: "ThingSpeak" });
+    refuses(() => findDevice(eachNode, "Weather", "thingspeak"), "not-a-device", { type: "function" });
+  });
 });
 
 describe("history-devices: which stream a key names", function () {
