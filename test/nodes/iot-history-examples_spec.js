@@ -1,10 +1,13 @@
 "use strict";
-// The history examples run as shipped: example 01 (core nodes only) serves its chart page and its
-// CSV downloads from a self-hosted channel's history, and example 02's Dashboard 2.0 chart is set
-// up for iot-history's output (it needs @flowfuse/node-red-dashboard, which this package does not
-// depend on, so it is checked as JSON).
+// The history examples run as shipped: example 01 (core nodes only) deploys with no error once
+// the channel has the credentials its Generate button gives (Node-RED never exports them), keeps
+// the history in a SQLite file under the userDir, and serves its chart page and its CSV downloads
+// from it; example 02's Dashboard 2.0 chart is set up for iot-history's output (it needs
+// @flowfuse/node-red-dashboard, which this package does not depend on, so it is checked as JSON
+// and otherwise is example 01).
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
+const os = require("node:os");
 const path = require("node:path");
 const helper = require("node-red-node-test-helper");
 const request = require("supertest");
@@ -12,7 +15,7 @@ const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { freePort } = require("../lib/fixtures/ports.js");
 const { brokers } = require("../../dist/nodes/lib/broker/registry.js");
 const { until } = require("../support/wait.js");
-const { translatingFor, testTab, loadFlow } = require("../support/node-harness.js");
+const { translatingFor, testTab, loadFlow, errorsOf } = require("../support/node-harness.js");
 const blynk = require("./blynk-helpers.js");
 const ts = require("./thingspeak-helpers.js");
 
@@ -30,7 +33,10 @@ const CONFIG_TYPES = new Set(["thingspeak-channel", "ui-group", "ui-page", "ui-b
 
 describe("iot-history examples", function () {
   let preloadCatch;
+  let userDir;
   beforeEach(function (done) {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), "iotb-history-examples-"));
+    helper.settings({ userDir });
     // The test helper loads its core catch node once per catch node of a flow (the second load
     // throws "already registered"): the examples have two, so the catch module comes with NODES.
     preloadCatch = helper._nodeModules.catch;
@@ -40,7 +46,9 @@ describe("iot-history examples", function () {
   afterEach(async function () {
     helper._nodeModules.catch = preloadCatch;
     await helper.unload();
+    helper.settings({});
     await new Promise((resolve) => helper.stopServer(resolve));
+    fs.rmSync(userDir, { recursive: true, force: true });
   });
 
   it("01 serves the chart page and the CSV downloads of the channel's history", async function () {
@@ -54,6 +62,11 @@ describe("iot-history examples", function () {
     const credentials = { [channel.id]: { clientId: "ExampleClient00001", username: "ExampleUser000001", password: "ExamplePassword00000001" } };
     await loadFlow(NODES, [tab, ...nodes], credentials);
     await until(() => brokers.engine(broker.id) !== undefined, 5000, "the example's broker");
+    for (const n of nodes) {
+      const running = helper.getNode(n.id);
+      if (running) assert.deepEqual(errorsOf(running), [], `${n.type} ${n.name ?? n.id} reported an error at deploy`);
+    }
+    assert.ok(fs.existsSync(path.join(userDir, "iot-bridge", `${broker.id}.sqlite`)), "the history is in a SQLite file under the userDir");
     const history = brokers.engine(broker.id).history;
     const now = Date.now();
     for (let i = 5; i >= 1; i--) {
