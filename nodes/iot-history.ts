@@ -223,7 +223,9 @@ export = function (RED: NodeAPI): void {
       read(settings).then(
         ({ payload, details }) => {
           inFlight--;
-          show({ fill: "green", shape: "dot", text: RED._(details.limited ? "iot-history.status.points-limited" : "iot-history.status.points", { count: String(details.count) }) });
+          const one = details.count === 1;
+          const text = details.limited ? (one ? "iot-history.status.point-limited" : "iot-history.status.points-limited") : one ? "iot-history.status.point" : "iot-history.status.points";
+          show({ fill: "green", shape: "dot", text: RED._(text, { count: String(details.count) }) });
           send({ ...msg, topic: details.key, payload, history: details });
           done();
         },

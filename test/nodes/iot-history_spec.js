@@ -135,6 +135,7 @@ describe("iot-history node", function () {
     engine.history.append("blynk", "bdev", "Temp", now - HOUR, "new");
     engine.history.append("blynk", "bdev", "Hum", now - HOUR, 55);
     assert.deepEqual((await read(got, "fixed", { from: null, key: null })).payload.map((p) => p.value), ["new"]);
+    assert.equal(lastStatus(helper.getNode("fixed")).text, 'iot-history.status.point {"count":"1"}', "one point, not 1 points");
     assert.deepEqual((await read(got, "fixed", { from: "-3d" })).payload.map((p) => p.value), ["old", "new"]);
     assert.deepEqual((await read(got, "fixed", { key: "Hum" })).payload.map((p) => p.value), [55]);
     assert.deepEqual((await read(got, "fixed")).payload.map((p) => p.value), ["new"], "the next message reads the settings again");
