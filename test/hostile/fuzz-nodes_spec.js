@@ -1,10 +1,10 @@
 "use strict";
 // Seeded fuzzing of every flow node's input in a real Node-RED, local mode on a real iot-broker
 // with each platform's hosted device connected: arbitrary msg.payload, msg.topic and platform
-// objects, and iot-history's msg.device, key, subDevice, from, to, limit and format. Every message
-// must end with done() or done(err) exactly once, errors are Errors with a message (no TypeError
-// from a missing check, no token), nothing is left unhandled, and the broker and the flows keep
-// working. Replay a failure with the FUZZ_SEED it prints.
+// objects, and iot-history's msg.platform, device, key, subDevice, from, to, limit and format.
+// Every message must end with done() or done(err) exactly once, errors are Errors with a message
+// (no TypeError from a missing check, no token), nothing is left unhandled, and the broker and the
+// flows keep working. Replay a failure with the FUZZ_SEED it prints.
 const assert = require("node:assert/strict");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
@@ -45,7 +45,7 @@ const platform = fc.oneof(
   ),
 );
 /** What an iot-history node takes from msg: names, times and limits, plausible and hostile. */
-const historySetting = fc.oneof(name, anything, nastyText, nastyNumber, fc.constantFrom("bdev", "tdev", "sch", "HostedBlynk", "broker", "-24h", "now", "2024-02-30", "-1h30m", "csv", "points", "0", "100001", ""), fc.date({ noInvalidDate: false }));
+const historySetting = fc.oneof(name, anything, nastyText, nastyNumber, fc.constantFrom("bdev", "tdev", "sch", "HostedBlynk", "broker", "blynk", "ThingsBoard", "thingspeak", "-24h", "now", "2024-02-30", "-1h30m", "csv", "points", "0", "100001", ""), fc.date({ noInvalidDate: false }));
 const payload = fc.oneof(anything, fc.integer(), fc.double(), fc.string({ maxLength: 20 }), fc.dictionary(fc.oneof(name, nastyText), fc.oneof(fc.integer(), fc.string({ maxLength: 8 }), anything), { maxKeys: 4 }), fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 6 })), { maxLength: 4 }));
 const message = fc.record(
   {
@@ -55,7 +55,7 @@ const message = fc.record(
     thingsboard: maybe(platform),
     thingspeak: maybe(platform),
     timestamp: maybe(fc.oneof(nastyNumber, nastyText)),
-    ...Object.fromEntries(["device", "key", "subDevice", "from", "to", "limit", "format"].map((p) => [p, maybe(historySetting)])),
+    ...Object.fromEntries(["platform", "device", "key", "subDevice", "from", "to", "limit", "format"].map((p) => [p, maybe(historySetting)])),
   },
   { requiredKeys: ["payload"] },
 );
