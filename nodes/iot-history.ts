@@ -115,8 +115,10 @@ export = function (RED: NodeAPI): void {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        // Not from inside the registry's call of the setup.
-        queueMicrotask(unregister);
+        // Not from inside the registry's call of the setup (nor before use() returned it).
+        queueMicrotask(() => {
+          unregister();
+        });
         if (started === undefined) reject(notRunning);
         else resolve(started);
       };
