@@ -43,7 +43,7 @@ const CREDENTIALS = {
 };
 
 describe(`iot-history dialog in chromium (Node-RED ${nodeRedVersion})`, function () {
-  this.timeout(60000);
+  this.timeout(120_000);
   let editor;
   let browser;
   let page;
@@ -72,7 +72,8 @@ describe(`iot-history dialog in chromium (Node-RED ${nodeRedVersion})`, function
     await device.endAsync();
     page = await browser.newPage();
     page.setDefaultTimeout(15000);
-    await page.goto(editor.base + "/");
+    // The editor's first load is ~100 requests: on a busy machine it takes a while.
+    await page.goto(editor.base + "/", { timeout: 45_000 });
     await page.waitForFunction((id) => window.RED && RED.nodes && RED.nodes.node(id) && RED.nodes.node(id).type === "iot-history", IDS.history);
     await page.locator(`[id="${IDS.history}"]`).waitFor();
   });

@@ -19,7 +19,7 @@ const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
 const EXAMPLE = "01 - Chart a self-hosted channel's history";
 
 describe(`history example imported from the Import menu (Node-RED ${nodeRedVersion})`, function () {
-  this.timeout(90_000);
+  this.timeout(120_000);
   let editor;
   let browser;
   let page;
@@ -43,7 +43,8 @@ describe(`history example imported from the Import menu (Node-RED ${nodeRedVersi
     if (failed) throw failed.reason;
     page = await browser.newPage();
     page.setDefaultTimeout(15000);
-    await page.goto(editor.base + "/");
+    // The editor's first load is ~100 requests: on a busy machine it takes a while.
+    await page.goto(editor.base + "/", { timeout: 45_000 });
     await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.workspace("b0b0b0b0b0b00001"));
   });
 
