@@ -5,6 +5,7 @@
 //
 //   const editor = await startNodeRedEditor({ flows, credentials });
 //   editor.base            // "http://127.0.0.1:<port>"
+//   editor.userDir         // its temp userDir (removed by stop())
 //   await editor.flows()   // GET /flows (admin API v1: the array of nodes)
 //   await editor.stop();   // also removes the userDir
 const { spawn } = require("node:child_process");
@@ -96,6 +97,7 @@ async function startNodeRedEditor({ flows, credentials = {}, startMs = 30000 }) 
 
   return {
     base,
+    userDir,
     nodeRedVersion,
     output: () => output,
     async flows() {

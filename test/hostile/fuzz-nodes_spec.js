@@ -1,15 +1,17 @@
 "use strict";
 // Seeded fuzzing of every flow node's input in a real Node-RED, local mode on a real iot-broker
 // with each platform's hosted device connected: arbitrary msg.payload, msg.topic and platform
-// objects. Every message must end with done() or done(err) exactly once, errors are Errors with
-// a message (no TypeError from a missing check, no token), nothing is left unhandled, and the
-// broker and the flows keep working. Replay a failure with the FUZZ_SEED it prints.
+// objects, and iot-history's msg.platform, device, key, subDevice, from, to, limit and format.
+// Every message must end with done() or done(err) exactly once, errors are Errors with a message
+// (no TypeError from a missing check, no token), nothing is left unhandled, and the broker and the
+// flows keep working. Replay a failure with the FUZZ_SEED it prints.
 const assert = require("node:assert/strict");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { fc, checkAsync, anything, nastyText, nastyNumber, pollutingObject } = require("../lib/fixtures/fuzz.js");
 const { loadHostedFlow, connect, control, BLYNK_TOKEN, TB_TOKEN, TS } = require("../lib/fixtures/hostile.js");
 const { until, waitFor } = require("../support/wait.js");
+const { brokers } = require("../../dist/nodes/lib/broker/registry.js");
 
 helper.init(nodeRedPath);
 
@@ -23,6 +25,10 @@ const INPUTS = [
   { id: "trs", type: "thingsboard-rpc", device: "tdev", mode: "serve" },
   { id: "tsw", type: "thingspeak-field", channel: "sch", field: "", mode: "write" },
   { id: "tsw1", type: "thingspeak-field", channel: "sch", field: "1", mode: "write" },
+  { id: "ihb", type: "iot-history", device: "bdev", key: "Temp", from: "-24h" },
+  { id: "iht", type: "iot-history", device: "tdev", key: "temperature", format: "csv" },
+  { id: "ihs", type: "iot-history", device: "sch", key: "1" },
+  { id: "ihm", type: "iot-history", device: "", key: "" },
 ];
 const IDS = INPUTS.map((n) => n.id);
 /** Messages of a missing check rather than a refusal in words. */
@@ -38,9 +44,19 @@ const platform = fc.oneof(
     { requiredKeys: [] },
   ),
 );
+/** What an iot-history node takes from msg: names, times and limits, plausible and hostile. */
+const historySetting = fc.oneof(name, anything, nastyText, nastyNumber, fc.constantFrom("bdev", "tdev", "sch", "HostedBlynk", "broker", "blynk", "ThingsBoard", "thingspeak", "-24h", "now", "2024-02-30", "-1h30m", "csv", "points", "0", "100001", ""), fc.date({ noInvalidDate: false }));
 const payload = fc.oneof(anything, fc.integer(), fc.double(), fc.string({ maxLength: 20 }), fc.dictionary(fc.oneof(name, nastyText), fc.oneof(fc.integer(), fc.string({ maxLength: 8 }), anything), { maxKeys: 4 }), fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 6 })), { maxLength: 4 }));
 const message = fc.record(
-  { payload, topic: maybe(fc.oneof(name, nastyText)), blynk: maybe(platform), thingsboard: maybe(platform), thingspeak: maybe(platform), timestamp: maybe(fc.oneof(nastyNumber, nastyText)) },
+  {
+    payload,
+    topic: maybe(fc.oneof(name, nastyText)),
+    blynk: maybe(platform),
+    thingsboard: maybe(platform),
+    thingspeak: maybe(platform),
+    timestamp: maybe(fc.oneof(nastyNumber, nastyText)),
+    ...Object.fromEntries(["platform", "device", "key", "subDevice", "from", "to", "limit", "format"].map((p) => [p, maybe(historySetting)])),
+  },
   { requiredKeys: ["payload"] },
 );
 const batch = fc.array(fc.tuple(fc.constantFrom(...IDS), message), { minLength: 1, maxLength: 25 });
@@ -58,6 +74,13 @@ describe("hostile: flow node input fuzzing (fast-check, seeded)", function () {
     process.on("unhandledRejection", onUnhandled);
     await new Promise((resolve) => helper.startServer(resolve));
     broker = await loadHostedFlow(INPUTS);
+    // Some history, so that the iot-history nodes' reads get as far as the query.
+    const history = brokers.engine("broker").history;
+    for (let i = 0; i < 50; i++) {
+      history.append("blynk", "bdev", "Temp", Date.now() - i * 60_000, 20 + i / 10);
+      history.append("thingsboard", "tdev", "temperature", Date.now() - i * 60_000, { nested: [i, "=x"] });
+      history.append("thingspeak", "sch", "field1", Date.now() - i * 60_000, String(i));
+    }
     for (const id of IDS) {
       const node = helper.getNode(id);
       const original = node._complete;
