@@ -80,13 +80,17 @@ describe("Blynk link, local mode (Node-RED serves a hosted device)", function ()
     await until(() => dev.box.messages.filter((m) => m.topic === "downlink/ds/Power").length === 2, 5000, "the get/ds answer");
     assert.deepEqual(otherDev.box.messages, [], "nothing for Alpha reaches Beta");
 
+    // The stored state: values, then widget properties of the datastreams asked for; with system, online, info and metadata.
     const synced = await l.sync({ datastreams: ["Temp", "Power"], system: true });
-    assert.deepEqual(synced.map((m) => (m.kind === "value" ? [m.datastream, m.value, m.sync, m.source] : [m.topic, m.value])), [
-      ["Temp", 21.5, true, "cache"],
-      ["Power", 1, true, "cache"],
+    assert.deepEqual(synced.map((m) => (m.kind === "value" ? [m.datastream, m.property ?? "", m.value, m.sync, m.source] : [m.topic, m.value])), [
+      ["Temp", "", 21.5, true, "cache"],
+      ["Power", "", 1, true, "cache"],
+      ["Temp", "color", "#00FF00", true, "cache"],
       ["$system/online", true],
       ["$system/info", { tmpl: "TMPL1", ver: "1.0" }],
+      ["$system/meta/Serial", "SN-1"],
     ]);
+    assert.equal(typeof synced.find((m) => m.topic === "$system/online").details.lastSeen, "number", "with when the device was last seen");
     assert.doesNotMatch(JSON.stringify([got, otherGot, l.status]), new RegExp(`${TOKENS.alpha}|${TOKENS.beta}`));
   });
 
