@@ -74,7 +74,6 @@ export class LocalBlynkLink extends BlynkLinkBase {
     handle.on("online", (state) => { this.#setOnline(state.online, state); });
     handle.on("info", (info) => { this.#setInfo(info); });
     this.#onBrokerStatus(handle.status);
-    this.setReady(true);
   }
 
   write(datastream: string, value: unknown, options?: WriteOptions): Promise<void> {
@@ -172,12 +171,15 @@ export class LocalBlynkLink extends BlynkLinkBase {
     return handle.send({ kind: "ds", datastream, text });
   }
 
+  /** Ready while a broker hosts the device: each start of hosting is a (re)connect, after which flows may sync from its stored state. */
   #onBrokerStatus(status: LinkStatus): void {
+    if (status.state !== "connected") this.setReady(false);
     this.setStatus({
       ...status,
       ...(status.state === "disconnected" ? { reason: status.reason ?? "the iot-broker node is not running" } : {}),
       ...(this.#online === undefined || status.state !== "connected" ? {} : { deviceOnline: this.#online }),
     });
+    if (status.state === "connected") this.setReady(true);
   }
 
   #setOnline(online: boolean, details: object): void {
