@@ -151,6 +151,26 @@ describe("iot-broker node: persistence", function () {
     assert.equal(await storedTemperature(url), "19");
   });
 
+  it("sqlite: retention applies to the running broker: history older than it goes, a redeploy that shortens it prunes at once, 0 keeps everything", async function () {
+    const port = await freePort();
+    const url = `mqtt://127.0.0.1:${port}`;
+    await helper.load(withBroker, flow(port, { retention: "0" }), creds());
+    await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
+    const day = 86_400_000;
+    const now = Date.now();
+    const device = await blynkDevice(url);
+    await device.publishAsync("ds/Temperature/timestamped_batch", JSON.stringify([[now - 400 * day, 1], [now - 10 * day, 2], [now - 3 * day, 3], [now - 1000, 4]]), { qos: 1 });
+    await device.endAsync();
+    const kept = async () => (await brokers.engine("b1").history.query("blynk", "dev", "Temperature")).map((p) => p.value);
+    assert.deepEqual(await kept(), [1, 2, 3, 4], "retention 0: forever");
+    await helper.setFlows(flow(port, { retention: "30" }), "nodes", creds());
+    await until(async () => brokers.engine("b1") !== undefined && (await kept()).length === 3, 5000, "the 30-day retention");
+    assert.deepEqual(await kept(), [2, 3, 4]);
+    await helper.setFlows(flow(port, { retention: "5" }), "nodes", creds());
+    await until(async () => brokers.engine("b1") !== undefined && (await kept()).length === 2, 5000, "the 5-day retention");
+    assert.deepEqual(await kept(), [3, 4]);
+  });
+
   it("sqlite: closes the file when the broker node is deleted", async function () {
     const port = await freePort();
     await helper.load(withBroker, flow(port), creds());

@@ -129,6 +129,24 @@ describe("SqliteHistory", function () {
     );
   });
 
+  it("prunes on its own timer while the store runs, not only at open; a shorter retention prunes at once", async function () {
+    let now = T0 + 10 * DAY;
+    const s = stores.open(file, { history: { retentionDays: 30, pruneEveryMs: 20, now: () => now } });
+    for (let i = 0; i < 10; i++) s.history.append("blynk", "dev", "V1", T0 + i * DAY, i); // days 0..9
+    await s.flush();
+    const kept = () => s.history.query("blynk", "dev", "V1").map((p) => p.value);
+    assert.deepEqual(kept(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "all within 30 days");
+    // Days go by while it runs: the timer's passes take what fell out of the 30 days.
+    now = T0 + 35 * DAY;
+    await until(() => kept().length === 5, 5_000, "the timer's retention pass");
+    assert.deepEqual(kept(), [5, 6, 7, 8, 9]);
+    // A redeploy with a shorter retention hands it to the running store (BrokerStorage.update).
+    s.history.retentionDays = 27;
+    await until(() => kept().length === 2, 5_000, "the pass for the new retention");
+    assert.deepEqual(kept(), [8, 9]);
+    assert.deepEqual(s.history.streams("blynk", "dev"), [{ stream: "V1", count: 2 }]);
+  });
+
   it("retention 0 keeps everything", async function () {
     const s = stores.open(file, { history: { retentionDays: 0, now: () => T0 + 1000 * DAY } });
     s.history.append("ts", "ch", "field1", T0, "old");
