@@ -171,22 +171,27 @@ describe("iot-broker node: persistence", function () {
     assert.deepEqual(await kept(), [3, 4]);
   });
 
-  it("sqlite: closes the file when the broker node is deleted", async function () {
-    const port = await freePort();
-    await helper.load(withBroker, flow(port), creds());
-    await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
-    await helper.setFlows([TAB], "full", {});
-    await until(() => brokers.engine("b1") === undefined, 5000, "the broker to go");
-    // Another opener in this process is refused while the node holds the file.
-    await until(() => {
-      try {
-        openSqliteStore(defaultFile()).close();
-        return true;
-      } catch {
-        return false;
-      }
-    }, 5000, "the file to be closed");
-  });
+  for (const [how, without] of [
+    ["deleted", () => [TAB]],
+    ["disabled (how a backup copies the file while Node-RED runs)", (port) => flow(port).map((n) => (n.id === "b1" ? { ...n, d: true } : n))],
+  ]) {
+    it(`sqlite: closes the file when the broker node is ${how}`, async function () {
+      const port = await freePort();
+      await helper.load(withBroker, flow(port), creds());
+      await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
+      await helper.setFlows(without(port), "full", creds());
+      await until(() => brokers.engine("b1") === undefined, 5000, "the broker to go");
+      // Another opener in this process is refused while the node holds the file.
+      await until(() => {
+        try {
+          openSqliteStore(defaultFile()).close();
+          return true;
+        } catch {
+          return false;
+        }
+      }, 5000, "the file to be closed");
+    });
+  }
 
   it("memory: a redeploy that restarts the broker keeps the hosted devices' state", async function () {
     const port = await freePort();

@@ -92,6 +92,26 @@ describe("SqliteHistory", function () {
     assert.deepEqual([after.length, after[0].value, after[99].value], [100, 161, 260]);
   });
 
+  it("keeps at most maxStreamsPerDevice streams per device (points of further streams are not kept), across reopens", async function () {
+    const s = stores.open(file, { history: { maxStreamsPerDevice: 3 } });
+    for (const stream of ["a", "b", "c", "d"]) s.history.append("thingsboard", "gateway", stream, T0, stream);
+    s.history.append("thingsboard", "other", "x", T0, 1);
+    s.history.append("thingsboard", "gateway", "a", T0 + 1, "a2"); // a kept stream goes on
+    await s.flush();
+    assert.deepEqual(s.history.streams("thingsboard", "gateway").map((x) => x.stream), ["a", "b", "c"]);
+    assert.deepEqual(s.history.query("thingsboard", "gateway", "d"), []);
+    assert.equal(s.history.query("thingsboard", "gateway", "a").length, 2);
+    assert.deepEqual(s.history.streams("thingsboard", "other"), [{ stream: "x", count: 1 }]);
+    s.close();
+    const again = stores.open(file, { history: { maxStreamsPerDevice: 3 } });
+    again.history.append("thingsboard", "gateway", "e", T0, "e");
+    await again.flush();
+    assert.equal(again.history.streams("thingsboard", "gateway").length, 3, "the bound counts the streams in the file");
+    again.history.forget("thingsboard", "gateway");
+    again.history.append("thingsboard", "gateway", "e", T0, "e");
+    assert.deepEqual(again.history.streams("thingsboard", "gateway").map((x) => x.stream), ["e"], "a forgotten device starts over");
+  });
+
   it("prunes points older than the retention, a bounded pass at a time", async function () {
     let now = T0 + 10 * DAY;
     const s = stores.open(file, { history: { retentionDays: 2, prunePassRows: 7, now: () => now } });
