@@ -302,12 +302,15 @@ describe("Node-RED restarts with a broker on sqlite (real Node-RED process)", fu
         await mortal; // the will of a client connected as Node-RED stopped
         await delayed; // published after its delay, counted from the start
 
+        // The session's subscription itself survived: a message published now is queued for it too.
+        const publisher = await client({ clientId: "publisher" });
+        await publisher.publishAsync("queued/x", `after ${r}`, { qos: 1 });
         const back = mqtt.connect(mqttUrl, { clientId: "sleeper", clean: false, reconnectPeriod: 0 });
         clients.push(back);
         const queued = [];
         back.on("message", (_topic, payload) => queued.push(payload.toString()));
         assert.equal((await waitFor(back, "connect")).sessionPresent, true, "the persistent session is there");
-        const expected = [`r${r}m1`, `r${r}m2`, ...(burst?.queued ?? []).map((i) => `b${i}`)];
+        const expected = [`r${r}m1`, `r${r}m2`, ...(burst?.queued ?? []).map((i) => `b${i}`), `after ${r}`];
         await until(() => expected.every((m) => queued.includes(m)), 10_000, "the queued messages");
         assert.deepEqual(queued.filter((m) => expected.includes(m)), expected, "in order");
 
