@@ -11,10 +11,19 @@ const { once } = require("node:events");
 const { PacketGuards, brokerLimits } = require("../../../dist/nodes/lib/broker/guards.js");
 const { connect } = require("../fixtures/engine.js");
 
-v8.setFlagsFromString("--allow-natives-syntax");
-// The only way to reach V8's own check from a test.
-const hasFastProperties = new Function("o", "return %HasFastProperties(o)");
-v8.setFlagsFromString("--no-allow-natives-syntax");
+/**
+ * V8's own check, the only way to reach it from a test: compiled and run while natives syntax is
+ * allowed (a function made at load time may have its bytecode flushed during a long suite and be
+ * compiled again at its call, when the flag is off: a SyntaxError).
+ */
+function hasFastProperties(o) {
+  v8.setFlagsFromString("--allow-natives-syntax");
+  try {
+    return new Function("o", "return %HasFastProperties(o)")(o);
+  } finally {
+    v8.setFlagsFromString("--no-allow-natives-syntax");
+  }
+}
 
 describe("packet guards on the hot path", function () {
   let aedes;
