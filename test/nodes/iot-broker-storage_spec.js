@@ -1,8 +1,9 @@
 "use strict";
 // The iot-broker node's persistence: `sqlite` keeps sessions, retained messages and hosted
 // devices' state in one file under the userDir, opened once per broker node, handed to the next
-// engine on a redeploy and closed when the node goes; an unusable file stops the broker with one
-// error naming it; `memory` keeps hosted devices' state across a redeploy that restarts the broker.
+// engine on a redeploy and closed when the node goes; no deploy loses anything (a full deploy, a
+// changed broker, changed device nodes); an unusable file stops the broker with one error naming
+// it; `memory` keeps hosted devices' state across a redeploy that restarts the broker.
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const os = require("node:os");
@@ -17,6 +18,8 @@ const { connect, inbox } = require("../lib/fixtures/engine.js");
 const { freePort, portIsClosed } = require("../lib/fixtures/ports.js");
 const { until, waitFor } = require("../support/wait.js");
 const { withBroker, TAB } = require("./blynk-helpers.js");
+const { tbNodes } = require("./thingsboard-helpers.js");
+const { tsNodes } = require("./thingspeak-helpers.js");
 const { onTab, statusOf, errorsOf } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
@@ -33,6 +36,19 @@ function flow(port, broker = {}) {
 }
 /** Fresh each time: the runtime keeps (and changes) the object it is handed. */
 const creds = () => ({ dev: { token: TOKEN } });
+
+const TB_TOKEN = "StorageTbToken0123";
+const TS_CHANNEL = 31337;
+const TS = { clientId: "StorageTsClient00001", username: "StorageTsClient00001", password: "StorageTsPassword0000001", writeKey: "STORAGEWRITEKEY1" };
+/** A broker with a device of each platform; `names` changes the devices' settings (a changed device node). */
+function devicesFlow(port, broker = {}, names = "") {
+  return [
+    ...flow(port, broker).map((n) => (n.id === "dev" ? { ...n, name: `Greenhouse${names}` } : n)),
+    { id: "tb", type: "thingsboard-device", name: `Thermostat${names}`, connection: "local", broker: "b1" },
+    { id: "ts", type: "thingspeak-channel", name: `Weather${names}`, connection: "local", broker: "b1", channelId: String(TS_CHANNEL), updateInterval: "1" },
+  ];
+}
+const devicesCreds = () => ({ dev: { token: TOKEN }, tb: { token: TB_TOKEN }, ts: { ...TS } });
 
 /** A Blynk device on the broker, once the broker's current engine hosts it (a new engine adds its devices as it starts). */
 async function blynkDevice(url) {
@@ -135,22 +151,47 @@ describe("iot-broker node: persistence", function () {
     assert.equal(await storedTemperature(url), "19");
   });
 
-  it("sqlite: closes the file when the broker node is deleted", async function () {
+  it("sqlite: retention applies to the running broker: history older than it goes, a redeploy that shortens it prunes at once, 0 keeps everything", async function () {
     const port = await freePort();
-    await helper.load(withBroker, flow(port), creds());
+    const url = `mqtt://127.0.0.1:${port}`;
+    await helper.load(withBroker, flow(port, { retention: "0" }), creds());
     await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
-    await helper.setFlows([TAB], "full", {});
-    await until(() => brokers.engine("b1") === undefined, 5000, "the broker to go");
-    // Another opener in this process is refused while the node holds the file.
-    await until(() => {
-      try {
-        openSqliteStore(defaultFile()).close();
-        return true;
-      } catch {
-        return false;
-      }
-    }, 5000, "the file to be closed");
+    const day = 86_400_000;
+    const now = Date.now();
+    const device = await blynkDevice(url);
+    await device.publishAsync("ds/Temperature/timestamped_batch", JSON.stringify([[now - 400 * day, 1], [now - 10 * day, 2], [now - 3 * day, 3], [now - 1000, 4]]), { qos: 1 });
+    await device.endAsync();
+    const kept = async () => (await brokers.engine("b1").history.query("blynk", "dev", "Temperature")).map((p) => p.value);
+    assert.deepEqual(await kept(), [1, 2, 3, 4], "retention 0: forever");
+    await helper.setFlows(flow(port, { retention: "30" }), "nodes", creds());
+    await until(async () => brokers.engine("b1") !== undefined && (await kept()).length === 3, 5000, "the 30-day retention");
+    assert.deepEqual(await kept(), [2, 3, 4]);
+    await helper.setFlows(flow(port, { retention: "5" }), "nodes", creds());
+    await until(async () => brokers.engine("b1") !== undefined && (await kept()).length === 2, 5000, "the 5-day retention");
+    assert.deepEqual(await kept(), [3, 4]);
   });
+
+  for (const [how, without] of [
+    ["deleted", () => [TAB]],
+    ["disabled (how a backup copies the file while Node-RED runs)", (port) => flow(port).map((n) => (n.id === "b1" ? { ...n, d: true } : n))],
+  ]) {
+    it(`sqlite: closes the file when the broker node is ${how}`, async function () {
+      const port = await freePort();
+      await helper.load(withBroker, flow(port), creds());
+      await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
+      await helper.setFlows(without(port), "full", creds());
+      await until(() => brokers.engine("b1") === undefined, 5000, "the broker to go");
+      // Another opener in this process is refused while the node holds the file.
+      await until(() => {
+        try {
+          openSqliteStore(defaultFile()).close();
+          return true;
+        } catch {
+          return false;
+        }
+      }, 5000, "the file to be closed");
+    });
+  }
 
   it("memory: a redeploy that restarts the broker keeps the hosted devices' state", async function () {
     const port = await freePort();
@@ -165,6 +206,96 @@ describe("iot-broker node: persistence", function () {
     await until(() => brokers.engine("b1") !== undefined && brokers.engine("b1") !== first, 5000, "the new engine");
     assert.equal(await storedTemperature(url), "23");
     assert.equal(fs.existsSync(path.join(userDir, "iot-bridge")), false, "memory writes no file");
+  });
+
+  it("sqlite: no deploy loses anything: a full deploy of unchanged nodes, a changed broker (a new engine on the open file), changed device nodes", async function () {
+    this.timeout(60_000);
+    const port = await freePort();
+    const url = `mqtt://127.0.0.1:${port}`;
+    const nodes = [...withBroker, ...tbNodes, ...tsNodes];
+    await helper.load(nodes, devicesFlow(port), devicesCreds());
+    await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
+    const sleeper = await connect(url, { clientId: "sleeper", clean: false });
+    await sleeper.subscribeAsync("queued/#", { qos: 1 });
+    await sleeper.endAsync();
+
+    /** Stage `n`: a value of each device, a retained message, a message queued for the offline session. */
+    async function write(n) {
+      const blynk = await blynkDevice(url);
+      await blynk.publishAsync("ds/Temperature", String(n), { qos: 1 });
+      await blynk.endAsync();
+      const tb = await connect(url, { username: TB_TOKEN, clientId: "thermostat" });
+      await tb.publishAsync("v1/devices/me/telemetry", JSON.stringify({ temperature: n }), { qos: 1 });
+      await tb.publishAsync("v1/devices/me/attributes", JSON.stringify({ firmware: `1.${n}` }), { qos: 1 });
+      await tb.endAsync();
+      // One ThingSpeak entry per stage: sent again when the channel's 1 s interval refused it, once
+      // the refusal says the next update is accepted (as a device does; more often would flood it).
+      const ts = await connect(url, { clientId: TS.clientId, username: TS.username, password: TS.password });
+      const engine = brokers.engine("b1");
+      const feed = () => engine.deviceStores.open("thingspeak", "ts").size("feed");
+      const had = feed();
+      for (let attempt = 0; feed() === had; attempt++) {
+        assert.ok(attempt < 10, "the ThingSpeak entry was not stored");
+        const refused = waitFor(engine, "event", (e) => e.event === "plugin-error" && e.plugin === "thingspeak").catch(() => undefined);
+        await ts.publishAsync(`channels/${TS_CHANNEL}/publish`, `field1=${n}`, { qos: 1 });
+        if (feed() > had) break;
+        const wait = Number(/accepted in (\d+) ms/.exec((await refused)?.error ?? "")?.[1] ?? 100);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      await ts.endAsync();
+      const pub = await connect(url, { clientId: "publisher" });
+      await pub.publishAsync("state/stage", String(n), { qos: 1, retain: true });
+      await pub.publishAsync("queued/x", `q${n}`, { qos: 1 });
+      await pub.endAsync();
+    }
+
+    /** Everything of stages 1..n is there, on whichever engine runs now. */
+    async function check(n) {
+      assert.equal(await storedTemperature(url), String(n));
+      const engine = brokers.engine("b1");
+      const values = async (plugin, device, stream) => (await engine.history.query(plugin, device, stream)).map((p) => p.value);
+      const all = Array.from({ length: n }, (_, i) => i + 1);
+      assert.deepEqual(await values("blynk", "dev", "Temperature"), all);
+      assert.deepEqual(await values("thingsboard", "tb", "temperature"), all);
+      assert.deepEqual(await values("thingspeak", "ts", "field1"), all);
+      const tb = engine.deviceStores.open("thingsboard", "tb");
+      assert.equal(tb.get("client", "firmware").value, `1.${n}`);
+      assert.equal(tb.get("telemetry", "temperature").value, n);
+      assert.deepEqual(engine.deviceStores.open("thingspeak", "ts").entries("feed").map(([, e]) => [e.value.entry_id, e.value.field1]), all.map((i) => [i, String(i)]));
+      const reader = await connect(url, { clientId: "reader" });
+      cleanups.push(() => reader.endAsync(true));
+      const retained = waitFor(reader, "message");
+      await reader.subscribeAsync("state/#");
+      assert.equal((await retained)[1].toString(), String(n));
+    }
+
+    await write(1);
+    const first = brokers.engine("b1");
+    await helper.setFlows(devicesFlow(port), "full", devicesCreds());
+    assert.equal(brokers.engine("b1"), first, "a full deploy of unchanged nodes keeps the engine");
+    await check(1);
+    await write(2);
+
+    await helper.setFlows(devicesFlow(port, { maxQueuedMessages: "50" }), "nodes", devicesCreds());
+    await until(() => brokers.engine("b1") !== undefined && brokers.engine("b1") !== first, 5000, "the new engine");
+    await check(2);
+    await write(3);
+
+    const second = brokers.engine("b1");
+    await helper.setFlows(devicesFlow(port, { maxQueuedMessages: "50" }, " (renamed)"), "nodes", devicesCreds());
+    assert.equal(brokers.engine("b1"), second, "only the devices changed");
+    await check(3);
+    await write(4);
+    await check(4);
+    assert.deepEqual(errorsOf(helper.getNode("b1")), []);
+
+    const back = mqtt.connect(url, { clientId: "sleeper", clean: false, reconnectPeriod: 0 });
+    cleanups.push(() => back.endAsync(true));
+    const got = [];
+    back.on("message", (_topic, payload) => got.push(payload.toString()));
+    assert.equal((await waitFor(back, "connect")).sessionPresent, true);
+    await until(() => got.length >= 4, 5000, "the queued messages");
+    assert.deepEqual(got, ["q1", "q2", "q3", "q4"]);
   });
 
   describe("an unusable database file", function () {

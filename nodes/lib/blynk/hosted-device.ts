@@ -10,7 +10,7 @@
  * (numbers as numbers, multi-values as arrays). A value the state refuses (over its limits) is
  * not history either.
  */
-import { HostedRuntimeBase, type DeviceHistory, type DeviceStore, type StoredJson } from "../broker/index.js";
+import { HostedRuntimeBase, type DeviceHistory, type DeviceStore, type OnlineState, type StoredJson } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { PublishOptions } from "../transport/pubsub.js";
 import { assertDatastreamName, decodeValue, encodeDownlink, encodeValue, utcInfo, type Encoded, type McuInfo, type TimestampedPoint } from "./codec.js";
@@ -23,6 +23,9 @@ export type Publish = (topic: string, payload: string, options?: PublishOptions)
 
 /** Blynk's device username (docs/PROTOCOLS.md 1.1). */
 export const DEVICE_USERNAME = "device";
+/** How often at most "last seen" is stored while the device is connected (it is also stored as it connects and leaves). */
+export const SEEN_EVERY_MS = 1000;
+
 /** The metadata field a device sets its zone with (docs/PROTOCOLS.md 1.2, 1.7). */
 export const TIME_ZONE_META = "Time Zone";
 
@@ -62,6 +65,8 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
   readonly #history: DeviceHistory;
   readonly #namesByPin = new Map<string, string>();
   readonly #pinsByName = new Map<string, string>();
+  /** When "last seen" was last stored (0: not by this runtime). */
+  #seenStored = 0;
 
   constructor(config: HostedBlynkDevice, store: DeviceStore, report: (err: Error) => void, publish: Publish, history: DeviceHistory) {
     super({ id: config.id, name: config.name, platform: "Blynk" }, store, report);
@@ -84,6 +89,27 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
 
   override info(): McuInfo | undefined {
     return this.state.info;
+  }
+
+  /** Connected or not; with `lastSeen` (ms) once the device was ever connected (kept with its state). */
+  override onlineState(): OnlineState {
+    const state = super.onlineState();
+    const lastSeen = this.state.lastSeen;
+    return lastSeen === undefined ? state : { ...state, lastSeen };
+  }
+
+  /**
+   * The device is there now (it connected, sent something, or is leaving): stored as its last
+   * seen time, at most once per SEEN_EVERY_MS unless `always` (connecting, leaving). Never throws.
+   */
+  seen(now: number, always = false): void {
+    if (!always && now - this.#seenStored < SEEN_EVERY_MS) return;
+    this.#seenStored = now;
+    try {
+      this.state.setLastSeen(now);
+    } catch (err) {
+      this.report(`its last seen time was not stored: ${toError(err).message}`, "seen");
+    }
   }
 
   /** The engine's history, where this device's points are (data/get reads it). */
@@ -154,8 +180,9 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     if (changed) await this.#publish(this.#dsTopic + name, payload, { qos: 1 });
   }
 
-  /** A widget property set through the HTTPS API (`update/property`): flows only. */
+  /** A widget property set through the HTTPS API (`update/property`): stored, then to flows. Throws TransportError "too-large" over the store's limits. */
   property(name: string, property: string, payload: string): void {
+    this.state.setProperty(name, property, payload, Date.now());
     this.listeners.uplink({ source: "http", message: { kind: "property", datastream: name, property, value: decodeValue(payload) }, text: payload });
   }
 

@@ -18,6 +18,9 @@
  *   answers (once a subscription of that connection covers it, paced). Each value is read when
  *   it is sent, not when the device connected, so a flow's write in between is never undone by
  *   an older value.
+ * - Widget properties are stored (per datastream and property) and reach flows; nothing sends
+ *   them to devices (Blynk sends none). "Last seen" is stored as the device connects, sends
+ *   (at most once a second) and leaves, and goes with its online state.
  * - `get/meta` answers stored metadata: what the device set with `meta/<field>`; `Time Zone`
  *   falls back to the configured time zone. A field nobody set gets no answer. `get/loc/all` is
  *   never answered (we know no location).
@@ -141,13 +144,16 @@ export class BlynkEmulation implements BrokerPlugin {
   clientReady(info: ClientInfo): void {
     const device = this.#connections.ready(info);
     if (!device) return;
+    device.seen(Date.now(), true);
     device.listeners.online(device.onlineState());
     if (device.config.syncOnConnect === true) this.#syncOnConnect(info, device);
   }
 
   clientGone(info: ClientInfo): void {
     const device = this.#connections.gone(info);
-    if (device) device.listeners.online(device.onlineState());
+    if (!device) return;
+    device.seen(Date.now(), true);
+    device.listeners.online(device.onlineState());
   }
 
   subscribed(info: ClientInfo, filters: string[]): void {
@@ -159,6 +165,7 @@ export class BlynkEmulation implements BrokerPlugin {
     if (!uplink) return;
     const { connection, topic } = uplink;
     const { device } = connection;
+    device.seen(Date.now());
     try {
       this.#handleUplink(connection, device, topic, message.payload);
     } catch (err) {
@@ -219,6 +226,12 @@ export class BlynkEmulation implements BrokerPlugin {
       case "meta":
         state.setMeta(parsed.field, parsed.value, now);
         return;
+      case "property":
+        state.setProperty(parsed.datastream, parsed.property, text, now);
+        return;
+      case "property-erase":
+        state.eraseProperty(parsed.datastream, parsed.property);
+        return;
       case "info-mcu":
         state.setInfo(parsed.info, now);
         device.listeners.info(parsed.info);
@@ -245,10 +258,7 @@ export class BlynkEmulation implements BrokerPlugin {
       case "get-utc":
         if (connection.answers.fits(topic, 1)) this.#answer(connection, [device.timeInfo(now)]);
         return;
-      // Properties, property erases and events only need to reach flows. get/loc/all: no
-      // location is known here, so no answer.
-      case "property":
-      case "property-erase":
+      // Events only need to reach flows. get/loc/all: no location is known here, so no answer.
       case "event":
       case "get-loc":
         return;

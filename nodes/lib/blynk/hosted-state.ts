@@ -8,14 +8,32 @@
  * - `ds`: datastream name -> its last value as wire text (a string: "100.00000" stays so),
  *   `at` when it was current (write time, or a timestamped point's time);
  * - `meta`: metadata field -> text the device set with `meta/<field>`;
- * - `info`: `mcu` -> what the device last said in `info/mcu` (an McuInfo object).
+ * - `prop`: `<datastream>/<property>` -> a widget property's wire text, as the device
+ *   (`ds/<name>/prop/<property>`) or the HTTPS API (`update/property`) set it (neither name
+ *   can hold a `/`: topic levels, checked names);
+ * - `info`: `mcu` -> what the device last said in `info/mcu` (an McuInfo object); `seen` -> when
+ *   it was last connected (ms: set as it connects, sends and leaves, to the second).
  */
 import type { DeviceStore } from "../broker/index.js";
 import type { McuInfo } from "./codec.js";
 
-export const SECTIONS = { values: "ds", meta: "meta", info: "info" } as const;
-/** The one key of the `info` section. */
+export const SECTIONS = { values: "ds", meta: "meta", props: "prop", info: "info" } as const;
+/** The keys of the `info` section. */
 export const MCU_KEY = "mcu";
+export const SEEN_KEY = "seen";
+
+/** A widget property as stored. */
+export interface StoredProperty {
+  datastream: string;
+  property: string;
+  /** The wire text (a multi-value keeps its `\0`s). */
+  text: string;
+}
+
+/** The `prop` key of a datastream's property. */
+export function propertyKey(datastream: string, property: string): string {
+  return `${datastream}/${property}`;
+}
 
 /** The stored text of datastream `name`, or undefined. */
 export function storedValue(store: DeviceStore, name: string): string | undefined {
@@ -36,6 +54,29 @@ export function storedValues(store: DeviceStore): [string, string][] {
 export function storedMeta(store: DeviceStore, field: string): string | undefined {
   const value = store.get(SECTIONS.meta, field)?.value;
   return typeof value === "string" ? value : undefined;
+}
+
+/** [field, text] of every stored metadata field, in first-stored order. */
+export function storedMetaFields(store: DeviceStore): [string, string][] {
+  const found: [string, string][] = [];
+  for (const [field, stored] of store.entries(SECTIONS.meta)) if (typeof stored.value === "string") found.push([field, stored.value]);
+  return found;
+}
+
+/** Every stored widget property, in first-stored order. */
+export function storedProperties(store: DeviceStore): StoredProperty[] {
+  const found: StoredProperty[] = [];
+  for (const [key, stored] of store.entries(SECTIONS.props)) {
+    const slash = key.indexOf("/");
+    if (slash > 0 && typeof stored.value === "string") found.push({ datastream: key.slice(0, slash), property: key.slice(slash + 1), text: stored.value });
+  }
+  return found;
+}
+
+/** When the device was last connected (ms), if it ever was. */
+export function storedLastSeen(store: DeviceStore): number | undefined {
+  const value = store.get(SECTIONS.info, SEEN_KEY)?.value;
+  return typeof value === "number" ? value : undefined;
 }
 
 /** What the device last said about itself (a copy), or undefined. */

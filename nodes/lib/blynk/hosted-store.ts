@@ -1,19 +1,21 @@
 /**
  * What the broker remembers of one hosted Blynk device, as a typed view over its `DeviceStore`
- * (laid out as hosted-state.ts says): last datastream values (wire text), metadata and device
- * info. Bounded, so a misbehaving device or flow cannot grow it without limit. The view keeps
+ * (laid out as hosted-state.ts says): last datastream values (wire text), widget properties,
+ * metadata, device info and when it was last seen. Bounded, so a misbehaving device or flow cannot grow it without limit. The view keeps
  * nothing itself: the state lives in the store only, so a durable store keeps all of it.
  */
 import type { DeviceStore, StoredJson } from "../broker/index.js";
 import { TransportError } from "../transport/errors.js";
 import { LIMITS, quote, type McuInfo } from "./codec.js";
-import { MCU_KEY, SECTIONS, storedInfo, storedMeta, storedValue, storedValues } from "./hosted-state.js";
+import { MCU_KEY, SEEN_KEY, SECTIONS, propertyKey, storedInfo, storedLastSeen, storedMeta, storedProperties, storedValue, storedValues, type StoredProperty } from "./hosted-state.js";
 
 export const STORE_LIMITS = {
   /** Datastreams remembered per device (Blynk templates have far fewer). */
   datastreams: 1000,
   /** Metadata fields remembered per device. */
   metaFields: 100,
+  /** Widget properties remembered per device (all datastreams together; Blynk documents about 20 kinds). */
+  properties: 1000,
   /** Longest value in bytes (Blynk's string limit). */
   valueBytes: LIMITS.stringBytes,
 } as const;
@@ -90,6 +92,33 @@ export class BlynkDeviceStore {
 
   meta(field: string): string | undefined {
     return storedMeta(this.store, field);
+  }
+
+  /** Remembers a widget property's wire text; throws TransportError "too-large" over the limits. */
+  setProperty(datastream: string, property: string, payload: string, at: number): void {
+    checkSize(() => `property ${quote(property)} of datastream ${quote(datastream)}`, payload);
+    const key = propertyKey(datastream, property);
+    if (this.store.get(SECTIONS.props, key) === undefined && this.store.size(SECTIONS.props) >= STORE_LIMITS.properties) {
+      throw new TransportError("too-large", `property ${quote(property)} of datastream ${quote(datastream)} not stored: the device already has ${STORE_LIMITS.properties} widget properties (the limit)`);
+    }
+    this.store.set(SECTIONS.props, key, payload, at);
+  }
+
+  eraseProperty(datastream: string, property: string): void {
+    this.store.delete(SECTIONS.props, propertyKey(datastream, property));
+  }
+
+  properties(): StoredProperty[] {
+    return storedProperties(this.store);
+  }
+
+  /** When the device was last connected (ms), if it ever was. */
+  get lastSeen(): number | undefined {
+    return storedLastSeen(this.store);
+  }
+
+  setLastSeen(at: number): void {
+    this.store.set(SECTIONS.info, SEEN_KEY, at, at);
   }
 
   get info(): McuInfo | undefined {

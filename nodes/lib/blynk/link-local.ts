@@ -15,7 +15,7 @@
 import { toError } from "../transport/errors.js";
 import type { LinkStatus } from "../transport/pubsub.js";
 import { assertDatastreamName, decodeValue, encodeValue, toBatchValues, type McuInfo } from "./codec.js";
-import { storedValues } from "./hosted-state.js";
+import { storedLastSeen, storedMetaFields, storedProperties, storedValues } from "./hosted-state.js";
 import type { BlynkUp, HostBlynkDevice, HostedBlynkHandle } from "./hosted-types.js";
 import {
   BlynkLinkBase, type BlynkIncoming, type BlynkLinkOptions, type BlynkValueMessage, type SyncRequest, type WriteOptions,
@@ -74,7 +74,6 @@ export class LocalBlynkLink extends BlynkLinkBase {
     handle.on("online", (state) => { this.#setOnline(state.online, state); });
     handle.on("info", (info) => { this.#setInfo(info); });
     this.#onBrokerStatus(handle.status);
-    this.setReady(true);
   }
 
   write(datastream: string, value: unknown, options?: WriteOptions): Promise<void> {
@@ -113,13 +112,27 @@ export class LocalBlynkLink extends BlynkLinkBase {
     return Promise.reject(this.unsupported("erasing", "a device receives only values (downlink/ds/<name>), there is no erase for it"));
   }
 
+  /**
+   * The device's stored state, as after a restart of Node-RED too: datastream values, then widget
+   * properties (of the datastreams asked for); with `system`, the online state (with when the
+   * device was last seen), its info and metadata.
+   */
   async sync(request: SyncRequest = {}): Promise<BlynkIncoming[]> {
     const values = await this.read(request.datastreams);
-    if (request.system !== true) return values;
+    const store = this.#handle?.store;
+    const wanted = request.datastreams === undefined || request.datastreams.length === 0 ? undefined : new Set(request.datastreams);
+    const properties = (store === undefined ? [] : storedProperties(store))
+      .filter((p) => wanted === undefined || wanted.has(p.datastream))
+      .map((p): BlynkValueMessage => ({ kind: "value", datastream: p.datastream, property: p.property, value: decodeValue(p.text), text: p.text, source: "cache", sync: true }));
+    if (request.system !== true) return [...values, ...properties];
     const extra: BlynkIncoming[] = [];
-    if (this.#online !== undefined) extra.push({ kind: "system", topic: "$system/online", value: this.#online, source: "cache" });
+    const lastSeen = store === undefined ? undefined : storedLastSeen(store);
+    if (this.#online !== undefined) extra.push({ kind: "system", topic: "$system/online", value: this.#online, source: "cache", ...(lastSeen === undefined ? {} : { details: { lastSeen } }) });
     if (this.#info !== undefined) extra.push({ kind: "system", topic: "$system/info", value: { ...this.#info }, source: "cache" });
-    return [...values, ...extra];
+    for (const [field, value] of store === undefined ? [] : storedMetaFields(store)) {
+      extra.push({ kind: "system", topic: `$system/meta/${field}`, value, source: "cache", details: { field } });
+    }
+    return [...values, ...properties, ...extra];
   }
 
   read(datastreams?: string[]): Promise<BlynkIncoming[]> {
@@ -158,12 +171,15 @@ export class LocalBlynkLink extends BlynkLinkBase {
     return handle.send({ kind: "ds", datastream, text });
   }
 
+  /** Ready while a broker hosts the device: each start of hosting is a (re)connect, after which flows may sync from its stored state. */
   #onBrokerStatus(status: LinkStatus): void {
+    if (status.state !== "connected") this.setReady(false);
     this.setStatus({
       ...status,
       ...(status.state === "disconnected" ? { reason: status.reason ?? "the iot-broker node is not running" } : {}),
       ...(this.#online === undefined || status.state !== "connected" ? {} : { deviceOnline: this.#online }),
     });
+    if (status.state === "connected") this.setReady(true);
   }
 
   #setOnline(online: boolean, details: object): void {

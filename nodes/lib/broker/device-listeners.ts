@@ -11,6 +11,8 @@ export interface OnlineState {
   clientId?: string;
   remoteAddress?: string;
   protocolVersion?: number;
+  /** When the device was last connected (ms), where its platform keeps it (Blynk). */
+  lastSeen?: number;
 }
 
 /** What a hosted device's runtime tells the handles that follow it. */

@@ -14,6 +14,7 @@ import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesHandover, type AedesInternals, type AedesPublishPacket, type AedesSubscription, type Client, type ClientInternals, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { guardDeliveryQueue } from "./delivery-queue.js";
+import { LeftWills, type WillBroker, type WillPersistence } from "./left-wills.js";
 import { settleImmediateArgs } from "./immediate-args.js";
 import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
@@ -115,6 +116,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   /** aedes' id: one per engine (two engines sharing sessions must not share an id: FINDINGS 3). */
   readonly #id: string;
   readonly #pubacks: PubackAfterPublish;
+  /** Wills whose topic was mapped into the client's namespace at CONNECT (aedes publishes them through authorizePublish). */
+  readonly #mappedWills = new WeakSet<object>();
+  #leftWills: LeftWills | undefined;
 
   /**
    * Validates the options (throws TypeError naming the problem) and starts aedes in the
@@ -219,6 +223,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       // Queued deliveries must not drain by recursion (delivery-queue.ts): that ended Node-RED.
       guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
       this.#wireEvents(aedes);
+      this.#takeLeftWills(aedes, lease);
     } catch (err) {
       this.#endLease();
       throw err;
@@ -327,6 +332,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       this.#listeners.clear();
       await Promise.allSettled([...this.#localClients].map((c) => c.close()));
       await this.#starting.catch(() => undefined);
+      this.#leftWills?.close();
       const aedes = this.#aedes;
       if (aedes && !aedes.closed) {
         await new Promise<void>((resolve) => {
@@ -339,6 +345,38 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       this.#connectedCount = 0;
     })();
     return this.#closing;
+  }
+
+  /** Wills of engines that are gone, published after their delay unless their client comes back (left-wills.ts). */
+  #takeLeftWills(aedes: Aedes, lease: StoreLease | undefined): void {
+    if (lease === undefined) return;
+    const wills = new LeftWills(aedes as unknown as WillBroker, (aedes as unknown as { persistence: WillPersistence }).persistence, (err, clientId) => {
+      this.#event({ event: "client-error", clientId: clientId ?? "", error: `a will left by the previous broker: ${err.message}` });
+    });
+    this.#leftWills = wills;
+    aedes.on("client", (client) => {
+      wills.connected(client.id);
+    });
+    void wills.start((id) => lease.leftBehind(id));
+  }
+
+  /**
+   * The will's topic as the client's namespace maps it, at CONNECT: aedes stores the will as it
+   * is here, and one published after a restart has no client left to map it (left-wills.ts). A
+   * topic the client may not publish to drops the will.
+   */
+  #mapWill(client: Client, identity: ClientIdentity): void {
+    const internals = client as unknown as { _will?: { topic?: unknown } | null };
+    const will = internals._will;
+    if (will === undefined || will === null || typeof will.topic !== "string") return;
+    const internal = will.topic.startsWith(SYS_PREFIX) ? null : identity.namespace.publish(will.topic);
+    if (internal === null) {
+      this.#event({ event: "publish-refused", clientId: client.id, topic: will.topic });
+      internals._will = null;
+      return;
+    }
+    will.topic = internal;
+    this.#mappedWills.add(will);
   }
 
   #endLease(): void {
@@ -430,6 +468,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       };
       this.#authThrottle?.succeeded(throttleSource(request));
       this.#infos.set(client, info);
+      this.#mapWill(client, decision.identity);
       return null;
     }
     this.#event({
@@ -554,7 +593,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   #authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
-    if (!client) return null; // the broker's own publishes (wills are checked at CONNECT by aedes)
+    if (!client) return null; // the broker's own publishes (wills left by an engine that is gone were mapped at CONNECT)
+    if (this.#mappedWills.has(packet)) return null; // a will, its topic mapped at CONNECT (#mapWill)
     const info = this.#infos.get(client);
     // A closed client's publish is its will (aedes publishes it through this hook): a device cut
     // off for flooding must still tell its subscribers that it is gone.

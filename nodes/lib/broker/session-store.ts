@@ -23,6 +23,11 @@ export interface StoreLease {
   readonly counter: number;
   /** The engine stopped using the store (its aedes closed): the next engine may start. */
   end(persistence: AedesPersistence | undefined, counter: number): void;
+  /**
+   * Whether what aedes id `brokerId` left in the store (wills) belongs to an engine that is gone:
+   * an earlier engine on this store, or one that ran before the store was opened (a restart).
+   */
+  leftBehind(brokerId: string): boolean;
 }
 
 export interface SessionStoreOptions {
@@ -33,12 +38,17 @@ export interface SessionStoreOptions {
    * whose id queued messages before (in the file) counts on from there.
    */
   highestCounter?: (brokerId: string) => number;
+  /** Whether the persistence marks `brokerId` as an engine that ran before it was opened (its wills were restored). */
+  restored?: (brokerId: string) => boolean;
 }
 
 export class SessionStore {
   #persistence: AedesPersistence | undefined;
   #counter = 0;
   readonly #highestCounter: ((brokerId: string) => number) | undefined;
+  readonly #restored: ((brokerId: string) => boolean) | undefined;
+  /** aedes ids of the engines that held the store and let go (bounded by the engines a broker node ran). */
+  readonly #ended = new Set<string>();
   /** Resolves when the engine holding the store let go: two aedes never share a persistence. */
   #free: Promise<void> = Promise.resolve();
   #destroyed = false;
@@ -46,6 +56,7 @@ export class SessionStore {
   constructor(options: SessionStoreOptions = {}) {
     this.#persistence = options.persistence;
     this.#highestCounter = options.highestCounter;
+    this.#restored = options.restored;
   }
 
   get destroyed(): boolean {
@@ -75,9 +86,11 @@ export class SessionStore {
         if (!this.#destroyed) {
           this.#persistence = persistence ?? this.#persistence;
           this.#counter = Math.max(this.#counter, counter);
+          if (brokerId !== undefined) this.#ended.add(brokerId);
         }
         release();
       },
+      leftBehind: (id) => id !== brokerId && (this.#ended.has(id) || this.#restored?.(id) === true),
     };
   }
 

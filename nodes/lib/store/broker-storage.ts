@@ -36,7 +36,7 @@ export function openSqliteStorage(settings: SqliteStorageSettings, options: Omit
     },
   });
   const mqtt = store.mqtt;
-  const sessions = new SessionStore({ persistence: mqtt, highestCounter: (brokerId) => mqtt.highestCounter(brokerId) });
+  const sessions = new SessionStore({ persistence: mqtt, highestCounter: (brokerId) => mqtt.highestCounter(brokerId), restored: (brokerId) => mqtt.isRestored(brokerId) });
   return {
     key: `sqlite:${settings.file}`,
     sessions,

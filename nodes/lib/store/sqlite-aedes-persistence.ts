@@ -98,11 +98,17 @@ export class SqliteAedesPersistence implements CommitParticipant {
     }
     for (const row of file.prepare("SELECT client, packet FROM mqtt_will").all()) {
       // The connection these wills were left for died with the process that ran the broker: marked
-      // as from a broker that is gone, aedes' will sweep publishes them (a restarted broker keeps its id).
+      // as from a broker that is gone (isRestored), the engine publishes them after their delay
+      // (broker/left-wills.ts), as aedes' own will sweep would later (a restarted broker may keep its id).
       const will = decodePacket(text(row, "packet"));
       will.brokerId = `${String(will.brokerId)}${RESTARTED}`;
       this.#wills.set(text(row, "client"), will);
     }
+  }
+
+  /** Whether `brokerId` is the id of a will loaded from the file: its broker ran before the file was opened. */
+  isRestored(brokerId: string): boolean {
+    return brokerId.endsWith(RESTARTED);
   }
 
   /**

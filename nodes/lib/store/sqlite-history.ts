@@ -2,7 +2,9 @@
  * Hosted devices' history in SQLite: every value a device or a flow wrote, with its time, per
  * stream (a datastream, a telemetry key, a channel field). Appends wait in memory and are written
  * by the file's group commit; each stream keeps at most `maxPerStream` points (the oldest go in
- * the commit that passes the bound) and points older than `retentionDays` are pruned by a timer,
+ * the commit that passes the bound), a device has at most `maxStreamsPerDevice` streams (points
+ * of further ones are not kept, as in memory: a ThingsBoard gateway inventing sub-devices cannot
+ * grow the file without bound) and points older than `retentionDays` are pruned by a timer,
  * a bounded number per pass, so neither a chatty device nor a first prune of a large file stalls
  * the process.
  */
@@ -17,6 +19,8 @@ export interface HistoryOptions {
   retentionDays?: number;
   /** At most this many points per stream (default 100,000): the oldest go first. */
   maxPerStream?: number;
+  /** At most this many streams per device (default 1000): points of further streams are not kept. */
+  maxStreamsPerDevice?: number;
   /** At most this many points wait for a commit (default 100,000); while the disk fails, the oldest waiting are dropped (`dropped` counts them). */
   maxPending?: number;
   /** How often the retention pass runs (default hourly); it also runs once soon after opening. */
@@ -49,6 +53,9 @@ export class SqliteHistory implements CommitParticipant {
   #retentionMs: number;
   readonly #pruneEveryMs: number;
   readonly #maxPerStream: number;
+  readonly #maxStreams: number;
+  /** Streams per device (plugin + device id), for the bound on streams. */
+  readonly #streamCounts = new Map<string, number>();
   readonly #maxPending: number;
   readonly #prunePassRows: number;
   readonly #maxQuery: number;
@@ -70,6 +77,7 @@ export class SqliteHistory implements CommitParticipant {
     this.#commit = commit;
     this.#retentionMs = Math.max(0, options.retentionDays ?? 0) * DAY_MS;
     this.#maxPerStream = positive(options.maxPerStream, 100_000);
+    this.#maxStreams = positive(options.maxStreamsPerDevice, 1000);
     // Never below a batch: while commits succeed, a full batch commits before anything is dropped.
     this.#maxPending = Math.max(commit.maxBatch, positive(options.maxPending, 100_000));
     this.#prunePassRows = positive(options.prunePassRows, 5_000);
@@ -98,6 +106,7 @@ export class SqliteHistory implements CommitParticipant {
     for (const row of file.prepare("SELECT id, plugin, device, stream, count FROM history_stream").all()) {
       const id = num(row, "id");
       this.#streams.set(streamKey(text(row, "plugin"), text(row, "device"), text(row, "stream")), { id, count: num(row, "count"), fresh: false });
+      this.#countStream(text(row, "plugin"), text(row, "device"), 1);
       maxId = Math.max(maxId, id);
     }
     this.#nextId = maxId + 1;
@@ -155,6 +164,8 @@ export class SqliteHistory implements CommitParticipant {
     const key = streamKey(plugin, deviceId, stream);
     let s = this.#streams.get(key);
     if (s === undefined) {
+      if ((this.#streamCounts.get(streamKey(plugin, deviceId, "")) ?? 0) >= this.#maxStreams) return;
+      this.#countStream(plugin, deviceId, 1);
       s = { id: this.#nextId++, count: 0, fresh: true };
       this.#streams.set(key, s);
       this.#newStreams.push({ s, plugin, deviceId, stream });
@@ -212,6 +223,7 @@ export class SqliteHistory implements CommitParticipant {
       }
     }
     if (gone.size === 0) return;
+    this.#streamCounts.delete(prefix);
     this.#pending = this.#pending.slice(this.#head).filter((p) => !gone.has(p.stream));
     this.#head = 0;
     this.#newStreams = this.#newStreams.filter((n) => !gone.has(n.s));
@@ -252,6 +264,11 @@ export class SqliteHistory implements CommitParticipant {
     this.#newStreams = [];
     this.#pending = [];
     this.#head = 0;
+  }
+
+  #countStream(plugin: string, deviceId: string, delta: number): void {
+    const device = streamKey(plugin, deviceId, "");
+    this.#streamCounts.set(device, (this.#streamCounts.get(device) ?? 0) + delta);
   }
 
   #compact(): void {

@@ -2,7 +2,8 @@
 // Self-hosted Blynk over loopback: the real broker engine, hosted devices registered through the
 // broker registry, and plain MQTT.js clients speaking Blynk's documented device topics.
 const assert = require("node:assert/strict");
-const { brokers, BrokerEngine } = require("../../../dist/nodes/lib/broker/index.js");
+const { brokers, BrokerEngine, MemoryDeviceStore } = require("../../../dist/nodes/lib/broker/index.js");
+const { BlynkDeviceStore } = require("../../../dist/nodes/lib/blynk/hosted-store.js");
 const { hostBlynkDevice, hostedTopics } = require("../../../dist/nodes/lib/blynk/emulation.js");
 const { connect, connectRefused, inbox, startEngine } = require("../fixtures/engine.js");
 const { waitFor, until, untilStatus } = require("../../support/wait.js");
@@ -236,6 +237,28 @@ describe("self-hosted Blynk: broker emulation", function () {
     });
 
 
+    it("keeps widget properties (erased ones go) and when the device was last seen in its store", async function () {
+      ctx = await hostedBroker({ devices: [ALPHA] });
+      const handle = ctx.handles.get(ALPHA.id);
+      await untilStatus(handle, (s) => s.state === "connected");
+      assert.equal(handle.online.lastSeen, undefined, "never connected");
+      const before = Date.now();
+      const dev = await ctx.device(ALPHA.token);
+      for (const [topic, payload] of [["ds/Temp/prop/color", "#D3435C"], ["ds/Menu/prop/labels", "a\u0000b"], ["ds/Temp/prop/label", "Inside"], ["ds/Temp/prop/label/erase", ""], ["ds/Temp/prop/color", "#00FF00"]]) {
+        await dev.publishAsync(topic, payload, { qos: 1 });
+      }
+      assert.deepEqual(handle.store.entries("prop").map(([key, v]) => [key, v.value]), [["Temp/color", "#00FF00"], ["Menu/labels", "a\u0000b"]]);
+      const connected = handle.online;
+      assert.equal(connected.online, true);
+      assert.ok(connected.lastSeen >= before, "stored as it connected");
+      const offline = waitFor(handle, "online", (s) => !s.online);
+      await dev.endAsync();
+      const left = await offline;
+      assert.ok(left.lastSeen >= connected.lastSeen, "and as it left");
+      assert.equal(handle.store.get("info", "seen").value, left.lastSeen);
+      assert.deepEqual(handle.online, { online: false, lastSeen: left.lastSeen });
+    });
+
     it("answers get/ds and get/ds/all from the device's values, batches, timestamped data and flows' writes", async function () {
       ctx = await hostedBroker({ devices: [ALPHA] });
       const flows = await spy(ctx.engine);
@@ -406,6 +429,16 @@ describe("self-hosted Blynk: broker emulation", function () {
       await dev.publishAsync("get/ds", "Big,d999", { qos: 1 });
       await dev.box.next("downlink/ds/d999");
       assert.deepEqual(dev.box.messages.map((m) => m.topic), ["downlink/ds/d999"]);
+    });
+
+    it("bounds widget properties: over 1024 bytes, or past 1000 per device, they are not stored (and say so)", function () {
+      const state = new BlynkDeviceStore(new MemoryDeviceStore());
+      assert.throws(() => state.setProperty("Temp", "label", "x".repeat(1025), 1), /property "label" of datastream "Temp" is 1025 bytes/);
+      for (let i = 0; i < 1000; i++) state.setProperty(`d${i}`, "color", "#FFFFFF", 1);
+      state.setProperty("d0", "color", "#000000", 2); // changing a stored one is fine
+      assert.throws(() => state.setProperty("d1000", "color", "#FFFFFF", 1), /already has 1000 widget properties/);
+      assert.equal(state.properties().length, 1000);
+      assert.deepEqual(state.properties()[0], { datastream: "d0", property: "color", text: "#000000" });
     });
 
     it("unhosting disconnects the device, clears its state and store; hosting again starts empty", async function () {

@@ -163,13 +163,15 @@ describe("self-hosted Blynk: device HTTPS API", function () {
     assert.equal((await call(`/external/api/isHardwareConnected?token=${DEVICE.token}`, {}, mounted.origin)).body, "false");
   });
 
-  it("update/property and logEvent reach the flows", async function () {
+  it("update/property (stored with the device's state) and logEvent reach the flows", async function () {
     assert.equal((await api("update/property", "pin=v1&color=%23FF0000")).status, 200);
     const color = await ctx.uplink(DEVICE.id, fromHttp("property", "Temp"));
     assert.deepEqual([color.message.property, color.message.value, color.text], ["color", "#FF0000", "#FF0000"]);
     assert.equal((await api("update/property", "pin=v2&labels=on&labels=off")).status, 200);
     const labels = await ctx.uplink(DEVICE.id, fromHttp("property", "Power"));
     assert.deepEqual([labels.message.datastream, labels.message.value, labels.text], ["Power", ["on", "off"], "on\u0000off"]);
+    const store = ctx.handles.get(DEVICE.id).store;
+    assert.deepEqual(store.entries("prop").map(([key, v]) => [key, v.value]), [["Temp/color", "#FF0000"], ["Power/labels", "on\u0000off"]]);
     const event = (code) => (u) => fromHttp("event")(u) && u.message.code === code;
     assert.equal((await api("logEvent", "code=overheat&description=Too%20hot")).status, 200);
     assert.equal((await ctx.uplink(DEVICE.id, event("overheat"))).message.description, "Too hot");

@@ -80,13 +80,17 @@ describe("Blynk link, local mode (Node-RED serves a hosted device)", function ()
     await until(() => dev.box.messages.filter((m) => m.topic === "downlink/ds/Power").length === 2, 5000, "the get/ds answer");
     assert.deepEqual(otherDev.box.messages, [], "nothing for Alpha reaches Beta");
 
+    // The stored state: values, then widget properties of the datastreams asked for; with system, online, info and metadata.
     const synced = await l.sync({ datastreams: ["Temp", "Power"], system: true });
-    assert.deepEqual(synced.map((m) => (m.kind === "value" ? [m.datastream, m.value, m.sync, m.source] : [m.topic, m.value])), [
-      ["Temp", 21.5, true, "cache"],
-      ["Power", 1, true, "cache"],
+    assert.deepEqual(synced.map((m) => (m.kind === "value" ? [m.datastream, m.property ?? "", m.value, m.sync, m.source] : [m.topic, m.value])), [
+      ["Temp", "", 21.5, true, "cache"],
+      ["Power", "", 1, true, "cache"],
+      ["Temp", "color", "#00FF00", true, "cache"],
       ["$system/online", true],
       ["$system/info", { tmpl: "TMPL1", ver: "1.0" }],
+      ["$system/meta/Serial", "SN-1"],
     ]);
+    assert.equal(typeof synced.find((m) => m.topic === "$system/online").details.lastSeen, "number", "with when the device was last seen");
     assert.doesNotMatch(JSON.stringify([got, otherGot, l.status]), new RegExp(`${TOKENS.alpha}|${TOKENS.beta}`));
   });
 
@@ -154,14 +158,19 @@ describe("Blynk link, local mode (Node-RED serves a hosted device)", function ()
     brokers.attach(BROKER_ID, ctx.engine);
   });
 
-  it("follows the broker node across a restart: stopped, then serving the device again", async function () {
+  it("follows the broker node across a restart: stopped, then serving the device again (ready again, so flows sync from its store)", async function () {
     ctx = await hostedBroker();
     const l = link();
+    let readyEdges = 0;
+    l.on("ready", () => readyEdges++);
     l.start();
     await untilStatus(l, (s) => s.state === "connected");
+    assert.equal(l.ready, true);
+    assert.equal(readyEdges, 1);
     const stopped = untilStatus(l, (s) => s.state === "disconnected");
     brokers.detach(BROKER_ID, ctx.engine);
     assert.match((await stopped).reason, /iot-broker/);
+    assert.equal(l.ready, false, "not ready while no broker serves the device");
     await l.write("Power", 1); // waits in the outbox until the broker is back
     assert.equal(l.status.queued, 1);
     const next = await startEngine();
@@ -170,6 +179,7 @@ describe("Blynk link, local mode (Node-RED serves a hosted device)", function ()
     try {
       brokers.attach(BROKER_ID, next.engine);
       await untilStatus(l, (s) => s.state === "connected" && s.queued === 0);
+      assert.equal(readyEdges, 2, "a (re)connect: blynk-device-in syncs again");
       dev = await mqtt.connectAsync(next.url, { username: "device", password: TOKENS.alpha, clientId: "", reconnectPeriod: 0 });
       await untilStatus(l, (s) => s.deviceOnline === true);
       // The queued write was delivered to the new engine and remembered there: get/ds answers with it.

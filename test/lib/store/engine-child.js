@@ -1,5 +1,5 @@
 "use strict";
-// A broker process of its own, forked by engine-crash_spec.js: argv = [file, mode].
+// A broker process of its own, forked by engine-crash_spec.js: argv = [file, mode, port (default: any free one)].
 //   engine:    the iot-broker's engine on the node's `sqlite` storage of `file` (its QoS 1 PUBACK
 //              waits for the store), anonymous clients allowed, on a loopback port; says {port}.
 //   bare:      plain aedes on the same file's aedes persistence (aedes writes a QoS 1 PUBACK before
@@ -9,13 +9,13 @@ const { engineStorageOptions } = require("../../../dist/nodes/lib/broker/broker-
 const { openSqliteStorage } = require("../../../dist/nodes/lib/store/index.js");
 const { startBareBroker } = require("../fixtures/bare-broker.js");
 
-const [file, mode] = process.argv.slice(2);
+const [file, mode, port = "0"] = process.argv.slice(2);
 const storage = openSqliteStorage({ kind: "sqlite", file, retentionDays: 0 });
 
 async function main() {
   if (mode === "engine") {
     const engine = new BrokerEngine({ allowAnonymous: true, authThrottle: false, ...engineStorageOptions(storage) });
-    const info = await engine.listen({ kind: "tcp", host: "127.0.0.1", port: 0 });
+    const info = await engine.listen({ kind: "tcp", host: "127.0.0.1", port: Number(port) });
     await engine.ready();
     process.send({ port: info.port });
   } else if (mode === "bare") {

@@ -92,6 +92,26 @@ describe("SqliteHistory", function () {
     assert.deepEqual([after.length, after[0].value, after[99].value], [100, 161, 260]);
   });
 
+  it("keeps at most maxStreamsPerDevice streams per device (points of further streams are not kept), across reopens", async function () {
+    const s = stores.open(file, { history: { maxStreamsPerDevice: 3 } });
+    for (const stream of ["a", "b", "c", "d"]) s.history.append("thingsboard", "gateway", stream, T0, stream);
+    s.history.append("thingsboard", "other", "x", T0, 1);
+    s.history.append("thingsboard", "gateway", "a", T0 + 1, "a2"); // a kept stream goes on
+    await s.flush();
+    assert.deepEqual(s.history.streams("thingsboard", "gateway").map((x) => x.stream), ["a", "b", "c"]);
+    assert.deepEqual(s.history.query("thingsboard", "gateway", "d"), []);
+    assert.equal(s.history.query("thingsboard", "gateway", "a").length, 2);
+    assert.deepEqual(s.history.streams("thingsboard", "other"), [{ stream: "x", count: 1 }]);
+    s.close();
+    const again = stores.open(file, { history: { maxStreamsPerDevice: 3 } });
+    again.history.append("thingsboard", "gateway", "e", T0, "e");
+    await again.flush();
+    assert.equal(again.history.streams("thingsboard", "gateway").length, 3, "the bound counts the streams in the file");
+    again.history.forget("thingsboard", "gateway");
+    again.history.append("thingsboard", "gateway", "e", T0, "e");
+    assert.deepEqual(again.history.streams("thingsboard", "gateway").map((x) => x.stream), ["e"], "a forgotten device starts over");
+  });
+
   it("prunes points older than the retention, a bounded pass at a time", async function () {
     let now = T0 + 10 * DAY;
     const s = stores.open(file, { history: { retentionDays: 2, prunePassRows: 7, now: () => now } });
@@ -127,6 +147,24 @@ describe("SqliteHistory", function () {
       s.history.query("ts", "ch", "field1").map((p) => p.value),
       [25, 26, 27, 28, 29],
     );
+  });
+
+  it("prunes on its own timer while the store runs, not only at open; a shorter retention prunes at once", async function () {
+    let now = T0 + 10 * DAY;
+    const s = stores.open(file, { history: { retentionDays: 30, pruneEveryMs: 20, now: () => now } });
+    for (let i = 0; i < 10; i++) s.history.append("blynk", "dev", "V1", T0 + i * DAY, i); // days 0..9
+    await s.flush();
+    const kept = () => s.history.query("blynk", "dev", "V1").map((p) => p.value);
+    assert.deepEqual(kept(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "all within 30 days");
+    // Days go by while it runs: the timer's passes take what fell out of the 30 days.
+    now = T0 + 35 * DAY;
+    await until(() => kept().length === 5, 5_000, "the timer's retention pass");
+    assert.deepEqual(kept(), [5, 6, 7, 8, 9]);
+    // A redeploy with a shorter retention hands it to the running store (BrokerStorage.update).
+    s.history.retentionDays = 27;
+    await until(() => kept().length === 2, 5_000, "the pass for the new retention");
+    assert.deepEqual(kept(), [8, 9]);
+    assert.deepEqual(s.history.streams("blynk", "dev"), [{ stream: "V1", count: 2 }]);
   });
 
   it("retention 0 keeps everything", async function () {

@@ -6,6 +6,7 @@ const http = require("node:http");
 const { once } = require("node:events");
 const { serveApi, TEXT_TYPE } = require("../../../dist/nodes/lib/transport/http-api-skeleton.js");
 const { AuthThrottle } = require("../../../dist/nodes/lib/transport/auth-throttle.js");
+const { until } = require("../../support/wait.js");
 
 const SECRET = "s3cr3t-token-0123456789";
 const refuse = (status, message) => ({ status, body: `refused: ${message}`, contentType: TEXT_TYPE });
@@ -83,6 +84,79 @@ describe("transport: HTTP API skeleton (match or next(), never throw)", function
     const echoed = await call(`/api/echo?token=${SECRET}`);
     assert.equal(echoed.body, "bad request /api/echo?token=***");
     assert.equal((await call("/api/next")).body, "next");
+  });
+
+  describe("durability (call.durable(store): an HTTP 200 is an acknowledgement)", function () {
+    /** A store whose flushes wait until the test settles them, one by one, in order. */
+    function heldStore() {
+      const log = [];
+      const pending = [];
+      return {
+        log,
+        flush() {
+          log.push("flush");
+          return new Promise((resolve, reject) => pending.push({ resolve, reject }));
+        },
+        /** Waits for the next flush, then resolves (or fails) it. */
+        async settle(ok = true) {
+          await until(() => pending.length > 0, 5000, "a flush");
+          const next = pending.shift();
+          log.push(ok ? "flushed" : "failed");
+          if (ok) next.resolve();
+          else next.reject(new Error("disk full"));
+        },
+      };
+    }
+
+    function durableApi(store) {
+      return start({
+        says: { lockedOut: "locked out", tooLarge: "too large", notStored: "not stored, send it again" },
+        handle: async (c) => {
+          if (c.path === "/api/write") c.durable(store);
+          if (c.path === "/api/refused") {
+            c.durable(store);
+            return refuse(400, "bad value");
+          }
+          return { status: 200, body: c.path, contentType: TEXT_TYPE };
+        },
+      });
+    }
+
+    it("answers a write only after the store's flush resolved", async function () {
+      const store = heldStore();
+      const { call } = await durableApi(store);
+      const answered = call("/api/write").then((res) => {
+        store.log.push("answered");
+        return res;
+      });
+      await store.settle();
+      const res = await answered;
+      assert.deepEqual([res.status, res.body], [200, "/api/write"]);
+      assert.deepEqual(store.log, ["flush", "flushed", "answered"], "the answer came only after the flush resolved");
+    });
+
+    it("answers 503 in the API's words when the flush fails (the client sends again)", async function () {
+      const store = heldStore();
+      const { call } = await durableApi(store);
+      const answered = call("/api/write");
+      await store.settle(false);
+      const res = await answered;
+      assert.deepEqual([res.status, res.body], [503, "refused: not stored, send it again"]);
+    });
+
+    it("reads and refusals do not wait for the store", async function () {
+      const store = heldStore();
+      const { call } = await durableApi(store);
+      const write = call("/api/write"); // holds a flush open
+      await until(() => store.log.length === 1, 5000, "the write's flush");
+      const read = await call("/api/read");
+      assert.deepEqual([read.status, read.body], [200, "/api/read"], "a read is answered while the store's flush is pending");
+      const refused = await call("/api/refused");
+      assert.equal(refused.status, 400, "an error answer acknowledges nothing");
+      assert.deepEqual(store.log, ["flush"], "neither asked the store to flush");
+      await store.settle();
+      assert.equal((await write).status, 200);
+    });
   });
 
   it("reads bodies with the size limit (413, Connection: close) and throttles failed logins (429 with Retry-After)", async function () {
