@@ -5,6 +5,7 @@ import { BrokerConfigError, parseBrokerNode, serialiseUsers, type BrokerNodeProp
 import { MAX_PASSWORD_BYTES, PasswordCheckBusy, hashPassword } from "./lib/broker/password-hash.js";
 import type { BrokerUser } from "./lib/broker/types.js";
 import { brokerDigest, claimBroker, closeBroker, listenerPorts, parkBroker, type RunningBroker } from "./lib/broker/redeploy.js";
+import { openRedisBackend } from "./lib/store/redis-backend.js";
 import { followDeploys, isRedeploying } from "./lib/transport/parking.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
@@ -14,6 +15,8 @@ interface BrokerNodeDef extends NodeDef, BrokerNodeProps {
 
 interface BrokerCredentials {
   users?: string;
+  /** The password of the Redis server (persistence "redis"). */
+  redisPassword?: string;
 }
 
 /** How often failed logins are summarised in the log (one line per source). */
@@ -29,8 +32,14 @@ export = function (RED: NodeAPI): void {
     let running: RunningBroker | undefined;
     let digest = "";
     let stopped = false;
+    /** Why the broker's shared store (Redis) cannot be reached, while it cannot. */
+    let storeDown: string | undefined;
 
     const showClients = (count: number): void => {
+      if (storeDown !== undefined) {
+        node.status({ fill: "red", shape: "ring", text: "iot-broker.status.store-unavailable" });
+        return;
+      }
       node.status({
         fill: "green",
         shape: "dot",
@@ -89,7 +98,15 @@ export = function (RED: NodeAPI): void {
 
     const onEvent = (event: BrokerEvent): void => {
       loginLog.note(event);
+      if (event.event === "store-unavailable") node.warn(RED._("iot-broker.log.store-unavailable", { where: event.where, error: event.error }));
+      else if (event.event === "store-available") node.log(RED._("iot-broker.log.store-available", { where: event.where, seconds: String(Math.round(event.downForMs / 1000)) }));
+      else if (event.event === "store-error") node.warn(RED._("iot-broker.log.store-error", { error: event.error }));
       node.send({ topic: event.event, payload: event });
+    };
+
+    const onStore = (status: { available: boolean; error?: string }): void => {
+      storeDown = status.available ? undefined : (status.error ?? "");
+      showClients(running?.engine.connectedClients ?? 0);
     };
 
     /**
@@ -130,14 +147,19 @@ export = function (RED: NodeAPI): void {
         adopted.engine.forgetFailedLogins();
         adopted.engine.on("event", onEvent);
         adopted.engine.on("clients", showClients);
+        adopted.engine.on("store", onStore);
         node.log(RED._("iot-broker.log.kept"));
         showClients(adopted.engine.connectedClients);
         return Promise.resolve();
       }
-      const started = new BrokerEngine({ id: `node-red-${node.id}`, ...settings.options, sessions });
+      const { persistence } = settings.options;
+      // Redis: every instance running this flow shares the data under this broker node's id.
+      const backend = persistence?.kind === "redis" ? openRedisBackend({ url: persistence.url, password: persistence.password, prefix: `iot-bridge:${node.id}:` }) : undefined;
+      const started = new BrokerEngine({ id: `node-red-${node.id}`, ...settings.options, sessions, ...(backend === undefined ? {} : { backend }) });
       running = { engine: started, sessions, ports: listenerPorts(listeners) };
       started.on("event", onEvent);
       started.on("clients", showClients);
+      started.on("store", onStore);
       const listening = listeners.map(async (listener) => {
         await started.listen(listener);
         node.log(RED._("iot-broker.log.listening", { what: started.describe(listener) }));
@@ -185,6 +207,7 @@ export = function (RED: NodeAPI): void {
           if (!running) return;
           running.engine.off("event", onEvent);
           running.engine.off("clients", showClients);
+          running.engine.off("store", onStore);
           if (!removed && isRedeploying() && !running.engine.closed) {
             // Re-created in a moment: the new node adopts the engine if its settings are the same.
             parkBroker(node.id, digest, running);
@@ -204,7 +227,7 @@ export = function (RED: NodeAPI): void {
   registerPasswordHashing(RED);
 
   RED.nodes.registerType<Node<BrokerCredentials>, BrokerNodeDef, object, BrokerCredentials>("iot-broker", IotBrokerNode, {
-    credentials: { users: { type: "text" } },
+    credentials: { users: { type: "text" }, redisPassword: { type: "password" } },
   });
 };
 

@@ -2,6 +2,7 @@
  * The local broker engine: aedes plus users, namespaces, listeners, the in-process client and
  * the plug-in seam. It knows no platform; platforms plug in through `BrokerPlugin`.
  */
+import { BackendGate, instanceId, type BackendAedes, type BrokerBackend } from "./backend.js";
 import { MemoryDeviceHistory, type DeviceHistory } from "./device-history.js";
 import { MemoryDeviceStores, type DeviceStoreProvider } from "./device-store.js";
 import { createHash } from "node:crypto";
@@ -14,6 +15,7 @@ import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesHandover, type AedesInternals, type AedesPublishPacket, type AedesSubscription, type Client, type ClientInternals, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { guardDeliveryQueue } from "./delivery-queue.js";
+import { holdUntilReady, releaseHeld } from "./resume-order.js";
 import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
@@ -74,6 +76,9 @@ class ClientRecords<T> {
   }
 }
 
+/** Connections held while aedes starts (a shared store may take long to answer); beyond, new ones are closed. */
+const MAX_PENDING_CONNECTIONS = 1_000;
+
 /** Refusals that count as failed logins (not 3, "server unavailable": not the client's fault). */
 const FAILED_LOGIN_CODES: ReadonlySet<RefusalCode> = new Set<RefusalCode>([2, 4, 5]);
 
@@ -108,6 +113,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   /** Where hosted devices' history goes (broker/device-history.ts). */
   readonly history: DeviceHistory;
   #lease: StoreLease | undefined;
+  /** A store shared with other instances (the `redis` persistence), and what the engine does while it is away. */
+  readonly #backend: BrokerBackend | undefined;
+  readonly #gate: BackendGate | undefined;
+  #backendAedes: BackendAedes | undefined;
 
   /**
    * Validates the options (throws TypeError naming the problem) and starts aedes in the
@@ -122,13 +131,18 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#deviceRateLimit = checkRateLimit(options.deviceRateLimit, "deviceRateLimit");
     this.#userRateLimit = checkRateLimit(options.userRateLimit, "userRateLimit") ?? 0;
     this.#sessions = options.sessions;
-    this.deviceStores = options.deviceStores ?? new MemoryDeviceStores();
-    this.history = options.history ?? new MemoryDeviceHistory();
-    // Checked at run time too: the options come from a flow file, not from typed code.
-    const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
-    if (persistence !== "memory") {
-      throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available; accepted: "memory"`);
+    this.#backend = options.backend;
+    if (this.#backend && (options.deviceStores !== undefined || options.history !== undefined)) {
+      throw new TypeError("an engine on a shared store (backend) takes its device stores and history from it: give neither deviceStores nor history");
     }
+    this.deviceStores = this.#backend?.deviceStores ?? options.deviceStores ?? new MemoryDeviceStores();
+    this.history = this.#backend?.history ?? options.history ?? new MemoryDeviceHistory();
+    // Checked at run time too: the options come from a flow file, not from typed code.
+    const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? this.#backend?.kind ?? "memory";
+    if (persistence !== (this.#backend?.kind ?? "memory")) {
+      throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available${this.#backend ? ` on a ${this.#backend.kind} backend` : " without a backend"}; accepted: "memory"${persistence === "redis" ? ', "redis" with a backend (nodes/lib/store openRedisBackend)' : ""}`);
+    }
+    this.#gate = this.#backend ? this.#openGate(this.#backend) : undefined;
     this.#limits = brokerLimits(options);
     this.#guards = new PacketGuards(
       this.#limits,
@@ -166,9 +180,14 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       // Waits for the previous engine on the same store to finish closing.
       const lease = await this.#sessions?.lease();
       this.#lease = lease;
+      // A shared store: connected (however long that takes) before aedes, which reads sessions from it.
+      await this.#backend?.start();
+      this.#backendAedes = await this.#backend?.attach();
+      const shared = this.#backendAedes;
       const aedes = await Aedes.createBroker({
-        id: options.id,
-        ...(lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
+        // Two instances of one flow on a shared store must not share an aedes id (broker/backend.ts).
+        id: this.#backend ? instanceId(options.id) : options.id,
+        ...(shared ? { mq: shared.mq, persistence: shared.persistence } : lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
         maxClientsIdLength: options.maxClientIdLength ?? 256,
         maximumPacketSize: this.#limits.maxPacketSize,
         connectTimeout: this.#limits.connectTimeoutMs,
@@ -197,8 +216,12 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       // Queued deliveries must not drain by recursion (delivery-queue.ts): that ended Node-RED.
       guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
       this.#wireEvents(aedes);
+      if (this.#backend) followSessionsElsewhere(aedes);
+      if (this.#gate) this.#gate.running = true;
     } catch (err) {
       this.#endLease();
+      await this.#backendAedes?.discard();
+      await this.#backend?.close();
       throw err;
     } finally {
       this.#startFinished = true;
@@ -301,6 +324,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       await Promise.allSettled([...this.#listeners].map((l) => l.close()));
       this.#listeners.clear();
       await Promise.allSettled([...this.#localClients].map((c) => c.close()));
+      // A start still waiting for a shared store ends here (nothing to hand over yet).
+      if (!this.#startFinished) await this.#backend?.close();
       await this.#starting.catch(() => undefined);
       const aedes = this.#aedes;
       if (aedes && !aedes.closed) {
@@ -311,6 +336,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         });
       }
       this.#endLease();
+      await this.#backend?.close();
       this.#connectedCount = 0;
     })();
     return this.#closing;
@@ -319,8 +345,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #endLease(): void {
     this.#guards.release();
     this.#sessionGuards.release();
+    this.#gate?.release();
     const handover = this.#aedes as unknown as AedesHandover | undefined;
-    this.#lease?.end(handover?.persistence, handover?.counter ?? 0);
+    // A shared store's persistence stays with its engine (the next engine connects its own).
+    this.#lease?.end(this.#backend ? undefined : handover?.persistence, handover?.counter ?? 0);
     this.#lease = undefined;
   }
 
@@ -330,16 +358,24 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   #accept(stream: Duplex, request: IncomingMessage | undefined): void {
-    if (this.#isClosed() || (!this.#aedes && this.#startFinished)) {
+    if (this.#isClosed() || (!this.#aedes && this.#startFinished) || (!this.#aedes && this.#pending.length >= MAX_PENDING_CONNECTIONS)) {
       stream.destroy();
       return;
     }
     if (!this.#aedes) {
       stream.on("error", () => undefined); // a reset while waiting for aedes; aedes takes over later
-      this.#pending.push([stream, request]);
+      const entry: [Duplex, IncomingMessage | undefined] = [stream, request];
+      this.#pending.push(entry);
+      // A client that gives up while aedes starts no longer holds a place.
+      stream.once("close", () => {
+        const at = this.#pending.indexOf(entry);
+        if (at >= 0) this.#pending.splice(at, 1);
+      });
       return;
     }
-    this.#guards.guardClient(this.#aedes.handle(stream, request));
+    const client = this.#aedes.handle(stream, request);
+    holdUntilReady(client);
+    this.#guards.guardClient(client);
   }
 
   /**
@@ -350,6 +386,22 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     const namespace = this.#infos.get(client)?.identity.namespace;
     if (namespace === undefined || namespace.rewrites === false) return filters;
     return filters.map((f) => namespace.subscribe(f) ?? f);
+  }
+
+  /**
+   * Closes every connection at once. aedes' close waits for the bus to drop the client's
+   * subscriptions, which it cannot while the shared store is away: the socket is ended here, so
+   * clients notice now and reconnect (here once the store is back, or elsewhere).
+   */
+  #cutOff(): void {
+    for (const [client] of this.#readyClients()) {
+      try {
+        client.close();
+        (client.conn as Partial<Duplex>).destroy?.();
+      } catch {
+        // Already gone.
+      }
+    }
   }
 
   /** Connected clients with who they are, from aedes' own client table (no second registry to keep). */
@@ -375,6 +427,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     };
     if (this.#lockedOut(request)) {
       done(Object.assign(new Error("too many failed logins from this address"), { returnCode: 5 }), false);
+      return;
+    }
+    const unavailable = this.#gate?.refusal;
+    if (unavailable !== undefined) {
+      done(Object.assign(new Error(unavailable), { returnCode: 3 }), false);
       return;
     }
     const finish = (decision: AuthDecision): void => {
@@ -611,6 +668,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
 
   #wireEvents(aedes: Aedes): void {
     aedes.on("clientReady", (client) => {
+      releaseHeld(client);
       const info = this.#infos.get(client);
       if (!info || info.ready) return;
       info.ready = true;
@@ -666,6 +724,39 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     aedes.on("connectionError", (client, error) => {
       this.#clientError(client, error);
     });
+    // aedes reports persistence failures here (a failed queueing, a will it could not clear): an
+    // "error" event nobody listens to would end Node-RED. While the shared store is away, the
+    // outage event has said it already.
+    (aedes as unknown as NodeJS.EventEmitter).on("error", (error: Error) => {
+      if (this.#gate?.refusal !== undefined) return;
+      this.#event({ event: "store-error", store: this.#backend?.kind ?? "memory", error: error.message });
+    });
+  }
+
+  /** Outages of the shared store become events, the engine's "store" status and refusals (broker/backend.ts). */
+  #openGate(backend: BrokerBackend): BackendGate {
+    const store = { store: backend.kind, where: backend.where };
+    return new BackendGate(backend, {
+      unavailable: (error) => {
+        if (this.#isClosed()) return; // its own connections ending
+        this.#event({ event: "store-unavailable", ...store, error });
+        this.emit("store", { available: false, error });
+      },
+      available: (downForMs) => {
+        if (this.#isClosed()) return;
+        this.#event({ event: "store-available", ...store, downForMs });
+        this.emit("store", { available: true });
+      },
+      problem: (err) => {
+        this.#event({ event: "store-error", store: backend.kind, error: err.message });
+      },
+      disconnectAll: () => {
+        // After the current turn: the status change may come from inside aedes' own callbacks.
+        setImmediate(() => {
+          this.#cutOff();
+        });
+      },
+    });
   }
 
   #clientError(client: Client, error: Error): void {
@@ -708,6 +799,30 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #event(event: BrokerEvent): void {
     this.emit("event", event);
   }
+}
+
+/**
+ * A client that resumed its session on another instance is that instance's now. aedes closes
+ * this instance's connection of it, if any, but keeps the timers it armed when the client left
+ * here: an MQTT 5 session expiry would then wipe the session (its subscriptions and queued
+ * messages, in the shared store) under the other instance, and a delayed will would be
+ * published for a client that is back. Both are cancelled when another instance announces it.
+ */
+function followSessionsElsewhere(aedes: Aedes): void {
+  const own = aedes.id;
+  const timers = aedes as unknown as { clearSessionExpiry(clientId: string): void; clearDelayedWill(clientId: string): void };
+  aedes.subscribe(
+    "$SYS/+/new/clients",
+    (packet: { topic: string; payload: Buffer | string }, done: () => void) => {
+      if (packet.topic.split("/")[1] !== own) {
+        const clientId = packet.payload.toString();
+        timers.clearSessionExpiry(clientId);
+        timers.clearDelayedWill(clientId);
+      }
+      done();
+    },
+    () => undefined,
+  );
 }
 
 /** aedes types the id as always a string; it is null until CONNECT was handled. */

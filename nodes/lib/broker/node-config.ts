@@ -4,7 +4,7 @@
  */
 import { DEFAULT_MAX_PACKET_SIZE } from "./guards.js";
 import { MAX_QUEUED_MESSAGES } from "./session-guards.js";
-import type { BrokerOptions, BrokerUser, RateLimit } from "./types.js";
+import type { BrokerOptions, BrokerUser, PersistenceOptions, RateLimit } from "./types.js";
 
 export interface BrokerNodeProps {
   port?: unknown;
@@ -13,6 +13,8 @@ export interface BrokerNodeProps {
   wsPort?: unknown;
   wsPath?: unknown;
   persistence?: unknown;
+  /** With persistence "redis": the server (`redis://host:port/db`; blank = redis://127.0.0.1:6379). Its password is a credential. */
+  redisUrl?: unknown;
   /** Failed logins from one address within a minute before it is locked out; blank = 10, 0 = no throttling. */
   maxAuthFailures?: unknown;
   /** Seconds of the first lockout (doubling on each further one); blank = 60. */
@@ -51,7 +53,7 @@ export class BrokerConfigError extends Error {
   }
 }
 
-export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: unknown } = {}): BrokerNodeSettings {
+export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: unknown; redisPassword?: unknown } = {}): BrokerNodeSettings {
   const port = parsePort(props.port, "port", 1883);
   const wsPort = isBlank(props.wsPort) ? undefined : parsePort(props.wsPort, "wsPort", undefined);
   let wsPath: string | undefined;
@@ -60,8 +62,7 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
     if (!wsPath.startsWith("/")) throw new BrokerConfigError("invalid-path", { value: wsPath });
   }
   const host = isBlank(props.bind) ? "0.0.0.0" : text(props.bind).trim();
-  const persistence = isBlank(props.persistence) ? "memory" : text(props.persistence);
-  if (persistence !== "memory") throw new BrokerConfigError("invalid-persistence", { value: persistence });
+  const persistence = parsePersistence(props, credentials);
   const maxPacketSize = parseWhole(props.maxPacketSize, "invalid-max-packet-size", MIN_PACKET_SIZE, MAX_PACKET_SIZE, DEFAULT_MAX_PACKET_SIZE);
   return {
     host,
@@ -71,11 +72,40 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
     options: {
       allowAnonymous: props.allowAnonymous === true || props.allowAnonymous === "true",
       users: parseUsers(credentials.users),
-      persistence: { kind: "memory" },
+      persistence,
       ...limits(props),
       maxPacketSize,
     },
   };
+}
+
+const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
+/** `memory`, or `redis` with its server (the node layer connects it: nodes/lib/store openRedisBackend). */
+function parsePersistence(props: BrokerNodeProps, credentials: { redisPassword?: unknown }): PersistenceOptions {
+  const kind = isBlank(props.persistence) ? "memory" : text(props.persistence);
+  if (kind === "memory") return { kind };
+  if (kind !== "redis") throw new BrokerConfigError("invalid-persistence", { value: kind });
+  const url = isBlank(props.redisUrl) ? DEFAULT_REDIS_URL : text(props.redisUrl).trim();
+  const problem = redisUrlProblem(url);
+  if (problem !== undefined) throw new BrokerConfigError("invalid-redis-url", { error: problem });
+  const password = typeof credentials.redisPassword === "string" && credentials.redisPassword !== "" ? credentials.redisPassword : undefined;
+  return { kind, url, ...(password === undefined ? {} : { password }) };
+}
+
+/** What is wrong with a Redis URL, never quoting it (it may hold a password). */
+function redisUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "not a URL (expected redis://host:port/db)";
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") return `it must start with redis:// or rediss:// (not ${parsed.protocol}//)`;
+  if (parsed.hostname === "") return "it names no host";
+  const db = parsed.pathname.replace(/^\/+/, "");
+  if (db !== "" && !/^\d{1,2}$/.test(db)) return "its database (after the last /) must be a number";
+  return undefined;
 }
 
 /** The throttling and rate-limit settings; absent ones leave the engine's defaults. */

@@ -5,6 +5,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { SecureContextOptions } from "node:tls";
 import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
+import type { BrokerBackend } from "./backend.js";
 import type { DeviceHistory } from "./device-history.js";
 import type { DeviceStoreProvider } from "./device-store.js";
 import type { SessionStore } from "./session-store.js";
@@ -40,8 +41,11 @@ export interface ListenerInfo {
   path?: string;
 }
 
-/** How retained messages, QoS 1 in-flight state and sessions are kept. Only memory today. */
-export type PersistenceOptions = { kind: "memory" };
+/**
+ * How retained messages, QoS 1 in-flight state and sessions are kept. `redis`: in the Redis the
+ * `backend` option connects to (the engine refuses "redis" without one).
+ */
+export type PersistenceOptions = { kind: "memory" } | { kind: "redis"; url: string; password?: string };
 
 export interface BrokerOptions {
   /** Broker id (aedes id); defaults to a random UUID. */
@@ -58,6 +62,13 @@ export interface BrokerOptions {
   deviceStores?: DeviceStoreProvider;
   /** Where hosted devices' history goes; default: memory, bounded, per engine. */
   history?: DeviceHistory;
+  /**
+   * A store other broker instances share (broker/backend.ts; the `redis` persistence): aedes'
+   * message bus and persistence, device stores and history all come from it, and the engine's
+   * aedes gets an id of its own (the `id` option plus a random suffix). The engine starts it and
+   * closes it. Not with `deviceStores` or `history`.
+   */
+  backend?: BrokerBackend;
   /** Longest accepted client id; MQTT 3.1.1 says 23, devices (Blynk) use up to 64. Default 256. */
   maxClientIdLength?: number;
   /** Failed-login throttling per source address (transport/auth-throttle.ts); false = off. Default: on, its defaults. */
@@ -206,13 +217,21 @@ export type BrokerEvent =
   | { event: "limit-exceeded"; clientId: string; limit: "packet-size" | "connect-packet-size" | "connect-timeout" | "inflight-qos2"; max: number; value?: number; remoteAddress?: string; reason: string }
   /** Messages dropped for an offline session whose queue was full; at most one event per session a minute. */
   | { event: "queue-full"; clientId: string; max: number; dropped: number }
-  | { event: "plugin-error"; plugin: string; hook: string; error: string };
+  | { event: "plugin-error"; plugin: string; hook: string; error: string }
+  /** The shared store cannot be reached: new connections are refused and connected clients cut off until it is back. */
+  | { event: "store-unavailable"; store: string; where: string; error: string }
+  /** The shared store is back after `downForMs`: connections are accepted again. */
+  | { event: "store-available"; store: string; where: string; downForMs: number }
+  /** The store failed something it retries (a write, a read of a damaged value), or aedes reported a persistence failure. */
+  | { event: "store-error"; store: string; error: string };
 
 export type BrokerEngineEvents = {
   /** Every broker event, for the node's output and logs. */
   event: [BrokerEvent];
   /** Connected client count changed. */
   clients: [number];
+  /** The shared store (a `backend`) became unavailable or available again. */
+  store: [{ available: boolean; error?: string }];
 };
 
 /** Prefix of every internal topic; ordinary clients can neither publish, subscribe nor receive under it. */

@@ -11,11 +11,15 @@ describe("iot-broker node configuration", function () {
     ["websocket port and path", { wsPort: "9001", wsPath: "/mqtt" }, {}, { wsPort: 9001, wsPath: "/mqtt" }],
     ["blank websocket settings mean none", { wsPort: " ", wsPath: "" }, {}, { wsPort: undefined, wsPath: undefined }],
     ["one user", {}, { users: '[{"username":"a","password":"p","publish":["x/#"],"subscribe":"y/#, z"}]' }, { users: 1 }],
+    ["persistence memory", { persistence: "memory" }, {}, { persistence: { kind: "memory" } }],
+    ["persistence redis, blank URL (local Redis)", { persistence: "redis", redisUrl: " " }, {}, { persistence: { kind: "redis", url: "redis://127.0.0.1:6379" } }],
+    ["persistence redis with URL and password credential", { persistence: "redis", redisUrl: " rediss://cache.lan:6380/2 " }, { redisPassword: "pw" }, { persistence: { kind: "redis", url: "rediss://cache.lan:6380/2", password: "pw" } }],
+    ["a Redis URL ignored with persistence memory", { persistence: "memory", redisUrl: "not a url" }, { redisPassword: "pw" }, { persistence: { kind: "memory" } }],
   ];
   for (const [name, props, creds, expected] of accepted) {
     it(`accepts ${name}`, function () {
       const s = parseBrokerNode(props, creds);
-      const flat = { host: s.host, port: s.port, wsPort: s.wsPort, wsPath: s.wsPath, allowAnonymous: s.options.allowAnonymous, users: s.options.users.length };
+      const flat = { host: s.host, port: s.port, wsPort: s.wsPort, wsPath: s.wsPath, allowAnonymous: s.options.allowAnonymous, users: s.options.users.length, persistence: s.options.persistence };
       for (const [k, v] of Object.entries(expected)) assert.deepEqual(flat[k], v, k);
     });
   }
@@ -26,7 +30,11 @@ describe("iot-broker node configuration", function () {
     ["a non-numeric port", { port: "mqtt" }, "invalid-port", { field: "port", value: "mqtt" }],
     ["a fractional websocket port", { wsPort: "80.5" }, "invalid-port", { field: "wsPort", value: "80.5" }],
     ["a relative websocket path", { wsPath: "mqtt" }, "invalid-path", { value: "mqtt" }],
-    ["an unknown persistence", { persistence: "redis" }, "invalid-persistence", { value: "redis" }],
+    ["an unknown persistence", { persistence: "mongodb" }, "invalid-persistence", { value: "mongodb" }],
+    ["a Redis URL that is no URL", { persistence: "redis", redisUrl: "localhost:6379" }, "invalid-redis-url", { error: "it must start with redis:// or rediss:// (not localhost://)" }],
+    ["an http URL for Redis", { persistence: "redis", redisUrl: "http://h:6379" }, "invalid-redis-url", { error: "it must start with redis:// or rediss:// (not http://)" }],
+    ["a Redis URL whose database is no number (its password is never quoted)", { persistence: "redis", redisUrl: "redis://:s3cret@h:6379/x" }, "invalid-redis-url", { error: "its database (after the last /) must be a number" }],
+    ["unparsable Redis URL", { persistence: "redis", redisUrl: "redis://:s3cret@[h" }, "invalid-redis-url", { error: "not a URL (expected redis://host:port/db)" }],
   ];
   for (const [name, props, key, params] of refused) {
     it(`refuses ${name} with "${key}"`, function () {
