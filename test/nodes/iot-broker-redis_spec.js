@@ -1,0 +1,97 @@
+"use strict";
+// The iot-broker node with persistence "redis" on a real redis-server: it starts on the Redis its
+// URL and password credential name, shows an outage on its status (and as broker events, with a
+// warning that names the server, never the password), refuses clients meanwhile, and comes back
+// by itself.
+const assert = require("node:assert/strict");
+const helper = require("node-red-node-test-helper");
+const nodeRedPath = require("../lib/fixtures/node-red-path.js");
+const { translatingFor } = require("../support/node-harness.js");
+
+// RED._ that shows the parameters: the warnings are checked for what they say and for the password.
+const brokerNode = translatingFor({ RED: undefined })(require("../../dist/nodes/iot-broker.js"));
+const { connect, connectRefused, inbox } = require("../lib/fixtures/engine.js");
+const { freePort } = require("../lib/fixtures/ports.js");
+const { startRedis, haveRedis } = require("../lib/fixtures/redis-server.js");
+const { until } = require("../support/wait.js");
+const { statusOf, lastStatus } = require("../support/node-harness.js");
+
+helper.init(nodeRedPath);
+
+const PASSWORD = "redis-Pa55word-for-the-node";
+
+(haveRedis() ? describe : describe.skip)("iot-broker node on Redis (real redis-server)", function () {
+  this.timeout(30_000);
+  let redis;
+  const clients = [];
+  const track = (c) => (clients.push(c), c);
+
+  before(async function () {
+    redis = await startRedis({ password: PASSWORD });
+  });
+  after(async function () {
+    await redis?.remove();
+  });
+  beforeEach(function (done) {
+    helper.startServer(done);
+  });
+  afterEach(async function () {
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
+    await helper.unload();
+    await new Promise((resolve) => helper.stopServer(resolve));
+    if (!redis.running) await redis.start();
+  });
+
+  it("runs on Redis, shows an outage on its status and in events, refuses clients meanwhile, and recovers by itself", async function () {
+    const port = await freePort();
+    const flow = [
+      { id: "f1", type: "tab", label: "test" },
+      { id: "b1", type: "iot-broker", z: "f1", name: "shared", port, bind: "127.0.0.1", allowAnonymous: true, persistence: "redis", redisUrl: redis.url, wires: [["out"]] },
+      { id: "out", type: "helper", z: "f1", wires: [] },
+    ];
+    await helper.load(brokerNode, flow, { b1: { redisPassword: PASSWORD } });
+    const node = helper.getNode("b1");
+    const events = [];
+    helper.getNode("out").on("input", (msg) => events.push(msg));
+    await statusOf(node, (s) => s.fill === "green");
+    const url = `mqtt://127.0.0.1:${port}`;
+    const sub = track(await connect(url, { clientId: "kept" }));
+    const box = inbox(sub);
+    await sub.subscribeAsync("a/#", { qos: 1 });
+    const pub = track(await connect(url));
+    await pub.publishAsync("a/1", "before", { qos: 1 });
+    assert.equal((await box.next("a/1")).payload, "before");
+
+    await redis.stop();
+    await statusOf(node, (s) => s.fill === "red" && s.text === "iot-broker.status.store-unavailable");
+    await until(() => events.some((m) => m.topic === "store-unavailable"), 5_000, "the store-unavailable event");
+    assert.equal((await connectRefused(url)).code, 3);
+
+    await redis.start();
+    await until(() => events.some((m) => m.topic === "store-available"), 20_000, "the store-available event");
+    await until(() => lastStatus(node).fill === "green", 5_000, "a green status again");
+    const again = track(await connect(url));
+    const box2 = inbox(again);
+    await again.subscribeAsync("b/#", { qos: 1 });
+    await again.publishAsync("b/1", "after", { qos: 1 });
+    assert.equal((await box2.next("b/1")).payload, "after");
+
+    const logged = JSON.stringify(helper.log().args);
+    assert.match(logged, new RegExp(`iot-broker\\.log\\.store-unavailable .*${redis.url}`));
+    assert.match(logged, /iot-broker\.log\.store-available/);
+    assert.doesNotMatch(logged + JSON.stringify(events), new RegExp(PASSWORD));
+  });
+
+  it("refuses an unusable Redis URL with a message that does not quote it", async function () {
+    const flow = [
+      { id: "f1", type: "tab", label: "test" },
+      { id: "b1", type: "iot-broker", z: "f1", port: await freePort(), bind: "127.0.0.1", persistence: "redis", redisUrl: `redis://:${PASSWORD}@host/db`, wires: [[]] },
+    ];
+    await helper.load(brokerNode, flow, {});
+    const node = helper.getNode("b1");
+    await statusOf(node, (s) => s.fill === "red");
+    const logged = JSON.stringify(helper.log().args);
+    assert.match(logged, /iot-broker\.errors\.invalid-redis-url .*must be a number/);
+    assert.doesNotMatch(logged, new RegExp(PASSWORD));
+  });
+});
