@@ -6,7 +6,6 @@ const assert = require("node:assert/strict");
 const Redis = require("ioredis");
 const { hostedBroker, TOKENS } = require("../blynk/fixtures.js");
 const { redisSuite, haveRedis } = require("./redis-fixtures.js");
-const { until } = require("../../support/wait.js");
 
 const DEVICE = { id: "a1b2c3d4e5f6aa01", token: TOKENS.alpha, name: "Greenhouse" };
 
