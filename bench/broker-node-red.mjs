@@ -3,20 +3,18 @@
 // this package linked into a temporary userDir's node_modules (as `npm start` does), and a flow
 // file with one iot-broker: anonymous off, one user whose patterns allow `#` both ways.
 // Started by bench/run.mjs, which talks to it over IPC (see lib/broker-child.mjs).
-import { startEmbeddedNodeRed } from "./lib/embedded-node-red.mjs";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
+import { linkPackage, startEmbeddedNodeRed } from "./lib/embedded-node-red.mjs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createNetServer } from "node:net";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BENCH_USER, runBrokerChild } from "./lib/broker-child.mjs";
+import { BENCH_BROKER_ID as BROKER_ID, BENCH_USER, runBrokerChild } from "./lib/broker-child.mjs";
 import { sleep } from "./lib/ipc.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
-const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-const BROKER_ID = "bench0broker0001";
 
 function freePort() {
   return new Promise((resolvePort, reject) => {
@@ -33,10 +31,7 @@ await runBrokerChild("node-red", async () => {
   const userDir = mkdtempSync(join(tmpdir(), "iot-bridge-bench-nr-"));
   const cleanup = () => rmSync(userDir, { recursive: true, force: true });
   try {
-    const link = join(userDir, "node_modules", ...pkg.name.split("/"));
-    mkdirSync(dirname(link), { recursive: true });
-    symlinkSync(root, link, "dir");
-    writeFileSync(join(userDir, "package.json"), JSON.stringify({ name: "bench-userdir", private: true, dependencies: { [pkg.name]: "file:" + root } }));
+    linkPackage(userDir);
 
     const port = await freePort();
     const flow = [

@@ -10,6 +10,9 @@
 //   BENCH_BROKERS=node-red,engine,bare-auth,bare   which brokers (default: all four; in quick
 //                    mode all but engine, the diagnostic line)
 //   BENCH_ONLY=throughput,latency,memory           which scenarios (default: all three)
+//   Diagnostics (bench/README.md): BENCH_QOS=0|1 (throughput at one QoS only), BENCH_NODE_ARGS
+//   (extra Node.js flags for the brokers, e.g. "--trace-gc"), BENCH_QUIET_WAIT_S (wait longer for
+//   a quiet machine), BENCH_BROKERS=...,engine-in-nr (the engine inside an empty Node-RED runtime)
 //
 // Every broker runs in its own child process (CPU from process.cpuUsage() over IPC, memory
 // after forced GCs: --expose-gc); the MQTT.js load generator runs in another child process.
@@ -37,7 +40,11 @@ if (process.env.BENCH_REPS) CONFIG.reps = Math.max(1, Number.parseInt(process.en
 /** Issue 9's goals, against bare aedes with the same authenticate check. */
 const GOALS = { throughput: 0.97, cpuPerMsg: 1.08, memory: 1.05 };
 if (process.env.BENCH_CONNS) CONFIG.conns = Math.max(1, Number.parseInt(process.env.BENCH_CONNS, 10) || CONFIG.conns);
-const QUIET_BUDGET_MS = QUICK ? 0 : 20_000; // total time the run may wait for other processes to calm down
+// Total time the run may wait for other processes to calm down (BENCH_QUIET_WAIT_S: more, for
+// diagnostics on a busy machine; each wait then lasts up to a minute).
+const QUIET_BUDGET_MS = process.env.BENCH_QUIET_WAIT_S ? Number(process.env.BENCH_QUIET_WAIT_S) * 1000 : QUICK ? 0 : 20_000;
+const QUIET_WAIT_MS = process.env.BENCH_QUIET_WAIT_S ? 60_000 : 10_000;
+CONFIG.timeLimitMs += QUIET_BUDGET_MS;
 const CONTENDED = 0.25; // other processes using more than this share of a core make a run "contended"
 const MIN_QUIET_RUNS = 2; // undisturbed runs per broker needed to base a throughput verdict on them
 const WINDOW = 256; // per publisher: messages sent but not yet delivered (flow control, see load.mjs)
@@ -48,6 +55,8 @@ const ALL_BROKERS = [
   { key: "node-red", label: "iot-broker in Node-RED", script: "broker-node-red.mjs", args: [], auth: true },
   // Diagnostic: the node's engine without Node-RED, to tell the engine's cost from the runtime's.
   { key: "engine", label: "iot-broker engine alone", script: "broker-engine.mjs", args: [], auth: true, diagnostic: true },
+  // Diagnostic: the same engine created by the script inside a Node-RED runtime with no iot-broker node.
+  { key: "engine-in-nr", label: "engine in a Node-RED process", script: "broker-engine.mjs", args: ["in-node-red"], auth: true, diagnostic: true, optIn: true },
   { key: "bare-auth", label: "bare aedes + authenticate", script: "broker-bare.mjs", args: ["auth"], auth: true },
   { key: "bare", label: "bare aedes, no hooks", script: "broker-bare.mjs", args: ["none"], auth: false },
 ];
@@ -61,9 +70,13 @@ const pick = (env, all, defaults = all) => {
 const BROKERS = pick(
   "BENCH_BROKERS",
   Object.keys(byKey),
-  ALL_BROKERS.filter((b) => !(QUICK && b.diagnostic)).map((b) => b.key),
+  ALL_BROKERS.filter((b) => !b.optIn && !(QUICK && b.diagnostic)).map((b) => b.key),
 ).map((k) => byKey[k]);
 const SCENARIOS = new Set(pick("BENCH_ONLY", ["throughput", "latency", "memory"]));
+/** BENCH_QOS=0 or 1: throughput at that QoS only (a diagnostic: the verdicts need both). */
+const QOS_LEVELS = pick("BENCH_QOS", ["0", "1"]).map(Number);
+/** BENCH_NODE_ARGS: extra Node.js flags for every broker child, e.g. "--trace-gc" (a diagnostic). */
+const BROKER_NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 
 // --- children: spawned through a shell that raises the open-files soft limit, always killed ----
 
@@ -117,7 +130,7 @@ watchdog.unref();
 /** Spawns `node <script>` in a child with IPC; resolves once the child calls "ready". */
 async function spawnChild(name, script, args, { broker = false } = {}) {
   const nodeArgs = [];
-  if (broker) nodeArgs.push("--expose-gc");
+  if (broker) nodeArgs.push("--expose-gc", ...BROKER_NODE_ARGS);
   const shell = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; exec "$@"';
   const child = spawn("/bin/sh", ["-c", shell, "sh", process.execPath, ...nodeArgs, join(benchDir, script), ...args], {
     cwd: root,
@@ -194,13 +207,13 @@ function machineBusyMs() {
 
 let quietWaitedMs = 0;
 /**
- * On a shared machine, waits (bounded: 10 s per call, QUIET_BUDGET_MS per run) until CPU use
+ * On a shared machine, waits (bounded: 10 s per call by default, QUIET_BUDGET_MS per run) until CPU use
  * outside the bench is below 25% of a core over 0.5 s, so runs do not start in someone else's
  * build. The bench's own children are idle at that moment. Returns the last reading (% of a core).
  */
 async function waitForQuiet() {
   let other = null;
-  const until = Date.now() + 10_000;
+  const until = Date.now() + QUIET_WAIT_MS;
   while (true) {
     const a = machineBusyMs();
     const t = performance.now();
@@ -239,6 +252,9 @@ async function measured(load, brokerChild, cmd, args, timeoutMs, profileName) {
     brokerCpuUs: cpuUs,
     brokerWallMs: wallMs,
     cpuPerMsgUs: result.delivered ? cpuUs / result.delivered : null,
+    // The broker's socket reads and writes (system calls) per delivered message (Linux only).
+    readsPerMsg: result.delivered && marks.end.syscr !== undefined ? (marks.end.syscr - marks.start.syscr) / result.delivered : null,
+    writesPerMsg: result.delivered && marks.end.syscw !== undefined ? (marks.end.syscw - marks.start.syscw) / result.delivered : null,
     brokerCpuUtil: cpuUs / 1000 / wallMs,
     otherCpuUtil,
     otherCpuBefore: otherBefore === null ? null : otherBefore / 100,
@@ -374,7 +390,7 @@ async function main() {
         results.brokers[b.key] = { label: b.label, ...live[b.key].info };
       }
       for (let rep = 0; rep < (SCENARIOS.has("throughput") ? CONFIG.reps : 0); rep++) {
-        for (const qos of [0, 1]) {
+        for (const qos of QOS_LEVELS) {
           // Rotate the order each repetition so no broker always runs first (or last).
           const order = BROKERS.map((_, i) => BROKERS[(i + rep) % BROKERS.length]);
           for (const b of order) {
@@ -383,7 +399,8 @@ async function main() {
               const r = await throughputRun(load, live[b.key], b, qos, rep);
               ((results.throughput[b.key] ??= {})[`qos${qos}`] ??= []).push(r);
               console.log(
-                `[bench] ${label}: ${fmt(r.rate)} msg/s, ${fmt(r.cpuPerMsgUs, 1)} µs CPU/msg (CPU: broker ${fmt(r.brokerCpuUtil * 100)}%, load ${fmt(r.loadCpuUtil * 100)}%, other ${fmt(r.otherCpuUtil * 100)}% of a core), lost ${r.lost}`,
+                `[bench] ${label}: ${fmt(r.rate)} msg/s, ${fmt(r.cpuPerMsgUs, 1)} µs CPU/msg (CPU: broker ${fmt(r.brokerCpuUtil * 100)}%, load ${fmt(r.loadCpuUtil * 100)}%, other ${fmt(r.otherCpuUtil * 100)}% of a core), lost ${r.lost}` +
+                  (r.writesPerMsg === null ? "" : `, syscalls/msg: ${fmt(r.readsPerMsg, 3)} read, ${fmt(r.writesPerMsg, 3)} write`),
               );
             } catch (err) {
               errors.push(`${label}: ${err.message}`);

@@ -1,11 +1,13 @@
+import { randomBytes } from "node:crypto";
 import type { Node, NodeAPI, NodeDef } from "node-red";
+import { engineStorageOptions, storageKey, type BrokerStorage, type StorageReporter } from "./lib/broker/broker-storage.js";
 import { BrokerEngine, ListenError, brokers, type BrokerEvent, type ListenerConfig } from "./lib/broker/index.js";
 import { LoginLog, type LoginLogLine } from "./lib/broker/login-log.js";
 import { BrokerConfigError, parseBrokerNode, serialiseUsers, type BrokerNodeProps } from "./lib/broker/node-config.js";
 import { MAX_PASSWORD_BYTES, PasswordCheckBusy, hashPassword } from "./lib/broker/password-hash.js";
 import type { BrokerUser } from "./lib/broker/types.js";
 import { brokerDigest, claimBroker, closeBroker, listenerPorts, parkBroker, type RunningBroker } from "./lib/broker/redeploy.js";
-import { openRedisBackend } from "./lib/store/redis-backend.js";
+import { StoreError, openBrokerStorage } from "./lib/store/index.js";
 import { followDeploys, isRedeploying } from "./lib/transport/parking.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
@@ -18,6 +20,9 @@ interface BrokerCredentials {
   /** The password of the Redis server (persistence "redis"). */
   redisPassword?: string;
 }
+
+/** Least time between two statuses showing the number of clients. */
+const CLIENTS_STATUS_MS = 250;
 
 /** How often failed logins are summarised in the log (one line per source). */
 const LOGIN_SUMMARY_MS = 60_000;
@@ -32,12 +37,16 @@ export = function (RED: NodeAPI): void {
     let running: RunningBroker | undefined;
     let digest = "";
     let stopped = false;
-    /** Why the broker's shared store (Redis) cannot be reached, while it cannot. */
-    let storeDown: string | undefined;
+    /** Writing to the broker's database fails (the status says so until it works again). */
+    let storeFailing = false;
 
+    let shownClients: number | undefined;
+    let latestClients = 0;
+    let clientsTimer: NodeJS.Timeout | undefined;
     const showClients = (count: number): void => {
-      if (storeDown !== undefined) {
-        node.status({ fill: "red", shape: "ring", text: "iot-broker.status.store-unavailable" });
+      shownClients = count;
+      if (storeFailing) {
+        node.status({ fill: "red", shape: "dot", text: "iot-broker.status.store-error" });
         return;
       }
       node.status({
@@ -45,6 +54,22 @@ export = function (RED: NodeAPI): void {
         shape: "dot",
         text: count === 1 ? "iot-broker.status.client" : RED._("iot-broker.status.clients", { count }),
       });
+    };
+    /**
+     * The engine's `clients` event (every connect and disconnect): the first change shows at once,
+     * later ones within CLIENTS_STATUS_MS as one status with the latest count. Each status costs a
+     * translation (~0.3 ms in i18next) and a message to the editor; a reconnect storm made that
+     * per connection (bench/README.md).
+     */
+    const onClients = (count: number): void => {
+      latestClients = count;
+      if (clientsTimer !== undefined) return;
+      showClients(count);
+      clientsTimer = setTimeout(() => {
+        clientsTimer = undefined;
+        if (!stopped && latestClients !== shownClients) onClients(latestClients);
+      }, CLIENTS_STATUS_MS);
+      clientsTimer.unref();
     };
 
     const fail = (message: string, statusText = "iot-broker.status.error"): void => {
@@ -96,17 +121,33 @@ export = function (RED: NodeAPI): void {
     }, LOGIN_SUMMARY_MS);
     summaries.unref();
 
+    // The storage outlives this node on a redeploy: each node instance is its reporter in turn.
+    const reporter: StorageReporter = {
+      failed: (err) => {
+        storeFailing = true;
+        node.error(RED._("iot-broker.errors.store-failed", { error: err.message }));
+        showClients(running?.engine.connectedClients ?? 0);
+      },
+      recovered: () => {
+        storeFailing = false;
+        node.log(RED._("iot-broker.log.store-recovered"));
+        showClients(running?.engine.connectedClients ?? 0);
+      },
+      badRow: (what) => {
+        node.warn(RED._("iot-broker.log.store-bad-row", { what }));
+      },
+    };
+    const attach = (storage: BrokerStorage): void => {
+      storage.report(reporter);
+      storeFailing = storage.failure() !== undefined;
+    };
+
     const onEvent = (event: BrokerEvent): void => {
       loginLog.note(event);
       if (event.event === "store-unavailable") node.warn(RED._("iot-broker.log.store-unavailable", { where: event.where, error: event.error }));
       else if (event.event === "store-available") node.log(RED._("iot-broker.log.store-available", { where: event.where, seconds: String(Math.round(event.downForMs / 1000)) }));
       else if (event.event === "store-error") node.warn(RED._("iot-broker.log.store-error", { error: event.error }));
       node.send({ topic: event.event, payload: event });
-    };
-
-    const onStore = (status: { available: boolean; error?: string }): void => {
-      storeDown = status.available ? undefined : (status.error ?? "");
-      showClients(running?.engine.connectedClients ?? 0);
     };
 
     /**
@@ -131,7 +172,7 @@ export = function (RED: NodeAPI): void {
     // bound before the next node starts: MQTT clients in the same flow connect without a refusal.
     const start = (): Promise<void> => {
       node.status({ fill: "yellow", shape: "ring", text: "iot-broker.status.starting" });
-      const settings = parseBrokerNode(config, node.credentials);
+      const settings = parseBrokerNode(config, node.credentials, { userDir: userDirOf(RED), nodeId: node.id });
       const listeners = listenerConfigs(settings);
       // Everything the engine is built from goes into the digest: same digest, same broker.
       digest = brokerDigest(settings, listeners);
@@ -139,27 +180,40 @@ export = function (RED: NodeAPI): void {
       migrateClearPasswords(settings.options.users ?? []).catch((err: unknown) => {
         node.warn(RED._("iot-broker.errors.migrate-failed", { error: err instanceof Error ? err.message : String(err) }));
       });
-      const { adopted, sessions } = claimBroker(node.id, digest, listenerPorts(listeners));
+      const { adopted, storage: handed } = claimBroker(node.id, digest, listenerPorts(listeners), storageKey(settings.storage));
       if (adopted) {
         // A redeploy that left this broker as it was: its clients stay connected.
         running = adopted;
+        attach(adopted.storage);
         // A deploy is how a user fixes a wrong password: lockouts from before it are forgotten.
         adopted.engine.forgetFailedLogins();
         adopted.engine.on("event", onEvent);
-        adopted.engine.on("clients", showClients);
-        adopted.engine.on("store", onStore);
+        adopted.engine.on("clients", onClients);
         node.log(RED._("iot-broker.log.kept"));
         showClients(adopted.engine.connectedClients);
         return Promise.resolve();
       }
-      const { persistence } = settings.options;
-      // Redis: every instance running this flow shares the data under this broker node's id.
-      const backend = persistence?.kind === "redis" ? openRedisBackend({ url: persistence.url, password: persistence.password, prefix: `iot-bridge:${node.id}:` }) : undefined;
-      const started = new BrokerEngine({ id: `node-red-${node.id}`, ...settings.options, sessions, ...(backend === undefined ? {} : { backend }) });
-      running = { engine: started, sessions, ports: listenerPorts(listeners) };
+      // The storage of the engine this one replaces, or this node's own (opened once: a second
+      // open of a database file in this process is refused). A StoreError names the file.
+      let storage: BrokerStorage;
+      if (handed) {
+        handed.update(settings.storage);
+        storage = handed;
+      } else {
+        storage = openBrokerStorage(settings.storage);
+      }
+      attach(storage);
+      let started: BrokerEngine;
+      try {
+        // An id of its own for each engine (FINDINGS 3): aedes tells brokers apart by it.
+        started = new BrokerEngine({ id: `node-red-${node.id}-${randomBytes(4).toString("hex")}`, ...settings.options, ...engineStorageOptions(storage) });
+      } catch (err) {
+        storage.close();
+        throw err;
+      }
+      running = { engine: started, storage, ports: listenerPorts(listeners) };
       started.on("event", onEvent);
-      started.on("clients", showClients);
-      started.on("store", onStore);
+      started.on("clients", onClients);
       const listening = listeners.map(async (listener) => {
         await started.listen(listener);
         node.log(RED._("iot-broker.log.listening", { what: started.describe(listener) }));
@@ -185,18 +239,22 @@ export = function (RED: NodeAPI): void {
         fail(RED._(`iot-broker.errors.${err.key}`, err.params));
       } else if (err instanceof ListenError && err.code === "address-in-use") {
         fail(RED._("iot-broker.errors.port-in-use", { port: String(err.port), bind: err.host ?? "" }), "iot-broker.status.port-in-use");
+      } else if (err instanceof StoreError) {
+        // Stays stopped rather than running on memory: what it acknowledged would be lost at the next restart.
+        fail(RED._("iot-broker.errors.store-unusable", { error: err.message }), "iot-broker.status.store-unusable");
       } else if (err instanceof ListenError) {
         fail(RED._("iot-broker.errors.listen-failed", { what: err.what, error: err.message }));
       } else {
         fail(RED._("iot-broker.errors.start-failed", { error: err instanceof Error ? err.message : String(err) }));
       }
-      if (running) await closeBroker(node.id, running, { keepSessions: false });
+      if (running) await closeBroker(node.id, running, { keepStorage: false });
       running = undefined;
     });
 
     node.on("close", (removed: boolean, done: () => void) => {
       stopped = true;
       clearInterval(summaries);
+      clearTimeout(clientsTimer);
       loginLog.flush();
       const finish = (): void => {
         node.status({});
@@ -206,14 +264,15 @@ export = function (RED: NodeAPI): void {
         .then(async () => {
           if (!running) return;
           running.engine.off("event", onEvent);
-          running.engine.off("clients", showClients);
-          running.engine.off("store", onStore);
+          running.engine.off("clients", onClients);
           if (!removed && isRedeploying() && !running.engine.closed) {
             // Re-created in a moment: the new node adopts the engine if its settings are the same.
+            running.storage.report(undefined);
             parkBroker(node.id, digest, running);
             return;
           }
-          const failure = await closeBroker(node.id, running, { keepSessions: false });
+          const failure = await closeBroker(node.id, running, { keepStorage: false });
+          running.storage.report(undefined);
           if (failure) throw failure;
           node.log(RED._("iot-broker.log.stopped"));
         })
@@ -230,6 +289,12 @@ export = function (RED: NodeAPI): void {
     credentials: { users: { type: "text" }, redisPassword: { type: "password" } },
   });
 };
+
+/** Node-RED's userDir (where the default database file goes); undefined in a runtime without one. */
+function userDirOf(RED: NodeAPI): string | undefined {
+  const dir = (RED.settings as { userDir?: unknown }).userDir;
+  return typeof dir === "string" && dir !== "" ? dir : undefined;
+}
 
 /**
  * POST {password} -> {hash}: the editor hashes a newly typed broker password here, so the users

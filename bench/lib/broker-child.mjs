@@ -1,9 +1,26 @@
 // What every broker child (bare aedes, Node-RED) shares: the IPC handlers the orchestrator uses
 // to read this process's CPU time and memory, and a clean exit when the orchestrator goes away.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { writeHeapSnapshot } from "node:v8";
 import { endpoint, openFilesLimit, sleep } from "./ipc.mjs";
+
+/**
+ * Read and write system calls of this process so far (Linux: /proc/self/io), else nothing: how
+ * many messages share one socket read or write tells batching apart from per-message work.
+ */
+function syscalls() {
+  try {
+    const io = readFileSync("/proc/self/io", "utf8");
+    const field = (name) => Number(new RegExp(`^${name}: (\\d+)$`, "m").exec(io)?.[1]);
+    return { syscr: field("syscr"), syscw: field("syscw") };
+  } catch {
+    return {};
+  }
+}
+
+/** The iot-broker node's id in the Node-RED benchmark's flow (the engine line uses the same). */
+export const BENCH_BROKER_ID = "bench0broker0001";
 
 /** The one user of the benchmark (the iot-broker's user has the pattern `#` both ways). */
 export const BENCH_USER = Object.freeze({ username: "bench", password: "bench-password-1" });
@@ -34,7 +51,7 @@ export async function runBrokerChild(name, start) {
 
   ep.handle("cpu", () => {
     const { user, system } = process.cpuUsage();
-    return { user, system, at: performance.now() };
+    return { user, system, at: performance.now(), ...syscalls() };
   });
   ep.handle("mem", async ({ gc = true }) => {
     if (gc) {
@@ -66,6 +83,23 @@ export async function runBrokerChild(name, start) {
     const { profile } = await session.post("Profiler.stop");
     session.disconnect();
     session = undefined;
+    writeFileSync(file, JSON.stringify(profile));
+    return true;
+  });
+  // Sampled allocations still alive (not yet collected) since the start: what survives scavenges.
+  let heapSession;
+  ep.handle("heapSampleStart", async () => {
+    heapSession = new Session();
+    heapSession.connect();
+    await heapSession.post("HeapProfiler.enable");
+    await heapSession.post("HeapProfiler.startSampling", { samplingInterval: 4096 });
+    return true;
+  });
+  ep.handle("heapSampleStop", async ({ file }) => {
+    if (!heapSession) return false;
+    const { profile } = await heapSession.post("HeapProfiler.stopSampling");
+    heapSession.disconnect();
+    heapSession = undefined;
     writeFileSync(file, JSON.stringify(profile));
     return true;
   });

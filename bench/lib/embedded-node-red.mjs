@@ -1,12 +1,29 @@
 // Node-RED embedded the way users run it, for the benchmarks and the soak: the devDependency's
 // runtime with RED.init + RED.start on an express server, editor and admin API on 127.0.0.1 at a
 // free port, a flows file in `userDir` with credentials in clear (a throwaway userDir).
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const require = createRequire(import.meta.url);
+
+/** This repository: the package the benchmarks install into a userDir. */
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/**
+ * Installs this package into `userDir` the way `npm start` does (a symlink in its node_modules),
+ * so Node-RED loads all of its nodes. Returns the package's name.
+ */
+export function linkPackage(userDir) {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+  const link = join(userDir, "node_modules", ...pkg.name.split("/"));
+  mkdirSync(dirname(link), { recursive: true });
+  symlinkSync(ROOT, link, "dir");
+  writeFileSync(join(userDir, "package.json"), JSON.stringify({ name: "bench-userdir", private: true, dependencies: { [pkg.name]: "file:" + ROOT } }));
+  return pkg.name;
+}
 
 const QUIET = { console: { level: "warn", metrics: false, audit: false } };
 

@@ -70,6 +70,23 @@ describe("iot-broker node", function () {
     assert.doesNotMatch(JSON.stringify(events), /alice-password-1/);
   });
 
+  it("shows the number of clients after a burst of connects and disconnects as one status with the latest count", async function () {
+    const port = await freePort();
+    await helper.load(brokerNode, brokerFlow(port), { b1: { users: USERS } });
+    const node = helper.getNode("b1");
+    await statusOf(node, (s) => s.fill === "green");
+    const url = `mqtt://127.0.0.1:${port}`;
+    const login = (i) => connect(url, { username: "alice", password: "alice-password-1", clientId: `burst-${i}` });
+    const burst = await Promise.all([0, 1, 2, 3, 4].map(login));
+    await Promise.all(burst.slice(1).map((c) => c.endAsync()));
+    track(burst[0]);
+    await until(() => brokers.engine("b1")?.connectedClients === 1, 5000, "four disconnects");
+    const texts = () => node.status.args.map((a) => a[0].text);
+    await until(() => texts().at(-1) === "iot-broker.status.client", 5000, `the status of the one client left; saw ${JSON.stringify(texts())}`);
+    // Ten changes of the count: the first shows at once, the rest as far fewer statuses.
+    assert.ok(texts().filter((t) => t?.startsWith("iot-broker.status.client")).length < 10, JSON.stringify(texts()));
+  });
+
   it("accepts MQTT 5 clients and anonymous ones when allowed, with a warning", async function () {
     const port = await freePort();
     await helper.load(brokerNode, brokerFlow(port, { allowAnonymous: true }));

@@ -3,14 +3,20 @@
  * its state (a typed view over the engine's DeviceStore), its current connection, what flows
  * and HTTPS API callers send it, and the helpers the emulation uses to recognise devices and
  * their topics.
+ *
+ * History: every datastream value the device, an HTTPS API caller or a flow writes and the
+ * state takes is appended to the engine's DeviceHistory, one point per value, with its time
+ * (a timestamped point's own time); stream = datastream name, value = the value decoded
+ * (numbers as numbers, multi-values as arrays). A value the state refuses (over its limits) is
+ * not history either.
  */
-import { HostedRuntimeBase, type DeviceStore } from "../broker/index.js";
+import { HostedRuntimeBase, type DeviceHistory, type DeviceStore, type StoredJson } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { PublishOptions } from "../transport/pubsub.js";
 import { assertDatastreamName, decodeValue, encodeDownlink, encodeValue, utcInfo, type Encoded, type McuInfo, type TimestampedPoint } from "./codec.js";
 import { parsePin } from "./http-codec.js";
 import { BlynkDeviceStore } from "./hosted-store.js";
-import { hostedTopics, type BlynkDown, type BlynkUp, type HostedBlynkDevice } from "./hosted-types.js";
+import { BLYNK_PLUGIN, hostedTopics, type BlynkDown, type BlynkUp, type HostedBlynkDevice } from "./hosted-types.js";
 
 /** Publishes an internal topic on the device's engine; rejects when the broker could not take it. */
 export type Publish = (topic: string, payload: string, options?: PublishOptions) => Promise<void>;
@@ -53,15 +59,17 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
   /** `<down prefix>downlink/ds/`: append a datastream name. */
   readonly #dsTopic: string;
   readonly #publish: Publish;
+  readonly #history: DeviceHistory;
   readonly #namesByPin = new Map<string, string>();
   readonly #pinsByName = new Map<string, string>();
 
-  constructor(config: HostedBlynkDevice, store: DeviceStore, report: (err: Error) => void, publish: Publish) {
+  constructor(config: HostedBlynkDevice, store: DeviceStore, report: (err: Error) => void, publish: Publish, history: DeviceHistory) {
     super({ id: config.id, name: config.name, platform: "Blynk" }, store, report);
     this.config = config;
     this.state = new BlynkDeviceStore(store);
     this.#dsTopic = `${hostedTopics.down(config.id)}downlink/ds/`;
     this.#publish = publish;
+    this.#history = history;
     for (const [pin, name] of Object.entries(config.pins ?? {})) {
       try {
         const canonical = parsePin(pin);
@@ -78,6 +86,26 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     return this.state.info;
   }
 
+  /** The engine's history, where this device's points are (data/get reads it). */
+  get history(): DeviceHistory {
+    return this.#history;
+  }
+
+  /** Appends one point of datastream `name` to the history; a failure is reported, never thrown. */
+  record(name: string, at: number, value: StoredJson): void {
+    try {
+      this.#history.append(BLYNK_PLUGIN, this.id, name, at, value);
+    } catch (err) {
+      this.report(`a value of datastream "${name}" was not kept in the history: ${toError(err).message}`, "history");
+    }
+  }
+
+  /** Stores a value as the datastream's state and, once taken, appends it to the history. Throws what the state refuses. */
+  remember(name: string, payload: string, at: number, value: StoredJson): void {
+    this.state.setValue(name, payload, at);
+    this.record(name, at, value);
+  }
+
   /**
    * A value flows write to the device: remembered, so `get/ds` answers with it, then delivered
    * on `downlink/ds/<name>` at QoS 1, as the HTTPS API's writes (the broker downgrades to each
@@ -87,7 +115,7 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
    */
   send(down: BlynkDown): Promise<void> {
     try {
-      this.state.setValue(down.datastream, down.text, Date.now());
+      this.remember(down.datastream, down.text, Date.now(), decodeValue(down.text));
     } catch (err) {
       this.report(`"downlink/ds/${down.datastream}" sent to the device was not remembered: ${toError(err).message}`);
     }
@@ -110,8 +138,9 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
    * Throws TransportError "too-large" over the store's limits before anything is sent.
    */
   async write(name: string, payload: string): Promise<void> {
-    this.state.setValue(name, payload, Date.now());
-    this.listeners.uplink({ source: "http", message: { kind: "ds", datastream: name, value: decodeValue(payload) }, text: payload });
+    const value = decodeValue(payload);
+    this.remember(name, payload, Date.now(), value);
+    this.listeners.uplink({ source: "http", message: { kind: "ds", datastream: name, value }, text: payload });
     await this.#publish(this.#dsTopic + name, payload, { qos: 1 });
   }
 
@@ -120,6 +149,7 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     const latest = points.reduce((a, b) => (b[0] >= a[0] ? b : a));
     const payload = encodeValue(latest[1], name);
     const changed = this.state.setValue(name, payload, latest[0], true);
+    for (const [at, value] of points) this.record(name, at, value);
     this.listeners.uplink({ source: "http", message: { kind: "timestamped", datastream: name, points }, text: "" });
     if (changed) await this.#publish(this.#dsTopic + name, payload, { qos: 1 });
   }

@@ -11,7 +11,13 @@
  *   the real device out for a minute, while the newest connection is the one known alive.
  *   Online state stays true across the hand-over.
  * - `get/ds` / `get/ds/all` answer from the stored values only (we have no template defaults),
- *   every datastream with a value for `all` (no "sync with latest server value" flag here).
+ *   every datastream with a value for `all`.
+ * - "Sync with latest server value every time device connects" is a setting of the hosted
+ *   device (`syncOnConnect`), not of each datastream (we know no template): when on, each new
+ *   connection gets every stored value on `downlink/ds/<name>`, through the same gate as
+ *   answers (once a subscription of that connection covers it, paced). Each value is read when
+ *   it is sent, not when the device connected, so a flow's write in between is never undone by
+ *   an older value.
  * - `get/meta` answers stored metadata: what the device set with `meta/<field>`; `Time Zone`
  *   falls back to the configured time zone. A field nobody set gets no answer. `get/loc/all` is
  *   never answered (we know no location).
@@ -95,7 +101,7 @@ export class BlynkEmulation implements BrokerPlugin {
     if (this.#closed) throw new Error("the Blynk emulation of this broker was closed");
     return this.#connections.host(config.id, () => {
       const store = this.#engine.deviceStores.open(BLYNK_PLUGIN, config.id);
-      return new HostedDevice(config, store, report, (topic, payload, options) => this.#client.publish(topic, payload, options));
+      return new HostedDevice(config, store, report, (topic, payload, options) => this.#client.publish(topic, payload, options), this.#engine.history);
     });
   }
 
@@ -134,7 +140,9 @@ export class BlynkEmulation implements BrokerPlugin {
 
   clientReady(info: ClientInfo): void {
     const device = this.#connections.ready(info);
-    if (device) device.listeners.online(device.onlineState());
+    if (!device) return;
+    device.listeners.online(device.onlineState());
+    if (device.config.syncOnConnect === true) this.#syncOnConnect(info, device);
   }
 
   clientGone(info: ClientInfo): void {
@@ -185,13 +193,13 @@ export class BlynkEmulation implements BrokerPlugin {
     const { state } = device;
     switch (parsed.kind) {
       case "ds":
-        state.setValue(parsed.datastream, text, now);
+        device.remember(parsed.datastream, text, now, parsed.value);
         return;
       case "batch": {
         const problems: string[] = [];
         for (const [name, value] of Object.entries(parsed.values)) {
           try {
-            state.setValue(name, encodeValue(value, name), now);
+            device.remember(name, encodeValue(value, name), now, value);
           } catch (err) {
             problems.push(toError(err).message);
           }
@@ -202,6 +210,7 @@ export class BlynkEmulation implements BrokerPlugin {
       case "timestamped": {
         const latest = parsed.points.reduce((a, b) => (b[0] >= a[0] ? b : a));
         state.setValue(parsed.datastream, encodeValue(latest[1], parsed.datastream), latest[0], true);
+        for (const [at, value] of parsed.points) device.record(parsed.datastream, at, value);
         return;
       }
       case "erase":
@@ -246,6 +255,15 @@ export class BlynkEmulation implements BrokerPlugin {
     }
   }
 
+  /** Every stored value to a connection that just connected (syncOnConnect), once its subscription covers it. */
+  #syncOnConnect(info: ClientInfo, device: HostedDevice): void {
+    const connection = this.#connections.of(info);
+    if (!connection) return;
+    const values = device.state.values();
+    if (values.length === 0 || !connection.answers.fits("sync on connect", values.length)) return;
+    this.#answer(connection, values.map(([name, text]) => new SyncedValue(device, name, text)));
+  }
+
   #valueAnswer(device: HostedDevice, name: string): Encoded[] {
     const payload = device.state.value(name);
     if (payload === undefined) return [];
@@ -270,5 +288,27 @@ export class BlynkEmulation implements BrokerPlugin {
     return this.#client.publish(topic, payload, options).catch((err: unknown) => {
       if (!this.#closed && !this.#engine.closed) device.report(`could not publish "${topic}": ${toError(err).message}`, "publish-failed");
     });
+  }
+}
+
+/**
+ * A value sent because the device connected (syncOnConnect): its payload is the datastream's
+ * stored text when it is sent (the text at connect time if the value was erased meanwhile).
+ */
+class SyncedValue implements Encoded {
+  readonly topic: string;
+  readonly #device: HostedDevice;
+  readonly #name: string;
+  readonly #atConnect: string;
+
+  constructor(device: HostedDevice, name: string, atConnect: string) {
+    this.topic = `downlink/ds/${name}`;
+    this.#device = device;
+    this.#name = name;
+    this.#atConnect = atConnect;
+  }
+
+  get payload(): string {
+    return this.#device.state.value(this.#name) ?? this.#atConnect;
   }
 }

@@ -35,6 +35,12 @@ export interface HostedBlynkDevice {
   timeZone?: string;
   /** HTTPS API pins -> datastream names ("v1" -> "Temperature"); unmapped pins are names as they are ("v1"). */
   pins?: Record<string, string>;
+  /**
+   * Blynk's "sync with latest server value every time device connects": each time the device
+   * connects, the stored values go to it on `downlink/ds/<name>` once its subscription covers
+   * them (default off: the device asks with `get/ds` when it wants them).
+   */
+  syncOnConnect?: boolean;
 }
 
 /** Who sent an uplink: the device itself (MQTT), or a caller of the self-hosted HTTPS API acting as the device. */

@@ -24,6 +24,8 @@
  * - The broker hosting the device is not running: `isHardwareConnected` is false, everything
  *   else 503 with an error body.
  * - The token is never echoed: error texts are scrubbed of it before they are sent.
+ * - `data/get` answers from the device's history with a link to a CSV this API serves without
+ *   a token (http-history.ts).
  */
 import { toError } from "../transport/errors.js";
 import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOptions, type ApiReply, type ApiSpec } from "../transport/http-api-skeleton.js";
@@ -32,6 +34,7 @@ import { decodeValue, encodeValue, LIMITS, type BlynkValue } from "./codec.js";
 import { hostedByToken, type HostedRegistration } from "./emulation.js";
 import type { HostedDevice } from "./hosted-device.js";
 import { API_BASE, errorBody, HTTP_ERRORS, parseHttpRequest, type HttpIntent } from "./http-codec.js";
+import { dataGet, ExportFiles, exportedFile, FILE_PATH } from "./http-history.js";
 
 /** Largest request body (Blynk's documented maximum request size). */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -41,12 +44,19 @@ const text = (status: number, body: string): ApiReply => ({ status, body, conten
 const error = (status: number, message: string): ApiReply => ({ status, body: errorBody(message), contentType: JSON_TYPE });
 
 export interface HttpApiOptions extends ApiOptions {
-  /** Milliseconds clock of the rate limiter; default Date.now (tests freeze it). */
+  /** Milliseconds clock of the rate limiter, the history export period and its links' expiry; default Date.now (tests set it). */
   now?: () => number;
 }
 
 /** Rate limiters by hosted device (weak: registrations go away with their device). */
 type Limiter = (registration: HostedRegistration) => boolean;
+
+/** What one handler keeps across requests. */
+interface ApiState {
+  allow: Limiter;
+  files: ExportFiles;
+  now: () => number;
+}
 
 function limiter(now: () => number): Limiter {
   const buckets = new WeakMap<HostedRegistration, TokenBucket>();
@@ -72,13 +82,18 @@ export function parseQuery(raw: string): [string, string | undefined][] {
     });
 }
 
+/** The requests that change the device's stored state or history. */
+const WRITES: ReadonlySet<HttpIntent["op"]> = new Set(["update", "batchUpdate", "timestampedBatch", "property", "logEvent"]);
+
 /** Stored text -> JSON answer value: numbers as numbers, multi-values as arrays. */
 function answerValue(payload: string): BlynkValue {
   return decodeValue(payload);
 }
 
-async function perform(intent: HttpIntent, device: HostedDevice): Promise<ApiReply> {
+async function perform(intent: HttpIntent, device: HostedDevice, call: ApiCall, state: ApiState): Promise<ApiReply> {
   switch (intent.op) {
+    case "dataGet":
+      return dataGet(intent, device, call, state.files, state.now());
     case "isHardwareConnected":
       return text(200, String(device.online));
     case "get": {
@@ -131,8 +146,9 @@ function isCallerError(err: unknown): boolean {
   return code === "invalid" || code === "too-large";
 }
 
-async function handle(call: ApiCall, allow: Limiter): Promise<ApiReply> {
+async function handle(call: ApiCall, state: ApiState): Promise<ApiReply> {
   const { method, path } = call;
+  if (path.startsWith(FILE_PATH)) return exportedFile(call, state.files);
   let query: [string, string | undefined][];
   try {
     query = parseQuery(call.query);
@@ -151,7 +167,7 @@ async function handle(call: ApiCall, allow: Limiter): Promise<ApiReply> {
     return error(400, HTTP_ERRORS.invalidToken);
   }
   call.loginSucceeded();
-  if (!allow(registration)) {
+  if (!state.allow(registration)) {
     return error(429, `Too many requests: at most ${LIMITS.requestsPerSecond} requests per second per device.`);
   }
   let intent = first;
@@ -166,8 +182,10 @@ async function handle(call: ApiCall, allow: Limiter): Promise<ApiReply> {
     if (intent.op === "isHardwareConnected") return text(200, "false");
     return error(503, "The iot-broker node hosting this device is not running.");
   }
+  // A write is answered once it is durable (a 200 is an acknowledgement: docs/ARCHITECTURE.md 5.6).
+  if (WRITES.has(intent.op)) call.durable(device.store);
   try {
-    return await perform(intent, device);
+    return await perform(intent, device, call, state);
   } catch (err) {
     if (isCallerError(err)) return error(400, toError(err).message);
     throw err;
@@ -197,6 +215,7 @@ const BLYNK_API: Omit<ApiSpec, "handle"> = {
  * any Node HTTP server. It never throws: failures answer 500 with an error body.
  */
 export function blynkHttpApi(options: HttpApiOptions = {}): ApiHandler {
-  const allow = limiter(options.now ?? Date.now);
-  return serveApi({ ...BLYNK_API, handle: (call) => handle(call, allow) }, options);
+  const now = options.now ?? Date.now;
+  const state: ApiState = { allow: limiter(now), files: new ExportFiles(now), now };
+  return serveApi({ ...BLYNK_API, handle: (call) => handle(call, state) }, options);
 }

@@ -91,6 +91,8 @@ export interface BlynkLinkOptions {
   timeZone?: string;
   /** local: HTTPS API pin -> datastream name, e.g. {v1: "Temperature"}. */
   pins?: Record<string, string>;
+  /** local: push the stored values to the device each time it connects (hosted-types.ts `syncOnConnect`). */
+  syncOnConnect?: boolean;
   redactor?: Redactor;
   /** Test and tuning overrides of the MQTT session. */
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "tls" | "stableAfterMs">;

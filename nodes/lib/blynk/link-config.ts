@@ -18,6 +18,7 @@ export interface BlynkDeviceProps {
   firmwareVersion?: unknown;
   timeZone?: unknown;
   pins?: unknown;
+  syncOnConnect?: unknown;
 }
 
 /** Validates everything; `id` is the config node's id (the hosted device's id in local mode). */
@@ -41,6 +42,8 @@ export function parseBlynkDevice(id: string, props: BlynkDeviceProps, credential
     }
     const pins = parsePins(text(props.pins));
     if (Object.keys(pins).length > 0) options.pins = pins;
+    // A checkbox: true, or "true" from a flow file written by hand; anything else is off.
+    if (props.syncOnConnect === true || props.syncOnConnect === "true") options.syncOnConnect = true;
     return options;
   }
   options.server = parseServer(connection, text(props.server));

@@ -61,6 +61,7 @@ export class LocalBlynkLink extends BlynkLinkBase {
         ...(o.templateId === undefined || o.templateId === "" ? {} : { templateId: o.templateId }),
         ...(o.timeZone === undefined || o.timeZone === "" ? {} : { timeZone: o.timeZone }),
         ...(o.pins === undefined ? {} : { pins: o.pins }),
+        ...(o.syncOnConnect === true ? { syncOnConnect: true } : {}),
       },
       (err) => {
         this.warn(toError(err).message);

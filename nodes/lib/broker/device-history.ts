@@ -43,49 +43,82 @@ export interface MemoryHistoryOptions {
   maxStreamsPerDevice?: number;
 }
 
-/** History in memory: bounded per stream and per device, gone with the engine. */
+/** One stream's points, oldest first: times and values side by side (no object per point). */
+interface MemoryStream {
+  ts: number[];
+  values: StoredJson[];
+}
+
+/**
+ * History in memory: bounded per stream and per device, gone with the engine. Built for the
+ * append on every value a device sends: devices are found through nested maps (no key string
+ * made per call), a point is its time and value in two arrays (no object per point), and a
+ * stream may hold a quarter more points than its bound before the oldest go, all in one splice
+ * (reads never see them; dropping one per append would move the whole array every time).
+ */
 export class MemoryDeviceHistory implements DeviceHistory {
   readonly #maxPerStream: number;
+  readonly #slack: number;
   readonly #maxStreams: number;
-  /** `plugin\0deviceId` -> stream -> points, oldest first. */
-  readonly #devices = new Map<string, Map<string, HistoryPoint[]>>();
+  /** plugin -> device id -> stream -> points. */
+  readonly #plugins = new Map<string, Map<string, Map<string, MemoryStream>>>();
 
   constructor(options: MemoryHistoryOptions = {}) {
     this.#maxPerStream = options.maxPerStream ?? 1000;
+    this.#slack = Math.max(16, Math.ceil(this.#maxPerStream / 4));
     this.#maxStreams = options.maxStreamsPerDevice ?? 1000;
   }
 
   append(plugin: string, deviceId: string, stream: string, ts: number, value: StoredJson): void {
-    const key = `${plugin}\u0000${deviceId}`;
-    let streams = this.#devices.get(key);
+    let devices = this.#plugins.get(plugin);
+    if (devices === undefined) {
+      devices = new Map();
+      this.#plugins.set(plugin, devices);
+    }
+    let streams = devices.get(deviceId);
     if (streams === undefined) {
       streams = new Map();
-      this.#devices.set(key, streams);
+      devices.set(deviceId, streams);
     }
     let points = streams.get(stream);
     if (points === undefined) {
       if (streams.size >= this.#maxStreams) return;
-      points = [];
+      points = { ts: [], values: [] };
       streams.set(stream, points);
     }
-    const point = { ts, value };
+    const n = points.ts.length;
     // Points mostly arrive in time order: append, else insert where the time says.
-    if (points.length === 0 || (points.at(-1)?.ts ?? ts) <= ts) points.push(point);
-    else points.splice(insertionIndex(points, ts), 0, point);
-    if (points.length > this.#maxPerStream) points.splice(0, points.length - this.#maxPerStream);
+    if (n === 0 || (points.ts[n - 1] ?? ts) <= ts) {
+      points.ts.push(ts);
+      points.values.push(value);
+    } else {
+      const at = insertionIndex(points.ts, ts);
+      points.ts.splice(at, 0, ts);
+      points.values.splice(at, 0, value);
+    }
+    if (n + 1 > this.#maxPerStream + this.#slack) {
+      const drop = n + 1 - this.#maxPerStream;
+      points.ts.splice(0, drop);
+      points.values.splice(0, drop);
+    }
   }
 
   query(plugin: string, deviceId: string, stream: string, query: HistoryQuery = {}): Promise<HistoryPoint[]> {
-    const points = this.#devices.get(`${plugin}\u0000${deviceId}`)?.get(stream) ?? [];
+    const kept = this.#plugins.get(plugin)?.get(deviceId)?.get(stream);
+    if (kept === undefined) return Promise.resolve([]);
     const from = query.from ?? -Infinity;
     const to = query.to ?? Infinity;
-    const inRange = points.filter((p) => p.ts >= from && p.ts <= to);
+    const inRange: HistoryPoint[] = [];
+    for (let i = Math.max(0, kept.ts.length - this.#maxPerStream); i < kept.ts.length; i++) {
+      const ts = kept.ts[i] ?? 0;
+      if (ts >= from && ts <= to) inRange.push({ ts, value: kept.values[i] ?? null });
+    }
     const limit = query.limit === undefined ? inRange.length : Math.max(0, Math.floor(query.limit));
     return Promise.resolve(query.latest === true ? inRange.slice(Math.max(0, inRange.length - limit)) : inRange.slice(0, limit));
   }
 
   streams(plugin: string, deviceId: string): Promise<string[]> {
-    return Promise.resolve([...(this.#devices.get(`${plugin}\u0000${deviceId}`)?.keys() ?? [])]);
+    return Promise.resolve([...(this.#plugins.get(plugin)?.get(deviceId)?.keys() ?? [])]);
   }
 
   flush(): Promise<void> {
@@ -93,13 +126,13 @@ export class MemoryDeviceHistory implements DeviceHistory {
   }
 }
 
-/** Where a point at `ts` goes among points sorted by time (after those with the same time). */
-function insertionIndex(points: HistoryPoint[], ts: number): number {
+/** Where a point at `ts` goes among times in order (after those with the same time). */
+function insertionIndex(times: number[], ts: number): number {
   let low = 0;
-  let high = points.length;
+  let high = times.length;
   while (low < high) {
     const mid = (low + high) >>> 1;
-    if ((points[mid]?.ts ?? 0) <= ts) low = mid + 1;
+    if ((times[mid] ?? 0) <= ts) low = mid + 1;
     else high = mid;
   }
   return low;

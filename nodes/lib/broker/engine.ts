@@ -2,10 +2,10 @@
  * The local broker engine: aedes plus users, namespaces, listeners, the in-process client and
  * the plug-in seam. It knows no platform; platforms plug in through `BrokerPlugin`.
  */
-import { BackendGate, instanceId, type BackendAedes, type BrokerBackend } from "./backend.js";
+import { BackendGate, type BackendAedes, type BrokerBackend } from "./backend.js";
 import { MemoryDeviceHistory, type DeviceHistory } from "./device-history.js";
 import { MemoryDeviceStores, type DeviceStoreProvider } from "./device-store.js";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -15,12 +15,14 @@ import { TypedEmitter } from "../transport/typed-emitter.js";
 import { loadAedes, type Aedes, type AedesHandover, type AedesInternals, type AedesPublishPacket, type AedesSubscription, type Client, type ClientInternals, type PublishPacket } from "./aedes-types.js";
 import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits, type LimitError } from "./guards.js";
 import { guardDeliveryQueue } from "./delivery-queue.js";
+import { settleImmediateArgs } from "./immediate-args.js";
 import { holdUntilReady, releaseHeld } from "./resume-order.js";
 import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
 import { checkRateLimit, PublishLimiter } from "./publish-limit.js";
+import { PubackAfterPublish } from "./puback-after-publish.js";
 import type { SessionStore, StoreLease } from "./session-store.js";
 import {
   INTERNAL_PREFIX,
@@ -99,6 +101,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #listeners = new Set<Listener>();
   readonly #localClients = new Set<LocalClient>();
   #aedes: Aedes | undefined;
+  /** aedes' own `published` hook, for while no plugin is plugged in (#syncPublishedHook). */
+  #idlePublished: Aedes["published"] | undefined;
   readonly #limits: BrokerLimits;
   readonly #guards: PacketGuards;
   readonly #sessionGuards: SessionGuards;
@@ -117,6 +121,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #backend: BrokerBackend | undefined;
   readonly #gate: BackendGate | undefined;
   #backendAedes: BackendAedes | undefined;
+  /** aedes' id: one per engine (two engines sharing sessions must not share an id: FINDINGS 3). */
+  readonly #id: string;
+  readonly #pubacks: PubackAfterPublish;
 
   /**
    * Validates the options (throws TypeError naming the problem) and starts aedes in the
@@ -125,6 +132,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
    */
   constructor(options: BrokerOptions = {}) {
     super();
+    // Before any client is served: aedes' per-packet immediates must stay young (immediate-args.ts).
+    settleImmediateArgs();
     this.#users = new UserDirectory(options.users);
     this.#allowAnonymous = options.allowAnonymous ?? false;
     this.#authThrottle = options.authThrottle === false ? undefined : new AuthThrottle(options.authThrottle);
@@ -135,6 +144,17 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     if (this.#backend && (options.deviceStores !== undefined || options.history !== undefined)) {
       throw new TypeError("an engine on a shared store (backend) takes its device stores and history from it: give neither deviceStores nor history");
     }
+    this.#id = options.id ?? randomUUID();
+    this.#pubacks = new PubackAfterPublish({
+      publish: (packet, client, done) => {
+        (this.#broker as unknown as AedesInternals).publish(packet, client, done);
+      },
+      flush: options.flush,
+      onFailure: (client, err) => {
+        this.#event({ event: "client-error", clientId: client.id, error: `QoS 1 message not acknowledged (the client will send it again): ${err.message}` });
+        client.close();
+      },
+    });
     this.deviceStores = this.#backend?.deviceStores ?? options.deviceStores ?? new MemoryDeviceStores();
     this.history = this.#backend?.history ?? options.history ?? new MemoryDeviceHistory();
     // Checked at run time too: the options come from a flow file, not from typed code.
@@ -178,15 +198,14 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     try {
       const { Aedes } = await loadAedes();
       // Waits for the previous engine on the same store to finish closing.
-      const lease = await this.#sessions?.lease();
+      const lease = await this.#sessions?.lease(this.#id);
       this.#lease = lease;
       // A shared store: connected (however long that takes) before aedes, which reads sessions from it.
       await this.#backend?.start();
       this.#backendAedes = await this.#backend?.attach();
       const shared = this.#backendAedes;
       const aedes = await Aedes.createBroker({
-        // Two instances of one flow on a shared store must not share an aedes id (broker/backend.ts).
-        id: this.#backend ? instanceId(options.id) : options.id,
+        id: this.#id,
         ...(shared ? { mq: shared.mq, persistence: shared.persistence } : lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
         maxClientsIdLength: options.maxClientIdLength ?? 256,
         maximumPacketSize: this.#limits.maxPacketSize,
@@ -198,21 +217,23 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           this.#authenticate(client, username, password, done);
         },
         authorizePublish: (client, packet, done) => {
-          done(this.#authorizePublish(client, packet));
+          const refusal = this.#authorizePublish(client, packet);
+          // Accepted QoS 1 messages are published here and acknowledged once stored (puback-after-publish.ts).
+          if (refusal === null && packet.topic !== REFUSED_TOPIC && this.#pubacks.takes(client, packet)) this.#pubacks.publish(client, packet, done);
+          else done(refusal);
         },
         authorizeSubscribe: (client, sub, done) => {
           done(null, this.#authorizeSubscribe(client, sub));
         },
         authorizeForward: (client, packet) => this.#authorizeForward(client, packet),
-        published: (packet, client, done) => {
-          done();
-          this.#published(packet, client);
-        },
+        // `published` only while a plugin is plugged in (#syncPublishedHook).
       });
       if (lease) (aedes as unknown as AedesHandover).counter = Math.max((aedes as unknown as AedesHandover).counter, lease.counter);
       this.#guards.hardenBroker(aedes);
       this.#sessionGuards.attach(aedes);
       this.#aedes = aedes;
+      this.#idlePublished = aedes.published;
+      this.#syncPublishedHook();
       // Queued deliveries must not drain by recursion (delivery-queue.ts): that ended Node-RED.
       guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
       this.#wireEvents(aedes);
@@ -229,8 +250,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     }
   }
 
+  /** aedes' id (known before aedes runs). */
   get id(): string {
-    return this.#broker.id;
+    return this.#id;
   }
 
   get connectedClients(): number {
@@ -286,9 +308,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   addPlugin(plugin: BrokerPlugin): () => void {
     if (this.#plugins.has(plugin.name)) throw new Error(`a broker plugin named "${plugin.name}" is already registered`);
     this.#plugins.set(plugin.name, plugin);
+    this.#syncPublishedHook();
     return () => {
       if (this.#plugins.get(plugin.name) !== plugin) return;
       this.#plugins.delete(plugin.name);
+      this.#syncPublishedHook();
       this.disconnectClients((info) => info.identity.plugin === plugin.name);
     };
   }
@@ -651,6 +675,21 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     packet.topic = visible;
     return packet;
   }
+
+  /**
+   * Only plugins look at what was published, so a broker of generic users keeps aedes' own
+   * `published` (nothing per message); aedes reads the hook anew for every message.
+   */
+  #syncPublishedHook(): void {
+    const aedes = this.#aedes;
+    if (!aedes || !this.#idlePublished) return;
+    aedes.published = this.#plugins.size > 0 ? this.#pluginPublished : this.#idlePublished;
+  }
+
+  readonly #pluginPublished: Aedes["published"] = (packet, client, done) => {
+    done();
+    this.#published(packet, client);
+  };
 
   #published(packet: AedesPublishPacket, client: Client | null): void {
     if (!client || packet.topic === REFUSED_TOPIC) return;

@@ -159,8 +159,12 @@ export class SessionGuards {
     };
     // Every way a message leaves the queue goes through here: acknowledged, delivered to a clean
     // start, or emptied with its session.
-    store.outgoingClearMessageId = (client, packet) =>
-      clear(client, packet).then((removed) => {
+    store.outgoingClearMessageId = (client, packet) => {
+      const cleared = clear(client, packet);
+      // Nothing counted for this client id (a clean session: each of its QoS 1/2 acknowledgements
+      // comes here): no second promise per message.
+      if (!queued.has(client.id)) return cleared;
+      return cleared.then((removed) => {
         if (removed !== undefined) {
           const count = (queued.get(client.id) ?? 1) - 1;
           if (count > 0) queued.set(client.id, count);
@@ -168,6 +172,7 @@ export class SessionGuards {
         }
         return removed;
       });
+    };
     // A session's end (clean start, clean disconnect, expiry) forgets its owner.
     store.cleanSubscriptions = (client) => {
       owners.delete(client.id);

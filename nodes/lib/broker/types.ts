@@ -48,7 +48,11 @@ export interface ListenerInfo {
 export type PersistenceOptions = { kind: "memory" } | { kind: "redis"; url: string; password?: string };
 
 export interface BrokerOptions {
-  /** Broker id (aedes id); defaults to a random UUID. */
+  /**
+   * Broker id (aedes id); defaults to a random UUID. Each running engine needs its own: aedes
+   * tells brokers apart by it (duplicate filter, wills, queued messages), so two engines on one
+   * store (a restart, a second instance) must not share one.
+   */
   id?: string;
   allowAnonymous?: boolean;
   users?: BrokerUser[];
@@ -64,11 +68,15 @@ export interface BrokerOptions {
   history?: DeviceHistory;
   /**
    * A store other broker instances share (broker/backend.ts; the `redis` persistence): aedes'
-   * message bus and persistence, device stores and history all come from it, and the engine's
-   * aedes gets an id of its own (the `id` option plus a random suffix). The engine starts it and
-   * closes it. Not with `deviceStores` or `history`.
+   * message bus and persistence, device stores and history all come from it. The engine starts it
+   * and closes it. Not with `deviceStores` or `history`.
    */
   backend?: BrokerBackend;
+  /**
+   * Resolves once everything stored so far (sessions, retained messages, hosted devices' state
+   * and history) would survive a crash: a QoS 1 PUBACK waits for it. Default: nothing to wait for.
+   */
+  flush?: () => Promise<void>;
   /** Longest accepted client id; MQTT 3.1.1 says 23, devices (Blynk) use up to 64. Default 256. */
   maxClientIdLength?: number;
   /** Failed-login throttling per source address (transport/auth-throttle.ts); false = off. Default: on, its defaults. */

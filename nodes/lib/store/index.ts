@@ -11,3 +11,4 @@ export { RedisHistory, type RedisHistoryOptions } from "./redis-history.js";
 export { checkRedisUrl, describeRedis, type RedisTarget } from "./redis-connection.js";
 export { redisPattern } from "./redis-emitter.js";
 export { redisAedesPersistence } from "./redis-aedes-persistence.js";
+export { openBrokerStorage, openSqliteStorage, type SqliteStorageSettings } from "./broker-storage.js";

@@ -4,9 +4,9 @@
  * Memory answers every read (retained messages and subscriptions in aedes-persistence's own
  * memory persistence, with its topic trie; queues, inbound messages and wills here); every change
  * leaves a pending write, coalesced per row, that the file's group commit writes; each changing
- * call resolves after that commit, so what aedes acknowledges (a PUBACK after the message was
- * queued for offline sessions) survives a crash. A message queued and delivered within one
- * commit is never written at all.
+ * call but storeRetained resolves after that commit, so what aedes acknowledges (a PUBREC after
+ * the message was queued for offline sessions; the engine's QoS 1 PUBACK after a flush) survives
+ * a crash. A message queued and delivered within one commit is never written at all.
  */
 import { Readable } from "node:stream";
 import MemoryPersistence from "aedes-persistence/asyncPersistence.js";
@@ -127,16 +127,20 @@ export class SqliteAedesPersistence implements CommitParticipant {
   }
 
   // ---- retained -----------------------------------------------------------------------------------
+  /**
+   * Resolves once the message is retained in memory and its write is pending, without waiting for
+   * the commit: aedes' pipeline waits for a commit right after (every QoS 1/2 message's queueing
+   * flushes, and the broker engine acknowledges a QoS 1 message after a flush). Waiting here too
+   * would let a later message overtake a retained one, and aedes' duplicate filter would drop the
+   * overtaken one for a subscriber of both. A QoS 0 retained message promises nothing.
+   */
   async storeRetained(packet: StoredPacket): Promise<void> {
-    await this.#memory.storeRetained(packet);
     const topic = String(packet.topic);
     const payload = packet.payload as { length: number } | undefined;
-    if (payload === undefined || payload.length === 0) this.#write(`r\u0000${topic}`, () => this.#sql.delRetained.run([topic]));
-    else {
-      const encoded = encodePacket(packet);
-      this.#write(`r\u0000${topic}`, () => this.#sql.putRetained.run([topic, encoded]));
-    }
-    await this.#commit.flush();
+    const encoded = payload === undefined || payload.length === 0 ? undefined : encodePacket(packet); // a packet that cannot be encoded fails here
+    await this.#memory.storeRetained(packet);
+    if (encoded === undefined) this.#write(`r\u0000${topic}`, () => this.#sql.delRetained.run([topic]));
+    else this.#write(`r\u0000${topic}`, () => this.#sql.putRetained.run([topic, encoded]));
   }
 
   createRetainedStream(pattern: string): Readable {

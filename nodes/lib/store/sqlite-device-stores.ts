@@ -1,5 +1,5 @@
 /**
- * Hosted devices' state in SQLite, behind the broker's `DeviceStore` (docs/ARCHITECTURE.md 1.4, 3.6).
+ * Hosted devices' state in SQLite, behind the broker's `DeviceStore` (docs/ARCHITECTURE.md 1.4, 3.5).
  * Opening a device loads its rows into memory once; reads are answered from memory; `set`,
  * `delete` and `clear` change memory at once and leave a pending write, coalesced per entry (a
  * value set 100 times between two commits is written once), that the file's group commit

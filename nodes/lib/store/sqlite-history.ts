@@ -46,7 +46,8 @@ const DAY_MS = 86_400_000;
 
 export class SqliteHistory implements CommitParticipant {
   readonly #commit: GroupCommit;
-  readonly #retentionMs: number;
+  #retentionMs: number;
+  readonly #pruneEveryMs: number;
   readonly #maxPerStream: number;
   readonly #maxPending: number;
   readonly #prunePassRows: number;
@@ -74,6 +75,7 @@ export class SqliteHistory implements CommitParticipant {
     this.#prunePassRows = positive(options.prunePassRows, 5_000);
     this.#maxQuery = positive(options.maxQueryPoints, 100_000);
     this.#now = options.now ?? Date.now;
+    this.#pruneEveryMs = positive(options.pruneEveryMs, 3_600_000);
     const file = commit.file;
     this.#sql = {
       insert: file.prepare(
@@ -100,13 +102,28 @@ export class SqliteHistory implements CommitParticipant {
     }
     this.#nextId = maxId + 1;
     commit.join(this);
-    if (this.#retentionMs > 0) {
-      this.#timer = setInterval(() => {
-        this.#startPrune();
-      }, positive(options.pruneEveryMs, 3_600_000));
-      this.#timer.unref();
+    this.#armPruning();
+  }
+
+  /** Days of history kept from now on (0 = forever); a shorter retention prunes soon. */
+  set retentionDays(days: number) {
+    this.#retentionMs = Math.max(0, days) * DAY_MS;
+    this.#armPruning();
+  }
+
+  get retentionDays(): number {
+    return this.#retentionMs / DAY_MS;
+  }
+
+  #armPruning(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#retentionMs === 0 || this.#commit.closed) return;
+    this.#timer = setInterval(() => {
       this.#startPrune();
-    }
+    }, this.#pruneEveryMs);
+    this.#timer.unref();
+    this.#startPrune();
   }
 
   /** Points dropped because they waited for a commit while the disk failed. */

@@ -10,13 +10,14 @@
  * arrive in `send`, which remembers shared attributes, hands pushes to waiting HTTP polls and
  * publishes the payload on the device's `down/` topic.
  */
-import type { DeviceStore } from "../broker/index.js";
+import type { DeviceHistory, DeviceStore } from "../broker/index.js";
 import { HostedRuntimeBase } from "../broker/hosted-runtime.js";
 import { Correlator } from "../transport/correlator.js";
 import { toError, TransportError } from "../transport/errors.js";
 import { LIMITS, rpcRequestTopic, rpcResponseTopic, TOPICS, type TbJson } from "./codec.js";
+import { historyStream } from "./hosted-state.js";
 import { TbDeviceState } from "./hosted-store.js";
-import { hostedTopics, type HostedTbDevice, type TbDown, type TbUp } from "./hosted-types.js";
+import { hostedTopics, TB_PLUGIN, type HostedTbDevice, type TbDown, type TbUp } from "./hosted-types.js";
 import { encodeHttpRpcRequest } from "./http-codec.js";
 
 /** Publishes on an internal topic of the device's engine (QoS 1); settles when delivered. */
@@ -110,15 +111,17 @@ export class HostedDevice extends HostedRuntimeBase<TbUp, TbDown, void, never> {
   /** Client RPC over HTTP (`POST .../rpc`) waiting for a flow's answer. */
   readonly clientRpc = new Correlator<TbJson>({ firstId: HTTP_RPC_FIRST_ID, maxId: LIMITS.tbMaxRequestId });
   readonly #publish: Publish;
+  readonly #history: DeviceHistory;
   /** The internal prefix of what the device receives (made once: used on every send). */
   readonly #down: string;
   #closed = false;
 
-  constructor(config: HostedTbDevice, store: DeviceStore, report: (err: Error) => void, publish: Publish) {
+  constructor(config: HostedTbDevice, store: DeviceStore, report: (err: Error) => void, publish: Publish, history: DeviceHistory) {
     super({ id: config.id, name: config.name, platform: "ThingsBoard" }, store, report);
     this.config = config;
     this.state = new TbDeviceState(store);
     this.#publish = publish;
+    this.#history = history;
     this.#down = hostedTopics.down(config.id);
   }
 
@@ -133,18 +136,30 @@ export class HostedDevice extends HostedRuntimeBase<TbUp, TbDown, void, never> {
 
   /**
    * What the device sent, parsed (MQTT or HTTP): client attributes and the latest telemetry are
-   * remembered (what fits; the rest is reported, flows get everything), then the listeners hear it.
+   * remembered (what fits; the rest is reported, flows get everything), each telemetry point
+   * that fits goes to the history (hosted-state.ts), then the listeners hear it.
    */
   receive(message: TbUp): void {
     try {
       if (message.kind === "attributes") this.state.setAttributes("client", message.values, message.device);
-      else if (message.kind === "telemetry") this.state.setTelemetry(message.entries, message.device);
+      else if (message.kind === "telemetry") this.state.setTelemetry(message.entries, message.device, this.#recorder(message.device));
     } catch (err) {
       this.report(toError(err).message, "store-full");
     }
     // ThingsBoard itself answers the session limits (hosted-plugin.ts); they are never the flows'.
     if (message.kind === "rpc-request" && message.method === "getSessionLimits") return;
     this.listeners.uplink(message);
+  }
+
+  /** Appends telemetry points of the device (or its sub-device) to the history; a failure is reported, never thrown. */
+  #recorder(device: string | undefined): (key: string, at: number, value: TbJson) => void {
+    return (key, at, value) => {
+      try {
+        this.#history.append(TB_PLUGIN, this.id, historyStream(key, device), at, value);
+      } catch (err) {
+        this.report(`telemetry "${key}" was not kept in the history: ${toError(err).message}`, "history");
+      }
+    };
   }
 
   /** From flows: shared attributes are remembered, HTTP polls and calls get theirs, the device gets the payload. */

@@ -103,7 +103,7 @@ export class TbEmulation implements BrokerPlugin {
     if (this.#closed) throw new Error("the ThingsBoard emulation of this broker was closed");
     const store = this.#engine.deviceStores.open(TB_PLUGIN, config.id);
     // Flows' messages settle when delivered, and fail to the sender (not to the report).
-    return this.#connections.host(config.id, () => new HostedDevice(config, store, report, (topic, payload) => this.#client.publish(topic, payload, { qos: 1 })));
+    return this.#connections.host(config.id, () => new HostedDevice(config, store, report, (topic, payload) => this.#client.publish(topic, payload, { qos: 1 }), this.#engine.history));
   }
 
   /** Ends hosting: waiting HTTP calls end, connections close, the state is given back to the engine's store provider. */

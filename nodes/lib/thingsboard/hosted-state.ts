@@ -5,6 +5,15 @@
  * ts), of the device itself; the same sections with `:<name>` for each gateway sub-device,
  * whose names are listed in `sub-devices`. Keys are attribute and telemetry keys; values are
  * the values as received. Writes, with their limits, are hosted-store.ts's.
+ *
+ * History (the engine's DeviceHistory, plugin "thingsboard", the hosted device's id): every
+ * telemetry point, value = the value as received, time = its ts (else its arrival); stream =
+ * its key, or `<sub-device>/<key>` for a gateway's sub-device (`historyStream`). Sub-devices
+ * stay under the gateway's id so that the history's bound on streams per device bounds what a
+ * gateway can make, however many sub-devices it invents. "%" and "/" in a sub-device's name, and
+ * in a key of the device itself, are written %25 and %2F, so no two series share a stream:
+ * a stream without "/" is the device's own key, one with "/" is a sub-device's (its first "/"
+ * ends the name). Attributes are state, not history.
  */
 import type { DeviceStore } from "../broker/index.js";
 import type { AttributeKeySelection, TbValue, TbValues } from "./codec.js";
@@ -42,4 +51,14 @@ export function selectAttributes(store: DeviceStore, selection: AttributeKeySele
 /** The latest value of each telemetry key, with its ts. */
 export function latestTelemetry(store: DeviceStore, device?: string): Record<string, { ts: number; value: TbValue }> {
   return Object.fromEntries(store.entries(sectionOf("telemetry", device)).map(([key, stored]) => [key, { ts: stored.at, value: stored.value as TbValue }]));
+}
+
+/** "%" and "/" written %25 and %2F (nothing else changes: most names come out as they are). */
+function escapeSlash(text: string): string {
+  return text.includes("/") || text.includes("%") ? text.replaceAll("%", "%25").replaceAll("/", "%2F") : text;
+}
+
+/** The history stream of telemetry key `key` of the device itself, or of its gateway sub-device `device`. */
+export function historyStream(key: string, device?: string): string {
+  return device === undefined ? escapeSlash(key) : `${escapeSlash(device)}/${key}`;
 }

@@ -21,6 +21,9 @@ export const STORE_LIMITS = {
   valueBytes: LIMITS.maxPayloadBytes,
 } as const;
 
+/** Receives one telemetry point that passed the limits: its key, time and value. */
+export type TelemetryPoint = (key: string, at: number, value: TbValue) => void;
+
 const SCOPE_WORDS: Readonly<Record<Scope, string>> = { client: "client attributes", shared: "shared attributes", telemetry: "telemetry" };
 
 /** Bytes of `value` as JSON, when it may be over the limit (short text and numbers never are). */
@@ -61,13 +64,17 @@ export class TbDeviceState {
     this.setAttributes("shared", update.values, device);
   }
 
-  /** Keeps the latest value of each key (by ts; an older point does not replace a newer one); throws "too-large" naming what was not kept. */
-  setTelemetry(entries: readonly TelemetryEntry[], device?: string): void {
+  /**
+   * Keeps the latest value of each key (by ts; an older point does not replace a newer one);
+   * throws "too-large" naming what was not kept. Every point that is kept or only older than
+   * the kept one goes to `point` (the history), one call each; refused points do not.
+   */
+  setTelemetry(entries: readonly TelemetryEntry[], device?: string, point?: TelemetryPoint): void {
     const now = this.#now();
     const section = sectionOf("telemetry", device);
     for (const entry of entries) {
       const at = entry.ts ?? now;
-      this.#write("telemetry", device, Object.entries(entry.values), () => at, (key) => (this.store.get(section, key)?.at ?? -Infinity) <= at);
+      this.#write("telemetry", device, Object.entries(entry.values), () => at, (key) => (this.store.get(section, key)?.at ?? -Infinity) <= at, point);
     }
   }
 
@@ -76,7 +83,7 @@ export class TbDeviceState {
     return selectAttributes(this.store, selection, device);
   }
 
-  #write(scope: Scope, device: string | undefined, values: [string, TbValue][], at: () => number, newer: (key: string) => boolean): void {
+  #write(scope: Scope, device: string | undefined, values: [string, TbValue][], at: () => number, newer: (key: string) => boolean, point?: TelemetryPoint): void {
     if (values.length === 0) return;
     const section = this.#section(scope, device);
     const refused: string[] = [];
@@ -91,7 +98,10 @@ export class TbDeviceState {
       } else if (this.store.get(section, key) === undefined && this.store.size(section) >= STORE_LIMITS.keys) {
         refused.push(`${quote(key)} would be ${scope === "telemetry" ? "key" : "attribute"} ${STORE_LIMITS.keys + 1} (at most ${STORE_LIMITS.keys})`);
         tooLarge = true;
-      } else if (newer(key)) this.store.set(section, key, value, at());
+      } else {
+        if (newer(key)) this.store.set(section, key, value, at());
+        point?.(key, at(), value);
+      }
     }
     if (refused.length > 0) throw new TransportError(tooLarge ? "too-large" : "invalid", `${SCOPE_WORDS[scope]} not remembered: ${refused.join("; ")}`);
   }

@@ -166,6 +166,8 @@ async function handle(call: ApiCall, options: Settings): Promise<ApiOutcome> {
   call.loginSucceeded();
   const device = registration.runtime;
   if (!device || device.closed) return text(503, "The iot-broker node hosting this device is not running.");
+  // A write is answered once it is durable (a 200 is an acknowledgement: docs/ARCHITECTURE.md 5.6).
+  if (intent.kind === "telemetry" || intent.kind === "attributes") call.durable(device.store);
   try {
     return await perform(intent, device, res, options);
   } catch (err) {

@@ -11,10 +11,10 @@ import { MemoryDeviceStore, type DeviceStore } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { tokenDigest } from "../transport/secret-match.js";
 import { toInteger } from "../transport/value-codec.js";
-import { type ChannelUpdate, FIELD_NUMBERS, entryTime, parseTopic, toChannelId } from "./codec.js";
+import { type ChannelUpdate, type FeedEntry, FIELD_NUMBERS, entryTime, parseTopic, toChannelId } from "./codec.js";
 import { CHANNEL_SECTION, channelNumber, lastEntry, lastEntryId } from "./hosted-state.js";
 import { DEFAULT_STORE_LIMIT, FeedStore, MAX_STORE_LIMIT, copyFeed, isBehind } from "./hosted-store.js";
-import { hostedTopics, type HostedChannel, type WriteResult } from "./hosted-types.js";
+import { hostedTopics, type BulkResult, type HostedChannel, type WriteResult } from "./hosted-types.js";
 import type { ChannelInfo } from "./rest-codec.js";
 
 /** Whether `secret` is the one `digest` was made from (fixed-size digests: constant time). */
@@ -82,6 +82,8 @@ export interface RunningChannel {
   readonly online: boolean;
   /** Stores an update (and delivers its entry); `fromFlows`: the entry is not sent back to the flows. */
   write(update: ChannelUpdate, fromFlows?: boolean): WriteResult;
+  /** Stores a bulk update's entries (to flows, not to subscribed devices). */
+  writeBulk(updates: readonly ChannelUpdate[]): BulkResult;
 }
 
 export class ChannelHosting {
@@ -96,6 +98,8 @@ export class ChannelHosting {
   #parked: DeviceStore | undefined;
   /** The writer of the parked feed, made when a REST update comes while no broker runs. */
   #parkedFeed: FeedStore | undefined;
+  /** Entries written while no broker ran: no engine's history has them yet (at most `limit`). */
+  #unrecorded: FeedEntry[] = [];
 
   constructor(config: HostedChannel, brokerId: string, now: () => number, running: () => RunningChannel | undefined) {
     this.config = config;
@@ -136,15 +140,47 @@ export class ChannelHosting {
     const running = this.running();
     if (running !== undefined) return running.write(update);
     this.#parkedFeed ??= new FeedStore(this.store(), this.limit);
-    return this.#parkedFeed.write(this.config, update, this.now());
+    const result = this.#parkedFeed.write(this.config, update, this.now());
+    if (result.ok) this.#unrecord([result.entry]);
+    return result;
   }
 
-  /** A runtime on a new engine takes the feed over: the parked one replaces the store's when it is newer (memory stores start empty). */
-  adopt(store: DeviceStore): void {
+  /** A bulk update from a REST client: stored by the running engine, else into the parked feed. */
+  writeBulk(updates: readonly ChannelUpdate[]): BulkResult {
+    const running = this.running();
+    if (running !== undefined) return running.writeBulk(updates);
+    this.#parkedFeed ??= new FeedStore(this.store(), this.limit);
+    const result = this.#parkedFeed.writeBulk(this.config, updates, this.now());
+    if (result.ok) this.#unrecord(result.entries);
+    return result;
+  }
+
+  #unrecord(entries: readonly FeedEntry[]): void {
+    this.#unrecorded.push(...entries.map((e) => ({ ...e })));
+    if (this.#unrecorded.length > this.limit) this.#unrecorded.splice(0, this.#unrecorded.length - this.limit);
+  }
+
+  /**
+   * A runtime on a new engine takes the feed over: the parked one replaces the store's when it
+   * is newer (memory stores start empty). Returns the entries written while no broker ran, for
+   * the engine's history (none when the store's feed was kept instead).
+   */
+  adopt(store: DeviceStore): FeedEntry[] {
     const parked = this.#parked;
+    const unrecorded = this.#unrecorded;
     this.#parked = undefined;
     this.#parkedFeed = undefined;
-    if (parked !== undefined && isBehind(store, parked)) copyFeed(parked, store);
+    this.#unrecorded = [];
+    if (parked !== undefined && isBehind(store, parked)) {
+      copyFeed(parked, store);
+      return unrecorded;
+    }
+    if (channelNumber(store, "createdAt") === undefined) {
+      // The channel's created_at, kept with its feed (a durable store answers it after a restart).
+      const now = this.now();
+      store.set(CHANNEL_SECTION, "createdAt", (parked === undefined ? undefined : channelNumber(parked, "createdAt")) ?? now, now);
+    }
+    return [];
   }
 
   /** The engine running the channel goes: the hosting keeps a copy of the feed until the next one. */

@@ -81,7 +81,7 @@ export class ThingSpeakEmulation implements BrokerPlugin {
     if (this.#closed) throw new Error("the ThingSpeak emulation of this broker was closed");
     if (this.#channels.has(hosting.id)) throw new Error(`a ThingSpeak channel with id "${hosting.id}" is already hosted on this broker`);
     const store = this.#engine.deviceStores.open(THINGSPEAK_PLUGIN, hosting.id);
-    const runtime = new ChannelRuntime(hosting, store, report, (r, messages) => this.#deliver(r, messages));
+    const runtime = new ChannelRuntime(hosting, store, report, (r, messages) => this.#deliver(r, messages), this.#engine.history);
     this.#channels.set(hosting.id, runtime);
     return runtime;
   }

@@ -10,7 +10,7 @@ import type { DeviceStore, StoredJson } from "../broker/index.js";
 import { TransportError, toError } from "../transport/errors.js";
 import { createdAtMs, entryFromUpdate, isEmptyUpdate, type ChannelUpdate, type FeedEntry } from "./codec.js";
 import { CHANNEL_SECTION, FEED_SECTION, channelNumber, lastEntryId, type ChannelKey } from "./hosted-state.js";
-import type { HostedChannel, WriteResult } from "./hosted-types.js";
+import type { BulkResult, HostedChannel, WriteResult } from "./hosted-types.js";
 
 /** Default number of entries kept: ThingSpeak's largest read (8000 results). */
 export const DEFAULT_STORE_LIMIT = 8000;
@@ -46,9 +46,15 @@ export function copyFeed(from: DeviceStore, to: DeviceStore): void {
   }
 }
 
-/** Whether `store` has no channel record yet, or an older feed than `than`: `than` should replace it. */
+/**
+ * Whether `than` should replace `store`'s feed: `store` is empty (no entry, no channel record),
+ * or `than` has newer entries. A durable store that has entries but no channel record (its
+ * channel was first hosted on a running broker) is not behind an empty feed: it keeps them.
+ */
 export function isBehind(store: DeviceStore, than: DeviceStore): boolean {
-  return channelNumber(store, "createdAt") === undefined || (lastEntryId(than) ?? 0) > (lastEntryId(store) ?? 0);
+  const stored = lastEntryId(store) ?? 0;
+  if (stored === 0 && channelNumber(store, "createdAt") === undefined) return true;
+  return (lastEntryId(than) ?? 0) > stored;
 }
 
 export class FeedStore {
@@ -90,14 +96,8 @@ export class FeedStore {
     if (isEmptyUpdate(update)) {
       return { ok: false, code: "no-action", message: "nothing to store: the update has no field, location, elevation or status" };
     }
-    const interval = config.updateIntervalMs;
-    const lastUpdateAt = channelNumber(this.store, "lastUpdateAt");
-    const elapsed = lastUpdateAt === undefined ? Infinity : now - lastUpdateAt;
-    // A clock set back (elapsed < 0) must not block updates for that long: it lets the update in.
-    if (elapsed >= 0 && elapsed < interval) {
-      const retryInMs = interval - elapsed;
-      return { ok: false, code: "rate-limited", retryInMs, message: `over the channel's update interval of ${interval} ms: the next update is accepted in ${retryInMs} ms` };
-    }
+    const early = this.#tooEarly(config, now, "update");
+    if (early !== undefined) return early;
     let entry: FeedEntry;
     try {
       entry = entryFromUpdate(config.channelId, this.nextId, update, now);
@@ -109,6 +109,48 @@ export class FeedStore {
     }
     this.#append(entry, now);
     return { ok: true, entry };
+  }
+
+  /**
+   * Stores a bulk update's entries (each with its created_at) as the next entries, all or none:
+   * the whole call counts as one update for the update interval (ThingSpeak: one bulk call per
+   * interval), an empty update, a value the codec refuses or a created_at stored already (or
+   * twice in the call) refuses the call, naming the update. Never throws.
+   */
+  writeBulk(config: Readonly<HostedChannel>, updates: readonly ChannelUpdate[], now: number): BulkResult {
+    const early = this.#tooEarly(config, now, "bulk update");
+    if (early !== undefined) return early;
+    const entries: FeedEntry[] = [];
+    const times = new Set<string>();
+    for (const [i, update] of updates.entries()) {
+      const which = `update ${i} of the bulk update`;
+      if (isEmptyUpdate(update)) return { ok: false, code: "no-action", message: `nothing to store in ${which}: it has no field, location, elevation or status` };
+      let entry: FeedEntry;
+      try {
+        entry = entryFromUpdate(config.channelId, this.nextId + i, update, now);
+      } catch (err) {
+        const refusal = refusalOf(err);
+        return { ...refusal, message: `${which}: ${refusal.message}` };
+      }
+      if (this.hasTime(entry.created_at) || times.has(entry.created_at)) {
+        return { ok: false, code: "conflict", message: `${which}: an entry with created_at ${entry.created_at} is stored already (or comes twice); created_at is unique per channel` };
+      }
+      times.add(entry.created_at);
+      entries.push(entry);
+    }
+    for (const entry of entries) this.#append(entry, now);
+    return { ok: true, entries };
+  }
+
+  /** The refusal of a write within the update interval, or undefined when it may go in. */
+  #tooEarly(config: Readonly<HostedChannel>, now: number, what: string): (WriteResult & { ok: false }) | undefined {
+    const interval = config.updateIntervalMs;
+    const lastUpdateAt = channelNumber(this.store, "lastUpdateAt");
+    const elapsed = lastUpdateAt === undefined ? Infinity : now - lastUpdateAt;
+    // A clock set back (elapsed < 0) must not block updates for that long: it lets the update in.
+    if (elapsed < 0 || elapsed >= interval) return undefined;
+    const retryInMs = interval - elapsed;
+    return { ok: false, code: "rate-limited", retryInMs, message: `over the channel's update interval of ${interval} ms: the next ${what} is accepted in ${retryInMs} ms` };
   }
 
   /** Adds an entry made with `nextId`; drops the oldest over the limit. */

@@ -68,6 +68,11 @@ export type WriteResult =
   | { ok: true; entry: FeedEntry }
   | { ok: false; code: RefusalCode; message: string; retryInMs?: number };
 
+/** What a bulk update (`bulk_update.json`) did: every entry stored, or none (the refusal names the update at fault). */
+export type BulkResult =
+  | { ok: true; entries: FeedEntry[] }
+  | { ok: false; code: RefusalCode; message: string; retryInMs?: number };
+
 /**
  * A hosted channel as its local-mode link holds it: `uplink` is each new entry a device (MQTT)
  * or REST client made, parsed once by the emulation; `send(update)` stores the flows' update as

@@ -207,9 +207,9 @@ describe("self-hosted Blynk: device HTTPS API", function () {
   it("passes other paths on with next() and answers unknown API paths with 404", async function () {
     assert.deepEqual(await call("/other/path?token=x"), { status: 404, body: "next", type: null });
     assert.deepEqual(await call("/external/apifoo"), { status: 404, body: "next", type: null });
-    const unknownOp = await call(`/external/api/data/get?token=${DEVICE.token}`);
+    const unknownOp = await call(`/external/api/device/meta?token=${DEVICE.token}`);
     assert.equal(unknownOp.status, 404);
-    assert.match(JSON.parse(unknownOp.body).error.message, /Unknown API path "\/external\/api\/data\/get"/);
+    assert.match(JSON.parse(unknownOp.body).error.message, /Unknown API path "\/external\/api\/device\/meta"/);
   });
 
   it("refuses bodies over 2 MB with 413", async function () {

@@ -291,6 +291,12 @@ describe("blynk-device settings", function () {
       connection: "local", token: TOKEN, name: "n1", templateId: "TMPL1", firmwareVersion: "2", broker: "b1", deviceId: "n1", timeZone: "Europe/Berlin",
       pins: { v1: "Temperature", v2: "Set Humidity" },
     });
+    // syncOnConnect: a checkbox (true), or "true" in a hand-written flow; anything else is off, and only local mode has it.
+    const local = { connection: "local", broker: "b1" };
+    assert.equal(parseBlynkDevice("n1", { ...local, syncOnConnect: true }, creds).syncOnConnect, true);
+    assert.equal(parseBlynkDevice("n1", { ...local, syncOnConnect: "true" }, creds).syncOnConnect, true);
+    for (const off of [false, "false", "yes", undefined]) assert.equal("syncOnConnect" in parseBlynkDevice("n1", { ...local, syncOnConnect: off }, creds), false, String(off));
+    assert.equal("syncOnConnect" in parseBlynkDevice("n1", { connection: "mqtt", syncOnConnect: true }, creds), false);
   });
 
   it("names every problem with a catalog key and no secret", function () {

@@ -22,6 +22,12 @@ describe("MemoryDeviceHistory (the broker's default history)", function () {
     h.append("tb", "d", "c", 1, 1);
     assert.deepEqual((await h.query("tb", "d", "a")).map((p) => p.value), [7, 8, 9]);
     assert.deepEqual(await h.streams("tb", "d"), ["a", "b"]);
+    // However many came (the oldest are dropped in batches), a read sees the newest `maxPerStream`,
+    // and a point older than those is as good as dropped.
+    for (let i = 10; i < 200; i++) h.append("tb", "d", "a", i, i);
+    h.append("tb", "d", "a", 5, "late");
+    assert.deepEqual((await h.query("tb", "d", "a")).map((p) => p.value), [197, 198, 199]);
+    assert.deepEqual((await h.query("tb", "d", "a", { limit: 2 })).map((p) => p.value), [197, 198]);
   });
 
   it("is what an engine uses unless it is given another", async function () {

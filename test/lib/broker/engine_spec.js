@@ -209,6 +209,31 @@ describe("broker engine", function () {
       assert.doesNotMatch(JSON.stringify(ctx.events), /tok-zero/);
     });
 
+    it("tells a plugin what its devices published whether it came before the engine started or after all plugins were removed", async function () {
+      // The engine hooks aedes' `published` only while a plugin is plugged in: set at start for
+      // a plugin added before, taken off when the last one goes, set again for the next.
+      const engine = new BrokerEngine();
+      const seen = [];
+      const record = (name) => ({ published: (info, m) => seen.push([name, m.topic]) });
+      const removeEarly = engine.addPlugin(testPlugin(["tok-zero-0000"], record("early")));
+      await engine.ready();
+      const info = await engine.listen({ kind: "tcp", host: "127.0.0.1", port: 0 });
+      ctx = { engine, events: [], url: `mqtt://127.0.0.1:${info.port}` };
+      const first = track(await connect(ctx.url, { username: "dev", password: "tok-zero-0000" }));
+      await first.publishAsync("ds/A", "1", { qos: 1 });
+      await until(() => seen.length === 1, 5000, "the early plugin's report");
+      removeEarly();
+      const removeLate = engine.addPlugin(testPlugin(["tok-zero-0000"], record("late")));
+      const second = track(await connect(ctx.url, { username: "dev", password: "tok-zero-0000" }));
+      await second.publishAsync("ds/B", "2", { qos: 1 });
+      await until(() => seen.length === 2, 5000, "the late plugin's report");
+      removeLate();
+      assert.deepEqual(seen, [
+        ["early", "$iot/test/0/up/ds/A"],
+        ["late", "$iot/test/0/up/ds/B"],
+      ]);
+    });
+
     it("never returns a device's own uplink, even on topics used both ways, and isolates devices", async function () {
       const { local } = await withDevices();
       const a = track(await connect(ctx.url, { username: "dev", password: "tok-zero-0000" }));
