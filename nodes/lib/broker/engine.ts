@@ -2,7 +2,6 @@
  * The local broker engine: aedes plus users, namespaces, listeners, the in-process client and
  * the plug-in seam. It knows no platform; platforms plug in through `BrokerPlugin`.
  */
-import { BackendGate, type BackendAedes, type BrokerBackend } from "./backend.js";
 import { MemoryDeviceHistory, type DeviceHistory } from "./device-history.js";
 import { MemoryDeviceStores, type DeviceStoreProvider } from "./device-store.js";
 import { createHash, randomUUID } from "node:crypto";
@@ -17,6 +16,7 @@ import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits
 import { guardDeliveryQueue } from "./delivery-queue.js";
 import { settleImmediateArgs } from "./immediate-args.js";
 import { holdUntilReady, releaseHeld } from "./resume-order.js";
+import { SharedGate, type SharedAedes, type SharedStore } from "./shared-store.js";
 import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
@@ -118,9 +118,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly history: DeviceHistory;
   #lease: StoreLease | undefined;
   /** A store shared with other instances (the `redis` persistence), and what the engine does while it is away. */
-  readonly #backend: BrokerBackend | undefined;
-  readonly #gate: BackendGate | undefined;
-  #backendAedes: BackendAedes | undefined;
+  readonly #shared: SharedStore | undefined;
+  readonly #gate: SharedGate | undefined;
+  #sharedAedes: SharedAedes | undefined;
+  /** Fires when the engine closes: a start still waiting for the shared store gives up. */
+  readonly #stopping = new AbortController();
   /** aedes' id: one per engine (two engines sharing sessions must not share an id: FINDINGS 3). */
   readonly #id: string;
   readonly #pubacks: PubackAfterPublish;
@@ -140,10 +142,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#deviceRateLimit = checkRateLimit(options.deviceRateLimit, "deviceRateLimit");
     this.#userRateLimit = checkRateLimit(options.userRateLimit, "userRateLimit") ?? 0;
     this.#sessions = options.sessions;
-    this.#backend = options.backend;
-    if (this.#backend && (options.deviceStores !== undefined || options.history !== undefined)) {
-      throw new TypeError("an engine on a shared store (backend) takes its device stores and history from it: give neither deviceStores nor history");
-    }
+    this.#shared = options.shared;
     this.#id = options.id ?? randomUUID();
     this.#pubacks = new PubackAfterPublish({
       publish: (packet, client, done) => {
@@ -155,14 +154,14 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         client.close();
       },
     });
-    this.deviceStores = this.#backend?.deviceStores ?? options.deviceStores ?? new MemoryDeviceStores();
-    this.history = this.#backend?.history ?? options.history ?? new MemoryDeviceHistory();
+    this.deviceStores = options.deviceStores ?? new MemoryDeviceStores();
+    this.history = options.history ?? new MemoryDeviceHistory();
     // Checked at run time too: the options come from a flow file, not from typed code.
-    const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? this.#backend?.kind ?? "memory";
-    if (persistence !== (this.#backend?.kind ?? "memory")) {
-      throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available${this.#backend ? ` on a ${this.#backend.kind} backend` : " without a backend"}; accepted: "memory"${persistence === "redis" ? ', "redis" with a backend (nodes/lib/store openRedisBackend)' : ""}`);
+    const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
+    if (persistence !== "memory") {
+      throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available; accepted: "memory"`);
     }
-    this.#gate = this.#backend ? this.#openGate(this.#backend) : undefined;
+    this.#gate = this.#shared ? this.#openGate(this.#shared) : undefined;
     this.#limits = brokerLimits(options);
     this.#guards = new PacketGuards(
       this.#limits,
@@ -200,10 +199,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       // Waits for the previous engine on the same store to finish closing.
       const lease = await this.#sessions?.lease(this.#id);
       this.#lease = lease;
-      // A shared store: connected (however long that takes) before aedes, which reads sessions from it.
-      await this.#backend?.start();
-      this.#backendAedes = await this.#backend?.attach();
-      const shared = this.#backendAedes;
+      // A shared store: available (however long that takes) before aedes, which reads sessions from it.
+      await this.#shared?.start(this.#stopping.signal);
+      this.#sharedAedes = await this.#shared?.attach(this.#stopping.signal);
+      const shared = this.#sharedAedes;
       const aedes = await Aedes.createBroker({
         id: this.#id,
         ...(shared ? { mq: shared.mq, persistence: shared.persistence } : lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
@@ -237,12 +236,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       // Queued deliveries must not drain by recursion (delivery-queue.ts): that ended Node-RED.
       guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
       this.#wireEvents(aedes);
-      if (this.#backend) followSessionsElsewhere(aedes);
+      if (this.#shared) followSessionsElsewhere(aedes);
       if (this.#gate) this.#gate.running = true;
     } catch (err) {
       this.#endLease();
-      await this.#backendAedes?.discard();
-      await this.#backend?.close();
+      await this.#sharedAedes?.discard();
       throw err;
     } finally {
       this.#startFinished = true;
@@ -348,8 +346,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       await Promise.allSettled([...this.#listeners].map((l) => l.close()));
       this.#listeners.clear();
       await Promise.allSettled([...this.#localClients].map((c) => c.close()));
-      // A start still waiting for a shared store ends here (nothing to hand over yet).
-      if (!this.#startFinished) await this.#backend?.close();
+      // A start still waiting for a shared store gives up (nothing to hand over yet).
+      this.#stopping.abort(new Error("the broker engine was closed while it waited for its store"));
       await this.#starting.catch(() => undefined);
       const aedes = this.#aedes;
       if (aedes && !aedes.closed) {
@@ -360,7 +358,6 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         });
       }
       this.#endLease();
-      await this.#backend?.close();
       this.#connectedCount = 0;
     })();
     return this.#closing;
@@ -372,7 +369,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#gate?.release();
     const handover = this.#aedes as unknown as AedesHandover | undefined;
     // A shared store's persistence stays with its engine (the next engine connects its own).
-    this.#lease?.end(this.#backend ? undefined : handover?.persistence, handover?.counter ?? 0);
+    this.#lease?.end(this.#shared ? undefined : handover?.persistence, handover?.counter ?? 0);
     this.#lease = undefined;
   }
 
@@ -768,26 +765,21 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     // outage event has said it already.
     (aedes as unknown as NodeJS.EventEmitter).on("error", (error: Error) => {
       if (this.#gate?.refusal !== undefined) return;
-      this.#event({ event: "store-error", store: this.#backend?.kind ?? "memory", error: error.message });
+      this.#event({ event: "store-error", error: error.message });
     });
   }
 
-  /** Outages of the shared store become events, the engine's "store" status and refusals (broker/backend.ts). */
-  #openGate(backend: BrokerBackend): BackendGate {
-    const store = { store: backend.kind, where: backend.where };
-    return new BackendGate(backend, {
+  /** Outages of the shared store become events and refusals (broker/shared-store.ts); the node's status comes from its storage. */
+  #openGate(shared: SharedStore): SharedGate {
+    const store = { store: shared.kind, where: shared.where };
+    return new SharedGate(shared, {
       unavailable: (error) => {
         if (this.#isClosed()) return; // its own connections ending
         this.#event({ event: "store-unavailable", ...store, error });
-        this.emit("store", { available: false, error });
       },
       available: (downForMs) => {
         if (this.#isClosed()) return;
         this.#event({ event: "store-available", ...store, downForMs });
-        this.emit("store", { available: true });
-      },
-      problem: (err) => {
-        this.#event({ event: "store-error", store: backend.kind, error: err.message });
       },
       disconnectAll: () => {
         // After the current turn: the status change may come from inside aedes' own callbacks.

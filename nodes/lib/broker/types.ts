@@ -5,10 +5,10 @@
 import type { Server as HttpServer } from "node:http";
 import type { SecureContextOptions } from "node:tls";
 import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
-import type { BrokerBackend } from "./backend.js";
 import type { DeviceHistory } from "./device-history.js";
 import type { DeviceStoreProvider } from "./device-store.js";
 import type { SessionStore } from "./session-store.js";
+import type { SharedStore } from "./shared-store.js";
 
 /** A generic MQTT user defined on the `iot-broker` node (kept in Node-RED credentials). */
 export interface BrokerUser {
@@ -41,11 +41,8 @@ export interface ListenerInfo {
   path?: string;
 }
 
-/**
- * How retained messages, QoS 1 in-flight state and sessions are kept. `redis`: in the Redis the
- * `backend` option connects to (the engine refuses "redis" without one).
- */
-export type PersistenceOptions = { kind: "memory" } | { kind: "redis"; url: string; password?: string };
+/** How retained messages, QoS 1 in-flight state and sessions are kept. Only memory today. */
+export type PersistenceOptions = { kind: "memory" };
 
 export interface BrokerOptions {
   /**
@@ -67,11 +64,11 @@ export interface BrokerOptions {
   /** Where hosted devices' history goes; default: memory, bounded, per engine. */
   history?: DeviceHistory;
   /**
-   * A store other broker instances share (broker/backend.ts; the `redis` persistence): aedes'
-   * message bus and persistence, device stores and history all come from it. The engine starts it
-   * and closes it. Not with `deviceStores` or `history`.
+   * A store other broker instances share (broker/shared-store.ts; the `redis` persistence): the
+   * engine's aedes runs on its message bus and persistence, waits for it to be available, and
+   * refuses and cuts off clients while it is not. Its owner (the broker node's storage) closes it.
    */
-  backend?: BrokerBackend;
+  shared?: SharedStore;
   /**
    * Resolves once everything stored so far (sessions, retained messages, hosted devices' state
    * and history) would survive a crash: a QoS 1 PUBACK waits for it. Default: nothing to wait for.
@@ -230,16 +227,14 @@ export type BrokerEvent =
   | { event: "store-unavailable"; store: string; where: string; error: string }
   /** The shared store is back after `downForMs`: connections are accepted again. */
   | { event: "store-available"; store: string; where: string; downForMs: number }
-  /** The store failed something it retries (a write, a read of a damaged value), or aedes reported a persistence failure. */
-  | { event: "store-error"; store: string; error: string };
+  /** aedes reported a failure of its persistence (a message it could not queue for a session, a will it could not clear). */
+  | { event: "store-error"; error: string };
 
 export type BrokerEngineEvents = {
   /** Every broker event, for the node's output and logs. */
   event: [BrokerEvent];
   /** Connected client count changed. */
   clients: [number];
-  /** The shared store (a `backend`) became unavailable or available again. */
-  store: [{ available: boolean; error?: string }];
 };
 
 /** Prefix of every internal topic; ordinary clients can neither publish, subscribe nor receive under it. */

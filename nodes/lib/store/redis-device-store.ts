@@ -45,7 +45,8 @@ export interface StoreOwner {
   touched(store: RedisDeviceStore): void;
   /** Throws the provider's StoreError for a value JSON cannot hold. */
   refuse(store: RedisDeviceStore, section: string, key: string): never;
-  flush(): Promise<void>;
+  /** Resolves once every write of every device (and of the history) so far is in Redis. */
+  flushDevice(): Promise<void>;
 }
 
 /** The hash field of an entry: unambiguous for any section and key (special fields start with "#"). */
@@ -119,7 +120,7 @@ export class RedisDeviceStore implements DeviceStore {
   }
 
   flush(): Promise<void> {
-    return this.#owner.flush();
+    return this.#owner.flushDevice();
   }
 
   sectionNames(): string[] {

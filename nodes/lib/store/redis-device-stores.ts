@@ -70,6 +70,11 @@ export interface RedisDeviceStoresOptions {
   onError?: (err: Error) => void;
   /** The replica became current (true) or may have missed changes (false). */
   onLive?: (live: boolean) => void;
+  /**
+   * What a device's `flush` waits for besides the state: the history's writes, so an
+   * acknowledgement given after it (an HTTP 200) covers the values a write stored in both.
+   */
+  alsoFlush?: () => Promise<void>;
 }
 
 interface Waiter {
@@ -171,6 +176,10 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
     return new Promise((resolve, reject) => {
       this.#waiters.push({ gen: this.#gen, resolve, reject });
     });
+  }
+
+  async flushDevice(): Promise<void> {
+    await Promise.all([this.flush(), this.#options.alsoFlush?.()]);
   }
 
   /** Sends what waits (when Redis answers) and stops; never rejects. Writes Redis could not take are lost with this instance's memory. */

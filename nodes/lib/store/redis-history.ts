@@ -66,7 +66,8 @@ interface Waiter {
 export class RedisHistory implements DeviceHistory {
   readonly #db: Redis;
   readonly #where: string;
-  readonly #retentionMs: number;
+  #retentionMs: number;
+  readonly #pruneEveryMs: number;
   readonly #maxPerStream: number;
   readonly #maxPending: number;
   readonly #passStreams: number;
@@ -89,7 +90,8 @@ export class RedisHistory implements DeviceHistory {
   constructor(db: Redis, where: string, options: RedisHistoryOptions & { onError?: (err: Error) => void } = {}) {
     this.#db = db;
     this.#where = where;
-    this.#retentionMs = Math.max(0, options.retentionDays ?? 0) * DAY_MS;
+    this.#retentionMs = retentionMs(options.retentionDays);
+    this.#pruneEveryMs = positive(options.pruneEveryMs, 3_600_000);
     this.#maxPerStream = positive(options.maxPerStream, 100_000);
     this.#maxPending = positive(options.maxPending, 100_000);
     this.#passStreams = positive(options.prunePassStreams, 100);
@@ -103,13 +105,28 @@ export class RedisHistory implements DeviceHistory {
     db.on("close", () => {
       this.#rejectWaiters(Infinity, this.#unavailable());
     });
-    if (this.#retentionMs > 0) {
+    this.#armPruning();
+  }
+
+  /** Days of history kept; 0 keeps everything. A change (a redeploy with another retention) applies from the next pass, which runs soon. */
+  get retentionDays(): number {
+    return this.#retentionMs / DAY_MS;
+  }
+
+  set retentionDays(days: number) {
+    this.#retentionMs = retentionMs(days);
+    this.#armPruning();
+  }
+
+  #armPruning(): void {
+    if (this.#retentionMs === 0 || this.#closed) return;
+    if (this.#timer === undefined) {
       this.#timer = setInterval(() => {
         void this.pruneOnce();
-      }, positive(options.pruneEveryMs, 3_600_000));
+      }, this.#pruneEveryMs);
       this.#timer.unref();
-      setImmediate(() => void this.pruneOnce());
     }
+    setImmediate(() => void this.pruneOnce());
   }
 
   /** Points dropped because they waited while Redis could not be reached. */
@@ -312,6 +329,10 @@ export class RedisHistory implements DeviceHistory {
       // The listener's fault must not stop the history.
     }
   }
+}
+
+function retentionMs(days: number | undefined): number {
+  return days !== undefined && Number.isFinite(days) && days > 0 ? days * DAY_MS : 0;
 }
 
 function positive(value: number | undefined, fallback: number): number {

@@ -1,10 +1,11 @@
 "use strict";
 // The `redis` persistence's connections: a password from the credentials (or the URL) is used and
 // never shown (status, errors, events); a wrong or missing one shows as Redis says it, and the
-// backend keeps trying; the server is named without credentials; MQTT filters become Redis
+// store keeps trying; the server is named without credentials; MQTT filters become Redis
 // patterns that match no less than the filter.
 const assert = require("node:assert/strict");
 const { BrokerEngine } = require("../../../dist/nodes/lib/broker/index.js");
+const { engineStorageOptions } = require("../../../dist/nodes/lib/broker/broker-storage.js");
 const { store } = require("./fixtures.js");
 const { startRedis, haveRedis } = require("../fixtures/redis-server.js");
 const { untilStatus } = require("./redis-fixtures.js");
@@ -44,9 +45,15 @@ describe("redis persistence: names and patterns", function () {
   let redis;
   const opened = [];
   const open = (options) => {
-    const b = store.openRedisBackend({ url: redis.url, prefix: "pw:", ...options });
+    const b = store.openRedisStore({ url: redis.url, prefix: "pw:", ...options });
     opened.push(b);
     return b;
+  };
+  /** As the iot-broker node opens it: the password from its credentials. */
+  const storage = (password) => {
+    const s = store.openRedisStorage({ kind: "redis", url: redis.url, prefix: "pw:", retentionDays: 0, ...(password === undefined ? {} : { password }) });
+    opened.push(s);
+    return s;
   };
   before(async function () {
     redis = await startRedis({ password: PASSWORD });
@@ -68,14 +75,18 @@ describe("redis persistence: names and patterns", function () {
     ["with a wrong password", "not-the-password"],
   ]) {
     it(`${what}: not available, says why as Redis does, never shows a password, and keeps trying`, async function () {
-      const backend = open(password === undefined ? {} : { password });
-      const engine = new BrokerEngine({ id: "pw", backend });
+      const broker = storage(password);
+      const reported = [];
+      broker.report({ failed: (err) => reported.push(err.message), recovered: () => undefined, badRow: () => undefined });
+      const engine = new BrokerEngine({ id: "pw", ...engineStorageOptions(broker) });
       const events = [];
       engine.on("event", (e) => events.push(e));
       engine.ready().catch(() => undefined);
-      const status = await untilStatus(backend, (s) => s.error !== undefined && /NOAUTH|WRONGPASS|auth/i.test(s.error));
+      const status = await untilStatus(broker.store, (s) => s.error !== undefined && /NOAUTH|WRONGPASS|auth/i.test(s.error));
       assert.equal(status.available, false);
-      const shown = JSON.stringify([status, events, backend.where]);
+      assert.match(broker.failure().message, /NOAUTH|WRONGPASS|auth/i, "the storage's failure says why");
+      assert.ok(reported.length > 0, "and its reporter heard it");
+      const shown = JSON.stringify([status, events, broker.store.where, reported, broker.failure().message]);
       assert.doesNotMatch(shown, new RegExp(PASSWORD));
       if (password !== undefined) assert.doesNotMatch(shown, new RegExp(password));
       assert.ok(events.some((e) => e.event === "store-unavailable" && e.where === redis.url));

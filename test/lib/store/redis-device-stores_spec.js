@@ -1,6 +1,6 @@
 "use strict";
 // RedisDeviceStores on a real redis-server: the DeviceStore contract (with a reopen on a new
-// backend after each case), and what two instances of one broker see of each other's writes:
+// store after each case), and what two instances of one broker see of each other's writes:
 // a change made through B is what A reads; concurrent writes end the same everywhere; a change
 // missed while A's channel was cut is loaded when it is back; writes made while Redis is down are
 // kept and sent once it is up, and flush() says so.
@@ -25,7 +25,7 @@ const { redisSuite, untilEqual, untilStatus, haveRedis } = require("./redis-fixt
         },
       };
     };
-    deviceStoreContract("RedisDeviceStores, writes sent together, reopened on another backend", make(false));
+    deviceStoreContract("RedisDeviceStores, writes sent together, reopened on another store", make(false));
     deviceStoreContract("RedisDeviceStores, a flush after every step", make(true));
   });
 

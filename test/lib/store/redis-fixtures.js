@@ -1,14 +1,15 @@
 "use strict";
 // What the `redis` persistence's specs share: one real redis-server per spec file
-// (test/lib/fixtures/redis-server.js) and backends on it, each under a prefix of its own unless
-// a spec gives one (two instances of one broker share a prefix), all closed after each spec.
+// (test/lib/fixtures/redis-server.js) and Redis stores on it, each under a prefix of its own
+// unless a spec gives one (two instances of one broker share a prefix), all closed after each
+// spec. `storage()` opens one as an iot-broker node's BrokerStorage does (engineStorageOptions).
 const { store } = require("./fixtures.js");
 const { startRedis, haveRedis } = require("../fixtures/redis-server.js");
 const { until } = require("../../support/wait.js");
 
 let prefixes = 0;
 
-/** Per spec file: `redis()` is the server; `backend(options)` opens and starts one; everything opened is closed after each spec. */
+/** Per spec file: `redis()` is the server; `open`/`start` a store, `storage` a broker storage; everything opened is closed after each spec. */
 function redisSuite(suite) {
   const opened = [];
   let server;
@@ -26,13 +27,19 @@ function redisSuite(suite) {
   return {
     redis: () => server,
     newPrefix: () => `spec-${process.pid}-${++prefixes}:`,
-    /** An opened backend (not started). */
+    /** An opened store (not started). */
     open(options = {}) {
-      const b = store.openRedisBackend({ url: server.url, prefix: options.prefix ?? `spec-${process.pid}-${++prefixes}:`, ...options });
+      const b = store.openRedisStore({ url: server.url, prefix: options.prefix ?? `spec-${process.pid}-${++prefixes}:`, ...options });
       opened.push(b);
       return b;
     },
-    /** An opened and started backend. */
+    /** A broker storage on the server (connecting), as the iot-broker node opens it; `settings` beside url and prefix. */
+    storage(settings = {}) {
+      const s = store.openRedisStorage({ kind: "redis", url: server.url, prefix: `spec-${process.pid}-${++prefixes}:`, retentionDays: 0, ...settings });
+      opened.push(s);
+      return s;
+    },
+    /** An opened and started store. */
     async start(options = {}) {
       const b = this.open(options);
       await b.start();
@@ -47,23 +54,20 @@ async function untilEqual(read, expected, ms = 5_000) {
   await until(() => JSON.stringify(read()) === text, ms, `${text} (last: ${JSON.stringify(read())})`);
 }
 
-/** Resolves with the first status of `backend` (now or later) that passes `predicate`. */
-function untilStatus(backend, predicate, ms = 15_000) {
-  if (predicate(backend.status)) return Promise.resolve(backend.status);
+/** Resolves with the first status of a Redis store (now or later) that passes `predicate`. */
+function untilStatus(store, predicate, ms = 15_000) {
+  if (predicate(store.status)) return Promise.resolve(store.status);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       stop();
-      reject(new Error(`no such status within ${ms} ms (last: ${JSON.stringify(backend.status)})`));
+      reject(new Error(`no such status within ${ms} ms (last: ${JSON.stringify(store.status)})`));
     }, ms);
-    const stop = backend.watch(
-      (status) => {
-        if (!predicate(status)) return;
-        clearTimeout(timer);
-        stop();
-        resolve(status);
-      },
-      () => undefined,
-    );
+    const stop = store.watch((status) => {
+      if (!predicate(status)) return;
+      clearTimeout(timer);
+      stop();
+      resolve(status);
+    });
   });
 }
 

@@ -4,6 +4,7 @@
 // history is there too.
 const assert = require("node:assert/strict");
 const Redis = require("ioredis");
+const { engineStorageOptions } = require("../../../dist/nodes/lib/broker/broker-storage.js");
 const { hostedBroker, TOKENS } = require("../blynk/fixtures.js");
 const { redisSuite, haveRedis } = require("./redis-fixtures.js");
 
@@ -19,15 +20,16 @@ const DEVICE = { id: "a1b2c3d4e5f6aa01", token: TOKENS.alpha, name: "Greenhouse"
 
   it("answers get/ds from Redis after its broker's engine was replaced, with what the device and flows wrote", async function () {
     const prefix = suite.newPrefix();
-    ctx = await hostedBroker({ devices: [DEVICE], backend: suite.open({ prefix }), allowAnonymous: false });
+    ctx = await hostedBroker({ devices: [DEVICE], ...engineStorageOptions(suite.storage({ prefix })), allowAnonymous: false });
     const writer = await ctx.device(DEVICE.token);
     await writer.publishAsync("ds/Temp", "21.50", { qos: 1 });
     await ctx.uplink(DEVICE.id, (u) => u.message.kind === "ds");
     await ctx.handles.get(DEVICE.id).send({ kind: "ds", datastream: "Light", text: "1" });
     await ctx.engine.deviceStores.open("blynk", DEVICE.id).flush();
     await ctx.cleanup();
+    // The next engine is on another storage (as after Node-RED restarted), on the same Redis.
 
-    ctx = await hostedBroker({ devices: [DEVICE], backend: suite.open({ prefix }), allowAnonymous: false });
+    ctx = await hostedBroker({ devices: [DEVICE], ...engineStorageOptions(suite.storage({ prefix })), allowAnonymous: false });
     const dev = await ctx.device(DEVICE.token);
     await dev.subscribeAsync("downlink/#");
     await dev.publishAsync("get/ds", "Temp,Light", { qos: 1 });

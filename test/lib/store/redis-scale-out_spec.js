@@ -1,18 +1,23 @@
 "use strict";
 // Two broker engines on one real redis-server (the `redis` persistence, as two Node-RED instances
-// running the same flow would run it: the same broker id and key prefix): a client of A is
+// running the same flow run it: each on a storage of its own under the same key prefix, each
+// engine with an aedes id of its own as the iot-broker node gives it): a client of A is
 // reached by a publish made on B; retained messages and a persistent session's queued QoS 1
 // messages survive; state written through B is what A reads; a device's uplink reaches the
 // instance it is connected to, exactly once; when A stops its client goes on at B without losing
 // a QoS 1 message; a Redis outage crashes nothing, shows, and passes by itself.
 const assert = require("node:assert/strict");
 const mqtt = require("mqtt");
+const { randomBytes } = require("node:crypto");
 const { BrokerEngine, deviceNamespace } = require("../../../dist/nodes/lib/broker/index.js");
+const { engineStorageOptions } = require("../../../dist/nodes/lib/broker/broker-storage.js");
 const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
 const { redisSuite, untilEqual, haveRedis } = require("./redis-fixtures.js");
 const { waitFor, until } = require("../../support/wait.js");
 
 const BROKER_ID = "node-red-broker-1";
+/** An engine's aedes id as the iot-broker node makes it: the broker node's, plus a random part. */
+const engineId = () => `${BROKER_ID}-${randomBytes(4).toString("hex")}`;
 
 /** A platform whose devices log in as "dev" with a token; what reaches its hooks is recorded. */
 function toyPlugin(tokens, seen) {
@@ -41,16 +46,16 @@ function toyPlugin(tokens, seen) {
     await Promise.all(engines.splice(0).map((e) => e.engine.close()));
   });
 
-  /** An engine as an instance of the shared broker: same id option, same prefix, a listener on a free port. */
+  /** An engine as an instance of the shared broker: a storage of its own under the same prefix, a listener on a free port. */
   async function instance(prefix, options = {}) {
-    const backend = suite.open({ prefix });
-    const engine = new BrokerEngine({ id: BROKER_ID, allowAnonymous: true, backend, ...options });
+    const storage = suite.storage({ prefix });
+    const engine = new BrokerEngine({ id: engineId(), allowAnonymous: true, ...engineStorageOptions(storage), ...options });
     const events = [];
     engine.on("event", (e) => events.push(e));
     const listening = engine.listen({ kind: "tcp", host: "127.0.0.1", port: 0 });
     await engine.ready();
     const { port } = await listening;
-    const entry = { engine, events, backend, port, url: `mqtt://127.0.0.1:${port}` };
+    const entry = { engine, events, storage, port, url: `mqtt://127.0.0.1:${port}` };
     engines.push(entry);
     return entry;
   }
@@ -59,12 +64,6 @@ function toyPlugin(tokens, seen) {
     const prefix = suite.newPrefix();
     return [await instance(prefix), await instance(prefix), prefix];
   }
-
-  it("gives each engine its own aedes id, though both have the broker's id option", async function () {
-    const [a, b] = await pair();
-    assert.notEqual(a.engine.id, b.engine.id);
-    for (const e of [a, b]) assert.match(e.engine.id, new RegExp(`^${BROKER_ID}-[0-9a-f]{8}$`));
-  });
 
   it("a client connected to A gets what is published on B, over MQTT and in-process, at QoS 0 and 1", async function () {
     const [a, b] = await pair();
@@ -207,8 +206,9 @@ function toyPlugin(tokens, seen) {
 
   it("a Redis outage: status and events show it, clients are cut off and refused (server unavailable), nothing crashes; then it recovers by itself", async function () {
     const [a, b] = await pair();
+    // What the iot-broker node's status and log follow: the storage's reporter.
     const statuses = [];
-    a.engine.on("store", (s) => statuses.push(s));
+    a.storage.report({ failed: (err) => statuses.push({ available: false, error: err.message }), recovered: () => statuses.push({ available: true }), badRow: () => undefined });
     // As devices do: it keeps trying while the broker refuses it.
     const sub = track(mqtt.connect(a.url, { clientId: "through-outage", clean: false, reconnectPeriod: 100, reconnectOnConnackError: true }));
     await waitFor(sub, "connect", () => true);
@@ -219,13 +219,16 @@ function toyPlugin(tokens, seen) {
     await cutOff;
     const refused = await connectRefused(b.url, { clientId: "newcomer" });
     assert.equal(refused.code, 3);
-    assert.deepEqual(statuses[0].available, false);
+    assert.equal(statuses[0].available, false);
+    assert.match(statuses[0].error, new RegExp(`^${suite.redis().url}: Redis cannot be reached`));
+    assert.equal(a.storage.failure().code, "unavailable");
     const down = a.events.find((e) => e.event === "store-unavailable");
     assert.equal(down.store, "redis");
     assert.equal(down.where, suite.redis().url);
     await suite.redis().start();
     await until(() => a.events.some((e) => e.event === "store-available") && b.events.some((e) => e.event === "store-available"), 20_000, "store-available on both");
     assert.deepEqual(statuses.at(-1), { available: true });
+    assert.equal(a.storage.failure(), undefined);
     await until(() => sub.connected, 10_000, "the client back on A");
     const box = inbox(sub);
     const pub = track(await connect(b.url));
@@ -236,8 +239,7 @@ function toyPlugin(tokens, seen) {
   it("an engine started while Redis is down waits, says so, and starts once it is up; one closed while Redis is down closes", async function () {
     const prefix = suite.newPrefix();
     await suite.redis().stop();
-    const backend = suite.open({ prefix });
-    const engine = new BrokerEngine({ id: BROKER_ID, backend });
+    const engine = new BrokerEngine({ id: engineId(), ...engineStorageOptions(suite.storage({ prefix })) });
     const events = [];
     engine.on("event", (e) => events.push(e));
     let ready = false;
@@ -249,15 +251,9 @@ function toyPlugin(tokens, seen) {
     await engine.close();
 
     await suite.redis().stop();
-    const other = new BrokerEngine({ id: BROKER_ID, backend: suite.open({ prefix }) });
+    const other = new BrokerEngine({ id: engineId(), ...engineStorageOptions(suite.storage({ prefix })) });
     other.ready().catch(() => undefined);
     await other.close();
     await assert.rejects(other.ready());
-  });
-
-  it("refuses device stores or history given beside a backend, and persistence redis without one", async function () {
-    const backend = suite.open();
-    assert.throws(() => new BrokerEngine({ backend, history: {} }), /takes its device stores and history from it/);
-    assert.throws(() => new BrokerEngine({ persistence: { kind: "redis", url: "redis://127.0.0.1" } }), /persistence "redis" is not available without a backend/);
   });
 });

@@ -1,15 +1,16 @@
 /**
  * The broker's `redis` persistence (docs/ARCHITECTURE.md 1.4, 3.6): several Node-RED instances
- * running the same flows share one Redis. Per engine it holds a command connection (aedes'
- * persistence: sessions, queued QoS 1/2 messages, retained messages, wills; the hosted devices'
- * state and history), a subscribed connection for state changes, and per aedes instance the two
- * connections of its message bus (mqemitter-redis). Everything lives under `prefix` (keys and
- * channels), so one Redis can hold several brokers. Available means: every connection is ready
- * and the device-state replica is current.
+ * running the same flows share one Redis. One per broker node (store/broker-storage.ts makes it
+ * the node's `BrokerStorage`): a command connection (aedes' persistence: sessions, queued QoS 1/2
+ * messages, retained messages, wills; the hosted devices' state and history), a subscribed
+ * connection for state changes, and per engine's aedes the two connections of its message bus
+ * (mqemitter-redis). Everything lives under `prefix` (keys and channels), so one Redis can hold
+ * several brokers. Available means: every connection is ready and the device-state replica is
+ * current.
  */
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { BackendAedes, BackendStatus, BrokerBackend } from "../broker/backend.js";
+import type { SharedAedes, SharedStatus, SharedStore } from "../broker/shared-store.js";
 import { redisAedesPersistence } from "./redis-aedes-persistence.js";
 import { describeRedis, endConnection, openConnection, whenReady, type RedisTarget } from "./redis-connection.js";
 import { RedisDeviceStores } from "./redis-device-stores.js";
@@ -17,39 +18,36 @@ import { openRedisEmitter } from "./redis-emitter.js";
 import { RedisHistory, type RedisHistoryOptions } from "./redis-history.js";
 import { StoreError } from "./store-error.js";
 
-export interface RedisBackendOptions extends RedisTarget {
+export interface RedisStoreOptions extends RedisTarget {
   /** Prefix of every key and channel: the same for every instance of one broker (default "iot-bridge:"). */
   prefix?: string;
   history?: RedisHistoryOptions;
   /** Queued messages one session delivers at most when it resumes (aedes-persistence-redis; default 1000). */
   maxSessionDelivery?: number;
+  /** Trouble worth a report while the store stays usable (a failed write, retried; a change it could not read). */
+  onProblem?: (err: Error) => void;
 }
 
-interface Watcher {
-  onStatus(status: BackendStatus): void;
-  onProblem(err: Error): void;
-}
-
-export class RedisBackend implements BrokerBackend {
+export class RedisStore implements SharedStore {
   readonly kind = "redis";
   readonly where: string;
   readonly deviceStores: RedisDeviceStores;
   readonly history: RedisHistory;
-  readonly #options: RedisBackendOptions;
+  readonly #options: RedisStoreOptions;
   readonly #prefix: string;
   readonly #db: Redis;
   readonly #stateSub: Redis;
-  /** The bus connections of the aedes instances attached (one normally). */
+  /** The bus connections of the aedes instances attached (one normally; two briefly on a redeploy). */
   readonly #bus = new Set<Redis>();
-  readonly #watchers = new Set<Watcher>();
+  readonly #watchers = new Set<(status: SharedStatus) => void>();
   readonly #closing = new AbortController();
-  #status: BackendStatus = { available: false };
+  #status: SharedStatus = { available: false };
   #lastError: string | undefined;
   #started = false;
   #everAvailable = false;
   #closed: Promise<void> | undefined;
 
-  constructor(options: RedisBackendOptions) {
+  constructor(options: RedisStoreOptions) {
     this.#options = options;
     this.where = describeRedis(options.url);
     this.#prefix = options.prefix ?? "iot-bridge:";
@@ -58,6 +56,7 @@ export class RedisBackend implements BrokerBackend {
     const problem = (err: Error): void => {
       this.#problem(err);
     };
+    this.history = new RedisHistory(this.#db, this.where, { ...options.history, onError: problem });
     this.deviceStores = new RedisDeviceStores({
       db: this.#db,
       sub: this.#stateSub,
@@ -68,23 +67,33 @@ export class RedisBackend implements BrokerBackend {
       onLive: () => {
         this.#update();
       },
+      alsoFlush: () => this.history.flush(),
     });
-    this.history = new RedisHistory(this.#db, this.where, { ...options.history, onError: problem });
   }
 
-  get status(): BackendStatus {
+  get status(): SharedStatus {
     return this.#status;
   }
 
-  async start(): Promise<void> {
+  /** Resolves once everything written so far (hosted devices' state and history) is in Redis; rejects (StoreError "unavailable") while Redis cannot be reached. */
+  async flush(): Promise<void> {
+    await Promise.all([this.deviceStores.flush(), this.history.flush()]);
+  }
+
+  async start(signal?: AbortSignal): Promise<void> {
     if (!this.#started) {
       this.#started = true;
       for (const c of [this.#db, this.#stateSub]) c.connect().catch(() => undefined); // failures come as "error" events, retried
     }
-    await Promise.race([this.deviceStores.start(), this.#aborted()]);
+    const stop = this.#until(signal);
+    try {
+      await Promise.race([this.deviceStores.start(), stop.aborted]);
+    } finally {
+      stop.release();
+    }
   }
 
-  async attach(): Promise<BackendAedes> {
+  async attach(signal?: AbortSignal): Promise<SharedAedes> {
     if (this.#closing.signal.aborted) throw this.#closedError();
     const pub = this.#connection("bus-pub", {});
     const sub = this.#connection("bus-sub", { queueWhileDown: true });
@@ -95,11 +104,14 @@ export class RedisBackend implements BrokerBackend {
       await Promise.all([endConnection(pub), endConnection(sub)]);
       this.#update();
     };
+    const stop = this.#until(signal);
     try {
-      await Promise.all([whenReady(pub, this.#closing.signal), whenReady(sub, this.#closing.signal)]);
+      await Promise.race([Promise.all([whenReady(pub, this.#closing.signal), whenReady(sub, this.#closing.signal)]), stop.aborted]);
     } catch (err) {
       await discard();
       throw err;
+    } finally {
+      stop.release();
     }
     // Counted in the status from now on (while they connect, the engine's start is what waits).
     this.#bus.add(pub).add(sub);
@@ -108,17 +120,23 @@ export class RedisBackend implements BrokerBackend {
     });
     const persistence = redisAedesPersistence(this.#db, this.#options.maxSessionDelivery === undefined ? {} : { maxSessionDelivery: this.#options.maxSessionDelivery });
     this.#update();
-    return { mq, persistence, discard };
-  }
-
-  watch(onStatus: (status: BackendStatus) => void, onProblem: (err: Error) => void): () => void {
-    const watcher = { onStatus, onProblem };
-    this.#watchers.add(watcher);
-    return () => {
-      this.#watchers.delete(watcher);
+    return {
+      mq,
+      persistence,
+      discard: async () => {
+        await discard();
+      },
     };
   }
 
+  watch(onStatus: (status: SharedStatus) => void): () => void {
+    this.#watchers.add(onStatus);
+    return () => {
+      this.#watchers.delete(onStatus);
+    };
+  }
+
+  /** Sends what waits (when Redis answers), then disconnects (at once while it cannot be reached). Safe to call more than once; never rejects. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#closing.abort(this.#closedError());
@@ -126,7 +144,6 @@ export class RedisBackend implements BrokerBackend {
       // The bus connections are ended by aedes (its mq.close) or by discard(); these are left over from a start cut short.
       await Promise.all([...this.#bus, this.#stateSub, this.#db].map((c) => endConnection(c)));
       this.#bus.clear();
-      this.#update();
     })();
     return this.#closed;
   }
@@ -159,9 +176,9 @@ export class RedisBackend implements BrokerBackend {
     if (!available && error === undefined) return;
     if (available === this.#status.available && error === this.#status.error) return;
     this.#status = error === undefined ? { available } : { available, error };
-    for (const w of [...this.#watchers]) {
+    for (const watcher of [...this.#watchers]) {
       try {
-        w.onStatus(this.#status);
+        watcher(this.#status);
       } catch {
         // A watcher's fault must not stop the others.
       }
@@ -169,21 +186,36 @@ export class RedisBackend implements BrokerBackend {
   }
 
   #problem(err: Error): void {
-    for (const w of [...this.#watchers]) {
-      try {
-        w.onProblem(err);
-      } catch {
-        // As above.
-      }
+    try {
+      this.#options.onProblem?.(err);
+    } catch {
+      // The listener's fault must not stop the store.
     }
   }
 
-  #aborted(): Promise<never> {
-    return new Promise((_resolve, reject) => {
-      const signal = this.#closing.signal;
-      if (signal.aborted) reject(this.#closedError());
-      else signal.addEventListener("abort", () => { reject(this.#closedError()); }, { once: true });
+  /** A promise that rejects when the store closes or `signal` fires; `release` stops listening. */
+  #until(signal: AbortSignal | undefined): { aborted: Promise<never>; release: () => void } {
+    const signals = signal === undefined ? [this.#closing.signal] : [this.#closing.signal, signal];
+    let release = (): void => undefined;
+    const aborted = new Promise<never>((_resolve, reject) => {
+      const fired = signals.find((s) => s.aborted);
+      if (fired !== undefined) {
+        reject(reasonOf(fired));
+        return;
+      }
+      const listeners = signals.map((s) => {
+        const listener = (): void => {
+          reject(reasonOf(s));
+        };
+        s.addEventListener("abort", listener, { once: true });
+        return [s, listener] as const;
+      });
+      release = () => {
+        for (const [s, listener] of listeners) s.removeEventListener("abort", listener);
+      };
     });
+    aborted.catch(() => undefined); // raced: the race's own rejection is what reports it
+    return { aborted, release: () => { release(); } };
   }
 
   #closedError(): StoreError {
@@ -191,7 +223,11 @@ export class RedisBackend implements BrokerBackend {
   }
 }
 
+function reasonOf(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error("aborted");
+}
+
 /** Opens the `redis` persistence (nothing connects before `start`); a TypeError for an unusable URL. */
-export function openRedisBackend(options: RedisBackendOptions): RedisBackend {
-  return new RedisBackend(options);
+export function openRedisStore(options: RedisStoreOptions): RedisStore {
+  return new RedisStore(options);
 }
