@@ -2,8 +2,10 @@
 // The iot-broker node with persistence "redis" on a real redis-server: it starts on the Redis its
 // URL and password credential name, shows an outage on its status (and as broker events, with a
 // warning that names the server, never the password), refuses clients meanwhile, and comes back
-// by itself.
+// by itself; started while Redis is down it waits without holding clients, and a close while it
+// waits does not wait for Redis.
 const assert = require("node:assert/strict");
+const net = require("node:net");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { translatingFor } = require("../support/node-harness.js");
@@ -17,6 +19,22 @@ const { until } = require("../support/wait.js");
 const { statusOf, lastStatus } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
+
+/** Resolves when the broker closes a new TCP connection on `port` without a word (it cannot serve it). */
+function closedByBroker(port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error("the broker held the connection"));
+    }, 5_000);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 const PASSWORD = "redis-Pa55word-for-the-node";
 
@@ -80,6 +98,31 @@ const PASSWORD = "redis-Pa55word-for-the-node";
     assert.match(logged, new RegExp(`iot-broker\\.log\\.store-unavailable .*${redis.url}`));
     assert.match(logged, /iot-broker\.log\.store-available/);
     assert.doesNotMatch(logged + JSON.stringify(events), new RegExp(PASSWORD));
+  });
+
+  it("started while Redis is down: shows it, starts by itself once Redis is up; closed while it waits, it closes at once", async function () {
+    const port = await freePort();
+    const flow = [
+      { id: "f1", type: "tab", label: "test" },
+      { id: "b1", type: "iot-broker", z: "f1", name: "shared", port, bind: "127.0.0.1", allowAnonymous: true, persistence: "redis", redisUrl: redis.url, retention: 7, wires: [[]] },
+    ];
+    await redis.stop();
+    await helper.load(brokerNode, flow, { b1: { redisPassword: PASSWORD } });
+    const node = helper.getNode("b1");
+    await statusOf(node, (s) => s.text === "iot-broker.status.store-unavailable", "the outage on the status");
+    await closedByBroker(port); // not held while the broker waits: a device tries another instance
+    await redis.start();
+    await until(() => lastStatus(node).fill === "green", 20_000, "the broker started on Redis");
+    const client = track(await connect(`mqtt://127.0.0.1:${port}`));
+    assert.equal(client.connected, true);
+    await helper.unload();
+
+    // Waiting for Redis again: unloading (a deploy, Node-RED stopping) does not wait for it.
+    await redis.stop();
+    await helper.load(brokerNode, flow, { b1: { redisPassword: PASSWORD } });
+    await statusOf(helper.getNode("b1"), (s) => s.text === "iot-broker.status.store-unavailable", "the outage on the status");
+    await helper.unload();
+    assert.doesNotMatch(JSON.stringify(helper.log().args), /start-failed|stop-failed/, "a close while waiting is no failure");
   });
 
   it("refuses an unusable Redis URL with a message that does not quote it", async function () {

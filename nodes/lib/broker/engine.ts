@@ -379,7 +379,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   #accept(stream: Duplex, request: IncomingMessage | undefined): void {
-    if (this.#isClosed() || (!this.#aedes && this.#startFinished) || (!this.#aedes && this.#pending.length >= MAX_PENDING_CONNECTIONS)) {
+    // While aedes waits for a shared store that is known to be away, a client is better off trying elsewhere.
+    const waitingInVain = !this.#aedes && (this.#gate?.outage === true || this.#startFinished || this.#pending.length >= MAX_PENDING_CONNECTIONS);
+    if (this.#isClosed() || waitingInVain) {
       stream.destroy();
       return;
     }
@@ -786,6 +788,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         setImmediate(() => {
           this.#cutOff();
         });
+      },
+      dropWaiting: () => {
+        for (const [stream] of this.#pending.splice(0)) stream.destroy();
       },
     });
   }

@@ -39,6 +39,8 @@ export interface GateEvents {
   available(downForMs: number): void;
   /** Cut every connected client off. */
   disconnectAll(): void;
+  /** Close the connections waiting for aedes to start (it waits for the store). */
+  dropWaiting(): void;
 }
 
 /**
@@ -68,6 +70,11 @@ export class SharedGate {
     if (!store.status.available && store.status.error !== undefined) this.#changed(store.status);
   }
 
+  /** The store went away (an error is known) and is not back: an outage, not a first connect still under way. */
+  get outage(): boolean {
+    return this.#downSince !== undefined;
+  }
+
   /** Why a CONNECT is refused now, or undefined to let it through. */
   get refusal(): string | undefined {
     return this.#store.status.available ? undefined : `the broker's ${this.#store.kind} store (${this.#store.where}) cannot be reached`;
@@ -85,7 +92,10 @@ export class SharedGate {
       // Once per outage, and again only when the reason changes (a reconnect refused for another reason).
       if (first || error !== this.#lastError) this.#events.unavailable(error);
       this.#lastError = error;
-      if (first && this.running) this.#events.disconnectAll();
+      if (first) {
+        if (this.running) this.#events.disconnectAll();
+        else this.#events.dropWaiting();
+      }
       return;
     }
     if (this.#downSince === undefined) return;
