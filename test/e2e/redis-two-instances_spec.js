@@ -185,6 +185,8 @@ function flows(redisUrl) {
     for (const i of [A, B]) {
       await until(async () => (await recorded(i)).statuses.includes("iot-broker.status.store-unavailable"), 20_000, `${i.name}'s status to show the outage`);
       assert.ok((await recorded(i)).events.includes("store-unavailable"));
+      // An HTTP write is not acknowledged while it cannot be stored: the caller sends it again.
+      assert.equal((await fetch(`${i.http}/external/api/update?token=${TOKEN}&v2=5`)).status, 503);
     }
     await redis.start();
     for (const i of [A, B]) {
