@@ -16,6 +16,7 @@ const { connect, connectRefused, inbox } = require("../lib/fixtures/engine.js");
 const { freePort } = require("../lib/fixtures/ports.js");
 const { startRedis, haveRedis } = require("../lib/fixtures/redis-server.js");
 const { until } = require("../support/wait.js");
+const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const { statusOf, lastStatus } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
@@ -123,6 +124,31 @@ const PASSWORD = "redis-Pa55word-for-the-node";
     await statusOf(helper.getNode("b1"), (s) => s.text === "iot-broker.status.store-unavailable", "the outage on the status");
     await helper.unload();
     assert.doesNotMatch(JSON.stringify(helper.log().args), /start-failed|stop-failed/, "a close while waiting is no failure");
+  });
+
+  it("a redeploy that changes the broker's settings hands the Redis storage to the new engine, which serves at once", async function () {
+    const port = await freePort();
+    const url = `mqtt://127.0.0.1:${port}`;
+    const flow = (extra = {}) => [
+      { id: "f1", type: "tab", label: "test" },
+      { id: "b1", type: "iot-broker", z: "f1", name: "shared", port, bind: "127.0.0.1", allowAnonymous: true, persistence: "redis", redisUrl: redis.url, wires: [[]], ...extra },
+    ];
+    await helper.load(brokerNode, flow(), { b1: { redisPassword: PASSWORD } });
+    await statusOf(helper.getNode("b1"), (s) => s.fill === "green");
+    const first = brokers.engine("b1");
+    const pub = track(await connect(url));
+    await pub.publishAsync("kept/1", "before the redeploy", { qos: 1, retain: true });
+
+    await helper.setFlows(flow({ maxQueuedMessages: "50" }), "nodes", { b1: { redisPassword: PASSWORD } });
+    await until(() => brokers.engine("b1") !== undefined && brokers.engine("b1") !== first, 10_000, "the new engine");
+    await until(() => lastStatus(helper.getNode("b1")).fill === "green", 10_000, "the new engine's status");
+    const sub = track(await connect(url));
+    const box = inbox(sub);
+    await sub.subscribeAsync("kept/#", { qos: 1 });
+    assert.equal((await box.next("kept/1")).payload, "before the redeploy");
+    const again = track(await connect(url));
+    await again.publishAsync("kept/2", "after", { qos: 1 });
+    assert.equal((await box.next("kept/2")).payload, "after");
   });
 
   it("refuses an unusable Redis URL with a message that does not quote it", async function () {

@@ -165,6 +165,8 @@ export class RedisStore implements SharedStore {
 
   #update(): void {
     if (this.#closed !== undefined) return; // closing: nothing to report any more
+    // A closed engine's bus (aedes ended it; a connection ended while reconnecting says nothing) counts no more.
+    for (const c of this.#bus) if (c.status === "end") this.#bus.delete(c);
     const connections = [this.#db, this.#stateSub, ...this.#bus];
     const available = this.deviceStores.live && connections.every((c) => c.status === "ready");
     if (available) {
