@@ -36,9 +36,11 @@ export function openRedisStorage(settings: RedisStorageSettings, options: Pick<R
   });
   store.watch((status) => {
     if (!status.available) {
-      failure = new StoreError("unavailable", store.where, `Redis cannot be reached: ${status.error ?? "disconnected"}`);
+      // Reported once per outage; a later reason (a reconnect refused otherwise) only updates failure().
+      const first = failure === undefined;
+      failure = new StoreError("unavailable", store.where, status.error ?? "disconnected");
       const err = failure;
-      quietly((r) => { r.failed(err); });
+      if (first) quietly((r) => { r.failed(err); });
     } else if (failure !== undefined) {
       failure = undefined;
       quietly((r) => { r.recovered(); });

@@ -188,6 +188,8 @@ export class RedisStore implements SharedStore {
   }
 
   #problem(err: Error): void {
+    // While Redis cannot be reached the outage says it all (every connection reports each retry).
+    if (!this.#status.available) return;
     try {
       this.#options.onProblem?.(err);
     } catch {
