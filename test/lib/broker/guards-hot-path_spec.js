@@ -11,10 +11,18 @@ const { once } = require("node:events");
 const { PacketGuards, brokerLimits } = require("../../../dist/nodes/lib/broker/guards.js");
 const { connect } = require("../fixtures/engine.js");
 
-v8.setFlagsFromString("--allow-natives-syntax");
-// The only way to reach V8's own check from a test.
-const hasFastProperties = new Function("o", "return %HasFastProperties(o)");
-v8.setFlagsFromString("--no-allow-natives-syntax");
+// The only way to reach V8's own check from a test. The flag is on around each call too: V8 may
+// drop the function's bytecode in a long run (bytecode flushing) and compile it again when called.
+const withNatives = (run) => {
+  v8.setFlagsFromString("--allow-natives-syntax");
+  try {
+    return run();
+  } finally {
+    v8.setFlagsFromString("--no-allow-natives-syntax");
+  }
+};
+const fastPropertiesCheck = withNatives(() => new Function("o", "return %HasFastProperties(o)"));
+const hasFastProperties = (o) => withNatives(() => fastPropertiesCheck(o));
 
 describe("packet guards on the hot path", function () {
   let aedes;
