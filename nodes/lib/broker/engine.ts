@@ -16,7 +16,7 @@ import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits
 import { guardDeliveryQueue } from "./delivery-queue.js";
 import { settleImmediateArgs } from "./immediate-args.js";
 import { holdUntilReady, releaseHeld } from "./resume-order.js";
-import { SharedGate, type SharedAedes, type SharedStore } from "./shared-store.js";
+import { SharedGate, followSessionsElsewhere, type SharedAedes, type SharedStore } from "./shared-store.js";
 import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
@@ -835,30 +835,6 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #event(event: BrokerEvent): void {
     this.emit("event", event);
   }
-}
-
-/**
- * A client that resumed its session on another instance is that instance's now. aedes closes
- * this instance's connection of it, if any, but keeps the timers it armed when the client left
- * here: an MQTT 5 session expiry would then wipe the session (its subscriptions and queued
- * messages, in the shared store) under the other instance, and a delayed will would be
- * published for a client that is back. Both are cancelled when another instance announces it.
- */
-function followSessionsElsewhere(aedes: Aedes): void {
-  const own = aedes.id;
-  const timers = aedes as unknown as { clearSessionExpiry(clientId: string): void; clearDelayedWill(clientId: string): void };
-  aedes.subscribe(
-    "$SYS/+/new/clients",
-    (packet: { topic: string; payload: Buffer | string }, done: () => void) => {
-      if (packet.topic.split("/")[1] !== own) {
-        const clientId = packet.payload.toString();
-        timers.clearSessionExpiry(clientId);
-        timers.clearDelayedWill(clientId);
-      }
-      done();
-    },
-    () => undefined,
-  );
 }
 
 /** aedes types the id as always a string; it is null until CONNECT was handled. */

@@ -5,6 +5,7 @@
  * it; each engine starts its aedes on it (`attach`) and, through `SharedGate`, refuses and cuts
  * off clients while it cannot be reached.
  */
+import type { Aedes } from "./aedes-types.js";
 
 export interface SharedStatus {
   readonly available: boolean;
@@ -104,4 +105,28 @@ export class SharedGate {
     this.#lastError = undefined;
     this.#events.available(downFor);
   }
+}
+
+/**
+ * A client that resumed its session on another instance is that instance's now. aedes closes
+ * this instance's connection of it, if any, but keeps the timers it armed when the client left
+ * here: an MQTT 5 session expiry would then wipe the session (its subscriptions and queued
+ * messages, in the shared store) under the other instance, and a delayed will would be
+ * published for a client that is back. Both are cancelled when another instance announces it.
+ */
+export function followSessionsElsewhere(aedes: Aedes): void {
+  const own = aedes.id;
+  const timers = aedes as unknown as { clearSessionExpiry(clientId: string): void; clearDelayedWill(clientId: string): void };
+  aedes.subscribe(
+    "$SYS/+/new/clients",
+    (packet: { topic: string; payload: Buffer | string }, done: () => void) => {
+      if (packet.topic.split("/")[1] !== own) {
+        const clientId = packet.payload.toString();
+        timers.clearSessionExpiry(clientId);
+        timers.clearDelayedWill(clientId);
+      }
+      done();
+    },
+    () => undefined,
+  );
 }

@@ -7,53 +7,18 @@
  * When the channel's connection drops, changes may have been missed: once it is back, the
  * replica is loaded again, keeping this instance's own unsent writes.
  *
- * In Redis (under the broker's key prefix): one hash per device, `state:["<plugin>","<id>"]`,
- * field `["<section>","<key>"]` -> `[seq,at,value]` (seq keeps the first-written order; `#seq`
- * counts), and the set `state-devices` of the devices that have state. Keyed by device id only:
- * no token, key or password is ever part of a key or a value.
+ * How it lies in Redis: redis-state-format.ts.
  */
 import type { ChainableCommander, Redis } from "ioredis";
-import type { DeviceStore, DeviceStoreProvider, StoredJson, StoredValue } from "../broker/device-store.js";
-import { RedisDeviceStore, fieldOf, sectionPrefix, type Change, type Outgoing, type StoreOwner } from "./redis-device-store.js";
+import type { DeviceStore, DeviceStoreProvider } from "../broker/device-store.js";
+import { RedisDeviceStore, type Change, type Outgoing, type StoreOwner } from "./redis-device-store.js";
+import { INDEX, SCRIPTS, deviceMember, parseChange, parseDeviceHash, queueOutgoing, stateKey, type ScriptCalls } from "./redis-state-format.js";
 import { StoreError } from "./store-error.js";
 
-const INDEX = "state-devices";
 /** At most this many changes wait while the replica loads; beyond, it loads again afterwards. */
 const MAX_BUFFERED = 100_000;
 /** After a failed send, the next try waits this long (or for the connection to be ready again). */
 const RETRY_MS = 1_000;
-
-const SCRIPTS = {
-  iotStateSet: {
-    numberOfKeys: 2,
-    lua: `local old = ARGV[7] == '0' and redis.call('HGET', KEYS[1], ARGV[1])
-local seq = old and string.match(old, '^%[(%d+),')
-if not seq then seq = redis.call('HINCRBY', KEYS[1], '#seq', 1) end
-redis.call('HSET', KEYS[1], ARGV[1], '[' .. seq .. ',' .. ARGV[2] .. ',' .. ARGV[3] .. ']')
-redis.call('SADD', KEYS[2], ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[6])
-return 1`,
-  },
-  iotStateDelete: {
-    numberOfKeys: 1,
-    lua: `redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1`,
-  },
-  iotStateClear: {
-    numberOfKeys: 1,
-    lua: `local gone = {}
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(f, 1, #ARGV[1]) == ARGV[1] then gone[#gone + 1] = f end
-end
-for i = 1, #gone, 1000 do redis.call('HDEL', KEYS[1], unpack(gone, i, math.min(i + 999, #gone))) end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return #gone`,
-  },
-} as const;
-
-/** The scripts as ioredis adds them to a pipeline (defineCommand). */
-type ScriptCalls = { [K in keyof typeof SCRIPTS]: (...args: string[]) => ChainableCommander };
 
 export interface RedisDeviceStoresOptions {
   /** Commands, with the broker's key prefix. */
@@ -244,7 +209,7 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
     const batch: [RedisDeviceStore, Outgoing][] = [...this.#dirty].map((store) => [store, store.takeUnsent()]);
     this.#dirty.clear();
     const pipeline = this.#db.pipeline() as ChainableCommander & ScriptCalls;
-    for (const [store, out] of batch) this.#queue(pipeline, store, out);
+    for (const [store, out] of batch) queueOutgoing(pipeline, this.#options, store, out);
     this.#sending = pipeline
       .exec()
       .then((results) => {
@@ -274,27 +239,9 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
     return this.#sending;
   }
 
-  #queue(pipeline: ChainableCommander & ScriptCalls, store: RedisDeviceStore, out: Outgoing): void {
-    const member = deviceMember(store.plugin, store.deviceId);
-    const key = stateKey(member);
-    const { channel, origin } = this.#options;
-    const head = `{"o":${JSON.stringify(origin)},"p":${JSON.stringify(store.plugin)},"d":${JSON.stringify(store.deviceId)}`;
-    for (const section of out.clears) {
-      pipeline.iotStateClear(key, sectionPrefix(section), channel, `${head},"op":"c","s":${JSON.stringify(section)}}`);
-    }
-    for (const { section, key: entry, write } of out.writes) {
-      const where = `${head},"s":${JSON.stringify(section)},"k":${JSON.stringify(entry)}`;
-      if (write === null) pipeline.iotStateDelete(key, fieldOf(section, entry), channel, `${where},"op":"d"}`);
-      else pipeline.iotStateSet(key, INDEX, fieldOf(section, entry), JSON.stringify(write.at), write.json, member, channel, `${where},"op":"s","f":${write.fresh ? 1 : 0},"a":${JSON.stringify(write.at)},"v":${write.json}}`, write.fresh ? "1" : "0");
-    }
-  }
-
   #received(text: string): void {
-    let change: Change;
-    try {
-      change = JSON.parse(text) as Change;
-      if (typeof change.p !== "string" || typeof change.d !== "string" || typeof change.s !== "string") throw new Error("not a change");
-    } catch {
+    const change = parseChange(text);
+    if (change === undefined) {
       this.#report(new StoreError("corrupt", this.#options.where, "a message on the state channel is not a change this store wrote: ignored"));
       return;
     }
@@ -363,26 +310,10 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
   }
 
   #load(member: string, hash: Record<string, string>): void {
-    let plugin: string;
-    let deviceId: string;
-    try {
-      [plugin, deviceId] = JSON.parse(member) as [string, string];
-    } catch {
-      return; // not a member this store wrote
-    }
-    const rows: { section: string; key: string; seq: number; stored: StoredValue }[] = [];
-    for (const [field, text] of Object.entries(hash)) {
-      if (field.startsWith("#")) continue;
-      try {
-        const [section, key] = JSON.parse(field) as [string, string];
-        const [seq, at, value] = JSON.parse(text) as [number, number, StoredJson];
-        rows.push({ section, key, seq, stored: { value, at } });
-      } catch {
-        this.#report(new StoreError("corrupt", this.#options.where, `a stored value of ${plugin} device ${deviceId} is not JSON: skipped`));
-      }
-    }
-    rows.sort((a, b) => a.seq - b.seq);
-    this.#storeFor(plugin, deviceId).applySnapshot(rows);
+    const device = parseDeviceHash(member, hash);
+    if (device === undefined) return; // not a member this store wrote
+    if (device.damaged) this.#report(new StoreError("corrupt", this.#options.where, `a stored value of ${device.plugin} device ${device.deviceId} is not JSON: skipped`));
+    this.#storeFor(device.plugin, device.deviceId).applySnapshot(device.rows);
   }
 
   #setLive(live: boolean): void {
@@ -421,13 +352,4 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
       // The listener's fault must not stop the store.
     }
   }
-}
-
-/** A device as the index names it. */
-function deviceMember(plugin: string, deviceId: string): string {
-  return JSON.stringify([plugin, deviceId]);
-}
-
-function stateKey(member: string): string {
-  return `state:${member}`;
 }
