@@ -54,9 +54,8 @@ export interface BrokerStorage {
 export function storageKey(settings: StorageSettings): string {
   if (settings.kind === "memory") return "memory";
   if (settings.kind === "sqlite") return `sqlite:${settings.file}`;
-  // A new password needs new connections; the key holds only a digest of it.
-  const password = createHash("sha256").update(settings.password ?? "").digest("hex").slice(0, 16);
-  return `redis:${JSON.stringify([settings.url, settings.prefix, password])}`;
+  // Another server, prefix or password needs new connections. A digest: the URL may hold a password too.
+  return `redis:${createHash("sha256").update(JSON.stringify([settings.url, settings.prefix, settings.password ?? ""])).digest("hex")}`;
 }
 
 /** What an engine takes from a storage (BrokerOptions). */

@@ -72,10 +72,11 @@ describe("iot-broker node configuration", function () {
       });
     }
 
-    it("keys a redis storage by server, prefix and a digest of the password, never the password itself", function () {
-      const base = { kind: "redis", url: "redis://h:6379", prefix: "iot-bridge:b1:", retentionDays: 30 };
+    it("keys a redis storage by server, prefix and password, holding none of them in clear", function () {
+      const base = { kind: "redis", url: "redis://:Url-pw@h:6379", prefix: "iot-bridge:b1:", retentionDays: 30 };
       const key = storageKey({ ...base, password: "Sekr1t-pw" });
-      assert.doesNotMatch(key, /Sekr1t-pw/);
+      assert.doesNotMatch(key, /Sekr1t-pw|Url-pw/);
+      assert.notEqual(key, storageKey({ ...base, url: "redis://:Url-pw@h:6380", password: "Sekr1t-pw" }));
       assert.notEqual(key, storageKey({ ...base, password: "another" }), "a new password opens new connections");
       assert.equal(key, storageKey({ ...base, password: "Sekr1t-pw", retentionDays: 1 }), "the retention is updated in place");
       assert.notEqual(key, storageKey({ ...base, password: "Sekr1t-pw", prefix: "iot-bridge:b2:" }));
