@@ -17,6 +17,8 @@ interface BrokerNodeDef extends NodeDef, BrokerNodeProps {
 
 interface BrokerCredentials {
   users?: string;
+  /** The password of the Redis server (persistence "redis"). */
+  redisPassword?: string;
 }
 
 /** Least time between two statuses showing the number of clients. */
@@ -35,16 +37,18 @@ export = function (RED: NodeAPI): void {
     let running: RunningBroker | undefined;
     let digest = "";
     let stopped = false;
-    /** Writing to the broker's database fails (the status says so until it works again). */
-    let storeFailing = false;
+    /** The engine started (a start on Redis waits while it cannot be reached). */
+    let startedUp = false;
+    /** Writing to the broker's database fails, or Redis cannot be reached (the status says so until it works again). */
+    let storeFailure: Error | undefined;
 
     let shownClients: number | undefined;
     let latestClients = 0;
     let clientsTimer: NodeJS.Timeout | undefined;
     const showClients = (count: number): void => {
       shownClients = count;
-      if (storeFailing) {
-        node.status({ fill: "red", shape: "dot", text: "iot-broker.status.store-error" });
+      if (storeFailure !== undefined) {
+        node.status(unreachable(storeFailure) ? { fill: "red", shape: "ring", text: "iot-broker.status.store-unavailable" } : { fill: "red", shape: "dot", text: "iot-broker.status.store-error" });
         return;
       }
       node.status({
@@ -122,26 +126,34 @@ export = function (RED: NodeAPI): void {
     // The storage outlives this node on a redeploy: each node instance is its reporter in turn.
     const reporter: StorageReporter = {
       failed: (err) => {
-        storeFailing = true;
-        node.error(RED._("iot-broker.errors.store-failed", { error: err.message }));
+        storeFailure = err;
+        // Redis away is an outage the broker rides out (a warning); a failing disk is an error.
+        if (unreachable(err)) node.warn(RED._("iot-broker.log.store-unavailable", { error: err.message }));
+        else node.error(RED._("iot-broker.errors.store-failed", { error: err.message }));
         showClients(running?.engine.connectedClients ?? 0);
       },
       recovered: () => {
-        storeFailing = false;
-        node.log(RED._("iot-broker.log.store-recovered"));
+        const was = storeFailure;
+        storeFailure = undefined;
+        node.log(was !== undefined && unreachable(was) ? RED._("iot-broker.log.store-available", { where: was.file }) : RED._("iot-broker.log.store-recovered"));
         showClients(running?.engine.connectedClients ?? 0);
       },
       badRow: (what) => {
         node.warn(RED._("iot-broker.log.store-bad-row", { what }));
       },
+      problem: (err) => {
+        node.warn(RED._("iot-broker.log.store-error", { error: err.message }));
+      },
     };
     const attach = (storage: BrokerStorage): void => {
       storage.report(reporter);
-      storeFailing = storage.failure() !== undefined;
+      storeFailure = storage.failure();
     };
 
     const onEvent = (event: BrokerEvent): void => {
       loginLog.note(event);
+      // Outages are logged by the storage's reporter; aedes' own persistence failures only come here.
+      if (event.event === "store-error") node.warn(RED._("iot-broker.log.store-error", { error: event.error }));
       node.send({ topic: event.event, payload: event });
     };
 
@@ -186,6 +198,7 @@ export = function (RED: NodeAPI): void {
         adopted.engine.on("clients", onClients);
         node.log(RED._("iot-broker.log.kept"));
         showClients(adopted.engine.connectedClients);
+        startedUp = true;
         return Promise.resolve();
       }
       // The storage of the engine this one replaces, or this node's own (opened once: a second
@@ -203,7 +216,7 @@ export = function (RED: NodeAPI): void {
         // An id of its own for each engine (FINDINGS 3): aedes tells brokers apart by it.
         started = new BrokerEngine({ id: `node-red-${node.id}-${randomBytes(4).toString("hex")}`, ...settings.options, ...engineStorageOptions(storage) });
       } catch (err) {
-        storage.close();
+        void storage.close();
         throw err;
       }
       running = { engine: started, storage, ports: listenerPorts(listeners) };
@@ -217,6 +230,7 @@ export = function (RED: NodeAPI): void {
         const results = await Promise.allSettled([started.ready(), ...listening]);
         const failure = results.find((r) => r.status === "rejected");
         if (failure) throw failure.reason;
+        startedUp = true;
         if (stopped) return;
         if (settings.options.allowAnonymous) {
           node.warn(RED._("iot-broker.log.anonymous-on", { what: listeners.map((l) => started.describe(l)).join(", ") }));
@@ -230,7 +244,9 @@ export = function (RED: NodeAPI): void {
     const starting = new Promise<void>((resolve) => {
       resolve(start());
     }).catch(async (err: unknown) => {
-      if (err instanceof BrokerConfigError) {
+      if (stopped) {
+        // Closed while it started (it waited for Redis): nothing to report.
+      } else if (err instanceof BrokerConfigError) {
         fail(RED._(`iot-broker.errors.${err.key}`, err.params));
       } else if (err instanceof ListenError && err.code === "address-in-use") {
         fail(RED._("iot-broker.errors.port-in-use", { port: String(err.port), bind: err.host ?? "" }), "iot-broker.status.port-in-use");
@@ -255,6 +271,8 @@ export = function (RED: NodeAPI): void {
         node.status({});
         done();
       };
+      // A start still waiting for its store (Redis cannot be reached) ends now rather than holding up the deploy.
+      if (running?.storage.shared !== undefined && !startedUp) void running.engine.close();
       void starting
         .then(async () => {
           if (!running) return;
@@ -281,9 +299,14 @@ export = function (RED: NodeAPI): void {
   registerPasswordHashing(RED);
 
   RED.nodes.registerType<Node<BrokerCredentials>, BrokerNodeDef, object, BrokerCredentials>("iot-broker", IotBrokerNode, {
-    credentials: { users: { type: "text" } },
+    credentials: { users: { type: "text" }, redisPassword: { type: "password" } },
   });
 };
+
+/** The storage cannot reach its server (Redis), as opposed to failing to write. */
+function unreachable(err: Error): err is StoreError {
+  return err instanceof StoreError && err.code === "unavailable";
+}
 
 /** Node-RED's userDir (where the default database file goes); undefined in a runtime without one. */
 function userDirOf(RED: NodeAPI): string | undefined {

@@ -114,7 +114,8 @@ describe(`history example imported from the Import menu (Node-RED ${nodeRedVersi
     assert.match(await csv.text(), /^time,ts,value\n\S+Z,\d+,\d+(\.\d+)?\n/);
     const db = path.join(editor.userDir, "iot-bridge", `${broker}.sqlite`);
     assert.ok(fs.existsSync(db), `the history is in ${db}`);
-    await page.waitForFunction(() => $(".red-ui-flow-node-status-label").filter((_i, el) => /points/.test(el.textContent)).length > 0);
+    // "1 point" or "N points": the status of a history node that answered.
+    await page.waitForFunction(() => $(".red-ui-flow-node-status-label").filter((_i, el) => /\d+ points?\b/.test(el.textContent)).length > 0, undefined, { timeout: 30_000 });
     await snap("deployed");
 
     const errors = editor.output().split("\n").filter((line) => /\[error\]/.test(line));

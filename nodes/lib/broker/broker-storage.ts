@@ -3,14 +3,20 @@
  * sessions (aedes' persistence, with retained messages and queued QoS 1/2 messages), the hosted
  * devices' state and their history. A redeploy that restarts the broker (changed settings) hands
  * the same storage to the next engine, so nothing of it is lost; it is closed when the node is
- * deleted or Node-RED stops. Memory here; the SQLite file in store/broker-storage.ts.
+ * deleted or Node-RED stops. Memory here; the SQLite file and Redis in store/broker-storage.ts.
  */
+import { createHash } from "node:crypto";
 import { MemoryDeviceHistory, type DeviceHistory } from "./device-history.js";
 import { MemoryDeviceStores, type DeviceStoreProvider } from "./device-store.js";
 import { SessionStore } from "./session-store.js";
+import type { SharedStore } from "./shared-store.js";
 
 /** The `persistence` settings of a broker node, as node-config.ts reads them. */
-export type StorageSettings = { kind: "memory" } | { kind: "sqlite"; file: string; retentionDays: number };
+export type StorageSettings =
+  | { kind: "memory" }
+  | { kind: "sqlite"; file: string; retentionDays: number }
+  /** `prefix`: of every key and channel, the same for every instance running this broker node. */
+  | { kind: "redis"; url: string; password?: string; prefix: string; retentionDays: number };
 
 /** What a storage tells the node that owns it now (the owner changes with each redeploy). */
 export interface StorageReporter {
@@ -20,6 +26,8 @@ export interface StorageReporter {
   recovered(): void;
   /** A stored value could not be read back (a damaged row) and was skipped. */
   badRow(what: string): void;
+  /** Something failed that is retried while the storage stays usable (a write to Redis, a change it could not read). */
+  problem?(err: Error): void;
 }
 
 export interface BrokerStorage {
@@ -36,22 +44,28 @@ export interface BrokerStorage {
   report(reporter: StorageReporter | undefined): void;
   /** The error while writing keeps failing, else undefined. */
   failure(): Error | undefined;
-  /** Closes it, after the last engine on it closed; never throws (a failure goes to the reporter). */
-  close(): void;
+  /** Shared with other Node-RED instances (`redis`): each engine runs its aedes on it (shared-store.ts). */
+  readonly shared?: SharedStore;
+  /** Closes it, after the last engine on it closed (Redis: once what waits was sent); never rejects (a failure goes to the reporter). */
+  close(): Promise<void>;
 }
 
 /** The key of the storage that serves `settings`. */
 export function storageKey(settings: StorageSettings): string {
-  return settings.kind === "memory" ? "memory" : `sqlite:${settings.file}`;
+  if (settings.kind === "memory") return "memory";
+  if (settings.kind === "sqlite") return `sqlite:${settings.file}`;
+  // Another server, prefix or password needs new connections. A digest: the URL may hold a password too.
+  return `redis:${createHash("sha256").update(JSON.stringify([settings.url, settings.prefix, settings.password ?? ""])).digest("hex")}`;
 }
 
 /** What an engine takes from a storage (BrokerOptions). */
-export function engineStorageOptions(storage: BrokerStorage): { sessions: SessionStore; deviceStores: DeviceStoreProvider; history: DeviceHistory; flush?: () => Promise<void> } {
+export function engineStorageOptions(storage: BrokerStorage): { sessions: SessionStore; deviceStores: DeviceStoreProvider; history: DeviceHistory; flush?: () => Promise<void>; shared?: SharedStore } {
   return {
     sessions: storage.sessions,
     deviceStores: storage.deviceStores,
     history: storage.history,
     ...(storage.flush === undefined ? {} : { flush: storage.flush }),
+    ...(storage.shared === undefined ? {} : { shared: storage.shared }),
   };
 }
 
@@ -74,6 +88,7 @@ export function memoryStorage(): BrokerStorage {
     failure: () => undefined,
     close: () => {
       sessions.destroy();
+      return Promise.resolve();
     },
   };
 }

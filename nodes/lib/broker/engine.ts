@@ -16,6 +16,8 @@ import { PacketGuards, PROTO_FILTER_PLACEHOLDER, brokerLimits, type BrokerLimits
 import { guardDeliveryQueue } from "./delivery-queue.js";
 import { LeftWills, type WillBroker, type WillPersistence } from "./left-wills.js";
 import { settleImmediateArgs } from "./immediate-args.js";
+import { holdUntilReady, releaseHeld } from "./resume-order.js";
+import { SharedGate, followSessionsElsewhere, type SharedAedes, type SharedStore } from "./shared-store.js";
 import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
@@ -77,6 +79,9 @@ class ClientRecords<T> {
   }
 }
 
+/** Connections held while aedes starts (a shared store may take long to answer); beyond, new ones are closed. */
+const MAX_PENDING_CONNECTIONS = 1_000;
+
 /** Refusals that count as failed logins (not 3, "server unavailable": not the client's fault). */
 const FAILED_LOGIN_CODES: ReadonlySet<RefusalCode> = new Set<RefusalCode>([2, 4, 5]);
 
@@ -113,6 +118,12 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   /** Where hosted devices' history goes (broker/device-history.ts). */
   readonly history: DeviceHistory;
   #lease: StoreLease | undefined;
+  /** A store shared with other instances (the `redis` persistence), and what the engine does while it is away. */
+  readonly #shared: SharedStore | undefined;
+  readonly #gate: SharedGate | undefined;
+  #sharedAedes: SharedAedes | undefined;
+  /** Fires when the engine closes: a start still waiting for the shared store gives up. */
+  readonly #stopping = new AbortController();
   /** aedes' id: one per engine (two engines sharing sessions must not share an id: FINDINGS 3). */
   readonly #id: string;
   readonly #pubacks: PubackAfterPublish;
@@ -135,6 +146,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#deviceRateLimit = checkRateLimit(options.deviceRateLimit, "deviceRateLimit");
     this.#userRateLimit = checkRateLimit(options.userRateLimit, "userRateLimit") ?? 0;
     this.#sessions = options.sessions;
+    this.#shared = options.shared;
     this.#id = options.id ?? randomUUID();
     this.#pubacks = new PubackAfterPublish({
       publish: (packet, client, done) => {
@@ -153,6 +165,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     if (persistence !== "memory") {
       throw new TypeError(`persistence ${JSON.stringify(persistence)} is not available; accepted: "memory"`);
     }
+    this.#gate = this.#shared ? this.#openGate(this.#shared) : undefined;
     this.#limits = brokerLimits(options);
     this.#guards = new PacketGuards(
       this.#limits,
@@ -190,9 +203,13 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       // Waits for the previous engine on the same store to finish closing.
       const lease = await this.#sessions?.lease(this.#id);
       this.#lease = lease;
+      // A shared store: available (however long that takes) before aedes, which reads sessions from it.
+      await this.#shared?.start(this.#stopping.signal);
+      this.#sharedAedes = await this.#shared?.attach(this.#stopping.signal);
+      const shared = this.#sharedAedes;
       const aedes = await Aedes.createBroker({
         id: this.#id,
-        ...(lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
+        ...(shared ? { mq: shared.mq, persistence: shared.persistence } : lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
         maxClientsIdLength: options.maxClientIdLength ?? 256,
         maximumPacketSize: this.#limits.maxPacketSize,
         connectTimeout: this.#limits.connectTimeoutMs,
@@ -224,8 +241,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       guardDeliveryQueue((aedes as unknown as { mq?: unknown }).mq);
       this.#wireEvents(aedes);
       this.#takeLeftWills(aedes, lease);
+      if (this.#shared) followSessionsElsewhere(aedes);
+      if (this.#gate) this.#gate.running = true;
     } catch (err) {
       this.#endLease();
+      await this.#sharedAedes?.discard();
       throw err;
     } finally {
       this.#startFinished = true;
@@ -331,6 +351,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       await Promise.allSettled([...this.#listeners].map((l) => l.close()));
       this.#listeners.clear();
       await Promise.allSettled([...this.#localClients].map((c) => c.close()));
+      // A start still waiting for a shared store gives up (nothing to hand over yet).
+      this.#stopping.abort(new Error("the broker engine was closed while it waited for its store"));
       await this.#starting.catch(() => undefined);
       this.#leftWills?.close();
       const aedes = this.#aedes;
@@ -382,8 +404,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #endLease(): void {
     this.#guards.release();
     this.#sessionGuards.release();
+    this.#gate?.release();
     const handover = this.#aedes as unknown as AedesHandover | undefined;
-    this.#lease?.end(handover?.persistence, handover?.counter ?? 0);
+    // A shared store's persistence stays with its engine (the next engine connects its own).
+    this.#lease?.end(this.#shared ? undefined : handover?.persistence, handover?.counter ?? 0);
     this.#lease = undefined;
   }
 
@@ -393,16 +417,26 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   #accept(stream: Duplex, request: IncomingMessage | undefined): void {
-    if (this.#isClosed() || (!this.#aedes && this.#startFinished)) {
+    // While aedes waits for a shared store that is known to be away, a client is better off trying elsewhere.
+    const waitingInVain = !this.#aedes && (this.#gate?.outage === true || this.#startFinished || this.#pending.length >= MAX_PENDING_CONNECTIONS);
+    if (this.#isClosed() || waitingInVain) {
       stream.destroy();
       return;
     }
     if (!this.#aedes) {
       stream.on("error", () => undefined); // a reset while waiting for aedes; aedes takes over later
-      this.#pending.push([stream, request]);
+      const entry: [Duplex, IncomingMessage | undefined] = [stream, request];
+      this.#pending.push(entry);
+      // A client that gives up while aedes starts no longer holds a place.
+      stream.once("close", () => {
+        const at = this.#pending.indexOf(entry);
+        if (at >= 0) this.#pending.splice(at, 1);
+      });
       return;
     }
-    this.#guards.guardClient(this.#aedes.handle(stream, request));
+    const client = this.#aedes.handle(stream, request);
+    holdUntilReady(client);
+    this.#guards.guardClient(client);
   }
 
   /**
@@ -413,6 +447,22 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     const namespace = this.#infos.get(client)?.identity.namespace;
     if (namespace === undefined || namespace.rewrites === false) return filters;
     return filters.map((f) => namespace.subscribe(f) ?? f);
+  }
+
+  /**
+   * Closes every connection at once. aedes' close waits for the bus to drop the client's
+   * subscriptions, which it cannot while the shared store is away: the socket is ended here, so
+   * clients notice now and reconnect (here once the store is back, or elsewhere).
+   */
+  #cutOff(): void {
+    for (const [client] of this.#readyClients()) {
+      try {
+        client.close();
+        (client.conn as Partial<Duplex>).destroy?.();
+      } catch {
+        // Already gone.
+      }
+    }
   }
 
   /** Connected clients with who they are, from aedes' own client table (no second registry to keep). */
@@ -438,6 +488,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     };
     if (this.#lockedOut(request)) {
       done(Object.assign(new Error("too many failed logins from this address"), { returnCode: 5 }), false);
+      return;
+    }
+    const unavailable = this.#gate?.refusal;
+    if (unavailable !== undefined) {
+      done(Object.assign(new Error(unavailable), { returnCode: 3 }), false);
       return;
     }
     const finish = (decision: AuthDecision): void => {
@@ -691,6 +746,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
 
   #wireEvents(aedes: Aedes): void {
     aedes.on("clientReady", (client) => {
+      releaseHeld(client);
       const info = this.#infos.get(client);
       if (!info || info.ready) return;
       info.ready = true;
@@ -745,6 +801,37 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     });
     aedes.on("connectionError", (client, error) => {
       this.#clientError(client, error);
+    });
+    // aedes reports persistence failures here (a failed queueing, a will it could not clear): an
+    // "error" event nobody listens to would end Node-RED. While the shared store is away, the
+    // outage event has said it already.
+    (aedes as unknown as NodeJS.EventEmitter).on("error", (error: Error) => {
+      if (this.#gate?.refusal !== undefined) return;
+      this.#event({ event: "store-error", error: error.message });
+    });
+  }
+
+  /** Outages of the shared store become events and refusals (broker/shared-store.ts); the node's status comes from its storage. */
+  #openGate(shared: SharedStore): SharedGate {
+    const store = { store: shared.kind, where: shared.where };
+    return new SharedGate(shared, {
+      unavailable: (error) => {
+        if (this.#isClosed()) return; // its own connections ending
+        this.#event({ event: "store-unavailable", ...store, error });
+      },
+      available: (downForMs) => {
+        if (this.#isClosed()) return;
+        this.#event({ event: "store-available", ...store, downForMs });
+      },
+      disconnectAll: () => {
+        // After the current turn: the status change may come from inside aedes' own callbacks.
+        setImmediate(() => {
+          this.#cutOff();
+        });
+      },
+      dropWaiting: () => {
+        for (const [stream] of this.#pending.splice(0)) stream.destroy();
+      },
     });
   }
 

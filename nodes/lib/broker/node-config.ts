@@ -20,6 +20,8 @@ export interface BrokerNodeProps {
   dbPath?: unknown;
   /** Days of history kept (0 = forever); blank = DEFAULT_RETENTION_DAYS. */
   retention?: unknown;
+  /** With persistence "redis": the server (`redis://host:port/db`; blank = redis://127.0.0.1:6379). Its password is a credential. */
+  redisUrl?: unknown;
   /** Failed logins from one address within a minute before it is locked out; blank = 10, 0 = no throttling. */
   maxAuthFailures?: unknown;
   /** Seconds of the first lockout (doubling on each further one); blank = 60. */
@@ -57,7 +59,7 @@ export interface BrokerNodeContext {
 }
 
 /** The `persistence` values this version accepts (the error names them). */
-export const ACCEPTED_PERSISTENCE = ["memory", "sqlite"] as const;
+export const ACCEPTED_PERSISTENCE = ["memory", "sqlite", "redis"] as const;
 
 /**
  * History kept by default: a month. Long enough for the charts and exports people look at (last
@@ -80,7 +82,7 @@ export class BrokerConfigError extends Error {
   }
 }
 
-export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: unknown } = {}, context: BrokerNodeContext = {}): BrokerNodeSettings {
+export function parseBrokerNode(props: BrokerNodeProps, credentials: BrokerNodeCredentials = {}, context: BrokerNodeContext = {}): BrokerNodeSettings {
   const port = parsePort(props.port, "port", 1883);
   const wsPort = isBlank(props.wsPort) ? undefined : parsePort(props.wsPort, "wsPort", undefined);
   let wsPath: string | undefined;
@@ -89,7 +91,7 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
     if (!wsPath.startsWith("/")) throw new BrokerConfigError("invalid-path", { value: wsPath });
   }
   const host = isBlank(props.bind) ? "0.0.0.0" : text(props.bind).trim();
-  const storage = parseStorage(props, context);
+  const storage = parseStorage(props, context, credentials);
   const maxPacketSize = parseWhole(props.maxPacketSize, "invalid-max-packet-size", MIN_PACKET_SIZE, MAX_PACKET_SIZE, DEFAULT_MAX_PACKET_SIZE);
   return {
     host,
@@ -106,15 +108,45 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
   };
 }
 
-/** The `persistence`, `dbPath` and `retention` settings; a node without `persistence` (an older flow) keeps memory. */
-export function parseStorage(props: BrokerNodeProps, context: BrokerNodeContext = {}): StorageSettings {
+/** The node's credentials: its users, and the Redis password. */
+export interface BrokerNodeCredentials {
+  users?: unknown;
+  redisPassword?: unknown;
+}
+
+/** The `persistence`, `dbPath`, `redisUrl` and `retention` settings; a node without `persistence` (an older flow) keeps memory. */
+export function parseStorage(props: BrokerNodeProps, context: BrokerNodeContext = {}, credentials: BrokerNodeCredentials = {}): StorageSettings {
   const persistence = isBlank(props.persistence) ? "memory" : text(props.persistence).trim();
   if (!(ACCEPTED_PERSISTENCE as readonly string[]).includes(persistence)) {
     throw new BrokerConfigError("invalid-persistence", { value: persistence, accepted: ACCEPTED_PERSISTENCE.join(", ") });
   }
   if (persistence === "memory") return { kind: "memory" };
   const retentionDays = wholeNumber(props.retention, "retention", 0, MAX_RETENTION_DAYS) ?? DEFAULT_RETENTION_DAYS;
-  return { kind: "sqlite", file: databaseFile(props.dbPath, context), retentionDays };
+  if (persistence === "sqlite") return { kind: "sqlite", file: databaseFile(props.dbPath, context), retentionDays };
+  const url = isBlank(props.redisUrl) ? DEFAULT_REDIS_URL : text(props.redisUrl).trim();
+  const problem = redisUrlProblem(url);
+  if (problem !== undefined) throw new BrokerConfigError("invalid-redis-url", { error: problem });
+  const password = typeof credentials.redisPassword === "string" && credentials.redisPassword !== "" ? credentials.redisPassword : undefined;
+  // Every instance running this flow shares the data under this broker node's id.
+  const prefix = `iot-bridge:${context.nodeId ?? "broker"}:`;
+  return { kind: "redis", url, ...(password === undefined ? {} : { password }), prefix, retentionDays };
+}
+
+const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+
+/** What is wrong with a Redis URL, never quoting it (it may hold a password). */
+function redisUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "not a URL (expected redis://host:port/db)";
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") return `it must start with redis:// or rediss:// (not ${parsed.protocol}//)`;
+  if (parsed.hostname === "") return "it names no host";
+  const db = parsed.pathname.replace(/^\/+/, "");
+  if (db !== "" && !/^\d{1,2}$/.test(db)) return "its database (after the last /) must be a number";
+  return undefined;
 }
 
 /** The SQLite file: absolute as given, relative under the userDir, blank = `<userDir>/iot-bridge/<node id>.sqlite`. */

@@ -84,6 +84,6 @@ export async function closeBroker(nodeId: string, running: RunningBroker, option
   } catch (err) {
     return toError(err);
   } finally {
-    if (!options.keepStorage) running.storage.close();
+    if (!options.keepStorage) await running.storage.close();
   }
 }

@@ -8,6 +8,7 @@ import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
 import type { DeviceHistory } from "./device-history.js";
 import type { DeviceStoreProvider } from "./device-store.js";
 import type { SessionStore } from "./session-store.js";
+import type { SharedStore } from "./shared-store.js";
 
 /** A generic MQTT user defined on the `iot-broker` node (kept in Node-RED credentials). */
 export interface BrokerUser {
@@ -62,6 +63,12 @@ export interface BrokerOptions {
   deviceStores?: DeviceStoreProvider;
   /** Where hosted devices' history goes; default: memory, bounded, per engine. */
   history?: DeviceHistory;
+  /**
+   * A store other broker instances share (broker/shared-store.ts; the `redis` persistence): the
+   * engine's aedes runs on its message bus and persistence, waits for it to be available, and
+   * refuses and cuts off clients while it is not. Its owner (the broker node's storage) closes it.
+   */
+  shared?: SharedStore;
   /**
    * Resolves once everything stored so far (sessions, retained messages, hosted devices' state
    * and history) would survive a crash: a QoS 1 PUBACK waits for it. Default: nothing to wait for.
@@ -215,7 +222,13 @@ export type BrokerEvent =
   | { event: "limit-exceeded"; clientId: string; limit: "packet-size" | "connect-packet-size" | "connect-timeout" | "inflight-qos2"; max: number; value?: number; remoteAddress?: string; reason: string }
   /** Messages dropped for an offline session whose queue was full; at most one event per session a minute. */
   | { event: "queue-full"; clientId: string; max: number; dropped: number }
-  | { event: "plugin-error"; plugin: string; hook: string; error: string };
+  | { event: "plugin-error"; plugin: string; hook: string; error: string }
+  /** The shared store cannot be reached: new connections are refused and connected clients cut off until it is back. */
+  | { event: "store-unavailable"; store: string; where: string; error: string }
+  /** The shared store is back after `downForMs`: connections are accepted again. */
+  | { event: "store-available"; store: string; where: string; downForMs: number }
+  /** aedes reported a failure of its persistence (a message it could not queue for a session, a will it could not clear). */
+  | { event: "store-error"; error: string };
 
 export type BrokerEngineEvents = {
   /** Every broker event, for the node's output and logs. */

@@ -8,6 +8,7 @@
 import { memoryStorage, type BrokerStorage, type StorageReporter, type StorageSettings } from "../broker/broker-storage.js";
 import { SessionStore } from "../broker/session-store.js";
 import { sqliteDeviceHistory } from "./sqlite-history.js";
+import { openRedisStorage } from "./redis-storage.js";
 import { openSqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 
 export type SqliteStorageSettings = Extract<StorageSettings, { kind: "sqlite" }>;
@@ -53,11 +54,13 @@ export function openSqliteStorage(settings: SqliteStorageSettings, options: Omit
     close: () => {
       sessions.destroy();
       store.close();
+      return Promise.resolve();
     },
   };
 }
 
-/** The storage `settings` name: memory, or the SQLite file (a StoreError naming it if it cannot be used). */
+/** The storage `settings` name: memory, the SQLite file (a StoreError naming it if it cannot be used), or Redis (redis-storage.ts). */
 export function openBrokerStorage(settings: StorageSettings): BrokerStorage {
-  return settings.kind === "memory" ? memoryStorage() : openSqliteStorage(settings);
+  if (settings.kind === "memory") return memoryStorage();
+  return settings.kind === "sqlite" ? openSqliteStorage(settings) : openRedisStorage(settings);
 }

@@ -5,4 +5,11 @@ export { SqliteDeviceStores, type SqliteDeviceStoresOptions } from "./sqlite-dev
 export { SqliteHistory, sqliteDeviceHistory, type HistoryOptions } from "./sqlite-history.js";
 export { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 export { SqliteAedesPersistence } from "./sqlite-aedes-persistence.js";
+export { RedisStore, openRedisStore, type RedisStoreOptions } from "./redis-store.js";
+export { openRedisStorage, type RedisStorageSettings } from "./redis-storage.js";
+export { RedisDeviceStores, type RedisDeviceStoresOptions } from "./redis-device-stores.js";
+export { RedisHistory, type RedisHistoryOptions } from "./redis-history.js";
+export { checkRedisUrl, describeRedis, type RedisTarget } from "./redis-connection.js";
+export { redisPattern } from "./redis-emitter.js";
+export { redisAedesPersistence } from "./redis-aedes-persistence.js";
 export { openBrokerStorage, openSqliteStorage, type SqliteStorageSettings } from "./broker-storage.js";

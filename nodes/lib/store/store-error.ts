@@ -1,9 +1,10 @@
-/** One error type for the durable store, naming the file it is about (never a secret: paths and keys only). */
+/** One error type for the durable store, naming the file (or the Redis server) it is about (never a secret: paths, server addresses and keys only). */
 export type StoreErrorCode =
   | "locked" // another process (or another opener in this one) has the file
   | "corrupt" // the file is not an SQLite database, or its contents are damaged
   | "io" // the disk refused: permissions, full, a failed fsync
   | "closed" // used after close()
+  | "unavailable" // the database server (Redis) cannot be reached; what was written waits in memory
   | "invalid"; // the caller passed something unusable
 
 export class StoreError extends Error {

@@ -12,7 +12,8 @@
  *   the API's 500 without detail (an internal error text could carry anything);
  * - answering a request that wrote to a store (`call.durable`) only once the store says it is
  *   durable: an HTTP 200 is an acknowledgement, and a crash after it must not lose the write
- *   (a failed flush answers 503, so the client sends it again);
+ *   (a failed flush answers 503, so the client sends it again; so does a request that failed
+ *   while its store could not be flushed either, as a write does while Redis is away);
  * - writing the answer with Content-Type, Content-Length, `Cache-Control: no-store` (and
  *   `Connection: close` after a 413, whose body may not have been read), unless the client left.
  */
@@ -236,9 +237,16 @@ export function serveApi(spec: ApiSpec, options: ApiOptions): ApiHandler {
           // The next handler's failure is its own (express catches its handlers' errors).
         }
       })
-      .catch(() => {
+      .catch(async () => {
+        // A write that failed while its store cannot be written either (Redis away: the write's
+        // delivery failed too) was not stored: answered as such, so the client sends it again.
+        const notStored = await current.flushed().then(
+          () => false,
+          () => true,
+        );
         try {
           if (res.headersSent) res.destroy();
+          else if (notStored) send(res, spec.refuse(503, spec.says.notStored ?? "The value could not be stored; send it again.", current), secrets);
           else send(res, spec.internalError ?? spec.refuse(500, "Internal error while handling the request.", current), secrets);
         } catch {
           // The connection is gone; nothing more to do.

@@ -2,6 +2,7 @@
 const assert = require("node:assert/strict");
 const path = require("node:path");
 const { parseBrokerNode, parseStorage, parseUsers, BrokerConfigError, DEFAULT_RETENTION_DAYS } = require("../../../dist/nodes/lib/broker/node-config.js");
+const { storageKey } = require("../../../dist/nodes/lib/broker/broker-storage.js");
 
 describe("iot-broker node configuration", function () {
   const accepted = [
@@ -27,9 +28,12 @@ describe("iot-broker node configuration", function () {
     ["a non-numeric port", { port: "mqtt" }, "invalid-port", { field: "port", value: "mqtt" }],
     ["a fractional websocket port", { wsPort: "80.5" }, "invalid-port", { field: "wsPort", value: "80.5" }],
     ["a relative websocket path", { wsPath: "mqtt" }, "invalid-path", { value: "mqtt" }],
-    ["an unknown persistence", { persistence: "mongodb" }, "invalid-persistence", { value: "mongodb", accepted: "memory, sqlite" }],
-    // Until the Redis persistence lands, its name is refused like any other, naming what is accepted.
-    ["redis (not in this version)", { persistence: "redis" }, "invalid-persistence", { value: "redis", accepted: "memory, sqlite" }],
+    ["an unknown persistence", { persistence: "mongodb" }, "invalid-persistence", { value: "mongodb", accepted: "memory, sqlite, redis" }],
+    ["a Redis URL that is no URL", { persistence: "redis", redisUrl: "localhost:6379" }, "invalid-redis-url", { error: "it must start with redis:// or rediss:// (not localhost://)" }],
+    ["an http URL for Redis", { persistence: "redis", redisUrl: "http://h:6379" }, "invalid-redis-url", { error: "it must start with redis:// or rediss:// (not http://)" }],
+    ["a Redis URL whose database is no number (its password is never quoted)", { persistence: "redis", redisUrl: "redis://:s3cret@h:6379/x" }, "invalid-redis-url", { error: "its database (after the last /) must be a number" }],
+    ["an unparsable Redis URL", { persistence: "redis", redisUrl: "redis://:s3cret@[h" }, "invalid-redis-url", { error: "not a URL (expected redis://host:port/db)" }],
+    ["a negative retention on redis", { persistence: "redis", retention: "-1" }, "invalid-whole-number", { field: "retention", value: "-1", min: "0", max: "36500" }],
     ["sqlite without a userDir for its default file", { persistence: "sqlite" }, "no-user-dir", { value: "" }],
     ["sqlite with a relative file and no userDir", { persistence: "sqlite", dbPath: "data/b.sqlite" }, "no-user-dir", { value: "data/b.sqlite" }],
     ["a file name with a NUL", { persistence: "sqlite", dbPath: "/tmp/a\u0000b" }, "invalid-db-path", { value: "/tmp/a\\0b" }],
@@ -51,18 +55,32 @@ describe("iot-broker node configuration", function () {
     const userDir = path.resolve("/srv/node-red");
     const context = { userDir, nodeId: "b0d9e1a1c0de0004" };
     const table = [
-      ["no persistence property (a flow from before it existed): memory", {}, { kind: "memory" }],
-      ["memory", { persistence: "memory", dbPath: "ignored.sqlite", retention: "x" }, { kind: "memory" }],
-      ["sqlite: the default file under the userDir, named after the node", { persistence: "sqlite" }, { kind: "sqlite", file: path.join(userDir, "iot-bridge", "b0d9e1a1c0de0004.sqlite"), retentionDays: DEFAULT_RETENTION_DAYS }],
-      ["sqlite: a relative file is under the userDir", { persistence: "sqlite", dbPath: " data/home.sqlite ", retention: "0" }, { kind: "sqlite", file: path.join(userDir, "data", "home.sqlite"), retentionDays: 0 }],
-      ["sqlite: an absolute file as given", { persistence: "sqlite", dbPath: "/var/lib/iot/broker.db", retention: 365 }, { kind: "sqlite", file: path.resolve("/var/lib/iot/broker.db"), retentionDays: 365 }],
+      ["no persistence property (a flow from before it existed): memory", {}, {}, { kind: "memory" }],
+      ["memory", { persistence: "memory", dbPath: "ignored.sqlite", retention: "x" }, {}, { kind: "memory" }],
+      ["sqlite: the default file under the userDir, named after the node", { persistence: "sqlite" }, {}, { kind: "sqlite", file: path.join(userDir, "iot-bridge", "b0d9e1a1c0de0004.sqlite"), retentionDays: DEFAULT_RETENTION_DAYS }],
+      ["sqlite: a relative file is under the userDir", { persistence: "sqlite", dbPath: " data/home.sqlite ", retention: "0" }, {}, { kind: "sqlite", file: path.join(userDir, "data", "home.sqlite"), retentionDays: 0 }],
+      ["sqlite: an absolute file as given", { persistence: "sqlite", dbPath: "/var/lib/iot/broker.db", retention: 365 }, {}, { kind: "sqlite", file: path.resolve("/var/lib/iot/broker.db"), retentionDays: 365 }],
+      // Every instance running this flow shares the data under the broker node's id.
+      ["redis: a blank URL is the local Redis", { persistence: "redis", redisUrl: " " }, {}, { kind: "redis", url: "redis://127.0.0.1:6379", prefix: "iot-bridge:b0d9e1a1c0de0004:", retentionDays: DEFAULT_RETENTION_DAYS }],
+      ["redis: URL, retention and the password credential", { persistence: "redis", redisUrl: " rediss://cache.lan:6380/2 ", retention: "7" }, { redisPassword: "pw" }, { kind: "redis", url: "rediss://cache.lan:6380/2", password: "pw", prefix: "iot-bridge:b0d9e1a1c0de0004:", retentionDays: 7 }],
+      ["memory: a Redis URL and password are ignored", { persistence: "memory", redisUrl: "not a url" }, { redisPassword: "pw" }, { kind: "memory" }],
     ];
-    for (const [name, props, expected] of table) {
+    for (const [name, props, creds, expected] of table) {
       it(`reads ${name}`, function () {
-        assert.deepEqual(parseStorage(props, context), expected);
-        assert.deepEqual(parseBrokerNode(props, {}, context).storage, expected);
+        assert.deepEqual(parseStorage(props, context, creds), expected);
+        assert.deepEqual(parseBrokerNode(props, creds, context).storage, expected);
       });
     }
+
+    it("keys a redis storage by server, prefix and password, holding none of them in clear", function () {
+      const base = { kind: "redis", url: "redis://:Url-pw@h:6379", prefix: "iot-bridge:b1:", retentionDays: 30 };
+      const key = storageKey({ ...base, password: "Sekr1t-pw" });
+      assert.doesNotMatch(key, /Sekr1t-pw|Url-pw/);
+      assert.notEqual(key, storageKey({ ...base, url: "redis://:Url-pw@h:6380", password: "Sekr1t-pw" }));
+      assert.notEqual(key, storageKey({ ...base, password: "another" }), "a new password opens new connections");
+      assert.equal(key, storageKey({ ...base, password: "Sekr1t-pw", retentionDays: 1 }), "the retention is updated in place");
+      assert.notEqual(key, storageKey({ ...base, password: "Sekr1t-pw", prefix: "iot-bridge:b2:" }));
+    });
 
     it("names a default file after any node id, keeping only file-name characters", function () {
       const { file } = parseStorage({ persistence: "sqlite" }, { userDir, nodeId: "../a b/c" });

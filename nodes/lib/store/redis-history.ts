@@ -1,0 +1,348 @@
+/**
+ * Hosted devices' history in Redis, behind the broker's `DeviceHistory` (docs/ARCHITECTURE.md
+ * 1.4): one sorted set per stream, `hist:["<plugin>","<id>","<stream>"]`, scored by the point's
+ * time, each member a 15-digit counter (so points of the same millisecond keep their order and
+ * equal values stay apart) followed by the value's JSON. Appends wait in memory (bounded: while
+ * Redis cannot be reached the oldest go, `dropped` counts them) and go in one pipeline per
+ * macrotask; the append script trims the set to `maxPerStream`, and a timer prunes points older
+ * than the retention, a bounded number of sets per pass. Every instance of a broker writes and
+ * reads the same sets. Keyed by device id, never by a credential.
+ */
+import type { ChainableCommander, Redis } from "ioredis";
+import type { DeviceHistory, HistoryPoint, HistoryQuery } from "../broker/device-history.js";
+import type { StoredJson } from "../broker/device-store.js";
+import { StoreError } from "./store-error.js";
+
+const STREAM_KEYS = "hist-keys";
+const COUNTERS = "hist-n";
+const COUNTER_DIGITS = 15;
+const DAY_MS = 86_400_000;
+const RETRY_MS = 1_000;
+
+const APPEND = {
+  numberOfKeys: 4,
+  lua: `local n = redis.call('HINCRBY', KEYS[2], ARGV[5], 1)
+redis.call('ZADD', KEYS[1], ARGV[1], string.format('%0${COUNTER_DIGITS}d', n) .. ARGV[2])
+local max = tonumber(ARGV[3])
+local count = redis.call('ZCARD', KEYS[1])
+if count > max then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, count - max - 1) end
+redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('SADD', KEYS[4], ARGV[5])
+return 1`,
+} as const;
+
+type AppendCall = { iotHistoryAppend: (...args: string[]) => ChainableCommander };
+
+export interface RedisHistoryOptions {
+  /** Points older than this many days are pruned; 0 (default) keeps them. */
+  retentionDays?: number;
+  /** At most this many points per stream (default 100,000): the oldest go first. */
+  maxPerStream?: number;
+  /** At most this many points wait to be sent (default 100,000); while Redis cannot be reached, the oldest waiting are dropped. */
+  maxPending?: number;
+  /** How often the retention pass runs (default hourly); it also runs once soon after starting. */
+  pruneEveryMs?: number;
+  /** Streams one step of a pass prunes (default 100); the pass goes on in the next macrotask. */
+  prunePassStreams?: number;
+  /** The most points one query answers (default 100,000). */
+  maxQueryPoints?: number;
+  now?: () => number;
+}
+
+interface Pending {
+  readonly plugin: string;
+  readonly deviceId: string;
+  readonly stream: string;
+  readonly ts: number;
+  readonly json: string;
+}
+
+interface Waiter {
+  readonly gen: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export class RedisHistory implements DeviceHistory {
+  readonly #db: Redis;
+  readonly #where: string;
+  #retentionMs: number;
+  readonly #pruneEveryMs: number;
+  readonly #maxPerStream: number;
+  readonly #maxPending: number;
+  readonly #passStreams: number;
+  readonly #maxQuery: number;
+  readonly #now: () => number;
+  readonly #onError: ((err: Error) => void) | undefined;
+  #pending: Pending[] = [];
+  #dropped = 0;
+  #gen = 0;
+  #acked = 0;
+  #waiters: Waiter[] = [];
+  #sending: Promise<void> | undefined;
+  #scheduled: NodeJS.Immediate | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #pruning = false;
+  #closed = false;
+  #reported = false;
+
+  constructor(db: Redis, where: string, options: RedisHistoryOptions & { onError?: (err: Error) => void } = {}) {
+    this.#db = db;
+    this.#where = where;
+    this.#retentionMs = retentionMs(options.retentionDays);
+    this.#pruneEveryMs = positive(options.pruneEveryMs, 3_600_000);
+    this.#maxPerStream = positive(options.maxPerStream, 100_000);
+    this.#maxPending = positive(options.maxPending, 100_000);
+    this.#passStreams = positive(options.prunePassStreams, 100);
+    this.#maxQuery = positive(options.maxQueryPoints, 100_000);
+    this.#now = options.now ?? Date.now;
+    this.#onError = options.onError;
+    db.defineCommand("iotHistoryAppend", APPEND);
+    db.on("ready", () => {
+      this.#schedule();
+    });
+    db.on("close", () => {
+      this.#rejectWaiters(Infinity, this.#unavailable());
+    });
+    this.#armPruning();
+  }
+
+  /** Days of history kept; 0 keeps everything. A change (a redeploy with another retention) applies from the next pass, which runs soon. */
+  get retentionDays(): number {
+    return this.#retentionMs / DAY_MS;
+  }
+
+  set retentionDays(days: number) {
+    this.#retentionMs = retentionMs(days);
+    this.#armPruning();
+  }
+
+  #armPruning(): void {
+    if (this.#retentionMs === 0 || this.#closed) return;
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => {
+        void this.pruneOnce();
+      }, this.#pruneEveryMs);
+      this.#timer.unref();
+    }
+    setImmediate(() => void this.pruneOnce());
+  }
+
+  /** Points dropped because they waited while Redis could not be reached. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  append(plugin: string, deviceId: string, stream: string, ts: number, value: StoredJson): void {
+    if (!Number.isFinite(ts)) throw new StoreError("invalid", this.#where, `a history point needs a time in ms (got ${String(ts)})`);
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch {
+      json = undefined; // a bigint or a cycle
+    }
+    if (json === undefined) {
+      throw new StoreError("invalid", this.#where, `a point of ${plugin} device ${deviceId} stream ${stream} is not JSON (a bigint, a cycle, a function or undefined): not stored`);
+    }
+    this.#pending.push({ plugin, deviceId, stream, ts: Math.round(ts), json });
+    this.#gen++;
+    if (this.#pending.length > this.#maxPending) {
+      this.#pending.splice(0, this.#pending.length - this.#maxPending);
+      this.#dropped++;
+    }
+    this.#schedule();
+  }
+
+  /** A stream's points in a range, oldest first; points appended before are sent first (one connection keeps the order). */
+  async query(plugin: string, deviceId: string, stream: string, q: HistoryQuery = {}): Promise<HistoryPoint[]> {
+    this.#assertReady();
+    if (this.#pending.length > 0) void this.#send();
+    const key = historyKey(plugin, deviceId, stream);
+    const limit = Math.min(this.#maxQuery, q.limit === undefined ? this.#maxQuery : Math.max(0, Math.floor(q.limit)));
+    if (limit === 0) return [];
+    const from = q.from === undefined ? "-inf" : String(q.from);
+    const to = q.to === undefined ? "+inf" : String(q.to);
+    let flat: string[];
+    try {
+      flat = q.latest === true ? await this.#db.zrevrangebyscore(key, to, from, "WITHSCORES", "LIMIT", 0, limit) : await this.#db.zrangebyscore(key, from, to, "WITHSCORES", "LIMIT", 0, limit);
+    } catch (err) {
+      throw new StoreError("unavailable", this.#where, `reading the history of ${plugin} device ${deviceId} failed: ${err instanceof Error ? err.message : String(err)}`, err);
+    }
+    const points: HistoryPoint[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      try {
+        points.push({ ts: Number(flat[i + 1]), value: JSON.parse(flat[i].slice(COUNTER_DIGITS)) as StoredJson });
+      } catch {
+        // A damaged value is left out rather than failing the whole answer.
+      }
+    }
+    return q.latest === true ? points.reverse() : points;
+  }
+
+  async streams(plugin: string, deviceId: string): Promise<string[]> {
+    this.#assertReady();
+    if (this.#pending.length > 0) void this.#send();
+    try {
+      return await this.#db.smembers(streamsKey(plugin, deviceId));
+    } catch (err) {
+      throw new StoreError("unavailable", this.#where, `reading the streams of ${plugin} device ${deviceId} failed: ${err instanceof Error ? err.message : String(err)}`, err);
+    }
+  }
+
+  /** Resolves once every point appended so far is in Redis; rejects while Redis cannot be reached. */
+  flush(): Promise<void> {
+    if (this.#acked >= this.#gen) return Promise.resolve();
+    const refusal = this.#closed ? new StoreError("closed", this.#where, "the history is closed") : this.#db.status === "ready" ? undefined : this.#unavailable();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ gen: this.#gen, resolve, reject });
+    });
+  }
+
+  /** Sends what waits (when Redis answers) and stops the timers; never rejects. */
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#db.status === "ready") {
+      await this.#sending;
+      await this.#send();
+    }
+    this.#closed = true;
+    for (const timer of [this.#retry, this.#timer]) if (timer !== undefined) clearTimeout(timer);
+    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
+    this.#rejectWaiters(Infinity, new StoreError("closed", this.#where, "the history was closed before the points reached Redis"));
+  }
+
+  /** One retention pass over every stream, a bounded number of streams per macrotask; never rejects. */
+  async pruneOnce(): Promise<void> {
+    if (this.#retentionMs === 0 || this.#pruning || this.#closed || this.#db.status !== "ready") return;
+    this.#pruning = true;
+    const cutoff = `(${this.#now() - this.#retentionMs}`;
+    try {
+      let cursor = "0";
+      do {
+        const [next, keys] = await this.#db.sscan(STREAM_KEYS, cursor, "COUNT", this.#passStreams);
+        cursor = next;
+        if (keys.length > 0) {
+          const pipeline = this.#db.pipeline();
+          for (const key of keys) pipeline.zremrangebyscore(key, "-inf", cutoff);
+          await pipeline.exec();
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      } while (cursor !== "0" && !this.#isClosed());
+    } catch (err) {
+      this.#report(new StoreError("unavailable", this.#where, `pruning old history failed: ${err instanceof Error ? err.message : String(err)}`, err));
+    } finally {
+      this.#pruning = false;
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled !== undefined || this.#retry !== undefined || this.#sending !== undefined || this.#pending.length === 0 || this.#closed) return;
+    this.#scheduled = setImmediate(() => {
+      this.#scheduled = undefined;
+      void this.#send();
+    });
+  }
+
+  #send(): Promise<void> {
+    if (this.#sending !== undefined || this.#db.status !== "ready" || this.#pending.length === 0) return this.#sending ?? Promise.resolve();
+    const gen = this.#gen;
+    const batch = this.#pending;
+    this.#pending = [];
+    const pipeline = this.#db.pipeline() as ChainableCommander & AppendCall;
+    const max = String(this.#maxPerStream);
+    for (const p of batch) {
+      const key = historyKey(p.plugin, p.deviceId, p.stream);
+      pipeline.iotHistoryAppend(key, COUNTERS, streamsKey(p.plugin, p.deviceId), STREAM_KEYS, String(p.ts), p.json, max, p.stream, key);
+    }
+    this.#sending = pipeline
+      .exec()
+      .then((results) => {
+        const failed = results?.find(([err]) => err !== null)?.[0] ?? (results === null ? new Error("the pipeline was discarded") : undefined);
+        if (failed) throw failed;
+        this.#acked = Math.max(this.#acked, gen);
+        this.#reported = false;
+        this.#resolveWaiters(gen);
+      })
+      .catch((err: unknown) => {
+        // Sent again (before newer points, within the bound): a point that did reach Redis may be stored twice.
+        this.#pending = [...batch, ...this.#pending];
+        if (this.#pending.length > this.#maxPending) {
+          this.#dropped += this.#pending.length - this.#maxPending;
+          this.#pending.splice(0, this.#pending.length - this.#maxPending);
+        }
+        const error = new StoreError("unavailable", this.#where, `writing history failed: ${err instanceof Error ? err.message : String(err)}`, err);
+        this.#rejectWaiters(gen, error);
+        this.#report(error);
+        if (!this.#closed) {
+          this.#retry = setTimeout(() => {
+            this.#retry = undefined;
+            this.#schedule();
+          }, RETRY_MS);
+          this.#retry.unref();
+        }
+      })
+      .finally(() => {
+        this.#sending = undefined;
+        this.#schedule();
+      });
+    return this.#sending;
+  }
+
+  // A method, not the field, so the check after an await is not narrowed away by the linter.
+  #isClosed(): boolean {
+    return this.#closed;
+  }
+
+  #assertReady(): void {
+    if (this.#closed) throw new StoreError("closed", this.#where, "the history is closed");
+    if (this.#db.status !== "ready") throw this.#unavailable();
+  }
+
+  #unavailable(): StoreError {
+    return new StoreError("unavailable", this.#where, "Redis cannot be reached: history is kept in memory (bounded) and sent once it can");
+  }
+
+  #resolveWaiters(gen: number): void {
+    const due = this.#waiters.filter((w) => w.gen <= gen);
+    this.#waiters = this.#waiters.filter((w) => w.gen > gen);
+    for (const w of due) w.resolve();
+  }
+
+  #rejectWaiters(gen: number, err: Error): void {
+    const due = this.#waiters.filter((w) => w.gen <= gen);
+    this.#waiters = this.#waiters.filter((w) => w.gen > gen);
+    for (const w of due) w.reject(err);
+  }
+
+  #report(err: Error): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    try {
+      this.#onError?.(err);
+    } catch {
+      // The listener's fault must not stop the history.
+    }
+  }
+}
+
+function retentionMs(days: number | undefined): number {
+  return days !== undefined && Number.isFinite(days) && days > 0 ? days * DAY_MS : 0;
+}
+
+function positive(value: number | undefined, fallback: number): number {
+  return value !== undefined && Number.isFinite(value) && value >= 1 ? Math.floor(value) : fallback;
+}
+
+function historyKey(plugin: string, deviceId: string, stream: string): string {
+  return `hist:${JSON.stringify([plugin, deviceId, stream])}`;
+}
+
+function streamsKey(plugin: string, deviceId: string): string {
+  return `hist-streams:${JSON.stringify([plugin, deviceId])}`;
+}
