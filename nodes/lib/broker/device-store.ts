@@ -14,6 +14,15 @@
 /** What a store holds: JSON, as a durable store writes it. */
 export type StoredJson = string | number | boolean | null | StoredJson[] | { [key: string]: StoredJson };
 
+/** The JSON text a durable store keeps for `value`; undefined for what JSON cannot hold (a bigint, a cycle). */
+export function storedJsonText(value: StoredJson): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface StoredValue {
   readonly value: StoredJson;
   /** When the value was current (ms since the epoch): when it was written, or a point's own time. */

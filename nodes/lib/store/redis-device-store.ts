@@ -10,7 +10,7 @@
  * skipped. Otherwise it is applied. So every instance ends with what Redis holds, and a reader
  * always sees its own instance's latest write.
  */
-import type { DeviceStore, StoredJson, StoredValue } from "../broker/device-store.js";
+import { storedJsonText, type DeviceStore, type StoredJson, type StoredValue } from "../broker/device-store.js";
 
 /** A change as the channel carries it (`op`: s = set, d = delete, c = clear a section). */
 export interface Change {
@@ -93,12 +93,7 @@ export class RedisDeviceStore implements DeviceStore {
 
   /** Throws a StoreError ("invalid") for a value JSON cannot hold, changing nothing. */
   set(section: string, key: string, value: StoredJson, at: number): void {
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch {
-      json = undefined; // a bigint or a cycle
-    }
+    const json = storedJsonText(value);
     if (json === undefined || !Number.isFinite(at)) this.#owner.refuse(this, section, key);
     this.#section(section).set(key, { value, at });
     this.#write(section, key, { json, at, fresh: false });

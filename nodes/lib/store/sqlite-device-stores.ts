@@ -5,7 +5,7 @@
  * value set 100 times between two commits is written once), that the file's group commit
  * writes. So what waits for a commit is bounded by the entries the device has, whatever the rate.
  */
-import type { DeviceStore, DeviceStoreProvider, StoredJson, StoredValue } from "../broker/device-store.js";
+import { storedJsonText, type DeviceStore, type DeviceStoreProvider, type StoredJson, type StoredValue } from "../broker/device-store.js";
 import type { CommitParticipant, GroupCommit } from "./group-commit.js";
 import { num, text, type Prepared, type Row } from "./sqlite-file.js";
 import { StoreError, storeErrorFrom } from "./store-error.js";
@@ -78,12 +78,7 @@ class SqliteDeviceStore implements DeviceStore {
 
   /** Throws a StoreError ("invalid") for a value JSON cannot hold (a bigint, a cycle), changing nothing: one bad value must not hold up every later commit. */
   set(section: string, key: string, value: StoredJson, at: number): void {
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch {
-      json = undefined; // a bigint or a cycle
-    }
+    const json = storedJsonText(value);
     if (json === undefined) this.#owner.refuse(this, section, key);
     const entries = this.#section(section);
     const seq = entries.get(key)?.seq ?? this.#nextSeq++;
