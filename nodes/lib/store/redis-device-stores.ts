@@ -13,11 +13,12 @@ import type { ChainableCommander, Redis } from "ioredis";
 import type { DeviceStore, DeviceStoreProvider } from "../broker/device-store.js";
 import { RedisDeviceStore, type Change, type Outgoing, type StoreOwner } from "./redis-device-store.js";
 import { INDEX, SCRIPTS, deviceMember, parseChange, parseDeviceHash, queueOutgoing, stateKey, type ScriptCalls } from "./redis-state-format.js";
+import { RedisWritePump, type PumpBatch } from "./redis-write-pump.js";
 import { StoreError } from "./store-error.js";
 
 /** At most this many changes wait while the replica loads; beyond, it loads again afterwards. */
 const MAX_BUFFERED = 100_000;
-/** After a failed send, the next try waits this long (or for the connection to be ready again). */
+/** After a failed load of the replica, the next try waits this long. */
 const RETRY_MS = 1_000;
 
 export interface RedisDeviceStoresOptions {
@@ -42,25 +43,13 @@ export interface RedisDeviceStoresOptions {
   alsoFlush?: () => Promise<void>;
 }
 
-interface Waiter {
-  readonly gen: number;
-  resolve(): void;
-  reject(err: Error): void;
-}
-
 export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
   readonly #db: Redis;
   readonly #sub: Redis;
   readonly #options: RedisDeviceStoresOptions;
   readonly #stores = new Map<string, RedisDeviceStore>();
   readonly #dirty = new Set<RedisDeviceStore>();
-  /** Counts writes; a send covers every write counted when it started. */
-  #gen = 0;
-  #acked = 0;
-  #waiters: Waiter[] = [];
-  #sending: Promise<void> | undefined;
-  #scheduled: NodeJS.Immediate | undefined;
-  #retry: NodeJS.Timeout | undefined;
+  readonly #pump: RedisWritePump;
   /** Changes received while the replica loads (undefined: applied as they come). */
   #buffer: Change[] | undefined;
   #overflowed = false;
@@ -77,6 +66,18 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
     this.#db = options.db;
     this.#sub = options.sub;
     for (const [name, script] of Object.entries(SCRIPTS)) this.#db.defineCommand(name, script);
+    this.#pump = new RedisWritePump(this.#db, {
+      waiting: () => this.#dirty.size > 0,
+      take: () => this.#take(),
+      unavailable: () => this.#unavailable(),
+      closed: () => new StoreError("closed", options.where, "the store is closed"),
+      onSent: () => {
+        this.#reported = false;
+      },
+      onFailed: (err) => {
+        this.#report(err);
+      },
+    });
     this.#sub.on("message", (channel: string, text: string) => {
       if (channel === options.channel) this.#received(text);
     });
@@ -87,12 +88,9 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
     this.#sub.on("ready", () => {
       void this.#sync();
     });
-    this.#db.on("close", () => {
-      this.#rejectWaiters(Infinity, this.#unavailable());
-    });
     this.#db.on("ready", () => {
       if (this.#syncWanted) void this.#sync();
-      else this.#schedule();
+      else this.#pump.schedule();
     });
   }
 
@@ -135,12 +133,7 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
 
   /** Resolves once every write so far is in Redis; rejects (StoreError "unavailable") while Redis cannot be reached or a send fails. */
   flush(): Promise<void> {
-    if (this.#acked >= this.#gen) return Promise.resolve();
-    if (this.#closed) return Promise.reject(new StoreError("closed", this.#options.where, "the store is closed"));
-    if (this.#db.status !== "ready") return Promise.reject(this.#unavailable());
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ gen: this.#gen, resolve, reject });
-    });
+    return this.#pump.flush();
   }
 
   async flushDevice(): Promise<void> {
@@ -150,22 +143,18 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
   /** Sends what waits (when Redis answers) and stops; never rejects. Writes Redis could not take are lost with this instance's memory. */
   async shutdown(): Promise<void> {
     if (this.#closed) return;
-    if (this.#db.status === "ready") {
-      this.#cancelTimers();
-      await this.#sending;
-      await this.#send();
-    }
+    this.#cancelSyncRetry();
+    await this.#pump.drain();
     this.#closed = true;
-    this.#cancelTimers();
-    this.#rejectWaiters(Infinity, new StoreError("closed", this.#options.where, "the store was closed before the write reached Redis"));
+    this.#cancelSyncRetry();
+    this.#pump.close(new StoreError("closed", this.#options.where, "the store was closed before the write reached Redis"));
     this.#setLive(false);
     for (const listener of [...this.#liveListeners]) listener();
   }
 
   touched(store: RedisDeviceStore): void {
-    this.#gen++;
     this.#dirty.add(store);
-    this.#schedule();
+    this.#pump.wrote();
   }
 
   refuse(store: RedisDeviceStore, section: string, key: string): never {
@@ -182,20 +171,8 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
     return store;
   }
 
-  #schedule(): void {
-    if (this.#scheduled !== undefined || this.#retry !== undefined || this.#sending !== undefined || this.#dirty.size === 0 || this.#closed) return;
-    this.#scheduled = setImmediate(() => {
-      this.#scheduled = undefined;
-      void this.#send();
-    });
-  }
-
-  #cancelTimers(): void {
-    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
-    if (this.#retry !== undefined) clearTimeout(this.#retry);
+  #cancelSyncRetry(): void {
     if (this.#syncRetry !== undefined) clearTimeout(this.#syncRetry);
-    this.#scheduled = undefined;
-    this.#retry = undefined;
     this.#syncRetry = undefined;
   }
 
@@ -203,40 +180,18 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
    * One send: every unsent write of every device in one pipeline. Sends go on while the channel
    * is down (its echoes are then lost, which the next load of the replica makes up for).
    */
-  #send(): Promise<void> {
-    if (this.#sending !== undefined || this.#db.status !== "ready" || this.#dirty.size === 0) return this.#sending ?? Promise.resolve();
-    const gen = this.#gen;
+  #take(): PumpBatch {
     const batch: [RedisDeviceStore, Outgoing][] = [...this.#dirty].map((store) => [store, store.takeUnsent()]);
     this.#dirty.clear();
     const pipeline = this.#db.pipeline() as ChainableCommander & ScriptCalls;
     for (const [store, out] of batch) queueOutgoing(pipeline, this.#options, store, out);
-    this.#sending = pipeline
-      .exec()
-      .then((results) => {
-        const failed = results?.find(([err]) => err !== null)?.[0] ?? (results === null ? new Error("the pipeline was discarded") : undefined);
-        if (failed) throw failed;
-        this.#acked = Math.max(this.#acked, gen);
-        this.#reported = false;
-        this.#resolveWaiters(gen);
-      })
-      .catch((err: unknown) => {
+    return {
+      pipeline,
+      failed: (err) => {
         for (const [store, out] of batch) store.sendFailed(out);
-        const error = new StoreError("unavailable", this.#options.where, `writing the hosted devices' state failed: ${err instanceof Error ? err.message : String(err)}`, err);
-        this.#rejectWaiters(gen, error);
-        this.#report(error);
-        if (!this.#closed) {
-          this.#retry = setTimeout(() => {
-            this.#retry = undefined;
-            this.#schedule();
-          }, RETRY_MS);
-          this.#retry.unref();
-        }
-      })
-      .finally(() => {
-        this.#sending = undefined;
-        this.#schedule();
-      });
-    return this.#sending;
+        return new StoreError("unavailable", this.#options.where, `writing the hosted devices' state failed: ${err instanceof Error ? err.message : String(err)}`, err);
+      },
+    };
   }
 
   #received(text: string): void {
@@ -263,7 +218,7 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
     this.#overflowed = false;
     try {
       await this.#sub.subscribe(this.#options.channel);
-      await this.#sending;
+      await this.#pump.idle();
       for (const store of this.#stores.values()) store.forgetInFlight();
       const members = await this.#db.smembers(INDEX);
       const pipeline = this.#db.pipeline();
@@ -297,7 +252,7 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
       }, RETRY_MS);
       this.#syncRetry.unref();
     }
-    this.#schedule();
+    this.#pump.schedule();
   }
 
   // Methods, not the fields, so checks after an await are not narrowed away by the linter.
@@ -325,18 +280,6 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
     } catch {
       // The listener's fault must not stop the store.
     }
-  }
-
-  #resolveWaiters(gen: number): void {
-    const due = this.#waiters.filter((w) => w.gen <= gen);
-    this.#waiters = this.#waiters.filter((w) => w.gen > gen);
-    for (const w of due) w.resolve();
-  }
-
-  #rejectWaiters(gen: number, err: Error): void {
-    const due = this.#waiters.filter((w) => w.gen <= gen);
-    this.#waiters = this.#waiters.filter((w) => w.gen > gen);
-    for (const w of due) w.reject(err);
   }
 
   #unavailable(): StoreError {

@@ -11,13 +11,13 @@
 import type { ChainableCommander, Redis } from "ioredis";
 import type { DeviceHistory, HistoryPoint, HistoryQuery } from "../broker/device-history.js";
 import type { StoredJson } from "../broker/device-store.js";
+import { RedisWritePump, type PumpBatch } from "./redis-write-pump.js";
 import { StoreError } from "./store-error.js";
 
 const STREAM_KEYS = "hist-keys";
 const COUNTERS = "hist-n";
 const COUNTER_DIGITS = 15;
 const DAY_MS = 86_400_000;
-const RETRY_MS = 1_000;
 
 const APPEND = {
   numberOfKeys: 4,
@@ -57,12 +57,6 @@ interface Pending {
   readonly json: string;
 }
 
-interface Waiter {
-  readonly gen: number;
-  resolve(): void;
-  reject(err: Error): void;
-}
-
 export class RedisHistory implements DeviceHistory {
   readonly #db: Redis;
   readonly #where: string;
@@ -76,12 +70,7 @@ export class RedisHistory implements DeviceHistory {
   readonly #onError: ((err: Error) => void) | undefined;
   #pending: Pending[] = [];
   #dropped = 0;
-  #gen = 0;
-  #acked = 0;
-  #waiters: Waiter[] = [];
-  #sending: Promise<void> | undefined;
-  #scheduled: NodeJS.Immediate | undefined;
-  #retry: NodeJS.Timeout | undefined;
+  readonly #pump: RedisWritePump;
   #timer: NodeJS.Timeout | undefined;
   #pruning = false;
   #closed = false;
@@ -99,11 +88,20 @@ export class RedisHistory implements DeviceHistory {
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError;
     db.defineCommand("iotHistoryAppend", APPEND);
-    db.on("ready", () => {
-      this.#schedule();
+    this.#pump = new RedisWritePump(db, {
+      waiting: () => this.#pending.length > 0,
+      take: () => this.#take(),
+      unavailable: () => this.#unavailable(),
+      closed: () => new StoreError("closed", this.#where, "the history is closed"),
+      onSent: () => {
+        this.#reported = false;
+      },
+      onFailed: (err) => {
+        this.#report(err);
+      },
     });
-    db.on("close", () => {
-      this.#rejectWaiters(Infinity, this.#unavailable());
+    db.on("ready", () => {
+      this.#pump.schedule();
     });
     this.#armPruning();
   }
@@ -150,18 +148,17 @@ export class RedisHistory implements DeviceHistory {
       throw new StoreError("invalid", this.#where, `a point of ${plugin} device ${deviceId} stream ${stream} is not JSON (a bigint, a cycle, a function or undefined): not stored`);
     }
     this.#pending.push({ plugin, deviceId, stream, ts: Math.round(ts), json });
-    this.#gen++;
     if (this.#pending.length > this.#maxPending) {
       this.#pending.splice(0, this.#pending.length - this.#maxPending);
       this.#dropped++;
     }
-    this.#schedule();
+    this.#pump.wrote();
   }
 
   /** A stream's points in a range, oldest first; points appended before are sent first (one connection keeps the order). */
   async query(plugin: string, deviceId: string, stream: string, q: HistoryQuery = {}): Promise<HistoryPoint[]> {
     this.#assertReady();
-    if (this.#pending.length > 0) void this.#send();
+    void this.#pump.send();
     const key = historyKey(plugin, deviceId, stream);
     const limit = Math.min(this.#maxQuery, q.limit === undefined ? this.#maxQuery : Math.max(0, Math.floor(q.limit)));
     if (limit === 0) return [];
@@ -186,7 +183,7 @@ export class RedisHistory implements DeviceHistory {
 
   async streams(plugin: string, deviceId: string): Promise<string[]> {
     this.#assertReady();
-    if (this.#pending.length > 0) void this.#send();
+    void this.#pump.send();
     try {
       return await this.#db.smembers(streamsKey(plugin, deviceId));
     } catch (err) {
@@ -196,25 +193,16 @@ export class RedisHistory implements DeviceHistory {
 
   /** Resolves once every point appended so far is in Redis; rejects while Redis cannot be reached. */
   flush(): Promise<void> {
-    if (this.#acked >= this.#gen) return Promise.resolve();
-    const refusal = this.#closed ? new StoreError("closed", this.#where, "the history is closed") : this.#db.status === "ready" ? undefined : this.#unavailable();
-    if (refusal !== undefined) return Promise.reject(refusal);
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ gen: this.#gen, resolve, reject });
-    });
+    return this.#pump.flush();
   }
 
   /** Sends what waits (when Redis answers) and stops the timers; never rejects. */
   async shutdown(): Promise<void> {
     if (this.#closed) return;
-    if (this.#db.status === "ready") {
-      await this.#sending;
-      await this.#send();
-    }
+    await this.#pump.drain();
     this.#closed = true;
-    for (const timer of [this.#retry, this.#timer]) if (timer !== undefined) clearTimeout(timer);
-    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
-    this.#rejectWaiters(Infinity, new StoreError("closed", this.#where, "the history was closed before the points reached Redis"));
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#pump.close(new StoreError("closed", this.#where, "the history was closed before the points reached Redis"));
   }
 
   /** One retention pass over every stream, a bounded number of streams per macrotask; never rejects. */
@@ -241,17 +229,8 @@ export class RedisHistory implements DeviceHistory {
     }
   }
 
-  #schedule(): void {
-    if (this.#scheduled !== undefined || this.#retry !== undefined || this.#sending !== undefined || this.#pending.length === 0 || this.#closed) return;
-    this.#scheduled = setImmediate(() => {
-      this.#scheduled = undefined;
-      void this.#send();
-    });
-  }
-
-  #send(): Promise<void> {
-    if (this.#sending !== undefined || this.#db.status !== "ready" || this.#pending.length === 0) return this.#sending ?? Promise.resolve();
-    const gen = this.#gen;
+  /** Every waiting point in one pipeline. */
+  #take(): PumpBatch {
     const batch = this.#pending;
     this.#pending = [];
     const pipeline = this.#db.pipeline() as ChainableCommander & AppendCall;
@@ -260,38 +239,18 @@ export class RedisHistory implements DeviceHistory {
       const key = historyKey(p.plugin, p.deviceId, p.stream);
       pipeline.iotHistoryAppend(key, COUNTERS, streamsKey(p.plugin, p.deviceId), STREAM_KEYS, String(p.ts), p.json, max, p.stream, key);
     }
-    this.#sending = pipeline
-      .exec()
-      .then((results) => {
-        const failed = results?.find(([err]) => err !== null)?.[0] ?? (results === null ? new Error("the pipeline was discarded") : undefined);
-        if (failed) throw failed;
-        this.#acked = Math.max(this.#acked, gen);
-        this.#reported = false;
-        this.#resolveWaiters(gen);
-      })
-      .catch((err: unknown) => {
+    return {
+      pipeline,
+      failed: (err) => {
         // Sent again (before newer points, within the bound): a point that did reach Redis may be stored twice.
         this.#pending = [...batch, ...this.#pending];
         if (this.#pending.length > this.#maxPending) {
           this.#dropped += this.#pending.length - this.#maxPending;
           this.#pending.splice(0, this.#pending.length - this.#maxPending);
         }
-        const error = new StoreError("unavailable", this.#where, `writing history failed: ${err instanceof Error ? err.message : String(err)}`, err);
-        this.#rejectWaiters(gen, error);
-        this.#report(error);
-        if (!this.#closed) {
-          this.#retry = setTimeout(() => {
-            this.#retry = undefined;
-            this.#schedule();
-          }, RETRY_MS);
-          this.#retry.unref();
-        }
-      })
-      .finally(() => {
-        this.#sending = undefined;
-        this.#schedule();
-      });
-    return this.#sending;
+        return new StoreError("unavailable", this.#where, `writing history failed: ${err instanceof Error ? err.message : String(err)}`, err);
+      },
+    };
   }
 
   // A method, not the field, so the check after an await is not narrowed away by the linter.
@@ -306,18 +265,6 @@ export class RedisHistory implements DeviceHistory {
 
   #unavailable(): StoreError {
     return new StoreError("unavailable", this.#where, "Redis cannot be reached: history is kept in memory (bounded) and sent once it can");
-  }
-
-  #resolveWaiters(gen: number): void {
-    const due = this.#waiters.filter((w) => w.gen <= gen);
-    this.#waiters = this.#waiters.filter((w) => w.gen > gen);
-    for (const w of due) w.resolve();
-  }
-
-  #rejectWaiters(gen: number, err: Error): void {
-    const due = this.#waiters.filter((w) => w.gen <= gen);
-    this.#waiters = this.#waiters.filter((w) => w.gen > gen);
-    for (const w of due) w.reject(err);
   }
 
   #report(err: Error): void {
