@@ -2,8 +2,9 @@ import { createHash } from "node:crypto";
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { blynkHttpApi } from "./lib/blynk/http-api.js";
 import { createBlynkLink, type BlynkLink, type BlynkLinkOptions } from "./lib/blynk/link.js";
-import { BlynkConfigError, parseBlynkDevice, type BlynkDeviceProps } from "./lib/blynk/link-config.js";
+import { parseBlynkDevice, type BlynkDeviceProps } from "./lib/blynk/link-config.js";
 import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
+import { ConfigError } from "./lib/transport/link-config.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
 
@@ -30,7 +31,7 @@ export = function (RED: NodeAPI): void {
   function withTls(options: BlynkLinkOptions, tlsId: string | undefined): BlynkLinkOptions {
     if (tlsId === undefined || tlsId === "" || options.connection === "local") return options;
     const tls = tlsOptionsOf(RED.nodes.getNode(tlsId));
-    if (tls === undefined) throw new BlynkConfigError("tls-missing", { id: tlsId });
+    if (tls === undefined) throw new ConfigError("tls-missing", { id: tlsId });
     return { ...options, mqtt: { ...options.mqtt, tls }, http: { ...options.http, tls } };
   }
 
@@ -39,7 +40,6 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const links = new ConfigNodeLinks<BlynkLinkOptions, BlynkLink>(RED, node, {
       type: "blynk-device",
-      errors: BlynkConfigError,
       parse: () => withTls(parseBlynkDevice(node.id, config, node.credentials), config.tls),
       create: (settings) => {
         const key = memoryKeyOf(node.id, settings);

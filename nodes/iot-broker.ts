@@ -1,10 +1,13 @@
+import { randomBytes } from "node:crypto";
 import type { Node, NodeAPI, NodeDef } from "node-red";
+import { engineStorageOptions, storageKey, type BrokerStorage, type StorageReporter } from "./lib/broker/broker-storage.js";
 import { BrokerEngine, ListenError, brokers, type BrokerEvent, type ListenerConfig } from "./lib/broker/index.js";
 import { LoginLog, type LoginLogLine } from "./lib/broker/login-log.js";
 import { BrokerConfigError, parseBrokerNode, serialiseUsers, type BrokerNodeProps } from "./lib/broker/node-config.js";
 import { MAX_PASSWORD_BYTES, PasswordCheckBusy, hashPassword } from "./lib/broker/password-hash.js";
 import type { BrokerUser } from "./lib/broker/types.js";
 import { brokerDigest, claimBroker, closeBroker, listenerPorts, parkBroker, type RunningBroker } from "./lib/broker/redeploy.js";
+import { StoreError, openBrokerStorage } from "./lib/store/index.js";
 import { followDeploys, isRedeploying } from "./lib/transport/parking.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 
@@ -32,12 +35,18 @@ export = function (RED: NodeAPI): void {
     let running: RunningBroker | undefined;
     let digest = "";
     let stopped = false;
+    /** Writing to the broker's database fails (the status says so until it works again). */
+    let storeFailing = false;
 
     let shownClients: number | undefined;
     let latestClients = 0;
     let clientsTimer: NodeJS.Timeout | undefined;
     const showClients = (count: number): void => {
       shownClients = count;
+      if (storeFailing) {
+        node.status({ fill: "red", shape: "dot", text: "iot-broker.status.store-error" });
+        return;
+      }
       node.status({
         fill: "green",
         shape: "dot",
@@ -110,6 +119,27 @@ export = function (RED: NodeAPI): void {
     }, LOGIN_SUMMARY_MS);
     summaries.unref();
 
+    // The storage outlives this node on a redeploy: each node instance is its reporter in turn.
+    const reporter: StorageReporter = {
+      failed: (err) => {
+        storeFailing = true;
+        node.error(RED._("iot-broker.errors.store-failed", { error: err.message }));
+        showClients(running?.engine.connectedClients ?? 0);
+      },
+      recovered: () => {
+        storeFailing = false;
+        node.log(RED._("iot-broker.log.store-recovered"));
+        showClients(running?.engine.connectedClients ?? 0);
+      },
+      badRow: (what) => {
+        node.warn(RED._("iot-broker.log.store-bad-row", { what }));
+      },
+    };
+    const attach = (storage: BrokerStorage): void => {
+      storage.report(reporter);
+      storeFailing = storage.failure() !== undefined;
+    };
+
     const onEvent = (event: BrokerEvent): void => {
       loginLog.note(event);
       node.send({ topic: event.event, payload: event });
@@ -137,7 +167,7 @@ export = function (RED: NodeAPI): void {
     // bound before the next node starts: MQTT clients in the same flow connect without a refusal.
     const start = (): Promise<void> => {
       node.status({ fill: "yellow", shape: "ring", text: "iot-broker.status.starting" });
-      const settings = parseBrokerNode(config, node.credentials);
+      const settings = parseBrokerNode(config, node.credentials, { userDir: userDirOf(RED), nodeId: node.id });
       const listeners = listenerConfigs(settings);
       // Everything the engine is built from goes into the digest: same digest, same broker.
       digest = brokerDigest(settings, listeners);
@@ -145,10 +175,11 @@ export = function (RED: NodeAPI): void {
       migrateClearPasswords(settings.options.users ?? []).catch((err: unknown) => {
         node.warn(RED._("iot-broker.errors.migrate-failed", { error: err instanceof Error ? err.message : String(err) }));
       });
-      const { adopted, sessions } = claimBroker(node.id, digest, listenerPorts(listeners));
+      const { adopted, storage: handed } = claimBroker(node.id, digest, listenerPorts(listeners), storageKey(settings.storage));
       if (adopted) {
         // A redeploy that left this broker as it was: its clients stay connected.
         running = adopted;
+        attach(adopted.storage);
         // A deploy is how a user fixes a wrong password: lockouts from before it are forgotten.
         adopted.engine.forgetFailedLogins();
         adopted.engine.on("event", onEvent);
@@ -157,8 +188,25 @@ export = function (RED: NodeAPI): void {
         showClients(adopted.engine.connectedClients);
         return Promise.resolve();
       }
-      const started = new BrokerEngine({ id: `node-red-${node.id}`, ...settings.options, sessions });
-      running = { engine: started, sessions, ports: listenerPorts(listeners) };
+      // The storage of the engine this one replaces, or this node's own (opened once: a second
+      // open of a database file in this process is refused). A StoreError names the file.
+      let storage: BrokerStorage;
+      if (handed) {
+        handed.update(settings.storage);
+        storage = handed;
+      } else {
+        storage = openBrokerStorage(settings.storage);
+      }
+      attach(storage);
+      let started: BrokerEngine;
+      try {
+        // An id of its own for each engine (FINDINGS 3): aedes tells brokers apart by it.
+        started = new BrokerEngine({ id: `node-red-${node.id}-${randomBytes(4).toString("hex")}`, ...settings.options, ...engineStorageOptions(storage) });
+      } catch (err) {
+        storage.close();
+        throw err;
+      }
+      running = { engine: started, storage, ports: listenerPorts(listeners) };
       started.on("event", onEvent);
       started.on("clients", onClients);
       const listening = listeners.map(async (listener) => {
@@ -186,12 +234,15 @@ export = function (RED: NodeAPI): void {
         fail(RED._(`iot-broker.errors.${err.key}`, err.params));
       } else if (err instanceof ListenError && err.code === "address-in-use") {
         fail(RED._("iot-broker.errors.port-in-use", { port: String(err.port), bind: err.host ?? "" }), "iot-broker.status.port-in-use");
+      } else if (err instanceof StoreError) {
+        // Stays stopped rather than running on memory: what it acknowledged would be lost at the next restart.
+        fail(RED._("iot-broker.errors.store-unusable", { error: err.message }), "iot-broker.status.store-unusable");
       } else if (err instanceof ListenError) {
         fail(RED._("iot-broker.errors.listen-failed", { what: err.what, error: err.message }));
       } else {
         fail(RED._("iot-broker.errors.start-failed", { error: err instanceof Error ? err.message : String(err) }));
       }
-      if (running) await closeBroker(node.id, running, { keepSessions: false });
+      if (running) await closeBroker(node.id, running, { keepStorage: false });
       running = undefined;
     });
 
@@ -211,10 +262,12 @@ export = function (RED: NodeAPI): void {
           running.engine.off("clients", onClients);
           if (!removed && isRedeploying() && !running.engine.closed) {
             // Re-created in a moment: the new node adopts the engine if its settings are the same.
+            running.storage.report(undefined);
             parkBroker(node.id, digest, running);
             return;
           }
-          const failure = await closeBroker(node.id, running, { keepSessions: false });
+          const failure = await closeBroker(node.id, running, { keepStorage: false });
+          running.storage.report(undefined);
           if (failure) throw failure;
           node.log(RED._("iot-broker.log.stopped"));
         })
@@ -231,6 +284,12 @@ export = function (RED: NodeAPI): void {
     credentials: { users: { type: "text" } },
   });
 };
+
+/** Node-RED's userDir (where the default database file goes); undefined in a runtime without one. */
+function userDirOf(RED: NodeAPI): string | undefined {
+  const dir = (RED.settings as { userDir?: unknown }).userDir;
+  return typeof dir === "string" && dir !== "" ? dir : undefined;
+}
 
 /**
  * POST {password} -> {hash}: the editor hashes a newly typed broker password here, so the users

@@ -1,8 +1,9 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { thingsBoardHttpApi } from "./lib/thingsboard/http-api.js";
 import { createThingsBoardLink, type TbLink, type TbLinkOptions } from "./lib/thingsboard/link.js";
-import { parseThingsBoardDevice, TbConfigError, type TbDeviceProps } from "./lib/thingsboard/link-config.js";
+import { parseThingsBoardDevice, type TbDeviceProps } from "./lib/thingsboard/link-config.js";
 import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
+import { ConfigError } from "./lib/transport/link-config.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
 
@@ -33,13 +34,12 @@ export = function (RED: NodeAPI): void {
     let lastRefusal: string | undefined;
     const links = new ConfigNodeLinks<TbLinkOptions, TbLink>(RED, node, {
       type: "thingsboard-device",
-      errors: TbConfigError,
       parse: () => {
         const options = parseThingsBoardDevice(node.id, config, node.credentials);
         const tlsId = typeof config.tls === "string" ? config.tls.trim() : "";
         if (tlsId !== "" && options.connection !== "local") {
           const tlsNode = RED.nodes.getNode(tlsId) as Partial<TlsConfigNode> | null;
-          if (typeof tlsNode?.addTLSOptions !== "function") throw new TbConfigError("tls-missing");
+          if (typeof tlsNode?.addTLSOptions !== "function") throw new ConfigError("tls-missing");
           options.tls = tlsNode.addTLSOptions({});
         }
         return options;

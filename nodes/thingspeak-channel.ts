@@ -1,6 +1,6 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { createThingSpeakLink, type ThingSpeakLink, type ThingSpeakLinkOptions } from "./lib/thingspeak/link.js";
-import { parseThingSpeakChannel, ThingSpeakConfigError, type ThingSpeakChannelProps } from "./lib/thingspeak/link-config.js";
+import { parseThingSpeakChannel, type ThingSpeakChannelProps } from "./lib/thingspeak/link-config.js";
 import type { ThingSpeakChannelHandle } from "./lib/thingspeak/link-user.js";
 import { thingSpeakRestApi } from "./lib/thingspeak/rest-api.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
@@ -22,7 +22,6 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const links = new ConfigNodeLinks<ThingSpeakLinkOptions, ThingSpeakLink>(RED, node, {
-      errors: ThingSpeakConfigError,
       type: "thingspeak-channel",
       parse: () => parseThingSpeakChannel(node.id, config, node.credentials),
       create: createThingSpeakLink,

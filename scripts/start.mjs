@@ -387,7 +387,11 @@ function demoFlow(port) {
       tls: "",
       wsPort: "",
       wsPath: "",
-      persistence: "memory",
+      // Kept in <userDir>/iot-bridge/<this node's id>.sqlite: after Ctrl-C and \`npm start\` again the
+      // demo's devices answer with their earlier values and the ThingSpeak channel keeps its entries.
+      persistence: "sqlite",
+      dbPath: "",
+      retention: 30,
       x: 170,
       y: 160,
       wires: [[ids.brokerEvents]],

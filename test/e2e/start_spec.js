@@ -17,6 +17,8 @@ const BLYNK_HOSTED = "b0d9e1a1c0de0102";
 const TB_HOSTED = "b0d9e1a1c0de0202";
 const TS_HOSTED = "b0d9e1a1c0de0302";
 const TS_CHANNEL = 100001;
+/** The demo's broker node (scripts/start.mjs), whose database is <userDir>/iot-bridge/<id>.sqlite. */
+const DEMO_BROKER = "b0d9e1a1c0de0004";
 
 describe("npm start (scripts/start.mjs)", function () {
   this.timeout(60000);
@@ -25,10 +27,13 @@ describe("npm start (scripts/start.mjs)", function () {
   let output = "";
   let uiPort;
   let mqttPort;
+  /** The ThingSpeak channel's first entry and its last entry id before Ctrl-C. */
+  let firstEntry;
+  let lastEntryId;
 
-  before(async function () {
-    [uiPort, mqttPort] = [await freePort(), await freePort()];
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), "iotb-start-"));
+  /** Runs `npm start` (start.mjs) on the test's userDir and resolves once it printed its banner. */
+  async function startDemo() {
+    output = "";
     child = spawn(process.execPath, [path.join(root, "scripts", "start.mjs")], {
       cwd: root,
       env: { ...process.env, PORT: String(uiPort), MQTT_PORT: String(mqttPort), IOT_BRIDGE_USER_DIR: userDir },
@@ -50,6 +55,12 @@ describe("npm start (scripts/start.mjs)", function () {
         reject(new Error(`start.mjs exited with ${code}:\n${output}`));
       });
     });
+  }
+
+  before(async function () {
+    [uiPort, mqttPort] = [await freePort(), await freePort()];
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), "iotb-start-"));
+    await startDemo();
   });
 
   after(async function () {
@@ -152,6 +163,7 @@ describe("npm start (scripts/start.mjs)", function () {
     );
     assert.deepEqual([body.channel.id, body.channel.field1, body.channel.field2], [TS_CHANNEL, "Temperature", "Humidity"]);
     assert.equal(body.feeds[0].entry_id, 1);
+    firstEntry = body.feeds[0];
     assert.ok(Number.isFinite(Number(body.feeds[0].field1)), `a temperature, got ${body.feeds[0].field1}`);
     const refused = await feeds(hosted.writeKey);
     assert.equal(refused.status, 401);
@@ -161,10 +173,30 @@ describe("npm start (scripts/start.mjs)", function () {
   });
 
   it("stops on Ctrl-C and frees both ports", async function () {
+    const feed = await fetch(`http://127.0.0.1:${uiPort}/channels/${TS_CHANNEL}/feeds.json?api_key=${firstStartCredentials()[TS_HOSTED].readKey}&results=8000`);
+    lastEntryId = (await feed.json()).channel.last_entry_id;
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill("SIGINT");
     await exited;
     assert.equal(await portIsClosed(mqttPort), true);
     assert.equal(await portIsClosed(uiPort), true);
+  });
+
+  it("after npm start again, the demo keeps its data (the broker is on sqlite): the channel's entries, the Blynk device's values", async function () {
+    assert.ok(fs.existsSync(path.join(userDir, "iot-bridge", `${DEMO_BROKER}.sqlite`)), "the demo broker's database");
+    await startDemo();
+    const hosted = firstStartCredentials();
+    // Until the broker's engine runs (a moment after the flows started), the channel is not on it
+    // and REST answers what the hosting holds without a broker: nothing yet.
+    let feed;
+    await until(async () => {
+      feed = await (await fetch(`http://127.0.0.1:${uiPort}/channels/${TS_CHANNEL}/feeds.json?api_key=${hosted[TS_HOSTED].readKey}&results=8000`)).json();
+      return feed.feeds.length > 0;
+    }, 20000, "the hosted channel's feed");
+    assert.deepEqual(feed.feeds[0], firstEntry, "the first entry, as it was");
+    assert.ok(feed.channel.last_entry_id >= lastEntryId, `entry ids continue (${feed.channel.last_entry_id} after ${lastEntryId})`);
+    const values = JSON.parse(await (await fetch(`http://127.0.0.1:${uiPort}/external/api/get?token=${hosted[BLYNK_HOSTED].token}&v1&v2`)).text());
+    assert.ok(Number.isFinite(values.v1), `a Temperature value, got ${JSON.stringify(values)}`);
+    assert.doesNotMatch(output, /\[error\]/);
   });
 });

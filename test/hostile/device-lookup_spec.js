@@ -8,7 +8,8 @@ const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const blynk = require("../../dist/nodes/lib/blynk/emulation.js");
 const thingsboard = require("../../dist/nodes/lib/thingsboard/emulation.js");
 const thingspeak = require("../../dist/nodes/lib/thingspeak/emulation.js");
-const { registrationByWriteKey } = thingspeak;
+const { thingSpeakChannels, CHANNEL_KINDS } = thingspeak;
+const byWriteKey = (key) => thingSpeakChannels.find(CHANNEL_KINDS.writeKey, key);
 const { startEngine, connect, connectRefused } = require("../lib/fixtures/engine.js");
 const { until } = require("../support/wait.js");
 
@@ -101,9 +102,9 @@ describe(`hostile: ${COUNT} hosted devices per platform, logins by map look-up (
     atMost(await comparisonsDuring(() => login({ clientId: `TsClient${i}`, username: `TsClient${i}`, password: `TsPassword${i}` })), MAX_COMPARISONS);
     assert.equal((await connectRefused(ctx.url, { clientId: `TsClient${i}`, username: `TsClient${i}`, password: "wrong" })).code, 5);
     let found;
-    atMost(await comparisonsDuring(() => { found = registrationByWriteKey(`TSWRITE${i}`); }), 1);
-    assert.equal(found.feed.config.channelId, 100000 + COUNT - 1);
-    assert.equal(registrationByWriteKey("TSWRITEnone"), undefined);
+    atMost(await comparisonsDuring(() => { found = byWriteKey(`TSWRITE${i}`); }), 1);
+    assert.equal(found.config.channelId, 100000 + COUNT - 1);
+    assert.equal(byWriteKey("TSWRITEnone"), undefined);
     assert.equal(thingspeak.hostedByCredentials(`TsClient${i}`, `TsClient${i}`, `TsPassword${i}`).channelId, 100000 + COUNT - 1);
     await until(() => ctx.engine.clients().length === 0);
   });

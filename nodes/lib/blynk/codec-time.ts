@@ -2,6 +2,7 @@
  * The `downlink/utc/all/json` answer (docs/PROTOCOLS.md 1.7) computed from Intl's time-zone data:
  * offsets at an instant, and a best-effort POSIX TZ rule from the transitions of that year.
  */
+import { wallClockFormat } from "../transport/time-zone.js";
 import { describeValue } from "../transport/value-codec.js";
 import { invalid } from "./codec-values.js";
 
@@ -29,16 +30,7 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
   if (f === undefined) {
     try {
-      f = new Intl.DateTimeFormat("en-US", {
-        timeZone,
-        hourCycle: "h23",
-        year: "numeric",
-        month: "numeric",
-        day: "numeric",
-        hour: "numeric",
-        minute: "numeric",
-        second: "numeric",
-      });
+      f = wallClockFormat(timeZone);
     } catch {
       throw invalid(`time zone ${JSON.stringify(timeZone)} is not known; accepted: an IANA zone name such as "Europe/Berlin" or "UTC"`);
     }

@@ -4,7 +4,7 @@
  * decisions on UNCONFIRMED points are listed at the top of codec.ts.
  */
 import { TransportError } from "../transport/errors.js";
-import { describeValue, parseScalar } from "../transport/value-codec.js";
+import { describeValue, parseScalar, stringOrUtf8 } from "../transport/value-codec.js";
 import { isPlainObject } from "../transport/value-codec.js";
 
 /** Public Blynk.Cloud limits (docs/PROTOCOLS.md 1.9). */
@@ -38,7 +38,6 @@ const TS_ACCEPTED = 'milliseconds since 1970 (a whole number), a Date, or an ISO
 const POINTS_EXAMPLE = 'e.g. [[1705667130000, 21.5], ["2024-01-19T12:25:30Z", 22]]';
 /** Date-time with an explicit zone only: a zone-less form would be read in the host's local time. */
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 export function invalid(message: string): TransportError {
   return new TransportError("invalid", message);
@@ -112,25 +111,15 @@ export function numberText(n: number): string {
 }
 
 function scalarText(value: unknown, subject: string, inArray: boolean): string {
-  let text: string;
   if (typeof value === "number") {
     if (!Number.isFinite(value)) throw invalid(`${subject} must be a finite number, got ${describeValue(value)}; accepted: ${VALUE_ACCEPTED}`);
     return numberText(value);
   }
   if (typeof value === "boolean") return value ? "1" : "0";
   if (typeof value === "bigint") return String(value);
-  if (typeof value === "string") text = value;
-  else if (Buffer.isBuffer(value)) {
-    try {
-      text = strictUtf8.decode(value);
-    } catch {
-      throw invalid(`${subject} is a Buffer that is not valid UTF-8 text; accepted: ${VALUE_ACCEPTED}`);
-    }
-  } else if (Array.isArray(value)) {
-    throw invalid(`${subject} is a nested array; accepted: ${VALUE_ACCEPTED}`);
-  } else {
-    throw invalid(`${subject} cannot be sent, got ${describeValue(value)}; accepted: ${VALUE_ACCEPTED}`);
-  }
+  if (Array.isArray(value)) throw invalid(`${subject} is a nested array; accepted: ${VALUE_ACCEPTED}`);
+  const text = stringOrUtf8(value, () => invalid(`${subject} is a Buffer that is not valid UTF-8 text; accepted: ${VALUE_ACCEPTED}`));
+  if (text === undefined) throw invalid(`${subject} cannot be sent, got ${describeValue(value)}; accepted: ${VALUE_ACCEPTED}`);
   if (text.includes("\0")) {
     const why = inArray ? "NUL separates the items of a multi-value" : "NUL separates multi-values; pass an array to send one";
     throw invalid(`${subject} must not contain NUL (${why}); accepted: ${VALUE_ACCEPTED}`);

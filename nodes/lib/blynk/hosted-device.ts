@@ -1,18 +1,24 @@
 /**
- * One hosted Blynk device on one broker engine (its store, its current connection, what an
- * HTTPS write does) and the helpers the emulation uses to recognise devices and their topics.
+ * One hosted Blynk device on one broker engine (the handle's runtime, docs/ARCHITECTURE.md 3.5):
+ * its state (a typed view over the engine's DeviceStore), its current connection, what flows
+ * and HTTPS API callers send it, and the helpers the emulation uses to recognise devices and
+ * their topics.
+ *
+ * History: every datastream value the device, an HTTPS API caller or a flow writes and the
+ * state takes is appended to the engine's DeviceHistory, one point per value, with its time
+ * (a timestamped point's own time); stream = datastream name, value = the value decoded
+ * (numbers as numbers, multi-values as arrays). A value the state refuses (over its limits) is
+ * not history either.
  */
-import type { ClientInfo } from "../broker/index.js";
+import { HostedRuntimeBase, type DeviceHistory, type DeviceStore, type StoredJson } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
-import { findByDigest, tokenDigest } from "../transport/secret-match.js";
 import type { PublishOptions } from "../transport/pubsub.js";
-import { ReportThrottle } from "../transport/report-throttle.js";
-import { assertDatastreamName, encodeDownlink, encodeValue, utcInfo, type Encoded, type TimestampedPoint } from "./codec.js";
+import { assertDatastreamName, decodeValue, encodeDownlink, encodeValue, utcInfo, type Encoded, type McuInfo, type TimestampedPoint } from "./codec.js";
 import { parsePin } from "./http-codec.js";
-import { DeviceStore } from "./hosted-store.js";
-import { hostedTopics, type HostedBlynkDevice } from "./hosted-types.js";
+import { BlynkDeviceStore } from "./hosted-store.js";
+import { BLYNK_PLUGIN, hostedTopics, type BlynkDown, type BlynkUp, type HostedBlynkDevice } from "./hosted-types.js";
 
-/** Publishes an internal topic on the device's engine. */
+/** Publishes an internal topic on the device's engine; rejects when the broker could not take it. */
 export type Publish = (topic: string, payload: string, options?: PublishOptions) => Promise<void>;
 
 /** Blynk's device username (docs/PROTOCOLS.md 1.1). */
@@ -41,36 +47,29 @@ export function isDownlinkFilter(filter: string): boolean {
   return hash === -1 || (hash === filter.length - 1 && filter.endsWith("/#"));
 }
 
-// Moved to the transport floor (platform-blind, shared with other emulations); re-exported for existing importers.
-export { findByDigest, tokenDigest };
-
 function hostTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
-/** One hosted device on one engine: its store, its connection and what writes to it do. */
-export class HostedDevice {
-  readonly id: string;
-  readonly name: string;
+/** One hosted device on one engine: its state, its connection and what writes to it do. */
+export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, McuInfo> {
   readonly config: Readonly<HostedBlynkDevice>;
-  readonly digest: Buffer;
-  readonly store = new DeviceStore();
-  /** The connection that is this device now (the newest one). */
-  current: ClientInfo | undefined;
+  /** The device's state, typed and bounded (over `store`). */
+  readonly state: BlynkDeviceStore;
+  /** `<down prefix>downlink/ds/`: append a datastream name. */
+  readonly #dsTopic: string;
   readonly #publish: Publish;
-  readonly #report: (err: Error) => void;
-  /** Problems the device causes over and over are reported once, then summarised (ReportThrottle). */
-  readonly #throttle = new ReportThrottle({ summary: (text) => { this.report(text); } });
+  readonly #history: DeviceHistory;
   readonly #namesByPin = new Map<string, string>();
   readonly #pinsByName = new Map<string, string>();
 
-  constructor(config: HostedBlynkDevice, report: (err: Error) => void, publish: Publish) {
+  constructor(config: HostedBlynkDevice, store: DeviceStore, report: (err: Error) => void, publish: Publish, history: DeviceHistory) {
+    super({ id: config.id, name: config.name, platform: "Blynk" }, store, report);
     this.config = config;
-    this.id = config.id;
-    this.name = config.name;
-    this.digest = tokenDigest(config.token);
-    this.#report = report;
+    this.state = new BlynkDeviceStore(store);
+    this.#dsTopic = `${hostedTopics.down(config.id)}downlink/ds/`;
     this.#publish = publish;
+    this.#history = history;
     for (const [pin, name] of Object.entries(config.pins ?? {})) {
       try {
         const canonical = parsePin(pin);
@@ -83,39 +82,44 @@ export class HostedDevice {
     }
   }
 
-  get online(): boolean {
-    return this.current !== undefined;
+  override info(): McuInfo | undefined {
+    return this.state.info;
   }
 
-  /** What `state/online` says: online, and which connection is the device. */
-  onlineState(): OnlineState {
-    const info = this.current;
-    if (info === undefined) return { online: false };
-    return { online: true, clientId: info.clientId, ...(info.remoteAddress === undefined ? {} : { remoteAddress: info.remoteAddress }), protocolVersion: info.protocolVersion };
+  /** The engine's history, where this device's points are (data/get reads it). */
+  get history(): DeviceHistory {
+    return this.#history;
   }
 
-  /**
-   * A warning about this device, to whoever hosts it; never throws. With a `kind` (a fixed word
-   * for something the device can repeat at will), only the first of a burst goes out, then a
-   * summary per minute.
-   */
-  report(message: string, kind?: string): void {
-    if (kind !== undefined && !this.#throttle.admit(kind, message)) return;
+  /** Appends one point of datastream `name` to the history; a failure is reported, never thrown. */
+  record(name: string, at: number, value: StoredJson): void {
     try {
-      this.#report(new Error(`hosted Blynk device "${this.name}": ${message}`));
-    } catch {
-      // The host's callback failing must not break the broker.
+      this.#history.append(BLYNK_PLUGIN, this.id, name, at, value);
+    } catch (err) {
+      this.report(`a value of datastream "${name}" was not kept in the history: ${toError(err).message}`, "history");
     }
   }
 
-  /** Whether a problem of `kind` is to be reported now (false: counted for the next summary). */
-  admits(kind: string, message: string): boolean {
-    return this.#throttle.admit(kind, message);
+  /** Stores a value as the datastream's state and, once taken, appends it to the history. Throws what the state refuses. */
+  remember(name: string, payload: string, at: number, value: StoredJson): void {
+    this.state.setValue(name, payload, at);
+    this.record(name, at, value);
   }
 
-  /** Hosting ended: summaries still owed go out now. */
-  closeReports(): void {
-    this.#throttle.close();
+  /**
+   * A value flows write to the device: remembered, so `get/ds` answers with it, then delivered
+   * on `downlink/ds/<name>` at QoS 1, as the HTTPS API's writes (the broker downgrades to each
+   * subscription's QoS; a device subscribed at QoS 1 with a persistent session also gets what
+   * was written while it was offline). Resolves once the broker took it. A value the store
+   * refuses is reported, never thrown: the write itself goes out.
+   */
+  send(down: BlynkDown): Promise<void> {
+    try {
+      this.remember(down.datastream, down.text, Date.now(), decodeValue(down.text));
+    } catch (err) {
+      this.report(`"downlink/ds/${down.datastream}" sent to the device was not remembered: ${toError(err).message}`);
+    }
+    return this.#publish(this.#dsTopic + down.datastream, down.text, { qos: 1 });
   }
 
   /** HTTPS API pin ("v1") -> datastream name: the mapped name, else the pin itself. */
@@ -129,50 +133,40 @@ export class HostedDevice {
   }
 
   /**
-   * A value written through the self-hosted HTTPS API: stored, pushed to the device (as the
-   * cloud pushes HTTPS writes to the hardware) and shown to flows on the `http` topics.
+   * A value written through the self-hosted HTTPS API: stored, shown to flows (an uplink from
+   * "http") and pushed to the device (as the cloud pushes HTTPS writes to the hardware).
    * Throws TransportError "too-large" over the store's limits before anything is sent.
    */
   async write(name: string, payload: string): Promise<void> {
-    this.store.setValue(name, payload, Date.now());
-    await Promise.all([
-      this.#publish(`${hostedTopics.down(this.id)}downlink/ds/${name}`, payload, { qos: 1 }),
-      this.#publish(`${hostedTopics.http(this.id)}ds/${name}`, payload),
-    ]);
+    const value = decodeValue(payload);
+    this.remember(name, payload, Date.now(), value);
+    this.listeners.uplink({ source: "http", message: { kind: "ds", datastream: name, value }, text: payload });
+    await this.#publish(this.#dsTopic + name, payload, { qos: 1 });
   }
 
-  /**
-   * A value a flow wrote to the device (a local-mode link publishes it on `downlink/ds/<name>`
-   * and calls this): remembered, so `get/ds` answers with it. A value the store refuses is
-   * reported, never thrown: the write itself went out.
-   */
-  flowsWrote(name: string, payload: string): void {
-    try {
-      this.store.setValue(name, payload, Date.now());
-    } catch (err) {
-      this.report(`"downlink/ds/${name}" sent to the device was not remembered: ${toError(err).message}`);
-    }
-  }
-
-  /** Timestamped points through the HTTPS API: the newest point becomes the value if newer than the stored one. */
+  /** Timestamped points through the HTTPS API: flows get them all; the newest becomes the value (and is pushed) if newer than the stored one. */
   async writePoints(name: string, points: TimestampedPoint[]): Promise<void> {
     const latest = points.reduce((a, b) => (b[0] >= a[0] ? b : a));
     const payload = encodeValue(latest[1], name);
-    const changed = this.store.setValue(name, payload, latest[0], true);
-    await Promise.all([
-      changed ? this.#publish(`${hostedTopics.down(this.id)}downlink/ds/${name}`, payload, { qos: 1 }) : undefined,
-      this.#publish(`${hostedTopics.http(this.id)}ds/${name}/timestamped_batch`, JSON.stringify(points)),
-    ]);
+    const changed = this.state.setValue(name, payload, latest[0], true);
+    for (const [at, value] of points) this.record(name, at, value);
+    this.listeners.uplink({ source: "http", message: { kind: "timestamped", datastream: name, points }, text: "" });
+    if (changed) await this.#publish(this.#dsTopic + name, payload, { qos: 1 });
   }
 
-  /** Something else written through the HTTPS API (`event/<code>`, `prop/<name>/<property>`): flows only. */
-  async toFlows(relative: string, payload: string): Promise<void> {
-    await this.#publish(`${hostedTopics.http(this.id)}${relative}`, payload);
+  /** A widget property set through the HTTPS API (`update/property`): flows only. */
+  property(name: string, property: string, payload: string): void {
+    this.listeners.uplink({ source: "http", message: { kind: "property", datastream: name, property, value: decodeValue(payload) }, text: payload });
+  }
+
+  /** An event logged through the HTTPS API (`logEvent`): flows only. */
+  event(code: string, description: string): void {
+    this.listeners.uplink({ source: "http", message: { kind: "event", code, description }, text: "" });
   }
 
   /** The zone for `get/utc/all/json`: the device's Time Zone metadata, the configured zone, the host's. */
   timeInfo(now: number): Encoded {
-    const zones = [this.store.meta(TIME_ZONE_META), this.config.timeZone, hostTimeZone(), "UTC"];
+    const zones = [this.state.meta(TIME_ZONE_META), this.config.timeZone, hostTimeZone(), "UTC"];
     for (const zone of zones) {
       if (zone === undefined || zone === "") continue;
       try {
@@ -183,11 +177,4 @@ export class HostedDevice {
     }
     return encodeDownlink({ kind: "utc", info: utcInfo(now, "UTC") });
   }
-}
-
-export interface OnlineState {
-  online: boolean;
-  clientId?: string;
-  remoteAddress?: string;
-  protocolVersion?: number;
 }

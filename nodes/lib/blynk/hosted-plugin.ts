@@ -11,14 +11,24 @@
  *   the real device out for a minute, while the newest connection is the one known alive.
  *   Online state stays true across the hand-over.
  * - `get/ds` / `get/ds/all` answer from the stored values only (we have no template defaults),
- *   every datastream with a value for `all` (no "sync with latest server value" flag here).
+ *   every datastream with a value for `all`.
+ * - "Sync with latest server value every time device connects" is a setting of the hosted
+ *   device (`syncOnConnect`), not of each datastream (we know no template): when on, each new
+ *   connection gets every stored value on `downlink/ds/<name>`, through the same gate as
+ *   answers (once a subscription of that connection covers it, paced). Each value is read when
+ *   it is sent, not when the device connected, so a flow's write in between is never undone by
+ *   an older value.
  * - `get/meta` answers stored metadata: what the device set with `meta/<field>`; `Time Zone`
  *   falls back to the configured time zone. A field nobody set gets no answer. `get/loc/all` is
  *   never answered (we know no location).
- * - What flows write to a device is remembered because the writer says so (HostedDevice.flowsWrote,
- *   called by the local-mode link), not by subscribing to the device's `down/`
- *   topics: that second subscription cost a topic match and a re-parse on every write. A bare
+ * - What flows write to a device reaches it through its runtime (`HostedDevice.send`, called
+ *   by the device's handle), which remembers it first; the emulation does not listen to the
+ *   device's `down/` topics (that cost a topic match and a re-parse on every write). A bare
  *   in-process publish on `down/` reaches the device but is not remembered.
+ * - Each uplink is parsed once, here: stored, answered, and handed to the device's listeners
+ *   (its local-mode link) as a `BlynkUp`; online changes and `info/mcu` go to them as well.
+ * - Logins find the device through the platform's HostedDirectory (one map look-up by token
+ *   digest) and are accepted only when that device is hosted on this very engine.
  * - Answers go out on the device's `downlink/...` only once a subscription of the asking
  *   connection covers them, and never synchronously inside the publish hook (docs/PROTOCOLS.md 7;
  *   broker/answer-gate.ts, with the connections in broker/device-connections.ts).
@@ -28,20 +38,20 @@
  *   what a lost QoS 0 request looks like), and the device's `report` says so. Earlier answers
  *   are never dropped: they keep their order and their promise.
  * - Malformed uplinks are dropped by throwing from the `published` hook: the engine reports that
- *   as a `plugin-error` broker event naming the device and topic. Problems found later (a failed
+ *   as a `plugin-error` broker event naming the device and topic. A well-formed uplink that
+ *   cannot be (all) stored, e.g. over the store's limits, still reaches the listeners, then is
+ *   reported the same way. Problems found later (a failed
  *   publish, a replaced connection) go to the hosted device's `report` callback. Problems a
  *   device can repeat at will are reported once, then summarised once a minute (ReportThrottle).
  */
 import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
 import { DeviceConnections, type DeviceConnection } from "../broker/device-connections.js";
 import { toError } from "../transport/errors.js";
-import { PacedQueue } from "../transport/paced-queue.js";
 import type { PublishOptions } from "../transport/pubsub.js";
-import { DigestIndex } from "../transport/secret-match.js";
-import { decodeValue, encodeDownlink, encodeValue, LIMITS, messageSize, parseUplink, type Encoded } from "./codec.js";
+import { decodeValue, encodeDownlink, encodeValue, LIMITS, messageSize, parseUplink, type Encoded, type UplinkMessage } from "./codec.js";
 import { DEVICE_USERNAME, HostedDevice, isDownlinkFilter, isUplinkTopic, TIME_ZONE_META } from "./hosted-device.js";
 import { STORE_LIMITS } from "./hosted-store.js";
-import { BLYNK_PLUGIN, hostedTopics, type HostedBlynkDevice } from "./hosted-types.js";
+import { BLYNK_PLUGIN, type HostedBlynkDevice } from "./hosted-types.js";
 
 /**
  * Publish limit per device connection unless the broker sets one: Blynk.Cloud's 50 requests/s per
@@ -53,84 +63,65 @@ const DEVICE_RATE_LIMIT: RateLimit = { perSecond: LIMITS.requestsPerSecond, burs
 const MAX_PENDING = 2000;
 /** Answers waiting to be sent, per connection: one get/ds/all of a full store fits. */
 export const MAX_QUEUED_ANSWERS = STORE_LIMITS.datastreams;
-/** State topics per device (online, info): the latest of each waits, older ones are replaced. */
-const MAX_STATE = 4;
 
 type Connection = DeviceConnection<HostedDevice, Encoded>;
 
-interface StateMessage {
-  topic: string;
-  payload: string;
-}
+/** The hosted device holding a token, on whichever engine runs it (the platform's HostedDirectory). */
+export type FindByToken = (token: string | Buffer) => HostedDevice | undefined;
 
 export class BlynkEmulation implements BrokerPlugin {
   readonly name = BLYNK_PLUGIN;
   readonly #engine: BrokerEngine;
   readonly #client: LocalClient;
   readonly #devices = new Map<string, HostedDevice>();
-  /** The same devices by token digest: a login is one map look-up, whatever the number of devices. */
-  readonly #byToken = new DigestIndex<HostedDevice>();
-  /** Per device: its retained state publishes, paced and coalesced per topic. */
-  readonly #stateOut = new WeakMap<HostedDevice, PacedQueue<StateMessage>>();
+  readonly #findByToken: FindByToken;
   readonly #connections: DeviceConnections<HostedDevice, Encoded>;
   #closed = false;
 
-  constructor(engine: BrokerEngine) {
+  constructor(engine: BrokerEngine, findByToken: FindByToken) {
     this.#engine = engine;
+    this.#findByToken = findByToken;
     this.#client = engine.createLocalClient();
     this.#connections = new DeviceConnections(engine, this.#devices, {
       plugin: BLYNK_PLUGIN,
       platform: "Blynk",
-      index: this.#byToken,
-      credential: "token",
       maxPending: MAX_PENDING,
       maxQueued: MAX_QUEUED_ANSWERS,
       publish: (device, topic, payload) => this.#publish(device, topic, payload, { qos: 1 }),
       onePerDevice: "Blynk allows one connection per token (two devices sharing a token keep replacing each other)",
     });
-    // What flows send a device is remembered too (get/ds answers with it), but not by listening
-    // on the broker: the local-mode link tells the device directly (HostedDevice.flowsWrote).
   }
 
   device(id: string): HostedDevice | undefined {
     return this.#devices.get(id);
   }
 
-  /** Hosts a device on this engine. Throws if its id is hosted already. */
+  /** Hosts a device on this engine, its state in the engine's device store. Throws if its id is hosted already. */
   add(config: HostedBlynkDevice, report: (err: Error) => void): HostedDevice {
     if (this.#closed) throw new Error("the Blynk emulation of this broker was closed");
-    const device = this.#connections.host(config.id, () => new HostedDevice(config, report, (topic, payload, options) => this.publish(topic, payload, options)));
-    // Directly: readers that subscribe right after hosting get it as the retained state, once.
-    void this.#publish(device, `${hostedTopics.state(device.id)}online`, JSON.stringify(device.onlineState()), { retain: true });
-    return device;
+    return this.#connections.host(config.id, () => {
+      const store = this.#engine.deviceStores.open(BLYNK_PLUGIN, config.id);
+      return new HostedDevice(config, store, report, (topic, payload, options) => this.#client.publish(topic, payload, options), this.#engine.history);
+    });
   }
 
-  /** Ends hosting: its store goes, its connections are closed, its retained state is cleared. */
+  /** Ends hosting: its connections are closed, its store goes (a durable provider keeps it). */
   remove(id: string): void {
     const device = this.#connections.unhost(id);
     if (!device) return;
     device.closeReports();
-    // Directly, not paced: these must go out before the client closes below, and after any
-    // state still waiting (dropped here), never before it.
-    this.#stateOut.get(device)?.close();
-    this.#stateOut.delete(device);
-    const state = hostedTopics.state(id);
-    void this.#publish(device, `${state}online`, "", { retain: true });
-    void this.#publish(device, `${state}info`, "", { retain: true });
+    this.#engine.deviceStores.close(BLYNK_PLUGIN, id);
     if (this.#devices.size === 0) {
       this.#closed = true;
       void this.#client.close();
     }
   }
 
-  /** Publishes an internal topic on this engine; rejects like the local client does. */
-  publish(topic: string, payload: string, options: PublishOptions = {}): Promise<void> {
-    return this.#client.publish(topic, payload, options);
-  }
-
   authenticate(request: AuthRequest): AuthDecision | undefined {
     if (request.username !== DEVICE_USERNAME) return undefined;
-    const device = request.password === undefined ? undefined : this.#byToken.find(request.password);
+    const found = request.password === undefined ? undefined : this.#findByToken(request.password);
+    // Only a device hosted on this engine: the directory knows the devices of every broker.
+    const device = found !== undefined && this.#devices.get(found.id) === found ? found : undefined;
     if (!device) {
       return { accept: false, returnCode: 4, reason: `no hosted Blynk device has the token given (username "${DEVICE_USERNAME}")` };
     }
@@ -149,12 +140,14 @@ export class BlynkEmulation implements BrokerPlugin {
 
   clientReady(info: ClientInfo): void {
     const device = this.#connections.ready(info);
-    if (device) this.#publishOnline(device);
+    if (!device) return;
+    device.listeners.online(device.onlineState());
+    if (device.config.syncOnConnect === true) this.#syncOnConnect(info, device);
   }
 
   clientGone(info: ClientInfo): void {
     const device = this.#connections.gone(info);
-    if (device) this.#publishOnline(device);
+    if (device) device.listeners.online(device.onlineState());
   }
 
   subscribed(info: ClientInfo, filters: string[]): void {
@@ -175,18 +168,38 @@ export class BlynkEmulation implements BrokerPlugin {
     }
   }
 
+  /**
+   * Hands what the device sent to its listeners once stored and answered. A malformed uplink
+   * throws (dropped); one that is well-formed but not (all) stored still reaches the listeners
+   * (flows see what the device sent), then throws to report what was not stored.
+   */
   #handleUplink(connection: Connection, device: HostedDevice, topic: string, payload: Buffer): void {
     const parsed = parseUplink(topic, payload);
+    if (parsed.kind === "unknown") throw new Error("not a Blynk uplink topic");
+    const text = parsed.kind === "ds" || parsed.kind === "property" ? payload.toString("utf8") : "";
+    let failure: unknown;
+    try {
+      this.#apply(connection, device, topic, parsed, text);
+    } catch (err) {
+      failure = err;
+    }
+    device.listeners.uplink({ source: "device", message: parsed, text });
+    if (failure !== undefined) throw toError(failure);
+  }
+
+  /** What the cloud would do with an uplink: store it, answer it. */
+  #apply(connection: Connection, device: HostedDevice, topic: string, parsed: UplinkMessage, text: string): void {
     const now = Date.now();
+    const { state } = device;
     switch (parsed.kind) {
       case "ds":
-        device.store.setValue(parsed.datastream, payload.toString("utf8"), now);
+        device.remember(parsed.datastream, text, now, parsed.value);
         return;
       case "batch": {
         const problems: string[] = [];
         for (const [name, value] of Object.entries(parsed.values)) {
           try {
-            device.store.setValue(name, encodeValue(value, name), now);
+            device.remember(name, encodeValue(value, name), now, value);
           } catch (err) {
             problems.push(toError(err).message);
           }
@@ -196,18 +209,19 @@ export class BlynkEmulation implements BrokerPlugin {
       }
       case "timestamped": {
         const latest = parsed.points.reduce((a, b) => (b[0] >= a[0] ? b : a));
-        device.store.setValue(parsed.datastream, encodeValue(latest[1], parsed.datastream), latest[0], true);
+        state.setValue(parsed.datastream, encodeValue(latest[1], parsed.datastream), latest[0], true);
+        for (const [at, value] of parsed.points) device.record(parsed.datastream, at, value);
         return;
       }
       case "erase":
-        device.store.erase(parsed.datastream);
+        state.erase(parsed.datastream);
         return;
       case "meta":
-        device.store.setMeta(parsed.field, parsed.value);
+        state.setMeta(parsed.field, parsed.value, now);
         return;
       case "info-mcu":
-        device.store.info = parsed.info;
-        this.#state(device, `${hostedTopics.state(device.id)}info`, JSON.stringify(parsed.info));
+        state.setInfo(parsed.info, now);
+        device.listeners.info(parsed.info);
         if (device.config.templateId !== undefined && device.config.templateId !== "" && parsed.info.tmpl !== undefined && parsed.info.tmpl !== device.config.templateId) {
           device.report(`the device reports template "${parsed.info.tmpl}", but is configured with "${device.config.templateId}"`, "template");
         }
@@ -216,14 +230,14 @@ export class BlynkEmulation implements BrokerPlugin {
         if (connection.answers.fits(topic, parsed.datastreams.length)) this.#answer(connection, parsed.datastreams.flatMap((name) => this.#valueAnswer(device, name)));
         return;
       case "get-ds-all":
-        if (connection.answers.fits(topic, device.store.size)) this.#answer(connection, device.store.values().flatMap(([name]) => this.#valueAnswer(device, name)));
+        if (connection.answers.fits(topic, state.size)) this.#answer(connection, state.values().flatMap(([name]) => this.#valueAnswer(device, name)));
         return;
       case "get-meta":
         if (!connection.answers.fits(topic, parsed.fields.length)) return;
         this.#answer(
           connection,
           parsed.fields.flatMap((field) => {
-            const value = device.store.meta(field) ?? (field === TIME_ZONE_META ? device.config.timeZone : undefined);
+            const value = state.meta(field) ?? (field === TIME_ZONE_META ? device.config.timeZone : undefined);
             return value === undefined || value === "" ? [] : [encodeDownlink({ kind: "meta", field, value })];
           }),
         );
@@ -231,20 +245,27 @@ export class BlynkEmulation implements BrokerPlugin {
       case "get-utc":
         if (connection.answers.fits(topic, 1)) this.#answer(connection, [device.timeInfo(now)]);
         return;
-      // Properties, property erases and events only need to reach flows, which they did (under up/).
-      // get/loc/all: no location is known here, so no answer.
+      // Properties, property erases and events only need to reach flows. get/loc/all: no
+      // location is known here, so no answer.
       case "property":
       case "property-erase":
       case "event":
       case "get-loc":
         return;
-      case "unknown":
-        throw new Error("not a Blynk uplink topic");
     }
   }
 
+  /** Every stored value to a connection that just connected (syncOnConnect), once its subscription covers it. */
+  #syncOnConnect(info: ClientInfo, device: HostedDevice): void {
+    const connection = this.#connections.of(info);
+    if (!connection) return;
+    const values = device.state.values();
+    if (values.length === 0 || !connection.answers.fits("sync on connect", values.length)) return;
+    this.#answer(connection, values.map(([name, text]) => new SyncedValue(device, name, text)));
+  }
+
   #valueAnswer(device: HostedDevice, name: string): Encoded[] {
-    const payload = device.store.value(name);
+    const payload = device.state.value(name);
     if (payload === undefined) return [];
     // raw: the stored text goes out exactly as it came in ("100.00000" stays so).
     return [encodeDownlink({ kind: "ds", datastream: name, value: decodeValue(payload, { raw: true }) })];
@@ -253,7 +274,7 @@ export class BlynkEmulation implements BrokerPlugin {
   /** Queues answers for this connection, except those the device could not receive; they go out once a subscription covers them. */
   #answer(connection: Connection, answers: Encoded[]): void {
     const { device } = connection;
-    const rxbuff = device.store.info?.rxbuff;
+    const rxbuff = device.state.rxbuff;
     const fitting = answers.filter((answer) => {
       if (rxbuff === undefined || messageSize(answer.topic, answer.payload) <= rxbuff) return true;
       device.report(`answer on "${answer.topic}" not sent: it is larger than the device's receive buffer (rxbuff ${rxbuff} bytes)`, "rxbuff");
@@ -262,24 +283,32 @@ export class BlynkEmulation implements BrokerPlugin {
     connection.answers.answer(fitting);
   }
 
-  #publishOnline(device: HostedDevice): void {
-    this.#state(device, `${hostedTopics.state(device.id)}online`, JSON.stringify(device.onlineState()));
-  }
-
-  /** A retained state publish, paced per device; one that still waits is replaced by a newer one of its topic. */
-  #state(device: HostedDevice, topic: string, payload: string): void {
-    let queue = this.#stateOut.get(device);
-    if (!queue) {
-      queue = new PacedQueue<StateMessage>({ limit: MAX_STATE, send: (m) => this.#publish(device, m.topic, m.payload, { retain: true }) });
-      this.#stateOut.set(device, queue);
-    }
-    queue.offer({ topic, payload }, topic);
-  }
-
   /** One publish; settles when the broker delivered it. A failure is reported on the device, never thrown or rejected. */
   #publish(device: HostedDevice, topic: string, payload: string, options: PublishOptions): Promise<void> {
     return this.#client.publish(topic, payload, options).catch((err: unknown) => {
       if (!this.#closed && !this.#engine.closed) device.report(`could not publish "${topic}": ${toError(err).message}`, "publish-failed");
     });
+  }
+}
+
+/**
+ * A value sent because the device connected (syncOnConnect): its payload is the datastream's
+ * stored text when it is sent (the text at connect time if the value was erased meanwhile).
+ */
+class SyncedValue implements Encoded {
+  readonly topic: string;
+  readonly #device: HostedDevice;
+  readonly #name: string;
+  readonly #atConnect: string;
+
+  constructor(device: HostedDevice, name: string, atConnect: string) {
+    this.topic = `downlink/ds/${name}`;
+    this.#device = device;
+    this.#name = name;
+    this.#atConnect = atConnect;
+  }
+
+  get payload(): string {
+    return this.#device.state.value(this.#name) ?? this.#atConnect;
   }
 }

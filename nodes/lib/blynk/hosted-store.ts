@@ -1,10 +1,13 @@
 /**
- * What the broker remembers of one hosted Blynk device: last datastream values (wire text),
- * metadata and device info. In memory, per engine, bounded so a misbehaving device or flow
- * cannot grow it without limit.
+ * What the broker remembers of one hosted Blynk device, as a typed view over its `DeviceStore`
+ * (laid out as hosted-state.ts says): last datastream values (wire text), metadata and device
+ * info. Bounded, so a misbehaving device or flow cannot grow it without limit. The view keeps
+ * nothing itself: the state lives in the store only, so a durable store keeps all of it.
  */
+import type { DeviceStore, StoredJson } from "../broker/index.js";
 import { TransportError } from "../transport/errors.js";
 import { LIMITS, quote, type McuInfo } from "./codec.js";
+import { MCU_KEY, SECTIONS, storedInfo, storedMeta, storedValue, storedValues } from "./hosted-state.js";
 
 export const STORE_LIMITS = {
   /** Datastreams remembered per device (Blynk templates have far fewer). */
@@ -14,12 +17,6 @@ export const STORE_LIMITS = {
   /** Longest value in bytes (Blynk's string limit). */
   valueBytes: LIMITS.stringBytes,
 } as const;
-
-interface Stored {
-  payload: string;
-  /** When the value was current (ms): write time, or the point's time for timestamped data. */
-  at: number;
-}
 
 /** `what` is worded only when the payload is refused (setValue runs on every write). */
 function checkSize(what: () => string, payload: string): void {
@@ -31,14 +28,25 @@ function checkSize(what: () => string, payload: string): void {
   }
 }
 
-export class DeviceStore {
-  readonly #values = new Map<string, Stored>();
-  readonly #meta = new Map<string, string>();
-  info: McuInfo | undefined;
+/** McuInfo as JSON: only the fields that are set. */
+function infoJson(info: McuInfo): StoredJson {
+  const json: Record<string, StoredJson> = {};
+  for (const [key, value] of Object.entries(info) as [string, StoredJson | undefined][]) {
+    if (value !== undefined) json[key] = value;
+  }
+  return json;
+}
+
+export class BlynkDeviceStore {
+  readonly store: DeviceStore;
+
+  constructor(store: DeviceStore) {
+    this.store = store;
+  }
 
   /** Datastreams with a value. */
   get size(): number {
-    return this.#values.size;
+    return this.store.size(SECTIONS.values);
   }
 
   /**
@@ -48,39 +56,54 @@ export class DeviceStore {
    */
   setValue(name: string, payload: string, at: number, ifNewer = false): boolean {
     checkSize(() => `value of datastream ${quote(name)}`, payload);
-    const current = this.#values.get(name);
-    if (current === undefined && this.#values.size >= STORE_LIMITS.datastreams) {
+    const current = this.store.get(SECTIONS.values, name);
+    if (current === undefined && this.store.size(SECTIONS.values) >= STORE_LIMITS.datastreams) {
       throw new TransportError("too-large", `datastream ${quote(name)} not stored: the device already has ${STORE_LIMITS.datastreams} datastreams with values (the limit)`);
     }
     if (current !== undefined && ifNewer && at < current.at) return false;
     // The same text again (e.g. our own get/ds answer echoed back) keeps its original time.
-    if (current?.payload === payload && !(ifNewer && at > current.at)) return false;
-    this.#values.set(name, { payload, at });
+    if (current?.value === payload && !(ifNewer && at > current.at)) return false;
+    this.store.set(SECTIONS.values, name, payload, at);
     return true;
   }
 
   value(name: string): string | undefined {
-    return this.#values.get(name)?.payload;
+    return storedValue(this.store, name);
   }
 
   /** [name, payload] of every datastream with a value, in first-stored order. */
   values(): [string, string][] {
-    return [...this.#values].map(([name, stored]) => [name, stored.payload]);
+    return storedValues(this.store);
   }
 
   erase(name: string): void {
-    this.#values.delete(name);
+    this.store.delete(SECTIONS.values, name);
   }
 
-  setMeta(field: string, value: string): void {
+  setMeta(field: string, value: string, at: number): void {
     checkSize(() => `metadata ${quote(field)}`, value);
-    if (!this.#meta.has(field) && this.#meta.size >= STORE_LIMITS.metaFields) {
+    if (this.store.get(SECTIONS.meta, field) === undefined && this.store.size(SECTIONS.meta) >= STORE_LIMITS.metaFields) {
       throw new TransportError("too-large", `metadata ${quote(field)} not stored: the device already has ${STORE_LIMITS.metaFields} metadata fields (the limit)`);
     }
-    this.#meta.set(field, value);
+    this.store.set(SECTIONS.meta, field, value, at);
   }
 
   meta(field: string): string | undefined {
-    return this.#meta.get(field);
+    return storedMeta(this.store, field);
+  }
+
+  get info(): McuInfo | undefined {
+    return storedInfo(this.store);
+  }
+
+  setInfo(info: McuInfo, at: number): void {
+    this.store.set(SECTIONS.info, MCU_KEY, infoJson(info), at);
+  }
+
+  /** The device's receive buffer in bytes, when it said so in `info/mcu`. */
+  get rxbuff(): number | undefined {
+    const info = this.store.get(SECTIONS.info, MCU_KEY)?.value;
+    const rxbuff = typeof info === "object" && info !== null && !Array.isArray(info) ? info.rxbuff : undefined;
+    return typeof rxbuff === "number" ? rxbuff : undefined;
   }
 }

@@ -1,34 +1,25 @@
 /**
- * Names shared by the self-hosted Blynk emulation (`emulation.ts`), its HTTPS API
- * (`http-api.ts`) and local-mode links. Kept apart so those modules need no import cycle.
+ * What the self-hosted Blynk emulation (`emulation.ts`, `hosted-plugin.ts`, `hosted-device.ts`),
+ * its HTTPS API (`http-api.ts`) and the local-mode link share: the internal topic names, the
+ * hosted device's settings, and the messages of its hosted-device handle (docs/ARCHITECTURE.md
+ * 3.6). Kept apart so the link depends on these types only, never on the emulation.
  */
-import { devicePrefix } from "../broker/index.js";
+import { devicePrefix, type HostedDeviceHandle } from "../broker/index.js";
+import type { McuInfo, UplinkMessage } from "./codec.js";
 
 /** Plugin name on the broker, and the second level of every internal Blynk topic. */
 export const BLYNK_PLUGIN = "blynk";
 
-/** `$iot/blynk/<id>/`, with the id checked as devicePrefix checks it (no / + # NUL). */
-function base(id: string): string {
-  return devicePrefix(BLYNK_PLUGIN, id, "up").slice(0, -"up/".length);
-}
-
 /**
  * Internal topics of a hosted device (ids, never tokens: topics show up in logs and events).
- * Every function returns a prefix ending in "/"; append the device-relative topic.
+ * Every function returns a prefix ending in "/"; append the device-relative topic. Devices
+ * depend on this layout: `up/` is what the device publishes, `down/` what it receives.
  */
 export const hostedTopics = {
   /** What the device published: + `ds/Temp`, `batch_ds`, `event/overheat`, `info/mcu`, ... */
   up: (id: string): string => devicePrefix(BLYNK_PLUGIN, id, "up"),
-  /** What the device receives: + `downlink/ds/Power`, ...; flows write to the device here. */
+  /** What the device receives: + `downlink/ds/Power`, ...; flows' writes and the emulation's answers. */
   down: (id: string): string => devicePrefix(BLYNK_PLUGIN, id, "down"),
-  /** Retained by the emulation: + `online` (JSON) and `info` (JSON McuInfo). */
-  state: (id: string): string => `${base(id)}state/`,
-  /**
-   * Written through the self-hosted HTTPS API (an HTTP-only device or a webhook acting as the
-   * device): + `ds/<name>`, `ds/<name>/timestamped_batch` (JSON points), `event/<code>`,
-   * `prop/<name>/<property>`.
-   */
-  http: (id: string): string => `${base(id)}http/`,
 } as const;
 
 /** A Blynk device that an `iot-broker` serves (defined by a local-mode `blynk-device`). */
@@ -44,4 +35,45 @@ export interface HostedBlynkDevice {
   timeZone?: string;
   /** HTTPS API pins -> datastream names ("v1" -> "Temperature"); unmapped pins are names as they are ("v1"). */
   pins?: Record<string, string>;
+  /**
+   * Blynk's "sync with latest server value every time device connects": each time the device
+   * connects, the stored values go to it on `downlink/ds/<name>` once its subscription covers
+   * them (default off: the device asks with `get/ds` when it wants them).
+   */
+  syncOnConnect?: boolean;
 }
+
+/** Who sent an uplink: the device itself (MQTT), or a caller of the self-hosted HTTPS API acting as the device. */
+export type BlynkUpSource = "device" | "http";
+
+/**
+ * What the hosted device sent, parsed once by the emulation (`Up` of the handle). HTTPS API
+ * calls arrive in the same shape as the MQTT uplink that means the same (`update` as `ds`,
+ * a timestamped POST as `timestamped`, `update/property` as `property`, `logEvent` as `event`).
+ */
+export interface BlynkUp {
+  source: BlynkUpSource;
+  message: UplinkMessage;
+  /**
+   * The value as text on the wire for `ds` and `property` messages, exactly as sent
+   * ("100.00000" stays so); "" for the other kinds.
+   */
+  text: string;
+}
+
+/**
+ * Something flows send the device (`Down` of the handle): a datastream value as wire text. The
+ * runtime remembers it (`get/ds` answers with it) and delivers it however the device is
+ * connected; the sender has checked the name and encoded the value (codec encodeValue).
+ */
+export interface BlynkDown {
+  kind: "ds";
+  datastream: string;
+  text: string;
+}
+
+/** A hosted Blynk device as its local-mode link holds it: resolves sends once handed to the broker (or queued). */
+export type HostedBlynkHandle = HostedDeviceHandle<BlynkUp, BlynkDown, void, McuInfo>;
+
+/** Hosts a device and returns its handle (emulation.ts `hostBlynkDeviceHandle`; injected into the local link). */
+export type HostBlynkDevice = (brokerId: string, device: HostedBlynkDevice, onError: (err: unknown) => void) => HostedBlynkHandle;

@@ -6,9 +6,11 @@
  *
  * Decisions:
  * - Writes (`update`, `batch/update`) are stored, pushed to the device on `downlink/ds/<name>`
- *   (the cloud pushes HTTPS writes to the hardware) and published on `hostedTopics.http(id)`.
- *   A timestamped POST stores its newest point only if newer than the stored value, pushes it
- *   if so, and gives flows all points on `http/ds/<name>/timestamped_batch` (JSON).
+ *   (the cloud pushes HTTPS writes to the hardware) and handed to the device's listeners as
+ *   uplinks from "http" (flows see them as from the device, with source "http"). A timestamped
+ *   POST stores its newest point only if newer than the stored value, pushes it if so, and
+ *   gives flows all points. `update/property` and `logEvent` only reach flows.
+ * - Devices are found in the Blynk HostedDirectory by token digest (emulation.ts `hostedByToken`).
  * - Pins map to datastream names through `HostedBlynkDevice.pins`; an unmapped pin is its own
  *   name ("v1"). Answers (`get` with several pins, `getAll`) are keyed by pin, or by datastream
  *   name for values that no pin maps to.
@@ -22,6 +24,8 @@
  * - The broker hosting the device is not running: `isHardwareConnected` is false, everything
  *   else 503 with an error body.
  * - The token is never echoed: error texts are scrubbed of it before they are sent.
+ * - `data/get` answers from the device's history with a link to a CSV this API serves without
+ *   a token (http-history.ts).
  */
 import { toError } from "../transport/errors.js";
 import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOptions, type ApiReply, type ApiSpec } from "../transport/http-api-skeleton.js";
@@ -30,6 +34,7 @@ import { decodeValue, encodeValue, LIMITS, type BlynkValue } from "./codec.js";
 import { hostedByToken, type HostedRegistration } from "./emulation.js";
 import type { HostedDevice } from "./hosted-device.js";
 import { API_BASE, errorBody, HTTP_ERRORS, parseHttpRequest, type HttpIntent } from "./http-codec.js";
+import { dataGet, ExportFiles, exportedFile, FILE_PATH } from "./http-history.js";
 
 /** Largest request body (Blynk's documented maximum request size). */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -39,12 +44,19 @@ const text = (status: number, body: string): ApiReply => ({ status, body, conten
 const error = (status: number, message: string): ApiReply => ({ status, body: errorBody(message), contentType: JSON_TYPE });
 
 export interface HttpApiOptions extends ApiOptions {
-  /** Milliseconds clock of the rate limiter; default Date.now (tests freeze it). */
+  /** Milliseconds clock of the rate limiter, the history export period and its links' expiry; default Date.now (tests set it). */
   now?: () => number;
 }
 
 /** Rate limiters by hosted device (weak: registrations go away with their device). */
 type Limiter = (registration: HostedRegistration) => boolean;
+
+/** What one handler keeps across requests. */
+interface ApiState {
+  allow: Limiter;
+  files: ExportFiles;
+  now: () => number;
+}
 
 function limiter(now: () => number): Limiter {
   const buckets = new WeakMap<HostedRegistration, TokenBucket>();
@@ -70,31 +82,36 @@ export function parseQuery(raw: string): [string, string | undefined][] {
     });
 }
 
+/** The requests that change the device's stored state or history. */
+const WRITES: ReadonlySet<HttpIntent["op"]> = new Set(["update", "batchUpdate", "timestampedBatch", "property", "logEvent"]);
+
 /** Stored text -> JSON answer value: numbers as numbers, multi-values as arrays. */
 function answerValue(payload: string): BlynkValue {
   return decodeValue(payload);
 }
 
-async function perform(intent: HttpIntent, device: HostedDevice): Promise<ApiReply> {
+async function perform(intent: HttpIntent, device: HostedDevice, call: ApiCall, state: ApiState): Promise<ApiReply> {
   switch (intent.op) {
+    case "dataGet":
+      return dataGet(intent, device, call, state.files, state.now());
     case "isHardwareConnected":
       return text(200, String(device.online));
     case "get": {
       if (intent.pins.length === 1) {
         const pin = intent.pins[0] ?? "";
-        const payload = device.store.value(device.datastreamOf(pin));
+        const payload = device.state.value(device.datastreamOf(pin));
         if (payload === undefined) return error(400, HTTP_ERRORS.noDatastream);
         return payload.includes("\0") ? json(200, answerValue(payload)) : text(200, payload);
       }
       const answer: Record<string, BlynkValue> = {};
       for (const pin of intent.pins) {
-        const payload = device.store.value(device.datastreamOf(pin));
+        const payload = device.state.value(device.datastreamOf(pin));
         if (payload !== undefined) answer[pin] = answerValue(payload);
       }
       return json(200, answer);
     }
     case "getAll":
-      return json(200, Object.fromEntries(device.store.values().map(([name, payload]) => [device.pinOf(name), answerValue(payload)])));
+      return json(200, Object.fromEntries(device.state.values().map(([name, payload]) => [device.pinOf(name), answerValue(payload)])));
     case "update": {
       const name = device.datastreamOf(intent.pin);
       await device.write(name, encodeValue(intent.value, name));
@@ -114,11 +131,11 @@ async function perform(intent: HttpIntent, device: HostedDevice): Promise<ApiRep
       return text(200, "");
     case "property": {
       const name = device.datastreamOf(intent.pin);
-      await device.toFlows(`prop/${name}/${intent.property}`, encodeValue(intent.value, `${name}" property "${intent.property}`));
+      device.property(name, intent.property, encodeValue(intent.value, `${name}" property "${intent.property}`));
       return text(200, "");
     }
     case "logEvent":
-      await device.toFlows(`event/${intent.code}`, intent.description);
+      device.event(intent.code, intent.description);
       return text(200, "");
   }
 }
@@ -129,8 +146,9 @@ function isCallerError(err: unknown): boolean {
   return code === "invalid" || code === "too-large";
 }
 
-async function handle(call: ApiCall, allow: Limiter): Promise<ApiReply> {
+async function handle(call: ApiCall, state: ApiState): Promise<ApiReply> {
   const { method, path } = call;
+  if (path.startsWith(FILE_PATH)) return exportedFile(call, state.files);
   let query: [string, string | undefined][];
   try {
     query = parseQuery(call.query);
@@ -149,7 +167,7 @@ async function handle(call: ApiCall, allow: Limiter): Promise<ApiReply> {
     return error(400, HTTP_ERRORS.invalidToken);
   }
   call.loginSucceeded();
-  if (!allow(registration)) {
+  if (!state.allow(registration)) {
     return error(429, `Too many requests: at most ${LIMITS.requestsPerSecond} requests per second per device.`);
   }
   let intent = first;
@@ -164,8 +182,10 @@ async function handle(call: ApiCall, allow: Limiter): Promise<ApiReply> {
     if (intent.op === "isHardwareConnected") return text(200, "false");
     return error(503, "The iot-broker node hosting this device is not running.");
   }
+  // A write is answered once it is durable (a 200 is an acknowledgement: docs/ARCHITECTURE.md 5.6).
+  if (WRITES.has(intent.op)) call.durable(device.store);
   try {
-    return await perform(intent, device);
+    return await perform(intent, device, call, state);
   } catch (err) {
     if (isCallerError(err)) return error(400, toError(err).message);
     throw err;
@@ -195,6 +215,7 @@ const BLYNK_API: Omit<ApiSpec, "handle"> = {
  * any Node HTTP server. It never throws: failures answer 500 with an error body.
  */
 export function blynkHttpApi(options: HttpApiOptions = {}): ApiHandler {
-  const allow = limiter(options.now ?? Date.now);
-  return serveApi({ ...BLYNK_API, handle: (call) => handle(call, allow) }, options);
+  const now = options.now ?? Date.now;
+  const state: ApiState = { allow: limiter(now), files: new ExportFiles(now), now };
+  return serveApi({ ...BLYNK_API, handle: (call) => handle(call, state) }, options);
 }

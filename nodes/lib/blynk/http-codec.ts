@@ -54,7 +54,9 @@ export type HttpIntent =
   | { op: "timestampedBatch"; token: string; pin: string; points: TimestampedPoint[] }
   | { op: "property"; token: string; pin: string; property: string; value: BlynkValue }
   | { op: "logEvent"; token: string; code: string; description: string }
-  | { op: "isHardwareConnected"; token: string };
+  | { op: "isHardwareConnected"; token: string }
+  /** `data/get`: one pin's history; `params` are the other query keys (period, format, ...), checked by http-history.ts. */
+  | { op: "dataGet"; token: string; pin: string; params: [string, string | undefined][] };
 
 export type HttpRequestError = { error: string; status: number };
 
@@ -284,7 +286,7 @@ function parsePoints(body: string | undefined): TimestampedPoint[] | HttpRequest
   }
 }
 
-const ROUTES = ["get", "getAll", "update", "batch/update", "update/property", "logEvent", "isHardwareConnected"];
+const ROUTES = ["get", "getAll", "update", "batch/update", "update/property", "logEvent", "isHardwareConnected", "data/get"];
 
 /** Server side: an incoming /external/api/... request -> intent, or a Blynk error text and status. */
 export function parseHttpRequest(
@@ -339,6 +341,12 @@ export function parseHttpRequest(
       if (groups.size !== 1) return fail(HTTP_ERRORS.incorrectParams);
       const [[pin, pairs]] = [...groups];
       return { op: "update", token, pin, value: values(pairs) };
+    }
+    case "data/get": {
+      // A datastream id is the cloud's (we know none): the pin names the datastream here.
+      if (rest.some(([k]) => k === "dataStreamId")) return fail(HTTP_ERRORS.incorrectParams);
+      const pin = canonicalPin(pinParam);
+      return pin === undefined ? fail(pinParam === undefined ? HTTP_ERRORS.incorrectParams : HTTP_ERRORS.wrongPin) : { op: "dataGet", token, pin, params: others };
     }
     case "update/property": {
       const pin = canonicalPin(pinParam);

@@ -1,27 +1,26 @@
 /**
  * The client side of one Blynk device ("the link"): the types every mode shares and the base
- * class with what does not depend on the transport (status, readiness, warnings, the event
- * gate). Modes: link-mqtt.ts (Node-RED is the device), link-https.ts (Node-RED controls a
+ * class with what Blynk adds to every platform's link (transport/device-link.ts): the event
+ * gate and redirects. Modes: link-mqtt.ts (Node-RED is the device), link-https.ts (Node-RED controls a
  * device over the HTTPS API), link-local.ts (Node-RED serves a device hosted on an iot-broker).
  */
+import { DeviceLink, type DeviceLinkApi, type DeviceLinkEvents, type DeviceLinkStatus } from "../transport/device-link.js";
 import type { HttpClientOptions } from "../transport/http-client.js";
 import type { MqttSessionOptions } from "../transport/mqtt-session.js";
-import type { LinkStatus } from "../transport/pubsub.js";
-import { Redactor } from "../transport/redact.js";
-import { TransportError, toError } from "../transport/errors.js";
-import { TypedEmitter } from "../transport/typed-emitter.js";
+import type { Redactor } from "../transport/redact.js";
 import type { BlynkValue } from "./codec.js";
 import { EventGate, type EventReceipt } from "./link-events.js";
 
 export type BlynkConnection = "mqtt" | "https" | "local";
 
+/** Blynk.Cloud's servers (GeoDNS), used when a cloud mode's server is not set. */
+export const DEFAULT_SERVERS = { mqtt: "mqtts://blynk.cloud:8883", https: "https://blynk.cloud" } as const;
+
 /** Where a value came from: the cloud (mqtt), the hosted device (local), its HTTP API (local), an HTTPS read, the local cache. */
 export type BlynkSource = "cloud" | "device" | "http" | "read" | "cache";
 
-export interface BlynkLinkStatus extends LinkStatus {
-  /** local: the hosted device is connected to the broker; https: the cloud says the device is online. */
-  deviceOnline?: boolean;
-}
+/** `deviceOnline`: local: the hosted device is connected to the broker; https: the cloud says the device is online. */
+export type BlynkLinkStatus = DeviceLinkStatus;
 
 /** A datastream value (or property / erase) from the other side; `datastream` becomes msg.topic. */
 export interface BlynkValueMessage {
@@ -69,16 +68,9 @@ export interface SyncRequest {
   system?: boolean;
 }
 
-export type BlynkLinkEvents = {
-  status: [BlynkLinkStatus];
-  incoming: [BlynkIncoming];
-  /** Something worth a warning in the log (already redacted). */
-  warning: [string];
-  /** (Re)connected: the moment to ask for current values. */
-  ready: [];
+export type BlynkLinkEvents = DeviceLinkEvents<BlynkLinkStatus, BlynkIncoming> & {
   /** The server moved this device (MQTT downlink/redirect, HTTPS 308): use `server` from now on. */
   redirected: [{ server: string }];
-  listenerError: [unknown, string];
 };
 
 export interface BlynkLinkOptions {
@@ -99,6 +91,8 @@ export interface BlynkLinkOptions {
   timeZone?: string;
   /** local: HTTPS API pin -> datastream name, e.g. {v1: "Temperature"}. */
   pins?: Record<string, string>;
+  /** local: push the stored values to the device each time it connects (hosted-types.ts `syncOnConnect`). */
+  syncOnConnect?: boolean;
   redactor?: Redactor;
   /** Test and tuning overrides of the MQTT session. */
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "tls" | "stableAfterMs">;
@@ -122,18 +116,9 @@ export interface EventOptions {
 }
 
 /** The client-side API every flow node uses, the same in all three modes. */
-export interface BlynkLink {
-  readonly connection: BlynkConnection;
-  readonly status: BlynkLinkStatus;
-  /** Connected and past the connect handshake: sync may be asked now. */
-  readonly ready: boolean;
+export interface BlynkLink extends DeviceLinkApi<BlynkConnection, BlynkLinkStatus, BlynkLinkEvents> {
   /** The server in use (after redirects); undefined in local mode. */
   readonly server: string | undefined;
-  on<K extends keyof BlynkLinkEvents>(event: K, listener: (...args: BlynkLinkEvents[K]) => void): this;
-  off<K extends keyof BlynkLinkEvents>(event: K, listener: (...args: BlynkLinkEvents[K]) => void): this;
-  once<K extends keyof BlynkLinkEvents>(event: K, listener: (...args: BlynkLinkEvents[K]) => void): this;
-  start(): void;
-  close(): Promise<void>;
   /** Every method below validates first and rejects without sending anything if the input is unusable. */
   write(datastream: string, value: unknown, options?: WriteOptions): Promise<void>;
   writeBatch(values: unknown): Promise<void>;
@@ -153,38 +138,17 @@ export interface BlynkLink {
 
 export type { EventReceipt };
 
-export abstract class BlynkLinkBase extends TypedEmitter<BlynkLinkEvents> implements BlynkLink {
-  abstract readonly connection: BlynkConnection;
-  protected readonly redactor: Redactor;
-  protected readonly now: () => number;
+export abstract class BlynkLinkBase extends DeviceLink<BlynkLinkStatus, BlynkIncoming, BlynkLinkEvents> implements BlynkLink {
+  abstract override readonly connection: BlynkConnection;
   readonly #events: EventGate;
-  #status: BlynkLinkStatus = { state: "disconnected", reason: "not started", queued: 0 };
-  #ready = false;
-  #closing: Promise<void> | undefined;
 
   protected constructor(options: BlynkLinkOptions) {
-    super();
-    this.redactor = options.redactor ?? new Redactor();
-    this.redactor.add(options.token);
-    this.now = options.now ?? Date.now;
+    super(options, { platform: "Blynk", thing: "device" }, [options.token]);
     this.#events = new EventGate({ now: this.now, maxPending: options.maxPendingEvents });
-  }
-
-  get status(): BlynkLinkStatus {
-    return { ...this.#status };
-  }
-
-  get ready(): boolean {
-    return this.#ready && this.#closing === undefined;
   }
 
   abstract get server(): string | undefined;
 
-  protected get closed(): boolean {
-    return this.#closing !== undefined;
-  }
-
-  abstract start(): void;
   abstract write(datastream: string, value: unknown, options?: WriteOptions): Promise<void>;
   abstract writeBatch(values: unknown): Promise<void>;
   abstract writeTimestamped(datastream: string, points: unknown): Promise<void>;
@@ -194,7 +158,6 @@ export abstract class BlynkLinkBase extends TypedEmitter<BlynkLinkEvents> implem
   abstract read(datastreams?: string[]): Promise<BlynkIncoming[]>;
   /** Validates an event and returns the function that sends it (so a bad one fails before any wait). */
   protected abstract prepareEvent(code: string, description: string): () => Promise<void>;
-  protected abstract shutdown(): Promise<void>;
 
   async logEvent(code: string, description = "", options: EventOptions = {}): Promise<EventReceipt> {
     this.assertOpen();
@@ -204,52 +167,12 @@ export abstract class BlynkLinkBase extends TypedEmitter<BlynkLinkEvents> implem
     return receipt;
   }
 
-  close(): Promise<void> {
-    if (this.#closing !== undefined) return this.#closing;
+  protected override beforeShutdown(): undefined {
     this.#events.close();
-    this.#ready = false;
-    this.#closing = this.shutdown()
-      .catch((err: unknown) => {
-        this.warn(`closing the Blynk link failed: ${toError(err).message}`);
-      })
-      .finally(() => {
-        this.setStatus({ state: "closed", queued: 0 });
-      });
-    return this.#closing;
-  }
-
-  protected setStatus(status: BlynkLinkStatus): void {
-    const next: BlynkLinkStatus = { ...status };
-    if (next.reason !== undefined) next.reason = this.redactor.redact(next.reason);
-    this.#status = next;
-    this.emit("status", this.status);
-  }
-
-  /** Ready edges: every false -> true emits `ready` (each MQTT connect, HTTPS recovery). */
-  protected setReady(ready: boolean): void {
-    const was = this.#ready;
-    this.#ready = ready;
-    if (ready && !was && this.#closing === undefined) this.emit("ready");
-  }
-
-  protected deliver(message: BlynkIncoming): void {
-    if (this.#closing === undefined) this.emit("incoming", message);
-  }
-
-  protected warn(text: string): void {
-    this.emit("warning", this.redactor.redact(text));
+    return undefined;
   }
 
   protected redirected(server: string): void {
     this.emit("redirected", { server: this.redactor.redact(server) });
-  }
-
-  protected assertOpen(): void {
-    if (this.#closing !== undefined) throw new TransportError("closed", "this Blynk device link is closed");
-  }
-
-  /** The error a mode gives for an operation it cannot do. */
-  protected unsupported(what: string, why: string): TransportError {
-    return new TransportError("invalid", `${what} is not possible in ${this.connection} mode: ${why}`);
   }
 }

@@ -17,11 +17,9 @@ import {
   updateRequest, type HttpRequestSpec,
 } from "./http-codec.js";
 import {
-  BlynkLinkBase, type BlynkIncoming, type BlynkLinkOptions, type BlynkValueMessage, type SyncRequest, type WriteOptions,
+  BlynkLinkBase, DEFAULT_SERVERS, type BlynkIncoming, type BlynkLinkOptions, type BlynkValueMessage, type SyncRequest, type WriteOptions,
 } from "./link-base.js";
 import { isBlynkCloudHost } from "./link-mqtt.js";
-
-export const DEFAULT_HTTPS_SERVER = "https://blynk.cloud";
 
 export class HttpsBlynkLink extends BlynkLinkBase {
   readonly connection = "https" as const;
@@ -29,11 +27,10 @@ export class HttpsBlynkLink extends BlynkLinkBase {
   readonly #token: string;
   readonly #bucket: TokenBucket | undefined;
   #deviceOnline: boolean | undefined;
-  #started = false;
 
   constructor(options: BlynkLinkOptions) {
     super(options);
-    const baseUrl = options.server ?? DEFAULT_HTTPS_SERVER;
+    const baseUrl = options.server ?? DEFAULT_SERVERS.https;
     this.#token = options.token;
     this.#http = new HttpClient({ baseUrl, redactor: this.redactor, ...options.http });
     this.#http.on("redirected", (info) => {
@@ -49,9 +46,7 @@ export class HttpsBlynkLink extends BlynkLinkBase {
   }
 
   start(): void {
-    this.assertOpen();
-    if (this.#started) return;
-    this.#started = true;
+    if (!this.firstStart()) return;
     this.setStatus({ state: "connecting", queued: 0 });
     this.#checkOnline().catch(() => {
       // The status already says why; a later request tries again.
@@ -141,28 +136,13 @@ export class HttpsBlynkLink extends BlynkLinkBase {
     const bare = spec.path.endsWith("/get");
     const query = spec.query.map(([key, value]): [string, QueryValue] => [key, bare && value === "" ? null : value]);
     try {
-      const response = await this.#http.request<string>({
-        method: spec.method,
-        path: spec.path,
-        query,
-        ...(spec.body === undefined ? {} : { body: spec.body }),
-        ...(spec.headers === undefined ? {} : { headers: spec.headers }),
-        responseType: "text",
-      });
-      answered?.(response.data);
-      this.#reachable();
-      return response.data;
+      const body = await this.#http.text({ ...spec, query });
+      answered?.(body);
+      this.reachable(this.#deviceOnline);
+      return body;
     } catch (err) {
       throw this.#failed(err);
     }
-  }
-
-  #reachable(): void {
-    const status = this.status;
-    if (status.state !== "connected" || status.deviceOnline !== this.#deviceOnline) {
-      this.setStatus({ state: "connected", queued: 0, ...(this.#deviceOnline === undefined ? {} : { deviceOnline: this.#deviceOnline }) });
-    }
-    this.setReady(true);
   }
 
   /** Turns a failure into an error in words, updating the status when it says something about the link. */
@@ -170,18 +150,14 @@ export class HttpsBlynkLink extends BlynkLinkBase {
     if (!(err instanceof HttpError)) return toError(err);
     const blynkSays = err.body === undefined ? undefined : parseErrorBody(err.body);
     if (blynkSays === HTTP_ERRORS.invalidToken) {
-      this.setReady(false);
-      this.setStatus({ state: "auth-failed", reason: "invalid token", queued: 0 });
+      this.unreachable("invalid token", true, err.status);
       return new TransportError("auth", `Blynk refused the device token (${blynkSays}); check the token in the blynk-device node`, { status: err.status });
     }
     if (blynkSays !== undefined) {
-      this.#reachable();
-      return new TransportError("http", `Blynk refused the request: ${blynkSays} (HTTP ${err.status ?? "?"}, ${err.method} ${pathOf(err.url)})`, { status: err.status });
+      this.reachable(this.#deviceOnline);
+      return new TransportError("http", `Blynk refused the request: ${blynkSays} (HTTP ${err.status ?? "?"}, ${err.method} ${err.path})`, { status: err.status });
     }
-    if (err.code === "network" || err.code === "timeout" || (err.status !== undefined && err.status >= 500)) {
-      this.setReady(false);
-      this.setStatus({ state: "disconnected", reason: err.message, queued: 0 });
-    }
+    if (err.code === "network" || err.code === "timeout" || (err.status !== undefined && err.status >= 500)) this.unreachable(err.message);
     return err;
   }
 }
@@ -189,13 +165,4 @@ export class HttpsBlynkLink extends BlynkLinkBase {
 /** The wire form of a value read as JSON: NUL-joined for multi-values, like MQTT. */
 function textOf(value: BlynkValue): string {
   return Array.isArray(value) ? value.map((v) => String(v)).join("\0") : String(value);
-}
-
-/** The path of a (redacted) URL, for short messages. */
-function pathOf(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url;
-  }
 }

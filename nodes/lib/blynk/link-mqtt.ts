@@ -12,10 +12,9 @@ import {
   type BlynkValue, type Encoded, type McuInfo, type UplinkMessage,
 } from "./codec.js";
 import {
-  BlynkLinkBase, type BlynkIncoming, type BlynkLinkOptions, type SyncRequest, type WriteOptions,
+  BlynkLinkBase, DEFAULT_SERVERS, type BlynkIncoming, type BlynkLinkOptions, type SyncRequest, type WriteOptions,
 } from "./link-base.js";
 
-export const DEFAULT_MQTT_SERVER = "mqtts://blynk.cloud:8883";
 const KEEPALIVE_SEC = 45;
 /** get/ds payload room: 1024 - (2 + "get/ds".length). */
 const GET_DS_ROOM = LIMITS.messageBytes - 2 - "get/ds".length;
@@ -51,11 +50,10 @@ export class MqttBlynkLink extends BlynkLinkBase {
   readonly #info: McuInfo | undefined;
   readonly #bucket: TokenBucket | undefined;
   #pendingSync: PendingSync | undefined;
-  #started = false;
 
   constructor(options: BlynkLinkOptions) {
     super(options);
-    const url = options.server ?? DEFAULT_MQTT_SERVER;
+    const url = options.server ?? DEFAULT_SERVERS.mqtt;
     this.#session = new MqttSession({
       url,
       clientId: "",
@@ -74,16 +72,7 @@ export class MqttBlynkLink extends BlynkLinkBase {
     if (options.rateLimit ?? isBlynkCloudHost(url)) {
       this.#bucket = new TokenBucket({ capacity: LIMITS.requestsPerSecond, refillPerSecond: LIMITS.requestsPerSecond, now: this.now });
     }
-    this.#session.on("status", (status) => {
-      if (status.state !== "connected") this.setReady(false);
-      this.setStatus(status);
-    });
-    this.#session.on("warning", (text) => {
-      this.warn(text);
-    });
-    this.#session.on("connected", () => {
-      this.#onConnected();
-    });
+    this.follow(this.#session, () => { this.#onConnected(); });
   }
 
   get server(): string {
@@ -91,9 +80,7 @@ export class MqttBlynkLink extends BlynkLinkBase {
   }
 
   start(): void {
-    this.assertOpen();
-    if (this.#started) return;
-    this.#started = true;
+    if (!this.firstStart()) return;
     // Recorded now, sent on every connect before anything else (QoS 1: downlink/ping is QoS 1).
     this.#session.subscribe("downlink/#", (m) => { this.#onDownlink(m); }, { qos: 1 }).catch((err: unknown) => {
       this.warn(`could not subscribe to downlink/#: ${toError(err).message}`);

@@ -21,7 +21,7 @@ export function statusView(status: BlynkLinkStatus, connection: BlynkConnection)
 
 /** Registers `userId` with the device and follows its link; undefined when the device is unusable. */
 export function useLink(device: BlynkDeviceHandle, userId: string, hooks: LinkUserHooks<BlynkIncoming>): LinkUse | undefined {
-  return sharedUseLink<BlynkIncoming, BlynkLink>(device, userId, device.connection === "local", hooks);
+  return sharedUseLink(device, userId, (status: BlynkLinkStatus) => statusView(status, device.connection), hooks);
 }
 
 /** The handle of a blynk-device config node (what RED.nodes.getNode gave), or undefined for anything else. */

@@ -98,6 +98,8 @@ export interface OutgoingStore {
 
 export interface AedesInternals {
   clients: Record<string, Client>;
+  /** Publishes as `client` did (its declarations only know the form without a client). */
+  publish(packet: PublishPacket, client: Client, done: (error?: Error | null) => void): void;
   brokers: Record<string, number>;
   persistence: IncomingStore & SubscriptionStore & OutgoingStore;
   preConnect: (client: Client, packet: unknown, done: (error: Error | null, ok: boolean) => void) => void;

@@ -40,10 +40,6 @@ export interface DeviceConnectionsOptions<D extends ConnectedDevice> {
   plugin: string;
   /** The platform's name in messages ("Blynk"). */
   platform: string;
-  /** The devices by credential (token, ...): add() is false when another device has the same one. */
-  index: { add(device: D): boolean; delete(device: D): void };
-  /** What the index is keyed by, in words ("token"). */
-  credential: string;
   /** Most answers waiting for a subscription, per connection. */
   maxPending: number;
   /** Most answers waiting to be sent, per connection. */
@@ -132,26 +128,24 @@ export class DeviceConnections<D extends ConnectedDevice, A extends GatedAnswer 
 
   /**
    * Hosts the device `make` returns under `id`. Throws, without calling `make`, when `id` is
-   * hosted already, and when another device has the same credential.
+   * hosted already. Credentials are not checked here: a hosting claims them in its platform's
+   * HostedDirectory before any engine adds the device (broker/hosted-directory.ts).
    */
   host(id: string, make: () => D): D {
-    const { platform, index, credential } = this.#options;
-    if (this.#devices.has(id)) throw new Error(`a ${platform} device with id "${id}" is already hosted on this broker`);
+    if (this.#devices.has(id)) throw new Error(`a ${this.#options.platform} device with id "${id}" is already hosted on this broker`);
     const device = make();
-    if (!index.add(device)) throw new Error(`hosted ${platform} device "${device.name}": another device on this broker has the same ${credential}`);
     this.#devices.set(id, device);
     return device;
   }
 
   /**
-   * Ends hosting `id`: it leaves the device table and the index, goes offline without an online-state change
+   * Ends hosting `id`: it leaves the device table, goes offline without an online-state change
    * (the plugin clears that state itself) and its connections are closed. Returns the device.
    */
   unhost(id: string): D | undefined {
     const device = this.#devices.get(id);
     if (!device) return undefined;
     this.#devices.delete(id);
-    this.#options.index.delete(device);
     device.current = undefined;
     const { plugin } = this.#options;
     this.#engine.disconnectClients((info) => info.identity.plugin === plugin && info.identity.deviceId === id);

@@ -2,12 +2,13 @@
  * What the broker keeps of each hosted device: its current state, by section and key, each
  * value with the time it was current. Platform-blind: a platform names its sections ("ds",
  * "meta", "client:", "feed", ...) and gives them meaning in a typed view of its own; the
- * broker's persistence setting decides where the entries live. Today: memory, per engine. A
- * durable store implements the same interface (reads answered from memory, writes also kept
- * on disk), so neither the emulations nor the local-mode links change with it.
+ * broker's persistence setting decides where the entries live: memory (per broker node, or per
+ * engine for an engine made without a provider) or SQLite (store/). A durable store implements
+ * the same interface (reads answered from memory, writes also kept on disk), so neither the
+ * emulations nor the local-mode links change with it.
  *
  * Values must be JSON (what a durable store can write) and are never secrets: state is keyed by
- * the device's id, never by a token, key or password (docs/ARCHITECTURE.md 3.6).
+ * the device's id, never by a token, key or password (docs/ARCHITECTURE.md 3.5).
  */
 
 /** What a store holds: JSON, as a durable store writes it. */
@@ -88,9 +89,22 @@ export class MemoryDeviceStore implements DeviceStore {
   }
 }
 
-/** Memory for every device of one engine: a device's state lives as long as it is hosted there. */
+export interface MemoryDeviceStoresOptions {
+  /**
+   * Keep a device's state when it is closed: the provider of a broker node, handed from engine to
+   * engine, so a redeploy that restarts the broker keeps its devices' state. Default: forget it.
+   */
+  keepClosed?: boolean;
+}
+
+/** Memory for every device of one engine (or, keeping closed ones, of one broker node's engines in turn). */
 export class MemoryDeviceStores implements DeviceStoreProvider {
   readonly #stores = new Map<string, MemoryDeviceStore>();
+  readonly #keepClosed: boolean;
+
+  constructor(options: MemoryDeviceStoresOptions = {}) {
+    this.#keepClosed = options.keepClosed ?? false;
+  }
 
   open(plugin: string, deviceId: string): DeviceStore {
     const key = `${plugin}\u0000${deviceId}`;
@@ -103,6 +117,6 @@ export class MemoryDeviceStores implements DeviceStoreProvider {
   }
 
   close(plugin: string, deviceId: string): void {
-    this.#stores.delete(`${plugin}\u0000${deviceId}`);
+    if (!this.#keepClosed) this.#stores.delete(`${plugin}\u0000${deviceId}`);
   }
 }

@@ -2,8 +2,9 @@
  * The local broker engine: aedes plus users, namespaces, listeners, the in-process client and
  * the plug-in seam. It knows no platform; platforms plug in through `BrokerPlugin`.
  */
+import { MemoryDeviceHistory, type DeviceHistory } from "./device-history.js";
 import { MemoryDeviceStores, type DeviceStoreProvider } from "./device-store.js";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -19,6 +20,7 @@ import { describeListener, startListener, type Listener } from "./listeners.js";
 import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
 import { checkRateLimit, PublishLimiter } from "./publish-limit.js";
+import { PubackAfterPublish } from "./puback-after-publish.js";
 import type { SessionStore, StoreLease } from "./session-store.js";
 import {
   INTERNAL_PREFIX,
@@ -107,7 +109,12 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #sessions: SessionStore | undefined;
   /** Where hosted devices keep their state (broker/device-store.ts). */
   readonly deviceStores: DeviceStoreProvider;
+  /** Where hosted devices' history goes (broker/device-history.ts). */
+  readonly history: DeviceHistory;
   #lease: StoreLease | undefined;
+  /** aedes' id: one per engine (two engines sharing sessions must not share an id: FINDINGS 3). */
+  readonly #id: string;
+  readonly #pubacks: PubackAfterPublish;
 
   /**
    * Validates the options (throws TypeError naming the problem) and starts aedes in the
@@ -124,7 +131,19 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#deviceRateLimit = checkRateLimit(options.deviceRateLimit, "deviceRateLimit");
     this.#userRateLimit = checkRateLimit(options.userRateLimit, "userRateLimit") ?? 0;
     this.#sessions = options.sessions;
+    this.#id = options.id ?? randomUUID();
+    this.#pubacks = new PubackAfterPublish({
+      publish: (packet, client, done) => {
+        (this.#broker as unknown as AedesInternals).publish(packet, client, done);
+      },
+      flush: options.flush,
+      onFailure: (client, err) => {
+        this.#event({ event: "client-error", clientId: client.id, error: `QoS 1 message not acknowledged (the client will send it again): ${err.message}` });
+        client.close();
+      },
+    });
     this.deviceStores = options.deviceStores ?? new MemoryDeviceStores();
+    this.history = options.history ?? new MemoryDeviceHistory();
     // Checked at run time too: the options come from a flow file, not from typed code.
     const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
     if (persistence !== "memory") {
@@ -165,10 +184,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     try {
       const { Aedes } = await loadAedes();
       // Waits for the previous engine on the same store to finish closing.
-      const lease = await this.#sessions?.lease();
+      const lease = await this.#sessions?.lease(this.#id);
       this.#lease = lease;
       const aedes = await Aedes.createBroker({
-        id: options.id,
+        id: this.#id,
         ...(lease?.persistence === undefined ? {} : { persistence: lease.persistence }),
         maxClientsIdLength: options.maxClientIdLength ?? 256,
         maximumPacketSize: this.#limits.maxPacketSize,
@@ -180,7 +199,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
           this.#authenticate(client, username, password, done);
         },
         authorizePublish: (client, packet, done) => {
-          done(this.#authorizePublish(client, packet));
+          const refusal = this.#authorizePublish(client, packet);
+          // Accepted QoS 1 messages are published here and acknowledged once stored (puback-after-publish.ts).
+          if (refusal === null && packet.topic !== REFUSED_TOPIC && this.#pubacks.takes(client, packet)) this.#pubacks.publish(client, packet, done);
+          else done(refusal);
         },
         authorizeSubscribe: (client, sub, done) => {
           done(null, this.#authorizeSubscribe(client, sub));
@@ -206,8 +228,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     }
   }
 
+  /** aedes' id (known before aedes runs). */
   get id(): string {
-    return this.#broker.id;
+    return this.#id;
   }
 
   get connectedClients(): number {

@@ -1,6 +1,6 @@
 /**
  * The one contract between a platform that hosts a device on an `iot-broker` node and the
- * local-mode link that serves it to flows (docs/ARCHITECTURE.md 3.6).
+ * local-mode link that serves it to flows (docs/ARCHITECTURE.md 3.5).
  *
  * A platform's emulation keeps, per engine, one runtime per hosted device (`HostedRuntime`):
  * it parses what the device sends once (over MQTT, HTTP or any other protocol the platform
@@ -21,7 +21,7 @@
  * handle.on("uplink", (m) => { deliver(m); });             // parsed by the emulation, once
  * handle.on("online", (s) => { setDeviceOnline(s.online); });
  * await handle.send({ kind: "ds", datastream: "Power", text: "1" });
- * const stored = handle.store?.entries("ds");                // undefined while no broker runs
+ * const stored = handle.store?.entries("ds");                // undefined while no broker runs (unless the platform keeps it)
  * await handle.close();                                      // parks it during a redeploy
  * ```
  */
@@ -29,73 +29,16 @@ import { TransportError, toError } from "../transport/errors.js";
 import { Outbox } from "../transport/outbox.js";
 import type { LinkStatus } from "../transport/pubsub.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
+import type { DeviceListeners, OnlineState } from "./device-listeners.js";
 import type { DeviceStore } from "./device-store.js";
 import type { BrokerEngine } from "./engine.js";
 import { hostOnBroker, keepAcrossRedeploys } from "./hosting.js";
+import { RuntimeCell, type FollowedRuntime } from "./runtime-cell.js";
 import type { BrokerPlugin } from "./types.js";
 
-/** Which connection is the device now (what `state/online` says). */
-export interface OnlineState {
-  online: boolean;
-  clientId?: string;
-  remoteAddress?: string;
-  protocolVersion?: number;
-}
-
-/** What a hosted device's runtime tells the handles that follow it. */
-export interface DeviceListener<Up, Info> {
-  uplink(message: Up): void;
-  online(state: OnlineState): void;
-  info(info: Info): void;
-}
-
-/**
- * The listeners of one runtime. The runtime calls `uplink`/`online`/`info`; a listener that
- * throws is reported to `onError` and keeps the others from nothing (the device's traffic runs
- * in broker hooks, which must not throw).
- */
-export class DeviceListeners<Up, Info> {
-  readonly #listeners = new Set<DeviceListener<Up, Info>>();
-  readonly #onError: (err: unknown) => void;
-
-  constructor(onError: (err: unknown) => void) {
-    this.#onError = onError;
-  }
-
-  get size(): number {
-    return this.#listeners.size;
-  }
-
-  add(listener: DeviceListener<Up, Info>): () => void {
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
-  }
-
-  uplink(message: Up): void {
-    for (const l of this.#listeners) this.#call(() => { l.uplink(message); });
-  }
-
-  online(state: OnlineState): void {
-    for (const l of this.#listeners) this.#call(() => { l.online(state); });
-  }
-
-  info(info: Info): void {
-    for (const l of this.#listeners) this.#call(() => { l.info(info); });
-  }
-
-  #call(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      try {
-        this.#onError(err);
-      } catch {
-        // The reporter failing must not break the broker hook this runs in.
-      }
-    }
-  }
+/** The handle's status: `hosted: false` while the device is not hosted at all (its `problem` is the reason), whether or not the broker runs. */
+export interface HostedStatus extends LinkStatus {
+  hosted?: false;
 }
 
 /** One hosted device on one engine, as a platform's emulation keeps it. */
@@ -119,14 +62,21 @@ export type HostedDeviceEvents<Up, Info> = {
   online: [OnlineState];
   /** The device described itself (only changes). */
   info: [Info];
-  /** The broker: `connected` while an engine hosts the device, `disconnected` otherwise, `closed` at the end. */
-  status: [LinkStatus];
+  /** The broker: `connected` while an engine hosts the device, `disconnected` otherwise (with `hosted: false` while it has a `problem`), `closed` at the end. */
+  status: [HostedStatus];
   /** Problems worth a warning: the device's (duplicate token, bad uplinks) and the handle's (outbox overflow). */
   warning: [string];
 };
 
-/** How a platform hosts one device: its plugin, how to add and remove the device on an engine. */
-export interface HostDeviceSpec<P extends BrokerPlugin, R> {
+/** A platform's plugin as hosting uses it: one per engine, adding and removing devices by id. */
+export interface HostingPlugin<C, R> extends BrokerPlugin {
+  /** Adds the device `claimed` describes to this engine; returns its runtime here. Throws if it cannot. */
+  add(claimed: C, report: (err: Error) => void): R;
+  remove(id: string): void;
+}
+
+/** How a platform hosts one device. */
+export interface HostDeviceSpec<P extends HostingPlugin<C, R>, R, C> {
   /** The platform's plugin name (one plugin per engine). */
   plugin: string;
   /** The `iot-broker` node. */
@@ -141,32 +91,14 @@ export interface HostDeviceSpec<P extends BrokerPlugin, R> {
   outboxLimit?: number;
   /**
    * Runs once per hosting, before any engine: checks the device and claims its credentials in
-   * the platform's `HostedDirectory` (with `runtime`, which finds the device on the engine
-   * running now); returns the release. A throw means "not hosted" (reported).
+   * the platform's `HostedDirectory` (`runtime` finds the device on the engine running now, for
+   * the HTTP APIs). Returns what `plugin.add` takes on every engine, and the release. A throw
+   * means "not hosted": reported, and the handle's `problem`.
    */
-  claim?: (runtime: () => R | undefined) => () => void;
+  claim: (runtime: () => R | undefined) => { claimed: C; release: () => void };
   create: (engine: BrokerEngine) => P;
-  /** Adds the device to this engine's plugin; returns its runtime there. */
-  add: (plugin: P, report: (err: unknown) => void) => R;
-  remove: (plugin: P) => void;
-}
-
-/** Where a hosting keeps its current runtime, for the handles that follow it (adopted ones too). */
-class RuntimeCell<R> {
-  runtime: R | undefined;
-  readonly #watchers = new Set<(runtime: R | undefined) => void>();
-
-  set(runtime: R | undefined): void {
-    this.runtime = runtime;
-    for (const watch of [...this.#watchers]) watch(runtime);
-  }
-
-  watch(watcher: (runtime: R | undefined) => void): () => void {
-    this.#watchers.add(watcher);
-    return () => {
-      this.#watchers.delete(watcher);
-    };
-  }
+  /** The state the platform keeps of the device while no engine runs it (ThingSpeak's feed): `handle.store` then. */
+  offlineStore?: (claimed: C) => DeviceStore;
 }
 
 /**
@@ -174,20 +106,32 @@ class RuntimeCell<R> {
  * later one. Never throws: problems (a device that cannot be hosted, a duplicate credential, a
  * later engine refusing it) go to `onError`.
  */
-export function hostDevice<P extends BrokerPlugin, Up, Down, Ack, Info>(
-  spec: HostDeviceSpec<P, HostedRuntime<Up, Down, Ack, Info>>,
+export function hostDevice<P extends HostingPlugin<C, R>, C, R extends HostedRuntime<never, never, unknown, unknown>>(
+  spec: HostDeviceSpec<P, R, C>,
   onError: (err: unknown) => void,
-): HostedDeviceHandle<Up, Down, Ack, Info> {
-  type R = HostedRuntime<Up, Down, Ack, Info>;
+): HandleOf<R> {
   // The kept hosting (new, or adopted across a redeploy) brings its cell: the handle follows it.
   const kept = keepAcrossRedeploys({ plugin: spec.plugin, brokerId: spec.brokerId, id: spec.id, settings: spec.settings }, onError, (report) => {
     const cell = new RuntimeCell<R>();
-    return { unhost: hostNow(spec, cell, report), value: cell };
+    const unhost = hostNow(spec, cell, report);
+    // A failed claim is not kept through a redeploy: the re-created node claims again (the
+    // device holding the credential may be gone by then).
+    return { unhost, value: cell, keep: cell.claimProblem === undefined };
   });
-  return new HostedDeviceHandle<Up, Down, Ack, Info>(kept.value, kept.unhost, spec.offline, spec.outboxLimit ?? 1000);
+  return new HostedDeviceHandle(kept.value, kept.unhost, spec.offline, spec.outboxLimit ?? 1000) as HandleOf<R>;
 }
 
-function hostNow<P extends BrokerPlugin, R>(spec: HostDeviceSpec<P, R>, cell: RuntimeCell<R>, onError: (err: unknown) => void): () => void {
+/** The handle that follows runtimes of type R. */
+export type HandleOf<R> = R extends HostedRuntime<infer Up, infer Down, infer Ack, infer Info> ? HostedDeviceHandle<Up, Down, Ack, Info> : never;
+
+/** For callers that host without following the device (tools, tests): the handle's close as an unhost function. */
+export function unhostOf(handle: { close(): Promise<void> }): () => void {
+  return () => {
+    void handle.close();
+  };
+}
+
+function hostNow<P extends HostingPlugin<C, R>, R, C>(spec: HostDeviceSpec<P, R, C>, cell: RuntimeCell<R>, onError: (err: unknown) => void): () => void {
   const report = (err: unknown): void => {
     try {
       onError(err);
@@ -195,29 +139,40 @@ function hostNow<P extends BrokerPlugin, R>(spec: HostDeviceSpec<P, R>, cell: Ru
       // The host's callback failing must not break the broker.
     }
   };
-  let release: () => void;
+  let claim: { claimed: C; release: () => void };
   try {
-    release = spec.claim?.(() => cell.runtime) ?? (() => undefined);
+    claim = spec.claim(() => cell.runtime);
   } catch (err) {
-    report(toError(err));
+    const error = toError(err);
+    cell.claimProblem = error.message;
+    report(error);
     return () => undefined;
+  }
+  const { offlineStore } = spec;
+  if (offlineStore !== undefined) {
+    cell.offlineStore = () => offlineStore(claim.claimed);
   }
   const unhost = hostOnBroker(
     spec.brokerId,
     {
       plugin: spec.plugin,
       create: spec.create,
-      add: (plugin) => spec.add(plugin, report),
-      remove: spec.remove,
+      add: (plugin) => plugin.add(claim.claimed, report),
+      remove: (plugin) => {
+        plugin.remove(spec.id);
+      },
       runtime: (runtime) => {
         cell.set(runtime);
+      },
+      failed: (err) => {
+        cell.failed(toError(err).message);
       },
     },
     report,
   );
   return () => {
     unhost();
-    release();
+    claim.release();
   };
 }
 
@@ -227,39 +182,46 @@ interface Queued<Down> {
 
 /** What a local-mode link holds: the hosted device, whichever engine runs it now (see the module comment). */
 export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<HostedDeviceEvents<Up, Info>> {
-  readonly #cell: RuntimeCell<HostedRuntime<Up, Down, Ack, Info>>;
   readonly #unhost: () => void;
   readonly #offline: "queue" | "refuse";
   readonly #outbox: Outbox<Queued<Down>>;
   readonly #unwatch: () => void;
+  readonly #cell: FollowedRuntime<HostedRuntime<Up, Down, Ack, Info>>;
   #runtime: HostedRuntime<Up, Down, Ack, Info> | undefined;
   #unlisten: (() => void) | undefined;
   /** The runtime has the backlog: sends go straight to it. */
   #resumed = false;
-  #status: LinkStatus = { state: "disconnected", reason: "the iot-broker node is not running", queued: 0 };
+  #status: HostedStatus;
   #online: OnlineState | undefined;
   #infoText: string | undefined;
   #closed = false;
 
-  constructor(cell: RuntimeCell<HostedRuntime<Up, Down, Ack, Info>>, unhost: () => void, offline: "queue" | "refuse", outboxLimit: number) {
+  constructor(cell: FollowedRuntime<HostedRuntime<Up, Down, Ack, Info>>, unhost: () => void, offline: "queue" | "refuse", outboxLimit: number) {
     super();
-    this.#cell = cell;
     this.#unhost = unhost;
     this.#offline = offline;
     this.#outbox = new Outbox(outboxLimit);
+    this.#cell = cell;
+    this.#status = cell.problem === undefined ? { state: "disconnected", reason: "the iot-broker node is not running", queued: 0 } : { state: "disconnected", reason: cell.problem, queued: 0, hosted: false };
     this.#unwatch = cell.watch((runtime) => {
       this.#follow(runtime);
     });
-    this.#follow(cell.runtime);
+    if (cell.runtime !== undefined) this.#follow(cell.runtime);
   }
 
-  get status(): LinkStatus {
+  get status(): HostedStatus {
     return this.#status;
   }
 
-  /** The device's state while a broker runs it; undefined otherwise. */
+  /** Why the device is not hosted (e.g. another device has its token, or the running engine could not add it); undefined otherwise. */
+  get problem(): string | undefined {
+    return this.#cell.problem;
+  }
+
+  /** The device's state while a broker runs it; otherwise what the platform keeps of it (ThingSpeak's feed), else undefined. */
   get store(): DeviceStore | undefined {
-    return this.#runtime?.store;
+    if (this.#closed) return undefined;
+    return this.#runtime?.store ?? this.#cell.offlineStore();
   }
 
   /** Whether the device is connected, while a broker runs it; undefined otherwise. */
@@ -276,7 +238,8 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
   send(message: Down): Promise<Ack> {
     if (this.#closed) return Promise.reject(new TransportError("closed", "this hosted device was closed"));
     const runtime = this.#runtime;
-    if (runtime !== undefined && this.#resumed) return runtime.send(message);
+    // Refused sends leave no backlog to keep order with: a running engine takes them at once.
+    if (runtime !== undefined && (this.#resumed || this.#offline === "refuse")) return runtime.send(message);
     if (this.#offline === "refuse") return Promise.reject(new TransportError("network", "the iot-broker node is not running"));
     const dropped = this.#outbox.push({ message }).length;
     if (dropped > 0) {
@@ -302,13 +265,18 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
   }
 
   #follow(runtime: HostedRuntime<Up, Down, Ack, Info> | undefined): void {
-    if (this.#closed || runtime === this.#runtime) return;
+    if (this.#closed) return;
+    if (runtime === this.#runtime) {
+      // Still none: why may have changed (an engine that could not add the device, or it went).
+      if (runtime === undefined && this.#status.reason !== this.#stoppedReason()) this.#showStopped();
+      return;
+    }
     this.#unlisten?.();
     this.#unlisten = undefined;
     this.#runtime = runtime;
     this.#resumed = false;
     if (runtime === undefined) {
-      this.#setStatus({ state: "disconnected", reason: "the iot-broker node stopped", queued: this.#outbox.length });
+      this.#showStopped();
       return;
     }
     this.#unlisten = runtime.listeners.add({
@@ -323,13 +291,15 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
   async #resume(runtime: HostedRuntime<Up, Down, Ack, Info>): Promise<void> {
     // Not before the caller of hostDevice (or of the engine's start) had a turn to listen.
     await Promise.resolve();
-    while (this.#runtime === runtime && this.#outbox.length > 0) {
-      for (const { message } of this.#outbox.drain()) {
-        try {
-          await runtime.send(message);
-        } catch (err) {
-          this.emit("warning", `a message queued while the broker was not running was not delivered: ${toError(err).message}`);
-        }
+    // One at a time: what is not handed over yet stays queued if this runtime goes meanwhile,
+    // for the next one (a whole drained batch would go on into the runtime that went away).
+    while (this.#runtime === runtime) {
+      const queued = this.#outbox.shift();
+      if (queued === undefined) break;
+      try {
+        await runtime.send(queued.message);
+      } catch (err) {
+        this.emit("warning", `a message queued while the broker was not running was not delivered: ${toError(err).message}`);
       }
     }
     if (this.#runtime !== runtime) return;
@@ -338,6 +308,15 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
     this.#onOnline(runtime.onlineState());
     const info = runtime.info();
     if (info !== undefined) this.#onInfo(info);
+  }
+
+  #stoppedReason(): string {
+    return this.#cell.problem ?? "the iot-broker node stopped";
+  }
+
+  #showStopped(): void {
+    const hosted = this.#cell.problem === undefined ? {} : { hosted: false as const };
+    this.#setStatus({ state: "disconnected", reason: this.#stoppedReason(), queued: this.#outbox.length, ...hosted });
   }
 
   #onOnline(state: OnlineState): void {
@@ -353,7 +332,7 @@ export class HostedDeviceHandle<Up, Down, Ack, Info> extends TypedEmitter<Hosted
     this.emit("info", info);
   }
 
-  #setStatus(status: LinkStatus): void {
+  #setStatus(status: HostedStatus): void {
     this.#status = status;
     this.emit("status", status);
   }

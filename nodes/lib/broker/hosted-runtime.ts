@@ -3,11 +3,12 @@
  * (`DeviceStore` from the engine's provider), its listeners (the handles following it), which
  * connection is the device now, and its report channel with the flood guard. A platform's
  * runtime extends this and adds what its protocol needs (topics, answers, HTTP polls) and
- * `send`, the way flows reach the device (docs/ARCHITECTURE.md 3.6).
+ * `send`, the way flows reach the device (docs/ARCHITECTURE.md 3.5).
  */
 import { ReportThrottle } from "../transport/report-throttle.js";
 import type { DeviceStore } from "./device-store.js";
-import { DeviceListeners, type HostedRuntime, type OnlineState } from "./hosted-device.js";
+import { DeviceListeners, type OnlineState } from "./device-listeners.js";
+import type { HostedRuntime } from "./hosted-device.js";
 import type { ClientInfo } from "./types.js";
 
 export interface RuntimeIdentity {

@@ -17,8 +17,10 @@ export interface HostingSpec<P extends BrokerPlugin, R> {
   /** Adds the device to this engine's plugin; what it returns is the device's runtime there. */
   add: (plugin: P) => R;
   remove: (plugin: P) => void;
-  /** The runtime on the running engine, or undefined while the broker is stopped. */
+  /** The runtime on the running engine, or undefined while the broker is stopped (or once an engine that failed goes). */
   runtime?: (runtime: R | undefined) => void;
+  /** The running engine could not host the device (after `onError` heard why); `runtime(undefined)` follows when that engine goes. */
+  failed?: (err: unknown) => void;
 }
 
 /** Hosts until the returned function is called; errors (also from later engines) go to `onError`. */
@@ -27,13 +29,24 @@ export function hostOnBroker<P extends BrokerPlugin, R>(brokerId: string, spec: 
   const unuse = brokers.use(
     brokerId,
     (engine) => {
-      const { plugin, release } = acquirePlugin(engine, spec.plugin, () => spec.create(engine));
+      let plugin: P;
+      let release: () => void;
       let runtime: R;
       try {
-        runtime = spec.add(plugin);
+        ({ plugin, release } = acquirePlugin(engine, spec.plugin, () => spec.create(engine)));
+        try {
+          runtime = spec.add(plugin);
+        } catch (err) {
+          release();
+          throw err;
+        }
       } catch (err) {
-        release();
-        throw err;
+        // This engine runs without the device: said now, and undone once the engine goes.
+        onError(err);
+        spec.failed?.(err);
+        return () => {
+          spec.runtime?.(undefined);
+        };
       }
       current = runtime;
       spec.runtime?.(runtime);
@@ -61,6 +74,8 @@ interface KeptHosting<T> {
   ownerId: string;
   sink: { onError: (err: unknown) => void };
   unhost: () => void;
+  /** False for a hosting not worth keeping (it failed): the re-created node hosts afresh. */
+  keep: boolean;
   /** What the hosting gives its users (e.g. the cell of its current runtime). */
   value: T;
 }
@@ -87,11 +102,14 @@ export function hostAcrossRedeploys(what: HostedIdentity, onError: (err: unknown
   return keepAcrossRedeploys(what, onError, (report) => ({ unhost: host(report), value: undefined })).unhost;
 }
 
-/** hostAcrossRedeploys for a hosting with a value: the new hosting's, or the adopted one's. */
+/**
+ * hostAcrossRedeploys for a hosting with a value: the new hosting's, or the adopted one's. A
+ * hosting made with `keep: false` (it failed) is ended, not parked, by a redeploy.
+ */
 export function keepAcrossRedeploys<T>(
   what: HostedIdentity,
   onError: (err: unknown) => void,
-  host: (report: (err: unknown) => void) => { unhost: () => void; value: T },
+  host: (report: (err: unknown) => void) => { unhost: () => void; value: T; keep?: boolean },
 ): { unhost: () => void; value: T } {
   const key = [what.plugin, what.brokerId, what.id].join("\u0000");
   let digest: string;
@@ -113,7 +131,7 @@ export function keepAcrossRedeploys<T>(
     keptHostings.discardWhere((h) => h.ownerId === what.id);
     const sink = { onError };
     const made = host((err) => { sink.onError(err); });
-    hosting = { ownerId: what.id, sink, unhost: made.unhost, value: made.value };
+    hosting = { ownerId: what.id, sink, unhost: made.unhost, value: made.value, keep: made.keep ?? true };
   }
   let hosted = true;
   return {
@@ -121,7 +139,7 @@ export function keepAcrossRedeploys<T>(
     unhost: () => {
       if (!hosted) return;
       hosted = false;
-      if (isRedeploying()) keptHostings.park(key, digest, hosting, (h) => { h.unhost(); });
+      if (isRedeploying() && hosting.keep) keptHostings.park(key, digest, hosting, (h) => { h.unhost(); });
       else hosting.unhost();
     },
   };

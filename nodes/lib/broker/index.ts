@@ -5,11 +5,12 @@ export { deviceNamespace, devicePrefix, openNamespace, userNamespace, type Devic
 export { UserDirectory } from "./users.js";
 export { BrokerRegistry, brokers, type EngineSetup, type SetupErrorHandler } from "./registry.js";
 export * from "./types.js";
-export { BrokerPubSub, type BrokerPubSubOptions } from "./broker-pubsub.js";
 export { acquirePlugin } from "./shared-plugin.js";
 export { endKeptHosting, hostAcrossRedeploys, hostOnBroker, keepAcrossRedeploys, type HostedIdentity, type HostingSpec } from "./hosting.js";
 export { SessionStore, type StoreLease } from "./session-store.js";
 export { MemoryDeviceStore, MemoryDeviceStores, type DeviceStore, type DeviceStoreProvider, type StoredJson, type StoredValue } from "./device-store.js";
-export { DeviceListeners, HostedDeviceHandle, hostDevice, type DeviceListener, type HostDeviceSpec, type HostedDeviceEvents, type HostedRuntime, type OnlineState } from "./hosted-device.js";
+export { DeviceListeners, type DeviceListener, type OnlineState } from "./device-listeners.js";
+export { HostedDeviceHandle, hostDevice, unhostOf, type HandleOf, type HostDeviceSpec, type HostingPlugin, type HostedDeviceEvents, type HostedRuntime, type HostedStatus } from "./hosted-device.js";
 export { DirectoryConflict, HostedDirectory, type DirectoryKey } from "./hosted-directory.js";
 export { HostedRuntimeBase, type RuntimeIdentity } from "./hosted-runtime.js";
+export { MemoryDeviceHistory, type DeviceHistory, type HistoryPoint, type HistoryQuery, type MemoryHistoryOptions } from "./device-history.js";

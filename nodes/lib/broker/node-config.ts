@@ -2,6 +2,8 @@
  * Turns the `iot-broker` node's flow properties and credentials into engine options. Pure, so
  * every way a user can get it wrong is table-tested; failures carry an i18n key for the node.
  */
+import { isAbsolute, join, resolve } from "node:path";
+import type { StorageSettings } from "./broker-storage.js";
 import { DEFAULT_MAX_PACKET_SIZE } from "./guards.js";
 import { MAX_QUEUED_MESSAGES } from "./session-guards.js";
 import type { BrokerOptions, BrokerUser, RateLimit } from "./types.js";
@@ -12,7 +14,12 @@ export interface BrokerNodeProps {
   allowAnonymous?: unknown;
   wsPort?: unknown;
   wsPath?: unknown;
+  /** "memory" (also when absent: flows from before it existed), "sqlite" (the editor's default for new nodes) or "redis". */
   persistence?: unknown;
+  /** The SQLite file; blank = `<userDir>/iot-bridge/<node id>.sqlite`, relative = under the userDir. */
+  dbPath?: unknown;
+  /** Days of history kept (0 = forever); blank = DEFAULT_RETENTION_DAYS. */
+  retention?: unknown;
   /** Failed logins from one address within a minute before it is locked out; blank = 10, 0 = no throttling. */
   maxAuthFailures?: unknown;
   /** Seconds of the first lockout (doubling on each further one); blank = 60. */
@@ -38,7 +45,29 @@ export interface BrokerNodeSettings {
   /** WebSocket path on Node-RED's HTTP server (without httpNodeRoot), when set. */
   wsPath: string | undefined;
   options: BrokerOptions;
+  /** Where sessions, hosted devices' state and history live (broker-storage.ts). */
+  storage: StorageSettings;
 }
+
+/** What parsing needs beyond the node's properties: where Node-RED keeps its files, and the node's id. */
+export interface BrokerNodeContext {
+  /** Node-RED's userDir (RED.settings.userDir); undefined where there is none (a test runtime). */
+  userDir?: string | undefined;
+  nodeId?: string;
+}
+
+/** The `persistence` values this version accepts (the error names them). */
+export const ACCEPTED_PERSISTENCE = ["memory", "sqlite"] as const;
+
+/**
+ * History kept by default: a month. Long enough for the charts and exports people look at (last
+ * day, week, month, as the Blynk and ThingSpeak dashboards offer) and for a holiday away; short
+ * enough that a Raspberry Pi's SD card is not filled by the default (a value a minute on 100
+ * streams is ~100 MB a month). 0 keeps everything; each stream is bounded anyway.
+ */
+export const DEFAULT_RETENTION_DAYS = 30;
+/** A century: a retention beyond it is a typo. */
+const MAX_RETENTION_DAYS = 36_500;
 
 /** A configuration mistake: `key` is an i18n key under `iot-broker.errors`, `params` its interpolations. */
 export class BrokerConfigError extends Error {
@@ -51,7 +80,7 @@ export class BrokerConfigError extends Error {
   }
 }
 
-export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: unknown } = {}): BrokerNodeSettings {
+export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: unknown } = {}, context: BrokerNodeContext = {}): BrokerNodeSettings {
   const port = parsePort(props.port, "port", 1883);
   const wsPort = isBlank(props.wsPort) ? undefined : parsePort(props.wsPort, "wsPort", undefined);
   let wsPath: string | undefined;
@@ -60,8 +89,7 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
     if (!wsPath.startsWith("/")) throw new BrokerConfigError("invalid-path", { value: wsPath });
   }
   const host = isBlank(props.bind) ? "0.0.0.0" : text(props.bind).trim();
-  const persistence = isBlank(props.persistence) ? "memory" : text(props.persistence);
-  if (persistence !== "memory") throw new BrokerConfigError("invalid-persistence", { value: persistence });
+  const storage = parseStorage(props, context);
   const maxPacketSize = parseWhole(props.maxPacketSize, "invalid-max-packet-size", MIN_PACKET_SIZE, MAX_PACKET_SIZE, DEFAULT_MAX_PACKET_SIZE);
   return {
     host,
@@ -71,11 +99,35 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: { users?: u
     options: {
       allowAnonymous: props.allowAnonymous === true || props.allowAnonymous === "true",
       users: parseUsers(credentials.users),
-      persistence: { kind: "memory" },
       ...limits(props),
       maxPacketSize,
     },
+    storage,
   };
+}
+
+/** The `persistence`, `dbPath` and `retention` settings; a node without `persistence` (an older flow) keeps memory. */
+export function parseStorage(props: BrokerNodeProps, context: BrokerNodeContext = {}): StorageSettings {
+  const persistence = isBlank(props.persistence) ? "memory" : text(props.persistence).trim();
+  if (!(ACCEPTED_PERSISTENCE as readonly string[]).includes(persistence)) {
+    throw new BrokerConfigError("invalid-persistence", { value: persistence, accepted: ACCEPTED_PERSISTENCE.join(", ") });
+  }
+  if (persistence === "memory") return { kind: "memory" };
+  const retentionDays = wholeNumber(props.retention, "retention", 0, MAX_RETENTION_DAYS) ?? DEFAULT_RETENTION_DAYS;
+  return { kind: "sqlite", file: databaseFile(props.dbPath, context), retentionDays };
+}
+
+/** The SQLite file: absolute as given, relative under the userDir, blank = `<userDir>/iot-bridge/<node id>.sqlite`. */
+function databaseFile(dbPath: unknown, context: BrokerNodeContext): string {
+  const given = isBlank(dbPath) ? "" : text(dbPath).trim();
+  if (given.includes("\u0000")) throw new BrokerConfigError("invalid-db-path", { value: given.replaceAll("\u0000", "\\0") });
+  if (given !== "" && isAbsolute(given)) return resolve(given);
+  const userDir = context.userDir;
+  if (userDir === undefined || userDir === "") throw new BrokerConfigError("no-user-dir", { value: given });
+  if (given !== "") return resolve(userDir, given);
+  // Node ids are hex with an optional dot; anything else a hand-written flow put there becomes "_".
+  const name = (context.nodeId ?? "broker").replace(/[^A-Za-z0-9._-]/g, "_");
+  return join(resolve(userDir), "iot-bridge", `${name}.sqlite`);
 }
 
 /** The throttling and rate-limit settings; absent ones leave the engine's defaults. */

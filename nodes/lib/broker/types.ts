@@ -5,6 +5,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { SecureContextOptions } from "node:tls";
 import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
+import type { DeviceHistory } from "./device-history.js";
 import type { DeviceStoreProvider } from "./device-store.js";
 import type { SessionStore } from "./session-store.js";
 
@@ -43,7 +44,11 @@ export interface ListenerInfo {
 export type PersistenceOptions = { kind: "memory" };
 
 export interface BrokerOptions {
-  /** Broker id (aedes id); defaults to a random UUID. */
+  /**
+   * Broker id (aedes id); defaults to a random UUID. Each running engine needs its own: aedes
+   * tells brokers apart by it (duplicate filter, wills, queued messages), so two engines on one
+   * store (a restart, a second instance) must not share one.
+   */
   id?: string;
   allowAnonymous?: boolean;
   users?: BrokerUser[];
@@ -55,6 +60,13 @@ export interface BrokerOptions {
   sessions?: SessionStore;
   /** Where hosted devices keep their state; default: memory, per engine. */
   deviceStores?: DeviceStoreProvider;
+  /** Where hosted devices' history goes; default: memory, bounded, per engine. */
+  history?: DeviceHistory;
+  /**
+   * Resolves once everything stored so far (sessions, retained messages, hosted devices' state
+   * and history) would survive a crash: a QoS 1 PUBACK waits for it. Default: nothing to wait for.
+   */
+  flush?: () => Promise<void>;
   /** Longest accepted client id; MQTT 3.1.1 says 23, devices (Blynk) use up to 64. Default 256. */
   maxClientIdLength?: number;
   /** Failed-login throttling per source address (transport/auth-throttle.ts); false = off. Default: on, its defaults. */

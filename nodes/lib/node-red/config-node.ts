@@ -9,6 +9,7 @@ import type { Node, NodeAPI } from "node-red";
 import { endKeptHosting } from "../broker/hosting.js";
 import type { AuthThrottle } from "../transport/auth-throttle.js";
 import { httpAuthThrottle } from "../transport/http-auth.js";
+import { ConfigError } from "../transport/link-config.js";
 import { LinkUsers, type ConfigProblem, type LinkOwner } from "../transport/link-users.js";
 import { followDeploys } from "../transport/parking.js";
 
@@ -36,27 +37,22 @@ interface StartableLink {
   close(): Promise<void>;
 }
 
-/** The platform's ConfigError class: a catalog key under `<type>.errors` and its parameters. */
-type ConfigErrorClass = new (key: string, params?: Record<string, string>) => Error & ConfigProblem;
-
 export class ConfigNodeLinks<O extends { connection: string }, L extends StartableLink> {
   /** The parsed settings; undefined when they are unusable. */
   readonly options: O | undefined;
   readonly #RED: NodeAPI;
   readonly #node: Node;
   readonly #type: string;
-  readonly #errors: ConfigErrorClass;
   readonly #users: LinkUsers<L>;
   #problem: ConfigProblem | undefined;
 
   /**
-   * `parse` reads the settings (throwing the platform's ConfigError); `create` makes a link;
+   * `parse` reads the settings (throwing a ConfigError); `create` makes a link;
    * `created` adds the platform's own listeners. A local (hosted) link lives as long as the node,
    * after `mount` put the device API on Node-RED's HTTP server.
    */
   constructor(RED: NodeAPI, node: Node, spec: {
     type: string;
-    errors: ConfigErrorClass;
     parse: () => O;
     create: (options: O) => L;
     created?: (link: L, options: O) => void;
@@ -65,7 +61,6 @@ export class ConfigNodeLinks<O extends { connection: string }, L extends Startab
     this.#RED = RED;
     this.#node = node;
     this.#type = spec.type;
-    this.#errors = spec.errors;
     let options: O | undefined;
     try {
       options = spec.parse();
@@ -117,7 +112,7 @@ export class ConfigNodeLinks<O extends { connection: string }, L extends Startab
   }
 
   #fail(err: unknown): void {
-    const problem = err instanceof this.#errors ? err : new this.#errors("invalid-config", { error: err instanceof Error ? err.message : String(err) });
+    const problem = err instanceof ConfigError ? err : new ConfigError("invalid-config", { error: err instanceof Error ? err.message : String(err) });
     this.#problem = problem;
     this.#node.error(this.#RED._(`${this.#type}.errors.${problem.key}`, problem.params));
   }

@@ -3,6 +3,8 @@
  * codes in words, and device provisioning. Pure; re-exported by codec.ts, whose header lists
  * the decisions on UNCONFIRMED points.
  */
+import { timingSafeEqual } from "node:crypto";
+import { tokenDigest } from "../transport/secret-match.js";
 import { describeValue } from "../transport/value-codec.js";
 import { LIMITS, invalid, isPlainObject, readObject, type TbJson } from "./codec-values.js";
 
@@ -99,7 +101,12 @@ export function matchesBasicCredentials(stored: ConnectCredentials, presented: C
   if (storedId === undefined && storedUser === undefined) return false;
   if (storedId !== undefined && storedId !== text(presented.clientId)) return false;
   if (storedUser === undefined) return true;
-  return storedUser === text(presented.username) && (text(stored.password) ?? "") === (text(presented.password) ?? "");
+  return storedUser === text(presented.username) && sameSecret(text(stored.password) ?? "", text(presented.password) ?? "");
+}
+
+/** Compares two passwords in constant time (through fixed-size digests): a login must not time-leak how much of it was right. */
+function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(tokenDigest(a), tokenDigest(b));
 }
 
 export const CONNACK = { accepted: 0, badUsernameOrPassword: 4, notAuthorized: 5 } as const;

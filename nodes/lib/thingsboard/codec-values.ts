@@ -295,19 +295,6 @@ export interface ParseTelemetryOptions {
   typeCast?: boolean;
 }
 
-/**
- * Telemetry payload Buffers parseTelemetry has read without a refusal. A hosted device's uplink
- * reaches the local link (which parses it) before the emulation's `published` hook (which only
- * checks it), as the same Buffer: the hook then need not parse it again. Whether a payload is
- * refused depends on its bytes alone (not on `now` or `typeCast`).
- */
-const readTelemetry = new WeakSet<Buffer>();
-
-/** Whether parseTelemetry has already read this very Buffer without refusing it. */
-export function isReadTelemetry(payload: unknown): boolean {
-  return Buffer.isBuffer(payload) && readTelemetry.has(payload);
-}
-
 /** A telemetry payload as a device sends it -> entries (ThingsBoard's reading; empty entries dropped). */
 export function parseTelemetry(payload: unknown, options: ParseTelemetryOptions = {}): TelemetryEntry[] {
   const json = readJson(payload, "telemetry payload", TELEMETRY_ACCEPTED);
@@ -315,7 +302,6 @@ export function parseTelemetry(payload: unknown, options: ParseTelemetryOptions 
   const entries = Array.isArray(json)
     ? json.map((item, i) => parsedEntry(item, `telemetry item ${i}`, options.now, typeCast))
     : [parsedEntry(json, "telemetry payload", options.now, typeCast)];
-  if (Buffer.isBuffer(payload)) readTelemetry.add(payload);
   return entries.filter((entry) => Object.keys(entry.values).length > 0);
 }
 

@@ -1,20 +1,27 @@
 /**
- * One hosted ThingsBoard device on one broker engine: its attribute store, its current MQTT
- * connection, and the HTTP device API's side of it (long polls waiting for shared attribute
- * updates and server RPC, client RPC calls waiting for a flow's answer).
+ * One hosted ThingsBoard device on one broker engine (the runtime a local-mode link's handle
+ * follows, docs/ARCHITECTURE.md 3.5): its state (hosted-store.ts over the engine's
+ * DeviceStore), its current MQTT connection, its listeners, and the HTTP device API's side of
+ * it (long polls waiting for shared attribute updates and server RPC, client RPC calls waiting
+ * for a flow's answer).
+ *
+ * Both ways, parsed once: the emulation (MQTT) and the HTTP API hand what the device sent to
+ * `receive`, which remembers what ThingsBoard remembers and tells the listeners; flows' messages
+ * arrive in `send`, which remembers shared attributes, hands pushes to waiting HTTP polls and
+ * publishes the payload on the device's `down/` topic.
  */
-import type { ClientInfo } from "../broker/index.js";
+import type { DeviceHistory, DeviceStore } from "../broker/index.js";
+import { HostedRuntimeBase } from "../broker/hosted-runtime.js";
 import { Correlator } from "../transport/correlator.js";
-import { TransportError } from "../transport/errors.js";
-import type { PublishOptions } from "../transport/pubsub.js";
-import { ReportThrottle } from "../transport/report-throttle.js";
-import { tokenDigest } from "../transport/secret-match.js";
-import { LIMITS } from "./codec.js";
-import { AttributeStore } from "./hosted-store.js";
-import { hostedTopics, type HostedTbDevice } from "./hosted-types.js";
+import { toError, TransportError } from "../transport/errors.js";
+import { LIMITS, rpcRequestTopic, rpcResponseTopic, TOPICS, type TbJson } from "./codec.js";
+import { historyStream } from "./hosted-state.js";
+import { TbDeviceState } from "./hosted-store.js";
+import { hostedTopics, TB_PLUGIN, type HostedTbDevice, type TbDown, type TbUp } from "./hosted-types.js";
+import { encodeHttpRpcRequest } from "./http-codec.js";
 
-/** Publishes an internal topic on the device's engine. */
-export type Publish = (topic: string, payload: string, options?: PublishOptions) => Promise<void>;
+/** Publishes on an internal topic of the device's engine (QoS 1); settles when delivered. */
+export type Publish = (topic: string, payload: string) => Promise<void>;
 
 /**
  * Ids of client RPC made through the HTTP API start here, far above the small counters MQTT
@@ -92,76 +99,34 @@ export class PollQueue {
   }
 }
 
-export interface OnlineState {
-  online: boolean;
-  clientId?: string;
-  remoteAddress?: string;
-  protocolVersion?: number;
-}
-
 /** One hosted device on one engine. */
-export class HostedDevice {
-  readonly id: string;
-  readonly name: string;
+export class HostedDevice extends HostedRuntimeBase<TbUp, TbDown, void, never> {
   readonly config: Readonly<HostedTbDevice>;
-  readonly digest: Buffer;
-  readonly store = new AttributeStore();
-  /** The MQTT connection that is this device now (the newest one). */
-  current: ClientInfo | undefined;
+  /** Attributes and latest telemetry, over `store`. */
+  readonly state: TbDeviceState;
   /** HTTP long polls for shared attribute updates (`GET .../attributes/updates`). */
   readonly attributeUpdates = new PollQueue(POLL_BUFFER.attributesMaxAgeMs);
   /** HTTP long polls for server RPC (`GET .../rpc`). */
   readonly rpcRequests = new PollQueue(POLL_BUFFER.rpcMaxAgeMs);
-  /** Client RPC over HTTP (`POST .../rpc`) waiting for a flow's answer (its payload text). */
-  readonly clientRpc = new Correlator<string>({ firstId: HTTP_RPC_FIRST_ID, maxId: LIMITS.tbMaxRequestId });
+  /** Client RPC over HTTP (`POST .../rpc`) waiting for a flow's answer. */
+  readonly clientRpc = new Correlator<TbJson>({ firstId: HTTP_RPC_FIRST_ID, maxId: LIMITS.tbMaxRequestId });
   readonly #publish: Publish;
-  readonly #report: (err: Error) => void;
-  /** Problems the device causes over and over are reported once, then summarised (ReportThrottle). */
-  readonly #throttle = new ReportThrottle({ summary: (text) => { this.report(text); } });
+  readonly #history: DeviceHistory;
+  /** The internal prefix of what the device receives (made once: used on every send). */
+  readonly #down: string;
   #closed = false;
 
-  constructor(config: HostedTbDevice, report: (err: Error) => void, publish: Publish) {
+  constructor(config: HostedTbDevice, store: DeviceStore, report: (err: Error) => void, publish: Publish, history: DeviceHistory) {
+    super({ id: config.id, name: config.name, platform: "ThingsBoard" }, store, report);
     this.config = config;
-    this.id = config.id;
-    this.name = config.name;
-    this.digest = tokenDigest(config.token);
-    this.#report = report;
+    this.state = new TbDeviceState(store);
     this.#publish = publish;
+    this.#history = history;
+    this.#down = hostedTopics.down(config.id);
   }
 
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /** What `state/online` says: online, and which connection is the device. */
-  onlineState(): OnlineState {
-    const info = this.current;
-    if (info === undefined) return { online: false };
-    return { online: true, clientId: info.clientId, ...(info.remoteAddress === undefined ? {} : { remoteAddress: info.remoteAddress }), protocolVersion: info.protocolVersion };
-  }
-
-  /**
-   * A warning about this device, to whoever hosts it; never throws. With a `kind` (a fixed word
-   * for something the device can repeat at will), only the first of a burst goes out, then a
-   * summary per minute.
-   */
-  report(message: string, kind?: string): void {
-    if (kind !== undefined && !this.#throttle.admit(kind, message)) return;
-    try {
-      this.#report(new Error(`hosted ThingsBoard device "${this.name}": ${message}`));
-    } catch {
-      // The host's callback failing must not break the broker.
-    }
-  }
-
-  /** Whether a problem of `kind` is to be reported now (false: counted for the next summary). */
-  admits(kind: string, message: string): boolean {
-    return this.#throttle.admit(kind, message);
-  }
-
-  /** An uplink that came over HTTP, published where the same MQTT uplink would land. */
-  uplink(topic: string, payload: string): Promise<void> {
-    return this.#publish(hostedTopics.up(this.id) + topic, payload);
   }
 
   /** Pushes for HTTP polls are kept between polls only while no MQTT connection is the device. */
@@ -169,12 +134,71 @@ export class HostedDevice {
     return this.current === undefined;
   }
 
-  /** No longer hosted on this engine: waiting HTTP calls end now. */
+  /**
+   * What the device sent, parsed (MQTT or HTTP): client attributes and the latest telemetry are
+   * remembered (what fits; the rest is reported, flows get everything), each telemetry point
+   * that fits goes to the history (hosted-state.ts), then the listeners hear it.
+   */
+  receive(message: TbUp): void {
+    try {
+      if (message.kind === "attributes") this.state.setAttributes("client", message.values, message.device);
+      else if (message.kind === "telemetry") this.state.setTelemetry(message.entries, message.device, this.#recorder(message.device));
+    } catch (err) {
+      this.report(toError(err).message, "store-full");
+    }
+    // ThingsBoard itself answers the session limits (hosted-plugin.ts); they are never the flows'.
+    if (message.kind === "rpc-request" && message.method === "getSessionLimits") return;
+    this.listeners.uplink(message);
+  }
+
+  /** Appends telemetry points of the device (or its sub-device) to the history; a failure is reported, never thrown. */
+  #recorder(device: string | undefined): (key: string, at: number, value: TbJson) => void {
+    return (key, at, value) => {
+      try {
+        this.#history.append(TB_PLUGIN, this.id, historyStream(key, device), at, value);
+      } catch (err) {
+        this.report(`telemetry "${key}" was not kept in the history: ${toError(err).message}`, "history");
+      }
+    };
+  }
+
+  /** From flows: shared attributes are remembered, HTTP polls and calls get theirs, the device gets the payload. */
+  send(message: TbDown): Promise<void> {
+    if (this.#closed) return Promise.reject(new TransportError("closed", "the device is no longer hosted on this broker"));
+    const G = TOPICS.gateway;
+    let topic: string;
+    switch (message.kind) {
+      case "attributes":
+        try {
+          this.state.updateShared(message, message.device);
+        } catch (err) {
+          this.report(`shared attributes sent by a flow: ${toError(err).message}`, "store-full");
+        }
+        if (message.device === undefined) this.attributeUpdates.offer(message.text, this.keepsPushes);
+        topic = message.device === undefined ? TOPICS.attributes : G.attributes;
+        break;
+      case "rpc-request":
+        if (message.device === undefined) {
+          // HTTP devices need params (ThingsBoard's HTTP API fails without them): none -> {}.
+          const body = encodeHttpRpcRequest(message.id, { method: message.method, params: message.params ?? undefined });
+          this.rpcRequests.offer(JSON.stringify(body), this.keepsPushes);
+        }
+        topic = message.device === undefined ? rpcRequestTopic(message.id) : G.rpc;
+        break;
+      case "rpc-response":
+        this.clientRpc.resolve(message.id, message.result);
+        topic = rpcResponseTopic(message.idText);
+        break;
+    }
+    return this.#publish(this.#down + topic, message.text);
+  }
+
+  /** No longer hosted on this engine: waiting HTTP calls end now, summaries still owed go out. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.current = undefined;
-    this.#throttle.close();
+    this.closeReports();
     this.attributeUpdates.close();
     this.rpcRequests.close();
     this.clientRpc.rejectAll(new TransportError("closed", "the device is no longer hosted on this broker"));

@@ -1,54 +1,79 @@
 /**
- * Finding the hosted ThingsBoard device a CONNECT names in map look-ups, not by trying every
- * device: by access token (DigestIndex), else by basic MQTT credentials (ThingsBoard's rule:
- * the stored client id must match, or, with none stored, the stored user name). Keys are
- * digests, never the credentials themselves.
+ * Every hosted ThingsBoard device of this runtime, across brokers, in one HostedDirectory
+ * (broker/hosted-directory.ts): by access token, and by basic MQTT credentials as ThingsBoard
+ * matches them (the stored client id must match; with a stored user name, the user name and
+ * password too). A login or an HTTP call finds its device in a few map look-ups by digest,
+ * whatever the number of devices; two devices with the same access token or the same basic
+ * credentials cannot both be hosted (nobody could tell them apart).
  */
-import { DigestIndex, tokenDigest } from "../transport/secret-match.js";
+import { DirectoryConflict, HostedDirectory, type DirectoryKey } from "../broker/index.js";
 import { matchesBasicCredentials, type ConnectCredentials } from "./codec.js";
 import type { HostedDevice } from "./hosted-device.js";
+import type { HostedTbDevice } from "./hosted-types.js";
 
-function keyOf(text: string): string {
-  return tokenDigest(text).toString("base64");
+/** A hosted device as logins and the HTTP API find it: on any broker, running or not. */
+export interface HostedRegistration {
+  readonly device: Readonly<HostedTbDevice>;
+  readonly brokerId: string;
+  /** The device on its broker's current engine; undefined while that broker is not running. */
+  readonly runtime: HostedDevice | undefined;
 }
 
-export class TbDeviceIndex {
-  readonly #byToken = new DigestIndex<HostedDevice>();
-  /** Devices with basic credentials, by the digest of their client id (or user name when they store no client id). */
-  readonly #byBasic = new Map<string, HostedDevice[]>();
+const TOKEN = "access token";
+const BASIC = "basic MQTT credentials";
 
-  /** Adds a device; false when its token is taken already (nothing added then). */
-  add(device: HostedDevice): boolean {
-    if (!this.#byToken.add(device)) return false;
-    const key = basicKey(device.config.basic);
-    if (key !== undefined) this.#byBasic.set(key, [...(this.#byBasic.get(key) ?? []), device]);
-    return true;
-  }
+const directory = new HostedDirectory<HostedRegistration>();
 
-  delete(device: HostedDevice): void {
-    this.#byToken.delete(device);
-    const key = basicKey(device.config.basic);
-    if (key === undefined) return;
-    const rest = (this.#byBasic.get(key) ?? []).filter((d) => d !== device);
-    if (rest.length === 0) this.#byBasic.delete(key);
-    else this.#byBasic.set(key, rest);
-  }
+/** The directory key of stored (or presented) basic credentials: client id and user name, either may be empty. */
+function basicKey(clientId: string | undefined, username: string | undefined): DirectoryKey {
+  return { kind: BASIC, value: JSON.stringify([clientId ?? "", username ?? ""]), secret: true };
+}
 
-  /** The device these CONNECT credentials name: the user name as a token first, then basic credentials. */
-  find(presented: ConnectCredentials & { token?: string | undefined }): HostedDevice | undefined {
-    const byToken = presented.token === undefined ? undefined : this.#byToken.find(presented.token);
-    if (byToken) return byToken;
-    const candidates = [
-      ...(presented.clientId === undefined || presented.clientId === "" ? [] : this.#byBasic.get(`c:${keyOf(presented.clientId)}`) ?? []),
-      ...(presented.username === undefined ? [] : this.#byBasic.get(`u:${keyOf(presented.username)}`) ?? []),
-    ];
-    return candidates.find((d) => d.config.basic !== undefined && matchesBasicCredentials(d.config.basic, presented));
+/**
+ * Claims the device's credentials; returns the release. Throws, naming the device already
+ * holding one, when another hosted device has the same access token or basic credentials.
+ */
+export function claimCredentials(device: Readonly<HostedTbDevice>, brokerId: string, runtime: () => HostedDevice | undefined): () => void {
+  const registration: HostedRegistration = {
+    device,
+    brokerId,
+    get runtime() {
+      return runtime();
+    },
+  };
+  const keys: DirectoryKey[] = [{ kind: TOKEN, value: device.token, secret: true }];
+  const { basic } = device;
+  if (basic !== undefined) keys.push(basicKey(basic.clientId, basic.username));
+  try {
+    return directory.claim(registration, keys);
+  } catch (err) {
+    if (!(err instanceof DirectoryConflict)) throw err;
+    const holder = err.holder as HostedRegistration; // the directory holds registrations only
+    throw new Error(`hosted ThingsBoard device "${device.name}" is not hosted: "${holder.device.name}" already uses the same ${err.kind}`);
   }
 }
 
-function basicKey(basic: ConnectCredentials | undefined): string | undefined {
-  if (basic === undefined) return undefined;
-  if (basic.clientId !== undefined && basic.clientId !== "") return `c:${keyOf(basic.clientId)}`;
-  if (basic.username !== undefined && basic.username !== "") return `u:${keyOf(basic.username)}`;
-  return undefined;
+/** The hosted device holding `token`: one map look-up by its digest. */
+export function hostedByToken(token: string): HostedRegistration | undefined {
+  return directory.find(TOKEN, token);
+}
+
+/**
+ * The hosted devices whose basic credentials these CONNECT credentials match, most specific
+ * first: stored client id and user name, client id alone, user name alone.
+ */
+export function hostedByBasic(presented: ConnectCredentials): HostedRegistration[] {
+  const { clientId, username } = presented;
+  const candidates: DirectoryKey[] = [];
+  const id = clientId === undefined || clientId === "" ? undefined : clientId;
+  if (id !== undefined && username !== undefined) candidates.push(basicKey(id, username));
+  if (id !== undefined) candidates.push(basicKey(id, undefined));
+  if (username !== undefined) candidates.push(basicKey(undefined, username));
+  const found: HostedRegistration[] = [];
+  for (const key of candidates) {
+    const registration = directory.find(key.kind, key.value);
+    const stored = registration?.device.basic;
+    if (registration !== undefined && stored !== undefined && matchesBasicCredentials(stored, presented)) found.push(registration);
+  }
+  return found;
 }

@@ -1,12 +1,18 @@
 /**
  * Names shared by the self-hosted ThingsBoard emulation (`emulation.ts`), its HTTP device API
  * (`http-api.ts`) and local-mode links: the plugin name, the internal topic layout, the hosted
- * device definition and which device-relative topics a device may use. Kept apart so those
- * modules need no import cycle.
+ * device definition, which device-relative topics a device may use, and the messages of the
+ * hosted-device handle (docs/ARCHITECTURE.md 3.5): `TbUp` (what the device sent, parsed
+ * once by the emulation), `TbDown` (what flows send it, built by `tbDown`). Kept apart
+ * so those modules need no import cycle, and so a link depends on the contract only.
  */
-import { devicePrefix } from "../broker/index.js";
+import { devicePrefix, type HostedDeviceHandle } from "../broker/index.js";
 import { filterCovers } from "../transport/topic.js";
-import { parseDeviceTopic, TOPICS } from "./codec.js";
+import {
+  encodeAttributeUpdate, encodeRpcRequest, parseDeviceTopic, requestIdText, toCheckedPayloadText, toKeyList, TOPICS,
+  type TbJson, type TbValues, type TelemetryEntry,
+} from "./codec.js";
+import { encodeGatewayAttributeUpdate, encodeGatewayRpcRequest } from "./gateway-codec.js";
 
 /** Plugin name on the broker, and the second level of every internal ThingsBoard topic. */
 export const TB_PLUGIN = "thingsboard";
@@ -25,17 +31,77 @@ export interface HostedTbDevice {
 }
 
 /**
+ * What a hosted device sent (over MQTT or the HTTP device API), as the emulation parsed it;
+ * `device` names a gateway's sub-device (absent: the device itself). Attribute requests,
+ * claims, gateway (dis)connects and `getSessionLimits` are the emulation's and never appear.
+ */
+export type TbUp =
+  /** Entries without a ts of their own carry the arrival time. */
+  | { kind: "telemetry"; device?: string; entries: TelemetryEntry[] }
+  /** Client attributes. */
+  | { kind: "attributes"; device?: string; values: TbValues }
+  /** Client-side RPC, for flows to answer with `tbDown.rpcResponse(idText, ...)`. */
+  | { kind: "rpc-request"; id: number; idText: string; method: string; params: TbJson }
+  /** A reply to a server-side RPC a flow sent (`id` is the flow's). */
+  | { kind: "rpc-response"; device?: string; id: number; result: TbJson };
+
+/**
+ * What flows send a hosted device; `text` is the payload on the device's topic, checked (at
+ * most ThingsBoard's maxPayloadSize) when the message was built, so a refusal happens before
+ * anything is queued. Build them with `tbDown`.
+ */
+export type TbDown =
+  /** Shared attributes (`deleted`: keys removed), to the device or (`device`) a gateway's sub-device. */
+  | { kind: "attributes"; device?: string; values: TbValues; deleted: string[]; text: string }
+  /** Server-side RPC. */
+  | { kind: "rpc-request"; device?: string; id: number; method: string; params: TbJson; text: string }
+  /** The answer to the device's client-side RPC `idText` (byte-exact id text). */
+  | { kind: "rpc-response"; id: number; idText: string; result: TbJson; text: string };
+
+/** A local-mode link's view of its hosted device (broker/hosted-device.ts); ThingsBoard devices describe nothing of themselves. */
+export type HostedTbHandle = HostedDeviceHandle<TbUp, TbDown, void, never>;
+
+/** Hosts a device on an `iot-broker` node until the handle is closed (emulation.ts `hostThingsBoardDeviceHandle`). */
+export type HostTbDevice = (brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void) => HostedTbHandle;
+
+/** Builds downlink messages: checks and encodes once; throws TransportError "invalid" / "too-large" for unusable input. */
+export const tbDown = {
+  attributes(values: unknown, device?: string, deleted?: unknown): TbDown {
+    const removed = toKeyList(deleted, "deleted attributes");
+    const wire = device === undefined ? encodeAttributeUpdate({ values, deleted: removed }) : encodeGatewayAttributeUpdate(device, { values, deleted: removed });
+    const data = (device === undefined ? wire : (wire as { data: TbJson }).data) as TbValues; // what the encoders return for these inputs
+    let kept = data;
+    if (removed.length > 0) {
+      const { deleted: _list, ...rest } = data;
+      kept = rest;
+    }
+    return { kind: "attributes", ...(device === undefined ? {} : { device }), values: kept, deleted: removed, text: toCheckedPayloadText(wire) };
+  },
+
+  rpcRequest(requestId: number, method: unknown, params: unknown, device?: string): TbDown {
+    const id = Number(requestIdText(requestId, "RPC id"));
+    const request = encodeRpcRequest({ method, params });
+    const wire = device === undefined ? { ...request } : encodeGatewayRpcRequest({ device, id, ...request });
+    return { kind: "rpc-request", ...(device === undefined ? {} : { device }), id, method: request.method, params: request.params, text: toCheckedPayloadText(wire) };
+  },
+
+  /** `result` is a checked reply (link-base's encodeRpcResponse). */
+  rpcResponse(idText: string, result: TbJson): TbDown {
+    const id = requestIdText(idText, "RPC id");
+    return { kind: "rpc-response", id: Number(id), idText: id, result, text: toCheckedPayloadText(result) };
+  },
+} as const;
+
+/**
  * Internal topics of a hosted device (ids, never tokens). Every function returns a prefix
  * ending in "/"; append the device-relative ThingsBoard topic, e.g.
  * `hostedTopics.up(id) + "v1/devices/me/telemetry"`.
  */
 export const hostedTopics = {
-  /** What the device sent, over MQTT or HTTP, exactly as ThingsBoard would receive it. */
+  /** Where the broker puts what the device publishes over MQTT (its namespace). */
   up: (id: string): string => devicePrefix(TB_PLUGIN, id, "up"),
-  /** What the device receives; flows publish shared attributes, RPC and replies here. */
+  /** What the device receives: the emulation publishes answers and flows' messages here. */
   down: (id: string): string => devicePrefix(TB_PLUGIN, id, "down"),
-  /** Retained by the emulation: + `online` (JSON `{online, clientId?, remoteAddress?, protocolVersion?}`). */
-  state: (id: string): string => `${devicePrefix(TB_PLUGIN, id, "up").slice(0, -"up/".length)}state/`,
 } as const;
 
 const G = TOPICS.gateway;

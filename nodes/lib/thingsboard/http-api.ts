@@ -5,21 +5,20 @@
  * on with `next()`. Requests are read with http-codec.ts `parseHttpRequest`.
  *
  * Decisions:
- * - Writes are published under the device's `up` topics exactly as the same MQTT uplink (body
- *   text as sent): `POST telemetry|attributes|claim` -> `v1/devices/me/telemetry|attributes|claim`,
- *   `POST rpc/<id>` -> `v1/devices/me/rpc/response/<id>`; attributes are also remembered. 200,
- *   empty body.
+ * - Writes reach the device's handle as the same MQTT uplink would, parsed once here
+ *   (hosted-device.ts `receive`): `POST telemetry|attributes` as telemetry (stamped with the
+ *   arrival time) and client attributes (also remembered), `POST rpc/<id>` as the reply to
+ *   server RPC `<id>`; `POST claim` is checked only. 200, empty body.
  * - `GET attributes` is answered from the store (`{"client":{...},"shared":{...}}`, empty
  *   scopes left out); nothing goes to flows.
  * - Long polls (`GET attributes/updates`, `GET rpc`) answer with the next shared attribute
- *   update / server RPC (`{"id","method","params"}`) a flow publishes on the device's `down`
- *   topics, or 408 with an empty body when `timeout` ms pass (absent or 0: `requestTimeoutMs`;
+ *   update / server RPC (`{"id","method","params"}`) a flow sends the device, or 408 with an empty body when `timeout` ms pass (absent or 0: `requestTimeoutMs`;
  *   bounded by `maxTimeoutMs`). A push with no poll waiting is kept for the next poll (at most
  *   100, RPC for 10 s, attribute updates for 60 s) only while the device has no MQTT connection.
  *   A client that hangs up stops waiting.
- * - `POST rpc` (client RPC) is published as `up/.../rpc/request/<id>` with an id from
- *   HTTP_RPC_FIRST_ID up; the flow's answer on `down/.../rpc/response/<id>` is the response
- *   body (JSON). No answer within `requestTimeoutMs`: 408, empty body.
+ * - `POST rpc` (client RPC) reaches the handle as client-side RPC with an id from
+ *   HTTP_RPC_FIRST_ID up; the flow's answer with that id is the response body (JSON). No
+ *   answer within `requestTimeoutMs` (`getSessionLimits` never reaches flows): 408, empty body.
  * - Paths under `/api/v1/` that are no device API path go to `next()` (a flow's `http in` may
  *   own them); a known path with the wrong method is 405, a bad body or parameter 400 (text),
  *   a body over 2 MB 413, an unknown token 401 with an empty body, a device whose broker is not
@@ -31,9 +30,9 @@
 import type { ServerResponse } from "node:http";
 import { toError, TransportError } from "../transport/errors.js";
 import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOptions, type ApiOutcome, type ApiReply, type ApiSpec } from "../transport/http-api-skeleton.js";
-import { encodeAttributeResponse, encodeProvisionResponse, parseRpcResponse, rpcRequestTopic, rpcResponseTopic, TOPICS } from "./codec.js";
-import { hostedByToken } from "./emulation.js";
+import { encodeAttributeResponse, encodeProvisionResponse, type RpcRequest } from "./codec.js";
 import type { HostedDevice, PollQueue } from "./hosted-device.js";
+import { hostedByToken } from "./hosted-index.js";
 import { HTTP_BASE, parseHttpRequest, type HttpIntent } from "./http-codec.js";
 
 /** Largest request body. */
@@ -95,17 +94,17 @@ function longPoll(queue: PollQueue, ms: number, res: ServerResponse): Promise<Ap
   });
 }
 
-/** A client RPC: published for flows, answered with the flow's reply, 408 without one. */
-async function clientRpc(device: HostedDevice, body: string, method: string, ms: number, res: ServerResponse): Promise<ApiOutcome> {
+/** A client RPC: handed to flows, answered with the flow's reply, 408 without one. */
+async function clientRpc(device: HostedDevice, request: RpcRequest, ms: number, res: ServerResponse): Promise<ApiOutcome> {
   const id = device.clientRpc.nextId();
-  const answer = device.clientRpc.wait(id, ms, `client RPC "${method}" (id ${id})`);
+  const answer = device.clientRpc.wait(id, ms, `client RPC "${request.method}" (id ${id})`);
   const onClose = (): void => {
     device.clientRpc.reject(id, new TransportError("closed", "the HTTP client hung up"));
   };
   res.on("close", onClose);
   try {
-    await device.uplink(rpcRequestTopic(id), body);
-    return json(200, JSON.stringify(parseRpcResponse(await answer)));
+    device.receive({ kind: "rpc-request", id, idText: String(id), method: request.method, params: request.params });
+    return json(200, JSON.stringify(await answer));
   } catch (err) {
     device.clientRpc.reject(id, toError(err));
     if (err instanceof TransportError && err.code === "timeout") return empty(408);
@@ -116,34 +115,28 @@ async function clientRpc(device: HostedDevice, body: string, method: string, ms:
   }
 }
 
-async function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, body: string, device: HostedDevice, res: ServerResponse, options: Settings): Promise<ApiOutcome> {
+function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, device: HostedDevice, res: ServerResponse, options: Settings): ApiOutcome | Promise<ApiOutcome> {
   const pollMs = (timeoutMs: number): number => (timeoutMs === 0 ? options.requestTimeoutMs : Math.min(timeoutMs, options.maxTimeoutMs));
   switch (intent.kind) {
     case "telemetry":
-      await device.uplink(TOPICS.telemetry, body);
+      if (intent.entries.length > 0) device.receive({ kind: "telemetry", entries: intent.entries });
       return empty(200);
     case "attributes":
-      try {
-        device.store.set("client", intent.values);
-      } catch (err) {
-        device.report(toError(err).message, "store-full"); // what fits is kept; flows get everything (repeats summarised)
-      }
-      await device.uplink(TOPICS.attributes, body);
+      device.receive({ kind: "attributes", values: intent.values }); // what fits is remembered; flows get everything
       return empty(200);
     case "attributes-request":
-      return json(200, JSON.stringify(encodeAttributeResponse(device.store.select(intent.request))));
+      return json(200, JSON.stringify(encodeAttributeResponse(device.state.select(intent.request))));
     case "attribute-updates":
       return longPoll(device.attributeUpdates, pollMs(intent.timeoutMs), res);
     case "rpc-poll":
       return longPoll(device.rpcRequests, pollMs(intent.timeoutMs), res);
     case "rpc-reply":
-      await device.uplink(rpcResponseTopic(intent.idText), body);
+      device.receive({ kind: "rpc-response", id: intent.id, result: intent.result });
       return empty(200);
     case "rpc-call":
-      return clientRpc(device, body, intent.request.method, options.requestTimeoutMs, res);
+      return clientRpc(device, intent.request, options.requestTimeoutMs, res);
     case "claim":
-      await device.uplink(TOPICS.claim, body);
-      return empty(200);
+      return empty(200); // checked by the codec; nothing to do without a ThingsBoard customer
   }
 }
 
@@ -161,7 +154,8 @@ async function handle(call: ApiCall, options: Settings): Promise<ApiOutcome> {
     if (typeof read !== "string") return read;
     body = read;
   }
-  const intent = method === "POST" ? parseHttpRequest(method, url, undefined, body) : route;
+  // Telemetry without a ts of its own is stamped with its arrival, as the server does.
+  const intent = method === "POST" ? parseHttpRequest(method, url, undefined, body, { now: Date.now() }) : route;
   if (intent.kind === "error") return text(intent.status, intent.error);
   if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse({ ok: false, status: "NOT_FOUND", errorMsg: "" })));
   const registration = hostedByToken(intent.token);
@@ -172,8 +166,10 @@ async function handle(call: ApiCall, options: Settings): Promise<ApiOutcome> {
   call.loginSucceeded();
   const device = registration.runtime;
   if (!device || device.closed) return text(503, "The iot-broker node hosting this device is not running.");
+  // A write is answered once it is durable (a 200 is an acknowledgement: docs/ARCHITECTURE.md 5.6).
+  if (intent.kind === "telemetry" || intent.kind === "attributes") call.durable(device.store);
   try {
-    return await perform(intent, body, device, res, options);
+    return await perform(intent, device, res, options);
   } catch (err) {
     if (err instanceof TransportError && err.code === "too-large") return text(413, err.message);
     if (err instanceof TransportError && err.code === "closed") return text(503, "The iot-broker node hosting this device is not running.");

@@ -1,7 +1,7 @@
 /**
  * The client side of one ThingsBoard device ("the link"): the types every mode shares and the
- * base class with what does not depend on the transport: status, readiness, warnings, the
- * id correlators, and the register of RPC requests served to flows (so a reply goes out once,
+ * base class with what ThingsBoard adds to every platform's link (transport/device-link.ts): the
+ * device's name and gateway role, the id correlators, and the register of RPC requests served to flows (so a reply goes out once,
  * to a request that is still waiting). Modes: link-mqtt.ts (Node-RED is the device or a
  * gateway), link-http.ts (the device over the HTTP device API), link-local.ts (Node-RED is the
  * ThingsBoard server of a device hosted on an iot-broker).
@@ -10,20 +10,20 @@
  * sends; `callRpc` asks the other side; `replyRpc` answers an RPC request that came in.
  */
 import { Correlator } from "../transport/correlator.js";
+import { DeviceLink, type DeviceLinkApi, type DeviceLinkEvents, type DeviceLinkStatus } from "../transport/device-link.js";
 import type { HttpClientOptions } from "../transport/http-client.js";
 import type { MqttSessionOptions, MqttTlsOptions } from "../transport/mqtt-session.js";
-import type { LinkStatus } from "../transport/pubsub.js";
-import { Redactor } from "../transport/redact.js";
-import { TransportError, toError } from "../transport/errors.js";
-import { TypedEmitter } from "../transport/typed-emitter.js";
+import type { Redactor } from "../transport/redact.js";
+import { TransportError } from "../transport/errors.js";
 import { encodeRpcResponse, LIMITS, requestIdText, type TbJson, type TbValues } from "./codec.js";
 
 export type TbConnection = "mqtt" | "http" | "local";
 
-export interface TbLinkStatus extends LinkStatus {
-  /** local: the hosted device is connected to the broker. */
-  deviceOnline?: boolean;
-}
+/** ThingsBoard Cloud, used when a cloud mode's server is not set. */
+export const DEFAULT_SERVERS = { mqtt: "mqtts://thingsboard.cloud:8883", http: "https://thingsboard.cloud" } as const;
+
+/** `deviceOnline`: local: the hosted device is connected to the broker. */
+export type TbLinkStatus = DeviceLinkStatus;
 
 /** Telemetry a hosted device (or a hosted gateway's sub-device) sent: local mode only. */
 export interface TbTelemetryMessage {
@@ -61,14 +61,7 @@ export interface TbRpcRequest {
 
 export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest;
 
-export type TbLinkEvents = {
-  status: [TbLinkStatus];
-  incoming: [TbIncoming];
-  /** Something worth a warning in the log (already redacted). */
-  warning: [string];
-  ready: [];
-  listenerError: [unknown, string];
-};
+export type TbLinkEvents = DeviceLinkEvents<TbLinkStatus, TbIncoming>;
 
 export interface TbLinkOptions {
   connection: TbConnection;
@@ -140,18 +133,10 @@ export class StaleReplyError extends TransportError {
 }
 
 /** The client-side API every flow node uses, the same in all modes. */
-export interface TbLink {
-  readonly connection: TbConnection;
+export interface TbLink extends DeviceLinkApi<TbConnection, TbLinkStatus, TbLinkEvents> {
   readonly gateway: boolean;
   /** The device's own name. */
   readonly name: string;
-  readonly status: TbLinkStatus;
-  readonly ready: boolean;
-  on<K extends keyof TbLinkEvents>(event: K, listener: (...args: TbLinkEvents[K]) => void): this;
-  off<K extends keyof TbLinkEvents>(event: K, listener: (...args: TbLinkEvents[K]) => void): this;
-  once<K extends keyof TbLinkEvents>(event: K, listener: (...args: TbLinkEvents[K]) => void): this;
-  start(): void;
-  close(): Promise<void>;
   /** Every method below validates first and rejects without sending anything if the input is unusable. */
   sendTelemetry(telemetry: unknown, target?: TbTarget): Promise<void>;
   publishAttributes(values: unknown, target?: TbTarget): Promise<void>;
@@ -175,52 +160,30 @@ interface Served {
 const MAX_SETTLED = 500;
 const DEFAULT_SERVE_MS = 10_000;
 
-export abstract class TbLinkBase extends TypedEmitter<TbLinkEvents> implements TbLink {
-  abstract readonly connection: TbConnection;
+export abstract class TbLinkBase extends DeviceLink<TbLinkStatus, TbIncoming, TbLinkEvents> implements TbLink {
+  abstract override readonly connection: TbConnection;
   readonly gateway: boolean;
   readonly name: string;
-  protected readonly redactor: Redactor;
-  protected readonly now: () => number;
   /** Our own requests' answers by id: RPC (parsed result) and attribute requests (raw payload). */
   protected readonly calls = new Correlator<TbJson>({ maxId: LIMITS.tbMaxRequestId });
   protected readonly attributeCalls = new Correlator<Buffer>({ maxId: LIMITS.tbMaxRequestId });
   readonly #served = new Map<string, Served>();
   readonly #settled = new Map<string, "answered" | "expired">();
   readonly #serveMs: number;
-  #status: TbLinkStatus = { state: "disconnected", reason: "not started", queued: 0 };
-  #ready = false;
-  #closing: Promise<void> | undefined;
 
   protected constructor(options: TbLinkOptions) {
-    super();
-    this.redactor = options.redactor ?? new Redactor();
-    this.redactor.add(options.token, options.basic?.password);
-    this.now = options.now ?? Date.now;
+    super(options, { platform: "ThingsBoard", thing: "device" }, [options.token, options.basic?.password]);
     this.gateway = options.gateway === true;
     this.name = options.name ?? options.deviceId ?? "ThingsBoard device";
     this.#serveMs = options.serveTimeoutMs ?? DEFAULT_SERVE_MS;
   }
 
-  get status(): TbLinkStatus {
-    return { ...this.#status };
-  }
-
-  get ready(): boolean {
-    return this.#ready && this.#closing === undefined;
-  }
-
-  protected get closed(): boolean {
-    return this.#closing !== undefined;
-  }
-
-  abstract start(): void;
   abstract sendTelemetry(telemetry: unknown, target?: TbTarget): Promise<void>;
   abstract publishAttributes(values: unknown, target?: TbTarget): Promise<void>;
   abstract requestAttributes(request: AttributeRequest, options?: TbRequestOptions): Promise<AttributeValues>;
   abstract callRpc(method: unknown, params: unknown, options?: TbRequestOptions): Promise<TbJson>;
   /** Sends a checked reply (JSON-ready) to a request that was waiting. */
   protected abstract sendReply(request: TbRpcRequest, result: TbJson): Promise<void>;
-  protected abstract shutdown(): Promise<void>;
 
   async replyRpc(ref: RpcRef, result: unknown): Promise<void> {
     this.assertOpen();
@@ -256,29 +219,20 @@ export abstract class TbLinkBase extends TypedEmitter<TbLinkEvents> implements T
     return promise;
   }
 
-  close(): Promise<void> {
-    if (this.#closing !== undefined) return this.#closing;
-    this.#ready = false;
+  /** Requests still waiting, ours and the other side's, end with the link. */
+  protected override afterShutdown(): void {
     const closed = new TransportError("closed", "the ThingsBoard link was closed");
-    this.#closing = this.shutdown()
-      .catch((err: unknown) => {
-        this.warn(`closing the ThingsBoard link failed: ${toError(err).message}`);
-      })
-      .finally(() => {
-        this.calls.rejectAll(closed);
-        this.attributeCalls.rejectAll(closed);
-        for (const [key, served] of this.#served) {
-          this.#settle(key, served, "expired");
-          for (const w of served.waiters) w.reject(closed);
-        }
-        this.setStatus({ state: "closed", queued: 0 });
-      });
-    return this.#closing;
+    this.calls.rejectAll(closed);
+    this.attributeCalls.rejectAll(closed);
+    for (const [key, served] of this.#served) {
+      this.#settle(key, served, "expired");
+      for (const w of served.waiters) w.reject(closed);
+    }
   }
 
   /** Registers an RPC request from the other side and hands it to flows. */
   protected offerRpc(request: TbRpcRequest): void {
-    if (this.#closing !== undefined) return;
+    if (this.closed) return;
     const key = servedKey(request.device, String(request.id));
     const old = this.#served.get(key);
     if (old !== undefined) {
@@ -299,35 +253,6 @@ export abstract class TbLinkBase extends TypedEmitter<TbLinkEvents> implements T
       throw new TransportError("invalid", `"${device}" names a sub-device, which only a gateway has; this ThingsBoard device is "${this.name}" (turn "gateway" on, or leave msg.thingsboard.device empty)`);
     }
     return device;
-  }
-
-  protected setStatus(status: TbLinkStatus): void {
-    const next: TbLinkStatus = { ...status };
-    if (next.reason !== undefined) next.reason = this.redactor.redact(next.reason);
-    this.#status = next;
-    this.emit("status", this.status);
-  }
-
-  protected setReady(ready: boolean): void {
-    const was = this.#ready;
-    this.#ready = ready;
-    if (ready && !was && this.#closing === undefined) this.emit("ready");
-  }
-
-  protected deliver(message: TbIncoming): void {
-    if (this.#closing === undefined) this.emit("incoming", message);
-  }
-
-  protected warn(text: string): void {
-    this.emit("warning", this.redactor.redact(text));
-  }
-
-  protected assertOpen(): void {
-    if (this.#closing !== undefined) throw new TransportError("closed", "this ThingsBoard device link is closed");
-  }
-
-  protected unsupported(what: string, why: string): TransportError {
-    return new TransportError("invalid", `${what} is not possible in ${this.connection} mode: ${why}`);
   }
 
   #arm(key: string, served: Served, ms: number): void {

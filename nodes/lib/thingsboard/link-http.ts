@@ -19,10 +19,9 @@ import { HttpError } from "../transport/http-error.js";
 import { parseAttributeResponse, parseAttributeUpdate, parseRpcResponse, rpcError, type TbJson } from "./codec.js";
 import { describeHttpStatus, http, HTTP_STATUS, parseHttpRpcRequest, type HttpCall } from "./http-codec.js";
 import {
-  TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbRequestOptions, type TbRpcRequest, type TbTarget,
+  DEFAULT_SERVERS, TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbRequestOptions, type TbRpcRequest, type TbTarget,
 } from "./link-base.js";
 
-export const DEFAULT_HTTP_SERVER = "https://thingsboard.cloud";
 const DEFAULT_POLL_MS = 60_000;
 /** Added to a poll's own timeout before the client gives up on the exchange. */
 const POLL_MARGIN_MS = 15_000;
@@ -35,7 +34,6 @@ export class HttpTbLink extends TbLinkBase {
   readonly #pollMs: number;
   readonly #options: TbLinkOptions;
   readonly #stop = new AbortController();
-  #started = false;
 
   constructor(options: TbLinkOptions) {
     super(options);
@@ -43,7 +41,7 @@ export class HttpTbLink extends TbLinkBase {
     this.#token = options.token;
     this.#pollMs = options.pollTimeoutMs ?? DEFAULT_POLL_MS;
     this.#http = new HttpClient({
-      baseUrl: options.server ?? DEFAULT_HTTP_SERVER,
+      baseUrl: options.server ?? DEFAULT_SERVERS.http,
       redactor: this.redactor,
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...options.http,
@@ -55,9 +53,7 @@ export class HttpTbLink extends TbLinkBase {
   }
 
   start(): void {
-    this.assertOpen();
-    if (this.#started) return;
-    this.#started = true;
+    if (!this.firstStart()) return;
     this.setStatus({ state: "connecting", queued: 0 });
     for (const kind of ["attributes", "rpc"] as const) {
       this.#pollLoop(kind).catch((err: unknown) => {
@@ -168,24 +164,9 @@ export class HttpTbLink extends TbLinkBase {
   }
 
   async #request(spec: HttpCall, timeoutMs: number | undefined, retry: boolean | undefined): Promise<string> {
-    const response = await this.#http.request<string>({
-      method: spec.method,
-      path: spec.path,
-      query: spec.query,
-      ...(spec.body === undefined ? {} : { body: spec.body }),
-      ...(spec.headers === undefined ? {} : { headers: spec.headers }),
-      responseType: "text",
-      signal: this.#stop.signal,
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      ...(retry === undefined ? {} : { retry }),
-    });
-    this.#reachable();
-    return response.data;
-  }
-
-  #reachable(): void {
-    if (this.status.state !== "connected") this.setStatus({ state: "connected", queued: 0 });
-    this.setReady(true);
+    const body = await this.#http.text({ ...spec, signal: this.#stop.signal, timeoutMs, retry });
+    this.reachable();
+    return body;
   }
 
   /** An error in words, updating the status when it says something about the link. */
@@ -193,17 +174,15 @@ export class HttpTbLink extends TbLinkBase {
     if (!(err instanceof HttpError)) return err instanceof TransportError ? err : new TransportError("protocol", toError(err).message);
     const status = err.status;
     if (status === HTTP_STATUS.unauthorized) {
-      this.setReady(false);
-      this.setStatus({ state: "auth-failed", reason: describeHttpStatus(status), queued: 0 });
+      this.unreachable(describeHttpStatus(status), true, status);
       return new TransportError("auth", `ThingsBoard refused the access token: ${describeHttpStatus(status)}; check the token in the thingsboard-device node`, { status });
     }
     if (err.code === "closed") return err;
     if (status !== undefined && status < 500) {
-      this.#reachable();
+      this.reachable();
       return new TransportError("http", `ThingsBoard answered ${describeHttpStatus(status)}${err.body === undefined || err.body === "" ? "" : `: ${err.body}`}`, { status });
     }
-    this.setReady(false);
-    this.setStatus({ state: "disconnected", reason: err.message, queued: 0 });
+    this.unreachable(err.message);
     return err;
   }
 }

@@ -1,9 +1,10 @@
 /**
  * local mode: Node-RED is the ThingsBoard server of a device hosted on an iot-broker node. The
- * device is hosted (its token accepted by the broker) for as long as the link is open; the link
- * talks to the broker in-process (BrokerPubSub) on the emulation's topics (emulation.ts):
- * what the device sends arrives under `up/`, what flows send it goes to `down/`, and its
- * connection state under `state/online`.
+ * device is hosted (its token accepted by the broker) for as long as the link is open, through
+ * the hosted-device handle (docs/ARCHITECTURE.md 3.5) that the host function given by link.ts
+ * returns: what the device sends arrives parsed (`TbUp`, over MQTT or HTTP alike), what
+ * flows send it goes out as a `TbDown`, its connection state comes as `online` events and
+ * its stored attributes are read from the handle's store (hosted-state.ts).
  *
  * Roles are reversed from the cloud modes: `incoming` telemetry and client attributes are the
  * device's; `publishAttributes` pushes shared attributes to it; `callRpc` is server-side RPC to
@@ -12,43 +13,32 @@
  *
  * Decisions: telemetry cannot be sent to a device (refused in words). Attribute requests the
  * device makes are answered by the emulation (not shown to flows); a flow's attribute request
- * reads the same store. `getSessionLimits` is the emulation's to answer, not the flows'.
+ * reads the same store. `getSessionLimits` is the emulation's to answer and never arrives here.
+ * While the broker is stopped, what flows send waits in the handle's bounded queue.
  */
-import { BrokerPubSub, brokers } from "../broker/index.js";
 import { toError, TransportError } from "../transport/errors.js";
-import type { InboundMessage, LinkStatus, Subscription } from "../transport/pubsub.js";
-import {
-  encodeAttributeUpdate, encodeRpcRequest, keySelection, LIMITS, parseAttributes, parseDeviceTopic, parseRpcRequest,
-  parseRpcResponse, parseTelemetry, rpcRequestTopic, rpcResponseTopic, toKeyList, toPayloadText, TOPICS, type TbJson,
-} from "./codec.js";
-import { hostedByToken, hostedTopics, hostThingsBoardDevice } from "./emulation.js";
-import {
-  encodeGatewayAttributeUpdate, encodeGatewayRpcRequest, parseGatewayAttributes, parseGatewayRpcResponse, parseGatewayTelemetry,
-} from "./gateway-codec.js";
+import type { LinkStatus } from "../transport/pubsub.js";
+import { keySelection, toKeyList, type TbJson } from "./codec.js";
+import { selectAttributes } from "./hosted-state.js";
+import { hostedTopics, tbDown, type TbDown, type HostTbDevice, type HostedTbHandle, type TbUp } from "./hosted-types.js";
 import {
   TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbRequestOptions, type TbRpcRequest,
 } from "./link-base.js";
-import { ReportThrottle } from "../transport/report-throttle.js";
 
-const G = TOPICS.gateway;
+/** A local link's options: the link's, plus how to host the device (link.ts passes the emulation's). */
+export interface LocalTbLinkOptions extends TbLinkOptions {
+  host: HostTbDevice;
+}
 
 export class LocalTbLink extends TbLinkBase {
   readonly connection = "local" as const;
-  readonly #options: TbLinkOptions;
+  readonly #options: LocalTbLinkOptions;
   readonly #id: string;
   readonly #broker: string;
-  readonly #subs: Subscription[] = [];
-  #pubsub: BrokerPubSub | undefined;
-  #unhost: (() => void) | undefined;
-  /** What the hosted device keeps getting wrong is warned about a few times, then summarised once a minute. */
-  readonly #deviceProblems = new ReportThrottle({
-    summary: (text) => {
-      this.warn(text);
-    },
-  });
+  #handle: HostedTbHandle | undefined;
   #online: boolean | undefined;
 
-  constructor(options: TbLinkOptions) {
+  constructor(options: LocalTbLinkOptions) {
     super(options);
     this.#options = options;
     this.#id = options.deviceId ?? "";
@@ -58,41 +48,27 @@ export class LocalTbLink extends TbLinkBase {
 
   start(): void {
     this.assertOpen();
-    if (this.#pubsub !== undefined) return;
+    if (this.#handle !== undefined) return;
     const o = this.#options;
     const b = o.basic;
     const basic = b === undefined ? {} : { basic: { ...b } };
-    // Hosted first: on every broker (re)start the emulation is plugged in before this link attaches.
-    this.#unhost = hostThingsBoardDevice(this.#broker, { id: this.#id, name: this.name, token: o.token, gateway: this.gateway, ...basic }, (err) => {
+    const handle = o.host(this.#broker, { id: this.#id, name: this.name, token: o.token, gateway: this.gateway, ...basic }, (err) => {
       this.warn(toError(err).message);
     });
-    const pubsub = new BrokerPubSub(brokers, this.#broker, { maxPayloadBytes: LIMITS.maxPayloadBytes });
-    this.#pubsub = pubsub;
-    pubsub.on("status", (status) => {
+    this.#handle = handle;
+    handle.on("status", (status) => {
       this.#onBrokerStatus(status);
     });
-    pubsub.on("warning", (text) => {
+    handle.on("warning", (text) => {
       this.warn(text);
     });
-    const listen = (prefix: string, handler: (relative: string, m: InboundMessage) => void): void => {
-      pubsub
-        .subscribe(`${prefix}#`, (m) => {
-          try {
-            handler(m.topic.slice(prefix.length), m);
-          } catch (err) {
-            this.#deviceProblems.report("ignored", `ignored "${m.topic.slice(prefix.length)}" from hosted device "${this.name}": ${toError(err).message}`, (text) => {
-              this.warn(text);
-            });
-          }
-        })
-        .then((sub) => this.#subs.push(sub))
-        .catch((err: unknown) => {
-          this.warn(`could not listen to the hosted device: ${toError(err).message}`);
-        });
-    };
-    listen(hostedTopics.up(this.#id), (rel, m) => { this.#fromDevice(rel, m.payload); });
-    listen(hostedTopics.state(this.#id), (rel, m) => { this.#fromState(rel, m.payload); });
-    this.#onBrokerStatus(pubsub.status);
+    handle.on("online", (state) => {
+      this.#onOnline(state.online);
+    });
+    handle.on("uplink", (message) => {
+      this.#fromDevice(message);
+    });
+    this.#onBrokerStatus(handle.status);
     this.setReady(true);
   }
 
@@ -103,9 +79,7 @@ export class LocalTbLink extends TbLinkBase {
   /** Shared attributes to the device (or a hosted gateway's sub-device). */
   async publishAttributes(values: unknown, target: { device?: string } = {}): Promise<void> {
     this.assertOpen();
-    const sub = this.subDevice(target.device);
-    if (sub === undefined) await this.#send(TOPICS.attributes, encodeAttributeUpdate({ values }));
-    else await this.#send(G.attributes, encodeGatewayAttributeUpdate(sub, { values }));
+    await this.#send(tbDown.attributes(values, this.subDevice(target.device)));
   }
 
   /** What the broker remembers: the client attributes the device sent, the shared ones flows set. */
@@ -114,10 +88,9 @@ export class LocalTbLink extends TbLinkBase {
       this.assertOpen();
       const sub = this.subDevice(options.device);
       const selection = keySelection(toKeyList(request.clientKeys, "clientKeys"), toKeyList(request.sharedKeys, "sharedKeys"));
-      const found = hostedByToken(this.#options.token);
-      const runtime = found?.device.id === this.#id ? found.runtime : undefined;
-      if (runtime === undefined) throw new TransportError("network", `the iot-broker node of "${this.name}" is not running, so no attributes are known`);
-      return Promise.resolve(runtime.store.select(selection, sub));
+      const store = this.#handle?.store;
+      if (store === undefined) throw new TransportError("network", `the iot-broker node of "${this.name}" is not running, so no attributes are known`);
+      return Promise.resolve(selectAttributes(store, selection, sub));
     } catch (err) {
       return Promise.reject(toError(err));
     }
@@ -128,11 +101,11 @@ export class LocalTbLink extends TbLinkBase {
     this.assertOpen();
     const sub = this.subDevice(options.device);
     const id = this.calls.nextId();
-    const body = sub === undefined ? encodeRpcRequest({ method, params }) : encodeGatewayRpcRequest({ device: sub, id, method, params });
+    const message = tbDown.rpcRequest(id, method, params, sub);
     const key = sub === undefined ? id : gatewayKey(sub, id);
     const answer = this.calls.wait(key, options.timeoutMs, `RPC "${String(method)}" (id ${id}) to "${sub ?? this.name}"`);
     try {
-      await this.#send(sub === undefined ? rpcRequestTopic(id) : G.rpc, body);
+      await this.#send(message);
     } catch (err) {
       this.calls.reject(key, toError(err));
       throw err;
@@ -141,24 +114,24 @@ export class LocalTbLink extends TbLinkBase {
   }
 
   protected async sendReply(request: TbRpcRequest, result: TbJson): Promise<void> {
-    await this.#send(rpcResponseTopic(request.idText), result);
+    await this.#send(tbDown.rpcResponse(request.idText, result));
   }
 
   protected async shutdown(): Promise<void> {
-    const subs = this.#subs.splice(0);
-    await Promise.allSettled(subs.map((s) => s.unsubscribe()));
-    await this.#pubsub?.close();
-    this.#unhost?.();
-    this.#deviceProblems.close();
+    await this.#handle?.close();
   }
 
-  async #send(topic: string, payload: unknown): Promise<void> {
-    const pubsub = this.#pubsub;
-    if (pubsub === undefined) throw this.unsupported("sending before start", "the link was not started");
-    await pubsub.publish(hostedTopics.down(this.#id) + topic, toPayloadText(payload), { qos: 1 });
+  async #send(message: TbDown): Promise<void> {
+    const handle = this.#handle;
+    if (handle === undefined) throw this.unsupported("sending before start", "the link was not started");
+    await handle.send(message);
   }
 
   #onBrokerStatus(status: LinkStatus): void {
+    // Connected: the device's state on this engine, fresh (it may have changed while the broker was away).
+    if (status.state === "connected") {
+      this.#online = this.#handle?.online?.online ?? this.#online;
+    }
     this.setStatus({
       ...status,
       ...(status.state === "disconnected" ? { reason: status.reason ?? "the iot-broker node is not running" } : {}),
@@ -166,51 +139,28 @@ export class LocalTbLink extends TbLinkBase {
     });
   }
 
-  #fromState(name: string, payload: Buffer): void {
-    const text = payload.toString("utf8");
-    if (name !== "online" || text === "") return; // "" clears the retained state
-    const state = JSON.parse(text) as unknown;
-    const online = typeof state === "object" && state !== null && (state as { online?: unknown }).online === true;
+  #onOnline(online: boolean): void {
     if (online === this.#online) return;
     this.#online = online;
     const status = this.status;
     if (status.state === "connected") this.setStatus({ ...status, deviceOnline: online });
   }
 
-  #fromDevice(topic: string, payload: Buffer): void {
-    const parsed = parseDeviceTopic(topic);
-    const own = { device: this.name, subDevice: false };
-    switch (parsed.kind) {
+  /** A parsed uplink to flow messages: one per telemetry entry. */
+  #fromDevice(message: TbUp): void {
+    const from = message.kind === "rpc-request" || message.device === undefined ? { device: this.name, subDevice: false } : { device: message.device, subDevice: true };
+    switch (message.kind) {
       case "telemetry":
-        for (const e of parseTelemetry(payload, { now: this.now() })) this.deliver({ kind: "telemetry", ...own, ts: e.ts ?? this.now(), values: e.values });
+        for (const e of message.entries) this.deliver({ kind: "telemetry", ...from, ts: e.ts ?? this.now(), values: e.values });
         return;
       case "attributes":
-        this.deliver({ kind: "attributes", ...own, scope: "client", values: parseAttributes(payload), deleted: [] });
+        this.deliver({ kind: "attributes", ...from, scope: "client", values: message.values, deleted: [] });
         return;
-      case "rpc-request": {
-        const request = parseRpcRequest(payload);
-        if (request.method === "getSessionLimits") return; // the emulation answers it
-        this.offerRpc({ kind: "rpc", ...own, id: parsed.id, idText: parsed.idText, method: request.method, params: request.params });
+      case "rpc-request":
+        this.offerRpc({ kind: "rpc", ...from, id: message.id, idText: message.idText, method: message.method, params: message.params });
         return;
-      }
       case "rpc-response":
-        this.calls.resolve(parsed.id, parseRpcResponse(payload));
-        return;
-      case "gateway-telemetry":
-        for (const { device, entries } of parseGatewayTelemetry(payload, { now: this.now() })) {
-          for (const e of entries) this.deliver({ kind: "telemetry", device, subDevice: true, ts: e.ts ?? this.now(), values: e.values });
-        }
-        return;
-      case "gateway-attributes":
-        for (const { device, values } of parseGatewayAttributes(payload)) this.deliver({ kind: "attributes", device, subDevice: true, scope: "client", values, deleted: [] });
-        return;
-      case "gateway-rpc": {
-        const reply = parseGatewayRpcResponse(payload);
-        this.calls.resolve(gatewayKey(reply.device, reply.id), reply.data);
-        return;
-      }
-      default:
-        // Attribute requests are answered by the emulation; claims and (dis)connects need nothing from flows.
+        this.calls.resolve(message.device === undefined ? message.id : gatewayKey(message.device, message.id), message.result);
         return;
     }
   }

@@ -16,7 +16,7 @@
  *   disconnected sub-device would stop receiving RPC and attribute updates.
  * - Gateway attribute requests go out one per scope (the server's form, gateway-codec.ts) and
  *   need keys; client-side RPC exists for the gateway itself only.
- * - CONNACK refusals are reported in ThingsBoard's words (codec `describeConnack`).
+ * - CONNACK refusals are reported in ThingsBoard's words, from the session's refusal code.
  */
 import { toError, TransportError } from "../transport/errors.js";
 import { MqttSession } from "../transport/mqtt-session.js";
@@ -32,25 +32,16 @@ import {
   parseGatewayAttributeUpdate, parseGatewayRpcRequest,
 } from "./gateway-codec.js";
 import {
-  TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbLinkStatus, type TbRequestOptions,
+  DEFAULT_SERVERS, TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbLinkStatus, type TbRequestOptions,
   type TbRpcRequest, type TbTarget,
 } from "./link-base.js";
 
-export const DEFAULT_MQTT_SERVER = "mqtts://thingsboard.cloud:8883";
 const KEEPALIVE_SEC = 60;
 /** Longest wait for sub-device disconnects on close. */
 const BYE_WAIT_MS = 2000;
 const G = TOPICS.gateway;
 const DEVICE_FILTERS = [TOPICS.attributes, TOPICS.attributeResponseFilter, TOPICS.rpcRequestFilter, TOPICS.rpcResponseFilter];
 const GATEWAY_FILTERS = [G.attributes, G.attributeResponse, G.rpc];
-
-/** The CONNACK code behind a session's auth-failed reason, in ThingsBoard's words (the session's own words otherwise). */
-export function refusalWords(reason: string | undefined): string | undefined {
-  if (reason === undefined) return undefined;
-  const hex = /\(code (0x[0-9a-f]+)\)/i.exec(reason)?.[1];
-  if (hex !== undefined) return describeConnack(Number(hex));
-  return reason.includes("bad user name or password") ? describeConnack(4) : reason;
-}
 
 export class MqttTbLink extends TbLinkBase {
   readonly connection = "mqtt" as const;
@@ -60,7 +51,6 @@ export class MqttTbLink extends TbLinkBase {
   /** Sub-devices connected in this session (gateway). */
   readonly #subDevices = new Set<string>();
   #connectedOnce = false;
-  #started = false;
 
   constructor(options: TbLinkOptions) {
     super(options);
@@ -70,7 +60,7 @@ export class MqttTbLink extends TbLinkBase {
       ? connectCredentials({ type: "basic", clientId: b.clientId, username: b.username, password: b.password })
       : connectCredentials({ type: "access-token", token: options.token });
     this.#session = new MqttSession({
-      url: options.server ?? DEFAULT_MQTT_SERVER,
+      url: options.server ?? DEFAULT_SERVERS.mqtt,
       clientId: credentials.clientId ?? "",
       ...(credentials.username === undefined ? {} : { username: credentials.username }),
       ...(credentials.password === undefined ? {} : { password: credentials.password }),
@@ -81,21 +71,8 @@ export class MqttTbLink extends TbLinkBase {
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...options.mqtt,
     });
-    this.#session.on("status", (status) => {
-      if (status.state !== "connected") this.setReady(false);
-      const shown: TbLinkStatus = { ...status };
-      if (status.state === "auth-failed") {
-        const words = refusalWords(status.reason);
-        if (words !== undefined) shown.reason = words;
-      }
-      this.setStatus(shown);
-    });
-    this.#session.on("warning", (text) => {
-      this.warn(text);
-    });
-    this.#session.on("connected", () => {
-      this.#onConnected();
-    });
+    this.follow(this.#session, () => { this.#onConnected(); }, (status): TbLinkStatus =>
+      status.state === "auth-failed" && status.refusal !== undefined ? { ...status, reason: describeConnack(status.refusal) } : status);
   }
 
   get server(): string {
@@ -103,9 +80,7 @@ export class MqttTbLink extends TbLinkBase {
   }
 
   start(): void {
-    this.assertOpen();
-    if (this.#started) return;
-    this.#started = true;
+    if (!this.firstStart()) return;
     for (const filter of this.gateway ? [...DEVICE_FILTERS, ...GATEWAY_FILTERS] : DEVICE_FILTERS) {
       this.#session.subscribe(filter, (m) => { this.#onMessage(m); }, { qos: 1 }).catch((err: unknown) => {
         this.warn(`could not subscribe to ${filter}: ${toError(err).message}`);
@@ -115,27 +90,13 @@ export class MqttTbLink extends TbLinkBase {
   }
 
   async sendTelemetry(telemetry: unknown, target: TbTarget = {}): Promise<void> {
-    this.assertOpen();
-    const sub = this.subDevice(target.device);
-    if (sub === undefined) {
-      await this.#publishData(TOPICS.telemetry, encodeTelemetry(telemetry, this.now()));
-      return;
-    }
-    const payload = encodeGatewayTelemetry([[sub, telemetry]], this.now());
-    await this.#announce(sub);
-    await this.#publishData(G.telemetry, payload);
+    await this.#sendData(target, (sub) => (sub === undefined
+      ? [TOPICS.telemetry, encodeTelemetry(telemetry, this.now())]
+      : [G.telemetry, encodeGatewayTelemetry([[sub, telemetry]], this.now())]));
   }
 
   async publishAttributes(values: unknown, target: TbTarget = {}): Promise<void> {
-    this.assertOpen();
-    const sub = this.subDevice(target.device);
-    if (sub === undefined) {
-      await this.#publishData(TOPICS.attributes, encodeAttributes(values));
-      return;
-    }
-    const payload = encodeGatewayAttributes([[sub, values]]);
-    await this.#announce(sub);
-    await this.#publishData(G.attributes, payload);
+    await this.#sendData(target, (sub) => (sub === undefined ? [TOPICS.attributes, encodeAttributes(values)] : [G.attributes, encodeGatewayAttributes([[sub, values]])]));
   }
 
   async requestAttributes(request: AttributeRequest, options: TbRequestOptions = {}): Promise<AttributeValues> {
@@ -209,6 +170,15 @@ export class MqttTbLink extends TbLinkBase {
   }
 
   /** Telemetry or attributes, as the encoders built them (values checked), at the device's QoS. */
+  /** Telemetry or attributes, encoded (and so checked) first; a sub-device is connected before its first message. */
+  async #sendData(target: TbTarget, encode: (sub: string | undefined) => [string, TbJson]): Promise<void> {
+    this.assertOpen();
+    const sub = this.subDevice(target.device);
+    const [topic, payload] = encode(sub);
+    if (sub !== undefined) await this.#announce(sub);
+    await this.#publishData(topic, payload);
+  }
+
   async #publishData(topic: string, payload: TbJson): Promise<void> {
     await this.#session.publish(topic, toCheckedPayloadText(payload), { qos: this.#dataQos });
   }

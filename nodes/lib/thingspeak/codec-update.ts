@@ -5,7 +5,7 @@
  * UNCONFIRMED points.
  */
 import { TransportError } from "../transport/errors.js";
-import { describeValue, toInteger, toNumber } from "../transport/value-codec.js";
+import { describeValue, stringOrUtf8, toInteger, toNumber } from "../transport/value-codec.js";
 import { isPlainObject } from "../transport/value-codec.js";
 
 /** Limits of the ThingSpeak cloud (docs/PROTOCOLS.md 5.3 unless noted). */
@@ -100,15 +100,7 @@ export function fieldText(value: FieldValue): string {
 function fieldValue(value: unknown, what: string): FieldValue {
   if (typeof value === "number" && Number.isFinite(value)) return value;
   if (typeof value === "boolean") return value;
-  let text: string | undefined;
-  if (typeof value === "string") text = value;
-  else if (Buffer.isBuffer(value)) {
-    try {
-      text = strictUtf8.decode(value);
-    } catch {
-      throw invalid(`${what} is a Buffer that is not valid UTF-8 text; accepted: ${VALUE_ACCEPTED}`);
-    }
-  }
+  const text = stringOrUtf8(value, () => invalid(`${what} is a Buffer that is not valid UTF-8 text; accepted: ${VALUE_ACCEPTED}`));
   if (text === undefined) throw invalid(`${what} cannot be written, got ${describeValue(value)}; accepted: ${VALUE_ACCEPTED}`);
   // An empty value stores nothing (the entry would hold null): refuse rather than write a blank row.
   if (text === "") throw invalid(`${what} is an empty string, which writes nothing; accepted: ${VALUE_ACCEPTED}`);

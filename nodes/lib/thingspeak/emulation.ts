@@ -2,115 +2,135 @@
  * Self-hosted ThingSpeak: channels that an `iot-broker` node serves as mqtt3.thingspeak.com and
  * api.thingspeak.com would. A device connecting with a hosted channel's MQTT device
  * credentials may publish to and subscribe on that channel; its updates become feed entries,
- * kept in a bounded store that the REST API (rest-api.ts) and local-mode links read. The MQTT
- * behaviour and its decisions are described in hosted-plugin.ts.
+ * kept in the channel's DeviceStore, that the REST API (rest-api.ts) and the local-mode link
+ * read. The MQTT behaviour and its decisions are described in hosted-plugin.ts; the handle a
+ * local-mode link holds in hosted-types.ts (`HostedChannelHandle`).
  *
  * Decisions:
- * - The feed (entries, entry ids, the time of the last update) belongs to the hosting, not to
- *   a broker engine: it survives broker restarts (a redeploy of the broker node) and is lost
- *   when hosting ends (the channel's config node is redeployed or removed). While the broker is
- *   not running, REST reads and writes still work on the feed; entries written then reach no
- *   subscriber (none can be connected).
- * - Channel ids, MQTT usernames and write keys identify one hosted channel in this runtime
- *   (the REST API serves every broker's channels on one HTTP server): a second channel reusing
- *   one of them is not hosted, and `onError` says why.
+ * - The feed (entries, entry ids, the time of the last update) lives in the DeviceStore of the
+ *   engine running the channel; while no broker runs, the hosting keeps it (hosted-channel.ts),
+ *   so with the memory store it survives broker restarts (a redeploy of the broker node) and is
+ *   lost when hosting ends (the channel's config node is removed, or redeployed with other
+ *   settings). While the broker is not running, REST reads and writes still work on the feed;
+ *   entries written then reach no subscriber (none can be connected), and the flows' writes
+ *   are refused as "network" (the link retries them once the broker runs).
+ * - Config node ids, channel ids, MQTT usernames and write keys identify one hosted channel in
+ *   this runtime (`thingSpeakChannels`; the REST API serves every broker's channels on one HTTP
+ *   server): a second channel reusing one of them is not hosted, and `onError` says why.
  */
-import { hostAcrossRedeploys, hostOnBroker } from "../broker/index.js";
+import { DirectoryConflict, HostedDirectory, hostDevice, unhostOf, type DirectoryKey } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
-import { DigestIndex, tokenDigest } from "../transport/secret-match.js";
 import { createdAtMs, type CreatedAt, type FeedEntry } from "./codec.js";
-import { ChannelFeed, checkChannel } from "./hosted-channel.js";
-import { ThingSpeakEmulation } from "./hosted-plugin.js";
-import { THINGSPEAK_PLUGIN, hostedTopics, type HostedChannel, type HostedChannelView, type HostOptions, type WriteResult } from "./hosted-types.js";
+import { ChannelRuntime } from "./channel-runtime.js";
+import { ChannelHosting, checkChannel } from "./hosted-channel.js";
+import { ThingSpeakEmulation, USERNAME_KIND } from "./hosted-plugin.js";
+import { feedEntries, lastEntryId } from "./hosted-state.js";
+import { THINGSPEAK_PLUGIN, hostedTopics, type HostedChannel, type HostedChannelHandle, type HostedChannelView, type HostOptions, type WriteResult } from "./hosted-types.js";
 import { selectEntries } from "./rest-server.js";
 
-export { hostedTopics, type HostedChannel, type HostedChannelView, type HostOptions, type WriteResult };
+export { hostedTopics, type HostedChannel, type HostedChannelHandle, type HostedChannelView, type HostOptions, type WriteResult };
 
-/** A hosted channel: its feed (for as long as it is hosted) and the plugin of its running broker. */
-export interface HostedRegistration {
-  readonly feed: ChannelFeed;
-  readonly brokerId: string;
-  /** The emulation on the broker's current engine; undefined while that broker is not running. */
-  plugin: ThingSpeakEmulation | undefined;
+/** The kinds of credentials (and ids) a hosted channel holds in the directory. */
+export const CHANNEL_KINDS = { configId: "config id", channelId: "channel id", username: USERNAME_KIND, writeKey: "write API key" } as const;
+
+/** Every hosted channel of this runtime, across brokers, by its ids and credentials (the REST API and the plugins' logins look here). */
+export const thingSpeakChannels = new HostedDirectory<ChannelHosting>();
+
+function keysOf(config: HostedChannel): DirectoryKey[] {
+  return [
+    { kind: CHANNEL_KINDS.configId, value: config.id },
+    { kind: CHANNEL_KINDS.channelId, value: String(config.channelId) },
+    { kind: CHANNEL_KINDS.username, value: config.username, secret: true },
+    { kind: CHANNEL_KINDS.writeKey, value: config.writeKey ?? "", secret: true },
+  ];
 }
 
-/** Every hosted channel of this runtime, across brokers (the REST API serves them all). */
-const registrations = new Set<HostedRegistration>();
+/** How a refusal names what the other channel shares with this one. */
+function clash(kind: string, config: HostedChannel): string {
+  switch (kind) {
+    case CHANNEL_KINDS.configId:
+      return "is hosted already";
+    case CHANNEL_KINDS.channelId:
+      return `has channel id ${config.channelId} too`;
+    case CHANNEL_KINDS.username:
+      return "uses the same MQTT username";
+    default:
+      return "uses the same write API key";
+  }
+}
+
+/** Claims `config`'s ids and credentials for `hosting`; throws naming the channel that holds one already. */
+function claim(hosting: ChannelHosting): () => void {
+  const { config } = hosting;
+  try {
+    return thingSpeakChannels.claim(hosting, keysOf(config));
+  } catch (err) {
+    if (!(err instanceof DirectoryConflict)) throw err;
+    const other = (err as DirectoryConflict<ChannelHosting>).holder;
+    throw new Error(`hosted ThingSpeak channel "${config.name}" is not hosted: "${other.config.name}" ${clash(err.kind, config)}`);
+  }
+}
+
 /**
- * The same channels indexed, so finding one costs a map look-up however many are hosted:
- * by config node id, by channel id, by MQTT username (its digest: part of the credentials) and
- * by write key (DigestIndex).
+ * Hosts `channel` on the `iot-broker` node `brokerId` until the handle is closed, across
+ * restarts of that broker; a redeploy that re-creates the hosting node with the same settings
+ * keeps the device connected. Problems (a channel that cannot be hosted, entries that could not
+ * be delivered) go to `onError`; it never throws. What flows send while the broker is not
+ * running is refused ("network").
  */
-const byConfigId = new Map<string, HostedRegistration>();
-const byChannelId = new Map<number, HostedRegistration>();
-const byUsername = new Map<string, HostedRegistration>();
-const byWriteKey = new DigestIndex<{ readonly digest: Buffer; readonly r: HostedRegistration }>();
-
-function usernameKey(username: string): string {
-  return tokenDigest(username).toString("base64");
+export function hostThingSpeakDevice(brokerId: string, channel: HostedChannel, onError: (err: unknown) => void, options: HostOptions = {}): HostedChannelHandle {
+  const id = String((channel as { id?: unknown } | null | undefined)?.id);
+  return hostDevice<ThingSpeakEmulation, ChannelHosting, ChannelRuntime>(
+    {
+      plugin: THINGSPEAK_PLUGIN,
+      brokerId,
+      id,
+      settings: channel,
+      offline: "refuse",
+      claim: (runtime) => {
+        const hosting = new ChannelHosting(checkChannel(channel), brokerId, options.now ?? Date.now, runtime);
+        return { claimed: hosting, release: claim(hosting) };
+      },
+      create: (engine) => new ThingSpeakEmulation(engine, thingSpeakChannels),
+      // The feed the hosting keeps while no broker runs: the link reads it, as REST clients do.
+      offlineStore: (hosting) => hosting.store(),
+    },
+    (err) => {
+      onError(toError(err));
+    },
+  );
 }
 
-function index(r: HostedRegistration): void {
-  registrations.add(r);
-  byConfigId.set(r.feed.id, r);
-  byChannelId.set(r.feed.config.channelId, r);
-  byUsername.set(usernameKey(r.feed.config.username), r);
-  if (r.feed.writeDigest !== undefined) byWriteKey.add({ digest: r.feed.writeDigest, r });
+/** Hosts `channel` without a link (tools, tests): hostThingSpeakDevice, unhosted by the returned function. */
+export function hostThingSpeakChannel(brokerId: string, channel: HostedChannel, onError: (err: unknown) => void, options: HostOptions = {}): () => void {
+  return unhostOf(hostThingSpeakDevice(brokerId, channel, onError, options));
 }
 
-function unindex(r: HostedRegistration): void {
-  registrations.delete(r);
-  if (byConfigId.get(r.feed.id) === r) byConfigId.delete(r.feed.id);
-  if (byChannelId.get(r.feed.config.channelId) === r) byChannelId.delete(r.feed.config.channelId);
-  const user = usernameKey(r.feed.config.username);
-  if (byUsername.get(user) === r) byUsername.delete(user);
-  const writer = r.feed.writeDigest === undefined ? undefined : byWriteKey.find(r.feed.config.writeKey ?? "");
-  if (writer?.r === r) byWriteKey.delete(writer);
-}
-
-function view(r: HostedRegistration): HostedChannelView {
-  const { config } = r.feed;
+function view(hosting: ChannelHosting): HostedChannelView {
+  const { config } = hosting;
+  const running = hosting.running();
   return {
     id: config.id,
     channelId: config.channelId,
     name: config.name,
-    brokerId: r.brokerId,
-    running: r.plugin !== undefined,
-    connected: r.plugin?.connected(config.id) ?? false,
-    lastEntryId: r.feed.store.lastId,
+    brokerId: hosting.brokerId,
+    running: running !== undefined,
+    connected: running?.online ?? false,
+    lastEntryId: lastEntryId(hosting.store()),
   };
-}
-
-function byId(id: string): HostedRegistration | undefined {
-  return byConfigId.get(id);
 }
 
 /** The hosted channel with config node id `id`, or undefined. */
 export function hostedChannel(id: string): HostedChannelView | undefined {
-  const r = byId(id);
-  return r === undefined ? undefined : view(r);
+  const hosting = thingSpeakChannels.find(CHANNEL_KINDS.configId, id);
+  return hosting === undefined ? undefined : view(hosting);
 }
 
 /** The hosted channel whose MQTT device credentials are exactly these (password compared in constant time). */
 export function hostedByCredentials(clientId: string, username: string, password: string): HostedChannelView | undefined {
-  // Usernames are unique (see hostThingSpeakChannel): this is the only candidate.
-  const r = byUsername.get(usernameKey(username));
-  return r !== undefined && r.feed.credentialsProblem(clientId, Buffer.from(password)) === undefined ? view(r) : undefined;
-}
-
-/** For rest-api.ts: the registration of ThingSpeak channel id `channelId`. */
-export function registrationByChannelId(channelId: number): HostedRegistration | undefined {
-  return byChannelId.get(channelId);
-}
-
-/** For rest-api.ts: the registration whose write key is `key`: one map look-up by its digest (DigestIndex). */
-export function registrationByWriteKey(key: string): HostedRegistration | undefined {
-  return byWriteKey.find(key)?.r;
-}
-
-/** For rest-api.ts: whether any channel is hosted (the REST API stays out of the way otherwise). */
-export function anyHosted(): boolean {
-  return registrations.size > 0;
+  // Usernames are unique (see hostThingSpeakDevice): this is the only candidate.
+  const hosting = thingSpeakChannels.find(CHANNEL_KINDS.username, username);
+  return hosting !== undefined && hosting.credentialsProblem(clientId, Buffer.from(password)) === undefined ? view(hosting) : undefined;
 }
 
 export interface HostedEntriesQuery {
@@ -127,16 +147,15 @@ export interface HostedEntriesQuery {
 }
 
 /**
- * Entries of hosted channel `id`, oldest first (copies), or undefined when it is not hosted.
+ * Entries of hosted channel `id`, oldest first (copies), or undefined when it is not hosted: an
+ * in-process look-up for tools and tests (a local-mode link reads its handle's store instead).
  * Throws TransportError "invalid" for a start/end that is not a time.
  */
 export function hostedEntries(id: string, query: HostedEntriesQuery = {}): FeedEntry[] | undefined {
-  const r = byId(id);
-  if (r === undefined) return undefined;
-  const after = query.afterEntryId ?? 0;
-  const entries = r.feed.store.all().filter((e) => e.entry_id > after);
+  const hosting = thingSpeakChannels.find(CHANNEL_KINDS.configId, id);
+  if (hosting === undefined) return undefined;
   return selectEntries(
-    entries,
+    feedEntries(hosting.store(), query.afterEntryId ?? 0),
     {
       results: query.results ?? Infinity,
       status: true,
@@ -146,78 +165,6 @@ export function hostedEntries(id: string, query: HostedEntriesQuery = {}): FeedE
       ...(query.days === undefined ? {} : { days: query.days }),
       ...(query.minutes === undefined ? {} : { minutes: query.minutes }),
     },
-    r.feed.now(),
+    hosting.now(),
   );
-}
-
-/** Why `config` cannot be hosted next to the channels hosted already, or undefined (map look-ups: hosting many channels stays linear). */
-function conflict(config: HostedChannel): string | undefined {
-  const clash: [HostedRegistration | undefined, string][] = [
-    [byConfigId.get(config.id), "is hosted already"],
-    [byChannelId.get(config.channelId), `has channel id ${config.channelId} too`],
-    [byUsername.get(usernameKey(config.username)), "uses the same MQTT username"],
-    [config.writeKey === undefined ? undefined : byWriteKey.find(config.writeKey)?.r, "uses the same write API key"],
-  ];
-  for (const [other, what] of clash) {
-    if (other !== undefined) return `hosted ThingSpeak channel "${config.name}" is not hosted: "${other.feed.config.name}" ${what}`;
-  }
-  return undefined;
-}
-
-/**
- * Hosts `channel` on the `iot-broker` node `brokerId` until the returned function is called,
- * across restarts of that broker. Problems (a channel that cannot be hosted, entries that could
- * not be delivered) go to `onError`; it never throws.
- * A redeploy that re-creates the hosting node with the same settings keeps the device connected.
- */
-export function hostThingSpeakChannel(brokerId: string, channel: HostedChannel, onError: (err: unknown) => void, options: HostOptions = {}): () => void {
-  const id = String((channel as { id?: unknown } | null | undefined)?.id);
-  return hostAcrossRedeploys({ plugin: THINGSPEAK_PLUGIN, brokerId, id, settings: channel }, onError, (report) => hostNow(brokerId, channel, report, options));
-}
-
-/** Hosts at once (see hostThingSpeakChannel). */
-function hostNow(brokerId: string, channel: HostedChannel, onError: (err: unknown) => void, options: HostOptions = {}): () => void {
-  const report = (err: unknown): void => {
-    try {
-      onError(toError(err));
-    } catch {
-      // The host's callback failing must not break the broker.
-    }
-  };
-  let config: HostedChannel;
-  try {
-    config = checkChannel(channel);
-  } catch (err) {
-    report(err);
-    return () => undefined;
-  }
-  const problem = conflict(config);
-  if (problem !== undefined) {
-    report(new Error(problem));
-    return () => undefined;
-  }
-  const registration: HostedRegistration = { feed: new ChannelFeed(config, options.now ?? Date.now), brokerId, plugin: undefined };
-  index(registration);
-  const unhost = hostOnBroker(
-    brokerId,
-    {
-      plugin: THINGSPEAK_PLUGIN,
-      create: (engine) => new ThingSpeakEmulation(engine),
-      add: (plugin) => {
-        plugin.add(registration.feed, report);
-        return plugin;
-      },
-      remove: (plugin) => {
-        plugin.remove(config.id);
-      },
-      runtime: (plugin) => {
-        registration.plugin = plugin;
-      },
-    },
-    report,
-  );
-  return () => {
-    unindex(registration);
-    unhost();
-  };
 }

@@ -1,36 +1,26 @@
 /**
- * One hosted ThingSpeak channel for as long as it is hosted: its credentials (as digests), its
- * feed, the update interval, and what turns an update into an entry. Shared by the broker
- * emulation (MQTT devices, flows) and the REST API, whichever broker engine runs at the time.
+ * One hosted ThingSpeak channel for as long as it is hosted (the entry of the platform's
+ * HostedDirectory, emulation.ts): its checked settings, its credentials (as digests), and where
+ * its feed is now. The feed lives in the DeviceStore of the engine that runs the channel
+ * (channel-runtime.ts); while no broker runs, the hosting keeps it in memory (`park`) and hands
+ * it to the next engine (`adopt`), so the feed survives broker restarts and REST reads and
+ * writes work meanwhile, as ThingSpeak's API would (docs/ARCHITECTURE.md 3.5).
  */
 import { timingSafeEqual } from "node:crypto";
-import { TransportError, toError } from "../transport/errors.js";
+import { MemoryDeviceStore, type DeviceStore } from "../broker/index.js";
+import { toError } from "../transport/errors.js";
 import { tokenDigest } from "../transport/secret-match.js";
 import { toInteger } from "../transport/value-codec.js";
-import {
-  type ChannelUpdate,
-  type FeedEntry,
-  FIELD_NUMBERS,
-  assertMessageSize,
-  entryFromUpdate,
-  entryTime,
-  isEmptyUpdate,
-  parseFieldPayload,
-  parseTopic,
-  parseUpdateForm,
-  toChannelId,
-  toFieldNumber,
-} from "./codec.js";
-import { DEFAULT_STORE_LIMIT, FeedStore, MAX_STORE_LIMIT } from "./hosted-store.js";
-import { hostedTopics, type HostedChannel, type RefusalCode } from "./hosted-types.js";
+import { type ChannelUpdate, type FeedEntry, FIELD_NUMBERS, entryTime, parseTopic, toChannelId } from "./codec.js";
+import { CHANNEL_SECTION, channelNumber, lastEntry, lastEntryId } from "./hosted-state.js";
+import { DEFAULT_STORE_LIMIT, FeedStore, MAX_STORE_LIMIT, copyFeed, isBehind } from "./hosted-store.js";
+import { hostedTopics, type BulkResult, type HostedChannel, type WriteResult } from "./hosted-types.js";
 import type { ChannelInfo } from "./rest-codec.js";
 
 /** Whether `secret` is the one `digest` was made from (fixed-size digests: constant time). */
 export function matches(digest: Buffer, secret: string | Buffer): boolean {
   return timingSafeEqual(digest, tokenDigest(secret));
 }
-
-export type WriteOutcome = { entry: FeedEntry } | { refused: RefusalCode; message: string; retryInMs?: number };
 
 function optionalSecret(value: unknown, what: string, name: string): string | undefined {
   if (value === undefined || value === "") return undefined; // unset credentials arrive as ""
@@ -85,41 +75,120 @@ export function checkChannel(channel: HostedChannel): HostedChannel {
   return checked;
 }
 
-/** The feed entry a write announces, to whoever carries it to subscribers (the running engine's plugin). */
-export type Announce = (entry: FeedEntry) => void;
+/** The channel on the engine running it now (channel-runtime.ts), as its hosting uses it. */
+export interface RunningChannel {
+  readonly store: DeviceStore;
+  /** A device is connected with the channel's credentials. */
+  readonly online: boolean;
+  /** Stores an update (and delivers its entry); `fromFlows`: the entry is not sent back to the flows. */
+  write(update: ChannelUpdate, fromFlows?: boolean): WriteResult;
+  /** Stores a bulk update's entries (to flows, not to subscribed devices). */
+  writeBulk(updates: readonly ChannelUpdate[]): BulkResult;
+}
 
-export class ChannelFeed {
+export class ChannelHosting {
   readonly config: Readonly<HostedChannel>;
-  readonly store: FeedStore;
-  readonly writeDigest: Buffer | undefined;
+  readonly brokerId: string;
   readonly readDigest: Buffer | undefined;
   readonly #passwordDigest: Buffer;
   readonly #clientIdDigest: Buffer;
   readonly #now: () => number;
-  /** Set while a broker engine hosts the channel. */
-  announce: Announce | undefined;
-  /** When hosting began (ms of the channel's clock): the channel's created_at in REST answers. */
-  readonly createdAt: number;
-  /** When the last update was stored (ms of the channel's clock), for the update interval. */
-  #lastUpdateAt: number | undefined;
+  readonly #running: () => RunningChannel | undefined;
+  /** The feed while no engine runs the channel; undefined while one does. */
+  #parked: DeviceStore | undefined;
+  /** The writer of the parked feed, made when a REST update comes while no broker runs. */
+  #parkedFeed: FeedStore | undefined;
+  /** Entries written while no broker ran: no engine's history has them yet (at most `limit`). */
+  #unrecorded: FeedEntry[] = [];
 
-  constructor(config: HostedChannel, now: () => number) {
+  constructor(config: HostedChannel, brokerId: string, now: () => number, running: () => RunningChannel | undefined) {
     this.config = config;
-    this.store = new FeedStore(config.storeLimit ?? DEFAULT_STORE_LIMIT);
+    this.brokerId = brokerId;
     this.#passwordDigest = tokenDigest(config.password);
     this.#clientIdDigest = tokenDigest(config.clientId);
-    this.writeDigest = config.writeKey === undefined ? undefined : tokenDigest(config.writeKey);
     this.readDigest = config.readKey === undefined ? undefined : tokenDigest(config.readKey);
     this.#now = now;
-    this.createdAt = now();
+    this.#running = running;
+    this.#parked = this.#emptyFeed();
   }
 
   get id(): string {
     return this.config.id;
   }
 
+  /** Entries kept at most. */
+  get limit(): number {
+    return this.config.storeLimit ?? DEFAULT_STORE_LIMIT;
+  }
+
   now(): number {
     return this.#now();
+  }
+
+  /** The channel on the running engine, or undefined while its broker is not running. */
+  running(): RunningChannel | undefined {
+    return this.#running();
+  }
+
+  /** Where the feed is now: the running engine's store, else the parked one. */
+  store(): DeviceStore {
+    return this.running()?.store ?? (this.#parked ??= this.#emptyFeed());
+  }
+
+  /** A REST client's update: stored (and delivered) by the running engine, else into the parked feed. */
+  write(update: ChannelUpdate): WriteResult {
+    const running = this.running();
+    if (running !== undefined) return running.write(update);
+    this.#parkedFeed ??= new FeedStore(this.store(), this.limit);
+    const result = this.#parkedFeed.write(this.config, update, this.now());
+    if (result.ok) this.#unrecord([result.entry]);
+    return result;
+  }
+
+  /** A bulk update from a REST client: stored by the running engine, else into the parked feed. */
+  writeBulk(updates: readonly ChannelUpdate[]): BulkResult {
+    const running = this.running();
+    if (running !== undefined) return running.writeBulk(updates);
+    this.#parkedFeed ??= new FeedStore(this.store(), this.limit);
+    const result = this.#parkedFeed.writeBulk(this.config, updates, this.now());
+    if (result.ok) this.#unrecord(result.entries);
+    return result;
+  }
+
+  #unrecord(entries: readonly FeedEntry[]): void {
+    this.#unrecorded.push(...entries.map((e) => ({ ...e })));
+    if (this.#unrecorded.length > this.limit) this.#unrecorded.splice(0, this.#unrecorded.length - this.limit);
+  }
+
+  /**
+   * A runtime on a new engine takes the feed over: the parked one replaces the store's when it
+   * is newer (memory stores start empty). Returns the entries written while no broker ran, for
+   * the engine's history (none when the store's feed was kept instead).
+   */
+  adopt(store: DeviceStore): FeedEntry[] {
+    const parked = this.#parked;
+    const unrecorded = this.#unrecorded;
+    this.#parked = undefined;
+    this.#parkedFeed = undefined;
+    this.#unrecorded = [];
+    if (parked !== undefined && isBehind(store, parked)) {
+      copyFeed(parked, store);
+      return unrecorded;
+    }
+    if (channelNumber(store, "createdAt") === undefined) {
+      // The channel's created_at, kept with its feed (a durable store answers it after a restart).
+      const now = this.now();
+      store.set(CHANNEL_SECTION, "createdAt", (parked === undefined ? undefined : channelNumber(parked, "createdAt")) ?? now, now);
+    }
+    return [];
+  }
+
+  /** The engine running the channel goes: the hosting keeps a copy of the feed until the next one. */
+  park(store: DeviceStore): void {
+    const parked = new MemoryDeviceStore();
+    copyFeed(store, parked);
+    this.#parked = parked;
+    this.#parkedFeed = undefined;
   }
 
   /** What is wrong with a CONNECT that gave this channel's username, or undefined when nothing is. */
@@ -150,64 +219,22 @@ export class ChannelFeed {
     return parsed?.channelId === this.config.channelId && (parsed.kind === "subscribe" || parsed.kind === "subscribe-field");
   };
 
-  /**
-   * Stores `update` as the next entry and announces it, unless it is refused (empty, within the
-   * update interval, a created_at already stored). Never throws: refusals are returned.
-   */
-  write(update: ChannelUpdate): WriteOutcome {
-    if (isEmptyUpdate(update)) {
-      return { refused: "no-action", message: "nothing to store: the update has no field, location, elevation or status" };
-    }
-    const now = this.#now();
-    const interval = this.config.updateIntervalMs;
-    const elapsed = this.#lastUpdateAt === undefined ? Infinity : now - this.#lastUpdateAt;
-    // A clock set back (elapsed < 0) must not block updates for that long: it lets the update in.
-    if (elapsed >= 0 && elapsed < interval) {
-      const retryInMs = interval - elapsed;
-      return { refused: "rate-limited", retryInMs, message: `over the channel's update interval of ${interval} ms: the next update is accepted in ${retryInMs} ms` };
-    }
-    let entry: FeedEntry;
-    try {
-      entry = entryFromUpdate(this.config.channelId, this.store.nextId, update, now);
-    } catch (err) {
-      return refusalOf(err);
-    }
-    if (update.created_at !== undefined && this.store.hasTime(entry.created_at)) {
-      return { refused: "conflict", message: `an entry with created_at ${entry.created_at} is stored already; created_at is unique per channel` };
-    }
-    this.store.append(entry);
-    this.#lastUpdateAt = now;
-    try {
-      this.announce?.({ ...entry });
-    } catch {
-      // Stored is stored: delivery problems are the announcer's to report.
-    }
-    return { entry };
-  }
-
-  /** A device's publish (device-relative topic) or a flow's write (form text) -> its update. Throws TransportError. */
-  static updateOf(kind: "publish" | "publish-field", payload: Buffer, field?: number): ChannelUpdate {
-    if (kind === "publish") return parseUpdateForm(payload).update;
-    const n = toFieldNumber(field);
-    assertMessageSize(payload.length, `the value for field${n}`);
-    const text = parseFieldPayload(payload);
-    return text === "" ? { fields: {} } : { fields: { [n]: text } };
-  }
-
   /** The channel as REST answers describe it. */
   info(): ChannelInfo {
-    const info: ChannelInfo = { id: this.config.channelId, name: this.config.name, fieldNames: { ...this.config.fieldNames }, created_at: entryTime(this.createdAt) };
-    const last = this.store.last();
+    const store = this.store();
+    const createdAt = channelNumber(store, "createdAt") ?? this.now();
+    const info: ChannelInfo = { id: this.config.channelId, name: this.config.name, fieldNames: { ...this.config.fieldNames }, created_at: entryTime(createdAt) };
+    const last = lastEntry(store);
     if (last !== undefined) info.updated_at = last.created_at;
-    info.last_entry_id = this.store.lastId;
+    info.last_entry_id = lastEntryId(store);
     return info;
   }
-}
 
-/** A codec refusal -> the write outcome for it. */
-export function refusalOf(err: unknown): WriteOutcome {
-  if (err instanceof TransportError && (err.code === "invalid" || err.code === "too-large")) {
-    return { refused: err.code, message: err.message };
+  /** A feed with nothing but the time the channel was hosted (its created_at). */
+  #emptyFeed(): DeviceStore {
+    const store = new MemoryDeviceStore();
+    const now = this.now();
+    store.set(CHANNEL_SECTION, "createdAt", now, now);
+    return store;
   }
-  return { refused: "invalid", message: toError(err).message };
 }

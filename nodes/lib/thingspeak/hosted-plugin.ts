@@ -1,8 +1,10 @@
 /**
  * The ThingSpeak emulation on one broker engine: a BrokerPlugin shared by every channel hosted
  * on that engine (see acquirePlugin). It authenticates devices by their MQTT device
- * credentials, keeps their traffic in private namespaces, turns their publishes and the flows'
- * writes into feed entries, and delivers entries as mqtt3.thingspeak.com would.
+ * credentials (found in the platform's HostedDirectory), keeps their traffic in private
+ * namespaces, parses their publishes once into updates for the channel's runtime
+ * (channel-runtime.ts), which stores them as feed entries and delivers entries as
+ * mqtt3.thingspeak.com would.
  *
  * Decisions (docs/PROTOCOLS.md 5.1 and 6 leave these open or UNCONFIRMED):
  * - CONNECT: the plugin claims a connection whose username is a hosted channel's; the client id
@@ -26,26 +28,18 @@
  *   like the cloud's silent drop; the broker reports it as a `plugin-error` event naming the
  *   channel and when the next update is accepted. Malformed and empty updates the same way.
  * - Entries go to subscribed devices (the publishing device too: subscribe and publish are
- *   different topics) as the subscribe JSON and per-field text, and to flows on
- *   `hostedTopics.entries(id)`, never retained, on the next turn (never inside a hook,
- *   docs/PROTOCOLS.md 7).
- * - Flow control: a channel's entries and write results go out through a PacedQueue (one
- *   entry's messages in flight, at most MAX_QUEUED waiting), so a channel written faster than
- *   its subscribers read (update interval 0) cannot flood the broker: entries over the bound
- *   are stored but not delivered, and the channel's report says so (once, then once a minute).
- *   Dropped device publishes are reported the same way: one plugin-error event, then summaries.
- * - Flows write on `hostedTopics.write(id)` (form text); each write gets a WriteResult on
- *   `hostedTopics.written(id)` after its entry, so a local-mode link can back off and retry.
- *   Retained messages on `write` are not taken: replayed at every restart, they would repeat.
+ *   different topics) as the subscribe JSON and per-field text, never retained, on the next
+ *   turn (never inside a hook, docs/PROTOCOLS.md 7), paced per channel (channel-runtime.ts);
+ *   to the local-mode link as the parsed entry (its handle's `uplink`).
+ * - Dropped device publishes are reported as one plugin-error event, then as summaries on the
+ *   channel's report (once a minute).
  */
-import { deviceNamespace, INTERNAL_PREFIX, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
+import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type HostedDirectory, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
-import { PacedQueue } from "../transport/paced-queue.js";
-import type { InboundMessage } from "../transport/pubsub.js";
-import { ReportThrottle } from "../transport/report-throttle.js";
-import { tokenDigest } from "../transport/secret-match.js";
-import { encodeEntry, entryMessages, parseTopic, type FeedEntry } from "./codec.js";
-import { ChannelFeed, refusalOf, type WriteOutcome } from "./hosted-channel.js";
+import { assertMessageSize, parseFieldPayload, parseTopic, parseUpdateForm, toFieldNumber, type ChannelUpdate } from "./codec.js";
+import { ChannelRuntime, type Outgoing } from "./channel-runtime.js";
+import type { ChannelHosting } from "./hosted-channel.js";
+import { refusalOf } from "./hosted-store.js";
 import { THINGSPEAK_PLUGIN, hostedTopics, type WriteResult } from "./hosted-types.js";
 
 /**
@@ -55,89 +49,50 @@ import { THINGSPEAK_PLUGIN, hostedTopics, type WriteResult } from "./hosted-type
  */
 const DEVICE_RATE_LIMIT: RateLimit = { perSecond: 8, burst: 16 };
 
-/** Entries and write results waiting to be delivered, per channel. */
-export const MAX_QUEUED_DELIVERIES = 1000;
+/** The directory entry kind of MQTT usernames (secret: part of the device credentials). */
+export const USERNAME_KIND = "MQTT username";
 
-interface Outgoing {
-  topic: string;
-  payload: string;
-}
-
-interface Hosted {
-  feed: ChannelFeed;
-  report: (err: Error) => void;
-  /** Connections that are this channel's device now (at most one after a takeover completes). */
-  clients: Set<ClientInfo>;
-  announce: (entry: FeedEntry) => void;
-  /** Deliveries (an entry's messages, a write result), one at a time. */
-  outbox: PacedQueue<Outgoing[]>;
-  throttle: ReportThrottle;
-}
-
-/** Usernames are keyed by digest: they are part of the device credentials. */
-function usernameKey(username: string): string {
-  return tokenDigest(username).toString("base64");
+/** A device's publish (device-relative topic) -> its update. Throws TransportError. */
+export function updateOf(kind: "publish" | "publish-field", payload: Buffer, field?: number): ChannelUpdate {
+  if (kind === "publish") return parseUpdateForm(payload).update;
+  const n = toFieldNumber(field);
+  assertMessageSize(payload.length, `the value for field${n}`);
+  const text = parseFieldPayload(payload);
+  return text === "" ? { fields: {} } : { fields: { [n]: text } };
 }
 
 export class ThingSpeakEmulation implements BrokerPlugin {
   readonly name = THINGSPEAK_PLUGIN;
   readonly #engine: BrokerEngine;
+  readonly #directory: HostedDirectory<ChannelHosting>;
   readonly #client: LocalClient;
-  readonly #channels = new Map<string, Hosted>();
-  /** The same channels by MQTT username (unique per runtime): a login is one map look-up. */
-  readonly #byUsername = new Map<string, Hosted>();
+  readonly #channels = new Map<string, ChannelRuntime>();
   #closed = false;
 
-  constructor(engine: BrokerEngine) {
+  /** `directory`: every hosted channel of this runtime (a login is one look-up by username). */
+  constructor(engine: BrokerEngine, directory: HostedDirectory<ChannelHosting>) {
     this.#engine = engine;
+    this.#directory = directory;
     this.#client = engine.createLocalClient();
-    const base = `${INTERNAL_PREFIX}${THINGSPEAK_PLUGIN}/+/write`;
-    for (const filter of [base, `${base}/+`]) {
-      this.#client
-        .subscribe(filter, (m) => {
-          this.#fromFlows(m);
-        })
-        .catch((err: unknown) => {
-          for (const hosted of this.#channels.values()) this.#warn(hosted, `flows' writes will not be taken: ${toError(err).message}`);
-        });
-    }
   }
 
-  /** Hosts a channel on this engine: entries it stores from now on reach this engine's subscribers. */
-  add(feed: ChannelFeed, report: (err: Error) => void): void {
+  /** Hosts a channel on this engine: its feed moves into the engine's DeviceStore; entries stored from now on reach this engine's subscribers. */
+  add(hosting: ChannelHosting, report: (err: Error) => void): ChannelRuntime {
     if (this.#closed) throw new Error("the ThingSpeak emulation of this broker was closed");
-    if (this.#channels.has(feed.id)) throw new Error(`a ThingSpeak channel with id "${feed.id}" is already hosted on this broker`);
-    const hosted: Hosted = {
-      feed,
-      report,
-      clients: new Set(),
-      announce: (entry) => {
-        this.#announce(hosted, entry);
-      },
-      outbox: new PacedQueue<Outgoing[]>({ limit: MAX_QUEUED_DELIVERIES, send: (messages) => this.#deliver(hosted, messages) }),
-      throttle: new ReportThrottle({
-        summary: (text) => {
-          this.#warn(hosted, text);
-        },
-      }),
-    };
-    const key = usernameKey(feed.config.username);
-    if (this.#byUsername.has(key)) throw new Error(`hosted ThingSpeak channel "${feed.config.name}": another channel on this broker has the same MQTT username`);
-    this.#channels.set(feed.id, hosted);
-    this.#byUsername.set(key, hosted);
-    feed.announce = hosted.announce;
+    if (this.#channels.has(hosting.id)) throw new Error(`a ThingSpeak channel with id "${hosting.id}" is already hosted on this broker`);
+    const store = this.#engine.deviceStores.open(THINGSPEAK_PLUGIN, hosting.id);
+    const runtime = new ChannelRuntime(hosting, store, report, (r, messages) => this.#deliver(r, messages), this.#engine.history);
+    this.#channels.set(hosting.id, runtime);
+    return runtime;
   }
 
-  /** Ends hosting on this engine: its devices are disconnected; the feed itself stays with its owner. */
+  /** Ends hosting on this engine: its devices are disconnected; the feed goes back to the hosting. */
   remove(id: string): void {
-    const hosted = this.#channels.get(id);
-    if (!hosted) return;
+    const runtime = this.#channels.get(id);
+    if (!runtime) return;
     this.#channels.delete(id);
-    this.#byUsername.delete(usernameKey(hosted.feed.config.username));
-    hosted.outbox.close();
-    hosted.throttle.close();
-    if (hosted.feed.announce === hosted.announce) hosted.feed.announce = undefined;
-    hosted.clients.clear();
+    runtime.close();
+    this.#engine.deviceStores.close(THINGSPEAK_PLUGIN, id);
     this.#engine.disconnectClients((info) => info.identity.plugin === THINGSPEAK_PLUGIN && info.identity.deviceId === id);
     if (this.#channels.size === 0) {
       this.#closed = true;
@@ -145,19 +100,14 @@ export class ThingSpeakEmulation implements BrokerPlugin {
     }
   }
 
-  /** Whether a device is connected with the channel's credentials on this engine. */
-  connected(id: string): boolean {
-    return (this.#channels.get(id)?.clients.size ?? 0) > 0;
-  }
-
   authenticate(request: AuthRequest): AuthDecision | undefined {
     if (request.username === undefined) return undefined;
-    const hosted = this.#byUsername.get(usernameKey(request.username));
-    if (!hosted) return undefined;
-    const { feed } = hosted;
-    const problem = feed.credentialsProblem(request.clientId, request.password);
+    const hosting = this.#directory.find(USERNAME_KIND, request.username);
+    // Hosted on another broker (or not yet on this engine): not ours to decide.
+    if (hosting === undefined || this.#channels.get(hosting.id)?.hosting !== hosting) return undefined;
+    const problem = hosting.credentialsProblem(request.clientId, request.password);
     if (problem !== undefined) {
-      return { accept: false, returnCode: 5, reason: `not authorized for hosted ThingSpeak channel "${feed.config.name}": ${problem}` };
+      return { accept: false, returnCode: 5, reason: `not authorized for hosted ThingSpeak channel "${hosting.config.name}": ${problem}` };
     }
     return {
       accept: true,
@@ -165,112 +115,62 @@ export class ThingSpeakEmulation implements BrokerPlugin {
         kind: "device",
         username: request.username,
         plugin: THINGSPEAK_PLUGIN,
-        deviceId: feed.id,
-        namespace: deviceNamespace({ plugin: THINGSPEAK_PLUGIN, deviceId: feed.id, canPublish: feed.canPublish, canSubscribe: feed.canSubscribe }),
+        deviceId: hosting.id,
+        namespace: deviceNamespace({ plugin: THINGSPEAK_PLUGIN, deviceId: hosting.id, canPublish: hosting.canPublish, canSubscribe: hosting.canSubscribe }),
         rateLimit: DEVICE_RATE_LIMIT,
       },
     };
   }
 
-  #hostedOf(info: ClientInfo): Hosted | undefined {
+  #runtimeOf(info: ClientInfo): ChannelRuntime | undefined {
     return info.identity.deviceId === undefined ? undefined : this.#channels.get(info.identity.deviceId);
   }
 
   clientReady(info: ClientInfo): void {
-    const hosted = this.#hostedOf(info);
-    if (!hosted) {
+    const runtime = this.#runtimeOf(info);
+    if (!runtime) {
       // Unhosted between CONNECT and CONNACK.
       this.#engine.disconnectClients((other) => other === info);
       return;
     }
-    hosted.clients.add(info);
+    runtime.clientReady(info);
   }
 
   clientGone(info: ClientInfo): void {
-    this.#hostedOf(info)?.clients.delete(info);
+    this.#runtimeOf(info)?.clientGone(info);
   }
 
   published(info: ClientInfo, message: PublishedMessage): void {
-    const hosted = this.#hostedOf(info);
-    if (!hosted) return;
-    const prefix = hostedTopics.up(hosted.feed.id);
+    const runtime = this.#runtimeOf(info);
+    if (!runtime) return;
+    const prefix = hostedTopics.up(runtime.id);
     if (!message.topic.startsWith(prefix)) return;
     const topic = message.topic.slice(prefix.length);
     const parsed = parseTopic(topic);
     if (parsed?.kind !== "publish" && parsed?.kind !== "publish-field") return; // the namespace let nothing else through
-    const outcome = this.#write(hosted.feed, parsed.kind, message.payload, typeof parsed.field === "number" ? parsed.field : undefined);
-    if ("refused" in outcome) {
+    let result: WriteResult;
+    try {
+      result = runtime.write(updateOf(parsed.kind, message.payload, typeof parsed.field === "number" ? parsed.field : undefined));
+    } catch (err) {
+      result = refusalOf(err);
+    }
+    if (!result.ok) {
       // Thrown so the engine reports it as a plugin-error broker event; the device stays connected.
       // A flood gives one event, then a summary per minute on the channel's report.
-      const text = `dropped "${topic}" from the device of hosted ThingSpeak channel "${hosted.feed.config.name}" (${outcome.refused}): ${outcome.message}`;
-      if (hosted.throttle.admit("dropped-publish", text)) throw new Error(text);
+      const text = `dropped "${topic}" from the device of hosted ThingSpeak channel "${runtime.name}" (${result.code}): ${result.message}`;
+      if (runtime.admits("dropped-publish", text)) throw new Error(text);
     }
-  }
-
-  #write(feed: ChannelFeed, kind: "publish" | "publish-field", payload: Buffer, field?: number): WriteOutcome {
-    try {
-      return feed.write(ChannelFeed.updateOf(kind, payload, field));
-    } catch (err) {
-      return refusalOf(err);
-    }
-  }
-
-  #fromFlows(message: InboundMessage): void {
-    const levels = message.topic.split("/");
-    const hosted = this.#channels.get(levels.at(2) ?? "");
-    if (!hosted) return;
-    const ref = levels.at(4);
-    let outcome: WriteOutcome;
-    if (message.retain) {
-      outcome = { refused: "invalid", message: "a retained write is not taken (it would be stored again at every broker restart); publish writes without retain" };
-    } else {
-      outcome = this.#write(hosted.feed, "publish", message.payload);
-    }
-    const result: WriteResult =
-      "entry" in outcome
-        ? { ok: true, ...(ref === undefined ? {} : { ref }), entry: outcome.entry }
-        : { ok: false, ...(ref === undefined ? {} : { ref }), code: outcome.refused, message: outcome.message, ...(outcome.retryInMs === undefined ? {} : { retryInMs: outcome.retryInMs }) };
-    // After the entry's own announcement, which was queued first.
-    this.#enqueue(hosted, [{ topic: hostedTopics.written(hosted.feed.id), payload: JSON.stringify(result) }], "a write result");
-  }
-
-  /** A stored entry -> subscribed devices (JSON and per-field text) and flows (`entries`). */
-  #announce(hosted: Hosted, entry: FeedEntry): void {
-    const down = hostedTopics.down(hosted.feed.id);
-    const messages = entryMessages(entry).map((m) => ({ topic: down + m.topic, payload: m.payload }));
-    messages.push({ topic: hostedTopics.entries(hosted.feed.id), payload: encodeEntry(entry) });
-    this.#enqueue(hosted, messages, `entry ${entry.entry_id}`);
-  }
-
-  /** Queues one delivery; sent on a later turn (never inside a hook), after the ones before it. */
-  #enqueue(hosted: Hosted, messages: Outgoing[], what: string): void {
-    if (hosted.outbox.offer(messages)) return;
-    hosted.throttle.report("undelivered", `${what} was stored but not delivered: the channel is written faster than it can be delivered (${hosted.outbox.limit} deliveries wait)`, (text) => {
-      this.#warn(hosted, text);
-    });
   }
 
   /** One delivery's QoS 0 publishes; settles when the broker delivered them all, unless the channel or engine is gone. Never rejects. */
-  async #deliver(hosted: Hosted, messages: Outgoing[]): Promise<void> {
-    if (this.#channels.get(hosted.feed.id) !== hosted || this.#engine.closed) return;
+  async #deliver(runtime: ChannelRuntime, messages: Outgoing[]): Promise<void> {
+    if (this.#channels.get(runtime.id) !== runtime || this.#engine.closed) return;
     await Promise.all(
       messages.map(({ topic, payload }) =>
         this.#client.publish(topic, payload, { qos: 0 }).catch((err: unknown) => {
-          if (!this.#closed && !this.#engine.closed) {
-            hosted.throttle.report("publish-failed", `could not publish "${topic}": ${toError(err).message}`, (text) => {
-              this.#warn(hosted, text);
-            });
-          }
+          if (!this.#closed && !this.#engine.closed) runtime.report(`could not publish "${topic}": ${toError(err).message}`, "publish-failed");
         }),
       ),
     );
-  }
-
-  #warn(hosted: Hosted, message: string): void {
-    try {
-      hosted.report(new Error(`hosted ThingSpeak channel "${hosted.feed.config.name}": ${message}`));
-    } catch {
-      // The host's callback failing must not break the broker.
-    }
   }
 }

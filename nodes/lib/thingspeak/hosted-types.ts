@@ -1,38 +1,25 @@
 /**
  * Names shared by the self-hosted ThingSpeak emulation (`emulation.ts`), its REST API
- * (`rest-api.ts`) and local-mode links. Kept apart so those modules need no import cycle.
+ * (`rest-api.ts`) and local-mode links: the internal topics, the hosted channel's settings and
+ * the types of its hosted-device handle (docs/ARCHITECTURE.md 3.5). Kept apart so those modules
+ * need no import cycle, and so a local link depends on these names and the broker's contract only.
  */
-import { devicePrefix } from "../broker/index.js";
-import type { FeedEntry, FieldNumber } from "./codec.js";
+import { devicePrefix, type HostedDeviceHandle } from "../broker/index.js";
+import type { ChannelUpdate, FeedEntry, FieldNumber } from "./codec.js";
 
-/** Plugin name on the broker, and the second level of every internal ThingSpeak topic. */
+/** Plugin name on the broker, the DeviceStore's plugin name, and the second level of every internal ThingSpeak topic. */
 export const THINGSPEAK_PLUGIN = "thingspeak";
-
-/** `$iot/thingspeak/<id>/`, with the id checked as devicePrefix checks it (no / + # NUL). */
-function base(id: string): string {
-  return devicePrefix(THINGSPEAK_PLUGIN, id, "up").slice(0, -"up/".length);
-}
 
 /**
  * Internal topics of a hosted channel, keyed on the config node's id (never a credential:
- * topics show up in logs and events). `up` and `down` are prefixes ending in "/" (append the
- * device's own topic); `entries`, `write` and `written` are whole topic names.
+ * topics show up in logs and events). Both are prefixes ending in "/" (append the device's own
+ * topic). Flows reach the channel through its handle, not through topics.
  */
 export const hostedTopics = {
   /** What devices published, as they published it: + `channels/<cid>/publish`, `channels/<cid>/publish/fields/field3`. */
   up: (id: string): string => devicePrefix(THINGSPEAK_PLUGIN, id, "up"),
   /** What devices receive: + `channels/<cid>/subscribe` (entry JSON), `channels/<cid>/subscribe/fields/fieldN` (text). */
   down: (id: string): string => devicePrefix(THINGSPEAK_PLUGIN, id, "down"),
-  /** Every new feed entry (from a device, the REST API or a flow), as the subscribe JSON. Not retained. */
-  entries: (id: string): string => `${base(id)}entries`,
-  /**
-   * Flows write here: a form-encoded update (`field1=45&status=ok`, what encodeUpdate gives),
-   * stored and delivered exactly as a device's `channels/<cid>/publish`. One more level
-   * (`write/<ref>`) is allowed; the ref comes back in the WriteResult.
-   */
-  write: (id: string): string => `${base(id)}write`,
-  /** One WriteResult (JSON) per message on `write`, in order. Not retained. */
-  written: (id: string): string => `${base(id)}written`,
 } as const;
 
 /** A channel that an `iot-broker` serves (defined by a local-mode `thingspeak-channel`). */
@@ -57,7 +44,7 @@ export interface HostedChannel {
   storeLimit?: number;
 }
 
-/** Options of hostThingSpeakChannel. */
+/** Options of the hosting functions. */
 export interface HostOptions {
   /** Milliseconds clock for the update interval and undated entries; default Date.now (tests inject one). */
   now?: () => number;
@@ -76,10 +63,27 @@ export type RefusalCode =
   /** Over ThingSpeak's 3000-byte message limit. */
   | "too-large";
 
-/** The answer to a message on `write`, published on `written`. */
+/** What became of an update (a device's, a REST client's or the flows'): the stored entry, or why not. */
 export type WriteResult =
-  | { ok: true; ref?: string; entry: FeedEntry }
-  | { ok: false; ref?: string; code: RefusalCode; message: string; retryInMs?: number };
+  | { ok: true; entry: FeedEntry }
+  | { ok: false; code: RefusalCode; message: string; retryInMs?: number };
+
+/** What a bulk update (`bulk_update.json`) did: every entry stored, or none (the refusal names the update at fault). */
+export type BulkResult =
+  | { ok: true; entries: FeedEntry[] }
+  | { ok: false; code: RefusalCode; message: string; retryInMs?: number };
+
+/**
+ * A hosted channel as its local-mode link holds it: `uplink` is each new entry a device (MQTT)
+ * or REST client made, parsed once by the emulation; `send(update)` stores the flows' update as
+ * the channel's next entry (under the same update interval) and answers with the WriteResult;
+ * entries the link sent are not sent back to it. No device info. `store` holds the feed
+ * (read it with hosted-state.ts).
+ */
+export type HostedChannelHandle = HostedDeviceHandle<FeedEntry, ChannelUpdate, WriteResult, never>;
+
+/** Hosts `channel` on the `iot-broker` node `brokerId` (emulation.ts), injected into local-mode links by link.ts. */
+export type HostChannel = (brokerId: string, channel: HostedChannel, onError: (err: unknown) => void, options?: HostOptions) => HostedChannelHandle;
 
 /** A hosted channel as lookups show it: no credentials. */
 export interface HostedChannelView {

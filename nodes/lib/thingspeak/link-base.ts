@@ -1,23 +1,27 @@
 /**
  * The client side of one ThingSpeak channel ("the link"): the types every mode shares and the
- * base class with what does not depend on the transport: status (with the pending writes of the
- * update interval), the write coalescer, subscription interest, redaction. Modes: link-mqtt.ts
+ * base class with what ThingSpeak adds to every platform's link (transport/device-link.ts): the
+ * pending writes of the update interval in the status, the write coalescer, subscription
+ * interest. Modes: link-mqtt.ts
  * (Node-RED is an MQTT device of the channel), link-rest.ts (it writes and reads with the API
  * keys), link-local.ts (it serves a channel hosted on an iot-broker).
  */
 import type { BackoffOptions } from "../transport/backoff.js";
-import { TransportError, toError } from "../transport/errors.js";
+import { DeviceLink, type DeviceLinkApi, type DeviceLinkEvents } from "../transport/device-link.js";
+import { toError } from "../transport/errors.js";
 import type { HttpClientOptions } from "../transport/http-client.js";
 import type { MqttSessionOptions } from "../transport/mqtt-session.js";
 import type { LinkStatus } from "../transport/pubsub.js";
 import type { BucketTimers } from "../transport/rate-limit.js";
-import { Redactor } from "../transport/redact.js";
+import type { Redactor } from "../transport/redact.js";
 import { ReportThrottle } from "../transport/report-throttle.js";
-import { TypedEmitter } from "../transport/typed-emitter.js";
 import { encodeUpdate, entryField, toChannelUpdate, toFieldNumber, type ChannelUpdate, type FeedEntry, type FieldNumber } from "./codec.js";
 import { WriteQueue, type PendingInfo, type SendOutcome, type WriteReceipt } from "./write-queue.js";
 
 export type ThingSpeakConnection = "mqtt" | "rest" | "local";
+
+/** ThingSpeak's own servers, used when a cloud mode's server is not set. */
+export const DEFAULT_SERVERS = { mqtt: "mqtts://mqtt3.thingspeak.com:8883", rest: "https://api.thingspeak.com" } as const;
 
 /** Where an entry came from: the cloud's MQTT subscription, a hosted channel's device, a REST read. */
 export type ThingSpeakSource = "cloud" | "device" | "read";
@@ -46,20 +50,13 @@ export interface FieldMessage {
 
 export type ThingSpeakIncoming = EntryMessage | FieldMessage;
 
-export type ThingSpeakLinkEvents = {
-  status: [ThingSpeakLinkStatus];
-  incoming: [ThingSpeakIncoming];
-  /** Something worth a warning in the log (already redacted). */
-  warning: [string];
-  /** (Re)connected. */
-  ready: [];
+export type ThingSpeakLinkEvents = DeviceLinkEvents<ThingSpeakLinkStatus, ThingSpeakIncoming> & {
   /**
    * mqtt: the server dropped this many accepted connections in a row right away (said once per
    * MQTT session): another client most likely uses the same client id (or the device is not
    * authorised for a topic, which ThingSpeak answers by disconnecting).
    */
   kicked: [number];
-  listenerError: [unknown, string];
 };
 
 export interface ThingSpeakLinkOptions {
@@ -106,17 +103,9 @@ export interface WriteOptions {
 export type { PendingInfo, WriteReceipt };
 
 /** The client-side API every flow node uses, the same in all three modes. */
-export interface ThingSpeakLink {
-  readonly connection: ThingSpeakConnection;
+export interface ThingSpeakLink extends DeviceLinkApi<ThingSpeakConnection, ThingSpeakLinkStatus, ThingSpeakLinkEvents> {
   readonly channelId: number;
-  readonly status: ThingSpeakLinkStatus;
-  readonly ready: boolean;
   readonly updateIntervalMs: number;
-  on<K extends keyof ThingSpeakLinkEvents>(event: K, listener: (...args: ThingSpeakLinkEvents[K]) => void): this;
-  off<K extends keyof ThingSpeakLinkEvents>(event: K, listener: (...args: ThingSpeakLinkEvents[K]) => void): this;
-  once<K extends keyof ThingSpeakLinkEvents>(event: K, listener: (...args: ThingSpeakLinkEvents[K]) => void): this;
-  start(): void;
-  close(): Promise<void>;
   /**
    * Validates `input` (a value for `field`, or an object of fields, status, location, created_at)
    * and rejects at once when it is unusable; otherwise resolves when it was sent, coalesced with
@@ -129,34 +118,31 @@ export interface ThingSpeakLink {
   readNew(afterEntryId?: number, field?: FieldNumber): Promise<FeedEntry[]>;
 }
 
-export abstract class ThingSpeakLinkBase extends TypedEmitter<ThingSpeakLinkEvents> implements ThingSpeakLink {
-  abstract readonly connection: ThingSpeakConnection;
+export abstract class ThingSpeakLinkBase extends DeviceLink<ThingSpeakLinkStatus, ThingSpeakIncoming, ThingSpeakLinkEvents> implements ThingSpeakLink {
+  abstract override readonly connection: ThingSpeakConnection;
   readonly channelId: number;
   readonly updateIntervalMs: number;
   protected readonly options: ThingSpeakLinkOptions;
-  protected readonly redactor: Redactor;
-  protected readonly now: () => number;
   protected readonly queue: WriteQueue;
   readonly #watchers = new Map<string, number>();
-  #transport: LinkStatus = { state: "disconnected", reason: "not started", queued: 0 };
-  #status: ThingSpeakLinkStatus = { ...this.#transport };
-  #ready = false;
-  #closing: Promise<void> | undefined;
+  #transport: LinkStatus = this.status;
+  /** The transport can send (the link's readiness, which closing ends before the flush does). */
+  #transportReady = false;
+  /** close() is sending what waits. */
+  #flushing = false;
   readonly #retryReports: ReportThrottle;
 
   protected constructor(options: ThingSpeakLinkOptions, bulk: boolean) {
-    super();
+    super(options, { platform: "ThingSpeak", thing: "channel" }, [options.password, options.writeKey, options.readKey]);
     this.options = options;
     this.channelId = options.channelId;
-    this.redactor = options.redactor ?? new Redactor();
-    this.redactor.add(options.password, options.writeKey, options.readKey);
-    this.now = options.now ?? Date.now;
     this.updateIntervalMs = options.updateIntervalMs ?? 15_000;
     this.queue = new WriteQueue({
       intervalMs: this.updateIntervalMs,
       send: (update) => this.sendUpdate(update),
       ...(bulk ? { sendBulk: (updates: ChannelUpdate[]) => this.sendBulk(updates), bulkMax: this.updateIntervalMs < 15_000 ? 14_400 : 960 } : {}),
-      canSend: () => this.ready,
+      // While closing, the flush may still send (the link is no longer `ready` by then).
+      canSend: () => this.ready || (this.#flushing && this.#transportReady),
       ...(options.maxPendingWrites === undefined ? {} : { maxWaiting: options.maxPendingWrites }),
       ...(options.retryBackoff === undefined ? {} : { backoff: options.retryBackoff }),
       now: this.now,
@@ -175,26 +161,12 @@ export abstract class ThingSpeakLinkBase extends TypedEmitter<ThingSpeakLinkEven
     });
   }
 
-  get status(): ThingSpeakLinkStatus {
-    return { ...this.#status, ...(this.#status.pending === undefined ? {} : { pending: { ...this.#status.pending } }) };
-  }
-
-  get ready(): boolean {
-    return this.#ready && this.#closing === undefined;
-  }
-
-  protected get closed(): boolean {
-    return this.#closing !== undefined;
-  }
-
-  abstract start(): void;
   /** Sends one update now (the queue decided it is due). */
   protected abstract sendUpdate(update: ChannelUpdate): Promise<SendOutcome>;
   protected abstract sendBulk(updates: ChannelUpdate[]): Promise<void>;
   /** The set of watched targets changed ("all" and/or "field<N>" keys). */
   protected abstract watchedChanged(targets: ReadonlySet<string>): void;
   abstract readNew(afterEntryId?: number, field?: FieldNumber): Promise<FeedEntry[]>;
-  protected abstract shutdown(): Promise<void>;
 
   write(input: unknown, field?: FieldNumber, options: WriteOptions = {}): Promise<WriteReceipt> {
     let update: ChannelUpdate;
@@ -226,31 +198,18 @@ export abstract class ThingSpeakLinkBase extends TypedEmitter<ThingSpeakLinkEven
     };
   }
 
-  close(): Promise<void> {
-    if (this.#closing !== undefined) return this.#closing;
+  /** Writes still waiting get their turn (if it comes soon enough), then the transport goes. */
+  protected override beforeShutdown(): Promise<void> {
     const flush = this.ready;
-    // Writes still waiting get their turn (if it comes soon enough), then the transport goes.
-    this.#closing = this.queue
-      .close(flush, this.options.closeFlushMs ?? 10_000)
-      .then((discarded) => {
-        this.#retryReports.close();
-        if (discarded > 0) {
-          const why = flush ? "their turn under the update interval did not come before closing" : "the channel was not connected";
-          this.warn(`${discarded} pending write(s) were discarded: ${why}`);
-        }
-      })
-      .then(() => {
-        this.#ready = false;
-        return this.shutdown();
-      })
-      .catch((err: unknown) => {
-        this.warn(`closing the ThingSpeak link failed: ${toError(err).message}`);
-      })
-      .finally(() => {
-        this.#transport = { state: "closed", queued: 0 };
-        this.#publishStatus();
-      });
-    return this.#closing;
+    this.#flushing = flush;
+    return this.queue.close(flush, this.options.closeFlushMs ?? 10_000).then((discarded) => {
+      this.#flushing = false;
+      this.#retryReports.close();
+      if (discarded > 0) {
+        const why = flush ? "their turn under the update interval did not come before closing" : "the channel was not connected";
+        this.warn(`${discarded} pending write(s) were discarded: ${why}`);
+      }
+    });
   }
 
   /** Checks before a write is queued: it must fit ThingSpeak's 3000-byte message on its own. */
@@ -259,21 +218,17 @@ export abstract class ThingSpeakLinkBase extends TypedEmitter<ThingSpeakLinkEven
   }
 
   /** The transport's status; the pending writes are added here. */
-  protected setStatus(status: LinkStatus): void {
-    const next: LinkStatus = { ...status };
-    if (next.reason !== undefined) next.reason = this.redactor.redact(next.reason);
-    this.#transport = next;
+  protected override setStatus(status: LinkStatus): void {
+    this.#transport = this.redacted(status);
     this.#publishStatus();
   }
 
   /** Ready edges: every false -> true emits `ready` and lets waiting writes go. */
-  protected setReady(ready: boolean): void {
-    const was = this.#ready;
-    this.#ready = ready;
-    if (ready && !was && this.#closing === undefined) {
-      this.emit("ready");
-      this.queue.kick();
-    }
+  protected override setReady(ready: boolean): boolean {
+    this.#transportReady = ready;
+    const rose = super.setReady(ready);
+    if (rose) this.queue.kick();
+    return rose;
   }
 
   /** An entry: emitted as it is, and as one field message per field it has. */
@@ -285,29 +240,11 @@ export abstract class ThingSpeakLinkBase extends TypedEmitter<ThingSpeakLinkEven
     }
   }
 
-  protected deliver(message: ThingSpeakIncoming): void {
-    if (this.#closing === undefined) this.emit("incoming", message);
-  }
-
-  protected warn(text: string): void {
-    this.emit("warning", this.redactor.redact(text));
-  }
-
-  protected assertOpen(): void {
-    if (this.#closing !== undefined) throw new TransportError("closed", "this ThingSpeak channel link is closed");
-  }
-
-  protected unsupported(what: string, why: string): TransportError {
-    return new TransportError("invalid", `${what} is not possible in ${this.connection} mode: ${why}`);
-  }
-
   #publishStatus(): void {
     const pending = this.queue.pending;
     const t = this.#transport;
     const next: ThingSpeakLinkStatus = { ...t, queued: t.queued + (t.state === "connected" ? 0 : pending.writes) };
     if (pending.writes > 0 && t.state !== "closed") next.pending = pending;
-    const same = JSON.stringify(next) === JSON.stringify(this.#status);
-    this.#status = next;
-    if (!same) this.emit("status", this.status);
+    this.showStatus(next, true);
   }
 }

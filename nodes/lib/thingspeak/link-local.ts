@@ -1,36 +1,34 @@
 /**
- * local mode: Node-RED is the ThingSpeak server of a channel hosted on an iot-broker node
- * (emulation.ts). The channel is hosted for as long as the link is open; devices connect with
- * its MQTT device credentials (and its REST keys work on Node-RED's HTTP server). The link talks
- * to the broker in-process (BrokerPubSub, no socket): flows' writes go to the emulation's
- * `write` topic and are stored and delivered exactly like a device's publish, each answered on
- * `written`; new entries arrive on `entries`.
+ * local mode: Node-RED is the ThingSpeak server of a channel hosted on an iot-broker node. The
+ * channel is hosted for as long as the link is open; devices connect with its MQTT device
+ * credentials (and its REST keys work on Node-RED's HTTP server). The link is a thin adapter
+ * over the channel's hosted-device handle (docs/ARCHITECTURE.md 3.5), which the host function
+ * injected by link.ts gives it: flows' writes are `send(update)`, answered with the stored
+ * entry or the refusal; new entries arrive parsed as `uplink`; reads go to the handle's store
+ * (hosted-state.ts).
  *
  * Decisions: subscribing nodes get the entries devices (MQTT or REST) created, not the ones
- * this link wrote itself (as in Blynk's local mode, a flow does not hear its own writes); to
- * tell them apart, entries arriving while a write awaits its answer are held until the answer
- * names the entry it created. A write's receipt carries the stored entry. A write refused for
- * the interval (the emulation counts device and flow updates together) is retried by the write
- * queue after the `retryInMs` the emulation named.
+ * this link wrote itself (as in Blynk's local mode, a flow does not hear its own writes): the
+ * handle never sends those back. A write's receipt carries the stored entry. A write refused
+ * for the interval (the channel counts device, REST and flow updates together) is retried by
+ * the write queue after the `retryInMs` the channel named; while the broker is not running,
+ * writes wait (and one refused as "network" is retried). Reads go on while it is stopped: the
+ * hosting keeps the feed (the handle's store then), as the REST API serves it.
  */
-import { BrokerPubSub, brokers } from "../broker/index.js";
 import { TransportError, toError, type TransportErrorCode } from "../transport/errors.js";
-import type { InboundMessage, LinkStatus } from "../transport/pubsub.js";
-import { encodeUpdate, LIMITS, parseEntry, type ChannelUpdate, type FeedEntry, type FieldNumber } from "./codec.js";
-import { hostThingSpeakChannel, hostedEntries, hostedTopics, type HostedChannel, type WriteResult } from "./emulation.js";
+import type { LinkStatus } from "../transport/pubsub.js";
+import type { ChannelUpdate, FeedEntry, FieldNumber } from "./codec.js";
+import { feedEntries, lastEntry } from "./hosted-state.js";
+import { hostedTopics, type HostChannel, type HostedChannel, type HostedChannelHandle, type RefusalCode, type WriteResult } from "./hosted-types.js";
 import { ThingSpeakLinkBase, type ThingSpeakLinkOptions } from "./link-base.js";
 import type { SendOutcome } from "./write-queue.js";
 
-/** How long a write waits for the emulation's answer before it counts as failed (and is retried). */
-const ANSWER_TIMEOUT_MS = 10_000;
-
-interface InFlight {
-  resolve(outcome: SendOutcome): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
+export interface LocalThingSpeakLinkOptions extends ThingSpeakLinkOptions {
+  /** Hosts the channel and gives its handle (emulation.ts `hostThingSpeakDevice`, passed in by link.ts). */
+  host: HostChannel;
 }
 
-const REFUSAL_CODES: Readonly<Record<string, TransportErrorCode>> = {
+const REFUSAL_CODES: Readonly<Record<RefusalCode, TransportErrorCode>> = {
   "rate-limited": "rate-limited",
   "too-large": "too-large",
   invalid: "invalid",
@@ -38,21 +36,25 @@ const REFUSAL_CODES: Readonly<Record<string, TransportErrorCode>> = {
   conflict: "http",
 };
 
+/** The channel's answer -> what the write queue expects: the entry, or an error it may retry after `retryAfterMs`. */
+function outcomeOf(result: WriteResult): SendOutcome {
+  if (result.ok) return { entryId: result.entry.entry_id, entry: result.entry };
+  const err = new TransportError(REFUSAL_CODES[result.code], `the hosted channel did not store the update (${result.code}): ${result.message}`);
+  throw result.retryInMs === undefined ? err : Object.assign(err, { retryAfterMs: result.retryInMs });
+}
+
 export class LocalThingSpeakLink extends ThingSpeakLinkBase {
   readonly connection = "local" as const;
   readonly #id: string;
   readonly #broker: string;
-  readonly #inflight = new Map<string, InFlight>();
-  /** Entries that arrived while a write awaited its answer (see the decisions). */
-  #held: FeedEntry[] = [];
-  #refs = 0;
-  #pubsub: BrokerPubSub | undefined;
-  #unhost: (() => void) | undefined;
+  readonly #host: HostChannel;
+  #handle: HostedChannelHandle | undefined;
 
-  constructor(options: ThingSpeakLinkOptions) {
+  constructor(options: LocalThingSpeakLinkOptions) {
     super(options, false);
     this.#id = options.id;
     this.#broker = options.broker ?? "";
+    this.#host = options.host;
     hostedTopics.up(this.#id); // throws for an id that cannot be a topic level
   }
 
@@ -62,7 +64,7 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
 
   start(): void {
     this.assertOpen();
-    if (this.#pubsub !== undefined) return;
+    if (this.#handle !== undefined) return;
     const o = this.options;
     const channel: HostedChannel = {
       id: this.#id,
@@ -76,53 +78,38 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
       ...(o.readKey === undefined ? {} : { readKey: o.readKey }),
       ...(o.fieldNames === undefined ? {} : { fieldNames: o.fieldNames }),
     };
-    // Hosted first: on every broker (re)start the emulation is plugged in before this link attaches.
-    this.#unhost = hostThingSpeakChannel(this.#broker, channel, (err) => { this.warn(toError(err).message); }, { now: this.now });
-    const pubsub = new BrokerPubSub(brokers, this.#broker, { maxPayloadBytes: LIMITS.messageBytes * 4 });
-    this.#pubsub = pubsub;
-    pubsub.on("status", (status) => { this.#onBrokerStatus(status); });
-    pubsub.on("warning", (text) => { this.warn(text); });
-    const listen = (topic: string, handler: (m: InboundMessage) => void): void => {
-      pubsub.subscribe(topic, handler).catch((err: unknown) => {
-        this.warn(`could not listen to the hosted channel: ${toError(err).message}`);
-      });
-    };
-    listen(hostedTopics.entries(this.#id), (m) => { this.#onEntry(m); });
-    listen(hostedTopics.written(this.#id), (m) => { this.#onWritten(m); });
-    this.#onBrokerStatus(pubsub.status);
+    const handle = this.#host(this.#broker, channel, (err) => {
+      this.warn(toError(err).message);
+    }, { now: this.now });
+    this.#handle = handle;
+    handle.on("status", (status) => { this.#onStatus(status); });
+    handle.on("warning", (text) => { this.warn(text); });
+    handle.on("uplink", (entry) => { this.deliverEntry(entry, "device"); });
+    this.#onStatus(handle.status);
   }
 
   readNew(afterEntryId?: number, field?: FieldNumber): Promise<FeedEntry[]> {
     try {
       this.assertOpen();
-      const all = hostedEntries(this.#id, afterEntryId === undefined ? {} : { afterEntryId });
-      if (all === undefined) throw new TransportError("invalid", "the channel is not hosted (see the warnings of its thingspeak-channel node)");
-      const wanted = field === undefined ? all : all.filter((e) => e[`field${field}`] !== null);
-      return Promise.resolve(afterEntryId === undefined ? wanted.slice(-1) : wanted);
+      const store = this.#handle?.store;
+      if (store === undefined) {
+        throw new TransportError("network", `the hosted channel is not running: ${this.#handle?.problem ?? "its iot-broker node is not running"}`);
+      }
+      if (afterEntryId === undefined) {
+        const last = lastEntry(store, field);
+        return Promise.resolve(last === undefined ? [] : [last]);
+      }
+      const all = feedEntries(store, afterEntryId);
+      return Promise.resolve(field === undefined ? all : all.filter((e) => e[`field${field}`] !== null));
     } catch (err) {
       return Promise.reject(toError(err));
     }
   }
 
   protected sendUpdate(update: ChannelUpdate): Promise<SendOutcome> {
-    const pubsub = this.#pubsub;
-    if (pubsub === undefined) return Promise.reject(this.unsupported("writing before start", "the link was not started"));
-    let body: string;
-    try {
-      body = encodeUpdate(update);
-    } catch (err) {
-      return Promise.reject(toError(err));
-    }
-    const ref = String(++this.#refs);
-    return new Promise<SendOutcome>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#settle(ref, new TransportError("timeout", "the hosted channel did not answer the write in time"));
-      }, ANSWER_TIMEOUT_MS);
-      this.#inflight.set(ref, { resolve, reject, timer });
-      pubsub.publish(`${hostedTopics.write(this.#id)}/${ref}`, body, { qos: 0 }).catch((err: unknown) => {
-        this.#settle(ref, toError(err));
-      });
-    });
+    const handle = this.#handle;
+    if (handle === undefined) return Promise.reject(this.unsupported("writing before start", "the link was not started"));
+    return handle.send(update).then(outcomeOf);
   }
 
   protected sendBulk(): Promise<void> {
@@ -130,68 +117,16 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
   }
 
   protected watchedChanged(): void {
-    // Entries are always followed (own writes must be told apart); nodes pick what they watch.
+    // Every new entry arrives anyway (the handle delivers them); nodes pick what they watch.
   }
 
   protected async shutdown(): Promise<void> {
-    for (const ref of [...this.#inflight.keys()]) this.#settle(ref, new TransportError("closed", "the ThingSpeak channel link was closed"));
-    await this.#pubsub?.close();
-    this.#unhost?.();
+    await this.#handle?.close();
   }
 
-  #onBrokerStatus(status: LinkStatus): void {
-    if (status.state !== "connected") {
-      this.setReady(false);
-      // Answers will not come from a stopped broker: retried once it runs again.
-      const lost = new TransportError("network", "the iot-broker node stopped before the write was answered");
-      for (const ref of [...this.#inflight.keys()]) this.#settle(ref, lost);
-    }
+  #onStatus(status: LinkStatus): void {
+    if (status.state !== "connected") this.setReady(false);
     this.setStatus({ ...status, ...(status.state === "disconnected" ? { reason: status.reason ?? "the iot-broker node is not running" } : {}) });
     if (status.state === "connected") this.setReady(true);
-  }
-
-  #onEntry(message: InboundMessage): void {
-    let entry: FeedEntry;
-    try {
-      entry = parseEntry(message.payload, this.channelId);
-    } catch (err) {
-      this.warn(`ignored an unreadable entry of the hosted channel: ${toError(err).message}`);
-      return;
-    }
-    if (this.#inflight.size > 0) this.#held.push(entry);
-    else this.deliverEntry(entry, "device");
-  }
-
-  #onWritten(message: InboundMessage): void {
-    let result: WriteResult;
-    try {
-      result = JSON.parse(message.payload.toString("utf8")) as WriteResult;
-    } catch (err) {
-      this.warn(`ignored an unreadable write answer of the hosted channel: ${toError(err).message}`);
-      return;
-    }
-    const ref = result.ref ?? "";
-    if (result.ok) {
-      this.#settle(ref, { entryId: result.entry.entry_id, entry: result.entry });
-      return;
-    }
-    const code = REFUSAL_CODES[result.code] ?? "invalid";
-    const err = new TransportError(code, `the hosted channel did not store the update (${result.code}): ${result.message}`);
-    this.#settle(ref, result.retryInMs === undefined ? err : Object.assign(err, { retryAfterMs: result.retryInMs }));
-  }
-
-  /** Ends the write `ref` (an unknown ref is another link's or a late answer: ignored), then releases held entries. */
-  #settle(ref: string, outcome: SendOutcome | Error): void {
-    const pending = this.#inflight.get(ref);
-    if (pending === undefined) return;
-    this.#inflight.delete(ref);
-    clearTimeout(pending.timer);
-    if (outcome instanceof Error) pending.reject(outcome);
-    else pending.resolve(outcome);
-    if (this.#inflight.size > 0) return;
-    const own = outcome instanceof Error ? undefined : outcome.entryId;
-    const held = this.#held;
-    this.#held = [];
-    for (const entry of held) if (entry.entry_id !== own) this.deliverEntry(entry, "device");
   }
 }

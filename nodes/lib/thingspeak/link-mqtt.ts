@@ -20,27 +20,23 @@ import {
   encodeUpdate, LIMITS, parseEntry, parseFieldPayload, parseTopic, subscribeFieldTopic, subscribeTopic, publishTopic,
   type ChannelUpdate, type FeedEntry,
 } from "./codec.js";
-import { ThingSpeakLinkBase, type ThingSpeakLinkOptions } from "./link-base.js";
+import { DEFAULT_SERVERS, ThingSpeakLinkBase, type ThingSpeakLinkOptions } from "./link-base.js";
 import type { SendOutcome } from "./write-queue.js";
-
-export const DEFAULT_MQTT_SERVER = "mqtts://mqtt3.thingspeak.com:8883";
-/** ThingSpeak closes idle connections after an hour (UNCONFIRMED); a minute's keepalive stays well inside. */
-const KEEPALIVE_SEC = 60;
 
 export class MqttThingSpeakLink extends ThingSpeakLinkBase {
   readonly connection = "mqtt" as const;
   readonly #session: SharedMqttSession;
   readonly #subs = new Map<string, Promise<Subscription | undefined>>();
-  #started = false;
 
   constructor(options: ThingSpeakLinkOptions) {
     super(options, false);
     this.#session = sharedMqttSessions.acquire({
-      url: options.server ?? DEFAULT_MQTT_SERVER,
+      url: options.server ?? DEFAULT_SERVERS.mqtt,
       clientId: options.clientId ?? "",
       username: options.username ?? "",
       password: options.password ?? "",
-      keepaliveSec: KEEPALIVE_SEC,
+      // ThingSpeak closes idle connections after an hour (UNCONFIRMED); a minute's keepalive stays well inside.
+      keepaliveSec: 60,
       clean: true,
       maxPayloadBytes: LIMITS.messageBytes,
       // Writes wait in the write queue while offline; the outbox would release them in a burst.
@@ -48,16 +44,7 @@ export class MqttThingSpeakLink extends ThingSpeakLinkBase {
       redactor: this.redactor,
       ...options.mqtt,
     });
-    this.#session.on("status", (status) => {
-      if (status.state !== "connected") this.setReady(false);
-      this.setStatus(status);
-    });
-    this.#session.on("warning", (text) => {
-      this.warn(text);
-    });
-    this.#session.on("connected", () => {
-      this.setReady(true);
-    });
+    this.follow(this.#session, () => { this.setReady(true); });
     this.#session.on("kicked", (count) => {
       this.emit("kicked", count);
     });
@@ -68,10 +55,7 @@ export class MqttThingSpeakLink extends ThingSpeakLinkBase {
   }
 
   start(): void {
-    this.assertOpen();
-    if (this.#started) return;
-    this.#started = true;
-    this.#session.start();
+    if (this.firstStart()) this.#session.start();
   }
 
   readNew(): Promise<FeedEntry[]> {

@@ -20,21 +20,19 @@ import {
   buildBulkUpdateRequest, buildFeedsRequest, buildFieldRequest, buildUpdateRequest, parseFeedsAnswer, parseUpdateAnswer,
   restError, type RestRequest,
 } from "./rest-codec.js";
-import { ThingSpeakLinkBase, type ThingSpeakLinkOptions } from "./link-base.js";
+import { DEFAULT_SERVERS, ThingSpeakLinkBase, type ThingSpeakLinkOptions } from "./link-base.js";
 import type { SendOutcome } from "./write-queue.js";
 
-export const DEFAULT_REST_SERVER = "https://api.thingspeak.com";
 /** Entries asked for per poll: more new entries than this between two polls are not all seen. */
 const POLL_RESULTS = 100;
 
 export class RestThingSpeakLink extends ThingSpeakLinkBase {
   readonly connection = "rest" as const;
   readonly #http: HttpClient;
-  #started = false;
 
   constructor(options: ThingSpeakLinkOptions) {
     super(options, true);
-    this.#http = new HttpClient({ baseUrl: options.server ?? DEFAULT_REST_SERVER, redactor: this.redactor, ...options.http });
+    this.#http = new HttpClient({ baseUrl: options.server ?? DEFAULT_SERVERS.rest, redactor: this.redactor, ...options.http });
   }
 
   get server(): string | undefined {
@@ -42,12 +40,8 @@ export class RestThingSpeakLink extends ThingSpeakLinkBase {
   }
 
   start(): void {
-    this.assertOpen();
-    if (this.#started) return;
-    this.#started = true;
     // Nothing to connect: usable until a request says otherwise.
-    this.setStatus({ state: "connected", queued: 0 });
-    this.setReady(true);
+    if (this.firstStart()) this.reachable();
   }
 
   async readNew(afterEntryId?: number, field?: FieldNumber): Promise<FeedEntry[]> {
@@ -91,25 +85,12 @@ export class RestThingSpeakLink extends ThingSpeakLinkBase {
   async #call(spec: RestRequest, retry: boolean): Promise<string> {
     this.assertOpen();
     try {
-      const response = await this.#http.request<string>({
-        method: spec.method,
-        path: spec.path,
-        query: spec.query,
-        ...(spec.body === undefined ? {} : { body: spec.body }),
-        ...(spec.headers === undefined ? {} : { headers: spec.headers }),
-        responseType: "text",
-        retry,
-      });
-      this.#reachable();
-      return response.data;
+      const body = await this.#http.text({ ...spec, retry });
+      this.reachable();
+      return body;
     } catch (err) {
       throw this.#failed(err);
     }
-  }
-
-  #reachable(): void {
-    if (this.status.state !== "connected") this.setStatus({ state: "connected", queued: 0 });
-    this.setReady(true);
   }
 
   /** A failure in ThingSpeak's words, with the status updated when it says something about the link. */
@@ -117,23 +98,14 @@ export class RestThingSpeakLink extends ThingSpeakLinkBase {
     if (!(err instanceof HttpError)) return toError(err);
     if (err.status !== undefined && err.status < 500) {
       const described = restError(err.status, err.body);
-      if (described.code === "auth") this.setStatus({ state: "auth-failed", reason: "API key refused", queued: 0 });
-      else this.#reachable();
+      if (described.code === "auth") this.setStatus({ state: "auth-failed", reason: "API key refused", queued: 0, refusal: err.status });
+      else this.reachable();
       // Keep the server's Retry-After for the write queue's backoff.
-      return Object.assign(new TransportError(described.code, `${described.message} (${err.method} ${pathOf(err.url)})`, { status: err.status, retryable: described.retryable, cause: err }), { retryAfterMs: err.retryAfterMs });
+      return Object.assign(new TransportError(described.code, `${described.message} (${err.method} ${err.path})`, { status: err.status, retryable: described.retryable, cause: err }), { retryAfterMs: err.retryAfterMs });
     }
     if (err.code === "network" || err.code === "timeout" || (err.status !== undefined && err.status >= 500)) {
       this.setStatus({ state: "disconnected", reason: err.message, queued: 0 });
     }
     return err;
-  }
-}
-
-/** The path of a (redacted) URL, for short messages. */
-function pathOf(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url;
   }
 }

@@ -33,19 +33,7 @@ export function statusView(status: ThingSpeakLinkStatus, connection: ThingSpeakC
 
 /** Registers `userId` with the channel and follows its link; undefined when the channel is unusable. */
 export function useLink(channel: ThingSpeakChannelHandle, userId: string, hooks: LinkUserHooks<ThingSpeakIncoming>): LinkUse | undefined {
-  const known: { link?: ThingSpeakLink } = {};
-  // The shared glue gives the view of the transport state only: the pending writes are read
-  // from the link's status, which the status event has just set.
-  const use = sharedUseLink<ThingSpeakIncoming, ThingSpeakLink>(channel, userId, channel.connection === "local", {
-    ...hooks,
-    status: (view) => {
-      hooks.status(known.link === undefined || view === undefined ? view : statusView(known.link.status, channel.connection));
-    },
-  });
-  if (use === undefined) return undefined;
-  known.link = use.link;
-  hooks.status(statusView(use.link.status, channel.connection));
-  return use;
+  return sharedUseLink(channel, userId, (status: ThingSpeakLinkStatus) => statusView(status, channel.connection), hooks);
 }
 
 /** The handle of a thingspeak-channel config node (what RED.nodes.getNode gave), or undefined for anything else. */

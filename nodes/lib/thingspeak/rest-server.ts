@@ -1,46 +1,52 @@
 /**
  * ThingSpeak REST API, server side (docs/PROTOCOLS.md 5.2): what the self-hosted API needs to
- * understand a request and to answer it like the cloud. Pure: the emulation strips its mount
- * path, checks keys against its channels, reads its store, and sends the RestAnswer.
+ * understand a request. Pure: the emulation strips its mount path, checks keys against its
+ * channels, reads its store, and sends the answer (rest-answers.ts, re-exported here).
  *
- * Decisions on UNCONFIRMED or undocumented points (see also codec.ts and rest-codec.ts):
- * - Served: `update[.json]` (GET/POST), `feeds`, `feeds/last`, `fields/N`, `fields/N/last` in json
- *   and csv, plus txt for `fields/N/last`; no extension means json (text for `update`). Other
- *   documented paths (bulk_update, last_data_age, xml) answer 404 "not served here".
+ * Decisions on UNCONFIRMED or undocumented points (see also codec.ts, rest-codec.ts and
+ * rest-answers.ts):
+ * - Served: `update[.json]` (GET/POST); `feeds`, `feeds/last`, `fields/N`, `fields/N/last` and
+ *   `status` in json and csv, plus txt for `fields/N/last`; `feeds/last_data_age` and
+ *   `fields/N/last_data_age` in json, csv and txt; POST `bulk_update.json` (rest-bulk.ts). No
+ *   extension means json (text for `update`). Other documented paths (bulk_update.csv, xml)
+ *   answer 404 "not served here".
  * - POST bodies: JSON when the Content-Type says so, otherwise form-encoded (devices often omit
  *   the header); body parameters win over query parameters; the key may also come in the
  *   THINGSPEAKAPIKEY header. `/update` names no channel: the write key selects it, so a missing
  *   key is 401 here and a wrong one is the emulation's 401.
- * - Times: answers are always UTC. Zone-less `start`, `end` and update `created_at` are read as
- *   UTC; with a `timezone` other than UTC they are refused (400) rather than misread.
+ * - Times: `timezone` (an IANA name) or `offset` (whole hours, -12 to 14) names the zone of a
+ *   read's answers and of zone-less `start` and `end`; `timezone` also reads a zone-less update
+ *   `created_at`. Without them times are UTC. ThingSpeak's Rails zone names ("Eastern Time (US
+ *   & Canada)") are not known: 400 naming the IANA form.
  * - Reads: `results` defaults to 100 without a time range and 8000 with one (UNCONFIRMED), values
- *   above 8000 are clamped. Aggregation and filtering
- *   parameters (min, max, round, timescale, sum, average, median) are refused (400), never ignored.
+ *   above 8000 are clamped; `status` reads the last day unless a range is given (as the
+ *   open-source ThingSpeak does). Aggregation and filtering parameters (min, max, round,
+ *   timescale, sum, average, median) are refused (400), never ignored.
  * - A rejected update (over the interval) answers 200 with body `0` (what device libraries
  *   expect); an empty channel's last entry answers `-1`.
- * - Feed entries list the fields the channel names (all 8 when it names none); CSV uses the JSON
- *   key names as header and ISO 8601 UTC times.
  */
 import {
   type ChannelUpdate,
   type FeedEntry,
   type FieldNumber,
   type FormPair,
-  FIELD_NUMBERS,
   LIMITS,
   createdAtMs,
   decodeForm,
   formPair,
   isPlainObject,
-  parseEntry,
   parseUpdateForm,
 } from "./codec.js";
 import { TransportError } from "../transport/errors.js";
-import { REST_ERRORS, type ChannelInfo, type RestErrorCode } from "./rest-codec.js";
-import { JSON_TYPE, TEXT_TYPE, type ApiReply } from "../transport/http-api-skeleton.js";
+import { isTimeZone, ZoneClock } from "../transport/time-zone.js";
 import { jsonTextTooDeep, tooDeep } from "../transport/json-limits.js";
+import { restRefusal, type ReadFormatServed, type RestRefusal } from "./rest-answers.js";
+import { parseBulkBody, type BulkItem } from "./rest-bulk.js";
 
-export type ReadFormatServed = "json" | "csv" | "txt";
+export {
+  channelJson, encodeCsv, formatAgeAnswer, formatBulkAnswer, formatFeedsAnswer, formatLastAnswer, formatRestError, formatStatusAnswer,
+  formatUpdateAnswer, inZone, parseFeedsCsv, restRefusal, type EntryShape, type ReadFormatServed, type RestAnswer, type RestRefusal,
+} from "./rest-answers.js";
 
 export interface ReadQuery {
   results: number;
@@ -50,6 +56,8 @@ export interface ReadQuery {
   start?: number;
   end?: number;
   timezone?: string;
+  /** Whole hours east of UTC that answers show (ThingSpeak's `offset`); `timezone` wins. */
+  offset?: number;
   status: boolean;
   location: boolean;
   prepend?: string;
@@ -58,28 +66,21 @@ export interface ReadQuery {
 
 export type RestIntent =
   | { op: "update"; format: "text" | "json"; apiKey: string; update: ChannelUpdate; timezone?: string; ignored: string[] }
-  | { op: "feeds" | "last"; channelId: number; format: ReadFormatServed; apiKey?: string; query: ReadQuery }
-  | { op: "field" | "field-last"; channelId: number; field: FieldNumber; format: ReadFormatServed; apiKey?: string; query: ReadQuery };
-
-export interface RestRefusal {
-  status: number;
-  error: RestErrorCode;
-  message: string;
-}
-
-/** An answer of the self-hosted API: always with a Content-Type. */
-export type RestAnswer = ApiReply & { contentType: string };
+  | { op: "feeds" | "last" | "status" | "age"; channelId: number; format: ReadFormatServed; apiKey?: string; query: ReadQuery }
+  | { op: "field" | "field-last" | "field-age"; channelId: number; field: FieldNumber; format: ReadFormatServed; apiKey?: string; query: ReadQuery }
+  /** `bulk_update.json`: the updates with their times still to resolve (rest-bulk.ts `resolveTimes`). */
+  | { op: "bulk"; channelId: number; apiKey?: string; items: BulkItem[] };
 
 export type QueryArg = string | URLSearchParams | Readonly<Record<string, unknown>> | undefined;
 export type HeadersArg = Readonly<Record<string, string | readonly string[] | undefined>>;
 
 const DEFAULT_RESULTS = 100;
 const REFUSED_PARAMS = ["min", "max", "round", "timescale", "sum", "average", "median"];
-const ROUTE = /^\/channels\/([^/]+)\/(feeds|fields\/([^/.]+))(\/last)?(?:\.([A-Za-z]+))?$/;
-const CSV_TYPE = "text/csv; charset=utf-8";
+const ROUTE = /^\/channels\/([^/]+)\/(feeds|fields\/([^/.]+)|status|bulk_update)(\/last|\/last_data_age)?(?:\.([A-Za-z]+))?$/;
+const SERVED = "/update, /channels/<id>/feeds, /channels/<id>/feeds/last, /channels/<id>/fields/<1-8>, /channels/<id>/fields/<1-8>/last (.json or .csv), /channels/<id>/status, .../last_data_age, POST /channels/<id>/bulk_update.json";
 
 function refuse(status: number, message: string): RestRefusal {
-  return { status, error: REST_ERRORS[status]?.code ?? "error_bad_request", message };
+  return restRefusal(status, message);
 }
 
 function isRefusal(value: unknown): value is RestRefusal {
@@ -151,30 +152,40 @@ function parseRequest(method: string, rawPath: string, query: QueryArg, body: un
     if (apiKey === undefined) return refuse(401, "the write API key is missing; send it as api_key or in the THINGSPEAKAPIKEY header");
     const at = form.update.created_at;
     if (typeof at === "string" && !hasZone(at) && !isUtcName(form.timezone)) {
-      return refuse(400, `created_at has no zone and timezone is ${String(form.timezone)}; the self-hosted API reads times in UTC; accepted: a time with Z or an offset, or timezone=UTC`);
+      const clock = zoneClock(form.timezone, undefined);
+      if (isRefusal(clock)) return clock;
+      form.update.created_at = zonedMs(at, clock);
     }
     const intent: RestIntent = { op: "update", format, apiKey, update: form.update, ignored: form.ignored };
     if (form.timezone !== undefined) intent.timezone = form.timezone;
     return intent;
   }
   const m = ROUTE.exec(path);
-  if (!m) return refuse(404, `${path} is not served here; accepted: /update, /channels/<id>/feeds, /channels/<id>/feeds/last, /channels/<id>/fields/<1-8>, /channels/<id>/fields/<1-8>/last (.json or .csv)`);
-  const [, idText = "", , fieldText, last, ext] = Array.from(m, (g): string | undefined => g);
+  const [, idText = "", what = "", fieldText, suffix, ext] = Array.from(m ?? [], (g): string | undefined => g);
+  if (!m || ((what === "status" || what === "bulk_update") && suffix !== undefined)) return refuse(404, `${path} is not served here; accepted: ${SERVED}`);
   if (!/^[1-9]\d{0,15}$/.test(idText)) return refuse(404, `channel ${JSON.stringify(idText)} does not exist; accepted: a positive whole number`);
-  if (method !== "GET" && method !== "HEAD") return refuse(405, `${method} is not allowed on ${path}; accepted: GET`);
-  const format = (ext ?? "json").toLowerCase();
-  const formats = last !== undefined && fieldText !== undefined ? ["json", "csv", "txt"] : ["json", "csv"];
-  if (!formats.includes(format)) return refuse(404, `format ${format} is not served here; accepted: ${formats.join(", ")}`);
   const channelId = Number(idText);
-  const readQuery = parseReadQuery(params);
-  if (isRefusal(readQuery)) return readQuery;
+  const format = (ext ?? "json").toLowerCase();
   const apiKeyParam = params.findLast((p) => p.key === "api_key")?.value;
   const apiKey = apiKeyParam !== undefined && apiKeyParam !== "" ? apiKeyParam : headerKey(headers);
+  if (what === "bulk_update") {
+    if (format !== "json") return refuse(404, `bulk_update.${format} is not served here; accepted: POST /channels/<id>/bulk_update.json`);
+    if (method !== "POST") return refuse(405, `${method} is not allowed on ${path}; accepted: POST`);
+    const bulk = parseBulkBody(body, LIMITS.bulkMessages.paid);
+    const key = bulk.apiKey ?? apiKey;
+    return { op: "bulk", channelId, items: bulk.items, ...(key === undefined ? {} : { apiKey: key }) };
+  }
+  if (method !== "GET" && method !== "HEAD") return refuse(405, `${method} is not allowed on ${path}; accepted: GET`);
+  const formats = suffix === "/last_data_age" || (suffix === "/last" && fieldText !== undefined) ? ["json", "csv", "txt"] : ["json", "csv"];
+  if (!formats.includes(format)) return refuse(404, `format ${format} is not served here; accepted: ${formats.join(", ")}`);
+  const readQuery = parseReadQuery(params, what === "status");
+  if (isRefusal(readQuery)) return readQuery;
   const base = { channelId, format: format as ReadFormatServed, query: readQuery, ...(apiKey !== undefined ? { apiKey } : {}) };
-  if (fieldText === undefined) return { op: last === undefined ? "feeds" : "last", ...base };
+  if (what === "status") return { op: "status", ...base };
+  if (fieldText === undefined) return { op: suffix === undefined ? "feeds" : suffix === "/last" ? "last" : "age", ...base };
   const field = /^[1-8]$/.test(fieldText) ? (Number(fieldText) as FieldNumber) : undefined;
   if (field === undefined) return refuse(404, `field ${JSON.stringify(fieldText)} does not exist; accepted: 1 to 8`);
-  return { op: last === undefined ? "field" : "field-last", field, ...base };
+  return { op: suffix === undefined ? "field" : suffix === "/last" ? "field-last" : "field-age", field, ...base };
 }
 
 function bodyPairs(body: unknown, contentType: string): FormPair[] {
@@ -200,9 +211,37 @@ function hasZone(text: string): boolean {
   return /(?:Z|UTC|[+-]\d{2}:?\d{2})\s*$/i.test(text);
 }
 
-/** No timezone, or one that is UTC: the only ones under which zone-less times are read right. */
+/** No timezone, or one that is UTC: zone-less times are read as they are. */
 function isUtcName(timezone: string | undefined): boolean {
   return timezone === undefined || timezone === "" || /^(?:UTC|Etc\/UTC|GMT|Etc\/GMT)$/i.test(timezone);
+}
+
+/** The IANA zone for ThingSpeak's `offset` in whole hours (Etc/GMT names count the other way). */
+function offsetZone(hours: number): string {
+  return hours === 0 ? "UTC" : `Etc/GMT${hours > 0 ? "-" : "+"}${Math.abs(hours)}`;
+}
+
+/** The clock of a request's `timezone` (else its `offset`), undefined for UTC, or the refusal of a zone not known. */
+function zoneClock(timezone: string | undefined, offset: number | undefined): ZoneClock | undefined | RestRefusal {
+  if (timezone !== undefined && timezone !== "") {
+    if (!isTimeZone(timezone)) return refuse(400, `timezone ${JSON.stringify(timezone)} is not known here; accepted: an IANA time zone such as America/New_York or Europe/Berlin, or UTC`);
+    return isUtcName(timezone) ? undefined : new ZoneClock(timezone);
+  }
+  return offset === undefined || offset === 0 ? undefined : new ZoneClock(offsetZone(offset));
+}
+
+/** The zone a read's answer shows (its `timezone`, else its `offset`), or undefined for UTC. */
+export function answerZone(query: ReadQuery): ZoneClock | undefined {
+  const clock = zoneClock(query.timezone, query.offset);
+  return isRefusal(clock) ? undefined : clock; // checked when the query was parsed
+}
+
+/** A time text read on `clock`'s wall clock when it names no zone of its own. */
+function zonedMs(text: string, clock: ZoneClock | undefined): number {
+  const utcReading = createdAtMs(text);
+  if (clock === undefined || hasZone(text)) return utcReading;
+  const d = new Date(utcReading);
+  return clock.instant({ year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds() }) + d.getUTCMilliseconds();
 }
 
 function positive(pairs: ReadonlyMap<string, string>, key: string): number | RestRefusal | undefined {
@@ -212,13 +251,21 @@ function positive(pairs: ReadonlyMap<string, string>, key: string): number | Res
   return Number(text);
 }
 
-function parseReadQuery(params: readonly FormPair[]): ReadQuery | RestRefusal {
+/** `lastDay`: without a range, the last day (status reads). */
+function parseReadQuery(params: readonly FormPair[], lastDay = false): ReadQuery | RestRefusal {
   const map = new Map(params.map((p) => [p.key, p.value] as const));
   const refused = REFUSED_PARAMS.filter((k) => map.has(k));
-  if (refused.length > 0) return refuse(400, `${refused.join(", ")} ${refused.length > 1 ? "are" : "is"} not offered by the self-hosted API; accepted: results, days, minutes, start, end, timezone, status, location, prepend, append`);
+  if (refused.length > 0) return refuse(400, `${refused.join(", ")} ${refused.length > 1 ? "are" : "is"} not offered by the self-hosted API; accepted: results, days, minutes, start, end, timezone, offset, status, location, prepend, append`);
   const query: ReadQuery = { results: DEFAULT_RESULTS, status: map.get("status") === "true", location: map.get("location") === "true" };
   const timezone = map.get("timezone");
   if (timezone !== undefined && timezone !== "") query.timezone = timezone;
+  const offset = map.get("offset");
+  if (offset !== undefined && offset !== "") {
+    if (!/^[+-]?\d{1,2}$/.test(offset) || Number(offset) < -12 || Number(offset) > 14) return refuse(400, `offset ${JSON.stringify(offset)} is not accepted; accepted: whole hours from -12 to 14`);
+    query.offset = Number(offset);
+  }
+  const clock = zoneClock(query.timezone, query.offset);
+  if (isRefusal(clock)) return clock;
   for (const key of ["days", "minutes"] as const) {
     const n = positive(map, key);
     if (isRefusal(n)) return n;
@@ -226,12 +273,9 @@ function parseReadQuery(params: readonly FormPair[]): ReadQuery | RestRefusal {
   }
   for (const key of ["start", "end"] as const) {
     const text = map.get(key);
-    if (text === undefined || text === "") continue;
-    if (!hasZone(text) && !isUtcName(query.timezone)) {
-      return refuse(400, `${key} has no zone and timezone is ${query.timezone}; the self-hosted API reads times in UTC; accepted: a time with Z or an offset, or timezone=UTC`);
-    }
-    query[key] = createdAtMs(text);
+    if (text !== undefined && text !== "") query[key] = zonedMs(text, clock);
   }
+  if (lastDay && query.start === undefined && query.end === undefined && query.days === undefined && query.minutes === undefined) query.days = 1;
   const ranged = query.start !== undefined || query.end !== undefined || query.days !== undefined || query.minutes !== undefined;
   const results = positive(map, "results");
   if (isRefusal(results)) return results;
@@ -254,126 +298,3 @@ export function selectEntries(entries: readonly FeedEntry[], query: ReadQuery, n
   return inRange.slice(Math.max(0, inRange.length - query.results));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Answers
-
-export function formatUpdateAnswer(format: "text" | "json", entry: FeedEntry | undefined): RestAnswer {
-  if (entry === undefined) return { status: 200, contentType: format === "json" ? JSON_TYPE : TEXT_TYPE, body: "0" };
-  return format === "json" ? { status: 200, contentType: JSON_TYPE, body: JSON.stringify(parseEntry(entry)) } : { status: 200, contentType: TEXT_TYPE, body: String(entry.entry_id) };
-}
-
-export interface EntryShape {
-  /** Only this field (fields/N reads). */
-  field?: FieldNumber;
-  status?: boolean;
-  location?: boolean;
-}
-
-/** The keys an entry shows in a read: created_at, entry_id, the fields, then status/location on request. */
-function entryKeys(channel: ChannelInfo, shape: EntryShape): (keyof FeedEntry)[] {
-  const named = FIELD_NUMBERS.filter((n) => channel.fieldNames[n] !== undefined);
-  const fields = shape.field !== undefined ? [shape.field] : named.length > 0 ? named : FIELD_NUMBERS;
-  const keys: (keyof FeedEntry)[] = ["created_at", "entry_id", ...fields.map((n) => `field${n}` as const)];
-  if (shape.location === true) keys.push("latitude", "longitude", "elevation");
-  if (shape.status === true) keys.push("status");
-  return keys;
-}
-
-function pick(entry: FeedEntry, keys: readonly (keyof FeedEntry)[]): Record<string, unknown> {
-  return Object.fromEntries(keys.map((k) => [k, entry[k]]));
-}
-
-export function channelJson(channel: ChannelInfo): Record<string, unknown> {
-  const out: Record<string, unknown> = { id: channel.id };
-  for (const k of ["name", "description", "latitude", "longitude"] as const) if (channel[k] !== undefined) out[k] = channel[k];
-  for (const n of FIELD_NUMBERS) if (channel.fieldNames[n] !== undefined) out[`field${n}`] = channel.fieldNames[n];
-  for (const k of ["created_at", "updated_at", "last_entry_id"] as const) if (channel[k] !== undefined) out[k] = channel[k];
-  return out;
-}
-
-/** `feeds` and `fields/N` answers (entries already selected). */
-export function formatFeedsAnswer(format: "json" | "csv", channel: ChannelInfo, entries: readonly FeedEntry[], shape: EntryShape = {}): RestAnswer {
-  const keys = entryKeys(channel, shape);
-  if (format === "csv") return { status: 200, contentType: CSV_TYPE, body: encodeCsv(keys, entries) };
-  return { status: 200, contentType: JSON_TYPE, body: JSON.stringify({ channel: channelJson(channel), feeds: entries.map((e) => pick(e, keys)) }) };
-}
-
-/** `feeds/last` and `fields/N/last` answers; no entry gives `-1`. txt is the field value (with prepend/append). */
-export function formatLastAnswer(format: ReadFormatServed, channel: ChannelInfo, entry: FeedEntry | undefined, shape: EntryShape & { prepend?: string; append?: string } = {}): RestAnswer {
-  const contentType = format === "json" ? JSON_TYPE : format === "csv" ? CSV_TYPE : TEXT_TYPE;
-  if (entry === undefined) return { status: 200, contentType, body: "-1" };
-  const keys = entryKeys(channel, shape);
-  if (format === "csv") return { status: 200, contentType, body: encodeCsv(keys, [entry]) };
-  if (format === "txt") {
-    const value = shape.field !== undefined ? entry[`field${shape.field}`] : null;
-    return { status: 200, contentType, body: `${shape.prepend ?? ""}${value ?? ""}${shape.append ?? ""}` };
-  }
-  return { status: 200, contentType, body: JSON.stringify(pick(entry, keys)) };
-}
-
-/** The documented error form: JSON `{"status":"401","error":{...}}`, or just the code as text. */
-export function formatRestError(refusal: RestRefusal, format: "json" | "text" = "json"): RestAnswer {
-  if (format === "text") return { status: refusal.status, contentType: TEXT_TYPE, body: refusal.error };
-  const meaning = REST_ERRORS[refusal.status]?.meaning ?? "the request was refused";
-  const body = { status: String(refusal.status), error: { error_code: refusal.error, message: meaning, details: refusal.message } };
-  return { status: refusal.status, contentType: JSON_TYPE, body: JSON.stringify(body) };
-}
-
-/** A refusal for a documented status (e.g. 401 for a wrong key, 429 over the interval). */
-export function restRefusal(status: number, message: string): RestRefusal {
-  return refuse(status, message);
-}
-
-// ---------------------------------------------------------------------------------------------
-// CSV (RFC 4180 quoting)
-
-function csvCell(value: string | number | null): string {
-  const text = value === null ? "" : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-export function encodeCsv(keys: readonly (keyof FeedEntry)[], entries: readonly FeedEntry[]): string {
-  const rows = entries.map((e) => keys.map((k) => csvCell(e[k])).join(","));
-  return [keys.join(","), ...rows].join("\n") + "\n";
-}
-
-function csvRows(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = "";
-  let quoted = false;
-  const endCell = (): void => {
-    row.push(cell);
-    cell = "";
-  };
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charAt(i);
-    if (quoted) {
-      if (ch !== '"') cell += ch;
-      else if (text.charAt(i + 1) === '"') {
-        cell += '"';
-        i++;
-      } else quoted = false;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") endCell();
-    else if (ch === "\n" || ch === "\r") {
-      if (ch === "\r" && text.charAt(i + 1) === "\n") i++;
-      endCell();
-      rows.push(row);
-      row = [];
-    } else cell += ch;
-  }
-  if (cell !== "" || row.length > 0) {
-    endCell();
-    rows.push(row);
-  }
-  return rows.filter((r) => r.length > 1 || r[0] !== "");
-}
-
-/** A feed in CSV (header of entry keys) -> entries; empty cells are null. */
-export function parseFeedsCsv(text: string, channelId: number): FeedEntry[] {
-  const rows = csvRows(text);
-  const header = rows.shift();
-  if (header === undefined) return [];
-  return rows.map((cells) => parseEntry(Object.fromEntries(header.map((k, i) => [k, cells[i] === "" ? null : cells[i]])), channelId));
-}

@@ -10,6 +10,9 @@
  * - masking every secret the request carried out of error bodies (redact.ts);
  * - catching every throw and rejection, so nothing escapes into express: a failure answers
  *   the API's 500 without detail (an internal error text could carry anything);
+ * - answering a request that wrote to a store (`call.durable`) only once the store says it is
+ *   durable: an HTTP 200 is an acknowledgement, and a crash after it must not lose the write
+ *   (a failed flush answers 503, so the client sends it again);
  * - writing the answer with Content-Type, Content-Length, `Cache-Control: no-store` (and
  *   `Connection: close` after a 413, whose body may not have been read), unless the client left.
  */
@@ -47,6 +50,11 @@ export interface ApiReply {
 /** What answering a request gives: a reply, "next" (another handler owns it after all), or undefined (nothing to send: the client left). */
 export type ApiOutcome = ApiReply | "next" | undefined;
 
+/** A store whose writes become durable (survive a crash of the process) when `flush` resolves. */
+export interface Durable {
+  flush(): Promise<void>;
+}
+
 /** What every API's options carry for the skeleton. */
 export interface ApiOptions {
   /** Failed-login throttling per source address; default a throttle of this handler's own (Node-RED shares one per app: http-auth.ts). */
@@ -62,7 +70,7 @@ export interface ApiSpec {
   /** The API's error answer for a status and a message in words. */
   refuse(status: number, message: string, call: ApiCall): ApiReply;
   /** The skeleton's refusals in the API's own words. */
-  says: { lockedOut: string; tooLarge: string };
+  says: { lockedOut: string; tooLarge: string; notStored?: string };
   /** The answer to a failure inside `handle` (no detail); default `refuse(500, "Internal error while handling the request.")`. */
   internalError?: ApiReply;
   /** Secrets the request carries before it is handled (tokens in the query...); more may be added with `call.hide`. */
@@ -85,6 +93,7 @@ export class ApiCall {
   readonly #spec: ApiSpec;
   readonly #throttle: AuthThrottle;
   readonly #secrets = new Set<string>();
+  readonly #durable = new Set<Durable>();
 
   constructor(req: ApiRequest, res: ServerResponse, url: string, spec: ApiSpec, throttle: AuthThrottle) {
     this.req = req;
@@ -96,6 +105,17 @@ export class ApiCall {
     this.method = (req.method ?? "GET").toUpperCase();
     this.#spec = spec;
     this.#throttle = throttle;
+  }
+
+  /** The request reads or writes `store`: a success is answered once what it holds is durable. */
+  durable(store: Durable): void {
+    this.#durable.add(store);
+  }
+
+  /** Resolves once every store the request touched is durable (at once when there is none). */
+  flushed(): Promise<void> {
+    if (this.#durable.size === 0) return Promise.resolve();
+    return Promise.all([...this.#durable].map((store) => store.flush())).then(() => undefined);
   }
 
   /** The address failed logins are counted for. */
@@ -196,9 +216,17 @@ export function serveApi(spec: ApiSpec, options: ApiOptions): ApiHandler {
     const current = call;
     const { secrets } = current;
     start(current, spec)
-      .then((outcome) => {
+      .then(async (outcome) => {
         if (outcome === undefined) return;
         if (outcome !== "next") {
+          if (outcome.status < 400) {
+            try {
+              await current.flushed();
+            } catch {
+              send(res, spec.refuse(503, spec.says.notStored ?? "The value could not be stored; send it again.", current), secrets);
+              return;
+            }
+          }
           send(res, outcome, secrets);
           return;
         }

@@ -194,6 +194,11 @@ export class HttpClient extends TypedEmitter<HttpClientEvents> {
     return this.request<T>({ ...request, method: "POST", path, body });
   }
 
+  /** A request (as a platform codec builds it) whose answer is wanted as text: resolves with the body. */
+  async text(request: Omit<HttpRequest, "responseType">): Promise<string> {
+    return (await this.request<string>({ ...request, responseType: "text" })).data;
+  }
+
   async request<T = unknown>(request: HttpRequest): Promise<HttpResponse<T>> {
     const prepared = prepareRequest(request, {
       base: this.#base,

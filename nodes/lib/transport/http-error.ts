@@ -40,6 +40,15 @@ export class HttpError extends TransportError {
     this.attempts = details.attempts ?? 1;
     this.retryAfterMs = details.retryAfterMs;
   }
+
+  /** The (redacted) URL's path, for short messages such as "GET /update.json". */
+  get path(): string {
+    try {
+      return new URL(this.url).pathname;
+    } catch {
+      return this.url;
+    }
+  }
 }
 
 /** Why an exchange did not produce a response; turned into an HttpError at the end. */

@@ -2,26 +2,22 @@
  * What every platform's config node (blynk-device, thingsboard-device, thingspeak-channel)
  * shares with the flow nodes that use it: one link per config node, opened for the first user
  * and closed when the last one is removed for good (not on a redeploy), status pushed to every
- * user as a Node-RED status view, and hooks guarded so a user's bug never reaches the link's
- * socket or timer callbacks. Node-RED-free: views carry an i18n key the node translates.
+ * user as a Node-RED status view (each platform has its own view of its link's status, over the
+ * shared one here), and hooks guarded so a user's bug never reaches the link's socket or timer
+ * callbacks. Node-RED-free: views carry an i18n key the node translates.
  */
+import type { DeviceLinkStatus } from "./device-link.js";
 import { toError } from "./errors.js";
-import type { LinkStatus } from "./pubsub.js";
-
-/** A link's status, plus whether the device on the other side is online, when the link can tell. */
-export interface DeviceLinkStatus extends LinkStatus {
-  deviceOnline?: boolean;
-}
 
 /** What useLink needs of a platform link. */
-export interface UsableLink<Incoming> {
-  readonly status: DeviceLinkStatus;
+export interface UsableLink<S extends DeviceLinkStatus, Incoming> {
+  readonly status: S;
   /** Connected and past its handshake. */
   readonly ready: boolean;
-  on(event: "status", listener: (status: DeviceLinkStatus) => void): this;
+  on(event: "status", listener: (status: S) => void): this;
   on(event: "incoming", listener: (message: Incoming) => void): this;
   on(event: "ready", listener: () => void): this;
-  off(event: "status", listener: (status: DeviceLinkStatus) => void): this;
+  off(event: "status", listener: (status: S) => void): this;
   off(event: "incoming", listener: (message: Incoming) => void): this;
   off(event: "ready", listener: () => void): this;
 }
@@ -99,9 +95,10 @@ export interface StatusView {
 }
 
 /**
- * The node status for a link status; undefined = clear it. `local`: Node-RED serves a hosted
- * device, so "disconnected" means the iot-broker node stopped, and an offline device is a
- * yellow ring (nothing is wrong with Node-RED).
+ * The node status for a link status, as every platform shows it; undefined = clear it. `local`:
+ * Node-RED serves a hosted device, so "disconnected" means the iot-broker node stopped (unless
+ * the device is not hosted: then its reason), and an offline device is a yellow ring (nothing is
+ * wrong with Node-RED).
  */
 export function statusView(status: DeviceLinkStatus, local: boolean): StatusView | undefined {
   const queued = status.queued > 0 ? { count: status.queued } : undefined;
@@ -115,7 +112,8 @@ export function statusView(status: DeviceLinkStatus, local: boolean): StatusView
     case "auth-failed":
       return withQueue({ fill: "red", shape: "ring", key: "auth-failed" });
     case "disconnected":
-      if (local) return withQueue({ fill: "red", shape: "ring", key: "broker-stopped" });
+      // A device that is not hosted (another has its token) is no stopped broker: its reason tells.
+      if (local && status.hosted !== false) return withQueue({ fill: "red", shape: "ring", key: "broker-stopped" });
       return withQueue({ fill: "red", shape: "ring", key: "disconnected", params: { reason: status.reason ?? "" } });
     case "connected":
       if (status.deviceOnline === true) return withQueue({ fill: "green", shape: "dot", key: "device-online" });
@@ -139,11 +137,17 @@ export interface LinkUse<L> {
   release(removed: boolean): Promise<void>;
 }
 
-/** Registers `userId` with the owner and follows its link; undefined when the owner is unusable. */
-export function useLink<Incoming, L extends UsableLink<Incoming>>(
+/** How a platform shows its link's status (its own view over `statusView`). */
+export type StatusViewOf<S> = (status: S) => StatusView | undefined;
+
+/**
+ * Registers `userId` with the owner and follows its link, its statuses shown through `view`;
+ * undefined when the owner is unusable.
+ */
+export function useLink<S extends DeviceLinkStatus, Incoming, L extends UsableLink<S, Incoming>>(
   owner: LinkOwner<L>,
   userId: string,
-  local: boolean,
+  view: StatusViewOf<S>,
   hooks: LinkUserHooks<Incoming>,
 ): LinkUse<L> | undefined {
   const link = owner.register(userId);
@@ -159,7 +163,7 @@ export function useLink<Incoming, L extends UsableLink<Incoming>>(
       }
     }
   };
-  const onStatus = guard((status: DeviceLinkStatus) => { hooks.status(statusView(status, local)); });
+  const onStatus = guard((status: S) => { hooks.status(view(status)); });
   const onIncoming = guard((message: Incoming) => { hooks.incoming?.(message); });
   const onReady = guard(() => { hooks.ready?.(); });
   link.on("status", onStatus);

@@ -77,6 +77,8 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
   #state: LinkState = "disconnected";
   #reason: string | undefined = "not started";
   #retryInMs: number | undefined;
+  /** The CONNACK code of the refusal the state is about, if it is about one. */
+  #refusal: number | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
   #statusTick: NodeJS.Immediate | undefined;
@@ -109,6 +111,7 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
     const status: LinkStatus = { state: this.#state, queued: this.#outbox.length };
     if (this.#reason !== undefined) status.reason = this.#reason;
     if (this.#retryInMs !== undefined) status.retryInMs = this.#retryInMs;
+    if (this.#refusal !== undefined) status.refusal = this.#refusal;
     return status;
   }
 
@@ -294,7 +297,7 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
     this.#requeue(loss.unacked);
     const version = this.#opts.protocolVersion;
     if (loss.refusal !== undefined) {
-      this.#retryLater(isAuthRefusal(loss.refusal, version), describeConnackRefusal(loss.refusal, version));
+      this.#retryLater(isAuthRefusal(loss.refusal, version), describeConnackRefusal(loss.refusal, version), loss.refusal);
     } else {
       const cause = loss.cause ?? `${conn.target.where} closed the connection`;
       this.#retryLater(false, `${loss.wasConnected ? "connection lost" : "could not connect"}: ${cause}`);
@@ -308,7 +311,7 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
     this.emit("kicked", this.#kicks);
   }
 
-  #retryLater(auth: boolean, reason: string): void {
+  #retryLater(auth: boolean, reason: string, refusal?: number): void {
     const delay = (auth ? this.#authBackoff : this.#backoff).next();
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
@@ -318,7 +321,7 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
         this.#warn(`internal error in the MQTT session: ${toError(err).message}`);
       }
     }, delay);
-    this.#setState(auth ? "auth-failed" : "disconnected", reason, delay);
+    this.#setState(auth ? "auth-failed" : "disconnected", reason, delay, refusal);
   }
 
   /** Puts `front` at the head of the outbox and `back` at its tail, reporting what overflowed. */
@@ -393,12 +396,13 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
 
   // ---- status and plumbing ----
 
-  #setState(state: LinkState, reason?: string, retryInMs?: number): void {
+  #setState(state: LinkState, reason?: string, retryInMs?: number, refusal?: number): void {
     clearImmediate(this.#statusTick);
     this.#statusTick = undefined;
     this.#state = state;
     this.#reason = reason === undefined ? undefined : this.#redactor.redact(reason);
     this.#retryInMs = retryInMs;
+    this.#refusal = refusal;
     this.emit("status", this.status);
   }
 

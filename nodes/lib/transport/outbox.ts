@@ -37,6 +37,19 @@ export class Outbox<T> {
     return this.#trim();
   }
 
+  /** Removes and returns the oldest item, or undefined when empty. */
+  shift(): T | undefined {
+    if (this.length === 0) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head] = undefined;
+    this.#head++;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    }
+    return item;
+  }
+
   /** Removes and returns every item, oldest first. */
   drain(): T[] {
     const out = this.#items.slice(this.#head) as T[];

@@ -41,6 +41,11 @@ export interface LinkStatus {
   state: LinkState;
   /** Human-readable reason for disconnected / auth-failed (never contains secrets). */
   reason?: string;
+  /**
+   * The server's refusal code behind `reason`, when it gave one: the CONNACK return/reason code
+   * of a refused CONNECT, or the HTTP status of a refused request. A platform words it its own way.
+   */
+  refusal?: number;
   /** Messages waiting in the offline outbox. */
   queued: number;
   /** Delay in ms before the next connection attempt, when one is scheduled. */

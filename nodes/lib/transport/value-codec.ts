@@ -102,6 +102,17 @@ export function toText(value: unknown, what?: string, options: TextOptions = {})
   throw invalid(what, "text", value, accepted);
 }
 
+/** The text a string or a Buffer holds (a Buffer must hold valid UTF-8, else `notUtf8()` is thrown); undefined for anything else. */
+export function stringOrUtf8(value: unknown, notUtf8: () => Error): string | undefined {
+  if (typeof value === "string") return value;
+  if (!Buffer.isBuffer(value)) return undefined;
+  try {
+    return strictUtf8.decode(value);
+  } catch {
+    throw notUtf8();
+  }
+}
+
 /** JSON text of `value`; refuses what JSON cannot carry faithfully (undefined, NaN, functions, cycles, BigInt). */
 export function toJsonText(value: unknown, what?: string): string {
   const accepted = "strings, finite numbers, booleans, null, and objects/arrays of those";

@@ -3,16 +3,15 @@
 // broker registry, and plain MQTT.js clients speaking Blynk's documented device topics.
 const assert = require("node:assert/strict");
 const { brokers, BrokerEngine } = require("../../../dist/nodes/lib/broker/index.js");
-const { hostBlynkDevice, hostedDevice, hostedTopics, hostedDeviceState } = require("../../../dist/nodes/lib/blynk/emulation.js");
-const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../../support/wait.js");
+const { hostBlynkDevice, hostedTopics } = require("../../../dist/nodes/lib/blynk/emulation.js");
+const { connect, connectRefused, inbox, startEngine } = require("../fixtures/engine.js");
+const { waitFor, until, untilStatus } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker, spy, subackOf } = require("./fixtures.js");
 
 const ALPHA = { id: "a1b2c3d4e5f60718", token: TOKENS.alpha, name: "Alpha", timeZone: "Europe/Berlin", templateId: "TMPL0001" };
 const BETA = { id: "b1b2c3d4e5f60718", token: TOKENS.beta, name: "Beta" };
 const up = (d, t) => hostedTopics.up(d.id) + t;
 const down = (d, t) => hostedTopics.down(d.id) + t;
-const state = (d, t) => hostedTopics.state(d.id) + t;
 
 describe("self-hosted Blynk: broker emulation", function () {
   let ctx;
@@ -33,6 +32,9 @@ describe("self-hosted Blynk: broker emulation", function () {
       it(`accepts username "device" + a hosted token as that device (MQTT ${protocolVersion === 4 ? "3.1.1" : "5"}, empty client id)`, async function () {
         ctx = await hostedBroker({ devices: [ALPHA] });
         const flows = await spy(ctx.engine);
+        const handle = ctx.handles.get(ALPHA.id);
+        const told = waitFor(handle, "info");
+        const online = waitFor(handle, "online", (s) => s.online);
         const dev = await ctx.device(ALPHA.token, { protocolVersion });
         const [info] = ctx.engine.clients();
         assert.equal(info.identity.kind, "device");
@@ -42,14 +44,13 @@ describe("self-hosted Blynk: broker emulation", function () {
         await dev.publishAsync("info/mcu", JSON.stringify({ tmpl: "TMPL0001", ver: "1.0.0", build: "Jan 19 2024 12:25:30", rxbuff: 1024 }), { qos: 1 });
         await dev.publishAsync("ds/Temp", "21.5", { qos: 1 });
         assert.equal((await flows.next(up(ALPHA, "ds/Temp"))).payload, "21.5");
-        const stored = JSON.parse((await flows.next(state(ALPHA, "info"))).payload);
+        const stored = await told;
         assert.deepEqual(stored, { tmpl: "TMPL0001", ver: "1.0.0", build: "Jan 19 2024 12:25:30", rxbuff: 1024 });
-        const online = JSON.parse((await flows.next(state(ALPHA, "online"), (m) => JSON.parse(m.payload).online)).payload);
-        assert.equal(online.protocolVersion, protocolVersion);
-        assert.deepEqual(hostedDeviceState(ALPHA.id).info, stored);
-        assert.equal(hostedDeviceState(ALPHA.id).online, true);
+        assert.equal((await online).protocolVersion, protocolVersion);
+        assert.deepEqual(ctx.state(ALPHA.id).info, stored);
+        assert.equal(ctx.state(ALPHA.id).online, true);
         assert.ok(ctx.events.some((e) => e.event === "client-connected" && e.plugin === "blynk" && e.deviceId === ALPHA.id));
-        assertNoToken(ctx.events, flows.messages, ctx.warnings);
+        assertNoToken(ctx.events, flows.messages, ctx.warnings, ctx.uplinks.get(ALPHA.id));
       });
     }
 
@@ -88,7 +89,7 @@ describe("self-hosted Blynk: broker emulation", function () {
       await until(() => ctx.events.some((e) => e.event === "client-disconnected" && e.deviceId === ALPHA.id));
       assert.ok(second.connected);
       assert.equal(ctx.engine.connectedClients, 1);
-      const now = hostedDeviceState(ALPHA.id);
+      const now = ctx.state(ALPHA.id);
       assert.equal(now.online, true);
       assert.equal(now.clientId, ctx.engine.clients()[0].clientId);
       assert.equal(now.protocolVersion, 5);
@@ -99,10 +100,33 @@ describe("self-hosted Blynk: broker emulation", function () {
       await flows.local.publish(down(ALPHA, "downlink/ds/Power"), "1");
       assert.equal((await second.box.next("downlink/ds/Power")).payload, "1");
       // And when it leaves, the device is offline.
+      const offline = waitFor(ctx.handles.get(ALPHA.id), "online", (s) => s.online === false);
       await second.endAsync();
-      await flows.next(state_(ALPHA), (m) => JSON.parse(m.payload).online === false);
-      assert.equal(hostedDeviceState(ALPHA.id).online, false);
+      await offline;
+      assert.equal(ctx.state(ALPHA.id).online, false);
       assertNoToken(ctx.warnings, ctx.events);
+    });
+
+    it("accepts a token only on the broker that hosts its device (the directory spans every broker)", async function () {
+      ctx = await hostedBroker({ devices: [ALPHA] });
+      const other = await startEngine();
+      brokers.attach("blynk-test-broker-2", other.engine);
+      const stop = hostBlynkDevice("blynk-test-broker-2", BETA, (e) => ctx.warnings.push(e.message));
+      try {
+        assert.equal((await connectRefused(other.url, { username: "device", password: ALPHA.token, clientId: "" })).code, 4);
+        assert.equal((await connectRefused(ctx.url, { username: "device", password: BETA.token, clientId: "" })).code, 4);
+        const beta = await connect(other.url, { username: "device", password: BETA.token, clientId: "" });
+        await beta.endAsync();
+        await ctx.device(ALPHA.token);
+        assert.equal(ctx.engine.clients()[0].identity.deviceId, ALPHA.id);
+        // A token hosted on another broker is still a duplicate: one token, one device.
+        ctx.host({ ...ALPHA, id: "c1b2c3d4e5f60718", name: "Gamma", token: BETA.token });
+        assert.match(ctx.warnings.join("\n"), /"Gamma" is not hosted: "Beta" already uses the same token/);
+      } finally {
+        stop();
+        brokers.detach("blynk-test-broker-2", other.engine);
+        await other.engine.close();
+      }
     });
 
     it("refuses a second hosted device with a token already hosted, and keeps the first", async function () {
@@ -114,8 +138,6 @@ describe("self-hosted Blynk: broker emulation", function () {
       assertNoToken(ctx.warnings);
     });
   });
-
-  const state_ = (d) => state(d, "online");
 
   describe("namespaces", function () {
     it("allows subscriptions only under downlink/ with at most a trailing # and no +", async function () {
@@ -196,6 +218,21 @@ describe("self-hosted Blynk: broker emulation", function () {
         flows.messages.map((m) => [m.topic, m.payload]),
         sent.map(([topic, payload]) => [up(ALPHA, topic), payload]),
       );
+      // The device's handle (what a local-mode link follows) gets each of them, parsed once.
+      await ctx.uplink(ALPHA.id, (u) => u.message.kind === "erase");
+      assert.deepEqual(
+        ctx.uplinks.get(ALPHA.id).map((u) => [u.source, u.message.kind, u.text]),
+        [
+          ["device", "property", "#D3435C"],
+          ["device", "property", "a\u0000b"],
+          ["device", "property-erase", ""],
+          ["device", "event", ""],
+          ["device", "event", ""],
+          ["device", "meta", ""],
+          ["device", "erase", ""],
+        ],
+      );
+      assert.deepEqual(ctx.uplinks.get(ALPHA.id)[3].message, { kind: "event", code: "overheat", description: "Too hot: 80 C" });
     });
 
 
@@ -211,10 +248,8 @@ describe("self-hosted Blynk: broker emulation", function () {
       await writer.publishAsync("ds/Set Point/timestamped_batch", JSON.stringify([[now - 5000, 18]]), { qos: 1 }); // older: kept out
       await writer.publishAsync("ds/Terminal", "a\u0000b", { qos: 1 });
       await flows.next(up(ALPHA, "ds/Terminal"));
-      // A flow's write, as the local-mode link makes it: published to the device, and told to its store.
-      await flows.local.publish(down(ALPHA, "downlink/ds/Light"), "1");
-      hostedDevice(BROKER_ID, ALPHA.id).flowsWrote("Light", "1");
-      await until(() => hostedDeviceState(ALPHA.id) !== undefined);
+      // A flow's write, as the local-mode link makes it: sent through the device's handle.
+      await ctx.handles.get(ALPHA.id).send({ kind: "ds", datastream: "Light", text: "1" });
       await writer.endAsync();
 
       // Subscribe and ask at once, without waiting for the SUBACK: the answer must not be lost.
@@ -306,25 +341,28 @@ describe("self-hosted Blynk: broker emulation", function () {
       ]);
     });
 
-    it("keeps info/mcu as retained device info and online/offline as retained state", async function () {
-      ctx = await hostedBroker({ devices: [ALPHA] });
-      const flows = await spy(ctx.engine, `${hostedTopics.state(ALPHA.id)}#`);
-      assert.deepEqual(hostedDeviceState(ALPHA.id), { online: false });
+    it("keeps info/mcu as the device's info and tells its handle of it and of online/offline", async function () {
+      ctx = await hostedBroker();
+      ctx.host(ALPHA);
+      const handle = ctx.handles.get(ALPHA.id);
+      const seen = [];
+      handle.on("online", (s) => seen.push(s.online));
+      await untilStatus(handle, (s) => s.state === "connected");
+      assert.deepEqual(ctx.state(ALPHA.id), { online: false });
+      const told = waitFor(handle, "info");
       const dev = await ctx.device(ALPHA.token);
       await dev.publishAsync("info/mcu", JSON.stringify({ tmpl: "TMPLother", ver: "2.0" }), { qos: 1 });
-      const info = await flows.next(state(ALPHA, "info"));
-      assert.deepEqual(JSON.parse(info.payload), { tmpl: "TMPLother", ver: "2.0" });
+      assert.deepEqual(await told, { tmpl: "TMPLother", ver: "2.0" });
       assert.match(ctx.warnings.join("\n"), /template "TMPLother", but is configured with "TMPL0001"/);
-      // Late links learn it from the retained state topic or from hostedDeviceState.
-      assert.deepEqual(hostedDeviceState(ALPHA.id).info, { tmpl: "TMPLother", ver: "2.0" });
+      // A handle that comes later (an adopting link) reads it from the store.
+      assert.deepEqual(ctx.state(ALPHA.id).info, { tmpl: "TMPLother", ver: "2.0" });
+      assert.deepEqual(handle.store.get("info", "mcu").value, { tmpl: "TMPLother", ver: "2.0" });
+      const offline = waitFor(handle, "online", (s) => !s.online);
       await dev.endAsync();
-      await flows.next(state_(ALPHA), (m) => !JSON.parse(m.payload).online);
-      assert.deepEqual(
-        flows.messages.filter((m) => m.topic === state_(ALPHA)).map((m) => [JSON.parse(m.payload).online, m.retain]),
-        // The first is the retained "offline" the spy received when it subscribed.
-        [[false, true], [true, true], [false, true]],
-      );
-      assert.equal(hostedDeviceState(ALPHA.id).online, false);
+      await offline;
+      // The first is the state the handle announced once the broker hosted the device.
+      assert.deepEqual(seen, [false, true, false]);
+      assert.equal(ctx.state(ALPHA.id).online, false);
     });
   });
 
@@ -362,6 +400,9 @@ describe("self-hosted Blynk: broker emulation", function () {
       await until(() => errors.length === 2);
       assert.match(errors[0], /"Big" is 1025 bytes; accepted: at most 1024 bytes/);
       assert.match(errors[1], /"d1000" not stored: the device already has 1000 datastreams/);
+      // Not remembered, but the flows still hear what the device sent.
+      assert.equal((await ctx.uplink(ALPHA.id, (u) => u.message.datastream === "Big")).text, "x".repeat(1025));
+      assert.equal(Object.keys((await ctx.uplink(ALPHA.id, (u) => u.message.kind === "batch")).message.values).length, 1001);
       await dev.publishAsync("get/ds", "Big,d999", { qos: 1 });
       await dev.box.next("downlink/ds/d999");
       assert.deepEqual(dev.box.messages.map((m) => m.topic), ["downlink/ds/d999"]);
@@ -371,11 +412,11 @@ describe("self-hosted Blynk: broker emulation", function () {
       ctx = await hostedBroker({ devices: [ALPHA] });
       const dev = await ctx.device(ALPHA.token);
       await dev.publishAsync("ds/Temp", "7", { qos: 1 });
-      await until(() => hostedDeviceState(ALPHA.id).online);
+      await until(() => ctx.state(ALPHA.id)?.online);
       const closed = waitFor(dev, "close");
       ctx.unhost.get(ALPHA.id)();
       await closed;
-      assert.equal(hostedDeviceState(ALPHA.id), undefined);
+      assert.equal(ctx.state(ALPHA.id), undefined);
       assert.equal((await connectRefused(ctx.url, { username: "device", password: ALPHA.token, clientId: "" })).code, 4);
       ctx.host(ALPHA);
       const again = await ctx.device(ALPHA.token);
@@ -393,7 +434,7 @@ describe("self-hosted Blynk: broker emulation", function () {
       brokers.detach(BROKER_ID, ctx.engine);
       await ctx.engine.close();
       await closed;
-      assert.equal(hostedDeviceState(ALPHA.id), undefined);
+      assert.equal(ctx.state(ALPHA.id), undefined);
       const engine = await BrokerEngine.create({});
       engine.on("event", (e) => ctx.events.push(e));
       const info = await engine.listen({ kind: "tcp", host: "127.0.0.1", port: 0 });
@@ -405,7 +446,7 @@ describe("self-hosted Blynk: broker emulation", function () {
       await again.publishAsync("ds/Temp", "8", { qos: 1 });
       await again.publishAsync("get/ds", "Temp", { qos: 1 });
       assert.equal((await again.box.next("downlink/ds/Temp")).payload, "8");
-      assert.equal(hostedDeviceState(ALPHA.id).online, true);
+      assert.equal(ctx.state(ALPHA.id).online, true);
     });
 
     it("reports a device object it cannot host instead of throwing", async function () {

@@ -1,8 +1,9 @@
 "use strict";
 // Shared by the self-hosted Blynk specs: a broker engine registered under a test broker id,
-// hosted devices, Blynk-speaking MQTT.js devices and an in-process spy on `$iot/blynk/...`.
+// hosted devices (with their handles, as a local-mode link holds them), Blynk-speaking MQTT.js
+// devices and an in-process spy on `$iot/blynk/...`.
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
-const { hostBlynkDevice } = require("../../../dist/nodes/lib/blynk/emulation.js");
+const { hostBlynkDeviceHandle } = require("../../../dist/nodes/lib/blynk/emulation.js");
 const { startEngine, connect, inbox } = require("../fixtures/engine.js");
 const { until } = require("../../support/wait.js");
 
@@ -26,10 +27,33 @@ async function hostedBroker(options = {}) {
   ctx.warnings = [];
   ctx.clients = [];
   ctx.unhost = new Map();
+  /** Handles by device id, and what each one heard (`uplinks`: every BlynkUp, in order). */
+  ctx.handles = new Map();
+  ctx.uplinks = new Map();
   ctx.host = (device) => {
-    const stop = hostBlynkDevice(BROKER_ID, device, (err) => ctx.warnings.push(err.message));
+    const handle = hostBlynkDeviceHandle(BROKER_ID, device, (err) => ctx.warnings.push(err.message));
+    const heard = [];
+    handle.on("uplink", (up) => heard.push(up));
+    ctx.handles.set(device.id, handle);
+    ctx.uplinks.set(device.id, heard);
+    const stop = () => void handle.close();
     ctx.unhost.set(device.id, stop);
     return stop;
+  };
+  /** The first uplink of device `id` that passes `predicate` (heard already, or waited for). */
+  ctx.uplink = async (id, predicate = () => true) => {
+    let found;
+    const heard = () => ctx.uplinks.get(id) ?? [];
+    await until(() => (found = heard().find(predicate)) !== undefined, 5000, `an uplink of ${id}; got ${JSON.stringify(heard())}`);
+    return found;
+  };
+  /** What the handle of device `id` says of it now (online state and info), or undefined while it is not running. */
+  ctx.state = (id) => {
+    const handle = ctx.handles.get(id);
+    const online = handle?.online;
+    if (online === undefined) return undefined;
+    const info = handle.info;
+    return { ...online, ...(info === undefined ? {} : { info }) };
   };
   for (const d of devices) ctx.host(d);
   /** A Blynk device over MQTT: username "device", password token, empty client id. */

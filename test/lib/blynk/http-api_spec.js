@@ -5,14 +5,14 @@ const assert = require("node:assert/strict");
 const http = require("node:http");
 const { once } = require("node:events");
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
-const { hostedTopics } = require("../../../dist/nodes/lib/blynk/emulation.js");
 const { blynkHttpApi, parseQuery } = require("../../../dist/nodes/lib/blynk/http-api.js");
 const { until } = require("../../support/wait.js");
-const { BROKER_ID, TOKENS, hostedBroker, spy } = require("./fixtures.js");
+const { BROKER_ID, TOKENS, hostedBroker } = require("./fixtures.js");
 
 const DEVICE = { id: "c1b2c3d4e5f60718", token: TOKENS.alpha, name: "Greenhouse", pins: { v1: "Temp", V2: "Power", v7: "Set Point" } };
 const OTHER = { id: "d1b2c3d4e5f60718", token: TOKENS.beta, name: "Other" };
-const fromHttp = (d, t) => hostedTopics.http(d.id) + t;
+/** What flows hear of an HTTPS API call: an uplink of the device's handle from "http". */
+const fromHttp = (kind, datastream) => (u) => u.source === "http" && u.message.kind === kind && (datastream === undefined || u.message.datastream === datastream);
 
 /** A Node HTTP server running the handler; `next()` answers 404 "next". `before` may pre-process requests. */
 async function apiServer(before = (_req, _res, go) => go(), options = {}) {
@@ -76,12 +76,12 @@ describe("self-hosted Blynk: device HTTPS API", function () {
   });
 
   it("update stores the value, pushes it to the connected device and shows it to flows", async function () {
-    const flows = await spy(ctx.engine);
     const dev = await ctx.device(DEVICE.token);
     await dev.subscribeAsync("downlink/#");
     assert.deepEqual(await api("update", "v1=21.5"), { status: 200, body: "", type: "text/plain; charset=utf-8" });
     assert.equal((await dev.box.next("downlink/ds/Temp")).payload, "21.5");
-    assert.equal((await flows.next(fromHttp(DEVICE, "ds/Temp"))).payload, "21.5");
+    const heard = await ctx.uplink(DEVICE.id, fromHttp("ds", "Temp"));
+    assert.deepEqual([heard.message.value, heard.text], [21.5, "21.5"]);
     assert.deepEqual(await api("get", "v1"), { status: 200, body: "21.5", type: "text/plain; charset=utf-8" });
     // Multi-value (Location): repeated value= keys; pin= form; unmapped pin is its own name.
     assert.equal((await api("update", "pin=V9&value=13.4&value=52.52")).status, 200);
@@ -101,7 +101,6 @@ describe("self-hosted Blynk: device HTTPS API", function () {
   });
 
   it("batch/update (a Particle webhook's GET) reaches the connected device and the flows", async function () {
-    const flows = await spy(ctx.engine);
     const dev = await ctx.device(DEVICE.token);
     await dev.subscribeAsync("downlink/#");
     const res = await api("batch/update", "V1=22.25&v7=18&v3=hello%20world");
@@ -109,8 +108,8 @@ describe("self-hosted Blynk: device HTTPS API", function () {
     assert.equal((await dev.box.next("downlink/ds/Temp")).payload, "22.25");
     assert.equal((await dev.box.next("downlink/ds/Set Point")).payload, "18");
     assert.equal((await dev.box.next("downlink/ds/v3")).payload, "hello world");
-    assert.equal((await flows.next(fromHttp(DEVICE, "ds/Set Point"))).payload, "18");
-    assert.equal((await flows.next(fromHttp(DEVICE, "ds/v3"))).payload, "hello world");
+    assert.equal((await ctx.uplink(DEVICE.id, fromHttp("ds", "Set Point"))).text, "18");
+    assert.equal((await ctx.uplink(DEVICE.id, fromHttp("ds", "v3"))).text, "hello world");
     // Remembered: the device's get/ds answers with it.
     dev.box.messages.length = 0;
     await dev.publishAsync("get/ds", "Temp", { qos: 1 });
@@ -118,7 +117,6 @@ describe("self-hosted Blynk: device HTTPS API", function () {
   });
 
   it("batch/update POST stores the newest timestamped point and gives flows all points", async function () {
-    const flows = await spy(ctx.engine);
     const dev = await ctx.device(DEVICE.token);
     await dev.subscribeAsync("downlink/#");
     const now = Date.now();
@@ -126,7 +124,7 @@ describe("self-hosted Blynk: device HTTPS API", function () {
     const post = (body, type = "application/json") =>
       call(`/external/api/batch/update?token=${DEVICE.token}&pin=v1`, { method: "POST", headers: { "Content-Type": type }, body });
     assert.equal((await post(JSON.stringify(points))).status, 200);
-    assert.deepEqual(JSON.parse((await flows.next(fromHttp(DEVICE, "ds/Temp/timestamped_batch"))).payload), points);
+    assert.deepEqual((await ctx.uplink(DEVICE.id, fromHttp("timestamped", "Temp"))).message.points, points);
     assert.equal((await dev.box.next("downlink/ds/Temp")).payload, "21");
     assert.equal((await api("get", "v1")).body, "21");
     // Older history does not replace the current value.
@@ -149,11 +147,10 @@ describe("self-hosted Blynk: device HTTPS API", function () {
       });
     });
     servers.push(parsed.server);
-    const flows = await spy(ctx.engine);
     const now = Date.now();
     const res = await call(`/external/api/batch/update?token=${DEVICE.token}&pin=v2`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify([[now, 1]]) }, parsed.origin);
     assert.equal(res.status, 200);
-    assert.deepEqual(JSON.parse((await flows.next(fromHttp(DEVICE, "ds/Power/timestamped_batch"))).payload), [[now, 1]]);
+    assert.deepEqual((await ctx.uplink(DEVICE.id, fromHttp("timestamped", "Power"))).message.points, [[now, 1]]);
   });
 
   it("answers when mounted on a path (express originalUrl)", async function () {
@@ -167,15 +164,17 @@ describe("self-hosted Blynk: device HTTPS API", function () {
   });
 
   it("update/property and logEvent reach the flows", async function () {
-    const flows = await spy(ctx.engine);
     assert.equal((await api("update/property", "pin=v1&color=%23FF0000")).status, 200);
-    assert.equal((await flows.next(fromHttp(DEVICE, "prop/Temp/color"))).payload, "#FF0000");
+    const color = await ctx.uplink(DEVICE.id, fromHttp("property", "Temp"));
+    assert.deepEqual([color.message.property, color.message.value, color.text], ["color", "#FF0000", "#FF0000"]);
     assert.equal((await api("update/property", "pin=v2&labels=on&labels=off")).status, 200);
-    assert.equal((await flows.next(fromHttp(DEVICE, "prop/Power/labels"))).payload, "on\u0000off");
+    const labels = await ctx.uplink(DEVICE.id, fromHttp("property", "Power"));
+    assert.deepEqual([labels.message.datastream, labels.message.value, labels.text], ["Power", ["on", "off"], "on\u0000off"]);
+    const event = (code) => (u) => fromHttp("event")(u) && u.message.code === code;
     assert.equal((await api("logEvent", "code=overheat&description=Too%20hot")).status, 200);
-    assert.equal((await flows.next(fromHttp(DEVICE, "event/overheat"))).payload, "Too hot");
+    assert.equal((await ctx.uplink(DEVICE.id, event("overheat"))).message.description, "Too hot");
     assert.equal((await api("logEvent", "code=door_open")).status, 200);
-    assert.equal((await flows.next(fromHttp(DEVICE, "event/door_open"))).payload, "");
+    assert.equal((await ctx.uplink(DEVICE.id, event("door_open"))).message.description, "");
   });
 
   it("refuses bad requests with Blynk's error bodies and never echoes the token", async function () {
@@ -208,9 +207,9 @@ describe("self-hosted Blynk: device HTTPS API", function () {
   it("passes other paths on with next() and answers unknown API paths with 404", async function () {
     assert.deepEqual(await call("/other/path?token=x"), { status: 404, body: "next", type: null });
     assert.deepEqual(await call("/external/apifoo"), { status: 404, body: "next", type: null });
-    const unknownOp = await call(`/external/api/data/get?token=${DEVICE.token}`);
+    const unknownOp = await call(`/external/api/device/meta?token=${DEVICE.token}`);
     assert.equal(unknownOp.status, 404);
-    assert.match(JSON.parse(unknownOp.body).error.message, /Unknown API path "\/external\/api\/data\/get"/);
+    assert.match(JSON.parse(unknownOp.body).error.message, /Unknown API path "\/external\/api\/device\/meta"/);
   });
 
   it("refuses bodies over 2 MB with 413", async function () {

@@ -8,6 +8,7 @@ const { startEngine } = require("../fixtures/engine.js");
 const { until, untilStatus } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker } = require("./fixtures.js");
 const { collect } = require("../../support/links.js");
+const { statusView } = require("../../../dist/nodes/lib/blynk/link-user.js");
 
 const ID = "a1b2c3d4e5f60718";
 const OTHER = "b1b2c3d4e5f60718";
@@ -110,6 +111,47 @@ describe("Blynk link, local mode (Node-RED serves a hosted device)", function ()
     await l.write("sentinel", 1);
     await dev.box.next("downlink/ds/sentinel");
     assert.deepEqual(dev.box.messages.map((m) => m.topic), ["downlink/ds/sentinel"]);
+  });
+
+  it("reads what the broker remembers while it runs, and the values it saw itself while it does not", async function () {
+    ctx = await hostedBroker();
+    const l = link();
+    const got = collect(l);
+    l.start();
+    await untilStatus(l, (s) => s.state === "connected");
+    const dev = await ctx.device(TOKENS.alpha);
+    await dev.publishAsync("ds/Temp", "100.00000", { qos: 1 });
+    await got.next((m) => m.datastream === "Temp", "the uplink");
+    await l.write("Power", 1);
+    const values = (list) => list.map((m) => [m.datastream, m.value, m.text, m.source, m.sync]);
+    // The store: the device's value as sent, and what flows wrote (get/ds answers with both).
+    assert.deepEqual(values(await l.read()), [["Temp", 100, "100.00000", "cache", true], ["Power", 1, "1", "cache", true]]);
+    const stopped = untilStatus(l, (s) => s.state === "disconnected");
+    brokers.detach(BROKER_ID, ctx.engine);
+    await stopped;
+    assert.deepEqual(values(await l.read()), [["Temp", 100, "100.00000", "cache", true]]);
+    brokers.attach(BROKER_ID, ctx.engine);
+    await untilStatus(l, (s) => s.state === "connected");
+  });
+
+  it("shows a device that is not hosted (another has its token) as such, not as a stopped broker", async function () {
+    ctx = await hostedBroker();
+    const first = link();
+    first.start();
+    await untilStatus(first, (s) => s.state === "connected");
+    const twin = link({ deviceId: OTHER, name: "Twin" });
+    twin.start();
+    assert.equal(twin.status.state, "disconnected");
+    assert.match(twin.status.reason, /"Twin" is not hosted: "Alpha" already uses the same token/);
+    const view = statusView(twin.status, "local");
+    assert.equal(view.key, "disconnected");
+    assert.match(view.params.reason, /is not hosted/);
+    assert.doesNotMatch(JSON.stringify([twin.status, view]), new RegExp(TOKENS.alpha));
+    // A broker that is not running is still said so.
+    const stopped = untilStatus(first, (s) => s.state === "disconnected");
+    brokers.detach(BROKER_ID, ctx.engine);
+    assert.equal(statusView(await stopped, "local").key, "broker-stopped");
+    brokers.attach(BROKER_ID, ctx.engine);
   });
 
   it("follows the broker node across a restart: stopped, then serving the device again", async function () {

@@ -6,7 +6,8 @@ const assert = require("node:assert/strict");
 const mqtt = require("mqtt");
 const { createBlynkLink } = require("../../../dist/nodes/lib/blynk/link.js");
 const { EventGate } = require("../../../dist/nodes/lib/blynk/link-events.js");
-const { BlynkConfigError, parseBlynkDevice, parsePins } = require("../../../dist/nodes/lib/blynk/link-config.js");
+const { parseBlynkDevice, parsePins } = require("../../../dist/nodes/lib/blynk/link-config.js");
+const { ConfigError } = require("../../../dist/nodes/lib/transport/link-config.js");
 const { statusView } = require("../../../dist/nodes/lib/blynk/link-user.js");
 const { startBareBroker } = require("../fixtures/bare-broker.js");
 const { unusedPort } = require("../fixtures/http-server.js");
@@ -290,6 +291,12 @@ describe("blynk-device settings", function () {
       connection: "local", token: TOKEN, name: "n1", templateId: "TMPL1", firmwareVersion: "2", broker: "b1", deviceId: "n1", timeZone: "Europe/Berlin",
       pins: { v1: "Temperature", v2: "Set Humidity" },
     });
+    // syncOnConnect: a checkbox (true), or "true" in a hand-written flow; anything else is off, and only local mode has it.
+    const local = { connection: "local", broker: "b1" };
+    assert.equal(parseBlynkDevice("n1", { ...local, syncOnConnect: true }, creds).syncOnConnect, true);
+    assert.equal(parseBlynkDevice("n1", { ...local, syncOnConnect: "true" }, creds).syncOnConnect, true);
+    for (const off of [false, "false", "yes", undefined]) assert.equal("syncOnConnect" in parseBlynkDevice("n1", { ...local, syncOnConnect: off }, creds), false, String(off));
+    assert.equal("syncOnConnect" in parseBlynkDevice("n1", { connection: "mqtt", syncOnConnect: true }, creds), false);
   });
 
   it("names every problem with a catalog key and no secret", function () {
@@ -306,7 +313,7 @@ describe("blynk-device settings", function () {
       [{ connection: "local", broker: "b1", pins: "X1=Temp" }, creds, "invalid-pins"],
     ];
     for (const [props, credentials, key] of cases) {
-      assert.throws(() => parseBlynkDevice("n1", props, credentials), (err) => err instanceof BlynkConfigError && err.key === key && !err.message.includes("secret"), key);
+      assert.throws(() => parseBlynkDevice("n1", props, credentials), (err) => err instanceof ConfigError && err.key === key && !err.message.includes("secret"), key);
     }
     assert.deepEqual(parsePins(""), {});
   });

@@ -312,19 +312,6 @@ describe("thingsboard/codec: telemetry", function () {
     }
   });
 
-  it("remembers which telemetry Buffers were read without a refusal (the hosted side's check skips them)", function () {
-    const good = Buffer.from('{"a":1}');
-    const bad = Buffer.from('{"a":');
-    assert.equal(tb.isReadTelemetry(good), false);
-    tb.parseTelemetry(good, { now: NOW, typeCast: true });
-    assert.equal(tb.isReadTelemetry(good), true);
-    assert.equal(tb.isReadTelemetry(Buffer.from('{"a":1}')), false, "another Buffer with the same bytes was not read");
-    assert.throws(() => tb.parseTelemetry(bad));
-    assert.equal(tb.isReadTelemetry(bad), false);
-    tb.parseTelemetry('{"a":1}');
-    assert.equal(tb.isReadTelemetry('{"a":1}'), false, "only Buffers are remembered");
-  });
-
   it("toPayloadText refuses payloads over the limit as too-large", function () {
     assert.equal(tb.toPayloadText({ a: 1 }), '{"a":1}');
     throwsWith(() => tb.toPayloadText({ a: "x".repeat(70_000) }), "accepted: at most 65536 bytes", "too-large");

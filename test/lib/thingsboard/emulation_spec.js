@@ -4,11 +4,12 @@
 // topics, and an in-process client acting as the flow on the internal topics.
 const assert = require("node:assert/strict");
 const { brokers, BrokerEngine, deviceNamespace } = require("../../../dist/nodes/lib/broker/index.js");
-const { hostThingsBoardDevice } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
+const { hostThingsBoardDevice, hostThingsBoardDeviceHandle } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
 const { parseGatewayTelemetry } = require("../../../dist/nodes/lib/thingsboard/gateway-codec.js");
-const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
+const { connect, connectRefused, inbox, startEngine } = require("../fixtures/engine.js");
+const { latestTelemetry } = require("../../../dist/nodes/lib/thingsboard/hosted-state.js");
 const { waitFor, until } = require("../../support/wait.js");
-const { BROKER_ID, TOKENS, hostedBroker, subackOf, up, online, assertNoToken } = require("./fixtures.js");
+const { BROKER_ID, TOKENS, hostedBroker, subackOf, up, assertNoToken } = require("./fixtures.js");
 
 const ALPHA = { id: "a1b2c3d4e5f60718", name: "Alpha", token: TOKENS.alpha, gateway: false };
 const BETA = { id: "b1b2c3d4e5f60718", name: "Beta", token: TOKENS.beta, gateway: false, basic: { clientId: "beta-client", username: "beta-user", password: "beta-pass" } };
@@ -33,9 +34,10 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
         assert.deepEqual([info.identity.kind, info.identity.plugin, info.identity.deviceId, info.identity.username], ["device", "thingsboard", ALPHA.id, undefined]);
         await dev.publishAsync(`${ME}/telemetry`, '{"temperature":21.5}', { qos: 1 });
         assert.equal((await ctx.flows.uplink(ALPHA, `${ME}/telemetry`)).payload, '{"temperature":21.5}');
-        const state = json(await ctx.flows.next(online(ALPHA), (m) => json(m).online));
-        assert.equal(state.protocolVersion, protocolVersion);
-        assertNoToken(assert, ctx.events, ctx.flows.messages, ctx.warnings);
+        const onlineNow = () => ctx.flows.onlines.find((o) => o.id === ALPHA.id && o.online);
+        await until(onlineNow, 5000, "the device online");
+        assert.equal(onlineNow().protocolVersion, protocolVersion);
+        assertNoToken(assert, ctx.events, ctx.flows.messages, ctx.flows.onlines, ctx.warnings);
       });
     }
 
@@ -80,7 +82,7 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       await ctx.connect({ clientId: "anon-1" });
       assert.deepEqual(ctx.engine.clients().map((c) => c.identity.plugin ?? c.identity.kind).sort(), ["anonymous", "other", "user"]);
       assert.equal((await connectRefused(ctx.url, { username: "dash", password: "wrong" })).code, 4);
-      ctx.unhost.get(ALPHA.id)();
+      await ctx.unhost.get(ALPHA.id)();
       assert.equal((await connectRefused(ctx.url, { username: "stranger" })).code, 4);
       assert.match(ctx.events.filter((e) => e.event === "auth-refused").at(-1).reason, /^unknown user \(/);
     });
@@ -116,6 +118,27 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       assert.match(ctx.warnings[3], /"NoToken": access token must be non-empty/);
       assert.match(ctx.warnings[4], /"HalfBasic": basic MQTT credentials are incomplete/);
       assertNoToken(assert, ctx.warnings);
+    });
+
+    it("finds only devices hosted on the engine a login reaches, also with credentials hosted on another broker", async function () {
+      ctx = await hostedBroker({ devices: [ALPHA] });
+      const other = await startEngine();
+      brokers.attach("thingsboard-other-broker", other.engine);
+      const handle = hostThingsBoardDeviceHandle("thingsboard-other-broker", BETA, (e) => ctx.warnings.push(e.message));
+      try {
+        await until(() => handle.status.state === "connected", 5000, "Beta hosted on the other broker");
+        assert.equal((await connectRefused(ctx.url, { username: BETA.token })).code, 5);
+        assert.equal((await connectRefused(ctx.url, { clientId: "beta-client", username: "beta-user", password: "beta-pass" })).code, 5);
+        const there = await connect(other.url, { username: BETA.token });
+        await there.endAsync();
+        const alphaThere = await connectRefused(other.url, { username: ALPHA.token });
+        assert.equal(alphaThere.code, 5);
+        assert.deepEqual(ctx.warnings, []);
+      } finally {
+        await handle.close();
+        brokers.detach("thingsboard-other-broker", other.engine);
+        await other.engine.close();
+      }
     });
   });
 
@@ -179,6 +202,27 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       for (const [topic, payload] of sent) await dev.publishAsync(topic, payload, { qos: 1 });
       await ctx.flows.uplink(ALPHA, `${ME}/claim`);
       assert.deepEqual(ctx.flows.messages.filter((m) => m.topic.includes("/up/")).map((m) => [m.topic, m.payload]), sent.map(([t, p]) => [up(ALPHA, t), p]));
+      // Parsed once, for the handle: telemetry entries (a claim is the emulation's alone).
+      await ctx.flows.parsed(ALPHA, (m) => m.kind === "attributes");
+      const parsed = ctx.flows.uplinks.map((u) => u.message);
+      assert.deepEqual(parsed.map((m) => m.kind), ["telemetry", "telemetry", "telemetry", "telemetry", "attributes"]);
+      assert.deepEqual(parsed[1].entries.map((e) => e.values), [{ key1: "value1" }, { key2: true }]);
+      assert.deepEqual(parsed[3].entries, [{ ts: 1451649600512, values: { a: 1 } }, { ts: 1451649600513, values: { a: 2 } }]);
+      assert.deepEqual(parsed[4].values, { firmware_version: "1.0.3", serial: "SN-001" });
+    });
+
+    it("remembers the latest value of each telemetry key, of the device and of a gateway's sub-devices, in the device's store", async function () {
+      ctx = await hostedBroker({ devices: [ALPHA, GATEWAY] });
+      const dev = await ctx.device(ALPHA.token);
+      await dev.publishAsync(`${ME}/telemetry`, '[{"ts":1000,"values":{"t":1,"h":40}},{"ts":2000,"values":{"t":2}}]', { qos: 1 });
+      await dev.publishAsync(`${ME}/telemetry`, '{"ts":1500,"values":{"t":99}}', { qos: 1 });
+      const gw = await ctx.device(GATEWAY.token);
+      await gw.publishAsync("v1/gateway/telemetry", '{"Sensor A":[{"ts":3000,"values":{"t":7}}]}', { qos: 1 });
+      await ctx.flows.parsed(GATEWAY, (m) => m.kind === "telemetry");
+      await ctx.flows.parsed(ALPHA, (m) => m.kind === "telemetry" && m.entries[0].ts === 1500);
+      assert.deepEqual(latestTelemetry(ctx.handles.get(ALPHA.id).store), { t: { ts: 2000, value: 2 }, h: { ts: 1000, value: 40 } });
+      assert.deepEqual(latestTelemetry(ctx.handles.get(GATEWAY.id).store, "Sensor A"), { t: { ts: 3000, value: 7 } });
+      assert.deepEqual(ctx.flows.uplinks.find((u) => u.id === GATEWAY.id).message, { kind: "telemetry", device: "Sensor A", entries: [{ ts: 3000, values: { t: 7 } }] });
     });
 
     it("RPC-echo script: a flow's server-side RPC reaches the device, whose reply with the same id reaches the flow", async function () {
@@ -191,6 +235,7 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       const request = { method: "setGpio", params: { pin: 4, enabled: true } };
       await ctx.flows.send(ALPHA, `${ME}/rpc/request/42`, request);
       assert.deepEqual(json(await ctx.flows.uplink(ALPHA, `${ME}/rpc/response/42`)), request);
+      assert.deepEqual(await ctx.flows.parsed(ALPHA, (m) => m.kind === "rpc-response"), { kind: "rpc-response", id: 42, result: request });
       assert.deepEqual(dev.box.messages.map((m) => m.topic), [`${ME}/rpc/request/42`]);
     });
 
@@ -235,22 +280,20 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       await dev.subscribeAsync(`${ME}/rpc/response/+`);
       await dev.publishAsync(`${ME}/rpc/request/17`, '{"method":"getTime","params":{}}', { qos: 1 });
       assert.deepEqual(json(await ctx.flows.uplink(ALPHA, `${ME}/rpc/request/17`)), { method: "getTime", params: {} });
+      assert.deepEqual(await ctx.flows.parsed(ALPHA, (m) => m.kind === "rpc-request"), { kind: "rpc-request", id: 17, idText: "17", method: "getTime", params: {} });
       await ctx.flows.send(ALPHA, `${ME}/rpc/response/17`, { time: "2024-01-01T00:00:00Z" });
       assert.deepEqual(json(await dev.box.next(`${ME}/rpc/response/17`)), { time: "2024-01-01T00:00:00Z" });
     });
 
-    it("keeps online/offline as retained state", async function () {
+    it("tells online/offline as it changes, and keeps the state for a late observer", async function () {
       ctx = await hostedBroker({ devices: [ALPHA] });
+      const states = () => ctx.flows.onlines.filter((o) => o.id === ALPHA.id).map((o) => o.online);
       const dev = await ctx.device(ALPHA.token);
-      await ctx.flows.next(online(ALPHA), (m) => json(m).online);
+      await until(() => states().length === 2, 5000, "the online state");
       await dev.endAsync();
-      const states = () => ctx.flows.messages.filter((m) => m.topic === online(ALPHA)).map((m) => json(m).online);
       await until(() => states().length === 3, 5000, "the offline state");
       assert.deepEqual(states(), [false, true, false]);
-      const late = [];
-      const local = ctx.engine.createLocalClient();
-      await local.subscribe(online(ALPHA), (m) => late.push([JSON.parse(m.payload.toString()).online, m.retain]));
-      assert.deepEqual(late, [[false, true]]);
+      assert.deepEqual(ctx.handles.get(ALPHA.id).online, { online: false });
     });
   });
 
@@ -315,9 +358,9 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       await dev.publishAsync(`${ME}/attributes`, '{"fw":"1"}', { qos: 1 });
       await ctx.flows.uplink(ALPHA, `${ME}/attributes`);
       const closed = waitFor(dev, "close");
-      ctx.unhost.get(ALPHA.id)();
+      await ctx.unhost.get(ALPHA.id)();
       await closed;
-      await ctx.flows.next(online(ALPHA), (m) => m.payload === "");
+      assert.equal(ctx.handles.get(ALPHA.id).status.state, "closed");
       await ctx.host(ALPHA);
       const again = await ctx.device(ALPHA.token);
       await again.subscribeAsync(`${ME}/attributes/response/+`);

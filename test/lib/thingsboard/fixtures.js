@@ -1,11 +1,13 @@
 "use strict";
 // Shared by the self-hosted ThingsBoard specs: a broker engine registered under a test broker
-// id, hosted devices, ThingsBoard-speaking MQTT.js devices and an in-process "flow" on
-// `$iot/thingsboard/...` (what a local-mode link sees and sends).
+// id, hosted devices, ThingsBoard-speaking MQTT.js devices and a "flow": an in-process client
+// on `$iot/thingsboard/...` (where the broker puts MQTT uplinks) plus the hosted devices'
+// handles (what a local-mode link holds: parsed uplinks, online states, sends to the device).
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
-const { hostThingsBoardDevice, hostedTopics } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
+const { hostThingsBoardDeviceHandle, hostedTopics } = require("../../../dist/nodes/lib/thingsboard/emulation.js");
+const { tbDown } = require("../../../dist/nodes/lib/thingsboard/hosted-types.js");
 const { startEngine, connect, inbox } = require("../fixtures/engine.js");
-const { until } = require("../../support/wait.js");
+const { until, untilStatus } = require("../../support/wait.js");
 
 const BROKER_ID = "thingsboard-test-broker";
 
@@ -18,16 +20,52 @@ const TOKENS = {
 
 const up = (d, t) => hostedTopics.up(d.id) + t;
 const down = (d, t) => hostedTopics.down(d.id) + t;
-const online = (d) => `${hostedTopics.state(d.id)}online`;
+const ME = "v1/devices/me";
 
-/** Collects what an in-process client sees under `filter`, with a waiter for a topic. */
-async function spy(engine, filter = "$iot/thingsboard/#") {
+/** What a flow sends on the device-relative `topic`, as the local link hands it to the handle (tbDown). */
+function downlinkOf(topic, payload) {
+  const json = typeof payload === "string" ? JSON.parse(payload) : payload;
+  if (topic === `${ME}/attributes`) {
+    const { deleted, ...values } = json;
+    return tbDown.attributes(values, undefined, deleted);
+  }
+  if (topic === "v1/gateway/attributes") return tbDown.attributes(json.data, json.device);
+  if (topic === "v1/gateway/rpc") return tbDown.rpcRequest(json.data.id, json.data.method, json.data.params, json.device);
+  const request = /^v1\/devices\/me\/rpc\/request\/(\d+)$/.exec(topic);
+  if (request) return tbDown.rpcRequest(Number(request[1]), json.method, json.params);
+  const response = /^v1\/devices\/me\/rpc\/response\/(\d+)$/.exec(topic);
+  if (response) return tbDown.rpcResponse(response[1], json);
+  throw new Error(`flows send nothing on ${topic}`);
+}
+
+/**
+ * Collects what an in-process client sees under `filter`, with a waiter for a topic; with
+ * `handles` (device id -> handle), also what the hosted devices' handles tell (`uplinks`,
+ * `onlines`), and sends to the devices through them.
+ */
+async function spy(engine, filter = "$iot/thingsboard/#", handles = new Map()) {
   const local = engine.createLocalClient();
   const messages = [];
   await local.subscribe(filter, (m) => messages.push({ topic: m.topic, payload: m.payload.toString(), retain: m.retain }));
   return {
     local,
     messages,
+    /** Parsed uplinks from the handles: {id, message}. */
+    uplinks: [],
+    /** Online states from the handles: {id, online, clientId?, remoteAddress?, protocolVersion?}. */
+    onlines: [],
+    /** Follows a device's handle. */
+    follow(device, handle) {
+      handles.set(device.id, handle);
+      handle.on("uplink", (message) => this.uplinks.push({ id: device.id, message }));
+      handle.on("online", (state) => this.onlines.push({ id: device.id, ...state }));
+    },
+    /** The first parsed uplink of `device` passing `predicate` (already received or still to come). */
+    async parsed(device, predicate = () => true) {
+      let found;
+      await until(() => (found = this.uplinks.find((u) => u.id === device.id && predicate(u.message))) !== undefined, 5000, `an uplink of ${device.name}`);
+      return found.message;
+    },
     /** The first message on `topic` passing `predicate` (already received or still to come). */
     async next(topic, predicate = () => true) {
       let found;
@@ -38,17 +76,17 @@ async function spy(engine, filter = "$iot/thingsboard/#") {
     uplink(device, topic, predicate) {
       return this.next(up(device, topic), predicate);
     },
-    /** A flow sends the device something (device-relative topic). */
+    /** A flow sends the device something (device-relative topic), through its handle. */
     send(device, topic, payload) {
-      return local.publish(down(device, topic), typeof payload === "string" ? payload : JSON.stringify(payload));
+      return handles.get(device.id).send(downlinkOf(topic, payload));
     },
   };
 }
 
 /**
  * An engine attached as BROKER_ID with hosted devices and a flow spy (`ctx.flows`); each
- * `ctx.host(device)` resolves once the device's online state is published, i.e. once the
- * emulation follows what flows send it. `cleanup()` undoes everything.
+ * `ctx.host(device)` resolves with the device's handle once the broker runs it (its first
+ * online state is known then). `cleanup()` undoes everything.
  * @param {object} [options] engine options, plus `devices` (HostedTbDevice list)
  */
 async function hostedBroker(options = {}) {
@@ -58,13 +96,14 @@ async function hostedBroker(options = {}) {
   ctx.warnings = [];
   ctx.clients = [];
   ctx.unhost = new Map();
-  ctx.flows = await spy(ctx.engine);
+  ctx.handles = new Map();
+  ctx.flows = await spy(ctx.engine, undefined, ctx.handles);
   ctx.host = async (device) => {
-    const seen = ctx.flows.messages.length;
-    const stop = hostThingsBoardDevice(BROKER_ID, device, (err) => ctx.warnings.push(err.message));
-    ctx.unhost.set(device.id, stop);
-    await until(() => ctx.flows.messages.slice(seen).some((m) => m.topic === online(device)), 5000, `the online state of ${device.name}`);
-    return stop;
+    const handle = hostThingsBoardDeviceHandle(BROKER_ID, device, (err) => ctx.warnings.push(err.message));
+    ctx.flows.follow(device, handle);
+    ctx.unhost.set(device.id, () => handle.close());
+    await untilStatus(handle, (s) => s.state === "connected");
+    return handle;
   };
   for (const d of devices) await ctx.host(d);
   /** An MQTT client, tracked for cleanup, resolved once the broker reports it connected. */
@@ -82,7 +121,7 @@ async function hostedBroker(options = {}) {
   ctx.device = (token, extra = {}) => ctx.connect({ username: token, ...extra });
   ctx.cleanup = async () => {
     await Promise.all(ctx.clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
-    for (const stop of ctx.unhost.values()) stop();
+    for (const stop of ctx.unhost.values()) await stop();
     brokers.detach(BROKER_ID, ctx.engine);
     await ctx.engine.close();
   };
@@ -105,4 +144,4 @@ function assertNoToken(assert, ...texts) {
   for (const token of Object.values(TOKENS)) assert.ok(!all.includes(token), `a token leaked: ${token}`);
 }
 
-module.exports = { BROKER_ID, TOKENS, hostedBroker, spy, subackOf, up, down, online, assertNoToken };
+module.exports = { BROKER_ID, TOKENS, hostedBroker, spy, subackOf, up, down, assertNoToken };

@@ -8,8 +8,7 @@ const { once, EventEmitter } = require("node:events");
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { HTTP_RPC_FIRST_ID } = require("../../../dist/nodes/lib/thingsboard/hosted-device.js");
 const { thingsBoardHttpApi } = require("../../../dist/nodes/lib/thingsboard/http-api.js");
-const { until } = require("../../support/wait.js");
-const { BROKER_ID, TOKENS, hostedBroker, up, assertNoToken } = require("./fixtures.js");
+const { BROKER_ID, TOKENS, hostedBroker, assertNoToken } = require("./fixtures.js");
 
 const DEVICE = { id: "e1b2c3d4e5f60718", name: "Greenhouse", token: TOKENS.alpha, gateway: false };
 const OTHER = { id: "f1b2c3d4e5f60718", name: "Other", token: TOKENS.beta, gateway: false };
@@ -64,17 +63,23 @@ describe("self-hosted ThingsBoard: HTTP device API", function () {
   const base = (token = DEVICE.token) => `/api/v1/${token}`;
   const post = (path, body, origin) => call(path, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), headers: { "content-type": "application/json" } }, origin);
 
-  it("publishes telemetry, client attributes and claims where the same MQTT uplink lands, byte for byte", async function () {
+  it("hands telemetry and client attributes to the device's handle as the same MQTT uplink would; claims are taken", async function () {
     const bodies = [
-      ["telemetry", '{"temperature":21.5,"humidity":40}', `${ME}/telemetry`],
-      ["telemetry", '[{"ts":1451649600512,"values":{"a":1}}]', `${ME}/telemetry`],
-      ["attributes", '{"fw":"1.2","model":"GH-1"}', `${ME}/attributes`],
-      ["claim", '{"secretKey":"s","durationMs":60000}', `${ME}/claim`],
+      ["telemetry", '{"temperature":21.5,"humidity":40}'],
+      ["telemetry", '[{"ts":1451649600512,"values":{"a":1}}]'],
+      ["attributes", '{"fw":"1.2","model":"GH-1"}'],
+      ["claim", '{"secretKey":"s","durationMs":60000}'],
     ];
+    const before = Date.now();
     for (const [path, body] of bodies) assert.deepEqual(await post(`${base()}/${path}`, body), { status: 200, body: "", type: null });
-    await ctx.flows.uplink(DEVICE, `${ME}/claim`);
-    assert.deepEqual(ctx.flows.messages.filter((m) => m.topic.includes("/up/")).map((m) => [m.topic, m.payload]), bodies.map(([, body, topic]) => [up(DEVICE, topic), body]));
-    assertNoToken(assert, ctx.flows.messages, ctx.events);
+    const got = ctx.flows.uplinks.filter((u) => u.id === DEVICE.id).map((u) => u.message);
+    assert.deepEqual(got.map((m) => m.kind), ["telemetry", "telemetry", "attributes"]);
+    const [arrival] = got[0].entries;
+    assert.deepEqual(arrival.values, { temperature: 21.5, humidity: 40 });
+    assert.ok(arrival.ts >= before && arrival.ts <= Date.now(), "stamped with its arrival, as the server does");
+    assert.deepEqual(got[1].entries, [{ ts: 1451649600512, values: { a: 1 } }]);
+    assert.deepEqual(got[2].values, { fw: "1.2", model: "GH-1" });
+    assertNoToken(assert, ctx.flows.uplinks, ctx.events);
   });
 
   it("answers GET attributes from the client attributes posted and the shared attributes flows set", async function () {
@@ -96,14 +101,14 @@ describe("self-hosted ThingsBoard: HTTP device API", function () {
     assert.equal((await call(`${base()}/attributes/updates?timeout=5000`)).body, '{"led":false}');
   });
 
-  it("long-polls server RPC and takes the reply: the flow sees it under up with the same id", async function () {
+  it("long-polls server RPC and takes the reply: the flow gets it with the same id", async function () {
     const poll = call(`${base()}/rpc?timeout=5000`);
     await ctx.flows.send(DEVICE, `${ME}/rpc/request/31`, { method: "setGpio", params: { pin: 4 } });
     const got = await poll;
     assert.equal(got.status, 200);
     assert.deepEqual(JSON.parse(got.body), { id: 31, method: "setGpio", params: { pin: 4 } });
     assert.equal((await post(`${base()}/rpc/31`, { pin: 4, value: 1 })).status, 200);
-    assert.equal((await ctx.flows.uplink(DEVICE, `${ME}/rpc/response/31`)).payload, '{"pin":4,"value":1}');
+    assert.deepEqual(await ctx.flows.parsed(DEVICE, (m) => m.kind === "rpc-response"), { kind: "rpc-response", id: 31, result: { pin: 4, value: 1 } });
     // An RPC without params reaches an HTTP device with {} (ThingsBoard's HTTP API needs them).
     await ctx.flows.send(DEVICE, `${ME}/rpc/request/32`, { method: "reboot" });
     assert.deepEqual(JSON.parse((await call(`${base()}/rpc?timeout=5000`)).body), { id: 32, method: "reboot", params: {} });
@@ -135,14 +140,12 @@ describe("self-hosted ThingsBoard: HTTP device API", function () {
     assert.equal((await call(`${base()}/attributes/updates?timeout=5000`)).body, '{"second":2}');
   });
 
-  it("client RPC: published for the flows with an HTTP id, answered with the flow's reply", async function () {
+  it("client RPC: handed to the flows with an HTTP id, answered with the flow's reply", async function () {
     const answer = post(`${base()}/rpc`, '{"method":"getTime","params":{}}');
-    const prefix = up(DEVICE, `${ME}/rpc/request/`);
-    let seen;
-    await until(() => (seen = ctx.flows.messages.find((m) => m.topic.startsWith(prefix))) !== undefined, 5000, "the client RPC");
-    const id = Number(seen.topic.slice(prefix.length));
+    const seen = await ctx.flows.parsed(DEVICE, (m) => m.kind === "rpc-request");
+    const { id } = seen;
     assert.ok(id >= HTTP_RPC_FIRST_ID);
-    assert.equal(seen.payload, '{"method":"getTime","params":{}}');
+    assert.deepEqual(seen, { kind: "rpc-request", id, idText: String(id), method: "getTime", params: {} });
     await ctx.flows.send(DEVICE, `${ME}/rpc/response/${id}`, { time: "12:00" });
     assert.deepEqual(await answer, { status: 200, body: '{"time":"12:00"}', type: "application/json; charset=utf-8" });
   });
@@ -166,7 +169,7 @@ describe("self-hosted ThingsBoard: HTTP device API", function () {
       await post(`${base(stranger)}/claim`, {}),
     ];
     assert.deepEqual(answers.map((a) => [a.status, a.body]), answers.map(() => [401, ""]));
-    assert.deepEqual(ctx.flows.messages.filter((m) => m.topic.includes("/up/")), []);
+    assert.deepEqual(ctx.flows.uplinks, []);
   });
 
   it("routes: other paths go to next(), a wrong method is 405, a bad body or parameter 400, provisioning NOT_FOUND", async function () {
@@ -201,7 +204,7 @@ describe("self-hosted ThingsBoard: HTTP device API", function () {
     });
     servers.push(parsed.server);
     assert.equal((await post(`${base()}/attributes`, { fw: "3.0" }, parsed.origin)).status, 200);
-    assert.equal((await ctx.flows.uplink(DEVICE, `${ME}/attributes`)).payload, '{"fw":"3.0"}');
+    assert.deepEqual(await ctx.flows.parsed(DEVICE, (m) => m.kind === "attributes"), { kind: "attributes", values: { fw: "3.0" } });
     assert.deepEqual(JSON.parse((await call(`${base()}/attributes?clientKeys=fw`)).body), { client: { fw: "3.0" } });
   });
 

@@ -81,6 +81,7 @@ describe("ThingsBoard link, http mode (Node-RED is the device over HTTP)", funct
     l.start();
     const refused = await untilStatus(l, (st) => st.state === "auth-failed");
     assert.match(refused.reason, /unauthorized: ThingsBoard does not know this access token \(HTTP 401\)/);
+    assert.equal(refused.refusal, 401, "the HTTP status travels as the refusal code");
     await assert.rejects(l.sendTelemetry({ a: 1 }), (err) => err.code === "auth" && !err.message.includes(TOKEN));
     await assert.rejects(l.sendTelemetry({ a: undefined }), /undefined/);
     await assert.rejects(l.publishAttributes({ a: 1 }, { device: "Other" }), /only a gateway has/);

@@ -4,12 +4,14 @@
 // scripts do (mqtt-js-rpc-from-server.js, mqtt-js-attributes-request.js,
 // mqtt-js-rpc-from-client.js): publish right after subscribe, ids in topics, echo replies.
 const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
 const mqtt = require("mqtt");
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
 const { createThingsBoardLink } = require("../../../dist/nodes/lib/thingsboard/link.js");
 const { startEngine, inbox } = require("../fixtures/engine.js");
 const { untilStatus } = require("../../support/wait.js");
-const { BROKER_ID, TOKENS, hostedBroker, online } = require("./fixtures.js");
+const { BROKER_ID, TOKENS, hostedBroker } = require("./fixtures.js");
 const { collect } = require("../../support/links.js");
 
 const ALPHA = { id: "a1b2c3d4e5f60718", name: "Alpha" };
@@ -24,8 +26,7 @@ describe("ThingsBoard link, local mode, with ThingsBoard's documented device scr
     links.push(l);
     const got = collect(l);
     l.start();
-    await untilStatus(l, (s) => s.state === "connected");
-    await ctx.flows.next(online(device));
+    await untilStatus(l, (s) => s.state === "connected"); // the device's runtime on the engine is followed from here
     return { link: l, got };
   }
   beforeEach(async function () {
@@ -116,5 +117,43 @@ describe("ThingsBoard link, local mode, with ThingsBoard's documented device scr
       brokers.detach(BROKER_ID, next.engine);
       await next.engine.close();
     }
+  });
+
+  it("queues what flows send while the broker is stopped and delivers it, in order, to the device's state on the next engine", async function () {
+    const { link } = await hosted();
+    const stopped = untilStatus(link, (s) => s.state === "disconnected");
+    brokers.detach(BROKER_ID, ctx.engine);
+    await stopped;
+    await link.publishAttributes({ mode: "eco", level: 1 });
+    await link.publishAttributes({ level: 2 });
+    assert.equal(link.status.queued, 2);
+    const next = await startEngine();
+    try {
+      brokers.attach(BROKER_ID, next.engine);
+      await untilStatus(link, (s) => s.state === "connected" && s.queued === 0);
+      assert.deepEqual(await link.requestAttributes({ sharedKeys: "mode,level" }), { client: {}, shared: { mode: "eco", level: 2 } });
+    } finally {
+      brokers.detach(BROKER_ID, next.engine);
+      await next.engine.close();
+    }
+  });
+
+  it("says why in its status when the device cannot be hosted (another device has its token), never showing the token", async function () {
+    await hosted();
+    const twin = createThingsBoardLink({ connection: "local", token: TOKENS.alpha, broker: BROKER_ID, deviceId: BETA.id, name: "Twin" });
+    links.push(twin);
+    const got = collect(twin);
+    twin.start();
+    assert.equal(twin.status.state, "disconnected");
+    assert.match(twin.status.reason, /"Twin" is not hosted: "Alpha" already uses the same access token/);
+    assert.match(got.warnings.join("\n"), /already uses the same access token/);
+    assert.doesNotMatch(JSON.stringify([twin.status, got.warnings]), new RegExp(TOKENS.alpha));
+  });
+
+  it("is a thin adapter over the hosted-device handle: no emulation, store, parser or PubSub of its own", function () {
+    const source = fs.readFileSync(path.join(__dirname, "../../../nodes/lib/thingsboard/link-local.ts"), "utf8");
+    const imports = [...source.matchAll(/from "([^"]+)"/g)].map((m) => m[1]).sort();
+    assert.deepEqual(imports, ["../transport/errors.js", "../transport/pubsub.js", "./codec.js", "./hosted-state.js", "./hosted-types.js", "./link-base.js"]);
+    assert.doesNotMatch(source, /\bparse[A-Z]\w*\(|BrokerPubSub|hostedByToken/);
   });
 });

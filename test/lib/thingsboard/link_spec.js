@@ -5,11 +5,11 @@
 // for the event it expects.
 const assert = require("node:assert/strict");
 const { createThingsBoardLink, StaleReplyError } = require("../../../dist/nodes/lib/thingsboard/link.js");
-const { refusalWords } = require("../../../dist/nodes/lib/thingsboard/link-mqtt.js");
-const { parseThingsBoardDevice, TbConfigError } = require("../../../dist/nodes/lib/thingsboard/link-config.js");
+const { parseThingsBoardDevice } = require("../../../dist/nodes/lib/thingsboard/link-config.js");
+const { ConfigError } = require("../../../dist/nodes/lib/transport/link-config.js");
 const { statusView } = require("../../../dist/nodes/lib/thingsboard/link-user.js");
 const { until, untilStatus } = require("../../support/wait.js");
-const { BROKER_ID, TOKENS, hostedBroker, online } = require("./fixtures.js");
+const { BROKER_ID, TOKENS, hostedBroker } = require("./fixtures.js");
 const { collect } = require("../../support/links.js");
 
 const FAST = { initialMs: 10, maxMs: 50 };
@@ -30,8 +30,7 @@ describe("ThingsBoard link: mqtt (Node-RED as the device) against local (Node-RE
     const server = link({ connection: "local", token, broker: BROKER_ID, deviceId: hosted.id, name: hosted.name, ...extra });
     const serverGot = collect(server);
     server.start();
-    await untilStatus(server, (s) => s.state === "connected");
-    await ctx.flows.next(online(hosted));
+    await untilStatus(server, (s) => s.state === "connected"); // hosted on the running engine from here
     const device = link({ connection: "mqtt", token, server: ctx.url, name: "Pi", ...extra });
     const deviceGot = collect(device);
     device.start();
@@ -173,20 +172,20 @@ describe("ThingsBoard link: mqtt (Node-RED as the device) against local (Node-RE
     ctx = await hostedBroker();
     const server = link({ connection: "local", token: TOKENS.alpha, broker: BROKER_ID, deviceId: HOSTED.id, name: HOSTED.name });
     server.start();
-    await ctx.flows.next(online(HOSTED));
+    await untilStatus(server, (s) => s.state === "connected");
     const wrong = "WrongTOKEN0123456789";
     const device = link({ connection: "mqtt", token: wrong, server: ctx.url });
     device.start();
     const refused = await untilStatus(device, (s) => s.state === "auth-failed");
     assert.match(refused.reason, /not authorized — ThingsBoard does not know this access token.*\(code 0x05\)/);
+    assert.equal(refused.refusal, 5);
     assert.doesNotMatch(JSON.stringify(refused), new RegExp(wrong));
-    assert.match(refusalWords("the server refused the credentials (bad user name or password)"), /user name is empty.*\(code 0x04\)/);
     assert.equal(statusView(refused, "mqtt").params.reason, refused.reason);
   });
 });
 
 describe("ThingsBoard link: config parsing", function () {
-  const fails = (props, creds, key) => assert.throws(() => parseThingsBoardDevice("n1", props, creds), (err) => err instanceof TbConfigError && err.key === key, key);
+  const fails = (props, creds, key) => assert.throws(() => parseThingsBoardDevice("n1", props, creds), (err) => err instanceof ConfigError && err.key === key, key);
 
   it("fills defaults and refuses unusable settings by catalog key, never echoing the token", function () {
     const mqtt = parseThingsBoardDevice("n1", { name: "Pi" }, { token: " tok12345678 " });
@@ -226,5 +225,36 @@ describe("ThingsBoard link: config parsing", function () {
     assert.equal(parseThingsBoardDevice("n1", { qos: "1" }, { token: "t0123456" }).qos, 1);
     for (const qos of ["2", "x", 2, -1, "0.5"]) fails({ qos }, { token: "t0123456" }, "invalid-qos");
     assert.throws(() => parseThingsBoardDevice("n1", { qos: "2" }, { token: "t0123456" }), (err) => err.params.value === "2");
+  });
+});
+
+describe("ThingsBoard link: status views", function () {
+  const refused = "the server refused the credentials (bad user name or password)";
+  const table = [
+    // [status, connection, key, the reason shown (undefined: no reason parameter)]
+    [{ state: "auth-failed", queued: 0, reason: refused, refusal: 4 }, "mqtt", "auth-failed", /^refused: bad user name or password — ThingsBoard sends this when the user name is empty.*\(code 0x04\)$/],
+    [{ state: "auth-failed", queued: 0, reason: refused, refusal: 0x86 }, "mqtt", "auth-failed", /user name is empty.*\(code 0x86\)$/],
+    [{ state: "auth-failed", queued: 2, reason: "anything", refusal: 5 }, "mqtt", "auth-failed-queued", /^refused: not authorized — ThingsBoard does not know this access token.*\(code 0x05\)$/],
+    [{ state: "auth-failed", queued: 0, reason: "anything", refusal: 0x87 }, "mqtt", "auth-failed", /not authorized.*\(code 0x87\)$/],
+    [{ state: "auth-failed", queued: 0, reason: "anything", refusal: 0x9f }, "mqtt", "auth-failed", /^refused \(code 0x9f\)$/],
+    [{ state: "auth-failed", queued: 0, reason: "anything", refusal: 401 }, "http", "auth-failed", /^unauthorized: ThingsBoard does not know this access token \(HTTP 401\)$/],
+    [{ state: "auth-failed", queued: 0, reason: "said in words only" }, "mqtt", "auth-failed", /^said in words only$/],
+    [{ state: "auth-failed", queued: 0 }, "mqtt", "auth-failed", /^$/],
+    [{ state: "disconnected", queued: 0, reason: "server unavailable (code 0x03)", refusal: 3 }, "mqtt", "disconnected", /^server unavailable \(code 0x03\)$/],
+    [{ state: "connected", queued: 0, refusal: 5 }, "mqtt", "connected", undefined],
+  ];
+  for (const [status, connection, key, reason] of table) {
+    it(`shows ${JSON.stringify(status)} (${connection}) as ${key}${reason ? ` with ${reason}` : ""}`, function () {
+      const view = statusView(status, connection);
+      assert.equal(view.key, key);
+      if (reason === undefined) assert.equal(view.params?.reason, undefined);
+      else assert.match(view.params.reason, reason);
+      if (status.queued > 0) assert.equal(view.params.count, status.queued);
+    });
+  }
+
+  it("words the refusal from its code, not from the reason's text", function () {
+    const view = statusView({ state: "auth-failed", queued: 0, reason: "(code 0x05) bad user name or password", refusal: 4 }, "mqtt");
+    assert.match(view.params.reason, /\(code 0x04\)$/);
   });
 });

@@ -3,13 +3,11 @@
 // through the broker registry on an injected clock, and plain MQTT.js clients speaking
 // ThingSpeak's documented device topics (mqtt3.thingspeak.com).
 const assert = require("node:assert/strict");
-const { brokers, BrokerEngine } = require("../../../dist/nodes/lib/broker/index.js");
+const { brokers, BrokerEngine, MemoryDeviceStore } = require("../../../dist/nodes/lib/broker/index.js");
 const { hostThingSpeakChannel, hostedTopics, hostedChannel, hostedEntries, hostedByCredentials } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
 const { connect, connectRefused, inbox } = require("../fixtures/engine.js");
-const { waitFor, until } = require("../../support/wait.js");
+const { waitFor, until, untilStatus } = require("../../support/wait.js");
 const { BROKER_ID, T0, WEATHER, GARDEN, SECRETS, hostedBroker, spy, subackOf, entry, at, received } = require("./fixtures.js");
-
-const entries = (c) => hostedTopics.entries(c.id);
 
 describe("self-hosted ThingSpeak: broker emulation", function () {
   let ctx;
@@ -131,8 +129,8 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       assert.equal(got.payload, JSON.stringify(expected));
       assert.equal(got.qos, 0);
       assert.equal(got.retain, false);
-      // Flows see the entry and the raw publish; the store keeps it.
-      assert.deepEqual(JSON.parse((await flows.nth(entries(WEATHER))).payload), expected);
+      // Flows get the entry (parsed, from the handle) and see the raw publish; the store keeps it.
+      assert.deepEqual(await ctx.entry(WEATHER), expected);
       assert.equal((await flows.nth(`${hostedTopics.up(WEATHER.id)}channels/1001/publish`)).payload, "field1=45&field2=60&status=MQTTPUBLISH");
       assert.deepEqual(hostedEntries(WEATHER.id), [expected]);
       assert.equal(hostedChannel(WEATHER.id).lastEntryId, 1);
@@ -141,11 +139,10 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
 
     it("stores the publish of a client that connects, publishes at QoS 0 and leaves at once (mosquitto_pub)", async function () {
       ctx = await hostedBroker({ channels: [WEATHER] });
-      const flows = await spy(ctx.engine, entries(WEATHER));
       const pub = await ctx.device(WEATHER);
       pub.publish("channels/1001/publish", "field1=45&field2=60&status=MQTTPUBLISH");
       await pub.endAsync();
-      assert.equal(JSON.parse((await flows.nth(entries(WEATHER))).payload).status, "MQTTPUBLISH");
+      assert.equal((await ctx.entry(WEATHER)).status, "MQTTPUBLISH");
     });
 
     it("delivers field values on subscribe/fields/fieldN and /+, takes publish/fields/fieldN, numbers entries and dates them", async function () {
@@ -176,10 +173,9 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
 
     it("drops updates within the update interval (a plugin-error says when the next is accepted) and numbers on without a gap", async function () {
       ctx = await hostedBroker({ channels: [WEATHER] });
-      const flows = await spy(ctx.engine, entries(WEATHER));
       const dev = await ctx.device(WEATHER);
       dev.publish("channels/1001/publish", "field1=1");
-      await flows.nth(entries(WEATHER));
+      await ctx.entry(WEATHER);
       ctx.clock.advance(14_999);
       dev.publish("channels/1001/publish", "field1=2");
       await until(() => ctx.pluginErrors().length === 1);
@@ -190,12 +186,12 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       assert.ok(ctx.events.some((e) => e.event === "plugin-error" && e.plugin === "thingspeak" && e.hook === "published"));
       ctx.clock.advance(1);
       dev.publish("channels/1001/publish", "field1=3");
-      const second = JSON.parse((await flows.nth(entries(WEATHER), 2)).payload);
+      const second = (await ctx.entry(WEATHER, 2));
       assert.equal(second.entry_id, 2);
       // A clock set back does not lock the channel for that long.
       ctx.clock.advance(-3_600_000);
       dev.publish("channels/1001/publish", "field1=4");
-      await flows.nth(entries(WEATHER), 3);
+      await ctx.entry(WEATHER, 3);
       assert.deepEqual(hostedEntries(WEATHER.id).map((e) => e.field1), ["1", "3", "4"]);
       assert.ok(dev.connected);
     });
@@ -213,11 +209,10 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
     it("bounds the store (oldest dropped) and answers in-process entry queries", async function () {
       const small = { ...GARDEN, updateIntervalMs: 0, storeLimit: 3 };
       ctx = await hostedBroker({ channels: [small] });
-      const flows = await spy(ctx.engine, entries(small));
       const dev = await ctx.device(small);
       for (let i = 1; i <= 5; i++) {
         dev.publish("channels/2002/publish", `field1=${i}`);
-        await flows.nth(entries(small), i);
+        await ctx.entry(small, i);
         ctx.clock.advance(60_000);
       }
       assert.deepEqual(hostedEntries(small.id).map((e) => [e.entry_id, e.field1, e.created_at]), [
@@ -233,11 +228,15 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       assert.deepEqual(hostedEntries(small.id, { minutes: 2 }).map((e) => e.entry_id), [4, 5]);
       assert.deepEqual(hostedEntries(small.id, { minutes: 1 }).map((e) => e.entry_id), [5]);
       assert.equal(hostedEntries("not-hosted"), undefined);
+      // The feed lives in the engine's DeviceStore, keyed by entry id (what the link reads through its handle).
+      const store = ctx.handles.get(small.id).store;
+      assert.equal(store, ctx.engine.deviceStores.open("thingspeak", small.id));
+      assert.deepEqual(store.entries("feed").map(([id, v]) => [id, v.value.field1]), [["3", "3"], ["4", "4"], ["5", "5"]]);
+      assert.equal(store.get("channel", "lastEntryId").value, 5);
     });
 
     it("drops malformed and empty updates with a plugin-error naming channel and reason; the device stays connected", async function () {
       ctx = await hostedBroker({ channels: [{ ...WEATHER, updateIntervalMs: 0 }] });
-      const flows = await spy(ctx.engine, entries(WEATHER));
       const dev = await ctx.device(WEATHER);
       dev.publish("channels/1001/publish", "lat=123&field1=1");
       dev.publish("channels/1001/publish", "");
@@ -260,17 +259,16 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       assert.match(errors[7], /\(invalid\): created_at/);
       assert.ok(dev.connected);
       dev.publish("channels/1001/publish", "field1=ok");
-      assert.equal(JSON.parse((await flows.nth(entries(WEATHER))).payload).entry_id, 1);
+      assert.equal((await ctx.entry(WEATHER)).entry_id, 1);
     });
 
     it("refuses a created_at that is stored already (unique per channel)", async function () {
       ctx = await hostedBroker({ channels: [{ ...WEATHER, updateIntervalMs: 0 }] });
-      const flows = await spy(ctx.engine, entries(WEATHER));
       const dev = await ctx.device(WEATHER);
       dev.publish("channels/1001/publish", "field1=1&created_at=2024-01-19T10:00:00Z");
       dev.publish("channels/1001/publish", "field1=2&created_at=2024-01-19 10:00:00");
       dev.publish("channels/1001/publish", "field1=3&created_at=2024-01-19T10:00:01Z");
-      await flows.nth(entries(WEATHER), 2);
+      await ctx.entry(WEATHER, 2);
       assert.match(ctx.pluginErrors()[0], /\(conflict\): an entry with created_at 2024-01-19T10:00:00Z is stored already/);
       assert.deepEqual(hostedEntries(WEATHER.id).map((e) => [e.entry_id, e.field1]), [[1, "1"], [2, "3"]]);
     });
@@ -301,7 +299,7 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       dev.publish("channels/1001/subscribe", "field1=1");
       dev.publish("foo/bar", "1");
       dev.publish("channels/1001/publish", "field1=mine");
-      await flows.nth(entries(WEATHER));
+      await ctx.entry(WEATHER);
       assert.deepEqual(
         ctx.events.filter((e) => e.event === "publish-refused").map((e) => e.topic),
         ["channels/2002/publish", "channels/2002/publish/fields/field1", "channels/1001/publish/fields/field9", "channels/1001/subscribe", "foo/bar"],
@@ -342,61 +340,69 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       assert.deepEqual(anonBox.messages.map((m) => m.topic), ["channels/1001/publish", "public/marker"]);
       assert.deepEqual(hostedEntries(WEATHER.id).map((e) => e.field1), ["10"]);
       assert.deepEqual(hostedEntries(GARDEN.id).map((e) => e.field1), ["20"]);
-      assert.deepEqual((await flows.nth(entries(GARDEN))).payload, JSON.stringify(entry(2002, 1, at(T0), { field1: "20" })));
+      assert.deepEqual(await ctx.entry(GARDEN), entry(2002, 1, at(T0), { field1: "20" }));
+      assert.deepEqual(ctx.uplinks.get(WEATHER.id).map((e) => e.field1), ["10"], "each handle gets its own channel's entries only");
       assertNoSecret(flows.messages, ctx.events);
     });
   });
 
   describe("flows", function () {
-    it("turns a write on the write topic into an entry for subscribers, store and flows, and answers on written", async function () {
+    it("stores what the flows send through the handle as an entry for subscribers and the store, answers with it, and does not send it back", async function () {
       ctx = await hostedBroker({ channels: [WEATHER] });
-      const flows = await spy(ctx.engine);
+      const handle = ctx.handles.get(WEATHER.id);
+      await untilStatus(handle, (s) => s.state === "connected");
       const dev = await ctx.device(WEATHER);
       await dev.subscribeAsync("channels/1001/subscribe");
-      await flows.local.publish(hostedTopics.write(WEATHER.id), "field1=22.5&status=from%20a%20flow");
       const expected = entry(1001, 1, at(T0), { field1: "22.5", status: "from a flow" });
+      assert.deepEqual(await handle.send({ fields: { 1: 22.5 }, status: "from a flow" }), { ok: true, entry: expected });
       assert.deepEqual(JSON.parse((await dev.box.next("channels/1001/subscribe")).payload), expected);
-      assert.deepEqual(JSON.parse((await flows.nth(hostedTopics.written(WEATHER.id))).payload), { ok: true, entry: expected });
-      // The entry is announced before the write is answered.
-      const topics = flows.messages.map((m) => m.topic);
-      assert.ok(topics.indexOf(entries(WEATHER)) < topics.indexOf(hostedTopics.written(WEATHER.id)));
       assert.deepEqual(hostedEntries(WEATHER.id), [expected]);
 
       // Devices and flows share the channel's interval; refusals say why and when to retry.
       ctx.clock.advance(5000);
-      await flows.local.publish(`${hostedTopics.write(WEATHER.id)}/w2`, "field1=23");
-      const w2 = JSON.parse((await flows.nth(hostedTopics.written(WEATHER.id), 2)).payload);
-      assert.deepEqual(w2, { ok: false, ref: "w2", code: "rate-limited", retryInMs: 10_000, message: "over the channel's update interval of 15000 ms: the next update is accepted in 10000 ms" });
+      assert.deepEqual(await handle.send({ fields: { 1: "23" } }), { ok: false, code: "rate-limited", retryInMs: 10_000, message: "over the channel's update interval of 15000 ms: the next update is accepted in 10000 ms" });
       ctx.clock.advance(10_000);
-      await flows.local.publish(`${hostedTopics.write(WEATHER.id)}/w3`, "lat=123");
-      await flows.local.publish(`${hostedTopics.write(WEATHER.id)}/w4`, "");
-      await flows.local.publish(`${hostedTopics.write(WEATHER.id)}/w5`, "field1=1", { retain: true });
-      await flows.local.publish(`${hostedTopics.write(WEATHER.id)}/w5`, "", { retain: true });
-      await flows.local.publish(`${hostedTopics.write(WEATHER.id)}/w6`, "field1=24");
-      await flows.nth(hostedTopics.written(WEATHER.id), 7);
-      const results = flows.messages.filter((m) => m.topic === hostedTopics.written(WEATHER.id)).slice(2).map((m) => JSON.parse(m.payload));
-      assert.deepEqual(results.map((r) => [r.ref, r.ok, r.code]), [["w3", false, "invalid"], ["w4", false, "no-action"], ["w5", false, "invalid"], ["w5", false, "invalid"], ["w6", true, undefined]]);
+      const results = [
+        await handle.send({ fields: {}, lat: 123 }),
+        await handle.send({ fields: {} }),
+        await handle.send({ fields: { 1: "x".repeat(3001) } }),
+        await handle.send({ fields: { 1: 24 } }),
+      ];
+      assert.deepEqual(results.map((r) => [r.ok, r.code]), [[false, "invalid"], [false, "no-action"], [false, "too-large"], [true, undefined]]);
       assert.match(results[0].message, /lat/);
-      assert.match(results[2].message, /retained write is not taken/);
-      assert.equal(results[4].entry.entry_id, 2);
+      assert.equal(results[3].entry.entry_id, 2);
       const delivered = await received(dev.box, "channels/1001/subscribe", 2);
       assert.deepEqual(delivered.map((m) => JSON.parse(m.payload).field1), ["22.5", "24"]);
+      assert.deepEqual(ctx.uplinks.get(WEATHER.id), [], "the flows do not get their own entries back");
+    });
+
+    it("delivers the entries of devices and REST clients to the handle, parsed once, in order", async function () {
+      ctx = await hostedBroker({ channels: [{ ...WEATHER, updateIntervalMs: 0 }] });
+      const dev = await ctx.device(WEATHER);
+      dev.publish("channels/1001/publish", "field1=1");
+      await ctx.entry(WEATHER);
+      await ctx.handles.get(WEATHER.id).send({ fields: { 1: 2 } });
+      dev.publish("channels/1001/publish/fields/field2", "3");
+      const third = await ctx.entry(WEATHER, 2);
+      assert.deepEqual([third.entry_id, third.field1, third.field2], [3, null, "3"]);
+      assert.deepEqual(ctx.uplinks.get(WEATHER.id).map((e) => e.entry_id), [1, 3]);
     });
   });
 
   describe("lifecycle", function () {
     it("keeps the feed across a broker restart: entry ids go on, devices reconnect", async function () {
       ctx = await hostedBroker({ channels: [WEATHER] });
-      const flows = await spy(ctx.engine, entries(WEATHER));
       const dev = await ctx.device(WEATHER);
       dev.publish("channels/1001/publish", "field1=1");
-      await flows.nth(entries(WEATHER));
+      await ctx.entry(WEATHER);
       const closed = waitFor(dev, "close");
       brokers.detach(BROKER_ID, ctx.engine);
       await ctx.engine.close();
       await closed;
       assert.deepEqual(hostedChannel(WEATHER.id), { id: WEATHER.id, channelId: 1001, name: "Weather", brokerId: BROKER_ID, running: false, connected: false, lastEntryId: 1 });
       assert.deepEqual(hostedEntries(WEATHER.id).map((e) => e.entry_id), [1]);
+      const handle = ctx.handles.get(WEATHER.id);
+      await assert.rejects(handle.send({ fields: { 1: 9 } }), (err) => err.code === "network");
       const engine = await BrokerEngine.create({});
       engine.on("event", (e) => ctx.events.push(e));
       const info = await engine.listen({ kind: "tcp", host: "127.0.0.1", port: 0 });
@@ -404,19 +410,44 @@ describe("self-hosted ThingSpeak: broker emulation", function () {
       ctx.url = `mqtt://127.0.0.1:${info.port}`;
       brokers.attach(BROKER_ID, engine);
       assert.equal(hostedChannel(WEATHER.id).running, true);
+      await untilStatus(handle, (s) => s.state === "connected");
+      // The update interval goes on too (the last update was at T0).
+      assert.equal((await handle.send({ fields: { 1: 9 } })).code, "rate-limited");
       const again = await ctx.device(WEATHER);
       await again.subscribeAsync("channels/1001/subscribe");
       ctx.clock.advance(15_000);
       again.publish("channels/1001/publish", "field1=2");
       assert.equal(JSON.parse((await again.box.next("channels/1001/subscribe")).payload).entry_id, 2);
+      assert.equal((await ctx.entry(WEATHER, 2)).entry_id, 2, "the handle follows the new engine");
+    });
+
+    it("takes the feed from a DeviceStore provider that keeps it (as a durable one would): entry ids and the interval go on", async function () {
+      const kept = new Map();
+      const deviceStores = {
+        open: (plugin, id) => kept.get(`${plugin}/${id}`) ?? kept.set(`${plugin}/${id}`, new MemoryDeviceStore()).get(`${plugin}/${id}`),
+        close: () => undefined,
+      };
+      ctx = await hostedBroker({ channels: [WEATHER], deviceStores });
+      const dev = await ctx.device(WEATHER);
+      dev.publish("channels/1001/publish", "field1=1");
+      await ctx.entry(WEATHER);
+      ctx.unhost.get(WEATHER.id)();
+      await until(() => !dev.connected);
+      ctx.clock.advance(5000);
+      ctx.host(WEATHER);
+      const handle = ctx.handles.get(WEATHER.id);
+      await untilStatus(handle, (s) => s.state === "connected");
+      assert.deepEqual(hostedEntries(WEATHER.id).map((e) => e.field1), ["1"]);
+      assert.equal((await handle.send({ fields: { 1: 2 } })).retryInMs, 10_000);
+      ctx.clock.advance(10_000);
+      assert.equal((await handle.send({ fields: { 1: 2 } })).entry.entry_id, 2);
     });
 
     it("unhosting disconnects the device and forgets the feed; hosting again starts empty", async function () {
       ctx = await hostedBroker({ channels: [WEATHER] });
-      const flows = await spy(ctx.engine, entries(WEATHER));
       const dev = await ctx.device(WEATHER);
       dev.publish("channels/1001/publish", "field1=1");
-      await flows.nth(entries(WEATHER));
+      await ctx.entry(WEATHER);
       const closed = waitFor(dev, "close");
       ctx.unhost.get(WEATHER.id)();
       await closed;

@@ -1,9 +1,10 @@
 "use strict";
 // Shared by the self-hosted ThingSpeak specs: a broker engine registered under a test broker id,
-// hosted channels on an injected clock, ThingSpeak-speaking MQTT.js devices and an in-process
-// spy on `$iot/thingspeak/...`.
+// hosted channels on an injected clock (each with its hosted-device handle, recording the
+// entries the flows would get), ThingSpeak-speaking MQTT.js devices and an in-process spy on
+// `$iot/thingspeak/...`.
 const { brokers } = require("../../../dist/nodes/lib/broker/index.js");
-const { hostThingSpeakChannel } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
+const { hostThingSpeakDevice } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
 const { startEngine, connect, inbox } = require("../fixtures/engine.js");
 const { until } = require("../../support/wait.js");
 
@@ -62,10 +63,24 @@ async function hostedBroker(options = {}) {
   ctx.warnings = [];
   ctx.clients = [];
   ctx.unhost = new Map();
+  /** Each hosted channel's handle, and the entries it delivered (what a local-mode link gets). */
+  ctx.handles = new Map();
+  ctx.uplinks = new Map();
   ctx.host = (channel) => {
-    const stop = hostThingSpeakChannel(BROKER_ID, channel, (err) => ctx.warnings.push(err.message), { now: ctx.clock.now });
+    const handle = hostThingSpeakDevice(BROKER_ID, channel, (err) => ctx.warnings.push(err.message), { now: ctx.clock.now });
+    const uplinks = [];
+    handle.on("uplink", (e) => uplinks.push(e));
+    ctx.handles.set(channel.id, handle);
+    ctx.uplinks.set(channel.id, uplinks);
+    const stop = () => void handle.close();
     ctx.unhost.set(channel.id, stop);
     return stop;
+  };
+  /** Waits for the n-th (1-based) new entry of `channel` that its handle delivered (made by a device or REST client). */
+  ctx.entry = async (channel, n = 1) => {
+    const got = () => ctx.uplinks.get(channel.id) ?? [];
+    await until(() => got().length >= n, 5000, `entry ${n} of ${channel.name}; got ${got().length}`);
+    return got()[n - 1];
   };
   for (const c of channels) ctx.host(c);
   /** A device with the channel's MQTT device credentials (clean session, as ThingSpeak asks). */

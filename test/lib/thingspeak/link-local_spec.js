@@ -102,4 +102,53 @@ describe("ThingSpeak link, local mode (Node-RED serves a hosted channel)", funct
     brokers.attach(BROKER_ID, ctx.engine);
     assert.equal((await waiting).entry.field3, "7");
   });
+
+  it("sends a write still waiting for the interval when it is closed, if its turn comes within closeFlushMs", async function () {
+    ctx = await hostedBroker();
+    const l = link(WEATHER, { closeFlushMs: 20_000 });
+    const got = collect(l);
+    l.start();
+    await untilStatus(l, (s) => s.state === "connected");
+    assert.equal((await l.write(1, 1)).entryId, 1);
+    const second = l.write(2, 1);
+    await untilStatus(l, (s) => s.pending?.nextInMs === 15000);
+    const closing = l.close();
+    await l.advance(15000);
+    assert.equal((await second).entryId, 2);
+    await closing;
+    assert.deepEqual(got.warnings.filter((w) => /discarded/.test(w)), []);
+  });
+
+  it("reads the feed while the broker is stopped (the hosting keeps it, as the REST API serves it)", async function () {
+    ctx = await hostedBroker();
+    const l = link(WEATHER);
+    const got = collect(l);
+    l.start();
+    await untilStatus(l, (s) => s.state === "connected");
+    const dev = await ctx.device(WEATHER);
+    await dev.publishAsync("channels/1001/publish", "field1=45&field2=60");
+    await got.next((m) => m.kind === "entry");
+    const stopped = untilStatus(l, (s) => s.state === "disconnected");
+    brokers.detach(BROKER_ID, ctx.engine);
+    await stopped;
+    assert.deepEqual((await l.readNew()).map((e) => [e.entry_id, e.field1]), [[1, "45"]]);
+    assert.deepEqual((await l.readNew(0, 2)).map((e) => e.field2), ["60"]);
+    brokers.attach(BROKER_ID, ctx.engine);
+    await untilStatus(l, (s) => s.state === "connected");
+  });
+
+  it("says why a channel that cannot be hosted is not served: in its status, its warnings and its reads", async function () {
+    ctx = await hostedBroker();
+    const l = link(WEATHER);
+    l.start();
+    await untilStatus(l, (s) => s.state === "connected");
+    const copy = link({ ...GARDEN, channelId: WEATHER.channelId });
+    const got = collect(copy);
+    copy.start();
+    assert.equal(copy.status.state, "disconnected");
+    assert.match(copy.status.reason, /"Garden" is not hosted: "Weather" has channel id 1001 too/);
+    assert.match(got.warnings[0], /"Garden" is not hosted/);
+    await assert.rejects(copy.readNew(), (err) => err.code === "network" && /not hosted/.test(err.message));
+    assert.equal(hostedChannel(GARDEN.id), undefined);
+  });
 });

@@ -7,6 +7,7 @@ const http = require("node:http");
 const { once } = require("node:events");
 const { createThingSpeakLink } = require("../../../dist/nodes/lib/thingspeak/link.js");
 const { thingSpeakRestApi } = require("../../../dist/nodes/lib/thingspeak/rest-api.js");
+const { hostedEntries } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
 const { startHttpServer } = require("../fixtures/http-server.js");
 const { until, untilStatus } = require("../../support/wait.js");
 const { WEATHER, hostedBroker, testClock, entry, at, T0 } = require("./fixtures.js");
@@ -151,5 +152,31 @@ describe("ThingSpeak link, rest mode (Node-RED writes and reads with the API key
     await assert.rejects(intruder.write(1, 1), (err) => err.code === "auth" && /401/.test(err.message) && !err.message.includes("WRONGWRITEKEY001"));
     assert.equal(intruder.status.state, "auth-failed");
     await assert.rejects(intruder.readNew(), (err) => err.code === "auth" && !err.message.includes("WRONGREADKEY0001"));
+  });
+
+  it("sends a bulk backlog into a channel hosted by another Node-RED (its bulk_update.json)", async function () {
+    const ctx = await hostedBroker({ channels: [{ ...WEATHER, writeKey: WRITE_KEY, readKey: READ_KEY }] });
+    cleanups.push(() => ctx.cleanup());
+    const api = thingSpeakRestApi();
+    const httpServer = http.createServer((req, res) => api(req, res, () => res.writeHead(404).end()));
+    httpServer.listen(0, "127.0.0.1");
+    await once(httpServer, "listening");
+    cleanups.push(() => new Promise((resolve) => httpServer.close(resolve)));
+    const time = manualTimers(ctx.clock);
+    const l = link({ server: `http://127.0.0.1:${httpServer.address().port}`, now: ctx.clock.now, timers: time.timers });
+    l.start();
+    await l.write(1, 1, { bulk: true });
+    const later = [];
+    for (const v of [2, 3]) {
+      await time.advance(1000);
+      later.push(l.write(v, 1, { bulk: true }));
+    }
+    await time.advance(13000);
+    assert.ok((await Promise.all(later)).every((r) => r.bulk === true));
+    assert.deepEqual(hostedEntries(WEATHER.id).map((e) => [e.entry_id, e.created_at, e.field1]), [
+      [1, at(T0), "1"],
+      [2, at(T0 + 1000), "2"],
+      [3, at(T0 + 2000), "3"],
+    ]);
   });
 });

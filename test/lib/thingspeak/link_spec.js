@@ -5,12 +5,12 @@
 // runs on a test clock.
 const assert = require("node:assert/strict");
 const { createThingSpeakLink } = require("../../../dist/nodes/lib/thingspeak/link.js");
-const { ThingSpeakConfigError, parseThingSpeakChannel, parseFieldNames } = require("../../../dist/nodes/lib/thingspeak/link-config.js");
+const { parseThingSpeakChannel, parseFieldNames } = require("../../../dist/nodes/lib/thingspeak/link-config.js");
+const { ConfigError } = require("../../../dist/nodes/lib/transport/link-config.js");
 const { statusView } = require("../../../dist/nodes/lib/thingspeak/link-user.js");
 const { startBareBroker } = require("../fixtures/bare-broker.js");
 const { connect, inbox } = require("../fixtures/engine.js");
-const { hostedTopics } = require("../../../dist/nodes/lib/thingspeak/emulation.js");
-const { WEATHER, hostedBroker, spy } = require("./fixtures.js");
+const { WEATHER, hostedBroker } = require("./fixtures.js");
 const { manualTimers, collect } = require("../../support/links.js");
 const { waitFor, until, untilStatus } = require("../../support/wait.js");
 
@@ -63,9 +63,7 @@ describe("ThingSpeak link, mqtt mode (Node-RED is an MQTT device of the channel)
     l.watch(2);
     l.start();
     await untilStatus(l, (s) => s.state === "connected");
-    // (A device with the same credentials would take the link's session over: watch in-process.)
-    const seen = await spy(ctx.engine, hostedTopics.entries(WEATHER.id));
-    cleanups.push(() => seen.local.close());
+    // (A device with the same credentials would take the link's session over: watch the channel's handle.)
 
     await l.write(20, 1);
     const first = await got.next((m) => m.kind === "entry");
@@ -81,8 +79,8 @@ describe("ThingSpeak link, mqtt mode (Node-RED is an MQTT device of the channel)
     const field2 = await got.next((m) => m.kind === "field");
     assert.deepEqual([field2.field, field2.text, field2.entry], [2, "60", undefined]);
     assert.equal(got.incoming.filter((m) => m.kind === "field" && m.field === 1).length, 0, "field 1 was not watched");
-    await seen.nth(hostedTopics.entries(WEATHER.id), 2);
-    assert.deepEqual(seen.messages.map((m) => JSON.parse(m.payload).entry_id), [1, 2]);
+    await ctx.entry(WEATHER, 2);
+    assert.deepEqual(ctx.uplinks.get(WEATHER.id).map((e) => e.entry_id), [1, 2]);
     assert.deepEqual(ctx.pluginErrors(), [], "no update was dropped by the channel's own interval");
     unwatchAll();
     assert.equal(l.status.pending, undefined);
@@ -178,7 +176,7 @@ describe("thingspeak-channel settings", function () {
     ];
     for (const [props, credentials, key] of cases) {
       assert.throws(() => parseThingSpeakChannel("n1", props, credentials), (err) => {
-        assert.ok(err instanceof ThingSpeakConfigError);
+        assert.ok(err instanceof ConfigError);
         assert.equal(err.key, key, JSON.stringify(props));
         assert.ok(!JSON.stringify(err.params).includes("secret-pass"));
         return true;

@@ -22,6 +22,8 @@ describe("thingspeak/rest-server (self-hosted API)", function () {
       [["POST", "/update", "api_key=Q&field1=1", "field1=2"], { op: "update", format: "text", apiKey: "Q", update: { fields: { 1: "2" } }, ignored: [] }],
       [["GET", "/update?api_key=W&field1=1&created_at=2024-01-19%2012:00:00&timezone=Etc/UTC"], { op: "update", format: "text", apiKey: "W", update: { fields: { 1: "1" }, created_at: "2024-01-19 12:00:00" }, timezone: "Etc/UTC", ignored: [] }],
       [["GET", "/update?api_key=W&field1=1&created_at=2024-01-19T12:00:00-05:00&timezone=America/New_York"], { op: "update", format: "text", apiKey: "W", update: { fields: { 1: "1" }, created_at: "2024-01-19T12:00:00-05:00" }, timezone: "America/New_York", ignored: [] }],
+      // A zone-less created_at is read on the named zone's wall clock (New York is 5 h behind UTC in January).
+      [["GET", "/update?api_key=W&field1=1&created_at=2024-01-19%2012:00:00&timezone=America/New_York"], { op: "update", format: "text", apiKey: "W", update: { fields: { 1: "1" }, created_at: Date.UTC(2024, 0, 19, 17) }, timezone: "America/New_York", ignored: [] }],
       [["POST", "/update", new URLSearchParams("api_key=W"), "", FORM], { op: "update", format: "text", apiKey: "W", update: { fields: {} }, ignored: [] }],
     ],
   );
@@ -45,15 +47,16 @@ describe("thingspeak/rest-server (self-hosted API)", function () {
       [["POST", "/channels/9/feeds.json"], { status: 405, error: "error_method_invalid", message: "POST is not allowed on /channels/9/feeds.json; accepted: GET" }],
       [["GET", "/channels/9/feeds.json?results=abc"], { status: 400, error: "error_bad_request", message: 'results "abc" is not accepted; accepted: a positive whole number' }],
       [["GET", "/channels/9/feeds.json?days=0"], { status: 400, error: "error_bad_request", message: 'days "0" is not accepted; accepted: a positive whole number' }],
-      [["GET", "/channels/9/feeds.json?average=10&median=5"], { status: 400, error: "error_bad_request", message: "average, median are not offered by the self-hosted API; accepted: results, days, minutes, start, end, timezone, status, location, prepend, append" }],
-      [["GET", "/channels/9/feeds.json?start=2024-01-19%2012:00:00&timezone=Europe/Berlin"], { status: 400, error: "error_bad_request", message: "start has no zone and timezone is Europe/Berlin; the self-hosted API reads times in UTC; accepted: a time with Z or an offset, or timezone=UTC" }],
-      [["GET", "/update?api_key=W&field1=1&created_at=2024-01-19%2012:00:00&timezone=America/New_York"], { status: 400, error: "error_bad_request", message: "created_at has no zone and timezone is America/New_York; the self-hosted API reads times in UTC; accepted: a time with Z or an offset, or timezone=UTC" }],
+      [["GET", "/channels/9/feeds.json?average=10&median=5"], { status: 400, error: "error_bad_request", message: "average, median are not offered by the self-hosted API; accepted: results, days, minutes, start, end, timezone, offset, status, location, prepend, append" }],
+      [["GET", "/channels/9/feeds.json?start=2024-01-19%2012:00:00&timezone=Eastern%20Time%20(US%20%26%20Canada)"], { status: 400, error: "error_bad_request", message: 'timezone "Eastern Time (US & Canada)" is not known here; accepted: an IANA time zone such as America/New_York or Europe/Berlin, or UTC' }],
+      [["GET", "/update?api_key=W&field1=1&created_at=2024-01-19%2012:00:00&timezone=Mars/Olympus"], { status: 400, error: "error_bad_request", message: 'timezone "Mars/Olympus" is not known here; accepted: an IANA time zone such as America/New_York or Europe/Berlin, or UTC' }],
+      [["GET", "/channels/9/feeds.json?offset=15"], { status: 400, error: "error_bad_request", message: 'offset "15" is not accepted; accepted: whole hours from -12 to 14' }],
       [["GET", "/channels/9/feeds.json?end=tomorrow"], { status: 400, error: "error_bad_request", message: 'created_at "tomorrow" (string) is not a time; accepted: a Date, milliseconds since 1970, or ISO 8601 text such as "2024-01-19T12:25:30Z" or "2024-01-19 12:25:30" (read as UTC)' }],
     ],
   );
 
   it("an unknown path names what is served", function () {
-    const got = s.parseRestRequest("GET", "/channels/9/bulk_update.json");
+    const got = s.parseRestRequest("GET", "/channels/9/charts/1");
     assert.equal(got.status, 404);
     assert.match(got.message, /is not served here; accepted: \/update, \/channels\/<id>\/feeds/);
   });
@@ -68,6 +71,13 @@ describe("thingspeak/rest-server (self-hosted API)", function () {
       [["/channels/9/feeds.json", { results: "5", days: "1", minutes: "30" }], { op: "feeds", channelId: 9, format: "json", query: { ...Q, results: 5, days: 1, minutes: 30 } }],
       [["/channels/9/feeds.json?start=2024-01-19%2012:25:30&end=2024-01-19T13:25:30Z"], { op: "feeds", channelId: 9, format: "json", query: { ...Q, results: 8000, start: T0, end: T0 + 3600000 } }],
       [["/channels/9/feeds.json?start=2024-01-19T14:25:30%2B02:00&timezone=Europe/Berlin"], { op: "feeds", channelId: 9, format: "json", query: { ...Q, results: 8000, start: T0, timezone: "Europe/Berlin" } }],
+      // Zone-less start and end on the zone's wall clock: Berlin is UTC+1 in January; offset=-3 is 3 h behind UTC.
+      [["/channels/9/feeds.json?start=2024-01-19%2013:25:30&timezone=Europe/Berlin"], { op: "feeds", channelId: 9, format: "json", query: { ...Q, results: 8000, start: T0, timezone: "Europe/Berlin" } }],
+      [["/channels/9/feeds.json?end=2024-01-19%2009:25:30&offset=-3"], { op: "feeds", channelId: 9, format: "json", query: { ...Q, results: 8000, end: T0, offset: -3 } }],
+      [["/channels/9/status.json"], { op: "status", channelId: 9, format: "json", query: { ...Q, results: 8000, days: 1 } }],
+      [["/channels/9/status.csv?results=5&minutes=10"], { op: "status", channelId: 9, format: "csv", query: { ...Q, results: 5, minutes: 10 } }],
+      [["/channels/9/feeds/last_data_age.json"], { op: "age", channelId: 9, format: "json", query: Q }],
+      [["/channels/9/fields/3/last_data_age.txt"], { op: "field-age", channelId: 9, field: 3, format: "txt", query: Q }],
       [["/channels/9/feeds/last.json", undefined, { THINGSPEAKAPIKEY: "H" }], { op: "last", channelId: 9, format: "json", apiKey: "H", query: Q }],
       ["/channels/9/fields/2.csv", { op: "field", channelId: 9, field: 2, format: "csv", query: Q }],
       [["/channels/9/fields/2/last.txt?prepend=%3C&append=%3E"], { op: "field-last", channelId: 9, field: 2, format: "txt", query: { ...Q, prepend: "<", append: ">" } }],

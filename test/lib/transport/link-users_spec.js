@@ -1,6 +1,7 @@
 "use strict";
 const assert = require("node:assert/strict");
-const { LinkUsers, ownerOf, statusView } = require("../../../dist/nodes/lib/transport/link-users.js");
+const { EventEmitter } = require("node:events");
+const { LinkUsers, ownerOf, statusView, useLink } = require("../../../dist/nodes/lib/transport/link-users.js");
 
 function fakeLinks() {
   const made = [];
@@ -56,10 +57,65 @@ describe("LinkUsers (one link per config node)", function () {
     [{ state: "connected", queued: 0, deviceOnline: false }, true, { fill: "yellow", shape: "ring", key: "device-offline" }],
     [{ state: "connected", queued: 0, deviceOnline: true }, true, { fill: "green", shape: "dot", key: "device-online" }],
     [{ state: "closed", queued: 0 }, false, undefined],
+    // A refusal code is the platform's to word: the shared view shows the same as without it.
+    [{ state: "auth-failed", queued: 0, reason: "refused (code 0x05)", refusal: 5 }, false, { fill: "red", shape: "ring", key: "auth-failed" }],
+    [{ state: "auth-failed", queued: 3, reason: "HTTP 401", refusal: 401 }, false, { fill: "red", shape: "ring", key: "auth-failed-queued", params: { count: 3 } }],
+    [{ state: "disconnected", queued: 0, reason: "server unavailable (code 0x03)", refusal: 3 }, false, { fill: "red", shape: "ring", key: "disconnected", params: { reason: "server unavailable (code 0x03)" } }],
+    [{ state: "disconnected", queued: 1, reason: "x", refusal: 0x88 }, true, { fill: "red", shape: "ring", key: "broker-stopped-queued", params: { count: 1 } }],
+    [{ state: "connected", queued: 2, deviceOnline: true }, false, { fill: "green", shape: "dot", key: "device-online-queued", params: { count: 2 } }],
+    [{ state: "connected", queued: 0, deviceOnline: false }, false, { fill: "green", shape: "ring", key: "device-offline" }],
+    // Local, not hosted (e.g. another device has the token): the broker may run; the reason says why.
+    [{ state: "disconnected", queued: 0, reason: "not hosted: \"A\" already uses the same token", hosted: false }, true, { fill: "red", shape: "ring", key: "disconnected", params: { reason: "not hosted: \"A\" already uses the same token" } }],
   ];
   for (const [status, local, view] of views) {
     it(`shows ${JSON.stringify(status)}${local ? " (local)" : ""} as ${view ? view.key : "nothing"}`, function () {
       assert.deepEqual(statusView(status, local), view);
     });
   }
+});
+
+describe("useLink (a flow node following its config node's link)", function () {
+  /** A link as useLink sees it: status, ready, and the three events. */
+  function fakeLink(status) {
+    const link = new EventEmitter();
+    link.status = status;
+    link.ready = false;
+    link.close = async () => {};
+    return link;
+  }
+  const ownerOf = (link) => ({ deviceName: "d", problem: undefined, register: () => link, deregister: async () => {} });
+
+  it("shows every status through the platform's view, from the status the link announced", async function () {
+    const link = fakeLink({ state: "connecting", queued: 0 });
+    const seen = [];
+    const given = [];
+    const view = (status) => {
+      given.push(status);
+      return { fill: "blue", shape: "dot", key: `seen-${status.state}`, params: { extra: status.extra ?? "" } };
+    };
+    const use = useLink(ownerOf(link), "u1", view, { status: (v) => seen.push(v), failed: assert.fail });
+    assert.deepEqual(seen.map((v) => v.key), ["seen-connecting"], "one view at once, of the current status");
+    const announced = { state: "connected", queued: 0, extra: "the platform's own field" };
+    link.emit("status", announced);
+    assert.equal(given[1], announced, "the view gets the announced status, not a re-read");
+    assert.deepEqual(seen[1].params, { extra: "the platform's own field" });
+    await use.release(true);
+    link.emit("status", { state: "closed", queued: 0 });
+    assert.equal(seen.length, 2, "nothing after release");
+  });
+
+  it("reports a view that throws through `failed`, never to the link", function () {
+    const link = fakeLink({ state: "connected", queued: 0 });
+    const failures = [];
+    useLink(ownerOf(link), "u1", () => {
+      throw new Error("view bug");
+    }, { status: assert.fail, failed: (err) => failures.push(err.message) });
+    link.emit("status", { state: "disconnected", queued: 0 });
+    assert.deepEqual(failures, ["view bug", "view bug"]);
+  });
+
+  it("gives nothing for an unusable owner", function () {
+    const owner = { deviceName: "d", problem: { key: "x", params: {} }, register: () => undefined, deregister: async () => {} };
+    assert.equal(useLink(owner, "u1", () => undefined, { status: assert.fail, failed: assert.fail }), undefined);
+  });
 });

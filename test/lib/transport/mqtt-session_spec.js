@@ -253,6 +253,8 @@ describe("MqttSession", function () {
         assert.deepEqual(failed.map((f) => f.retryInMs), [expected.next(), expected.next()]);
         assert.notEqual(failed[0].retryInMs, new Backoff({ ...FAST, random }).next());
         assert.equal(failed[0].reason, "the server refused the credentials (bad user name or password)");
+        assert.equal(failed[0].refusal, protocolVersion === 5 ? 0x86 : 4, "the CONNACK code travels with the status");
+        assert.equal(log.filter((e) => e.state === "connecting")[1].refusal, undefined, "a new attempt is about no refusal");
       });
     }
 

@@ -21,6 +21,21 @@ describe("Outbox", function () {
     assert.deepEqual(box.requeue([]), []);
   });
 
+  it("shifts the oldest item, one at a time, and keeps order with pushes in between", function () {
+    const box = new Outbox(3);
+    assert.equal(box.shift(), undefined);
+    box.push("a");
+    box.push("b");
+    assert.equal(box.shift(), "a");
+    box.push("c");
+    assert.equal(box.length, 2);
+    assert.equal(box.shift(), "b");
+    assert.equal(box.shift(), "c");
+    assert.equal(box.shift(), undefined);
+    box.push("d");
+    assert.deepEqual(box.drain(), ["d"]);
+  });
+
   it("with limit 0 drops every item at once", function () {
     const box = new Outbox(0);
     assert.deepEqual(box.push("x"), ["x"]);

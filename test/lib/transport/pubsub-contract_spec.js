@@ -1,11 +1,10 @@
 "use strict";
-// One behavioural contract, every implementation: every platform link is written against PubSub,
-// so the remote MQTT session (alone or pooled), the broker's in-process client and the
-// local-mode PubSub that outlives broker redeploys must behave the same.
+// One behavioural contract, every implementation: the remote links are written against PubSub,
+// so the remote MQTT session (alone or pooled) and the broker's in-process client must behave
+// the same. Local-mode links use the hosted-device handle instead (test/lib/broker/hosted-device_spec.js).
 const assert = require("node:assert/strict");
 const { MqttSession } = require("../../../dist/nodes/lib/transport/mqtt-session.js");
 const { MqttSessionPool } = require("../../../dist/nodes/lib/transport/mqtt-pool.js");
-const { BrokerPubSub, BrokerRegistry } = require("../../../dist/nodes/lib/broker/index.js");
 const { TransportError } = require("../../../dist/nodes/lib/transport/errors.js");
 const { startEngine } = require("../fixtures/engine.js");
 const { waitFor, until } = require("../../support/wait.js");
@@ -32,13 +31,6 @@ const implementations = {
     return share;
   },
   "LocalClient (in-process)": async (ctx) => ctx.engine.createLocalClient({ maxPayloadBytes: 16 }),
-  "BrokerPubSub (local mode, on the registered engine)": async (ctx) => {
-    const registry = new BrokerRegistry();
-    registry.attach("b1", ctx.engine);
-    const pubsub = new BrokerPubSub(registry, "b1", { maxPayloadBytes: 16 });
-    if (pubsub.status.state !== "connected") await waitFor(pubsub, "status", (s) => s.state === "connected");
-    return pubsub;
-  },
 };
 
 for (const [name, create] of Object.entries(implementations)) {

@@ -1,41 +1,54 @@
 "use strict";
+// Secrets are found through digests (transport/secret-match.ts), here as broker/hosted-directory.ts
+// uses them: one constant-time comparison per look-up, however many devices are hosted.
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
-const { DigestIndex, findByDigest, tokenDigest } = require("../../../dist/nodes/lib/transport/secret-match.js");
+const { tokenDigest } = require("../../../dist/nodes/lib/transport/secret-match.js");
+const { HostedDirectory } = require("../../../dist/nodes/lib/broker/hosted-directory.js");
+const { matchesBasicCredentials } = require("../../../dist/nodes/lib/thingsboard/codec-session.js");
+
+function countingCompares(run) {
+  const original = crypto.timingSafeEqual;
+  let calls = 0;
+  crypto.timingSafeEqual = (a, b) => (calls++, original(a, b));
+  try {
+    run();
+  } finally {
+    crypto.timingSafeEqual = original;
+  }
+  return calls;
+}
 
 describe("transport/secret-match", function () {
-  const holder = (token) => ({ token, digest: tokenDigest(token) });
-
-  it("DigestIndex finds a holder by its secret with one comparison, whatever its size", function () {
-    const index = new DigestIndex();
-    const all = Array.from({ length: 500 }, (_, i) => holder(`secret-${i}`));
-    for (const h of all) assert.equal(index.add(h), true);
-    assert.equal(index.size, 500);
-    const original = crypto.timingSafeEqual;
-    let calls = 0;
-    crypto.timingSafeEqual = (a, b) => (calls++, original(a, b));
-    try {
-      assert.equal(index.find("secret-499"), all[499]);
-      assert.equal(index.find(Buffer.from("secret-7")), all[7]);
-      assert.equal(index.find("secret-500"), undefined);
-      assert.equal(index.find(""), undefined);
-    } finally {
-      crypto.timingSafeEqual = original;
-    }
-    assert.ok(calls <= 3, `${calls} comparisons`);
-    assert.equal(findByDigest(all, "secret-3"), all[3], "the scanning helper still agrees");
+  it("a digest is fixed-size and never the secret", function () {
+    assert.equal(tokenDigest("a").length, 32);
+    assert.equal(tokenDigest(Buffer.from("abc")).equals(tokenDigest("abc")), true);
+    assert.equal(tokenDigest("abc").toString("utf8").includes("abc"), false);
   });
 
-  it("refuses a second holder of the same secret; delete() removes only the holder given", function () {
-    const index = new DigestIndex();
-    const a = holder("same");
-    const b = holder("same");
-    assert.equal(index.add(a), true);
-    assert.equal(index.add(b), false);
-    index.delete(b);
-    assert.equal(index.find("same"), a);
-    index.delete(a);
-    assert.equal(index.find("same"), undefined);
-    assert.equal(index.size, 0);
+  it("a directory finds a holder by its secret with one comparison, whatever its size", function () {
+    const directory = new HostedDirectory();
+    const all = Array.from({ length: 500 }, (_, i) => ({ i }));
+    all.forEach((entry, i) => directory.claim(entry, [{ kind: "token", value: `secret-${i}`, secret: true }]));
+    const calls = countingCompares(() => {
+      assert.equal(directory.find("token", "secret-499"), all[499]);
+      assert.equal(directory.find("token", Buffer.from("secret-7")), all[7]);
+      assert.equal(directory.find("token", "secret-500"), undefined);
+      assert.equal(directory.find("token", ""), undefined);
+    });
+    assert.ok(calls <= 3, `${calls} comparisons`);
+  });
+
+  it("ThingsBoard basic credentials compare the password in constant time", function () {
+    const stored = { type: "basic", username: "u", password: "right-password" };
+    let result;
+    const calls = countingCompares(() => {
+      result = [
+        matchesBasicCredentials(stored, { type: "basic", username: "u", password: "right-password" }),
+        matchesBasicCredentials(stored, { type: "basic", username: "u", password: "right-passwore" }),
+      ];
+    });
+    assert.deepEqual(result, [true, false]);
+    assert.equal(calls, 2);
   });
 });
