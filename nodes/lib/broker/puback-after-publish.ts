@@ -30,6 +30,8 @@ interface ClientAcks {
   broken: boolean;
   /** `done`s held until the socket drains. */
   held: (() => void)[];
+  /** The socket is corked for this turn's PUBACKs (see #cork). */
+  corked: boolean;
 }
 
 /** What aedes exposes of a client's socket: a writable stream. */
@@ -37,6 +39,8 @@ interface ClientSocket {
   readonly writable?: boolean;
   write(chunk: Buffer): boolean;
   once(event: "drain" | "close", listener: () => void): unknown;
+  cork?: () => void;
+  uncork?: () => void;
 }
 
 /** aedes' flag on a PUBLISH it must neither publish nor acknowledge (see the file comment). */
@@ -62,6 +66,8 @@ export interface PubackAfterPublishOptions {
 export class PubackAfterPublish {
   readonly #key = Symbol("iot-broker QoS 1 acknowledgements");
   readonly #options: PubackAfterPublishOptions;
+  /** Sockets corked for PUBACKs this turn, uncorked together on the next (see #cork). */
+  #corked: [ClientSocket, ClientAcks][] = [];
 
   constructor(options: PubackAfterPublishOptions) {
     this.#options = options;
@@ -112,11 +118,38 @@ export class PubackAfterPublish {
     const slot = client as unknown as Partial<Record<symbol, ClientAcks>>;
     let acks = slot[this.#key];
     if (acks === undefined) {
-      acks = { waiting: [], broken: false, held: [] };
+      acks = { waiting: [], broken: false, held: [], corked: false };
       slot[this.#key] = acks;
     }
     return acks;
   }
+
+  /**
+   * Each publish settles in its own macrotask, so PUBACKs written as they settle cost a socket
+   * write each (aedes' own PUBACKs for one read of publishes leave in one write): the socket is
+   * corked at the first PUBACK of a turn and uncorked on the next, when the publishes of that
+   * read have settled, so their PUBACKs leave together (bench/README.md, issue 9). A corked
+   * socket still reports a full buffer from write(), so the drain rule above holds.
+   */
+  #cork(socket: ClientSocket, acks: ClientAcks): void {
+    if (acks.corked || typeof socket.cork !== "function") return;
+    acks.corked = true;
+    socket.cork();
+    if (this.#corked.push([socket, acks]) === 1) setImmediate(this.#uncorkAll);
+  }
+
+  readonly #uncorkAll = (): void => {
+    const corked = this.#corked;
+    this.#corked = [];
+    for (const [socket, acks] of corked) {
+      acks.corked = false;
+      try {
+        socket.uncork?.();
+      } catch {
+        // A socket that failed is closed by its own error handling (aedes); the others still go.
+      }
+    }
+  };
 
   /** Acknowledges the settled publishes at the head of the queue, in order. */
   #drain(client: Client, acks: ClientAcks): void {
@@ -136,6 +169,7 @@ export class PubackAfterPublish {
         continue;
       }
       if (acks.broken || (client as unknown as { closed?: boolean }).closed === true || socket.writable === false) continue;
+      this.#cork(socket, acks);
       full = !socket.write(puback(head.messageId));
     }
     if (released.length === 0) return;
