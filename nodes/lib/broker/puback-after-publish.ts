@@ -17,11 +17,21 @@
  */
 import type { Client, PublishPacket } from "./aedes-types.js";
 
-interface Waiting {
-  readonly messageId: number;
-  readonly done: () => void;
+/**
+ * A publish waiting for its PUBACK. A class, not an object literal: up to a read's worth of them
+ * live across a macrotask, and V8 decides per object literal whether its objects are born in the
+ * old generation; in a Node-RED process (young generation at full size) it decided so at once, and
+ * every QoS 1 message left garbage there (bench/README.md, issue 9). Class instances have no such
+ * per-site decision.
+ */
+class Waiting {
   /** undefined while the publish is under way; then ok or the failure. */
-  outcome: "ok" | Error | undefined;
+  outcome: "ok" | Error | undefined = undefined;
+
+  constructor(
+    readonly messageId: number,
+    readonly done: () => void,
+  ) {}
 }
 
 interface ClientAcks {
@@ -82,7 +92,9 @@ export class PubackAfterPublish {
   /** Publishes `packet` and acknowledges it once done; `done` is authorizePublish's callback. */
   publish(client: Client, packet: PublishPacket, done: (err: Error | null) => void): void {
     const acks = this.#acksOf(client);
-    const waiting: Waiting = { messageId: packet.messageId ?? 0, done: () => { done(null); }, outcome: undefined };
+    const waiting = new Waiting(packet.messageId ?? 0, () => {
+      done(null);
+    });
     acks.waiting.push(waiting);
     (packet as Flagged)._notAuthorized = true;
     const settle = (outcome: "ok" | Error): void => {
