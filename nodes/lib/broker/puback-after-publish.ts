@@ -61,7 +61,12 @@ type Flagged = PublishPacket & { _notAuthorized?: boolean };
  * 3.1.1 and 5 (MQTT 5 3.4.2.1: reason code and properties may be left out when they are 0).
  */
 function puback(messageId: number): Buffer {
-  return Buffer.from([0x40, 0x02, (messageId >> 8) & 0xff, messageId & 0xff]);
+  // From Node's buffer pool, without an array per PUBACK.
+  const packet = Buffer.allocUnsafe(4);
+  packet[0] = 0x40;
+  packet[1] = 0x02;
+  packet.writeUInt16BE(messageId & 0xffff, 2);
+  return packet;
 }
 
 export interface PubackAfterPublishOptions {
@@ -112,12 +117,17 @@ export class PubackAfterPublish {
             settle(err);
             return;
           }
+          const flush = this.#options.flush;
+          // Memory: nothing to wait for. The PUBACK still leaves after the platform's published
+          // hook (below) has run: the socket is corked until the next turn (#cork).
+          if (flush === undefined) {
+            settle("ok");
+            return;
+          }
           // A microtask later: the engine's published hook calls aedes back before it hands the
           // message to the platform, whose store writes the flush must cover.
           queueMicrotask(() => {
-            const flush = this.#options.flush;
-            if (flush === undefined) settle("ok");
-            else flush().then(() => { settle("ok"); }, (e: unknown) => { settle(e instanceof Error ? e : new Error(String(e))); });
+            flush().then(() => { settle("ok"); }, (e: unknown) => { settle(e instanceof Error ? e : new Error(String(e))); });
           });
         });
       } catch (err) {
@@ -166,13 +176,16 @@ export class PubackAfterPublish {
   /** Acknowledges the settled publishes at the head of the queue, in order. */
   #drain(client: Client, acks: ClientAcks): void {
     const socket = client.conn as unknown as ClientSocket;
-    const released: (() => void)[] = [];
+    // Usually one publish settles at a time: no array for it (this runs for every QoS 1 message).
+    let first: (() => void) | undefined;
+    let more: (() => void)[] | undefined;
     let full = false;
     while (acks.waiting.length > 0) {
       const head = acks.waiting[0];
       if (head.outcome === undefined) break;
       acks.waiting.shift();
-      released.push(head.done);
+      if (first === undefined) first = head.done;
+      else (more ??= []).push(head.done);
       if (head.outcome !== "ok") {
         if (!acks.broken) {
           acks.broken = true;
@@ -184,14 +197,16 @@ export class PubackAfterPublish {
       this.#cork(socket, acks);
       full = !socket.write(puback(head.messageId));
     }
-    if (released.length === 0) return;
+    if (first === undefined) return;
     if (!full && acks.held.length === 0) {
-      for (const release of released) release();
+      first();
+      if (more) for (const release of more) release();
       return;
     }
-    const first = acks.held.length === 0;
-    acks.held.push(...released);
-    if (!first) return;
+    const waitingForDrain = acks.held.length > 0;
+    acks.held.push(first);
+    if (more) acks.held.push(...more);
+    if (waitingForDrain) return;
     let once = false;
     const releaseHeld = (): void => {
       if (once) return;
