@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", ".node-red/**", ".nr5/**", "coverage/**"] },
+  { ignores: ["dist/**", "node_modules/**", "bench/results/**", ".node-red/**", ".nr5/**", "coverage/**"] },
   {
     files: ["nodes/**/*.ts"],
     extends: [...tseslint.configs.strictTypeChecked, ...tseslint.configs.stylisticTypeChecked],

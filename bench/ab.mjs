@@ -136,11 +136,8 @@ async function orchestrate() {
   const load = await child("load", "ab.mjs", ["--load"]);
   try {
     for (const [key, kind] of [["A", a], ["B", b]]) await load.ep.call("open", { key, port: sides[key].info.port, auth: kind !== "bare", qos });
-    const tally = { A: { cpu: 0, msgs: 0, per: [] }, B: { cpu: 0, msgs: 0, per: [] } };
-    const cpuOf = async (key) => {
-      const c = await sides[key].ep.call("cpu", {}, 5000);
-      return c.user + c.system;
-    };
+    const tally = { A: { cpu: 0, sys: 0, msgs: 0, per: [], syscr: 0, syscw: 0 }, B: { cpu: 0, sys: 0, msgs: 0, per: [], syscr: 0, syscw: 0 } };
+    const cpuOf = (key) => sides[key].ep.call("cpu", {}, 5000);
     // Warm-up: 2 s each.
     for (const key of ["A", "B"]) for (let i = 0; i < 4; i++) await load.ep.call("slice", { key, ms: 500 }, 30_000);
     // Heap used after forced GCs, before and after the slices: what the load left behind.
@@ -163,9 +160,13 @@ async function orchestrate() {
       const c0 = await cpuOf(key);
       const r = await load.ep.call("slice", { key, ms: sliceMs }, 30_000);
       const c1 = await cpuOf(key);
-      tally[key].cpu += c1 - c0;
+      const used = c1.user + c1.system - (c0.user + c0.system);
+      tally[key].cpu += used;
+      tally[key].sys += c1.system - c0.system;
+      tally[key].syscr += c1.syscr - c0.syscr;
+      tally[key].syscw += c1.syscw - c0.syscw;
       tally[key].msgs += r.delivered;
-      tally[key].per.push((c1 - c0) / r.delivered);
+      tally[key].per.push(used / r.delivered);
       if ((s + 1) % 40 === 0) {
         const ra = tally.A.cpu / tally.A.msgs;
         const rb = tally.B.cpu / tally.B.msgs;
@@ -193,6 +194,14 @@ async function orchestrate() {
         `A ${a} ${ra.toFixed(3)} µs/msg (${tally.A.msgs} msgs), B ${b} ${rb.toFixed(3)} µs/msg (${tally.B.msgs} msgs); ` +
         `A/B ${(ra / rb).toFixed(3)} (median of per-slice pairs ${med(pairs).toFixed(3)})`,
     );
+    // User and system time apart: system time is the kernel's (socket writes and reads, page faults).
+    const split = (key) => {
+      const t = tally[key];
+      // Socket reads and writes per delivered message (/proc/self/io; NaN where there is none).
+      return `${((t.cpu - t.sys) / t.msgs).toFixed(3)} user + ${(t.sys / t.msgs).toFixed(3)} system (${(t.syscw / t.msgs).toFixed(3)} writes, ${(t.syscr / t.msgs).toFixed(3)} reads per message)`;
+    };
+    const userRatio = (tally.A.cpu - tally.A.sys) / tally.A.msgs / ((tally.B.cpu - tally.B.sys) / tally.B.msgs);
+    console.log(`[ab] µs/msg: A ${split("A")}, B ${split("B")}; A/B user ${userRatio.toFixed(3)}, system ${(tally.A.sys / tally.A.msgs / (tally.B.sys / tally.B.msgs)).toFixed(3)}`);
   } finally {
     await load.ep.call("close", {}, 5000).catch(() => undefined);
     for (const s of Object.values(sides)) await s.ep.call("close", {}, 5000).catch(() => undefined);

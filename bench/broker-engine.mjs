@@ -11,20 +11,24 @@
 //                                           loaded, none in the flow)
 //   ... preload=mod1,mod2                   (any of the above) require these modules first: what
 //                                           else loaded in the process costs (bench/ab.mjs `engine+mod`)
+//   BENCH_DIST=folder                       the engine of another build (see below)
 // Started by bench/run.mjs or bench/ab.mjs, which talk to it over IPC (see lib/broker-child.mjs).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { BENCH_BROKER_ID, BENCH_USER, runBrokerChild } from "./lib/broker-child.mjs";
 import { linkPackage, startEmbeddedNodeRed } from "./lib/embedded-node-red.mjs";
 
 const require = createRequire(import.meta.url);
 const [where = "alone", ...rest] = process.argv.slice(2);
 for (const arg of rest) if (arg.startsWith("preload=")) for (const m of arg.slice("preload=".length).split(",")) require(m);
-const { BrokerEngine } = require("../dist/nodes/lib/broker/index.js");
-const { parseBrokerNode } = require("../dist/nodes/lib/broker/node-config.js");
-const { SessionStore } = require("../dist/nodes/lib/broker/session-store.js");
+// BENCH_DIST: another build's dist/ folder (inside this repository, so it finds node_modules), to
+// compare two builds of the engine with bench/ab.mjs (AB_ENV_A=BENCH_DIST=bench/results/dist-before).
+const dist = process.env.BENCH_DIST ? resolve(process.env.BENCH_DIST) : new URL("../dist", import.meta.url).pathname;
+const { BrokerEngine } = require(join(dist, "nodes/lib/broker/index.js"));
+const { parseBrokerNode } = require(join(dist, "nodes/lib/broker/node-config.js"));
+const { SessionStore } = require(join(dist, "nodes/lib/broker/session-store.js"));
 const inNodeRed = where === "in-node-red" || where === "in-node-red-pkg";
 
 /** A Node-RED runtime with an empty flow; returns how to stop it and its userDir. */

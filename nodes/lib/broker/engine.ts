@@ -222,7 +222,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         authorizePublish: (client, packet, done) => {
           const refusal = this.#authorizePublish(client, packet);
           // Accepted QoS 1 messages are published here and acknowledged once stored (puback-after-publish.ts).
-          if (refusal === null && packet.topic !== REFUSED_TOPIC && this.#pubacks.takes(client, packet)) this.#pubacks.publish(client, packet, done);
+          if (refusal === null && this.#pubacks.takes(client, packet) && packet.topic !== REFUSED_TOPIC) this.#pubacks.publish(client, packet, done);
           else done(refusal);
         },
         authorizeSubscribe: (client, sub, done) => {
@@ -711,7 +711,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const visible = this.#infos.get(client)?.identity.namespace.forward(packet.topic) ?? null;
     if (visible === null) return null;
-    packet.topic = visible;
+    // Most namespaces show a topic as it is: no store into every delivered packet then.
+    if (visible !== packet.topic) packet.topic = visible;
     return packet;
   }
 

@@ -17,11 +17,21 @@
  */
 import type { Client, PublishPacket } from "./aedes-types.js";
 
-interface Waiting {
-  readonly messageId: number;
-  readonly done: () => void;
+/**
+ * A publish waiting for its PUBACK. A class, not an object literal: up to a read's worth of them
+ * live across a macrotask, and V8 decides per object literal whether its objects are born in the
+ * old generation; in a Node-RED process (young generation at full size) it decided so at once, and
+ * every QoS 1 message left garbage there (bench/README.md, issue 9). Class instances have no such
+ * per-site decision.
+ */
+class Waiting {
   /** undefined while the publish is under way; then ok or the failure. */
-  outcome: "ok" | Error | undefined;
+  outcome: "ok" | Error | undefined = undefined;
+
+  constructor(
+    readonly messageId: number,
+    readonly done: () => void,
+  ) {}
 }
 
 interface ClientAcks {
@@ -30,6 +40,8 @@ interface ClientAcks {
   broken: boolean;
   /** `done`s held until the socket drains. */
   held: (() => void)[];
+  /** The socket is corked for this turn's PUBACKs (see #cork). */
+  corked: boolean;
 }
 
 /** What aedes exposes of a client's socket: a writable stream. */
@@ -37,6 +49,8 @@ interface ClientSocket {
   readonly writable?: boolean;
   write(chunk: Buffer): boolean;
   once(event: "drain" | "close", listener: () => void): unknown;
+  cork?: () => void;
+  uncork?: () => void;
 }
 
 /** aedes' flag on a PUBLISH it must neither publish nor acknowledge (see the file comment). */
@@ -47,7 +61,12 @@ type Flagged = PublishPacket & { _notAuthorized?: boolean };
  * 3.1.1 and 5 (MQTT 5 3.4.2.1: reason code and properties may be left out when they are 0).
  */
 function puback(messageId: number): Buffer {
-  return Buffer.from([0x40, 0x02, (messageId >> 8) & 0xff, messageId & 0xff]);
+  // From Node's buffer pool, without an array per PUBACK.
+  const packet = Buffer.allocUnsafe(4);
+  packet[0] = 0x40;
+  packet[1] = 0x02;
+  packet.writeUInt16BE(messageId & 0xffff, 2);
+  return packet;
 }
 
 export interface PubackAfterPublishOptions {
@@ -62,6 +81,8 @@ export interface PubackAfterPublishOptions {
 export class PubackAfterPublish {
   readonly #key = Symbol("iot-broker QoS 1 acknowledgements");
   readonly #options: PubackAfterPublishOptions;
+  /** Sockets corked for PUBACKs this turn, uncorked together on the next (see #cork). */
+  #corked: [ClientSocket, ClientAcks][] = [];
 
   constructor(options: PubackAfterPublishOptions) {
     this.#options = options;
@@ -76,7 +97,9 @@ export class PubackAfterPublish {
   /** Publishes `packet` and acknowledges it once done; `done` is authorizePublish's callback. */
   publish(client: Client, packet: PublishPacket, done: (err: Error | null) => void): void {
     const acks = this.#acksOf(client);
-    const waiting: Waiting = { messageId: packet.messageId ?? 0, done: () => { done(null); }, outcome: undefined };
+    const waiting = new Waiting(packet.messageId ?? 0, () => {
+      done(null);
+    });
     acks.waiting.push(waiting);
     (packet as Flagged)._notAuthorized = true;
     const settle = (outcome: "ok" | Error): void => {
@@ -94,12 +117,17 @@ export class PubackAfterPublish {
             settle(err);
             return;
           }
+          const flush = this.#options.flush;
+          // Memory: nothing to wait for. The PUBACK still leaves after the platform's published
+          // hook (below) has run: the socket is corked until the next turn (#cork).
+          if (flush === undefined) {
+            settle("ok");
+            return;
+          }
           // A microtask later: the engine's published hook calls aedes back before it hands the
           // message to the platform, whose store writes the flush must cover.
           queueMicrotask(() => {
-            const flush = this.#options.flush;
-            if (flush === undefined) settle("ok");
-            else flush().then(() => { settle("ok"); }, (e: unknown) => { settle(e instanceof Error ? e : new Error(String(e))); });
+            flush().then(() => { settle("ok"); }, (e: unknown) => { settle(e instanceof Error ? e : new Error(String(e))); });
           });
         });
       } catch (err) {
@@ -112,22 +140,52 @@ export class PubackAfterPublish {
     const slot = client as unknown as Partial<Record<symbol, ClientAcks>>;
     let acks = slot[this.#key];
     if (acks === undefined) {
-      acks = { waiting: [], broken: false, held: [] };
+      acks = { waiting: [], broken: false, held: [], corked: false };
       slot[this.#key] = acks;
     }
     return acks;
   }
 
+  /**
+   * Each publish settles in its own macrotask, so PUBACKs written as they settle cost a socket
+   * write each (aedes' own PUBACKs for one read of publishes leave in one write): the socket is
+   * corked at the first PUBACK of a turn and uncorked on the next, when the publishes of that
+   * read have settled, so their PUBACKs leave together (bench/README.md, issue 9). A corked
+   * socket still reports a full buffer from write(), so the drain rule above holds.
+   */
+  #cork(socket: ClientSocket, acks: ClientAcks): void {
+    if (acks.corked || typeof socket.cork !== "function") return;
+    acks.corked = true;
+    socket.cork();
+    if (this.#corked.push([socket, acks]) === 1) setImmediate(this.#uncorkAll);
+  }
+
+  readonly #uncorkAll = (): void => {
+    const corked = this.#corked;
+    this.#corked = [];
+    for (const [socket, acks] of corked) {
+      acks.corked = false;
+      try {
+        socket.uncork?.();
+      } catch {
+        // A socket that failed is closed by its own error handling (aedes); the others still go.
+      }
+    }
+  };
+
   /** Acknowledges the settled publishes at the head of the queue, in order. */
   #drain(client: Client, acks: ClientAcks): void {
     const socket = client.conn as unknown as ClientSocket;
-    const released: (() => void)[] = [];
+    // Usually one publish settles at a time: no array for it (this runs for every QoS 1 message).
+    let first: (() => void) | undefined;
+    let more: (() => void)[] | undefined;
     let full = false;
     while (acks.waiting.length > 0) {
       const head = acks.waiting[0];
       if (head.outcome === undefined) break;
       acks.waiting.shift();
-      released.push(head.done);
+      if (first === undefined) first = head.done;
+      else (more ??= []).push(head.done);
       if (head.outcome !== "ok") {
         if (!acks.broken) {
           acks.broken = true;
@@ -136,16 +194,19 @@ export class PubackAfterPublish {
         continue;
       }
       if (acks.broken || (client as unknown as { closed?: boolean }).closed === true || socket.writable === false) continue;
+      this.#cork(socket, acks);
       full = !socket.write(puback(head.messageId));
     }
-    if (released.length === 0) return;
+    if (first === undefined) return;
     if (!full && acks.held.length === 0) {
-      for (const release of released) release();
+      first();
+      if (more) for (const release of more) release();
       return;
     }
-    const first = acks.held.length === 0;
-    acks.held.push(...released);
-    if (!first) return;
+    const waitingForDrain = acks.held.length > 0;
+    acks.held.push(first);
+    if (more) acks.held.push(...more);
+    if (waitingForDrain) return;
     let once = false;
     const releaseHeld = (): void => {
       if (once) return;
