@@ -30,12 +30,16 @@ interface ClientAcks {
   broken: boolean;
   /** `done`s held until the socket drains. */
   held: (() => void)[];
+  /** PUBACKs are being gathered on the corked socket until the end of this tick. */
+  corked: boolean;
 }
 
 /** What aedes exposes of a client's socket: a writable stream. */
 interface ClientSocket {
   readonly writable?: boolean;
   write(chunk: Buffer): boolean;
+  cork?(): void;
+  uncork?(): void;
   once(event: "drain" | "close", listener: () => void): unknown;
 }
 
@@ -112,10 +116,28 @@ export class PubackAfterPublish {
     const slot = client as unknown as Partial<Record<symbol, ClientAcks>>;
     let acks = slot[this.#key];
     if (acks === undefined) {
-      acks = { waiting: [], broken: false, held: [] };
+      acks = { waiting: [], broken: false, held: [], corked: false };
       slot[this.#key] = acks;
     }
     return acks;
+  }
+
+  /**
+   * Writes a PUBACK; the ones written in the same tick leave in one system call. A durable
+   * store's commit settles every publish it covered at once (its flush resolves them all in one
+   * run of microtasks): written one by one, that was a write call per message. (In memory each
+   * publish settles in its own tick: nothing to gather.)
+   */
+  #write(socket: ClientSocket, acks: ClientAcks, chunk: Buffer): boolean {
+    if (!acks.corked && this.#options.flush !== undefined && socket.cork !== undefined && socket.uncork !== undefined) {
+      acks.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        acks.corked = false;
+        socket.uncork?.();
+      });
+    }
+    return socket.write(chunk);
   }
 
   /** Acknowledges the settled publishes at the head of the queue, in order. */
@@ -136,7 +158,7 @@ export class PubackAfterPublish {
         continue;
       }
       if (acks.broken || (client as unknown as { closed?: boolean }).closed === true || socket.writable === false) continue;
-      full = !socket.write(puback(head.messageId));
+      full = !this.#write(socket, acks, puback(head.messageId));
     }
     if (released.length === 0) return;
     if (!full && acks.held.length === 0) {
