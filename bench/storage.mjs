@@ -5,7 +5,8 @@
 //   npm run build && node bench/storage.mjs     full run (~8 min on 2 cores)
 //   BENCH_QUICK=1 node bench/storage.mjs        smoke run (~2 min: 10 s of devices, 100,000 stored values)
 //
-//   STORAGE_KINDS=memory,sqlite,redis   which kinds (default: all; a kind this build or machine lacks is reported "not measured")
+//   STORAGE_KINDS=memory,sqlite,redis   which kinds (default: these three; a kind this build or machine lacks is reported
+//                                       "not measured"); sqlite-normal: a diagnostic, synchronous=NORMAL
 //   STORAGE_ONLY=throughput,devices,startup
 //   STORAGE_SLICES=n  STORAGE_SLICE_MS=n          throughput: measured slices per kind and variant (40), slice length (300 ms)
 //   STORAGE_VARIANTS=clean,persistent,hosted      throughput variants (bench/storage/load.mjs)
@@ -15,6 +16,7 @@
 //   STORAGE_PROFILE=dir   a V8 CPU profile of each broker over each variant's measured slices, as
 //                         dir/<variant>-<kind>.cpuprofile (node bench/profile-summary.mjs FILE); do not
 //                         compare the figures of a profiled run
+//   STORAGE_COMMITS=1     throughput: also count the SQLite commits per message (a diagnostic)
 //
 // 1. Throughput at QoS 1, each kind vs memory: the brokers are driven in turn in short slices
 //    (as bench/ab.mjs), the order changing every round, so load from elsewhere falls on all alike.
@@ -42,10 +44,11 @@ const pick = (env, all) => {
   if (unknown.length) throw new Error(`${env}: unknown ${unknown.join(", ")} (known: ${all.join(", ")})`);
   return wanted.length ? all.filter((x) => wanted.includes(x)) : all;
 };
-const WANTED = pick("STORAGE_KINDS", Object.keys(KINDS));
+const WANTED = process.env.STORAGE_KINDS ? pick("STORAGE_KINDS", Object.keys(KINDS)) : Object.keys(KINDS).filter((k) => !KINDS[k].optIn);
 const SCENARIOS = new Set(pick("STORAGE_ONLY", ["throughput", "devices", "startup"]));
 const VARIANTS = pick("STORAGE_VARIANTS", ["clean", "persistent", "hosted"]);
 const PROFILE = process.env.STORAGE_PROFILE;
+const COMMITS = process.env.STORAGE_COMMITS === "1";
 const TIME_LIMIT_MS = QUICK ? 600_000 : 1_800_000;
 
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
@@ -123,6 +126,7 @@ async function throughput(base, kinds, load) {
         let order = sides.slice(Math.floor(r / 2) % sides.length).concat(sides.slice(0, Math.floor(r / 2) % sides.length));
         if (r % 2) order = order.reverse();
         for (const s of order) {
+          if (round === 0 && COMMITS) s.commits0 = await s.broker.ep.call("commits", {}, 10_000);
           const c0 = await cpuOf(s.broker);
           const res = await load.ep.call("slice", { key: `${s.kind}-${variant}`, ms: SIZES.sliceMs }, 60_000);
           const c1 = await cpuOf(s.broker);
@@ -139,6 +143,14 @@ async function throughput(base, kinds, load) {
       if (PROFILE) {
         mkdirSync(PROFILE, { recursive: true });
         for (const s of sides) await s.broker.ep.call("profileStop", { file: join(PROFILE, `${variant}-${s.kind}.cpuprofile`) }, 60_000);
+      }
+      if (COMMITS) {
+        for (const s of sides) {
+          const c = await s.broker.ep.call("commits", {}, 10_000);
+          const n = c.count - s.commits0.count;
+          tally[s.kind].commits = { count: n, perMsg: n / tally[s.kind].msgs, writesPerCommit: (c.writes - s.commits0.writes) / n, msPerCommit: (c.ms - s.commits0.ms) / n };
+          console.log(`[storage] ${variant} ${s.kind}: ${JSON.stringify(tally[s.kind].commits)}`);
+        }
       }
       const rows = {};
       for (const kind of kinds) {
@@ -172,7 +184,9 @@ async function devices(base, kinds, load) {
     const m0 = machineCpu();
     const load0 = loadavg()[0];
     const cpu0 = await Promise.all(fleet.map((k) => cpuOf(k.broker)));
+    await Promise.all(fleet.map((k) => k.broker.ep.call("latency", { on: true }, 10_000)));
     const runs = await Promise.all(fleet.map((k) => load.ep.call("fleetRun", { key: k.kind, seconds: SIZES.deviceSeconds }, (SIZES.deviceSeconds + 120) * 1000)));
+    const brokerSide = await Promise.all(fleet.map((k) => k.broker.ep.call("latency", { on: false }, 10_000)));
     const cpu1 = await Promise.all(fleet.map((k) => cpuOf(k.broker)));
     const otherCores = since(m0);
     const out = { devices: n, seconds: SIZES.deviceSeconds, load: [load0, loadavg()[0]], machineCores: otherCores, cpuPressure: cpuPressure(), rows: {} };
@@ -181,7 +195,7 @@ async function devices(base, kinds, load) {
       // Durable kinds: counted after the storage was closed and opened again (what a restart finds).
       const counted = await k.broker.ep.call("history", { count: n, reopen: KINDS[k.kind].durable }, 300_000);
       const bytesClosed = bytesOf(k.kind, k);
-      out.rows[k.kind] = { ...runs[i], hostMs: k.hosted.hostMs, connectMs: k.connect.connectMs, brokerCpuCores: (cpu1[i] - cpu0[i]) / 1e6 / SIZES.deviceSeconds, history: counted, bytesLive, bytesClosed };
+      out.rows[k.kind] = { ...runs[i], brokerSide: brokerSide[i], hostMs: k.hosted.hostMs, connectMs: k.connect.connectMs, brokerCpuCores: (cpu1[i] - cpu0[i]) / 1e6 / SIZES.deviceSeconds, history: counted, bytesLive, bytesClosed };
     }
     return out;
   } finally {

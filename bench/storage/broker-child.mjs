@@ -31,11 +31,51 @@ const { hostBlynkDeviceHandle } = require(join(DIST_BLYNK, "emulation.js"));
 const { BlynkDeviceStore } = require(join(DIST_BLYNK, "hosted-store.js"));
 const loadedMs = performance.now() - t0;
 
+// STORAGE_COMMITS=1 (a diagnostic, not for figures): count the SQLite group commits and the time in them.
+const commits = { count: 0, ms: 0, writes: 0 };
+if (process.env.STORAGE_COMMITS === "1") {
+  const { GroupCommit } = require(join(DIST_STORE, "index.js"));
+  const commitNow = GroupCommit.prototype.commitNow;
+  GroupCommit.prototype.commitNow = function () {
+    const pending = this.pending;
+    const t = performance.now();
+    commitNow.call(this);
+    if (pending > 0) {
+      commits.count++;
+      commits.writes += pending;
+      commits.ms += performance.now() - t;
+    }
+  };
+}
+
 /** The node's settings: its flow properties for the kind, the bench user, no per-device rate limit (it would measure the limit). */
 function settingsOf() {
   const props = { port: "1", bind: "127.0.0.1", allowAnonymous: false, deviceRateLimit: "0", ...KINDS[cfg.kind].props({ dir: cfg.dir, server: cfg.server }) };
   const users = [{ ...BENCH_USER, publish: ["#"], subscribe: ["#"] }];
   return parseBrokerNode(props, { users: JSON.stringify(users) }, { userDir: cfg.dir, nodeId: cfg.nodeId });
+}
+
+// The broker's side of the store latency: from the accepted QoS 1 PUBLISH (the engine's
+// authorizePublish hook) to its PUBACK written after the flush (puback-after-publish.ts calls
+// `done` then). Only timed while `latency` asks for it; the same code runs either way.
+const brokerSide = { on: false, samples: [] };
+{
+  const { PubackAfterPublish } = require(join(DIST_BROKER, "puback-after-publish.js"));
+  const publish = PubackAfterPublish.prototype.publish;
+  PubackAfterPublish.prototype.publish = function (client, packet, done) {
+    if (!brokerSide.on) return publish.call(this, client, packet, done);
+    const t = performance.now();
+    return publish.call(this, client, packet, (err) => {
+      brokerSide.samples.push(performance.now() - t);
+      done(err);
+    });
+  };
+}
+
+/** The storage, as the node opens it (a diagnostic kind's own options aside). */
+function openStorage(settings) {
+  const options = KINDS[cfg.kind].storageOptions;
+  return options === undefined ? openBrokerStorage(settings) : openSqliteStorage(settings, options);
 }
 
 /** Storage problems, as the node's reporter would show them. */
@@ -77,7 +117,7 @@ async function serve() {
   const handles = [];
   const start = async () => {
     const tOpen = performance.now();
-    storage = await openBrokerStorage(settings.storage);
+    storage = await openStorage(settings.storage);
     const tOpened = performance.now();
     storage.report(reporter);
     engine = new BrokerEngine({ id: `node-red-${cfg.nodeId}-${randomBytes(4).toString("hex")}`, ...settings.options, ...engineStorageOptions(storage) });
@@ -108,6 +148,18 @@ async function serve() {
       clients: () => engine?.connectedClients ?? 0,
       close: closeAll,
       handlers: {
+        commits: () => ({ ...commits }),
+        /** on: start timing; off: stop and answer the percentiles. */
+        latency: ({ on }) => {
+          brokerSide.on = on;
+          if (on) {
+            brokerSide.samples = [];
+            return true;
+          }
+          const xs = brokerSide.samples.sort((a, b) => a - b);
+          const pct = (p) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
+          return { n: xs.length, p50: pct(50), p90: pct(90), p99: pct(99), max: xs[xs.length - 1] };
+        },
         /** Hosts devices [from, from + count) as local-mode blynk-device nodes do; how long, and how many came with a stored value. */
         host: ({ from = 0, count }) => {
           const t = performance.now();
@@ -130,7 +182,7 @@ async function serve() {
           let reading = storage;
           if (reopen) {
             await closeAll();
-            reading = await openBrokerStorage(settings.storage);
+            reading = await openStorage(settings.storage);
           }
           let points = 0;
           let duplicates = 0;

@@ -27,6 +27,8 @@ function accepted() {
  * @property {() => string | undefined} missing  why this build or machine cannot run it, else undefined
  * @property {() => Promise<{ url?: string, stop(): Promise<void>, bytes?(): object }>} [server]  a server it needs (one per scenario); its bytes(): what the data occupies there
  * @property {(dir: string) => { total: number, parts: object }} [fileBytes]  what its files in `dir` occupy now
+ * @property {boolean} [optIn]  a diagnostic, measured only when STORAGE_KINDS names it
+ * @property {object} [storageOptions]  a diagnostic: opened with openSqliteStorage(settings, these) instead of as the node opens it
  */
 
 /** @type {Record<string, Kind>} */
@@ -48,6 +50,17 @@ export const KINDS = {
       for (const name of readdirSync(dir)) if (name.startsWith("broker.sqlite")) parts[name.slice("broker.sqlite".length) || "file"] = sizeOf(join(dir, name));
       return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
     },
+  },
+  // Opt-in diagnostic (STORAGE_KINDS=...,sqlite-normal): the same file with synchronous=NORMAL
+  // (no fsync per commit; survives kill -9, not always a power cut). Not what the node builds.
+  "sqlite-normal": {
+    label: "sqlite, durability normal (diagnostic)",
+    durable: true,
+    optIn: true,
+    props: ({ dir }) => ({ persistence: "sqlite", dbPath: join(dir, "broker.sqlite"), retention: "0" }),
+    storageOptions: { durability: "normal" },
+    missing: () => KINDS.sqlite.missing(),
+    fileBytes: (dir) => KINDS.sqlite.fileBytes(dir),
   },
   redis: {
     label: "redis (one instance)",

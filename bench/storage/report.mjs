@@ -40,18 +40,18 @@ export function printReport(r) {
   if (r.devices) {
     const d = r.devices;
     say(`\n### ${fmt(d.devices)} hosted Blynk devices, one value a second each for ${d.seconds} s (all kinds at once)\n`);
-    say("| kind | sent | PUBACKs | in the history (after reopen) | p50 ms | p90 ms | p99 ms | max ms | broker CPU (cores) | all stored |");
-    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    say("| kind | sent | PUBACKs | in the history (after reopen) | p50 ms | p90 ms | p99 ms | max ms | in the broker: p50 / p99 ms | broker CPU (cores) | all stored |");
+    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (const kind of all) {
       const row = d.rows[kind];
       if (!row) {
-        say(`| ${kind} | not measured yet | | | | | | | | ${r.notMeasured[kind] ?? ""} |`);
+        say(`| ${kind} | not measured yet | | | | | | | | | ${r.notMeasured[kind] ?? ""} |`);
         continue;
       }
       const stored = row.history.points === row.acked && row.history.duplicates === 0 && row.errors === 0 && row.acked === row.sent;
       say(
         `| ${kind} | ${fmt(row.sent)} | ${fmt(row.acked)} | ${fmt(row.history.points)} | ${fmt(row.p50, 2)} | ${fmt(row.p90, 2)} | ${fmt(row.p99, 2)} | ${fmt(row.max, 1)} | ` +
-          `${fmt(row.brokerCpuCores, 3)} | ${verdict(stored)} |`,
+          `${fmt(row.brokerSide?.p50, 2)} / ${fmt(row.brokerSide?.p99, 2)} | ${fmt(row.brokerCpuCores, 3)} | ${verdict(stored)} |`,
       );
     }
     say(`\nload average ${fmt(d.load[0], 1)} -> ${fmt(d.load[1], 1)}; the machine's busy cores over the run: ${d.machineCores === undefined ? "n/a" : fmt(d.machineCores, 2)}, CPU pressure ${fmt(d.cpuPressure)}% at the end; ` +
