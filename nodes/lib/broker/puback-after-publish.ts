@@ -57,8 +57,8 @@ function puback(messageId: number): Buffer {
 export interface PubackAfterPublishOptions {
   /** Publishes through aedes' pipeline (retained, queued, delivered, the published hook), calling back when done. */
   publish(packet: PublishPacket, client: Client, done: (err?: Error | null) => void): void;
-  /** Resolves once everything stored so far is durable; undefined: nothing to wait for (memory). */
-  flush: (() => Promise<void>) | undefined;
+  /** Resolves once everything stored so far is durable (undefined result: nothing waits); undefined: nothing to wait for (memory). */
+  flush: (() => Promise<void> | undefined) | undefined;
   /** A publish or its flush failed: the client gets no PUBACK and is disconnected, so it sends the message again. */
   onFailure(client: Client, err: Error): void;
 }
@@ -83,9 +83,10 @@ export class PubackAfterPublish {
     const waiting: Waiting = { messageId: packet.messageId ?? 0, done: () => { done(null); }, outcome: undefined };
     acks.waiting.push(waiting);
     (packet as Flagged)._notAuthorized = true;
-    const settle = (outcome: "ok" | Error): void => {
+    /** `committed`: settled by a commit, with every other publish it covered (their PUBACKs are gathered). */
+    const settle = (outcome: "ok" | Error, committed = false): void => {
       waiting.outcome = outcome;
-      this.#drain(client, acks);
+      this.#drain(client, acks, committed);
     };
     // A macrotask later, as aedes published after writing its PUBACK: each message's pipeline then
     // runs its first steps (a retained message's store) before the next one starts. Started in
@@ -101,9 +102,9 @@ export class PubackAfterPublish {
           // A microtask later: the engine's published hook calls aedes back before it hands the
           // message to the platform, whose store writes the flush must cover.
           queueMicrotask(() => {
-            const flush = this.#options.flush;
-            if (flush === undefined) settle("ok");
-            else flush().then(() => { settle("ok"); }, (e: unknown) => { settle(e instanceof Error ? e : new Error(String(e))); });
+            const flushed = this.#options.flush?.();
+            if (flushed === undefined) settle("ok");
+            else flushed.then(() => { settle("ok", true); }, (e: unknown) => { settle(e instanceof Error ? e : new Error(String(e))); });
           });
         });
       } catch (err) {
@@ -123,13 +124,13 @@ export class PubackAfterPublish {
   }
 
   /**
-   * Writes a PUBACK; the ones written in the same tick leave in one system call. A durable
-   * store's commit settles every publish it covered at once (its flush resolves them all in one
-   * run of microtasks): written one by one, that was a write call per message. (In memory each
-   * publish settles in its own tick: nothing to gather.)
+   * Writes a PUBACK; with `gather`, the ones written in the same tick leave in one system call.
+   * A durable store's commit settles every publish it covered at once (its flush resolves them
+   * all in one run of microtasks): written one by one, that was a write call per message. A
+   * publish settled without a commit (memory, nothing waiting) is alone in its tick: written as is.
    */
-  #write(socket: ClientSocket, acks: ClientAcks, chunk: Buffer): boolean {
-    if (!acks.corked && this.#options.flush !== undefined && socket.cork !== undefined && socket.uncork !== undefined) {
+  #write(socket: ClientSocket, acks: ClientAcks, chunk: Buffer, gather: boolean): boolean {
+    if (gather && !acks.corked && socket.cork !== undefined && socket.uncork !== undefined) {
       acks.corked = true;
       socket.cork();
       process.nextTick(() => {
@@ -141,7 +142,7 @@ export class PubackAfterPublish {
   }
 
   /** Acknowledges the settled publishes at the head of the queue, in order. */
-  #drain(client: Client, acks: ClientAcks): void {
+  #drain(client: Client, acks: ClientAcks, gather: boolean): void {
     const socket = client.conn as unknown as ClientSocket;
     const released: (() => void)[] = [];
     let full = false;
@@ -158,7 +159,7 @@ export class PubackAfterPublish {
         continue;
       }
       if (acks.broken || (client as unknown as { closed?: boolean }).closed === true || socket.writable === false) continue;
-      full = !this.#write(socket, acks, puback(head.messageId));
+      full = !this.#write(socket, acks, puback(head.messageId), gather);
     }
     if (released.length === 0) return;
     if (!full && acks.held.length === 0) {
