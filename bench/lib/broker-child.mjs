@@ -27,7 +27,8 @@ export const BENCH_USER = Object.freeze({ username: "bench", password: "bench-pa
 
 /**
  * @param {string} name
- * @param {() => Promise<{ port: number, clients: () => number, close: () => Promise<void>, info?: object }>} start
+ * @param {() => Promise<{ port: number, clients: () => number, close: () => Promise<void>, info?: object, handlers?: Record<string, Function> }>} start
+ *   `handlers`: further IPC commands of this broker (bench/storage.mjs asks its brokers for more).
  */
 export async function runBrokerChild(name, start) {
   if (!process.send) throw new Error(`${name} must be started by bench/run.mjs (it needs an IPC channel)`);
@@ -110,6 +111,7 @@ export async function runBrokerChild(name, start) {
 
   try {
     broker = await start();
+    for (const [cmd, fn] of Object.entries(broker.handlers ?? {})) ep.handle(cmd, fn);
   } catch (err) {
     console.error(`[${name}] failed to start: ${err?.stack ?? err}`);
     await exit(1);

@@ -36,8 +36,11 @@ export interface BrokerStorage {
   readonly sessions: SessionStore;
   readonly deviceStores: DeviceStoreProvider;
   readonly history: DeviceHistory;
-  /** Resolves once everything stored so far would survive a crash; undefined: nothing to wait for (memory). */
-  readonly flush: (() => Promise<void>) | undefined;
+  /**
+   * Resolves once everything stored so far would survive a crash; returns undefined when nothing
+   * waits to be written. undefined itself: nothing ever to wait for (memory).
+   */
+  readonly flush: (() => Promise<void> | undefined) | undefined;
   /** Takes settings with the same key that may differ otherwise (retention). */
   update(settings: StorageSettings): void;
   /** Where problems go from now on (undefined: nowhere). */
@@ -59,7 +62,7 @@ export function storageKey(settings: StorageSettings): string {
 }
 
 /** What an engine takes from a storage (BrokerOptions). */
-export function engineStorageOptions(storage: BrokerStorage): { sessions: SessionStore; deviceStores: DeviceStoreProvider; history: DeviceHistory; flush?: () => Promise<void>; shared?: SharedStore } {
+export function engineStorageOptions(storage: BrokerStorage): { sessions: SessionStore; deviceStores: DeviceStoreProvider; history: DeviceHistory; flush?: () => Promise<void> | undefined; shared?: SharedStore } {
   return {
     sessions: storage.sessions,
     deviceStores: storage.deviceStores,

@@ -72,8 +72,8 @@ function puback(messageId: number): Buffer {
 export interface PubackAfterPublishOptions {
   /** Publishes through aedes' pipeline (retained, queued, delivered, the published hook), calling back when done. */
   publish(packet: PublishPacket, client: Client, done: (err?: Error | null) => void): void;
-  /** Resolves once everything stored so far is durable; undefined: nothing to wait for (memory). */
-  flush: (() => Promise<void>) | undefined;
+  /** Resolves once everything stored so far is durable (undefined result: nothing waits); undefined: nothing to wait for (memory). */
+  flush: (() => Promise<void> | undefined) | undefined;
   /** A publish or its flush failed: the client gets no PUBACK and is disconnected, so it sends the message again. */
   onFailure(client: Client, err: Error): void;
 }
@@ -127,7 +127,9 @@ export class PubackAfterPublish {
           // A microtask later: the engine's published hook calls aedes back before it hands the
           // message to the platform, whose store writes the flush must cover.
           queueMicrotask(() => {
-            flush().then(() => { settle("ok"); }, (e: unknown) => { settle(e instanceof Error ? e : new Error(String(e))); });
+            const flushed = flush();
+            if (flushed === undefined) settle("ok");
+            else flushed.then(() => { settle("ok"); }, (e: unknown) => { settle(e instanceof Error ? e : new Error(String(e))); });
           });
         });
       } catch (err) {

@@ -71,9 +71,10 @@ export interface BrokerOptions {
   shared?: SharedStore;
   /**
    * Resolves once everything stored so far (sessions, retained messages, hosted devices' state
-   * and history) would survive a crash: a QoS 1 PUBACK waits for it. Default: nothing to wait for.
+   * and history) would survive a crash: a QoS 1 PUBACK waits for it; undefined when nothing waits
+   * to be written. Default: nothing to wait for.
    */
-  flush?: () => Promise<void>;
+  flush?: () => Promise<void> | undefined;
   /** Longest accepted client id; MQTT 3.1.1 says 23, devices (Blynk) use up to 64. Default 256. */
   maxClientIdLength?: number;
   /** Failed-login throttling per source address (transport/auth-throttle.ts); false = off. Default: on, its defaults. */

@@ -43,7 +43,8 @@ export function openSqliteStorage(settings: SqliteStorageSettings, options: Omit
     sessions,
     deviceStores: store.deviceStores,
     history: sqliteDeviceHistory(store.history),
-    flush: () => store.flush(),
+    // Nothing waiting (a broker whose clients use clean sessions and host no device): no promise to wait on.
+    flush: () => (store.commit.pending === 0 && !store.commit.closed ? undefined : store.flush()),
     update: (next) => {
       if (next.kind === "sqlite" && next.retentionDays !== store.history.retentionDays) store.history.retentionDays = next.retentionDays;
     },

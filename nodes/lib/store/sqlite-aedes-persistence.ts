@@ -203,6 +203,9 @@ export class SqliteAedesPersistence implements CommitParticipant {
   }
 
   async outgoingEnqueueCombi(subs: { clientId: string }[], packet: object): Promise<void> {
+    // aedes asks for every QoS 1/2 message, mostly with no session to queue it for: waiting for
+    // a commit then (of other writes) held each message back by a whole commit before delivery.
+    if (subs.length === 0) return;
     for (const sub of subs) this.#enqueue(sub.clientId, packet);
     await this.#commit.flush();
   }

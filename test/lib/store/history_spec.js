@@ -54,6 +54,42 @@ describe("SqliteHistory", function () {
     assert.deepEqual(again.history.query("tb", "dev", "Temp"), [], "plugins apart");
   });
 
+  it("keeps same-ms points in order across commits, a failed commit and a reopen, and back-filled older points in their place", async function () {
+    let s = stores.open(file, { retryMs: 5 });
+    const h = () => s.history;
+    h().append("blynk", "dev", "Temp", T0 + 1000, "a");
+    await s.flush();
+    h().append("blynk", "dev", "Temp", T0 + 1000, "b");
+    h().append("blynk", "dev", "Temp", T0 + 500, "older");
+    h().append("blynk", "dev", "Temp", T0 + 1000, "c");
+    await s.flush();
+    // A participant that fails the next commit after the history wrote its points: rolled back, written again.
+    let failing = true;
+    s.commit.join({
+      pending: 1,
+      write() {
+        if (failing) throw new Error("disk full (simulated)");
+      },
+      committed() {
+        this.pending = 0;
+      },
+    });
+    h().append("blynk", "dev", "Temp", T0 + 2000, "x");
+    h().append("blynk", "dev", "Temp", T0 + 2000, "y");
+    await assert.rejects(s.flush());
+    failing = false;
+    await s.flush();
+    s.close();
+    s = stores.open(file);
+    h().append("blynk", "dev", "Temp", T0 + 2000, "z");
+    h().append("blynk", "dev", "Temp", T0 + 500, "older2");
+    await s.flush();
+    const expected = ["older", "older2", "a", "b", "c", "x", "y", "z"];
+    assert.deepEqual(h().query("blynk", "dev", "Temp").map((p) => p.value), expected);
+    s.close();
+    assert.deepEqual(stores.open(file).history.query("blynk", "dev", "Temp").map((p) => p.value), expected);
+  });
+
   it("answers ranges (inclusive), the oldest or the newest N of a range, always oldest first", function () {
     const s = stores.open(file);
     for (let i = 0; i < 10; i++) s.history.append("ts", "ch", "field1", T0 + i * 1000, i);
