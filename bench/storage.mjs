@@ -2,8 +2,8 @@
 // Issue 10, "Measured": the iot-broker's persistence kinds side by side in one run (bench/README.md,
 // "Issue 10: storage"). Every broker is built as the node builds it (bench/storage/broker-child.mjs).
 //
-//   npm run build && node bench/storage.mjs     full run (~8 min on 2 cores)
-//   BENCH_QUICK=1 node bench/storage.mjs        smoke run (~2 min: 10 s of devices, 100,000 stored values)
+//   npm run build && node bench/storage.mjs     full run (~4-5 min on 2 cores)
+//   BENCH_QUICK=1 node bench/storage.mjs        smoke run (~1 min: 8 slices, 10 s of devices, 100,000 stored values)
 //
 //   STORAGE_KINDS=memory,sqlite,redis   which kinds (default: these three; a kind this build or machine lacks is reported
 //                                       "not measured"); sqlite-normal: a diagnostic, synchronous=NORMAL
