@@ -40,8 +40,8 @@ interface ClientAcks {
   broken: boolean;
   /** `done`s held until the socket drains. */
   held: (() => void)[];
-  /** The socket is corked for this turn's PUBACKs (see #cork). */
-  corked: boolean;
+  /** The socket corked for this turn's PUBACKs (see #cork), else undefined. */
+  corked: ClientSocket | undefined;
 }
 
 /** What aedes exposes of a client's socket: a writable stream. */
@@ -81,8 +81,8 @@ export interface PubackAfterPublishOptions {
 export class PubackAfterPublish {
   readonly #key = Symbol("iot-broker QoS 1 acknowledgements");
   readonly #options: PubackAfterPublishOptions;
-  /** Sockets corked for PUBACKs this turn, uncorked together on the next (see #cork). */
-  #corked: [ClientSocket, ClientAcks][] = [];
+  /** Clients whose sockets are corked for PUBACKs this turn, uncorked together on the next (see #cork). */
+  #corked: ClientAcks[] = [];
 
   constructor(options: PubackAfterPublishOptions) {
     this.#options = options;
@@ -142,7 +142,7 @@ export class PubackAfterPublish {
     const slot = client as unknown as Partial<Record<symbol, ClientAcks>>;
     let acks = slot[this.#key];
     if (acks === undefined) {
-      acks = { waiting: [], broken: false, held: [], corked: false };
+      acks = { waiting: [], broken: false, held: [], corked: undefined };
       slot[this.#key] = acks;
     }
     return acks;
@@ -156,19 +156,20 @@ export class PubackAfterPublish {
    * socket still reports a full buffer from write(), so the drain rule above holds.
    */
   #cork(socket: ClientSocket, acks: ClientAcks): void {
-    if (acks.corked || typeof socket.cork !== "function") return;
-    acks.corked = true;
+    if (acks.corked !== undefined || typeof socket.cork !== "function") return;
+    acks.corked = socket;
     socket.cork();
-    if (this.#corked.push([socket, acks]) === 1) setImmediate(this.#uncorkAll);
+    if (this.#corked.push(acks) === 1) setImmediate(this.#uncorkAll);
   }
 
   readonly #uncorkAll = (): void => {
     const corked = this.#corked;
     this.#corked = [];
-    for (const [socket, acks] of corked) {
-      acks.corked = false;
+    for (const acks of corked) {
+      const socket = acks.corked;
+      acks.corked = undefined;
       try {
-        socket.uncork?.();
+        socket?.uncork?.();
       } catch {
         // A socket that failed is closed by its own error handling (aedes); the others still go.
       }
