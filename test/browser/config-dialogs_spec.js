@@ -9,7 +9,7 @@ const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const { chromiumMissing, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
 
@@ -89,12 +89,7 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
   let closedPort;
 
   before(async function () {
-    const missing = chromiumMissing();
-    if (missing && process.env.CI === "true") throw new Error(`${missing}: CI must install it (see .ci/run)`);
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     const brokerPort = await freePort();
     closedPort = await freePort();
     shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-editor-shots-"));

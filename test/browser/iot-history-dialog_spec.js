@@ -10,7 +10,7 @@ const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const { chromiumMissing, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
 const { connect } = require("../lib/fixtures/engine");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
@@ -51,12 +51,7 @@ describe(`iot-history dialog in chromium (Node-RED ${nodeRedVersion})`, function
   let shot = 0;
 
   before(async function () {
-    const missing = chromiumMissing();
-    if (missing && process.env.CI === "true") throw new Error(`${missing}: CI must install it (see .ci/run)`);
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     const [brokerPort, closedPort, garagePort] = [await freePort(), await freePort(), await freePort()];
     shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-history-shots-"));
     fs.mkdirSync(shots, { recursive: true });

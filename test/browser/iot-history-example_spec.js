@@ -11,7 +11,7 @@ const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const { chromiumMissing, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { until } = require("../support/wait");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
@@ -27,12 +27,7 @@ describe(`history example imported from the Import menu (Node-RED ${nodeRedVersi
   let shot = 0;
 
   before(async function () {
-    const missing = chromiumMissing();
-    if (missing && process.env.CI === "true") throw new Error(`${missing}: CI must install it (see .ci/run)`);
-    if (missing) {
-      console.log(`      skipped: ${missing}`);
-      this.skip();
-    }
+    skipWithoutChromium(this);
     shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-history-example-shots-"));
     fs.mkdirSync(shots, { recursive: true });
     console.log(`      screenshots: ${shots}`);
