@@ -33,7 +33,9 @@ const TS_DEVICE = { clientId: "RedeployClient01", username: "RedeployUser0001", 
 function flow(port, { other = "idle", bind = "127.0.0.1" } = {}) {
   return [
     { id: "f1", type: "tab", label: "redeploy" },
-    { id: "b1", type: "iot-broker", z: "f1", x: 100, y: 100, name: "load", port, bind, allowAnonymous: false, wires: [[]] },
+    // The session queue's cap above every message of the run: a subscriber resuming while the
+    // publishers go on may have more queued than the default 1,000, and drops there are by design.
+    { id: "b1", type: "iot-broker", z: "f1", x: 100, y: 100, name: "load", port, bind, allowAnonymous: false, maxQueuedMessages: String(2 * TOTAL), wires: [[]] },
     { id: "other", type: "helper", z: "f1", x: 100, y: 200, name: other, wires: [] },
     { id: "dev-b", type: "blynk-device", name: "Blynk hosted", connection: "local", broker: "b1" },
     { id: "dev-t", type: "thingsboard-device", name: "TB hosted", connection: "local", broker: "b1" },

@@ -435,7 +435,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       return;
     }
     const client = this.#aedes.handle(stream, request);
-    holdUntilReady(client);
+    holdUntilReady(client, this.#limits.maxQueuedMessages);
     this.#guards.guardClient(client);
   }
 
