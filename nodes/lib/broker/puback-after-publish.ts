@@ -16,6 +16,7 @@
  * broker buffer PUBACKs without bound.
  */
 import type { Client, PublishPacket } from "./aedes-types.js";
+import { corkForTurn, type Corkable } from "./turn-cork.js";
 
 /**
  * A publish waiting for its PUBACK. A class, not an object literal: up to a read's worth of them
@@ -40,17 +41,13 @@ interface ClientAcks {
   broken: boolean;
   /** `done`s held until the socket drains. */
   held: (() => void)[];
-  /** The socket corked for this turn's PUBACKs (see #cork), else undefined. */
-  corked: ClientSocket | undefined;
 }
 
 /** What aedes exposes of a client's socket: a writable stream. */
-interface ClientSocket {
+interface ClientSocket extends Corkable {
   readonly writable?: boolean;
   write(chunk: Buffer): boolean;
   once(event: "drain" | "close", listener: () => void): unknown;
-  cork?: () => void;
-  uncork?: () => void;
 }
 
 /** aedes' flag on a PUBLISH it must neither publish nor acknowledge (see the file comment). */
@@ -81,8 +78,6 @@ export interface PubackAfterPublishOptions {
 export class PubackAfterPublish {
   readonly #key = Symbol("iot-broker QoS 1 acknowledgements");
   readonly #options: PubackAfterPublishOptions;
-  /** Clients whose sockets are corked for PUBACKs this turn, uncorked together on the next (see #cork). */
-  #corked: ClientAcks[] = [];
 
   constructor(options: PubackAfterPublishOptions) {
     this.#options = options;
@@ -119,7 +114,7 @@ export class PubackAfterPublish {
           }
           const flush = this.#options.flush;
           // Memory: nothing to wait for. The PUBACK still leaves after the platform's published
-          // hook (below) has run: the socket is corked until the next turn (#cork).
+          // hook (below) has run: the socket is corked until the next turn (turn-cork.ts).
           if (flush === undefined) {
             settle("ok");
             return;
@@ -142,39 +137,11 @@ export class PubackAfterPublish {
     const slot = client as unknown as Partial<Record<symbol, ClientAcks>>;
     let acks = slot[this.#key];
     if (acks === undefined) {
-      acks = { waiting: [], broken: false, held: [], corked: undefined };
+      acks = { waiting: [], broken: false, held: [] };
       slot[this.#key] = acks;
     }
     return acks;
   }
-
-  /**
-   * Each publish settles in its own macrotask, so PUBACKs written as they settle cost a socket
-   * write each (aedes' own PUBACKs for one read of publishes leave in one write): the socket is
-   * corked at the first PUBACK of a turn and uncorked on the next, when the publishes of that
-   * read have settled, so their PUBACKs leave together (bench/README.md, issue 9). A corked
-   * socket still reports a full buffer from write(), so the drain rule above holds.
-   */
-  #cork(socket: ClientSocket, acks: ClientAcks): void {
-    if (acks.corked !== undefined || typeof socket.cork !== "function") return;
-    acks.corked = socket;
-    socket.cork();
-    if (this.#corked.push(acks) === 1) setImmediate(this.#uncorkAll);
-  }
-
-  readonly #uncorkAll = (): void => {
-    const corked = this.#corked;
-    this.#corked = [];
-    for (const acks of corked) {
-      const socket = acks.corked;
-      acks.corked = undefined;
-      try {
-        socket?.uncork?.();
-      } catch {
-        // A socket that failed is closed by its own error handling (aedes); the others still go.
-      }
-    }
-  };
 
   /** Acknowledges the settled publishes at the head of the queue, in order. */
   #drain(client: Client, acks: ClientAcks): void {
@@ -197,7 +164,9 @@ export class PubackAfterPublish {
         continue;
       }
       if (acks.broken || (client as unknown as { closed?: boolean }).closed === true || socket.writable === false) continue;
-      this.#cork(socket, acks);
+      // Each publish settles in its own macrotask: PUBACKs written as they settle leave together
+      // with the rest of this turn's writes to the client (turn-cork.ts).
+      corkForTurn(socket);
       full = !socket.write(puback(head.messageId));
     }
     if (first === undefined) return;
