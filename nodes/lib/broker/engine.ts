@@ -17,7 +17,7 @@ import { guardDeliveryQueue } from "./delivery-queue.js";
 import { LeftWills, type WillBroker, type WillPersistence } from "./left-wills.js";
 import { settleImmediateArgs } from "./immediate-args.js";
 import { holdUntilReady, releaseHeld } from "./resume-order.js";
-import { corkDeliveries } from "./turn-cork.js";
+import { corkForTurn } from "./turn-cork.js";
 import { SharedGate, followSessionsElsewhere, type SharedAedes, type SharedStore } from "./shared-store.js";
 import { SessionGuards } from "./session-guards.js";
 import { describeListener, startListener, type Listener } from "./listeners.js";
@@ -436,8 +436,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       return;
     }
     const client = this.#aedes.handle(stream, request);
-    holdUntilReady(client, this.#limits.maxQueuedMessages);
-    corkDeliveries(client);
+    holdUntilReady(client, this.#limits.maxQueuedMessages, corkForTurn);
     this.#guards.guardClient(client);
   }
 

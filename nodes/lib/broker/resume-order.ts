@@ -29,6 +29,7 @@ type Deliver = (packet: object, callback: () => void) => void;
 
 interface Deliveries {
   closed: boolean;
+  conn?: unknown;
   deliverQoS: Deliver;
   deliver0: Deliver;
 }
@@ -39,16 +40,22 @@ const HELD = Symbol("deliveries held until the client is ready");
 
 type Holding = Deliveries & { [HELD]?: [Deliver, object][] };
 
-/** Wraps a new connection's delivery functions (before aedes reads its CONNECT); `maxQueued` is the session queue's cap. */
-export function holdUntilReady(client: Client, maxQueued: number): void {
+/**
+ * Wraps a new connection's delivery functions (before aedes reads its CONNECT); `maxQueued` is
+ * the session queue's cap. `beforeDelivery` runs with the client's socket before each delivery
+ * that goes out (the engine's write batching, turn-cork.ts: one wrapper per connection, not two).
+ */
+export function holdUntilReady(client: Client, maxQueued: number, beforeDelivery: (socket: unknown) => void): void {
   const limit = Math.max(MAX_HELD, maxQueued);
   const c = client as unknown as Holding;
+  const socket = c.conn;
   const held: [Deliver, object][] = [];
   c[HELD] = held;
   for (const name of ["deliverQoS", "deliver0"] as const) {
     const deliver = c[name];
     c[name] = (packet, callback) => {
       if (c[HELD] === undefined || c.closed) {
+        beforeDelivery(socket);
         deliver(packet, callback);
         return;
       }

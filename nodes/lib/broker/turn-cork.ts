@@ -56,8 +56,9 @@ function arm(): void {
 }
 
 /** Corks `socket` until its writes of this round are done (see above). */
-export function corkForTurn(socket: Corkable | undefined): void {
-  if (socket === undefined) return;
+export function corkForTurn(target: unknown): void {
+  if (typeof target !== "object" || target === null) return;
+  const socket = target as Corkable;
   if (socket[CORKED] === true) {
     if (armed) socket[AGAIN] = true;
     return;
@@ -67,25 +68,4 @@ export function corkForTurn(socket: Corkable | undefined): void {
   socket[AGAIN] = false;
   socket.cork();
   if (corked.push(socket) === 1) setImmediate(arm);
-}
-
-type Deliver = (packet: object, callback: () => void) => void;
-
-interface Delivering {
-  conn?: unknown;
-  deliverQoS: Deliver;
-  deliver0: Deliver;
-}
-
-/** Wraps a new connection's delivery functions (aedes reads them when a subscription is made): each delivery corks the socket for the round. */
-export function corkDeliveries(client: object): void {
-  const c = client as Delivering;
-  const socket = c.conn as Corkable | undefined;
-  for (const name of ["deliverQoS", "deliver0"] as const) {
-    const deliver = c[name];
-    c[name] = (packet, callback) => {
-      corkForTurn(socket);
-      deliver(packet, callback);
-    };
-  }
 }

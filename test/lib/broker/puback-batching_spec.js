@@ -3,7 +3,8 @@
 // Each publish settles in its own macrotask, so PUBACKs written one by one cost the broker a
 // socket write per message (aedes' own PUBACKs for one read leave in one write): twice the system
 // calls of bare aedes at QoS 1 (bench/README.md, issue 9). Checked here: the PUBACKs for one read
-// of publishes leave in order and in a handful of writes, not one each.
+// of publishes leave in order and in a handful of writes, not one each; so do the deliveries one
+// read of publishes makes to a subscriber (turn-cork.ts).
 const assert = require("node:assert/strict");
 const { readFileSync } = require("node:fs");
 const mqttPacket = require("mqtt-packet");
@@ -20,7 +21,7 @@ function writeCalls() {
   }
 }
 
-describe("broker engine: QoS 1 acknowledgements of one read leave together", function () {
+describe("broker engine: what one read of publishes makes the broker write leaves together", function () {
   this.timeout(20_000);
   const COUNT = 200;
   let engine;
@@ -56,5 +57,44 @@ describe("broker engine: QoS 1 acknowledgements of one read leave together", fun
       device.destroy();
     }
   });
+  for (const qos of [0, 1]) {
+    it(`delivers ${COUNT} QoS ${qos} messages of one read to a subscriber in order, with a handful of socket writes, and the last one without waiting for more`, async function () {
+      if (writeCalls() === undefined) this.skip();
+      const users = [{ username: "u", password: "p", publish: ["#"], subscribe: ["#"] }];
+      const started = await startEngine({ users });
+      engine = started.engine;
+      const subscriber = await rawDevice(started.port, { clientId: "reader", username: "u", password: "p" });
+      const publisher = await rawDevice(started.port, { clientId: "writer", username: "u", password: "p" });
+      try {
+        const received = [];
+        const parser = mqttPacket.parser({ protocolVersion: 4 });
+        parser.on("packet", (packet) => {
+          if (packet.cmd === "suback") received.push("suback");
+          if (packet.cmd !== "publish") return;
+          received.push(Number(packet.payload.toString())); // rawDevice acknowledges QoS 1
+        });
+        subscriber.socket.on("data", (chunk) => parser.parse(chunk));
+        subscriber.socket.write(mqttPacket.generate({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "t/#", qos }] }));
+        await until(() => received.includes("suback"), 5_000, "the SUBACK");
+        received.length = 0;
+        const burst = [];
+        for (let id = 1; id <= COUNT; id++) burst.push(mqttPacket.generate({ cmd: "publish", topic: "t/fan", payload: String(id), qos, ...(qos === 1 ? { messageId: id } : {}) }));
+        const before = writeCalls();
+        publisher.socket.write(Buffer.concat(burst));
+        await until(() => received.length >= COUNT, 10_000, `${COUNT} deliveries`);
+        const writes = writeCalls() - before;
+        assert.deepEqual(received, Array.from({ length: COUNT }, (_, i) => i + 1));
+        // The test's own writes count too: the burst, and at QoS 1 the subscriber's PUBACK for each message.
+        const own = 1 + (qos === 1 ? COUNT : 0);
+        assert.ok(writes - own < COUNT / 10, `${writes - own} write system calls of the broker for ${COUNT} deliveries`);
+        // A lone message after the burst is not held back waiting for company.
+        publisher.socket.write(mqttPacket.generate({ cmd: "publish", topic: "t/fan", payload: "999", qos: 0 }));
+        await until(() => received.at(-1) === 999, 5_000, "the lone message");
+      } finally {
+        subscriber.destroy();
+        publisher.destroy();
+      }
+    });
+  }
 });
 
