@@ -218,6 +218,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         // Announced to MQTT 5 clients; enforced for QoS 2 by the guards (aedes enforces none).
         receiveMaximum: this.#limits.maxInflightQos2,
         authenticate: (client, username, password, done) => {
+          // Before aedes restores a persistent session's subscriptions (resume-order.ts); a
+          // clean session has none to restore, and no wrapper costs it memory.
+          if (!client.clean) holdUntilReady(client, this.#limits.maxQueuedMessages);
           this.#authenticate(client, username, password, done);
         },
         authorizePublish: (client, packet, done) => {
@@ -436,7 +439,6 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       return;
     }
     const client = this.#aedes.handle(stream, request);
-    holdUntilReady(client, this.#limits.maxQueuedMessages, corkForTurn);
     this.#guards.guardClient(client);
   }
 
@@ -712,6 +714,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const visible = this.#infos.get(client)?.identity.namespace.forward(packet.topic) ?? null;
     if (visible === null) return null;
+    // aedes asks here for every delivery, just before it writes it: batch the writes (turn-cork.ts).
+    corkForTurn(client.conn);
     // Most namespaces show a topic as it is: no store into every delivered packet then.
     if (visible !== packet.topic) packet.topic = visible;
     return packet;

@@ -10,7 +10,7 @@
  * (test/lib/store/redis-scale-out_spec.js). The fix that belongs in aedes: deliver nothing live
  * before the session's queue is sent.
  *
- * Here each connection's two delivery functions (which aedes reads when a subscription is made)
+ * Here each resuming connection's two delivery functions (which aedes reads when a subscription is made)
  * hold what arrives before the client is ready (aedes' `clientReady`: CONNACK written and the
  * queue sent), and release it then, in order. A message queued for a persistent session and also
  * delivered live while it resumed arrives twice (QoS 1 is at least once). Holding frees the message
@@ -29,7 +29,6 @@ type Deliver = (packet: object, callback: () => void) => void;
 
 interface Deliveries {
   closed: boolean;
-  conn?: unknown;
   deliverQoS: Deliver;
   deliver0: Deliver;
 }
@@ -41,21 +40,18 @@ const HELD = Symbol("deliveries held until the client is ready");
 type Holding = Deliveries & { [HELD]?: [Deliver, object][] };
 
 /**
- * Wraps a new connection's delivery functions (before aedes reads its CONNECT); `maxQueued` is
- * the session queue's cap. `beforeDelivery` runs with the client's socket before each delivery
- * that goes out (the engine's write batching, turn-cork.ts: one wrapper per connection, not two).
+ * Wraps a resuming connection's delivery functions (before aedes restores its subscriptions,
+ * which read them); `maxQueued` is the session queue's cap.
  */
-export function holdUntilReady(client: Client, maxQueued: number, beforeDelivery: (socket: unknown) => void): void {
+export function holdUntilReady(client: Client, maxQueued: number): void {
   const limit = Math.max(MAX_HELD, maxQueued);
   const c = client as unknown as Holding;
-  const socket = c.conn;
   const held: [Deliver, object][] = [];
   c[HELD] = held;
   for (const name of ["deliverQoS", "deliver0"] as const) {
     const deliver = c[name];
     c[name] = (packet, callback) => {
       if (c[HELD] === undefined || c.closed) {
-        beforeDelivery(socket);
         deliver(packet, callback);
         return;
       }
