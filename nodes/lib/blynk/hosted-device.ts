@@ -16,6 +16,8 @@ import type { PublishOptions } from "../transport/pubsub.js";
 import { assertDatastreamName, decodeValue, encodeDownlink, encodeValue, utcInfo, type Encoded, type McuInfo, type TimestampedPoint } from "./codec.js";
 import { parsePin } from "./http-codec.js";
 import { BlynkDeviceStore } from "./hosted-store.js";
+import type { HardwareOp, InternalMessage } from "./binary/index.js";
+import { TransportError } from "../transport/errors.js";
 import { BLYNK_PLUGIN, hostedTopics, type BlynkDown, type BlynkUp, type HostedBlynkDevice } from "./hosted-types.js";
 
 /**
@@ -27,6 +29,10 @@ export interface DirectDownlink {
   readonly info: ClientInfo;
   /** Delivers datastream `name`'s value; never rejects (a value it cannot deliver is reported). */
   ds(name: string, text: string): Promise<void>;
+  /** Pin modes and reads from flows (hardware-down.ts). */
+  hardware(op: HardwareOp): void;
+  /** INTERNAL messages from flows (ota). */
+  internal(message: InternalMessage): void;
 }
 
 /** Publishes an internal topic on the device's engine; rejects when the broker could not take it. */
@@ -153,12 +159,26 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
    * refuses is reported, never thrown: the write itself goes out.
    */
   send(down: BlynkDown): Promise<void> {
+    if (down.kind !== "ds") return this.#command(down);
     try {
       this.remember(down.datastream, down.text, Date.now(), decodeValue(down.text));
     } catch (err) {
       this.report(`"downlink/ds/${down.datastream}" sent to the device was not remembered: ${toError(err).message}`);
     }
     return this.#deliver(down.datastream, down.text);
+  }
+
+  /** Pin modes, reads and ota from flows: over the binary protocol; ota also over MQTT (`downlink/ota/json`). */
+  #command(down: Exclude<BlynkDown, { kind: "ds" }>): Promise<void> {
+    const direct = this.direct !== undefined && this.direct.info === this.current ? this.direct : undefined;
+    if (direct !== undefined) {
+      if (down.kind === "ota") direct.internal({ kind: "ota", url: down.url });
+      else direct.hardware(down.op);
+      return Promise.resolve();
+    }
+    if (down.kind === "ota") return this.#publish(`${hostedTopics.down(this.id)}downlink/ota/json`, JSON.stringify({ url: down.url }), { qos: 1 });
+    const why = this.online ? "it is connected over MQTT, which has no pin modes or pin reads" : "it is not connected";
+    return Promise.reject(new TransportError("invalid", `pin modes and pin reads reach only a device connected over Blynk's binary protocol; ${why}`));
   }
 
   /** A value to the device over whichever connection is the device now: binary, else MQTT (also to a session kept while offline). */

@@ -8,6 +8,7 @@ const { jsDevice } = require("../fixtures/blynk-js-device.js");
 const { until, waitFor } = require("../../support/wait.js");
 const { TOKENS, hostedBroker } = require("./fixtures.js");
 const { rawDevice } = require("./binary-wire.js");
+const { BlynkDeviceStore } = require("../../../dist/nodes/lib/blynk/hosted-store.js");
 
 const ALPHA = { id: "a1b2c3d4e5f60718", token: TOKENS.alpha, name: "Alpha", pins: { v1: "Temp", v2: "Power" } };
 const BETA = { id: "b1b2c3d4e5f60718", token: TOKENS.beta, name: "Beta" };
@@ -189,6 +190,116 @@ describe("self-hosted Blynk: the binary protocol server", function () {
       const second = waitFor(pin1, "write");
       dev.blynk.syncAll();
       assert.deepEqual(await second, ["19.5"]);
+    });
+  });
+
+  describe("every hardware command", function () {
+    async function loggedIn(devices = [ALPHA, BETA], token = ALPHA.token) {
+      ctx = await binaryBroker({ devices });
+      const d = await ctx.raw();
+      assert.equal(await d.login(token), 200);
+      return d;
+    }
+
+    it("dw/aw writes reach flows as D8/A0, stored and kept in the history", async function () {
+      const d = await loggedIn();
+      d.send(frame(CMD.HARDWARE, 2, "dw", "8", "1"), frame(CMD.HARDWARE, 3, "aw", "0", "512"));
+      await ctx.uplink(ALPHA.id, (u) => u.message.datastream === "D8" && u.message.value === 1);
+      await ctx.uplink(ALPHA.id, (u) => u.message.datastream === "A0" && u.message.value === 512);
+      const points = await ctx.engine.history.query("blynk", ALPHA.id, "A0");
+      assert.deepEqual(points.map((p) => p.value), [512]);
+    });
+
+    it("PROPERTY, EVENT_LOG, EVENT_CLEAR and the legacy NOTIFY/EMAIL/SMS/TWEET reach flows", async function () {
+      const d = await loggedIn();
+      d.send(
+        frame(CMD.PROPERTY, 2, "1", "color", "#D3435C"),
+        frame(CMD.EVENT_LOG, 3, "overheat", "too hot"),
+        frame(CMD.EVENT_CLEAR, 4, "overheat", "all"),
+        frame(CMD.NOTIFY, 5, "hello"),
+        frame(CMD.EMAIL, 6, "a@example.com", "Subject", "Body"),
+        frame(CMD.SMS, 7, "sms text"),
+        frame(CMD.TWEET, 8, "tweet text"),
+      );
+      const prop = await ctx.uplink(ALPHA.id, (u) => u.message.kind === "property");
+      assert.deepEqual(prop.message, { kind: "property", datastream: "Temp", property: "color", value: "#D3435C" });
+      const stored = new BlynkDeviceStore(ctx.handles.get(ALPHA.id).store).properties();
+      assert.deepEqual(stored.map((p) => [p.datastream, p.property, p.text]), [["Temp", "color", "#D3435C"]]);
+      const events = () => ctx.uplinks.get(ALPHA.id).filter((u) => u.message.kind === "event").map((u) => [u.message.code, u.message.description]);
+      await until(() => events().length === 6);
+      assert.deepEqual(events(), [["overheat", "too hot"], ["clear:overheat", "all"], ["notify", "hello"], ["email", "Body"], ["sms", "sms text"], ["tweet", "tweet text"]]);
+    });
+
+    it("GROUP with a timestamp makes its writes points at that time", async function () {
+      const d = await loggedIn();
+      const at = Date.UTC(2025, 0, 1);
+      d.send(frame(CMD.GROUP, 2, "t", String(at)), frame(CMD.HARDWARE, 3, "vw", "1", "5"), frame(CMD.GROUP, 4, "e"), frame(CMD.HARDWARE, 5, "vw", "1", "6"));
+      const point = await ctx.uplink(ALPHA.id, (u) => u.message.kind === "timestamped");
+      assert.deepEqual(point.message, { kind: "timestamped", datastream: "Temp", points: [[at, 5]] });
+      await ctx.uplink(ALPHA.id, (u) => u.message.kind === "ds" && u.message.value === 6);
+      const points = await ctx.engine.history.query("blynk", ALPHA.id, "Temp");
+      assert.equal(points[0].ts, at);
+    });
+
+    it("answers rtc and utc from Node-RED's clock and the device's zone; meta set is stored", async function () {
+      const d = await loggedIn([{ ...ALPHA, timeZone: "Europe/Berlin" }]);
+      const before = Math.floor(Date.now() / 1000);
+      d.send(frame(CMD.INTERNAL, 2, "rtc", "sync"), frame(CMD.INTERNAL, 3, "utc", "tz_name"), frame(CMD.INTERNAL, 4, "meta", "set", "Location", "Lab"));
+      const rtc = await d.next((f) => f.id === 2);
+      assert.equal(rtc.command, CMD.INTERNAL);
+      assert.equal(rtc.fields[0], "rtc");
+      assert.ok(Number(rtc.fields[1]) >= before);
+      assert.deepEqual((await d.next((f) => f.id === 3)).fields, ["utc", "tz_name", "Europe/Berlin"]);
+      await ctx.uplink(ALPHA.id, (u) => u.message.kind === "meta" && u.message.value === "Lab");
+    });
+
+    it("flows send pin modes, digital/analog reads and an ota URL; a value over buff-in is never sent", async function () {
+      const d = await loggedIn();
+      const handle = ctx.handles.get(ALPHA.id);
+      await handle.send({ kind: "hardware", op: { op: "pin-mode", modes: [{ pin: 8, mode: "out" }] } });
+      await handle.send({ kind: "hardware", op: { op: "read", pinType: "D", pin: 8 } });
+      await handle.send({ kind: "ota", url: "http://example.com/fw.bin" });
+      await d.next((f) => f.command === CMD.INTERNAL && f.fields[0] === "ota");
+      const bodies = d.frames.filter((f) => f.command !== CMD.RESPONSE).map((f) => [f.command, f.fields]);
+      assert.deepEqual(bodies, [[CMD.HARDWARE, ["pm", "8", "out"]], [CMD.HARDWARE, ["dr", "8"]], [CMD.INTERNAL, ["ota", "http://example.com/fw.bin"]]]);
+      d.send(frame(CMD.INTERNAL, 9, "ver", "0.6.1", "h-beat", "10", "buff-in", "32"));
+      assert.equal((await d.next((f) => f.id === 9)).status, 200);
+      await handle.send({ kind: "ds", datastream: "Power", text: "x".repeat(40) });
+      await handle.send({ kind: "ds", datastream: "Power", text: "short" });
+      const writes = await d.next((f) => f.command === CMD.HARDWARE && f.fields[0] === "vw");
+      assert.deepEqual(writes.fields, ["vw", "2", "short"]);
+      assert.ok(ctx.warnings.some((w) => /was not sent: .*limit is 32 bytes/.test(w)));
+    });
+
+    it("BRIDGE between two hosted devices, through the server (the JS library's WidgetBridge)", async function () {
+      ctx = await binaryBroker({ devices: [ALPHA, BETA] });
+      const alpha = ctx.js(ALPHA.token);
+      const beta = ctx.js(BETA.token);
+      await Promise.all([waitFor(alpha.blynk, "connect"), waitFor(beta.blynk, "connect")]);
+      const target = new beta.blynk.VirtualPin(3);
+      const wrote = waitFor(target, "write");
+      const bridge = new alpha.blynk.WidgetBridge(10);
+      bridge.setAuthToken(BETA.token);
+      bridge.virtualWrite(3, "from alpha");
+      assert.deepEqual(await wrote, ["from alpha"]);
+      assert.equal(ctx.handles.get(BETA.id).store.get("ds", "V3").value, "from alpha");
+      assertNoToken(ctx.events, ctx.warnings);
+    });
+
+    it("a bridge to an unknown token is answered INVALID_TOKEN; a write on an unbound channel NOT_ALLOWED", async function () {
+      const d = await loggedIn();
+      d.send(frame(CMD.BRIDGE, 2, "10", "i", "NoSuchTok_0123456789abcdefghijk"), frame(CMD.BRIDGE, 3, "11", "vw", "1", "2"));
+      assert.equal((await d.next((f) => f.id === 2)).status, 9);
+      assert.equal((await d.next((f) => f.id === 3)).status, 6);
+    });
+
+    it("answers a second login on a logged-in connection with ALREADY_REGISTERED and a bad body with its status", async function () {
+      const d = await loggedIn();
+      d.send(frame(CMD.HW_LOGIN, 2, ALPHA.token), frame(CMD.HARDWARE, 3, "xx", "1"), frame(CMD.HARDWARE, 4, "vw", "999", "1"));
+      assert.equal((await d.next((f) => f.id === 2)).status, 4);
+      assert.equal((await d.next((f) => f.id === 3)).status, 2);
+      assert.equal((await d.next((f) => f.id === 4)).status, 11);
+      assert.equal(d.closed, false);
     });
   });
 
