@@ -1,6 +1,6 @@
 /**
- * Blynk's binary hardware protocol on an `iot-broker`'s `blynkPort`/`blynkTlsPort` (docs/
- * ARCHITECTURE.md 3.7): the Blynk emulation's `serve` hook hands each connection here. A device
+ * Blynk's binary hardware protocol on an `iot-broker`'s `blynkPort`/`blynkTlsPort`
+ * (docs/ARCHITECTURE.md 3.7): the Blynk emulation's `serve` hook hands each connection here. A device
  * logging in (HW_LOGIN 29 or LOGIN 2) with the token of a device hosted on this engine IS that
  * device: the same runtime its MQTT connection would be (online state, flows, store, history).
  *
