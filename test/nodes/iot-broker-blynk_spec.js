@@ -92,6 +92,14 @@ describe("iot-broker node: Blynk binary protocol ports", function () {
     assert.equal(await d.login(TOKEN), 200);
     d.send(frame(CMD.HARDWARE, 2, "vw", "1", "18"));
     assert.equal((await out.next((m) => m.topic === "Temperature")).payload, 18);
+    // blynk-write's $system/... topics are commands to the device.
+    await inject(helper.getNode("w"), { topic: "$system/pin-mode", payload: { 8: "out" } });
+    await inject(helper.getNode("w"), { topic: "$system/read", payload: "D8" });
+    await inject(helper.getNode("w"), { topic: "$system/ota", payload: "http://192.168.1.20/fw.bin" });
+    await d.next((f) => f.command === CMD.INTERNAL);
+    assert.deepEqual(d.frames.filter((f) => f.command !== CMD.RESPONSE).map((f) => f.body.split("\0")), [["pm", "8", "out"], ["dr", "8"], ["ota", "http://192.168.1.20/fw.bin"]]);
+    d.send(frame(CMD.HARDWARE, 3, "dw", "8", "1"));
+    assert.equal((await out.next((m) => m.topic === "D8")).payload, 1);
   });
 
   it("refuses a port used twice and a Blynk TLS port without TLS (i18n keys)", async function () {

@@ -343,6 +343,19 @@ describe("self-hosted Blynk: the binary protocol server", function () {
     });
   });
 
+  it("an MQTT login replaces a binary connection of the device; flows' values then go over MQTT", async function () {
+    ctx = await binaryBroker({ devices: [ALPHA] });
+    const d = await ctx.raw();
+    assert.equal(await d.login(ALPHA.token), 200);
+    const mqttDevice = await ctx.device(ALPHA.token);
+    await d.untilClosed();
+    await mqttDevice.subscribeAsync("downlink/#");
+    await ctx.handles.get(ALPHA.id).send({ kind: "ds", datastream: "Power", text: "3" });
+    assert.equal((await mqttDevice.box.next("downlink/ds/Power")).payload, "3");
+    assert.equal(ctx.state(ALPHA.id).online, true);
+    assert.ok(ctx.warnings.some((w) => /replaced client id "blynk:/.test(w)));
+  });
+
   describe("hostile input", function () {
     it("closes a connection sending garbage, an unknown command or a wrong length; other devices go on", async function () {
       ctx = await binaryBroker({ devices: [ALPHA, BETA] });
