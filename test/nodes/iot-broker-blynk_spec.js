@@ -83,6 +83,28 @@ describe("iot-broker node: Blynk binary protocol ports", function () {
     assertNoToken(TOKEN, ["dev1", "b1"], out, events);
   });
 
+  it("a redeploy that changes the broker's settings starts a new engine on the same Blynk port: devices log in again", async function () {
+    const p = await ports();
+    await loadFlow(modules, flow(p), creds);
+    await until(() => brokers.engine("b1") !== undefined, 5000, "the broker");
+    const first = brokers.engine("b1");
+    const before = await rawDevice(p.blynkPort);
+    cleanups.push(async () => before.end());
+    assert.equal(await before.login(TOKEN), 200);
+    await helper.setFlows(flow(p, { maxQueuedMessages: "50" }), "nodes", creds);
+    await until(() => brokers.engine("b1") !== undefined && brokers.engine("b1") !== first, 5000, "the new engine");
+    await before.untilClosed();
+    let status;
+    await until(async () => {
+      const d = await rawDevice(p.blynkPort).catch(() => undefined);
+      if (d === undefined) return false;
+      cleanups.push(async () => d.end());
+      status = await d.login(TOKEN).catch(() => undefined);
+      return status === 200;
+    }, 10_000, "a login on the new engine");
+    assert.deepEqual(errorsOf(helper.getNode("b1")), []);
+  });
+
   it("hosts devices over TLS on blynkTlsPort with the broker's tls-config", async function () {
     const p = await ports();
     const { out } = await loadFlow(modules, flow(p), creds, ["out"]);
