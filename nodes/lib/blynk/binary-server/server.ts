@@ -114,10 +114,12 @@ export class BlynkBinaryServer {
     } else if (old !== undefined && old.info === device.current && !old.connection.closed) {
       this.#probing.add(device.id);
       let decided = false;
+      let forget = (): void => undefined;
       const decide = (alive: boolean): void => {
         if (decided) return;
         decided = true;
         clearTimeout(timer);
+        forget();
         this.#probing.delete(device.id);
         if (connection.closed) return;
         if (this.#host.findDevice(m.token) !== device) {
@@ -137,7 +139,7 @@ export class BlynkBinaryServer {
         decide(true);
       });
       if (old.connection.isClosed()) decide(false); // the probe's write found the socket gone
-      else this.#whenClosed(old, () => { decide(false); });
+      else forget = this.#whenClosed(old, () => { decide(false); });
     } else {
       this.#login(connection, device, m.id);
     }
@@ -201,8 +203,9 @@ export class BlynkBinaryServer {
   #leave(session: DeviceSession): void {
     const { device } = session;
     if (this.#sessions.get(device.id) === session) this.#sessions.delete(device.id);
-    for (const fn of this.#onClose.get(session) ?? []) fn();
+    const waiting = this.#onClose.get(session);
     this.#onClose.delete(session);
+    for (const fn of waiting ?? []) fn();
     if (device.direct === session) device.direct = undefined;
     if (device.current !== session.info) return;
     device.current = undefined;
@@ -210,12 +213,19 @@ export class BlynkBinaryServer {
     device.listeners.online(device.onlineState());
   }
 
-  readonly #onClose = new WeakMap<DeviceSession, (() => void)[]>();
+  /** What waits for a session to end (a probe of a second login); each entry removes itself once decided. */
+  readonly #onClose = new WeakMap<DeviceSession, Set<() => void>>();
 
-  #whenClosed(session: DeviceSession, fn: () => void): void {
-    const list = this.#onClose.get(session) ?? [];
-    list.push(fn);
-    this.#onClose.set(session, list);
+  #whenClosed(session: DeviceSession, fn: () => void): () => void {
+    let waiting = this.#onClose.get(session);
+    if (waiting === undefined) {
+      waiting = new Set();
+      this.#onClose.set(session, waiting);
+    }
+    waiting.add(fn);
+    return () => {
+      waiting.delete(fn);
+    };
   }
 
   #event(connection: BinaryConnection, why: CloseReason, deviceId?: string): void {
