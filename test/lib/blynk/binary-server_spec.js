@@ -356,6 +356,48 @@ describe("self-hosted Blynk: the binary protocol server", function () {
     assert.ok(ctx.warnings.some((w) => /replaced client id "blynk:/.test(w)));
   });
 
+  describe("the engine's extra protocol listener", function () {
+    it("closes connections with a no-server event while no Blynk device is hosted, and serves them once one is", async function () {
+      ctx = await binaryBroker({ devices: [] });
+      const early = await ctx.raw();
+      await early.untilClosed();
+      assert.ok(closedEvent(ctx, "no-server"));
+      ctx.host(ALPHA);
+      const d = await ctx.raw();
+      assert.equal(await d.login(ALPHA.token), 200);
+    });
+
+    it("unhosting the device closes its binary connection; closing the engine closes the rest", async function () {
+      ctx = await binaryBroker({ devices: [ALPHA, BETA] });
+      const a = await ctx.raw();
+      const b = await ctx.raw();
+      assert.equal(await a.login(ALPHA.token), 200);
+      assert.equal(await b.login(BETA.token), 200);
+      assert.equal(ctx.engine.clients().length, 2);
+      ctx.unhost.get(ALPHA.id)();
+      await a.untilClosed();
+      assert.equal(b.closed, false);
+      assert.deepEqual(ctx.engine.clients().map((c) => c.identity.deviceId), [BETA.id]);
+      await ctx.engine.close();
+      await b.untilClosed();
+      assert.equal(ctx.engine.connectedClients, 0);
+    });
+
+    it("reports online, offline and last seen to the device's listeners as over MQTT", async function () {
+      ctx = await binaryBroker({ devices: [ALPHA] });
+      const handle = ctx.handles.get(ALPHA.id);
+      const online = waitFor(handle, "online", (s) => s.online);
+      const d = await ctx.raw();
+      assert.equal(await d.login(ALPHA.token), 200);
+      const state = await online;
+      assert.equal(state.protocolVersion, 0);
+      assert.match(state.clientId, /^blynk:127\.0\.0\.1:\d+$/);
+      const offline = waitFor(handle, "online", (s) => !s.online);
+      d.end();
+      assert.ok((await offline).lastSeen > 0);
+    });
+  });
+
   describe("hostile input", function () {
     it("closes a connection sending garbage, an unknown command or a wrong length; other devices go on", async function () {
       ctx = await binaryBroker({ devices: [ALPHA, BETA] });

@@ -93,7 +93,8 @@ export class BlynkBinaryServer {
     connection.pause(); // nothing more is read until the login is decided
     connection.serve({ message: () => undefined, closed: (why) => { this.#connections.delete(connection); if (why) this.#event(connection, why); } });
     const { engine } = this.#host;
-    const request: AuthRequest = { clientId: connection.clientId, username: undefined, password: Buffer.from(m.token), protocolVersion: 0, remoteAddress: connection.peer.address };
+    // As a Blynk MQTT login (username "device"): on loopback the throttle counts per username, so these count with them.
+    const request: AuthRequest = { clientId: connection.clientId, username: "device", password: Buffer.from(m.token), protocolVersion: 0, remoteAddress: connection.peer.address };
     const blocked = engine.admitLogin(request);
     if (blocked !== undefined) {
       connection.respond(m.id, Status.NOT_ALLOWED);
