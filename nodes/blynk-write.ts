@@ -22,6 +22,9 @@ export = function (RED: NodeAPI): void {
       const payload = msg.payload;
       const timestamp = (msg as { timestamp?: unknown }).timestamp;
 
+      // local mode: $system/ota, $system/pin-mode, $system/read go to the device as commands (hardware-down.ts).
+      const named = fixed !== "" ? fixed : msg.topic;
+      if (mode === "local" && typeof named === "string" && named.startsWith("$system/")) return link.write(named, payload);
       if (isObject(payload) && property === undefined && !erase) {
         if (fixed !== "") throw refuse("object-with-datastream", { datastream: fixed });
         if (timestamp !== undefined) throw refuse("batch-timestamp");

@@ -82,15 +82,21 @@ export = function (RED: NodeAPI): void {
     const listenerConfigs = (settings: ReturnType<typeof parseBrokerNode>): ListenerConfig[] => {
       const listeners: ListenerConfig[] = [];
       const tcp = { host: settings.host, port: settings.port };
-      if (config.tls) {
-        const tls = tlsOptionsOf(RED.nodes.getNode(config.tls));
-        if (!tls?.key || !tls.cert) throw new BrokerConfigError("tls-missing", {});
+      const tlsOptions = (): Extract<ListenerConfig, { kind: "tls" }>["tls"] => {
+        const tls = config.tls ? tlsOptionsOf(RED.nodes.getNode(config.tls)) : undefined;
+        if (!tls?.key || !tls.cert) throw new BrokerConfigError(config.tls ? "tls-missing" : "blynk-tls-missing", {});
         // With a CA given and verification on, clients must present a certificate signed by it.
         const verifyClients = Boolean(tls.ca) && tls.rejectUnauthorized === true;
-        listeners.push({ kind: "tls", ...tcp, tls: { ...tls, requestCert: verifyClients, rejectUnauthorized: verifyClients } });
+        return { ...tls, requestCert: verifyClients, rejectUnauthorized: verifyClients };
+      };
+      if (config.tls) {
+        listeners.push({ kind: "tls", ...tcp, tls: tlsOptions() });
       } else {
         listeners.push({ kind: "tcp", ...tcp });
       }
+      // Blynk's binary hardware protocol, served by the Blynk emulation (docs/ARCHITECTURE.md 3.7).
+      if (settings.blynkPort !== undefined) listeners.push({ kind: "tcp", host: settings.host, port: settings.blynkPort, protocol: "blynk" });
+      if (settings.blynkTlsPort !== undefined) listeners.push({ kind: "tls", host: settings.host, port: settings.blynkTlsPort, protocol: "blynk", tls: tlsOptions() });
       if (settings.wsPort !== undefined) listeners.push({ kind: "ws", host: settings.host, port: settings.wsPort });
       if (settings.wsPath !== undefined) {
         // RED.server is undefined when Node-RED runs without its HTTP server (typed as always present).
@@ -118,6 +124,18 @@ export = function (RED: NodeAPI): void {
       }
     };
     const loginLog = new LoginLog(logLogin);
+    // Connections an extra protocol (Blynk's binary one) closed: the first of each kind a minute is logged, in words.
+    const protocolLogged = new Map<string, number>();
+    const protocolLog = (event: Extract<BrokerEvent, { event: "protocol-closed" }>): void => {
+      const now = Date.now();
+      const last = protocolLogged.get(event.code);
+      if (last !== undefined && now - last < LOGIN_SUMMARY_MS) return;
+      if (protocolLogged.size > 100) protocolLogged.clear();
+      protocolLogged.set(event.code, now);
+      const key = `iot-broker.protocol.${event.code}`;
+      const words = RED._(key, { reason: event.reason });
+      node.log(RED._("iot-broker.log.protocol-closed", { protocol: event.protocol, client: event.clientId, what: words === key ? event.reason : words }));
+    };
     const summaries = setInterval(() => {
       loginLog.flush();
     }, LOGIN_SUMMARY_MS);
@@ -152,6 +170,7 @@ export = function (RED: NodeAPI): void {
 
     const onEvent = (event: BrokerEvent): void => {
       loginLog.note(event);
+      if (event.event === "protocol-closed") protocolLog(event);
       // Outages are logged by the storage's reporter; aedes' own persistence failures only come here.
       if (event.event === "store-error") node.warn(RED._("iot-broker.log.store-error", { error: event.error }));
       node.send({ topic: event.event, payload: event });

@@ -12,7 +12,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { COUNTER_NODE_HTML, COUNTER_NODE_JS } from "../platforms/flows.mjs";
 import { rpc, sleep, Tally, wallMs } from "../platforms/rpc.mjs";
-import { SIDES, uplinkFlow } from "./flows.mjs";
+// BENCH_FLOWS: another flows module of the same shape (bench/binary-uplinks.mjs uses ../binary/flows.mjs).
+const { SIDES, uplinkFlow } = await import(process.env.BENCH_FLOWS ?? "./flows.mjs");
 
 if (!process.send) throw new Error("started by bench/uplinks.mjs only (it needs an IPC channel)");
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -53,6 +54,8 @@ process.on("disconnect", () => exit(0));
 process.on("SIGTERM", () => exit(0));
 
 const port = await freePort();
+const extraPort = await freePort();
+let extra = {};
 {
   const link = join(userDir, "node_modules", ...pkg.name.split("/"));
   mkdirSync(dirname(link), { recursive: true });
@@ -61,7 +64,9 @@ const port = await freePort();
   mkdirSync(join(userDir, "nodes"));
   writeFileSync(join(userDir, "nodes", "bench-count.js"), COUNTER_NODE_JS);
   writeFileSync(join(userDir, "nodes", "bench-count.html"), COUNTER_NODE_HTML);
-  const { flow, credentials } = uplinkFlow(port);
+  const made = uplinkFlow(port, extraPort);
+  const { flow, credentials } = made;
+  extra = made.extra ?? {};
   writeFileSync(join(userDir, "flows.json"), JSON.stringify(flow));
   writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify(credentials)); // plain: credentialSecret false
 }
@@ -126,4 +131,4 @@ ep.handle("close", () => {
   return {};
 });
 
-process.send({ type: "ready", port, nodeRed: nodeRedVersion });
+process.send({ type: "ready", port, nodeRed: nodeRedVersion, ...extra });

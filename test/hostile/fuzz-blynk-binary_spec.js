@@ -10,7 +10,10 @@
 // prints (see test/lib/fixtures/fuzz.js).
 const assert = require("node:assert/strict");
 const bin = require("../../dist/nodes/lib/blynk/binary/index.js");
-const { fc, check, watched, snapshot, assertNoPollution, assertNormalError, anything, nastyText, nastyBuffer } = require("../lib/fixtures/fuzz.js");
+const { fc, check, checkAsync, watched, snapshot, assertNoPollution, assertNormalError, anything, nastyText, nastyBuffer } = require("../lib/fixtures/fuzz.js");
+const { hostedBroker, TOKENS } = require("../lib/blynk/fixtures.js");
+const { rawDevice } = require("../lib/blynk/binary-wire.js");
+const { until } = require("../support/wait.js");
 
 const RUNS = 200;
 const SIDES = ["device", "server"];
@@ -255,4 +258,76 @@ describe("hostile: Blynk binary protocol fuzzing (fast-check, seeded)", function
       });
     });
   }
+});
+
+// The server (docs/ARCHITECTURE.md 3.7) over loopback: seeded streams of valid, mutated and random
+// frames, before and after a login, in random chunks. The broker never fails, answers only with
+// frames a device takes (no unknown command, no id 0), closes only the connection at fault, and
+// lists no connection once every socket is gone.
+describe("hostile: the Blynk binary server under seeded random frames (loopback)", function () {
+  const ALPHA = { id: "a1b2c3d4e5f60718", token: TOKENS.alpha, name: "Alpha", pins: { v1: "Temp" } };
+  const BETA = { id: "b1b2c3d4e5f60718", token: TOKENS.beta, name: "Beta" };
+  let ctx;
+  let blynkPort;
+
+  before(async function () {
+    ctx = await hostedBroker({ devices: [ALPHA, BETA], authThrottle: false, connectTimeoutMs: 2000 });
+    blynkPort = (await ctx.engine.listen({ kind: "tcp", host: "127.0.0.1", port: 0, protocol: "blynk" })).port;
+  });
+
+  after(async function () {
+    await ctx?.cleanup();
+  });
+
+  const encoded = FROM.device.map((m) => {
+    try {
+      return bin.encodeMessage(m, { to: "server", maxBody: WIDE });
+    } catch {
+      return Buffer.from([bin.Command.PING, 0, 1, 0, 0]);
+    }
+  });
+  const mutated = fc.tuple(encoded, fc.nat(), fc.integer({ min: 0, max: 255 })).map(([bytes, at, byte]) => {
+    const copy = Buffer.from(bytes);
+    copy[at % copy.length] = byte;
+    return copy;
+  });
+  const piece = fc.oneof({ weight: 6, arbitrary: encoded }, { weight: 2, arbitrary: mutated }, { weight: 1, arbitrary: nastyBuffer });
+  const login = fc.constantFrom(undefined, TOKENS.alpha, TOKENS.beta, "NoSuchTok_0123456789abcdefghijk");
+
+  it("survives every stream; answers are valid frames; only the sending connection is affected", async function () {
+    this.timeout(120_000);
+    await checkAsync(
+      fc.asyncProperty(login, fc.array(piece, { maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 4 }), async (token, pieces, cuts) => {
+        const d = await rawDevice(blynkPort);
+        try {
+          const stream = Buffer.concat([...(token === undefined ? [] : [Buffer.concat([Buffer.from([bin.Command.HW_LOGIN, 0, 1, 0, token.length]), Buffer.from(token)])]), ...pieces]);
+          for (let at = 0, i = 0; at < stream.length && !d.closed; i++) {
+            const size = cuts[i % cuts.length];
+            d.socket.write(stream.subarray(at, at + size));
+            at += size;
+          }
+          // A PING after the stream: answered unless the connection was closed (or is still waiting for a login decision).
+          if (!d.closed) d.socket.write(Buffer.from([bin.Command.PING, 0xff, 0xfe, 0, 0]));
+          await until(() => d.closed || d.frames.some((f) => f.id === 0xfffe) || d.frames.length > 0, 3000).catch(() => undefined);
+        } finally {
+          d.end();
+        }
+        for (const f of d.frames) {
+          assert.ok(bin.SERVER_SENDS.has(f.command), `the server sent command ${f.command}`);
+          assert.notEqual(f.id, 0, "the server sent message id 0");
+        }
+        // Another device is served all along.
+        const good = await rawDevice(blynkPort);
+        try {
+          good.socket.write(Buffer.concat([Buffer.from([bin.Command.HW_LOGIN, 0, 1, 0, BETA.token.length]), Buffer.from(BETA.token)]));
+          await good.next((f) => f.id === 1 && (f.status === 200 || f.status === 6));
+        } finally {
+          good.end();
+        }
+      }),
+      40,
+    );
+    await until(() => ctx.engine.clients().length === 0, 10_000, "every connection to be gone");
+    assert.ok(!ctx.events.some((e) => e.event === "plugin-error"), JSON.stringify(ctx.events.filter((e) => e.event === "plugin-error")));
+  });
 });

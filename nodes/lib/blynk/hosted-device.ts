@@ -10,13 +10,30 @@
  * (numbers as numbers, multi-values as arrays). A value the state refuses (over its limits) is
  * not history either.
  */
-import { HostedRuntimeBase, type DeviceHistory, type DeviceStore, type OnlineState, type StoredJson } from "../broker/index.js";
+import { HostedRuntimeBase, type ClientInfo, type DeviceHistory, type DeviceStore, type OnlineState, type StoredJson } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { PublishOptions } from "../transport/pubsub.js";
 import { assertDatastreamName, decodeValue, encodeDownlink, encodeValue, utcInfo, type Encoded, type McuInfo, type TimestampedPoint } from "./codec.js";
 import { parsePin } from "./http-codec.js";
 import { BlynkDeviceStore } from "./hosted-store.js";
+import type { HardwareOp, InternalMessage } from "./binary/index.js";
+import { TransportError } from "../transport/errors.js";
 import { BLYNK_PLUGIN, hostedTopics, type BlynkDown, type BlynkUp, type HostedBlynkDevice } from "./hosted-types.js";
+
+/**
+ * A connection that is the device and takes its datastream values itself, not over MQTT (a
+ * binary-protocol connection, binary-server/): while it is the device's `current` one, every
+ * value for the device goes through `ds`.
+ */
+export interface DirectDownlink {
+  readonly info: ClientInfo;
+  /** Delivers datastream `name`'s value; never rejects (a value it cannot deliver is reported). */
+  ds(name: string, text: string): Promise<void>;
+  /** Pin modes and reads from flows (hardware-down.ts). */
+  hardware(op: HardwareOp): void;
+  /** INTERNAL messages from flows (ota). */
+  internal(message: InternalMessage): void;
+}
 
 /** Publishes an internal topic on the device's engine; rejects when the broker could not take it. */
 export type Publish = (topic: string, payload: string, options?: PublishOptions) => Promise<void>;
@@ -67,6 +84,8 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
   readonly #pinsByName = new Map<string, string>();
   /** When "last seen" was last stored (0: not by this runtime). */
   #seenStored = 0;
+  /** Set by a binary-protocol connection while it is the device (it clears it as it goes). */
+  direct: DirectDownlink | undefined;
 
   constructor(config: HostedBlynkDevice, store: DeviceStore, report: (err: Error) => void, publish: Publish, history: DeviceHistory) {
     super({ id: config.id, name: config.name, platform: "Blynk" }, store, report);
@@ -140,12 +159,51 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
    * refuses is reported, never thrown: the write itself goes out.
    */
   send(down: BlynkDown): Promise<void> {
+    if (down.kind !== "ds") return this.#command(down);
     try {
       this.remember(down.datastream, down.text, Date.now(), decodeValue(down.text));
     } catch (err) {
       this.report(`"downlink/ds/${down.datastream}" sent to the device was not remembered: ${toError(err).message}`);
     }
-    return this.#publish(this.#dsTopic + down.datastream, down.text, { qos: 1 });
+    return this.#deliver(down.datastream, down.text);
+  }
+
+  /** Pin modes, reads and ota from flows: over the binary protocol; ota also over MQTT (`downlink/ota/json`). */
+  #command(down: Exclude<BlynkDown, { kind: "ds" }>): Promise<void> {
+    const direct = this.direct !== undefined && this.direct.info === this.current ? this.direct : undefined;
+    if (direct !== undefined) {
+      if (down.kind === "ota") direct.internal({ kind: "ota", url: down.url });
+      else direct.hardware(down.op);
+      return Promise.resolve();
+    }
+    if (down.kind === "ota") return this.#publish(`${hostedTopics.down(this.id)}downlink/ota/json`, JSON.stringify({ url: down.url }), { qos: 1 });
+    const why = this.online ? "it is connected over MQTT, which has no pin modes or pin reads" : "it is not connected";
+    return Promise.reject(new TransportError("invalid", `pin modes and pin reads reach only a device connected over Blynk's binary protocol; ${why}`));
+  }
+
+  /** A value to the device over whichever connection is the device now: binary, else MQTT (also to a session kept while offline). */
+  #deliver(name: string, text: string): Promise<void> {
+    const direct = this.direct;
+    if (direct !== undefined && direct.info === this.current) return direct.ds(name, text);
+    return this.#publish(this.#dsTopic + name, text, { qos: 1 });
+  }
+
+  /**
+   * A pin of the binary protocol -> its datastream name: the pin table's name ("v5" -> "Temp"),
+   * else the pin as the legacy server showed it ("V5", "D8", "A0").
+   */
+  nameOfPin(pinType: "V" | "D" | "A", pin: number): string {
+    const pinText = `${pinType}${String(pin)}`;
+    return this.#namesByPin.get(pinText.toLowerCase()) ?? pinText;
+  }
+
+  /** A datastream name -> its pin on the binary protocol (mapped, or a name such as "V5"); undefined when it has none. */
+  pinOfName(name: string): { pinType: "V" | "D" | "A"; pin: number } | undefined {
+    const mapped = this.#pinsByName.get(name) ?? name;
+    const match = /^([vdaVDA])(\d{1,3})$/.exec(mapped);
+    if (match === null) return undefined;
+    const pin = Number(match[2]);
+    return pin > 255 ? undefined : { pinType: match[1].toUpperCase() as "V" | "D" | "A", pin };
   }
 
   /** HTTPS API pin ("v1") -> datastream name: the mapped name, else the pin itself. */
@@ -167,7 +225,7 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     const value = decodeValue(payload);
     this.remember(name, payload, Date.now(), value);
     this.listeners.uplink({ source: "http", message: { kind: "ds", datastream: name, value }, text: payload });
-    await this.#publish(this.#dsTopic + name, payload, { qos: 1 });
+    await this.#deliver(name, payload);
   }
 
   /** Timestamped points through the HTTPS API: flows get them all; the newest becomes the value (and is pushed) if newer than the stored one. */
@@ -177,7 +235,7 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     const changed = this.state.setValue(name, payload, latest[0], true);
     for (const [at, value] of points) this.record(name, at, value);
     this.listeners.uplink({ source: "http", message: { kind: "timestamped", datastream: name, points }, text: "" });
-    if (changed) await this.#publish(this.#dsTopic + name, payload, { qos: 1 });
+    if (changed) await this.#deliver(name, payload);
   }
 
   /** A widget property set through the HTTPS API (`update/property`): stored, then to flows. Throws TransportError "too-large" over the store's limits. */

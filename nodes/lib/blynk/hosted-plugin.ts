@@ -47,7 +47,9 @@
  *   publish, a replaced connection) go to the hosted device's `report` callback. Problems a
  *   device can repeat at will are reported once, then summarised once a minute (ReportThrottle).
  */
-import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
+import type { Duplex } from "node:stream";
+import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PeerAddress, type PublishedMessage, type RateLimit } from "../broker/index.js";
+import { BlynkBinaryServer } from "./binary-server/server.js";
 import { DeviceConnections, type DeviceConnection } from "../broker/device-connections.js";
 import { toError } from "../transport/errors.js";
 import type { PublishOptions } from "../transport/pubsub.js";
@@ -79,6 +81,8 @@ export class BlynkEmulation implements BrokerPlugin {
   readonly #devices = new Map<string, HostedDevice>();
   readonly #findByToken: FindByToken;
   readonly #connections: DeviceConnections<HostedDevice, Encoded>;
+  /** The binary protocol's connections (blynkPort/blynkTlsPort), made with the first one. */
+  #binary: BlynkBinaryServer | undefined;
   #closed = false;
 
   constructor(engine: BrokerEngine, findByToken: FindByToken) {
@@ -116,8 +120,26 @@ export class BlynkEmulation implements BrokerPlugin {
     this.#engine.deviceStores.close(BLYNK_PLUGIN, id);
     if (this.#devices.size === 0) {
       this.#closed = true;
+      this.#binary?.close();
       void this.#client.close();
     }
+  }
+
+  /** A connection to the broker's Blynk binary-protocol port (docs/ARCHITECTURE.md 3.7). */
+  serve(stream: Duplex, peer: PeerAddress): void {
+    this.#binary ??= new BlynkBinaryServer({
+      engine: this.#engine,
+      findDevice: (token) => {
+        const found = this.#findByToken(token);
+        return found !== undefined && this.#devices.get(found.id) === found ? found : undefined;
+      },
+    });
+    this.#binary.accept(stream, peer);
+  }
+
+  /** The binary-protocol session that is device `id` now, if any (flows' pin modes, reads, ota). */
+  binarySession(id: string): ReturnType<BlynkBinaryServer["session"]> {
+    return this.#binary?.session(id);
   }
 
   authenticate(request: AuthRequest): AuthDecision | undefined {

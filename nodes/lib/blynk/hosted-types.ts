@@ -5,6 +5,7 @@
  * 3.6). Kept apart so the link depends on these types only, never on the emulation.
  */
 import { devicePrefix, type HostedDeviceHandle } from "../broker/index.js";
+import type { HardwareOp } from "./binary/index.js";
 import type { McuInfo, UplinkMessage } from "./codec.js";
 
 /** Plugin name on the broker, and the second level of every internal Blynk topic. */
@@ -66,11 +67,12 @@ export interface BlynkUp {
  * runtime remembers it (`get/ds` answers with it) and delivers it however the device is
  * connected; the sender has checked the name and encoded the value (codec encodeValue).
  */
-export interface BlynkDown {
-  kind: "ds";
-  datastream: string;
-  text: string;
-}
+export type BlynkDown =
+  | { kind: "ds"; datastream: string; text: string }
+  /** Binary-protocol devices only (hardware-down.ts): pin modes, digital/analog reads. */
+  | { kind: "hardware"; op: Extract<HardwareOp, { op: "pin-mode" | "read" }> }
+  /** A firmware update from `url` (INTERNAL `ota` over the binary protocol, `downlink/ota/json` over MQTT). */
+  | { kind: "ota"; url: string };
 
 /** A hosted Blynk device as its local-mode link holds it: resolves sends once handed to the broker (or queued). */
 export type HostedBlynkHandle = HostedDeviceHandle<BlynkUp, BlynkDown, void, McuInfo>;

@@ -15,6 +15,7 @@
 import { toError } from "../transport/errors.js";
 import type { LinkStatus } from "../transport/pubsub.js";
 import { assertDatastreamName, decodeValue, encodeValue, toBatchValues, type McuInfo } from "./codec.js";
+import { SYSTEM_PREFIX, systemDown } from "./hardware-down.js";
 import { storedLastSeen, storedMetaFields, storedProperties, storedValues } from "./hosted-state.js";
 import type { BlynkUp, HostBlynkDevice, HostedBlynkHandle } from "./hosted-types.js";
 import {
@@ -82,6 +83,7 @@ export class LocalBlynkLink extends BlynkLinkBase {
     try {
       this.assertOpen();
       if (options?.timestamp !== undefined) throw this.#noHistory();
+      if (datastream.startsWith(SYSTEM_PREFIX)) return this.#command(datastream, value);
       assertDatastreamName(datastream);
       text = encodeValue(value, datastream);
     } catch (err) {
@@ -165,6 +167,13 @@ export class LocalBlynkLink extends BlynkLinkBase {
   }
 
   /** To the device: resolves once handed to the broker, or queued while it is stopped. */
+  /** `$system/ota`, `$system/pin-mode`, `$system/read` (hardware-down.ts). */
+  #command(topic: string, value: unknown): Promise<void> {
+    const handle = this.#handle;
+    if (handle === undefined) return Promise.reject(this.unsupported("writing before start", "the link was not started"));
+    return handle.send(systemDown(topic, value));
+  }
+
   #send(datastream: string, text: string): Promise<void> {
     const handle = this.#handle;
     if (handle === undefined) return Promise.reject(this.unsupported("writing before start", "the link was not started"));

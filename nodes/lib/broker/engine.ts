@@ -25,10 +25,12 @@ import { LocalClient } from "./local-client.js";
 import { openNamespace, sharesNamespace, userNamespace } from "./namespace.js";
 import { checkRateLimit, PublishLimiter } from "./publish-limit.js";
 import { PubackAfterPublish } from "./puback-after-publish.js";
+import { ProtocolClients } from "./protocol-clients.js";
 import type { SessionStore, StoreLease } from "./session-store.js";
 import {
   INTERNAL_PREFIX,
   type AuthDecision,
+  type AuthRefusal,
   type AuthRequest,
   type BrokerEngineEvents,
   type BrokerEvent,
@@ -39,6 +41,8 @@ import {
   type ClientInfo,
   type ListenerConfig,
   type ListenerInfo,
+  type PeerAddress,
+  type ProtocolClosedEvent,
   type RateLimit,
   type RefusalCode,
 } from "./types.js";
@@ -131,6 +135,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   /** Wills whose topic was mapped into the client's namespace at CONNECT (aedes publishes them through authorizePublish). */
   readonly #mappedWills = new WeakSet<object>();
   #leftWills: LeftWills | undefined;
+  /** Logged-in connections of extra protocol listeners (protocol-clients.ts). */
+  readonly #protocolClients = new ProtocolClients();
 
   /**
    * Validates the options (throws TypeError naming the problem) and starts aedes in the
@@ -280,18 +286,90 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     this.#authThrottle?.clear();
   }
 
-  /** The clients that finished connecting, with who they are. */
+  /** The clients that finished connecting, with who they are (those of extra protocol listeners too). */
   clients(): ClientInfo[] {
-    return this.#readyClients().map(([, info]) => info);
+    return [...this.#readyClients().map(([, info]) => info), ...this.#protocolClients.infos()];
+  }
+
+  /** Milliseconds a new connection has to log in (MQTT CONNECT; an extra protocol's login too). */
+  get connectTimeoutMs(): number {
+    return this.#limits.connectTimeoutMs;
+  }
+
+  /**
+   * A connection of an extra protocol listener logged in (docs/ARCHITECTURE.md 3.7): it is listed,
+   * counted and announced like an MQTT client (`client-connected`), and `disconnectClients` closes
+   * it through `close`. Returns its "gone", which the plugin calls when the connection ended.
+   */
+  attachClient(info: ClientInfo, close: () => void): () => void {
+    if (this.#isClosed()) {
+      close();
+      return () => undefined;
+    }
+    this.#protocolClients.add(info, close);
+    this.#connectedCount++;
+    const { identity } = info;
+    this.#event({
+      event: "client-connected",
+      clientId: info.clientId,
+      kind: identity.kind,
+      protocolVersion: info.protocolVersion,
+      ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId, remoteAddress: info.remoteAddress }),
+    });
+    this.emit("clients", this.#connectedCount);
+    return () => {
+      if (this.#protocolClients.delete(info)) this.#protocolClientGone(info);
+    };
+  }
+
+  #protocolClientGone(info: ClientInfo): void {
+    if (this.#isClosed()) return;
+    this.#connectedCount--;
+    const { identity } = info;
+    this.#event({ event: "client-disconnected", clientId: info.clientId, kind: identity.kind, ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId }) });
+    this.emit("clients", this.#connectedCount);
+  }
+
+  /**
+   * Before an extra protocol checks a login: the refusal when its source is locked out by the
+   * failed-login throttle or the shared store is away (as for a CONNECT), else undefined.
+   */
+  admitLogin(request: AuthRequest): AuthRefusal | undefined {
+    if (this.#lockedOut(request)) return { returnCode: 5, reason: "too many failed logins from this address" };
+    const unavailable = this.#gate?.refusal;
+    return unavailable === undefined ? undefined : { returnCode: 3, reason: unavailable };
+  }
+
+  /** An extra protocol's login was refused: the `auth-refused` event, counted by the failed-login throttle as a CONNECT is. */
+  loginRefused(request: AuthRequest, refusal: AuthRefusal): void {
+    this.#conclude(undefined, request, { accept: false, ...refusal });
+  }
+
+  /** An extra protocol's login succeeded: its source's failed logins are forgiven, as for a CONNECT. */
+  loginAccepted(request: AuthRequest): void {
+    this.#authThrottle?.succeeded(throttleSource(request));
+  }
+
+  /** An extra protocol closed one of its connections: the `protocol-closed` event. */
+  protocolClosed(event: Omit<ProtocolClosedEvent, "event">): void {
+    if (!this.#isClosed()) this.#event({ event: "protocol-closed", ...event });
+  }
+
+  /** The publish limit of a device connection: the broker's setting, else the platform's `suggested`; undefined = none. */
+  deviceLimiter(suggested: RateLimit): PublishLimiter | undefined {
+    const limit = this.#deviceRateLimit ?? suggested;
+    return limit === 0 ? undefined : new PublishLimiter(limit);
   }
 
   /** Opens a listener. Rejects with ListenError ("address-in-use" / "listen-failed"). */
   async listen(config: ListenerConfig): Promise<ListenerInfo> {
     if (this.closed) throw new Error("the broker is closed");
+    const protocol = config.kind === "tcp" || config.kind === "tls" ? config.protocol : undefined;
     const listener = await startListener(
       config,
       (stream, request) => {
-        this.#accept(stream, request);
+        if (protocol === undefined) this.#accept(stream, request);
+        else this.#serveProtocol(protocol, stream);
       },
       {
         maxPacketSize: this.#limits.maxPacketSize,
@@ -324,9 +402,11 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     };
   }
 
-  /** Closes the connections of the clients `predicate` picks (a removed device, a changed user). */
+  /** Closes the connections of the clients `predicate` picks (a removed device, a changed user), extra protocols' too. */
   disconnectClients(predicate: (info: ClientInfo) => boolean): number {
-    let count = 0;
+    let count = this.#protocolClients.disconnect(predicate, (info) => {
+      this.#protocolClientGone(info);
+    });
     for (const [client, info] of this.#readyClients()) {
       if (predicate(info)) {
         client.close();
@@ -352,6 +432,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // Listed first: their "gone" during the close changes no count (it ends at 0).
+      this.#protocolClients.disconnect(() => true, () => undefined);
       await Promise.allSettled([...this.#listeners].map((l) => l.close()));
       this.#listeners.clear();
       await Promise.allSettled([...this.#localClients].map((c) => c.close()));
@@ -443,6 +525,31 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   }
 
   /**
+   * A connection of an extra protocol listener: to the plugin of that name, which owns it from
+   * now on. Without one (no device of that platform hosted here) it is closed, with an event.
+   */
+  #serveProtocol(protocol: string, stream: Duplex): void {
+    stream.on("error", () => undefined); // a reset before the plugin listens must not crash
+    const socket = stream as Partial<Socket>;
+    const peer: PeerAddress = { address: socket.remoteAddress, port: socket.remotePort };
+    const plugin = this.#plugins.get(protocol);
+    const clientId = `${protocol}:${peer.address ?? "?"}:${String(peer.port ?? "?")}`;
+    if (this.#isClosed() || plugin?.serve === undefined) {
+      stream.destroy();
+      if (!this.#isClosed()) {
+        this.protocolClosed({ protocol, clientId, ...optional({ remoteAddress: peer.address }), code: "no-server", reason: `nothing on this broker serves the ${protocol} protocol now (no device of that platform is hosted here)` });
+      }
+      return;
+    }
+    try {
+      plugin.serve(stream, peer);
+    } catch (err) {
+      stream.destroy();
+      this.#pluginError(plugin.name, "serve", err);
+    }
+  }
+
+  /**
    * aedes has no unsubscribe hook; filters are rewritten into the client's namespace as the
    * parser reads them (guards.ts), or a namespaced client could never unsubscribe.
    */
@@ -458,6 +565,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
    * clients notice now and reconnect (here once the store is back, or elsewhere).
    */
   #cutOff(): void {
+    this.disconnectClients((info) => this.#protocolClients.infos().includes(info));
     for (const [client] of this.#readyClients()) {
       try {
         client.close();
@@ -514,8 +622,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
     }
   }
 
-  #conclude(client: Client, request: AuthRequest, decision: AuthDecision): AuthError | null {
-    if (decision.accept) {
+  #conclude(client: Client | undefined, request: AuthRequest, decision: AuthDecision): AuthError | null {
+    if (decision.accept && client !== undefined) {
       const info: Tracked = {
         clientId: client.id,
         identity: decision.identity,
@@ -529,9 +637,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       this.#mapWill(client, decision.identity);
       return null;
     }
+    if (decision.accept) return null;
     this.#event({
       event: "auth-refused",
-      clientId: client.id,
+      clientId: request.clientId,
       ...(request.username === undefined || decision.secretUsername === true ? {} : { username: request.username }),
       ...(request.remoteAddress === undefined ? {} : { remoteAddress: request.remoteAddress }),
       returnCode: decision.returnCode,

@@ -45,9 +45,9 @@ export class ListenError extends Error {
 export function describeListener(config: ListenerConfig): string {
   switch (config.kind) {
     case "tcp":
-      return `mqtt://${config.host}:${config.port}`;
+      return config.protocol === undefined ? `mqtt://${config.host}:${config.port}` : `${config.protocol} protocol on tcp://${config.host}:${config.port}`;
     case "tls":
-      return `mqtts://${config.host}:${config.port}`;
+      return config.protocol === undefined ? `mqtts://${config.host}:${config.port}` : `${config.protocol} protocol on tls://${config.host}:${config.port}`;
     case "ws":
       return `ws://${config.host}:${config.port}${config.path ?? ""}`;
     case "ws-attach":

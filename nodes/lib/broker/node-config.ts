@@ -14,6 +14,10 @@ export interface BrokerNodeProps {
   allowAnonymous?: unknown;
   wsPort?: unknown;
   wsPath?: unknown;
+  /** Blynk's binary hardware protocol on plain TCP (legacy server: 8080, Blynk.Cloud firmware: 80); blank = off. */
+  blynkPort?: unknown;
+  /** The same over TLS with the broker's tls-config (legacy: 9443, cloud firmware: 443); blank = off. */
+  blynkTlsPort?: unknown;
   /** "memory" (also when absent: flows from before it existed), "sqlite" (the editor's default for new nodes) or "redis". */
   persistence?: unknown;
   /** The SQLite file; blank = `<userDir>/iot-bridge/<node id>.sqlite`, relative = under the userDir. */
@@ -46,6 +50,9 @@ export interface BrokerNodeSettings {
   wsPort: number | undefined;
   /** WebSocket path on Node-RED's HTTP server (without httpNodeRoot), when set. */
   wsPath: string | undefined;
+  /** Blynk binary protocol ports (plain, TLS), when set (docs/ARCHITECTURE.md 3.7). */
+  blynkPort: number | undefined;
+  blynkTlsPort: number | undefined;
   options: BrokerOptions;
   /** Where sessions, hosted devices' state and history live (broker-storage.ts). */
   storage: StorageSettings;
@@ -91,6 +98,9 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: BrokerNodeC
     if (!wsPath.startsWith("/")) throw new BrokerConfigError("invalid-path", { value: wsPath });
   }
   const host = isBlank(props.bind) ? "0.0.0.0" : text(props.bind).trim();
+  const blynkPort = isBlank(props.blynkPort) ? undefined : parsePort(props.blynkPort, "blynkPort", undefined);
+  const blynkTlsPort = isBlank(props.blynkTlsPort) ? undefined : parsePort(props.blynkTlsPort, "blynkTlsPort", undefined);
+  checkPortClashes([["port", port], ["wsPort", wsPort], ["blynkPort", blynkPort], ["blynkTlsPort", blynkTlsPort]]);
   const storage = parseStorage(props, context, credentials);
   const maxPacketSize = parseWhole(props.maxPacketSize, "invalid-max-packet-size", MIN_PACKET_SIZE, MAX_PACKET_SIZE, DEFAULT_MAX_PACKET_SIZE);
   return {
@@ -98,6 +108,8 @@ export function parseBrokerNode(props: BrokerNodeProps, credentials: BrokerNodeC
     port,
     wsPort,
     wsPath,
+    blynkPort,
+    blynkTlsPort,
     options: {
       allowAnonymous: props.allowAnonymous === true || props.allowAnonymous === "true",
       users: parseUsers(credentials.users),
@@ -265,6 +277,17 @@ function parsePort(value: unknown, field: string, fallback: number | undefined):
     throw new BrokerConfigError("invalid-port", { field, value: given });
   }
   return port;
+}
+
+/** Two listeners of the broker on one port (all are on the bind address) cannot both start. */
+function checkPortClashes(ports: [string, number | undefined][]): void {
+  const seen = new Map<number, string>();
+  for (const [field, port] of ports) {
+    if (port === undefined) continue;
+    const other = seen.get(port);
+    if (other !== undefined) throw new BrokerConfigError("port-clash", { field, port: String(port), other });
+    seen.set(port, field);
+  }
 }
 
 /** Below 1 kB a CONNECT with credentials might not fit; above, MQTT's own maximum. */

@@ -3,6 +3,7 @@
  * platforms teach it a device API through `BrokerPlugin`, never by editing the engine.
  */
 import type { Server as HttpServer } from "node:http";
+import type { Duplex } from "node:stream";
 import type { SecureContextOptions } from "node:tls";
 import type { AuthThrottleOptions } from "../transport/auth-throttle.js";
 import type { DeviceHistory } from "./device-history.js";
@@ -26,9 +27,13 @@ export interface BrokerUser {
   subscribe: string[];
 }
 
+/**
+ * `protocol`: an extra protocol listener (docs/ARCHITECTURE.md 3.7): its connections are not MQTT
+ * and go to the `serve` hook of the plugin of that name (e.g. "blynk"), not to aedes.
+ */
 export type ListenerConfig =
-  | { kind: "tcp"; host: string; port: number }
-  | { kind: "tls"; host: string; port: number; tls: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean } }
+  | { kind: "tcp"; host: string; port: number; protocol?: string }
+  | { kind: "tls"; host: string; port: number; protocol?: string; tls: SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean } }
   | { kind: "ws"; host: string; port: number; path?: string }
   /** WebSocket on a path of an existing HTTP server (Node-RED's own). */
   | { kind: "ws-attach"; server: HttpServer; path: string };
@@ -202,6 +207,18 @@ export interface BrokerPlugin {
   published?(client: ClientInfo, message: PublishedMessage): void;
   /** A client this plugin accepted now has these (internal) subscriptions in place. */
   subscribed?(client: ClientInfo, filters: string[]): void;
+  /**
+   * A connection to an extra protocol listener named after this plugin (ListenerConfig
+   * `protocol`): the plugin owns the stream from now on (its errors, its end). A logged-in
+   * connection is announced with `engine.attachClient` (docs/ARCHITECTURE.md 3.7).
+   */
+  serve?(stream: Duplex, peer: PeerAddress): void;
+}
+
+/** Where a connection of an extra protocol listener comes from. */
+export interface PeerAddress {
+  address: string | undefined;
+  port: number | undefined;
 }
 
 export type BrokerEvent =
@@ -229,7 +246,24 @@ export type BrokerEvent =
   /** The shared store is back after `downForMs`: connections are accepted again. */
   | { event: "store-available"; store: string; where: string; downForMs: number }
   /** aedes reported a failure of its persistence (a message it could not queue for a session, a will it could not clear). */
-  | { event: "store-error"; error: string };
+  | { event: "store-error"; error: string }
+  /**
+   * A connection of an extra protocol listener (docs/ARCHITECTURE.md 3.7) was closed by the
+   * broker: `code` is a fixed word ("login-timeout", "idle-timeout", "bad-frame", "flood", ...),
+   * the node's i18n key `iot-broker.protocol.<code>`; `reason` the details in English.
+   */
+  | ProtocolClosedEvent;
+
+export interface ProtocolClosedEvent {
+  event: "protocol-closed";
+  protocol: string;
+  clientId: string;
+  remoteAddress?: string;
+  plugin?: string;
+  deviceId?: string;
+  code: string;
+  reason: string;
+}
 
 export type BrokerEngineEvents = {
   /** Every broker event, for the node's output and logs. */

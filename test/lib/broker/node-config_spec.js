@@ -12,12 +12,14 @@ describe("iot-broker node configuration", function () {
     ["anonymous as string", { allowAnonymous: "true" }, {}, { allowAnonymous: true }],
     ["websocket port and path", { wsPort: "9001", wsPath: "/mqtt" }, {}, { wsPort: 9001, wsPath: "/mqtt" }],
     ["blank websocket settings mean none", { wsPort: " ", wsPath: "" }, {}, { wsPort: undefined, wsPath: undefined }],
+    ["Blynk binary ports", { blynkPort: "8080", blynkTlsPort: 9443 }, {}, { blynkPort: 8080, blynkTlsPort: 9443 }],
+    ["blank Blynk ports mean none", { blynkPort: "", blynkTlsPort: " " }, {}, { blynkPort: undefined, blynkTlsPort: undefined }],
     ["one user", {}, { users: '[{"username":"a","password":"p","publish":["x/#"],"subscribe":"y/#, z"}]' }, { users: 1 }],
   ];
   for (const [name, props, creds, expected] of accepted) {
     it(`accepts ${name}`, function () {
       const s = parseBrokerNode(props, creds);
-      const flat = { host: s.host, port: s.port, wsPort: s.wsPort, wsPath: s.wsPath, allowAnonymous: s.options.allowAnonymous, users: s.options.users.length };
+      const flat = { host: s.host, port: s.port, wsPort: s.wsPort, wsPath: s.wsPath, blynkPort: s.blynkPort, blynkTlsPort: s.blynkTlsPort, allowAnonymous: s.options.allowAnonymous, users: s.options.users.length };
       for (const [k, v] of Object.entries(expected)) assert.deepEqual(flat[k], v, k);
     });
   }
@@ -27,6 +29,11 @@ describe("iot-broker node configuration", function () {
     ["port 70000", { port: "70000" }, "invalid-port", { field: "port", value: "70000" }],
     ["a non-numeric port", { port: "mqtt" }, "invalid-port", { field: "port", value: "mqtt" }],
     ["a fractional websocket port", { wsPort: "80.5" }, "invalid-port", { field: "wsPort", value: "80.5" }],
+    ["a Blynk port out of range", { blynkPort: "65536" }, "invalid-port", { field: "blynkPort", value: "65536" }],
+    ["a Blynk TLS port that is no number", { blynkTlsPort: "https" }, "invalid-port", { field: "blynkTlsPort", value: "https" }],
+    ["the Blynk port on the MQTT port", { port: 8080, blynkPort: "8080" }, "port-clash", { field: "blynkPort", port: "8080", other: "port" }],
+    ["the Blynk TLS port on the WS port", { wsPort: 9443, blynkTlsPort: "9443" }, "port-clash", { field: "blynkTlsPort", port: "9443", other: "wsPort" }],
+    ["both Blynk ports on one port", { blynkPort: 8080, blynkTlsPort: 8080 }, "port-clash", { field: "blynkTlsPort", port: "8080", other: "blynkPort" }],
     ["a relative websocket path", { wsPath: "mqtt" }, "invalid-path", { value: "mqtt" }],
     ["an unknown persistence", { persistence: "mongodb" }, "invalid-persistence", { value: "mongodb", accepted: "memory, sqlite, redis" }],
     ["a Redis URL that is no URL", { persistence: "redis", redisUrl: "localhost:6379" }, "invalid-redis-url", { error: "it must start with redis:// or rediss:// (not localhost://)" }],

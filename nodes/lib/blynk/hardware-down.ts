@@ -1,0 +1,53 @@
+/**
+ * What flows may send a hosted device besides datastream values (docs/ARCHITECTURE.md 3.7), as a
+ * `blynk-write` to a `$system/...` datastream: `$system/ota` (payload: the firmware URL, sent as
+ * INTERNAL `ota`), and for devices on the binary protocol `$system/pin-mode` (payload
+ * `{"8": "out", "D9": "in"}`: HARDWARE `pm`) and `$system/read` (payload `"D8"` or `"A0"`: `dr`/`ar`;
+ * the device answers with the pin's value, which reaches flows as `D8`/`A0`). Pure.
+ */
+import { TransportError } from "../transport/errors.js";
+import { describeValue } from "../transport/value-codec.js";
+import { PIN_MODES, type PinMode } from "./binary/index.js";
+import type { BlynkDown } from "./hosted-types.js";
+
+export const SYSTEM_PREFIX = "$system/";
+const ACCEPTED = "$system/ota (a URL), $system/pin-mode ({\"8\": \"out\"}), $system/read (\"D8\" or \"A0\")";
+
+function invalid(message: string): TransportError {
+  return new TransportError("invalid", message);
+}
+
+/** A write to `$system/<what>` -> what goes to the device. Throws TransportError "invalid" in words. */
+export function systemDown(topic: string, value: unknown): BlynkDown {
+  switch (topic) {
+    case `${SYSTEM_PREFIX}ota`: {
+      if (typeof value !== "string" || !/^https?:\/\/\S+$/.test(value.trim())) throw invalid(`$system/ota needs the firmware's http(s) URL as payload, got ${describeValue(value)}`);
+      return { kind: "ota", url: value.trim() };
+    }
+    case `${SYSTEM_PREFIX}pin-mode`: {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) throw invalid(`$system/pin-mode needs an object of pin -> mode such as {"8": "out"}, got ${describeValue(value)}`);
+      const modes = Object.entries(value as Record<string, unknown>).map(([pin, mode]) => ({ pin: pinNumber(pin, "D"), mode: pinMode(mode) }));
+      if (modes.length === 0) throw invalid("$system/pin-mode needs at least one pin");
+      return { kind: "hardware", op: { op: "pin-mode", modes } };
+    }
+    case `${SYSTEM_PREFIX}read`: {
+      const match = typeof value === "string" ? /^([DAVdav])(\d{1,3})$/.exec(value.trim()) : null;
+      if (match === null) throw invalid(`$system/read needs a pin such as "D8" or "A0" as payload, got ${describeValue(value)}`);
+      return { kind: "hardware", op: { op: "read", pinType: match[1].toUpperCase() as "D" | "A" | "V", pin: pinNumber(match[2], "") } };
+    }
+    default:
+      throw invalid(`${JSON.stringify(topic)} is not something a device can be sent; accepted: ${ACCEPTED}`);
+  }
+}
+
+function pinNumber(text: string, prefix: string): number {
+  const digits = prefix !== "" && text.toUpperCase().startsWith(prefix) ? text.slice(1) : text;
+  const pin = /^\d{1,3}$/.test(digits) ? Number(digits) : NaN;
+  if (!(pin >= 0 && pin <= 255)) throw invalid(`pin ${JSON.stringify(text)} is not a pin number from 0 to 255`);
+  return pin;
+}
+
+function pinMode(mode: unknown): PinMode {
+  if (typeof mode === "string" && (PIN_MODES as readonly string[]).includes(mode)) return mode as PinMode;
+  throw invalid(`pin mode ${describeValue(mode)} is not one of ${PIN_MODES.join(", ")}`);
+}
