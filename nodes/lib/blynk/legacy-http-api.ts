@@ -37,6 +37,7 @@
 import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOptions, type ApiOutcome, type ApiReply, type ApiSpec } from "../transport/http-api-skeleton.js";
 import type { ApiRequest } from "../transport/http-api-skeleton.js";
 import { otherRouteServes } from "../transport/http-routes.js";
+import { jsonTextTooDeep, tooDeep } from "../transport/json-limits.js";
 import { TokenBucket } from "../transport/rate-limit.js";
 import { isTimeZone, ZoneClock } from "../transport/time-zone.js";
 import { assertPropertyName, LIMITS } from "./codec.js";
@@ -174,6 +175,13 @@ async function updateViaGet(call: ApiCall, device: HostedDevice, pin: LegacyPin,
   return ok();
 }
 
+/** The request body (text, or a body parser's result), or the refusal: too large (413), nested too deep (400 naming the limit). */
+async function readJson(call: ApiCall): Promise<{ value: unknown } | ApiReply> {
+  const read = await call.bodyValue();
+  if ("value" in read && typeof read.value === "string" && jsonTextTooDeep(read.value)) return fail(400, tooDeep("the request body").message);
+  return read;
+}
+
 async function dataCsv(device: HostedDevice, name: string, now: number): Promise<ApiReply> {
   const points = await device.history.query(BLYNK_PLUGIN, device.id, name, { to: now, limit: LEGACY_MAX_CSV_POINTS, latest: true });
   if (points.length === 0) return fail(400, LEGACY_ERRORS.noData);
@@ -191,7 +199,7 @@ async function perform(route: LegacyRoute, call: ApiCall, device: HostedDevice, 
     case "rtc":
       return json(rtcValue(device, state.now()));
     case "notify": {
-      const read = await call.bodyValue();
+      const read = await readJson(call);
       if (!("value" in read)) return read;
       const parsed = parseNotify(read.value);
       if ("error" in parsed) return fail(400, parsed.error);
@@ -199,7 +207,7 @@ async function perform(route: LegacyRoute, call: ApiCall, device: HostedDevice, 
       return ok();
     }
     case "email": {
-      const read = await call.bodyValue();
+      const read = await readJson(call);
       if (!("value" in read)) return read;
       const parsed = parseEmail(read.value);
       if ("error" in parsed) return fail(400, parsed.error);
@@ -221,7 +229,7 @@ async function perform(route: LegacyRoute, call: ApiCall, device: HostedDevice, 
       return dataCsv(device, name, state.now());
     case "update": {
       if (call.method !== "PUT") return updateViaGet(call, device, pin, name);
-      const read = await call.bodyValue();
+      const read = await readJson(call);
       if (!("value" in read)) return read;
       const values = parseValues(read.value);
       if ("error" in values) return fail(400, values.error);
@@ -230,7 +238,7 @@ async function perform(route: LegacyRoute, call: ApiCall, device: HostedDevice, 
       return ok();
     }
     case "extra": {
-      const read = await call.bodyValue();
+      const read = await readJson(call);
       if (!("value" in read)) return read;
       const points = parseExtraPoints(read.value, LIMITS.batchPoints);
       if ("error" in points) return fail(400, points.error);
