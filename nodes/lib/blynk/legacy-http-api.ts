@@ -1,5 +1,5 @@
 /**
- * The legacy Blynk server's HTTP API (BLYNK-BINARY.md 11) served by Node-RED for every hosted
+ * The legacy Blynk server's HTTP API (blynk-server 0.41 `HttpAPILogic`) served by Node-RED for every hosted
  * device, at the root of Node-RED's HTTP node app as the legacy server served it at `/`, so
  * home-automation integrations that call `http://<host>:8080/<token>/update/V1?value=1` keep
  * working with only the host and port changed (docs/ARCHITECTURE.md 4.5).

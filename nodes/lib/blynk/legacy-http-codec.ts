@@ -1,6 +1,6 @@
 /**
  * The legacy Blynk server's HTTP API (the open-source blynk-server, shut down and removed from
- * GitHub; facts: BLYNK-BINARY.md 11), the pure part: which paths are its own, the pin form, its
+ * GitHub; as its `HttpAPILogic` answered), the pure part: which paths are its own, the pin form, its
  * bodies and its error texts. No I/O; legacy-http-api.ts answers the requests.
  *
  * Paths are `/{token}/{route}` at the root of Node-RED's HTTP node root, as the legacy server
