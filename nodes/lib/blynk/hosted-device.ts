@@ -181,6 +181,17 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     if (changed) await this.#publish(this.#dsTopic + name, payload, { qos: 1 });
   }
 
+  /** A widget property set through the HTTPS API (`update/property`): stored, then to flows. Throws TransportError "too-large" over the store's limits. */
+  property(name: string, property: string, payload: string): void {
+    this.state.setProperty(name, property, payload, Date.now());
+    this.listeners.uplink({ source: "http", message: { kind: "property", datastream: name, property, value: decodeValue(payload) }, text: payload });
+  }
+
+  /** An event logged through the HTTPS API (`logEvent`): flows only. */
+  event(code: string, description: string): void {
+    this.listeners.uplink({ source: "http", message: { kind: "event", code, description }, text: "" });
+  }
+
   /**
    * Timestamped points through the legacy HTTP API (`PUT extra/pin`), as the legacy server took
    * them: every point into the history at its time, the FIRST point's value the current one
@@ -194,17 +205,6 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     for (const [at, value] of decoded) this.record(name, at, value);
     this.listeners.uplink({ source: "http", message: { kind: "timestamped", datastream: name, points: decoded }, text: "" });
     await this.#publish(this.#dsTopic + name, first[1], { qos: 1 });
-  }
-
-  /** A widget property set through the HTTPS API (`update/property`): stored, then to flows. Throws TransportError "too-large" over the store's limits. */
-  property(name: string, property: string, payload: string): void {
-    this.state.setProperty(name, property, payload, Date.now());
-    this.listeners.uplink({ source: "http", message: { kind: "property", datastream: name, property, value: decodeValue(payload) }, text: payload });
-  }
-
-  /** An event logged through the HTTPS API (`logEvent`): flows only. */
-  event(code: string, description: string): void {
-    this.listeners.uplink({ source: "http", message: { kind: "event", code, description }, text: "" });
   }
 
   /** The zone for `get/utc/all/json`: the device's Time Zone metadata, the configured zone, the host's. */
