@@ -30,6 +30,8 @@
  * - `project` is a small JSON of the device (name, connected, pins and values), not the
  *   legacy dashboard; `rtc` is `["<seconds>"]`, the device's wall clock (its time zone, else
  *   Node-RED's) in seconds as the legacy RTC widget counted them.
+ * - Every answer carries `Access-Control-Allow-Origin: *` and OPTIONS preflights of its routes are
+ *   answered (204), as the legacy server let browser dashboards call it.
  * - Writes are answered once durable (200 after the store's flush, 503 when it failed); 50
  *   requests/s per device (429); bodies over the legacy server's 512 KB: 413. The token is
  *   never in an answer, a log line or an event.
@@ -47,7 +49,7 @@ import { TIME_ZONE_META, type HostedDevice } from "./hosted-device.js";
 import { BLYNK_PLUGIN } from "./hosted-types.js";
 import { parseQuery } from "./http-api.js";
 import {
-  LEGACY_ERRORS, parseEmail, parseExtraPoints, parseLegacyPin, parseNotify, parseValues, routeAllows, routeFor, routeOf, splitPath, tokenShaped,
+  LEGACY_ERRORS, parseEmail, parseExtraPoints, parseLegacyPin, parseNotify, parseValues, routeAllows, routeFor, routeMethods, routeOf, splitPath, tokenShaped,
   type LegacyPin, type LegacyRoute,
 } from "./legacy-http-codec.js";
 
@@ -89,15 +91,20 @@ function pinOfDatastream(device: HostedDevice, name: string): string | null {
   return mapped?.name ?? parseLegacyPin(name)?.name ?? null;
 }
 
-/** The first path segment, decoded; undefined when it cannot be. */
+/** A path segment decoded ("" when it cannot be). */
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return "";
+  }
+}
+
+/** The first path segment, decoded; undefined when there is none or it cannot be decoded. */
 function decodedToken(path: string): string | undefined {
   const parts = splitPath(path);
-  if (!parts) return undefined;
-  try {
-    return decodeURIComponent(parts.token);
-  } catch {
-    return undefined;
-  }
+  const token = parts === undefined ? "" : decodedSegment(parts.token);
+  return token === "" ? undefined : token;
 }
 
 /** Whether this API answers the request (see the file's comment); records the device it found. */
@@ -109,7 +116,7 @@ function owns(req: ApiRequest, state: LegacyState): boolean {
   const parts = splitPath(path);
   if (!parts) return false;
   const token = decodedToken(path);
-  if (token === undefined || token === "") return false;
+  if (token === undefined) return false;
   const registration = hostedByToken(token);
   if (registration !== undefined) {
     state.owned.set(req, registration);
@@ -217,7 +224,7 @@ async function perform(route: LegacyRoute, call: ApiCall, device: HostedDevice, 
     default:
       break;
   }
-  const pin = parseLegacyPin(route.pin);
+  const pin = parseLegacyPin(decodedSegment(route.pin));
   if (pin === undefined) return fail(400, LEGACY_ERRORS.wrongPin);
   const name = pinDatastream(device, pin);
   switch (route.op) {
@@ -252,6 +259,13 @@ async function perform(route: LegacyRoute, call: ApiCall, device: HostedDevice, 
 async function handle(call: ApiCall, state: LegacyState): Promise<ApiOutcome> {
   const registration = state.owned.get(call.req);
   if (registration === undefined) return "next"; // not decided by owns(): not this API's request
+  const preflight = call.method === "OPTIONS" ? routeOf(splitPath(call.path)?.rest ?? []) : undefined;
+  if (preflight !== undefined) {
+    // A browser asking before a PUT or a JSON POST: no token is checked (the real request is).
+    call.res.setHeader("Access-Control-Allow-Methods", `${routeMethods(preflight)}, OPTIONS`);
+    call.res.setHeader("Access-Control-Allow-Headers", "Content-Type");
+    return { status: 204, body: "" };
+  }
   const lockedOut = call.lockedOut();
   if (lockedOut) return lockedOut;
   if (registration === null) {
@@ -316,7 +330,12 @@ export function blynkLegacyHttpApi(options: LegacyHttpApiOptions = {}): ApiHandl
     } catch {
       mine = false; // a request this API cannot even read is not one of its own
     }
-    if (mine) api(req, res, next);
-    else next();
+    if (!mine) {
+      next();
+      return;
+    }
+    // As the legacy server: any web page may call the API (the token is the credential).
+    res.setHeader("Access-Control-Allow-Origin", "*");
+    api(req, res, next);
   };
 }

@@ -90,9 +90,14 @@ export function routeOf(rest: readonly string[]): LegacyRoute | undefined {
   return rest.length === 3 && first === "extra" && rest[1] === "pin" ? { op: "extra", pin: last } : undefined;
 }
 
-/** Whether `method` is one the route answers; `pin/{pin}` answers GET as get and PUT as update. */
+/** Whether `method` is one the route answers (OPTIONS: a browser's CORS preflight for it); `pin/{pin}` answers GET as get and PUT as update. */
 export function routeAllows(route: LegacyRoute, method: string): boolean {
-  return METHODS[route.op].includes(method);
+  return method === "OPTIONS" || METHODS[route.op].includes(method);
+}
+
+/** The methods a route answers, for a CORS preflight's Access-Control-Allow-Methods. */
+export function routeMethods(route: LegacyRoute): string {
+  return METHODS[route.op].join(", ");
 }
 
 /** The route as the method means it: GET on `update/{pin}` reached through `pin/{pin}` is a get. */

@@ -79,6 +79,7 @@ describe("self-hosted Blynk: the legacy server's HTTP API", function () {
     assert.equal(up.message.value, 21.5);
     assert.deepEqual(await call(`${T}/get/V1`), { status: 200, body: '["21.5"]', type: JSON_TYPE });
     assert.deepEqual(await call(`${T}/get/v1`), { status: 200, body: '["21.5"]', type: JSON_TYPE });
+    assert.equal((await call(`${T}/get/V%31`)).body, '["21.5"]', "an escaped pin is read decoded");
     // Several values: joined with NUL as the legacy server did; the older /pin/ path reads too.
     assert.equal((await call(`${T}/update/v3?value=1&value=two&value=`)).status, 200);
     assert.equal((await dev.box.next("downlink/ds/V3")).payload, "1\0two\0");
@@ -208,6 +209,21 @@ describe("self-hosted Blynk: the legacy server's HTTP API", function () {
     assert.equal(unknownRoute.status, 404);
     assert.ok(!unknownRoute.body.includes(DEVICE.token));
     assert.equal((await put(`${T}/update/V1`, "[" + " ".repeat(512 * 1024) + "]")).status, 413);
+  });
+
+  it("lets browser pages call it, as the legacy server did (CORS: any origin, preflights answered)", async function () {
+    const res = await fetch(`${web.origin}${T}/isHardwareConnected`, { headers: { Origin: "http://dashboard.example" } });
+    assert.equal(res.headers.get("access-control-allow-origin"), "*");
+    const refused = await fetch(`${web.origin}/${UNKNOWN}/get/V1`);
+    assert.equal(refused.headers.get("access-control-allow-origin"), "*");
+    for (const path of [`${T}/update/V1`, `/${UNKNOWN}/update/V1`]) {
+      const preflight = await fetch(web.origin + path, { method: "OPTIONS", headers: { Origin: "http://dashboard.example", "Access-Control-Request-Method": "PUT" } });
+      assert.equal(preflight.status, 204, path);
+      assert.equal(preflight.headers.get("access-control-allow-methods"), "GET, PUT, OPTIONS");
+      assert.equal(preflight.headers.get("access-control-allow-headers"), "Content-Type");
+    }
+    const other = await fetch(`${web.origin}/api/get/V1`, { method: "OPTIONS" });
+    assert.equal(other.headers.get("access-control-allow-origin"), null, "not on what it passes on");
   });
 
   it("passes on what is not the legacy API's: other paths, other shapes, unknown tokens not shaped like one", async function () {
