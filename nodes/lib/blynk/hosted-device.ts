@@ -204,6 +204,7 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     const decoded = points.map(([at, text]): TimestampedPoint => [at, parseScalar(text)]);
     for (const [at, value] of decoded) this.record(name, at, value);
     this.listeners.uplink({ source: "http", message: { kind: "timestamped", datastream: name, points: decoded }, text: "" });
+    // Delivered as `write` delivers an HTTP write (whichever connection the device has).
     await this.#publish(this.#dsTopic + name, first[1], { qos: 1 });
   }
 
