@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { blynkHttpApi } from "./lib/blynk/http-api.js";
+import { blynkLegacyHttpApi } from "./lib/blynk/legacy-http-api.js";
 import { createBlynkLink, type BlynkLink, type BlynkLinkOptions } from "./lib/blynk/link.js";
 import { parseBlynkDevice, type BlynkDeviceProps } from "./lib/blynk/link-config.js";
 import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
@@ -20,7 +21,8 @@ interface BlynkCredentials {
 type BlynkDeviceNode = Node<BlynkCredentials> & { blynk?: BlynkDeviceHandle };
 
 export = function (RED: NodeAPI): void {
-  const mountHttpApi = hostingRuntime(RED, (app, authThrottle) => app.use(blynkHttpApi({ authThrottle })));
+  // The HTTPS device API (/external/api/...), then the legacy server's API at the root (/<token>/...).
+  const mountHttpApi = hostingRuntime(RED, (app, authThrottle) => app.use(blynkHttpApi({ authThrottle }), blynkLegacyHttpApi({ authThrottle })));
   // Where Blynk moved a device (downlink/redirect, HTTPS 308), by config node, mode, configured
   // server and token: kept in memory for as long as this runtime runs, so a new link starts there.
   const remembered = new Map<string, string>();

@@ -9,7 +9,7 @@ const assert = require("node:assert/strict");
 const { fc, check, watched, snapshot, assertNoPollution, assertNormalError, anything, nastyText, nastyBuffer, nastyJsonText, pollutingObject } = require("../lib/fixtures/fuzz.js");
 
 const lib = (p) => require(`../../dist/nodes/lib/${p}.js`);
-const blynk = { ...lib("blynk/codec"), http: lib("blynk/http-codec") };
+const blynk = { ...lib("blynk/codec"), http: lib("blynk/http-codec"), legacy: lib("blynk/legacy-http-codec") };
 const tb = { ...lib("thingsboard/codec"), ...lib("thingsboard/gateway-codec"), http: lib("thingsboard/http-codec") };
 const ts = { ...lib("thingspeak/codec"), ...lib("thingspeak/rest-codec") };
 const values = lib("transport/value-codec");
@@ -52,6 +52,14 @@ const ENTRY_POINTS = [
   ["blynk.http.parseGetAllResponse", blynk.http.parseGetAllResponse, fc.tuple(nastyJsonText)],
   ["blynk.http.parseErrorBody", blynk.http.parseErrorBody, fc.tuple(nastyJsonText)],
   ["blynk.http.parsePin", blynk.http.parsePin, fc.tuple(anything)],
+  // Blynk: the legacy server's HTTP API (/{token}/...): paths, pins and JSON bodies
+  ["blynk.legacy.splitPath", blynk.legacy.splitPath, fc.tuple(fc.oneof(nastyText, topicFrom("", "get", "update", "pin", "extra", "V1").map((p) => `/${p}`)))],
+  ["blynk.legacy.routeOf", blynk.legacy.routeOf, fc.tuple(fc.array(fc.oneof(fc.constantFrom("get", "update", "pin", "extra", "data", "notify", "email", "project", "rtc", "isHardwareConnected", "V1", "__proto__", "constructor", ""), nastyText), { maxLength: 5 }))],
+  ["blynk.legacy.parseLegacyPin", blynk.legacy.parseLegacyPin, fc.tuple(fc.oneof(nastyText, fc.constantFrom("V0", "v255", "D256", "A-1", "V01", "V1e2", "__proto__")))],
+  ["blynk.legacy.parseValues", blynk.legacy.parseValues, fc.tuple(fc.oneof(nastyJsonText, anything, pollutingObject))],
+  ["blynk.legacy.parseExtraPoints", blynk.legacy.parseExtraPoints, fc.tuple(fc.oneof(nastyJsonText, anything, fc.array(fc.record({ timestamp: fc.oneof(fc.integer(), fc.double(), nastyText), value: fc.oneof(nastyText, fc.double(), fc.boolean()) }), { maxLength: 4 }).chain((a) => fc.constantFrom(a, JSON.stringify(a)))), fc.integer({ min: 1, max: 10_000 }))],
+  ["blynk.legacy.parseNotify", blynk.legacy.parseNotify, fc.tuple(fc.oneof(nastyJsonText, anything, pollutingObject, nastyText.map((body) => JSON.stringify({ body }))))],
+  ["blynk.legacy.parseEmail", blynk.legacy.parseEmail, fc.tuple(fc.oneof(nastyJsonText, anything, pollutingObject))],
   // ThingsBoard (device topics and payloads, gateway, HTTP device API, provisioning)
   ["tb.parseDeviceTopic", tb.parseDeviceTopic, fc.tuple(topicFrom("v1", "devices", "me", "telemetry", "attributes", "request", "response", "rpc", "claim", "gateway", "1", "-1", "1e3"))],
   ...["parseTelemetry", "parseAttributes", "parseAttributeUpdate", "parseAttributeRequest", "parseAttributeResponse", "parseRpcRequest", "parseRpcResponse", "parseClaim", "parseProvisionRequest", "parseProvisionResponse", "parseGatewayConnect", "parseGatewayDisconnect", "parseGatewayTelemetry", "parseGatewayAttributes", "parseGatewayAttributeUpdate", "parseGatewayClaim", "parseGatewayAttributeRequest", "parseGatewayAttributeResponse", "parseGatewayRpcRequest", "parseGatewayRpcResponse", "isGatewayRpcRequest"].map((name) => [`tb.${name}`, tb[name], fc.tuple(fc.oneof(wire, anything, pollutingObject))]),

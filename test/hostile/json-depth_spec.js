@@ -1,13 +1,15 @@
 "use strict";
 // Issue 8, finding 4: deeply nested JSON sent to the HTTP device APIs got 500 (the stack ran out
 // while checking or copying the value); it must be 400 naming the nesting limit, whether the API
-// reads the body itself or a body parser (express.json, as in Node-RED) parsed it first.
+// reads the body itself or a body parser (express.json, as in Node-RED) parsed it first. The
+// legacy Blynk HTTP API's JSON bodies (PUT update, PUT extra/pin, POST notify/email) too.
 const assert = require("node:assert/strict");
 const http = require("node:http");
 const { once } = require("node:events");
 const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const { hostBlynkDevice } = require("../../dist/nodes/lib/blynk/emulation.js");
 const { blynkHttpApi } = require("../../dist/nodes/lib/blynk/http-api.js");
+const { blynkLegacyHttpApi } = require("../../dist/nodes/lib/blynk/legacy-http-api.js");
 const { hostThingsBoardDevice } = require("../../dist/nodes/lib/thingsboard/emulation.js");
 const { thingsBoardHttpApi } = require("../../dist/nodes/lib/thingsboard/http-api.js");
 const { hostThingSpeakChannel } = require("../../dist/nodes/lib/thingspeak/emulation.js");
@@ -25,7 +27,7 @@ const nestedObject = (depth) => '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
 
 /** Serves the three APIs; with `preParse`, a body parser reads JSON bodies first (as express.json does). */
 async function serve(preParse) {
-  const apis = [blynkHttpApi(), thingsBoardHttpApi(), thingSpeakRestApi()];
+  const apis = [blynkHttpApi(), thingsBoardHttpApi(), thingSpeakRestApi(), blynkLegacyHttpApi()];
   const server = http.createServer(async (req, res) => {
     if (preParse && (req.headers["content-type"] ?? "").includes("json")) {
       const chunks = [];
@@ -75,6 +77,10 @@ describe("hostile: deeply nested JSON on the HTTP device APIs (finding 4)", func
     ["ThingsBoard client RPC", `/api/v1/${TB_TOKEN}/rpc`, (deep) => `{"method":"m","params":${deep}}`],
     ["Blynk batch update", `/external/api/batch/update?token=${BLYNK_TOKEN}&pin=v1`, (deep) => `[[1700000000000,${deep}]]`],
     ["ThingSpeak update", "/update.json", (deep) => `{"api_key":"${WRITE_KEY}","field1":${deep}}`],
+    ["Blynk legacy update", `/${BLYNK_TOKEN}/update/V1`, (deep) => `[${deep}]`, "PUT"],
+    ["Blynk legacy extra/pin", `/${BLYNK_TOKEN}/extra/pin/V1`, (deep) => `[{"timestamp":1,"value":${deep}}]`, "PUT"],
+    ["Blynk legacy notify", `/${BLYNK_TOKEN}/notify`, (deep) => `{"body":${deep}}`],
+    ["Blynk legacy email", `/${BLYNK_TOKEN}/email`, (deep) => `{"to":"a@b","subj":${deep}}`],
   ];
 
   for (const preParse of [false, true]) {
@@ -88,14 +94,14 @@ describe("hostile: deeply nested JSON on the HTTP device APIs (finding 4)", func
         web.server.close();
       });
 
-      for (const [name, path, wrap] of REQUESTS) {
+      for (const [name, path, wrap, method = "POST"] of REQUESTS) {
         for (const [shape, deep] of [
           ["arrays 100,000 deep", nested(100_000)],
           ["objects 50,000 deep", nestedObject(50_000)],
           ["arrays just over the limit", nested(MAX_JSON_DEPTH + 1)],
         ]) {
           it(`${name}: ${shape} -> 400 naming the limit`, async function () {
-            const res = await fetch(web.origin + path, { method: "POST", headers: { "content-type": "application/json" }, body: wrap(deep) });
+            const res = await fetch(web.origin + path, { method, headers: { "content-type": "application/json" }, body: wrap(deep) });
             const text = await res.text();
             assert.equal(res.status, 400, text.slice(0, 300));
             assert.match(text, new RegExp(`nested deeper than ${MAX_JSON_DEPTH} levels`));

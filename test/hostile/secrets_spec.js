@@ -36,6 +36,8 @@ const S = {
   wrongScan: mine("WrongScanPw"),
   wrongTbToken: mine("WrongTbTok"),
   wrongBlynkToken: mine("WrongBlynkTok"),
+  // Shaped like a legacy token (32 letters and digits): the legacy HTTP API answers it "Invalid token.".
+  wrongLegacyToken: mine("WrongLegacyTok").replace(/[^A-Za-z0-9]/g, "").padEnd(32, "0").slice(0, 32),
   wrongTsKey: mine("WRONGTSKEY"),
   cloudBlynkToken: mine("CloudBlynkTok"),
   cloudTbToken: mine("CloudTbTok"),
@@ -150,6 +152,8 @@ describe("hostile: secrets stay out of logs, status, events, flows, the credenti
     await connectRefused(mqttUrl, { username: "device", password: S.wrongBlynkToken, clientId: "scan-blynk" });
     await fetch(`${api}api/v1/${S.wrongTbToken}/telemetry`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" }).then((r) => r.text());
     await fetch(`${api}external/api/get?token=${S.wrongBlynkToken}&v1`).then((r) => r.text());
+    assert.equal(await fetch(`${api}${S.wrongLegacyToken}/get/V1`).then((r) => r.text()), "Invalid token.");
+    await fetch(`${api}${S.blynkToken}/update/V1?value=1`).then((r) => r.text());
     await fetch(`${api}channels/${TS_CHANNEL}/feeds.json?api_key=${S.wrongTsKey}`).then((r) => r.text());
     // The cloud-mode devices tried (and were refused) too.
     // Counted from the broker's auth-refused events (the log itself summarises refusals per source).

@@ -13,6 +13,7 @@
 import { HostedRuntimeBase, type ClientInfo, type DeviceHistory, type DeviceStore, type OnlineState, type StoredJson } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import type { PublishOptions } from "../transport/pubsub.js";
+import { parseScalar } from "../transport/value-codec.js";
 import { assertDatastreamName, decodeValue, encodeDownlink, encodeValue, utcInfo, type Encoded, type McuInfo, type TimestampedPoint } from "./codec.js";
 import { parsePin } from "./http-codec.js";
 import { BlynkDeviceStore } from "./hosted-store.js";
@@ -247,6 +248,22 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
   /** An event logged through the HTTPS API (`logEvent`): flows only. */
   event(code: string, description: string): void {
     this.listeners.uplink({ source: "http", message: { kind: "event", code, description }, text: "" });
+  }
+
+  /**
+   * Timestamped points through the legacy HTTP API (`PUT extra/pin`), as the legacy server took
+   * them: every point into the history at its time, the FIRST point's value the current one
+   * (stored now, pushed to the device), flows get them all. Throws "too-large" before anything is kept.
+   */
+  async writeLegacyPoints(name: string, points: readonly [number, string][]): Promise<void> {
+    if (points.length === 0) return;
+    const first = points[0];
+    this.state.setValue(name, first[1], Date.now());
+    const decoded = points.map(([at, text]): TimestampedPoint => [at, parseScalar(text)]);
+    for (const [at, value] of decoded) this.record(name, at, value);
+    this.listeners.uplink({ source: "http", message: { kind: "timestamped", datastream: name, points: decoded }, text: "" });
+    // Delivered as `write` delivers an HTTP write (whichever connection the device has).
+    await this.#deliver(name, first[1]);
   }
 
   /** The zone for `get/utc/all/json`: the device's Time Zone metadata, the configured zone, the host's. */

@@ -54,13 +54,20 @@ export type BlynkUpSource = "device" | "http";
  */
 export interface BlynkUp {
   source: BlynkUpSource;
-  message: UplinkMessage;
+  message: UplinkMessage | LegacyNotice;
   /**
    * The value as text on the wire for `ds` and `property` messages, exactly as sent
    * ("100.00000" stays so); "" for the other kinds.
    */
   text: string;
 }
+
+/**
+ * What the legacy Blynk server passed on to its user's phone or mailbox, handed to flows instead
+ * (so a flow sends the push or the mail): the legacy HTTP API's `notify` and `email` (and the
+ * binary protocol's NOTIFY / EMAIL commands). Flows see them as events of code "notify" / "email".
+ */
+export type LegacyNotice = { kind: "notify"; body: string } | { kind: "email"; to?: string; subject: string; body: string };
 
 /**
  * Something flows send the device (`Down` of the handle): a datastream value as wire text. The

@@ -57,6 +57,8 @@ export interface BlynkEventMessage {
   code: string;
   description: string;
   source: BlynkSource;
+  /** More of what was sent: an "email" event's `to` and `subject`. */
+  details?: Record<string, string>;
 }
 
 export type BlynkIncoming = BlynkValueMessage | BlynkSystemMessage | BlynkEventMessage;

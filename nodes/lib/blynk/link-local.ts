@@ -237,6 +237,12 @@ export class LocalBlynkLink extends BlynkLinkBase {
       case "meta":
         this.deliver({ kind: "system", topic: `$system/meta/${m.field}`, value: m.value, source, details: { field: m.field } });
         return;
+      case "notify":
+        this.deliver({ kind: "event", code: "notify", description: m.body, source });
+        return;
+      case "email":
+        this.deliver({ kind: "event", code: "email", description: m.body, source, details: { ...(m.to === undefined ? {} : { to: m.to }), subject: m.subject } });
+        return;
       default:
         // get/... requests are answered by the emulation; info/mcu arrives as the `info` event.
         return;
