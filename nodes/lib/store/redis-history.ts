@@ -193,6 +193,11 @@ export class RedisHistory implements DeviceHistory {
     }
   }
 
+  /** Every point appended so far is in Redis (nothing for a flush to wait for). */
+  get flushed(): boolean {
+    return this.#pump.flushed;
+  }
+
   /** Resolves once every point appended so far is in Redis; rejects while Redis cannot be reached. */
   flush(): Promise<void> {
     return this.#pump.flush();

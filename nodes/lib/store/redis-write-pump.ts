@@ -77,6 +77,11 @@ export class RedisWritePump {
     });
   }
 
+  /** Every write counted so far is in Redis: a flush would resolve at once. */
+  get flushed(): boolean {
+    return this.#acked >= this.#gen;
+  }
+
   /** Resolves once the send in flight (if any) has settled; never rejects. */
   idle(): Promise<void> {
     return this.#sending ?? Promise.resolve();
