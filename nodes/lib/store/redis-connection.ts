@@ -71,13 +71,40 @@ export function openConnection(target: RedisTarget, options: ConnectionOptions):
   };
   const connection = new Redis(target.url, settings);
   const send = connection.sendCommand.bind(connection);
+  trackReady(connection);
+  const coalesce = coalescedWrites(connection);
   connection.sendCommand = (command, stream) => {
+    coalesce();
     const result = send(command, stream);
     // aedes-persistence-redis and mqemitter-redis call some commands without awaiting them.
     if (result instanceof Promise) result.catch(() => undefined);
     return result;
   };
   return connection;
+}
+
+/**
+ * ioredis writes every command on its own (a `write` system call each: a fifth of the broker's
+ * CPU per QoS 1 message on `redis`, one PUBLISH per message on the bus, bench/README.md). The
+ * commands of one turn of the event loop leave in one write instead: the socket is corked at the
+ * first and uncorked in the next macrotask. Only the writes move; replies, their order and what
+ * waits for them (a PUBACK for Redis' answer) do not.
+ */
+function coalescedWrites(connection: Redis): () => void {
+  let corked: { uncork(): void } | undefined;
+  const uncork = (): void => {
+    const stream = corked;
+    corked = undefined;
+    stream?.uncork();
+  };
+  return () => {
+    // ioredis' socket (a TLS one for rediss:), typed loosely by the library.
+    const stream = (connection as unknown as { stream?: { cork(): void; uncork(): void; writable?: boolean } }).stream;
+    if (corked !== undefined || stream?.writable !== true || connection.status !== "ready") return;
+    stream.cork();
+    corked = stream;
+    setImmediate(uncork);
+  };
 }
 
 /**
@@ -99,6 +126,64 @@ export async function endConnection(connection: Redis): Promise<void> {
     if (connection.status === "reconnecting" || connection.status === "wait") return;
   }
   await ended;
+}
+
+/** Connections that have been ready at least once (trackReady). */
+const beenReady = new WeakSet<Redis>();
+
+/** Notes from now on whether `connection` has ever been ready; safe to call more than once. */
+export function trackReady(connection: Redis): void {
+  if (beenReady.has(connection)) return;
+  if (connection.status === "ready") {
+    beenReady.add(connection);
+    return;
+  }
+  connection.once("ready", () => beenReady.add(connection));
+}
+
+/** Longest wait of a command for a connection's first connection. */
+export const FIRST_CONNECT_WAIT_MS = 10_000;
+
+/** Per connection still connecting for the first time: one wait all callers share (true: ready). */
+const firstConnections = new WeakMap<Redis, Promise<boolean>>();
+
+/**
+ * Resolves when the connection is ready. A store just opened is still connecting for the first
+ * time: a read or a flush then waits for that connection (at most `ms`) rather than failing while
+ * nothing has gone wrong. Rejects with `unavailable()` at once when Redis was reached before and
+ * is not now (an outage: commands fail fast, docs/ARCHITECTURE.md 3.6), and as soon as the first
+ * attempt fails, the connection ends or `ms` passed. Needs `trackReady` on the connection beforehand.
+ */
+export async function firstReady(connection: Redis, unavailable: () => Error, ms = FIRST_CONNECT_WAIT_MS): Promise<void> {
+  if (connection.status === "ready") return;
+  const connecting = connection.status === "wait" || connection.status === "connecting" || connection.status === "connect";
+  if (beenReady.has(connection) || !connecting) throw unavailable();
+  let wait = firstConnections.get(connection);
+  if (wait === undefined) {
+    wait = new Promise<boolean>((resolve) => {
+      const settle = (ready: boolean): void => {
+        clearTimeout(timer);
+        connection.off("ready", onReady);
+        connection.off("close", onFailed);
+        connection.off("end", onFailed);
+        firstConnections.delete(connection);
+        resolve(ready);
+      };
+      const onReady = (): void => {
+        settle(true);
+      };
+      const onFailed = (): void => {
+        settle(false);
+      };
+      const timer = setTimeout(onFailed, ms);
+      timer.unref();
+      connection.once("ready", onReady);
+      connection.once("close", onFailed);
+      connection.once("end", onFailed);
+    });
+    firstConnections.set(connection, wait);
+  }
+  if (!(await wait)) throw unavailable();
 }
 
 /** Resolves when the connection is ready (now or later); rejects with `aborted`'s reason when that signal fires first. */

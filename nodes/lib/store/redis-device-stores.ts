@@ -131,6 +131,11 @@ export class RedisDeviceStores implements DeviceStoreProvider, StoreOwner {
     for (const section of store.sectionNames()) store.clear(section);
   }
 
+  /** Every state write so far is in Redis (nothing for a flush to wait for). */
+  get flushed(): boolean {
+    return this.#pump.flushed;
+  }
+
   /** Resolves once every write so far is in Redis; rejects (StoreError "unavailable") while Redis cannot be reached or a send fails. */
   flush(): Promise<void> {
     return this.#pump.flush();

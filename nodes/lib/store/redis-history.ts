@@ -11,6 +11,7 @@
 import type { ChainableCommander, Redis } from "ioredis";
 import type { DeviceHistory, HistoryPoint, HistoryQuery } from "../broker/device-history.js";
 import type { StoredJson } from "../broker/device-store.js";
+import { firstReady, trackReady } from "./redis-connection.js";
 import { RedisWritePump, type PumpBatch } from "./redis-write-pump.js";
 import { StoreError } from "./store-error.js";
 
@@ -88,6 +89,7 @@ export class RedisHistory implements DeviceHistory {
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError;
     db.defineCommand("iotHistoryAppend", APPEND);
+    trackReady(db);
     this.#pump = new RedisWritePump(db, {
       waiting: () => this.#pending.length > 0,
       take: () => this.#take(),
@@ -157,7 +159,7 @@ export class RedisHistory implements DeviceHistory {
 
   /** A stream's points in a range, oldest first; points appended before are sent first (one connection keeps the order). */
   async query(plugin: string, deviceId: string, stream: string, q: HistoryQuery = {}): Promise<HistoryPoint[]> {
-    this.#assertReady();
+    await this.#ready();
     void this.#pump.send();
     const key = historyKey(plugin, deviceId, stream);
     const limit = Math.min(this.#maxQuery, q.limit === undefined ? this.#maxQuery : Math.max(0, Math.floor(q.limit)));
@@ -182,13 +184,18 @@ export class RedisHistory implements DeviceHistory {
   }
 
   async streams(plugin: string, deviceId: string): Promise<string[]> {
-    this.#assertReady();
+    await this.#ready();
     void this.#pump.send();
     try {
       return await this.#db.smembers(streamsKey(plugin, deviceId));
     } catch (err) {
       throw new StoreError("unavailable", this.#where, `reading the streams of ${plugin} device ${deviceId} failed: ${err instanceof Error ? err.message : String(err)}`, err);
     }
+  }
+
+  /** Every point appended so far is in Redis (nothing for a flush to wait for). */
+  get flushed(): boolean {
+    return this.#pump.flushed;
   }
 
   /** Resolves once every point appended so far is in Redis; rejects while Redis cannot be reached. */
@@ -258,9 +265,10 @@ export class RedisHistory implements DeviceHistory {
     return this.#closed;
   }
 
-  #assertReady(): void {
+  /** Reads go ahead when Redis is ready; a history just opened waits for its first connection (redis-connection.ts firstReady), an outage refuses at once. */
+  async #ready(): Promise<void> {
     if (this.#closed) throw new StoreError("closed", this.#where, "the history is closed");
-    if (this.#db.status !== "ready") throw this.#unavailable();
+    await firstReady(this.#db, () => this.#unavailable());
   }
 
   #unavailable(): StoreError {

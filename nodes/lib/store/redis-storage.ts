@@ -55,7 +55,8 @@ export function openRedisStorage(settings: RedisStorageSettings, options: Pick<R
     sessions,
     deviceStores: store.deviceStores,
     history: store.history,
-    flush: () => store.flush(),
+    // Nothing waiting to be written (clean sessions, no hosted device): no promise to wait on, the PUBACK goes at once (as with SQLite).
+    flush: () => (store.flushed ? undefined : store.flush()),
     shared: store,
     update: (next) => {
       if (next.kind === "redis" && next.retentionDays !== store.history.retentionDays) store.history.retentionDays = next.retentionDays;

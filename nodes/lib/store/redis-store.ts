@@ -75,6 +75,11 @@ export class RedisStore implements SharedStore {
     return this.#status;
   }
 
+  /** Everything written so far (hosted devices' state and history) is in Redis: a flush would resolve at once. */
+  get flushed(): boolean {
+    return this.deviceStores.flushed && this.history.flushed;
+  }
+
   /** Resolves once everything written so far (hosted devices' state and history) is in Redis; rejects (StoreError "unavailable") while Redis cannot be reached. */
   async flush(): Promise<void> {
     await Promise.all([this.deviceStores.flush(), this.history.flush()]);

@@ -8,6 +8,7 @@
  * owner's, as are the errors' texts.
  */
 import type { ChainableCommander, Redis } from "ioredis";
+import { firstReady, trackReady } from "./redis-connection.js";
 
 /** After a failed send, the next try waits this long. */
 const RETRY_MS = 1_000;
@@ -55,6 +56,7 @@ export class RedisWritePump {
   constructor(db: Redis, owner: RedisWritePumpOptions) {
     this.#db = db;
     this.#owner = owner;
+    trackReady(db);
     db.on("close", () => {
       this.#settle(Infinity, this.#owner.unavailable());
     });
@@ -75,16 +77,30 @@ export class RedisWritePump {
     });
   }
 
+  /** Every write counted so far is in Redis: a flush would resolve at once. */
+  get flushed(): boolean {
+    return this.#acked >= this.#gen;
+  }
+
   /** Resolves once the send in flight (if any) has settled; never rejects. */
   idle(): Promise<void> {
     return this.#sending ?? Promise.resolve();
   }
 
-  /** Resolves once every write counted so far is in Redis; rejects with the owner's errors. */
+  /**
+   * Resolves once every write counted so far is in Redis; rejects with the owner's errors. While
+   * the connection is connecting for the first time (a store just opened), it waits for it.
+   */
   flush(): Promise<void> {
     if (this.#acked >= this.#gen) return Promise.resolve();
     if (this.#closed) return Promise.reject(this.#owner.closed());
-    if (this.#db.status !== "ready") return Promise.reject(this.#owner.unavailable());
+    if (this.#db.status !== "ready") {
+      return firstReady(this.#db, () => this.#owner.unavailable()).then(() => {
+        // Sent on "ready" (the owner's schedule); a send that ran meanwhile may already cover it.
+        this.schedule();
+        return this.flush();
+      });
+    }
     return new Promise((resolve, reject) => {
       this.#waiters.push({ gen: this.#gen, resolve, reject });
     });

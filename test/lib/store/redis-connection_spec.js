@@ -95,3 +95,44 @@ describe("redis persistence: names and patterns", function () {
     });
   }
 });
+
+(haveRedis() ? describe : describe.skip)("redis persistence: a connection's writes (real redis-server)", function () {
+  this.timeout(30_000);
+  const { openConnection, endConnection } = require("../../../dist/nodes/lib/store/redis-connection.js");
+  let redis;
+  let connection;
+  before(async function () {
+    redis = await startRedis();
+  });
+  afterEach(async function () {
+    if (connection) await endConnection(connection);
+  });
+  after(async function () {
+    await redis?.remove();
+  });
+
+  /** Counts the socket's write calls to the system (one per write or writev). */
+  const countWrites = (socket) => {
+    const counted = { n: 0 };
+    for (const name of ["_write", "_writev"]) {
+      const own = socket[name];
+      socket[name] = function (...args) {
+        counted.n++;
+        return own.apply(this, args);
+      };
+    }
+    return counted;
+  };
+
+  it("the commands of one turn leave in one socket write; each gets its own answer, in order; a later lone command is sent too", async function () {
+    connection = openConnection({ url: redis.url }, { name: "spec-writes", keyPrefix: "writes:" });
+    await connection.connect();
+    const writes = countWrites(connection.stream);
+    const answers = [];
+    for (let i = 0; i < 100; i++) answers.push(connection.incr("n"));
+    assert.deepEqual(await Promise.all(answers), Array.from({ length: 100 }, (_, i) => i + 1));
+    assert.equal(writes.n, 1, "one write for the turn's 100 commands");
+    assert.equal(await connection.get("n"), "100");
+    assert.equal(writes.n, 2);
+  });
+});

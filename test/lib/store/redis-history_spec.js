@@ -75,4 +75,30 @@ const { redisSuite, untilStatus, haveRedis } = require("./redis-fixtures.js");
     await h.flush();
     assert.deepEqual((await h.query("toy", "d", "s")).map((p) => p.value), [3, 4, 5, 6, 7]);
   });
+  it("a history just opened waits for its first connection: a read and a flush right after opening answer (bench/storage.mjs read the 1,000 devices' history that way)", async function () {
+    const prefix = suite.newPrefix();
+    const before = await suite.start({ prefix });
+    for (let d = 0; d < 20; d++) for (let i = 0; i < 3; i++) before.history.append("blynk", `d${d}`, "Temperature", i, d * 10 + i);
+    await before.close();
+    // As a restart opens it: connecting, not yet ready.
+    const reopened = suite.storage({ prefix });
+    assert.notEqual(reopened.store.status.available, true);
+    const reads = [];
+    for (let d = 0; d < 20; d++) reads.push(reopened.history.query("blynk", `d${d}`, "Temperature"));
+    const points = await Promise.all(reads);
+    assert.deepEqual(points.map((p) => p.map((x) => x.value)), Array.from({ length: 20 }, (_, d) => [d * 10, d * 10 + 1, d * 10 + 2]));
+    const fresh = suite.storage({ prefix });
+    fresh.history.append("blynk", "d0", "Temperature", 3, "after");
+    assert.deepEqual(await fresh.history.streams("blynk", "d0"), ["Temperature"]);
+    await fresh.flush();
+    assert.deepEqual((await fresh.history.query("blynk", "d0", "Temperature", { latest: true, limit: 1 })).map((p) => p.value), ["after"]);
+  });
+
+  it("opened while Redis is down: a read and a flush refuse once the first attempt fails (they do not wait for an outage)", async function () {
+    await suite.redis().stop();
+    const s = suite.storage();
+    s.history.append("toy", "d", "s", 1, 1);
+    await assert.rejects(s.history.query("toy", "d", "s"), (err) => err.code === "unavailable");
+    await assert.rejects(s.flush(), (err) => err.code === "unavailable");
+  });
 });
