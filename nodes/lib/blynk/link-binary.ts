@@ -19,7 +19,7 @@ import {
   encodeMessage, valueOf, valuesFrom, type BlynkMessage, type HardwareInfo, type HardwareOp, type InternalMessage, type PinType,
 } from "./binary/index.js";
 import { BinaryBlynkSession, RECEIVE_LIMIT, type BinarySessionOptions } from "./binary-session.js";
-import { assertDatastreamName, LIMITS, toBatchValues, toTimestampedPoints, type BlynkValue } from "./codec.js";
+import { assertDatastreamName, LIMITS, toBatchValues, toTimestampedPoints } from "./codec.js";
 import { BlynkLinkBase, DEFAULT_SERVERS, type BlynkIncoming, type BlynkLinkOptions, type SyncRequest, type WriteOptions } from "./link-base.js";
 import { buildStamp, isBlynkCloudHost } from "./link-mqtt.js";
 
