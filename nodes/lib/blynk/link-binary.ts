@@ -53,6 +53,13 @@ export function binaryServerUrl(target: SocketTarget): string {
   return `${target.tls ? "tls" : "tcp"}://${whereOf(target)}`;
 }
 
+interface PendingSync {
+  all: boolean;
+  pins: Map<string, Pin>;
+  system: boolean;
+  sent: Promise<void>;
+}
+
 interface Pin {
   pinType: PinType;
   pin: number;
@@ -65,6 +72,7 @@ export class BinaryBlynkLink extends BlynkLinkBase {
   readonly #pinNames = new Map<number, string>();
   readonly #written = new Map<string, string[]>();
   readonly #bucket: TokenBucket | undefined;
+  #pendingSync: PendingSync | undefined;
 
   constructor(options: BlynkLinkOptions) {
     super(options);
@@ -142,23 +150,40 @@ export class BinaryBlynkLink extends BlynkLinkBase {
     return Promise.reject(this.unsupported("erasing", "Blynk's binary protocol has no erase (mqtt mode has one)"));
   }
 
-  /** Answers come as `incoming` events (HARDWARE writes marked `sync`); the result is always empty. */
+  /**
+   * Answers come as `incoming` events (HARDWARE writes marked `sync`); the result is always empty.
+   * Every request of one turn of the event loop goes out as one round (several nodes ask on connect).
+   */
   async sync(request: SyncRequest = {}): Promise<BlynkIncoming[]> {
     this.assertOpen();
     const names = request.datastreams ?? [];
+    const pins = names.map((name) => this.#pinOf(name));
+    let batch = this.#pendingSync;
+    if (batch === undefined) {
+      const created: PendingSync = { all: false, pins: new Map(), system: false, sent: Promise.resolve() };
+      created.sent = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flushSync(created));
+      this.#pendingSync = created;
+      batch = created;
+    }
+    if (names.length === 0) batch.all = true;
+    for (const { pinType, pin } of pins) batch.pins.set(`${pinType}${pin}`, { pinType, pin });
+    if (request.system === true) batch.system = true;
+    await batch.sent;
+    return [];
+  }
+
+  async #flushSync(batch: PendingSync): Promise<void> {
+    if (this.#pendingSync === batch) this.#pendingSync = undefined;
+    if (this.closed) return;
     const frames: Buffer[] = [];
-    if (names.length === 0) frames.push(this.#encode({ type: "sync", all: true }));
+    if (batch.all) frames.push(this.#encode({ type: "sync", all: true }));
     else {
       const byType = new Map<PinType, number[]>();
-      for (const name of names) {
-        const { pinType, pin } = this.#pinOf(name);
-        byType.set(pinType, [...(byType.get(pinType) ?? []), pin]);
-      }
-      for (const [pinType, pins] of byType) frames.push(this.#encode({ type: "sync", all: false, pinType, pins }));
+      for (const { pinType, pin } of batch.pins.values()) byType.set(pinType, [...(byType.get(pinType) ?? []), pin]);
+      for (const [pinType, list] of byType) frames.push(this.#encode({ type: "sync", all: false, pinType, pins: list }));
     }
-    if (request.system === true) frames.push(this.#encode({ type: "internal", kind: "rtc-sync" }));
+    if (batch.system) frames.push(this.#encode({ type: "internal", kind: "rtc-sync" }));
     await this.#send(frames, true);
-    return [];
   }
 
   read(datastreams?: string[]): Promise<BlynkIncoming[]> {
