@@ -64,6 +64,13 @@ describe("blynk-device binary mode against the package's own binary server (iot-
       assert.equal(await inject(helper.getNode("server-write"), { topic: "Power", payload: 1 }), undefined);
       const power = await got["at-device"].next((m) => m.topic === "Power" && m.payload === 1);
       assert.equal(power.blynk.source, "cloud");
+
+      // A new login (the client node changed) asks for the stored values: both come back as sync answers.
+      const changed = flow.map((n) => (n.id === "client" ? { ...n, name: "Node-RED device, renamed" } : n));
+      const again = await loadFlow([...withBroker, tlsNode], changed, creds, ["at-device"], "nodes");
+      const synced = await again["at-device"].next((m) => m.topic === "Temperature");
+      assert.deepEqual([synced.payload, synced.blynk.sync], [21.5, true]);
+      await again["at-device"].next((m) => m.topic === "Power" && m.blynk.sync === true);
       assertNoToken(TOKEN, ["hosted", "client", "server-in", "device-in", "server-write", "device-write"], got);
     });
   }
