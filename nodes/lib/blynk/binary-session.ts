@@ -26,6 +26,8 @@ export const DEFAULT_TIMEOUT_MS = 6000;
 export const RECEIVE_LIMIT = 1024;
 /** Bytes in the socket's buffer above which new frames wait in the outbox (a stalled server). */
 const BACKLOG_LIMIT = 64 * 1024;
+/** Bytes in the socket's buffer at which the server counts as not reading at all. */
+const STALLED_LIMIT = 1024 * 1024;
 /** Ids of our HARDWARE_SYNC requests remembered to mark their answers. */
 const SYNC_IDS_KEPT = 64;
 const STATUS_WARN_INTERVAL_MS = 60_000;
@@ -327,6 +329,12 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
   }
 
   #writeFrame(conn: Connection, frame: Buffer): void {
+    // Answers (PING, reads) are written whatever the backlog: a server that sends but never reads
+    // would grow the socket's buffer without end, so such a connection is given up.
+    if (conn.attempt.backlog > STALLED_LIMIT) {
+      conn.attempt.fail(`${whereOf(conn.attempt.target)} does not read what this device sends (${conn.attempt.backlog} bytes waiting)`);
+      return;
+    }
     if (conn.attempt.write(frame)) conn.lastOut = performance.now();
   }
 

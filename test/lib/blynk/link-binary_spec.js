@@ -219,6 +219,24 @@ describe("blynk binary link (Node-RED as a device over the binary protocol)", fu
     await again;
   });
 
+  it("gives up a server that floods requests but never reads the answers (the socket's buffer stays bounded)", async function () {
+    this.timeout(20_000);
+    const s = await server();
+    const l = link(s.url);
+    const got = collect(l);
+    l.start();
+    await waitFor(l, "ready");
+    await l.write("V3", "x".repeat(1000));
+    await waitFor(s.events, "write");
+    const sock = s.connections(TOKEN)[0];
+    sock.pause(); // reads nothing from now on
+    // Each read request (12 bytes) is answered with the 1000-byte value: 60 MB of answers.
+    const read = frame(CMD.HARDWARE, 5, "vr", "3");
+    s.sendRaw(TOKEN, Buffer.alloc(read.length * 60_000, read));
+    const down = await untilStatus(l, (st) => st.state === "disconnected", 15_000);
+    assert.match(down.reason, /does not read/, JSON.stringify(got.warnings));
+  });
+
   it("connects over TLS with the CA of a tls-config", async function () {
     const s = await server({ tls: true });
     const l = link(s.url, { binary: { tls: { ca: TLS.ca } } });
