@@ -19,9 +19,9 @@ export type {
 const MODES = {
   mqtt: (options: BlynkLinkOptions) => new MqttBlynkLink(options),
   https: (options: BlynkLinkOptions) => new HttpsBlynkLink(options),
-  binary: (options: BlynkLinkOptions) => new BinaryBlynkLink(options),
   // The local link depends on the hosted-device contract only: the hosting is handed in here.
   local: (options: BlynkLinkOptions) => new LocalBlynkLink({ ...options, host: hostBlynkDeviceHandle }),
+  binary: (options: BlynkLinkOptions) => new BinaryBlynkLink(options),
 };
 
 /** Creates (does not start) the link for one device; throws TransportError "invalid" for unusable options. */
