@@ -30,7 +30,7 @@ const BACKLOG_LIMIT = 64 * 1024;
 const STALLED_LIMIT = 1024 * 1024;
 /** Ids of our HARDWARE_SYNC requests remembered to mark their answers. */
 const SYNC_IDS_KEPT = 64;
-const STATUS_WARN_INTERVAL_MS = 60_000;
+const WARN_INTERVAL_MS = 60_000;
 
 export interface BinarySessionOptions extends Pick<SocketSessionOptions, "tls" | "connectTimeoutMs" | "reconnect" | "authBackoff" | "stableAfterMs" | "random"> {
   target: SocketTarget;
@@ -81,7 +81,7 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
   readonly #socket: SocketSession;
   readonly #outbox: Outbox<Outgoing[]>;
   readonly #syncIds: number[] = [];
-  readonly #statusWarned = new Map<number, number>();
+  readonly #warned = new Map<string, number>();
   #conn: Connection | undefined;
   #dropped = 0;
   #closed = false;
@@ -196,7 +196,7 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
       } catch (err) {
         // A body we cannot use: answered with its status, as the library does (same id).
         const status = err instanceof TransportError && err.status !== undefined ? err.status : Status.ILLEGAL_COMMAND_BODY;
-        this.#warn(`the server sent a frame this device cannot use: ${toError(err).message}`);
+        this.#warnEvery("frame", `the server sent a frame this device cannot use: ${toError(err).message}`);
         if (frame.command !== Command.RESPONSE) this.#respond(conn, frame.id, status);
         continue;
       }
@@ -278,13 +278,8 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
       conn.attempt.fail(`${whereOf(conn.attempt.target)} says this device is not logged in (NOT_AUTHENTICATED, status 5)`);
       return;
     }
-    // One warning per status a minute: a server refusing every write must not flood the log.
-    const now = performance.now();
-    const last = this.#statusWarned.get(status);
-    if (last !== undefined && now - last < STATUS_WARN_INTERVAL_MS) return;
-    this.#statusWarned.set(status, now);
     const hint = status === Status.QUOTA_LIMIT ? " (the server's message quota: slow down)" : "";
-    this.#warn(`the server refused a message: ${describeStatus(status)}${hint}`);
+    this.#warnEvery(`status ${status}`, `the server refused a message: ${describeStatus(status)}${hint}`);
   }
 
   #redirect(conn: Connection, host: string, port: number): void {
@@ -348,6 +343,16 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
 
   #emitStatus(): void {
     this.emit("status", this.status);
+  }
+
+  /** One warning of a kind a minute: a server refusing every write (or sending only junk) must not flood the log. */
+  #warnEvery(kind: string, text: string): void {
+    const now = performance.now();
+    const last = this.#warned.get(kind);
+    if (last !== undefined && now - last < WARN_INTERVAL_MS) return;
+    // Kinds are ours (a few words and status codes below 2^16): the map stays small.
+    this.#warned.set(kind, now);
+    this.#warn(text);
   }
 
   #warn(text: string): void {

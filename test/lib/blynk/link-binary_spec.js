@@ -125,7 +125,7 @@ describe("blynk binary link (Node-RED as a device over the binary protocol)", fu
     await assert.rejects(l.setProperty("D3", "color", "#fff"), /virtual pins/);
   });
 
-  it("answers the server's PING and read requests (vr with the last value written, as BLYNK_READ)", async function () {
+  it("answers the server's PING, read requests (vr with the last value written, as BLYNK_READ) and unknown operations (status 2)", async function () {
     const s = await server();
     const l = link(s.url);
     const got = collect(l);
@@ -144,6 +144,14 @@ describe("blynk binary link (Node-RED as a device over the binary protocol)", fu
     assert.deepEqual(bytes.subarray(5), frame(CMD.HARDWARE, 78, "vw", "3", "42"), "vw with the read's id");
     const read = await got.next((m) => m.topic === "$system/read");
     assert.deepEqual(read.details, { pin: "V3" });
+
+    // An operation the device does not know is answered ILLEGAL_COMMAND (2) with its id, as firmware does.
+    seen.length = 0;
+    s.sendRaw(TOKEN, frame(CMD.HARDWARE, 79, "xx", "1"));
+    await until(() => Buffer.concat(seen).length >= 5);
+    assert.deepEqual([...Buffer.concat(seen)], [0, 0, 79, 0, 2]);
+    assert.ok(got.warnings.some((w) => /cannot use/.test(w)));
+    assert.equal(l.status.state, "connected");
   });
 
   it("follows a REDIRECT (host and port) and reports the new server", async function () {
