@@ -31,6 +31,8 @@ const STALLED_LIMIT = 1024 * 1024;
 /** Ids of our HARDWARE_SYNC requests remembered to mark their answers. */
 const SYNC_IDS_KEPT = 64;
 const WARN_INTERVAL_MS = 60_000;
+/** Redirects in a row followed at once; more wait for the reconnect backoff. */
+const MAX_REDIRECTS = 5;
 
 export interface BinarySessionOptions extends Pick<SocketSessionOptions, "tls" | "connectTimeoutMs" | "reconnect" | "authBackoff" | "stableAfterMs" | "random"> {
   target: SocketTarget;
@@ -84,6 +86,8 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
   readonly #warned = new Map<string, number>();
   #conn: Connection | undefined;
   #dropped = 0;
+  /** Redirects since the last login. */
+  #redirects = 0;
   #closed = false;
 
   constructor(options: BinarySessionOptions) {
@@ -240,6 +244,7 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
 
   #loggedIn(conn: Connection): void {
     conn.loggedIn = true;
+    this.#redirects = 0;
     clearTimeout(conn.timer);
     const info: HardwareInfo = { ...this.#options.info, heartbeat: this.heartbeatMs / 1000, buffIn: RECEIVE_LIMIT };
     try {
@@ -283,10 +288,13 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
   }
 
   #redirect(conn: Connection, host: string, port: number): void {
-    // The device keeps its transport (TLS or not) and goes at once (docs/PROTOCOLS.md 3.4).
+    // The device keeps its transport (TLS or not) and goes at once (docs/PROTOCOLS.md 3.4); servers
+    // that send it round in a loop without ever taking the login get the usual backoff instead.
     const target: SocketTarget = { host, port, tls: conn.attempt.target.tls };
+    this.#redirects++;
     this.emit("redirected", target);
-    this.#socket.redirect(target);
+    const loop = this.#redirects > MAX_REDIRECTS ? `redirected ${this.#redirects} times without a login (last to ${whereOf(target)})` : undefined;
+    this.#socket.redirect(target, loop);
   }
 
   #respond(conn: Connection, id: number, status: number): void {

@@ -186,21 +186,27 @@ export class SocketSession extends TypedEmitter<SocketSessionEvents> {
     this.#open();
   }
 
-  /** Moves to another server: the current connection ends and the new one is tried at once. */
-  redirect(target: SocketTarget): void {
+  /**
+   * Moves to another server: the current connection ends and the new one is tried at once, or
+   * after the usual backoff when `delayed` gives the reason (a server redirecting in a loop).
+   */
+  redirect(target: SocketTarget, delayed?: string): void {
     if (this.#closed) return;
     this.#target = checkTarget(target);
-    this.#backoff.reset();
-    this.#authBackoff.reset();
+    if (delayed === undefined) {
+      this.#backoff.reset();
+      this.#authBackoff.reset();
+    }
     const attempt = this.#attempt;
     if (attempt === undefined) {
-      if (!this.#started) return;
+      if (!this.#started || delayed !== undefined) return; // the scheduled retry goes to the new target
       clearTimeout(this.#retryTimer);
       this.#retryTimer = undefined;
       this.#open();
       return;
     }
-    attempt.fail(`redirected to ${whereOf(this.#target)}`, { now: true });
+    if (delayed === undefined) attempt.fail(`redirected to ${whereOf(this.#target)}`, { now: true });
+    else attempt.fail(delayed);
   }
 
   /** Ends for good: no more attempts. */

@@ -167,6 +167,18 @@ describe("blynk binary link (Node-RED as a device over the binary protocol)", fu
     assert.equal(l.server, target.url);
   });
 
+  it("follows redirects in a loop only with the reconnect backoff after five in a row", async function () {
+    const port = await require("../fixtures/ports.js").freePort();
+    const looping = await server({ tokens: [], port, redirects: { [TOKEN]: { host: "127.0.0.1", port } } });
+    const l = link(looping.url, { binary: { reconnect: { initialMs: 200, maxMs: 400 } } });
+    let redirects = 0;
+    l.on("redirected", () => redirects++);
+    l.start();
+    const waiting = await untilStatus(l, (st) => st.state === "disconnected" && /redirected 6 times without a login/.test(st.reason ?? ""));
+    assert.ok(waiting.retryInMs >= 100, `waits ${waiting.retryInMs} ms`);
+    assert.equal(redirects, 6);
+  });
+
   it("reports an invalid token (status 9) as auth-failed, retrying slowly, the token never shown", async function () {
     const s = await server({ tokens: [OTHER] });
     const l = link(s.url);
