@@ -15,8 +15,9 @@ import { Redactor } from "../transport/redact.js";
 import { SocketSession, whereOf, type SocketAttempt, type SocketSessionOptions, type SocketTarget } from "../transport/socket-session.js";
 import { TransportError, toError } from "../transport/errors.js";
 import { TypedEmitter } from "../transport/typed-emitter.js";
+import { describeStatus, heartbeat, whole, type Connection } from "./binary-connection.js";
 import {
-  Command, encodeMessage, FrameDecoder, MAX_ID, parseMessage, Status, statusName, type BlynkMessage, type HardwareInfo,
+  Command, encodeMessage, FrameDecoder, MAX_ID, parseMessage, Status, type BlynkMessage, type HardwareInfo,
 } from "./binary/index.js";
 
 /** 1.x firmware: heartbeat 45 s, timeout 6 s (docs/PROTOCOLS.md 3.4). */
@@ -62,17 +63,6 @@ export type BinarySessionEvents = {
 
 /** A frame to send: any message but a response (ids are given when it is written). */
 export type Outgoing = Buffer;
-
-interface Connection {
-  attempt: SocketAttempt;
-  decoder: FrameDecoder;
-  nextId: number;
-  loggedIn: boolean;
-  lastIn: number;
-  lastOut: number;
-  lastPing: number;
-  timer: NodeJS.Timeout | undefined;
-}
 
 export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
   readonly heartbeatMs: number;
@@ -263,15 +253,15 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
     this.emit("connected");
   }
 
-  /** As the library's run(): ping after h-beat of silence either way, give up after h-beat + 3 timeouts without input. */
   #beat(conn: Connection): void {
     if (conn.attempt.ended) return;
     const now = performance.now();
-    if (now - conn.lastIn > this.heartbeatMs + 3 * this.timeoutMs) {
+    const action = heartbeat(conn, now, this.heartbeatMs, this.timeoutMs);
+    if (action === "dead") {
       conn.attempt.fail(`${whereOf(conn.attempt.target)} sent nothing for ${Math.round((now - conn.lastIn) / 1000)} s (heartbeat timeout)`);
       return;
     }
-    if ((now - conn.lastIn > this.heartbeatMs || now - conn.lastOut > this.heartbeatMs) && now - conn.lastPing > this.timeoutMs) {
+    if (action === "ping") {
       conn.lastPing = now;
       this.#writeFrame(conn, encodeMessage({ type: "ping", id: 1 }, { to: "server" }));
     }
@@ -368,14 +358,4 @@ export class BinaryBlynkSession extends TypedEmitter<BinarySessionEvents> {
   }
 }
 
-/** "INVALID_TOKEN (status 9)". */
-export function describeStatus(status: number): string {
-  return `${statusName(status) ?? "unknown status"} (status ${status})`;
-}
-
-function whole(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new TransportError("invalid", `${name} must be a whole number from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
+export { describeStatus };
