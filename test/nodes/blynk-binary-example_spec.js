@@ -17,7 +17,7 @@ helper.init(nodeRedPath);
 
 const core = (file) => require(require.resolve(`@node-red/nodes/core/${file}`, { paths: [path.dirname(nodeRedPath)] }));
 const CORE = ["common/20-inject.js", "common/21-debug.js", "common/90-comment.js", "function/10-function.js", "function/10-switch.js", "function/15-change.js"].map(core);
-const EXAMPLE = path.join(__dirname, "../../examples/blynk/04 - Node-RED as a device of a legacy server.json");
+const EXAMPLE = path.join(__dirname, "../../examples/blynk/05 - Node-RED as a device of a legacy server.json");
 const TOKEN = "0123456789abcdef0123456789abcdef";
 
 describe("Blynk example: Node-RED as a device of a legacy server", function () {
