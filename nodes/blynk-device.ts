@@ -34,7 +34,7 @@ export = function (RED: NodeAPI): void {
     if (tlsId === undefined || tlsId === "" || options.connection === "local") return options;
     const tls = tlsOptionsOf(RED.nodes.getNode(tlsId));
     if (tls === undefined) throw new ConfigError("tls-missing", { id: tlsId });
-    return { ...options, mqtt: { ...options.mqtt, tls }, http: { ...options.http, tls } };
+    return { ...options, mqtt: { ...options.mqtt, tls }, http: { ...options.http, tls }, binary: { ...options.binary, tls } };
   }
 
   function BlynkDeviceNode(this: BlynkDeviceNode, config: BlynkDeviceDef): void {

@@ -1,5 +1,5 @@
 import type { NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
-import { describeValue } from "./lib/transport/value-codec.js";
+import { describeValue, isPlainObject } from "./lib/transport/value-codec.js";
 import type { BlynkLink } from "./lib/blynk/link.js";
 import { blynkDevice } from "./lib/node-red/config-kinds.js";
 import { registerFlowNode, textSetting } from "./lib/node-red/flow-node.js";
@@ -65,8 +65,7 @@ export = function (RED: NodeAPI): void {
   });
 };
 
+/** A plain object, also one a Function node made (its sandbox has its own Object.prototype). */
 function isObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value) || Buffer.isBuffer(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+  return isPlainObject(value);
 }

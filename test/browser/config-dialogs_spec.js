@@ -55,6 +55,7 @@ const PLATFORMS = [
       mqtt: { server: (closed) => `mqtt://127.0.0.1:${closed}`, fields: { token: "mqttToken0000000000000000000000x" } },
       https: { server: (closed) => `http://127.0.0.1:${closed}`, fields: { token: "httpsToken000000000000000000000x" } },
       local: { click: ["#blynk-device-generate"] },
+      binary: { server: (closed) => `tcp://127.0.0.1:${closed}`, fields: { token: "binaryToken00000000000000000000x", pins: "V1=Temperature" } },
     },
   },
   {

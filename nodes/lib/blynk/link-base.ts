@@ -2,19 +2,21 @@
  * The client side of one Blynk device ("the link"): the types every mode shares and the base
  * class with what Blynk adds to every platform's link (transport/device-link.ts): the event
  * gate and redirects. Modes: link-mqtt.ts (Node-RED is the device), link-https.ts (Node-RED controls a
- * device over the HTTPS API), link-local.ts (Node-RED serves a device hosted on an iot-broker).
+ * device over the HTTPS API), link-local.ts (Node-RED serves a device hosted on an iot-broker),
+ * link-binary.ts (Node-RED is the device over Blynk's binary protocol).
  */
 import { DeviceLink, type DeviceLinkApi, type DeviceLinkEvents, type DeviceLinkStatus } from "../transport/device-link.js";
 import type { HttpClientOptions } from "../transport/http-client.js";
 import type { MqttSessionOptions } from "../transport/mqtt-session.js";
+import type { BinaryOverrides } from "./link-binary.js";
 import type { Redactor } from "../transport/redact.js";
 import type { BlynkValue } from "./codec.js";
 import { EventGate, type EventReceipt } from "./link-events.js";
 
-export type BlynkConnection = "mqtt" | "https" | "local";
+export type BlynkConnection = "mqtt" | "https" | "local" | "binary";
 
 /** Blynk.Cloud's servers (GeoDNS), used when a cloud mode's server is not set. */
-export const DEFAULT_SERVERS = { mqtt: "mqtts://blynk.cloud:8883", https: "https://blynk.cloud" } as const;
+export const DEFAULT_SERVERS = { mqtt: "mqtts://blynk.cloud:8883", https: "https://blynk.cloud", binary: "tls://blynk.cloud:443" } as const;
 
 /** Where a value came from: the cloud (mqtt), the hosted device (local), its HTTP API (local), an HTTPS read, the local cache. */
 export type BlynkSource = "cloud" | "device" | "http" | "read" | "cache";
@@ -79,7 +81,7 @@ export interface BlynkLinkOptions {
   connection: BlynkConnection;
   /** The device auth token: a secret, registered with the redactor and never shown. */
   token: string;
-  /** mqtt: mqtt[s]:// or ws[s]:// URL; https: http[s]:// base URL. */
+  /** mqtt: mqtt[s]:// or ws[s]:// URL; https: http[s]:// base URL; binary: tcp:// or tls:// host and port. */
   server?: string;
   /** local: id of the iot-broker node that hosts the device. */
   broker?: string;
@@ -91,13 +93,15 @@ export interface BlynkLinkOptions {
   firmwareVersion?: string;
   /** local: IANA zone the emulation answers get/utc with. */
   timeZone?: string;
-  /** local: HTTPS API pin -> datastream name, e.g. {v1: "Temperature"}. */
+  /** local: HTTPS API pin -> datastream name, e.g. {v1: "Temperature"}; binary: the names of virtual pins. */
   pins?: Record<string, string>;
   /** local: push the stored values to the device each time it connects (hosted-types.ts `syncOnConnect`). */
   syncOnConnect?: boolean;
   redactor?: Redactor;
   /** Test and tuning overrides of the MQTT session. */
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "tls" | "stableAfterMs">;
+  /** binary: TLS, test and tuning overrides of the binary session (heartbeat, backoff, outbox). */
+  binary?: BinaryOverrides;
   /** Test and tuning overrides of the HTTP client. */
   http?: Pick<HttpClientOptions, "retries" | "backoff" | "timeoutMs" | "tls" | "random">;
   /** Events of one code waiting for Blynk's 1 s interval before more are refused; default 10. */

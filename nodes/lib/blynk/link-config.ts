@@ -3,10 +3,12 @@
  * ConfigError (transport/link-config.ts) whose key names a message of the `blynk-device.errors`
  * catalog. No Node-RED here: the node passes its config and credentials in.
  */
+import { redactUrls } from "../transport/redact.js";
 import { brokerSetting, choiceSetting, ConfigError, eachAssignment, serverSetting, settingText as text } from "../transport/link-config.js";
 import { assertDatastreamName } from "./codec.js";
 import { parsePin } from "./http-codec.js";
 import { DEFAULT_SERVERS, type BlynkConnection, type BlynkLinkOptions } from "./link-base.js";
+import { parseBinaryServer } from "./link-binary.js";
 
 /** The config node's properties as they come from the flow (anything may be missing or odd). */
 export interface BlynkDeviceProps {
@@ -23,7 +25,7 @@ export interface BlynkDeviceProps {
 
 /** Validates everything; `id` is the config node's id (the hosted device's id in local mode). */
 export function parseBlynkDevice(id: string, props: BlynkDeviceProps, credentials: { token?: unknown } | undefined): BlynkLinkOptions {
-  const connection = choiceSetting<BlynkConnection>(props.connection, ["mqtt", "https", "local"], "invalid-connection");
+  const connection = choiceSetting<BlynkConnection>(props.connection, ["mqtt", "https", "local", "binary"], "invalid-connection");
   const token = typeof credentials?.token === "string" ? credentials.token.trim() : "";
   if (token === "") throw new ConfigError("missing-token");
   if (/[\s\u0000-\u001f\u007f/?#&]/.test(token)) throw new ConfigError("invalid-token");
@@ -46,18 +48,36 @@ export function parseBlynkDevice(id: string, props: BlynkDeviceProps, credential
     if (props.syncOnConnect === true || props.syncOnConnect === "true") options.syncOnConnect = true;
     return options;
   }
+  if (connection === "binary") {
+    options.server = parseBinaryServerSetting(text(props.server));
+    const pins = parsePins(text(props.pins));
+    if (Object.keys(pins).length > 0) options.pins = pins;
+    return options;
+  }
   options.server = parseServer(connection, text(props.server));
   return options;
 }
 
+/** binary mode's server: tcp://host[:port] or tls://host[:port] (empty = Blynk.Cloud over TLS). */
+export function parseBinaryServerSetting(server: string): string {
+  if (server === "") return DEFAULT_SERVERS.binary;
+  try {
+    parseBinaryServer(server);
+  } catch {
+    throw new ConfigError(/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(server) ? "server-credentials" : "invalid-binary-server", { value: redactUrls(server) });
+  }
+  return server;
+}
+
 /** The server URL for mqtt or https mode (empty = Blynk.Cloud's GeoDNS host). */
-export function parseServer(connection: Exclude<BlynkConnection, "local">, server: string): string {
+export function parseServer(connection: "mqtt" | "https", server: string): string {
   return serverSetting(server, { kind: connection === "mqtt" ? "mqtt" : "http", fallback: DEFAULT_SERVERS[connection], key: `invalid-${connection}-server` });
 }
 
 /**
  * "V1=Temperature, V2=Humidity" (commas or line breaks) -> {v1: "Temperature", v2: "Humidity"}:
- * the pins of the self-hosted HTTPS API. Names keep inner spaces.
+ * the pins of the self-hosted HTTPS API, and the datastream names of binary mode's pins. Names
+ * keep inner spaces.
  */
 export function parsePins(spec: string): Record<string, string> {
   const pins: Record<string, string> = {};

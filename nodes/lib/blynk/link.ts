@@ -1,11 +1,12 @@
 /**
  * The flow-node-facing client API of Blynk: `createBlynkLink(options)` gives one BlynkLink for
- * a `blynk-device` config node, whatever its connection (mqtt | https | local). Flow nodes only
- * ever see BlynkLink; the modes live in link-mqtt.ts, link-https.ts and link-local.ts.
+ * a `blynk-device` config node, whatever its connection (mqtt | https | local | binary). Flow nodes only
+ * ever see BlynkLink; the modes live in link-mqtt.ts, link-https.ts, link-local.ts and link-binary.ts.
  */
 import { assertCredential, linkFor } from "../transport/device-link.js";
 import { hostBlynkDeviceHandle } from "./emulation.js";
 import type { BlynkLink, BlynkLinkOptions } from "./link-base.js";
+import { BinaryBlynkLink } from "./link-binary.js";
 import { HttpsBlynkLink } from "./link-https.js";
 import { LocalBlynkLink } from "./link-local.js";
 import { MqttBlynkLink } from "./link-mqtt.js";
@@ -20,6 +21,7 @@ const MODES = {
   https: (options: BlynkLinkOptions) => new HttpsBlynkLink(options),
   // The local link depends on the hosted-device contract only: the hosting is handed in here.
   local: (options: BlynkLinkOptions) => new LocalBlynkLink({ ...options, host: hostBlynkDeviceHandle }),
+  binary: (options: BlynkLinkOptions) => new BinaryBlynkLink(options),
 };
 
 /** Creates (does not start) the link for one device; throws TransportError "invalid" for unusable options. */

@@ -142,7 +142,7 @@ describe("DeviceLink (what every platform's link base is)", function () {
 
   const factories = [
     [() => createBlynkLink({ connection: "mqtt" }), "a Blynk device link needs the device's auth token"],
-    [() => createBlynkLink({ connection: "carrier-pigeon", token: SECRET }), 'connection must be "mqtt", "https" or "local", got "carrier-pigeon"'],
+    [() => createBlynkLink({ connection: "carrier-pigeon", token: SECRET }), 'connection must be "mqtt", "https", "local" or "binary", got "carrier-pigeon"'],
     [() => createBlynkLink({ connection: "local", token: SECRET, broker: "b" }), "local mode needs the hosted device's id"],
     [() => createThingsBoardLink({ connection: "http", token: SECRET, gateway: true }), "a ThingsBoard gateway needs mqtt"],
     [() => createThingsBoardLink({ connection: "coap", token: SECRET }), 'connection must be "mqtt", "http" or "local", got "coap"'],
