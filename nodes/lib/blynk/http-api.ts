@@ -49,7 +49,7 @@ export interface HttpApiOptions extends ApiOptions {
 }
 
 /** Rate limiters by hosted device (weak: registrations go away with their device). */
-type Limiter = (registration: HostedRegistration) => boolean;
+export type Limiter = (registration: HostedRegistration) => boolean;
 
 /** What one handler keeps across requests. */
 interface ApiState {
@@ -58,7 +58,8 @@ interface ApiState {
   now: () => number;
 }
 
-function limiter(now: () => number): Limiter {
+/** The per-device request limit of Blynk's HTTP APIs (this one and the legacy server's). */
+export function limiter(now: () => number): Limiter {
   const buckets = new WeakMap<HostedRegistration, TokenBucket>();
   return (registration) => {
     let bucket = buckets.get(registration);

@@ -40,14 +40,13 @@ import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type Api
 import type { ApiRequest } from "../transport/http-api-skeleton.js";
 import { otherRouteServes } from "../transport/http-routes.js";
 import { jsonTextTooDeep, tooDeep } from "../transport/json-limits.js";
-import { TokenBucket } from "../transport/rate-limit.js";
 import { isTimeZone, ZoneClock } from "../transport/time-zone.js";
 import { assertPropertyName, LIMITS } from "./codec.js";
 import { hostedByToken, type HostedRegistration } from "./emulation.js";
 import { valueCell } from "./history-csv.js";
 import { TIME_ZONE_META, type HostedDevice } from "./hosted-device.js";
 import { BLYNK_PLUGIN } from "./hosted-types.js";
-import { parseQuery } from "./http-api.js";
+import { limiter, parseQuery } from "./http-api.js";
 import {
   LEGACY_ERRORS, parseEmail, parseExtraPoints, parseLegacyPin, parseNotify, parseValues, routeAllows, routeFor, routeMethods, routeOf, splitPath, tokenShaped,
   type LegacyPin, type LegacyRoute,
@@ -291,18 +290,6 @@ async function handle(call: ApiCall, state: LegacyState): Promise<ApiOutcome> {
     if (refusal) return refusal;
     throw err;
   }
-}
-
-function limiter(now: () => number): (registration: HostedRegistration) => boolean {
-  const buckets = new WeakMap<HostedRegistration, TokenBucket>();
-  return (registration) => {
-    let bucket = buckets.get(registration);
-    if (!bucket) {
-      bucket = new TokenBucket({ capacity: LIMITS.requestsPerSecond, refillPerSecond: LIMITS.requestsPerSecond, now });
-      buckets.set(registration, bucket);
-    }
-    return bucket.tryTake();
-  };
 }
 
 /**
