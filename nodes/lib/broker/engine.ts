@@ -224,9 +224,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         // Announced to MQTT 5 clients; enforced for QoS 2 by the guards (aedes enforces none).
         receiveMaximum: this.#limits.maxInflightQos2,
         authenticate: (client, username, password, done) => {
-          // Before aedes restores a persistent session's subscriptions (resume-order.ts); a
-          // clean session has none to restore, and no wrapper costs it memory.
-          if (!client.clean) holdUntilReady(client, this.#limits.maxQueuedMessages);
+          // Before aedes restores a stored session's subscriptions (resume-order.ts). Whether it
+          // restores them is the Clean Start flag (an MQTT 5 client may resume with Session
+          // Expiry 0, so not `clean`); a clean start has none to restore, and no wrapper costs it memory.
+          if (!(client as unknown as ClientInternals)._cleanStart) holdUntilReady(client, this.#limits.maxQueuedMessages);
           this.#authenticate(client, username, password, done);
         },
         authorizePublish: (client, packet, done) => {

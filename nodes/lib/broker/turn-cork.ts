@@ -65,7 +65,8 @@ export function corkForTurn(target: unknown): void {
   }
   if (typeof socket.cork !== "function") return;
   socket[CORKED] = true;
-  socket[AGAIN] = false;
+  // Corked after the uncork was queued: its writes come after that uncork, so hold it one round more.
+  socket[AGAIN] = armed;
   socket.cork();
   if (corked.push(socket) === 1) setImmediate(arm);
 }
