@@ -13,6 +13,7 @@ import type { DeviceHistory, HistoryPoint, HistoryQuery } from "../broker/device
 import type { StoredJson } from "../broker/device-store.js";
 import { firstReady, trackReady } from "./redis-connection.js";
 import { RedisWritePump, type PumpBatch } from "./redis-write-pump.js";
+import { historyPointJson } from "./history-point.js";
 import { StoreError } from "./store-error.js";
 
 const STREAM_KEYS = "hist-keys";
@@ -139,16 +140,7 @@ export class RedisHistory implements DeviceHistory {
   }
 
   append(plugin: string, deviceId: string, stream: string, ts: number, value: StoredJson): void {
-    if (!Number.isFinite(ts)) throw new StoreError("invalid", this.#where, `a history point needs a time in ms (got ${String(ts)})`);
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch {
-      json = undefined; // a bigint or a cycle
-    }
-    if (json === undefined) {
-      throw new StoreError("invalid", this.#where, `a point of ${plugin} device ${deviceId} stream ${stream} is not JSON (a bigint, a cycle, a function or undefined): not stored`);
-    }
+    const json = historyPointJson(this.#where, plugin, deviceId, stream, ts, value);
     this.#pending.push({ plugin, deviceId, stream, ts: Math.round(ts), json });
     if (this.#pending.length > this.#maxPending) {
       this.#pending.splice(0, this.#pending.length - this.#maxPending);

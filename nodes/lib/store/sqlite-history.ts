@@ -12,7 +12,8 @@ import type { DeviceHistory, HistoryPoint, HistoryQuery } from "../broker/device
 import type { StoredJson } from "../broker/device-store.js";
 import type { CommitParticipant, GroupCommit } from "./group-commit.js";
 import { num, text, type Prepared, type Row } from "./sqlite-file.js";
-import { StoreError, storeErrorFrom } from "./store-error.js";
+import { historyPointJson } from "./history-point.js";
+import { storeErrorFrom } from "./store-error.js";
 
 export interface HistoryOptions {
   /** Points older than this many days are pruned; 0 (default) keeps them. */
@@ -167,16 +168,7 @@ export class SqliteHistory implements CommitParticipant {
 
   /** Records `value` at `ts` on a stream of a device; written with the next commit. A StoreError ("invalid") for a time that is not a number or a value that is not JSON. */
   append(plugin: string, deviceId: string, stream: string, ts: number, value: StoredJson): void {
-    if (!Number.isFinite(ts)) throw new StoreError("invalid", this.#commit.file.path, `a history point needs a time in ms (got ${String(ts)})`);
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch {
-      json = undefined; // a bigint or a cycle
-    }
-    if (json === undefined) {
-      throw new StoreError("invalid", this.#commit.file.path, `a point of ${plugin} device ${deviceId} stream ${stream} is not JSON (a bigint, a cycle, a function or undefined): not stored`);
-    }
+    const json = historyPointJson(this.#commit.file.path, plugin, deviceId, stream, ts, value);
     const key = streamKey(plugin, deviceId, stream);
     let s = this.#streams.get(key);
     if (s === undefined) {

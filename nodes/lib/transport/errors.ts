@@ -36,3 +36,21 @@ export function toError(value: unknown): Error {
   if (value instanceof Error) return value;
   return new Error(typeof value === "string" ? value : JSON.stringify(value));
 }
+
+/**
+ * Wraps a callback handed to a library, a socket or a timer: nothing it throws may reach the
+ * event loop; it goes to `report` instead (and if reporting throws too, it is dropped).
+ */
+export function guardCallback<A extends unknown[]>(fn: (...args: A) => void, report: (err: Error) => void): (...args: A) => void {
+  return (...args: A): void => {
+    try {
+      fn(...args);
+    } catch (err) {
+      try {
+        report(toError(err));
+      } catch {
+        // nothing left to report to
+      }
+    }
+  };
+}

@@ -5,7 +5,7 @@
  * outbox, status) lives in MqttSession; this class only speaks to MQTT.js and reports.
  */
 import { connect, type IClientOptions, type MqttClient } from "mqtt";
-import { TransportError, toError } from "./errors.js";
+import { guardCallback, TransportError, toError } from "./errors.js";
 import type { MqttTarget } from "./mqtt-options.js";
 import { describeNetworkError, reasonWords } from "./mqtt-reasons.js";
 import type { InboundMessage, QoS } from "./pubsub.js";
@@ -230,16 +230,8 @@ export class MqttConnection {
 
   /** Wraps a callback handed to MQTT.js or a timer: nothing thrown may reach the event loop. */
   #guard<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
-    return (...args: A): void => {
-      try {
-        fn(...args);
-      } catch (err) {
-        try {
-          this.#hooks.internalError(toError(err));
-        } catch {
-          // nothing left to report to
-        }
-      }
-    };
+    return guardCallback(fn, (err) => {
+      this.#hooks.internalError(err);
+    });
   }
 }

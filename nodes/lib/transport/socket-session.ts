@@ -9,7 +9,7 @@
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { Backoff, type BackoffOptions } from "./backoff.js";
-import { TransportError, toError } from "./errors.js";
+import { guardCallback, TransportError, toError } from "./errors.js";
 import { describeNetworkError } from "./mqtt-reasons.js";
 import type { LinkState, LinkStatus } from "./pubsub.js";
 import { Redactor } from "./redact.js";
@@ -344,17 +344,9 @@ export class SocketSession extends TypedEmitter<SocketSessionEvents> {
   }
 
   #guard<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
-    return (...args: A): void => {
-      try {
-        fn(...args);
-      } catch (err) {
-        try {
-          this.#warn(`internal error in the connection: ${toError(err).message}`);
-        } catch {
-          // nothing left to report to
-        }
-      }
-    };
+    return guardCallback(fn, (err) => {
+      this.#warn(`internal error in the connection: ${err.message}`);
+    });
   }
 }
 
