@@ -308,16 +308,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       return () => undefined;
     }
     this.#protocolClients.add(info, close);
-    this.#connectedCount++;
-    const { identity } = info;
-    this.#event({
-      event: "client-connected",
-      clientId: info.clientId,
-      kind: identity.kind,
-      protocolVersion: info.protocolVersion,
-      ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId, remoteAddress: info.remoteAddress }),
-    });
-    this.emit("clients", this.#connectedCount);
+    this.#clientCame(info, info.clientId);
     return () => {
       if (this.#protocolClients.delete(info)) this.#protocolClientGone(info);
     };
@@ -325,9 +316,28 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
 
   #protocolClientGone(info: ClientInfo): void {
     if (this.#isClosed()) return;
+    this.#clientLeft(info, info.clientId);
+  }
+
+  /** A client finished connecting (MQTT, or an extra protocol's login): counted and announced. */
+  #clientCame(info: ClientInfo, clientId: string): void {
+    this.#connectedCount++;
+    const { identity } = info;
+    this.#event({
+      event: "client-connected",
+      clientId,
+      kind: identity.kind,
+      protocolVersion: info.protocolVersion,
+      ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId, remoteAddress: info.remoteAddress }),
+    });
+    this.emit("clients", this.#connectedCount);
+  }
+
+  /** A connected client is gone: counted and announced. */
+  #clientLeft(info: ClientInfo, clientId: string): void {
     this.#connectedCount--;
     const { identity } = info;
-    this.#event({ event: "client-disconnected", clientId: info.clientId, kind: identity.kind, ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId }) });
+    this.#event({ event: "client-disconnected", clientId, kind: identity.kind, ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId }) });
     this.emit("clients", this.#connectedCount);
   }
 
@@ -866,16 +876,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       const info = this.#infos.get(client);
       if (!info || info.ready) return;
       info.ready = true;
-      this.#connectedCount++;
-      const { identity } = info;
-      this.#event({
-        event: "client-connected",
-        clientId: client.id,
-        kind: identity.kind,
-        protocolVersion: info.protocolVersion,
-        ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId, remoteAddress: info.remoteAddress }),
-      });
-      this.emit("clients", this.#connectedCount);
+      this.#clientCame(info, client.id);
       this.#withPlugin(info, "clientReady", (p) => p.clientReady?.(info));
       // A resumed session's subscriptions were restored without a SUBSCRIBE (no "subscribe" event).
       const restored = client.clean ? [] : Object.keys((client as unknown as ClientInternals).subscriptions);
@@ -885,15 +886,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       const info = this.#infos.get(client);
       if (!info?.ready) return;
       info.ready = false;
-      this.#connectedCount--;
-      const { identity } = info;
-      this.#event({
-        event: "client-disconnected",
-        clientId: client.id,
-        kind: identity.kind,
-        ...optional({ username: identity.username, plugin: identity.plugin, deviceId: identity.deviceId }),
-      });
-      this.emit("clients", this.#connectedCount);
+      this.#clientLeft(info, client.id);
       this.#withPlugin(info, "clientGone", (p) => p.clientGone?.(info));
     });
     aedes.on("subscribe", (subscriptions, client) => {
