@@ -57,6 +57,12 @@ export type ThingSpeakLinkEvents = DeviceLinkEvents<ThingSpeakLinkStatus, ThingS
    * authorised for a topic, which ThingSpeak answers by disconnecting).
    */
   kicked: [number];
+  /**
+   * mqtt: another thingspeak-channel (or link) of this Node-RED connects to the same server
+   * with the same client id but another username or password (said once, before any takeover):
+   * they cannot share a connection, and the server keeps one per client id.
+   */
+  conflict: [];
 };
 
 export interface ThingSpeakLinkOptions {
@@ -79,6 +85,13 @@ export interface ThingSpeakLinkOptions {
   readKey?: string;
   /** Shortest time between two updates of this channel; default 15 s (free license). */
   updateIntervalMs?: number;
+  /**
+   * local: may the device with these MQTT credentials publish to / subscribe on the hosted
+   * channel (ThingSpeak's Allow Publish / Allow Subscribe); default true. Hosted channels with
+   * the same credentials are channels of one device.
+   */
+  allowPublish?: boolean;
+  allowSubscribe?: boolean;
   /** local: labels of the hosted channel's fields. */
   fieldNames?: Partial<Record<FieldNumber, string>>;
   /** Writes waiting for the interval at most (beyond: refused); default 1000. */

@@ -10,6 +10,11 @@
  * session is already connected is told so when it starts. The first user's options (keepalive,
  * backoffs, TLS, outbox) set up the session; later users' options other than the identity are
  * not applied, since they could not be on one connection anyway.
+ *
+ * Two identities with the same server and client id but another username or password cannot
+ * share (the server would refuse one of them) and cannot both stay connected (the server keeps
+ * one connection per client id): each share of both is told once (event `conflict`), when it
+ * starts or when the other appears, before the two start taking the connection from each other.
  */
 import { createHash } from "node:crypto";
 import { TransportError } from "./errors.js";
@@ -18,11 +23,22 @@ import { MqttSession, type MqttSessionEvents, type MqttSessionOptions } from "./
 import type { InboundMessage, LinkStatus, PublishOptions, PubSub, PubSubEvents, SubscribeOptions, Subscription } from "./pubsub.js";
 import { TypedEmitter } from "./typed-emitter.js";
 
-export type SharedMqttSessionEvents = PubSubEvents & Pick<MqttSessionEvents, "connected" | "kicked">;
+export type SharedMqttSessionEvents = PubSubEvents & Pick<MqttSessionEvents, "connected" | "kicked"> & {
+  /** Another session of this process uses the same server and client id with other credentials (said once per share). */
+  conflict: [];
+};
 
 interface PoolEntry {
   readonly session: MqttSession;
   readonly users: Set<SharedMqttSession>;
+  /** Server and client id digest: entries that collide at the server have the same one. */
+  readonly clientKey: string;
+}
+
+/** Server and client id, the id as a digest (ThingSpeak's client ids are part of the credentials). */
+function clientKeyOf(options: MqttSessionOptions): string {
+  const digest = createHash("sha256").update(options.clientId ?? "").digest("hex");
+  return JSON.stringify([parseMqttUrl(options.url).url, digest]);
 }
 
 /** What a server knows a client by; the password only as a digest, so the key holds no secret. */
@@ -49,7 +65,7 @@ export class MqttSessionPool {
     let entry = this.#entries.get(key);
     if (entry === undefined) {
       // The session gets its own redactor: a user's redactor must not outlive that user's share.
-      entry = { session: new MqttSession({ ...options, redactor: undefined }), users: new Set() };
+      entry = { session: new MqttSession({ ...options, redactor: undefined }), users: new Set(), clientKey: clientKeyOf(options) };
       this.#entries.set(key, entry);
     }
     // Each user still masks the credentials in what it says itself.
@@ -60,6 +76,14 @@ export class MqttSessionPool {
     const current = entry;
     const user = new SharedMqttSession(current.session, (leaving) => this.#release(key, current, leaving));
     current.users.add(user);
+    // An empty client id is the server's to assign: no collision.
+    if ((options.clientId ?? "") !== "") {
+      const rivals = [...this.#entries.values()].filter((e) => e !== current && e.clientKey === current.clientKey);
+      if (rivals.length > 0) {
+        user.noteConflict();
+        for (const rival of rivals) for (const other of rival.users) other.noteConflict();
+      }
+    }
     return user;
   }
 
@@ -87,6 +111,8 @@ export class SharedMqttSession extends TypedEmitter<SharedMqttSessionEvents> imp
     kicked: (count: number): void => { this.emit("kicked", count); },
   };
   #started = false;
+  /** undefined: no conflict known; false: known, not yet said (not started); true: said. */
+  #conflictSaid: boolean | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(session: MqttSession, release: (leaving: SharedMqttSession) => boolean) {
@@ -116,6 +142,7 @@ export class SharedMqttSession extends TypedEmitter<SharedMqttSessionEvents> imp
     const f = this.#forward;
     s.on("status", f.status).on("warning", f.warning).on("connected", f.connected).on("kicked", f.kicked);
     const joined = s.started;
+    if (this.#conflictSaid === false) this.#sayConflict();
     s.start();
     if (!joined) return;
     this.emit("status", s.status);
@@ -161,6 +188,18 @@ export class SharedMqttSession extends TypedEmitter<SharedMqttSessionEvents> imp
     this.#closing = last ? s.close() : Promise.all(subs.map((sub) => sub.unsubscribe())).then(() => undefined, () => undefined);
     this.emit("status", this.status);
     return this.#closing;
+  }
+
+  /** The pool found another session with this server and client id but other credentials: said once, once started. */
+  noteConflict(): void {
+    if (this.#conflictSaid !== undefined || this.#closing !== undefined) return;
+    this.#conflictSaid = false;
+    if (this.#started) this.#sayConflict();
+  }
+
+  #sayConflict(): void {
+    this.#conflictSaid = true;
+    this.emit("conflict");
   }
 
   #assertOpen(): void {

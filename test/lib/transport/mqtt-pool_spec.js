@@ -103,6 +103,35 @@ describe("MqttSessionPool (one connection per identity)", function () {
     assert.deepEqual(b.connects, ["publisher", LOGIN.clientId]);
   });
 
+  it("tells every share once when another identity has the same server and client id but other credentials", async function () {
+    const b = await broker();
+    const pool = new MqttSessionPool();
+    const said = new Map();
+    const share = (name, extra) => {
+      const s = shareOf(pool, b, extra);
+      said.set(name, 0);
+      s.on("conflict", () => said.set(name, said.get(name) + 1));
+      return s;
+    };
+    const a = share("a");
+    const a2 = share("a2");
+    a.start();
+    a2.start();
+    await untilStatus(a, isConnected);
+    // Not conflicts: another client id, another server, the same identity again, an empty client id.
+    share("other-id", { clientId: "device-2", password: "another-password" }).start();
+    share("other-server", { url: b.url.replace("127.0.0.1", "localhost") }).start();
+    share("empty-1", { clientId: "" }).start();
+    share("empty-2", { clientId: "", password: "another-password" }).start();
+    assert.deepEqual([...said.values()], [0, 0, 0, 0, 0, 0]);
+    // Same client id, other password: both sides are told, the newcomer when it starts.
+    const rival = share("rival", { password: "another-password" });
+    assert.deepEqual([said.get("a"), said.get("a2"), said.get("rival")], [1, 1, 0]);
+    rival.start();
+    share("rival-2", { username: "another-user" }).start();
+    assert.deepEqual(Object.fromEntries(said), { a: 1, a2: 1, "other-id": 0, "other-server": 0, "empty-1": 0, "empty-2": 0, rival: 1, "rival-2": 1 });
+  });
+
   it("masks the credentials in each user's own redactor, not only the first one's", function () {
     const pool = new MqttSessionPool();
     const r1 = new Redactor();
