@@ -1,0 +1,145 @@
+"use strict";
+// Issue 12, ThingSpeak: one MQTT device, several channels, both roles in one real Node-RED
+// (node-red-node-test-helper). An iot-broker hosts two channels authorised for ONE set of MQTT
+// device credentials (local-mode thingspeak-channel nodes); two mqtt-mode thingspeak-channel
+// nodes with those credentials are the device. Both channels work both ways over ONE
+// connection: CONNECTs are counted from the broker's own events over every step, redeploys
+// included. No sleeps: every step waits for the message it expects.
+const assert = require("node:assert/strict");
+const helper = require("node-red-node-test-helper");
+const nodeRedPath = require("../lib/fixtures/node-red-path.js");
+const { freePort } = require("../lib/fixtures/ports.js");
+const { connect } = require("../lib/fixtures/engine.js");
+const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
+const { until } = require("../support/wait.js");
+const { withBroker, TAB, STATUS } = require("./thingspeak-helpers.js");
+const { onTab, sink, loadFlow, statusOf, inject, warningsOf, errorsOf, assertNoSecret } = require("../support/node-harness.js");
+
+helper.init(nodeRedPath);
+
+const DEVICE = { clientId: "OneDeviceClientId00001", username: "OneDeviceUsername00001", password: "OneDevicePassword000001" };
+const SECRETS = [DEVICE.password];
+
+describe("ThingSpeak: one MQTT device credential, two channels, both ways (iot-broker + mqtt-mode channels)", function () {
+  const cleanups = [];
+  beforeEach(function (done) {
+    helper.startServer(done);
+  });
+  afterEach(async function () {
+    await helper.unload();
+    while (cleanups.length > 0) await cleanups.pop()();
+    await new Promise((resolve) => helper.stopServer(resolve));
+  });
+
+  /** The hosted side: the broker (events to `ev`), channels 1001 and 2002 for DEVICE, a reader and a writer on each. */
+  function hostedSide(port, extra = {}) {
+    return [
+      onTab({ id: "b1", type: "iot-broker", name: "ThingSpeak server", port, bind: "127.0.0.1", allowAnonymous: false, persistence: "memory", wires: [["ev"]] }),
+      sink("ev"),
+      { id: "h1", type: "thingspeak-channel", name: "Hosted weather", connection: "local", broker: "b1", channelId: "1001", updateInterval: "1", ...extra.h1 },
+      { id: "h2", type: "thingspeak-channel", name: "Hosted garden", connection: "local", broker: "b1", channelId: "2002", updateInterval: "1", ...extra.h2 },
+      onTab({ id: "hs1", type: "thingspeak-field", channel: "h1", field: "", mode: "subscribe", wires: [["ho1"]] }),
+      onTab({ id: "hs2", type: "thingspeak-field", channel: "h2", field: "", mode: "subscribe", wires: [["ho2"]] }),
+      onTab({ id: "hw1", type: "thingspeak-field", channel: "h1", field: "2", mode: "write", wires: [[]] }),
+      onTab({ id: "hw2", type: "thingspeak-field", channel: "h2", field: "2", mode: "write", wires: [[]] }),
+      sink("ho1"),
+      sink("ho2"),
+    ];
+  }
+
+  /** The device side: two mqtt-mode channels with the same credentials, a writer and a subscriber on each. */
+  function deviceSide(port, name = "Weather") {
+    const server = `mqtt://127.0.0.1:${port}`;
+    return [
+      { id: "d1", type: "thingspeak-channel", name, connection: "mqtt", server, channelId: "1001", updateInterval: "1" },
+      { id: "d2", type: "thingspeak-channel", name: "Garden", connection: "mqtt", server, channelId: "2002", updateInterval: "1" },
+      onTab({ id: "dw1", type: "thingspeak-field", channel: "d1", field: "1", mode: "write", wires: [[]] }),
+      onTab({ id: "dw2", type: "thingspeak-field", channel: "d2", field: "1", mode: "write", wires: [[]] }),
+      onTab({ id: "ds1", type: "thingspeak-field", channel: "d1", field: "", mode: "subscribe", wires: [["do1"]] }),
+      onTab({ id: "ds2", type: "thingspeak-field", channel: "d2", field: "", mode: "subscribe", wires: [["do2"]] }),
+      sink("do1"),
+      sink("do2"),
+    ];
+  }
+
+  const creds = () => ({ h1: { ...DEVICE }, h2: { ...DEVICE }, d1: { ...DEVICE }, d2: { ...DEVICE } });
+  const SINKS = ["ev", "ho1", "ho2", "do1", "do2"];
+  const connectsOf = (got) => got.ev.filter((m) => m.topic === "client-connected" && m.payload.plugin === "thingspeak");
+
+  it("two channel nodes share one connection and both channels work both ways, across a redeploy of one of them", async function () {
+    const port = await freePort();
+    let got = await loadFlow(withBroker, [TAB, ...hostedSide(port), ...deviceSide(port)], creds(), SINKS);
+    for (const id of ["dw1", "dw2"]) await statusOf(helper.getNode(id), (s) => s.text === `${STATUS}connected`);
+
+    // Device -> hosted channels: each write becomes an entry of its own channel, and the device
+    // (subscribed to both) hears each entry back on the right channel node.
+    assert.equal(await inject(helper.getNode("dw1"), { payload: 11 }), undefined);
+    assert.equal(await inject(helper.getNode("dw2"), { payload: 22 }), undefined);
+    const h1 = await got.ho1.next((m) => m.payload.field1 === "11", "channel 1001's entry from the device");
+    const h2 = await got.ho2.next((m) => m.payload.field1 === "22", "channel 2002's entry from the device");
+    assert.deepEqual([h1.payload.channel_id, h2.payload.channel_id], [1001, 2002]);
+    await got.do1.next((m) => m.payload.field1 === "11", "the device hears channel 1001's entry");
+    await got.do2.next((m) => m.payload.field1 === "22", "the device hears channel 2002's entry");
+
+    // Hosted channels -> device: the flows' writes reach the one connection, each on its channel node.
+    assert.equal(await inject(helper.getNode("hw1"), { payload: 33 }), undefined);
+    assert.equal(await inject(helper.getNode("hw2"), { payload: 44 }), undefined);
+    const d1 = await got.do1.next((m) => m.payload.field2 === "33", "channel 1001's flow write at the device");
+    const d2 = await got.do2.next((m) => m.payload.field2 === "44", "channel 2002's flow write at the device");
+    assert.deepEqual([d1.payload.channel_id, d2.payload.channel_id], [1001, 2002]);
+    assert.ok(got.do1.every((m) => m.payload.channel_id === 1001) && got.do2.every((m) => m.payload.channel_id === 2002));
+    assert.equal(connectsOf(got).length, 1, "one CONNECT for both channels over all of that");
+
+    // Redeploying one device channel keeps the connection: the other one still holds it.
+    got = await loadFlow(withBroker, [TAB, ...hostedSide(port), ...deviceSide(port, "Weather 2")], creds(), SINKS, "nodes");
+    await statusOf(helper.getNode("dw1"), (s) => s.text === `${STATUS}connected`);
+    // The flows' write waits for the channel's interval (the hosted channel retries it), then reaches the re-created node.
+    assert.equal(await inject(helper.getNode("hw1"), { payload: 55 }), undefined);
+    await got.do1.next((m) => m.payload.field2 === "55", "channel 1001's entry at the re-created device node");
+    assert.equal(connectsOf(got).length, 0, "no new CONNECT after the redeploy");
+    for (const id of ["b1", "h1", "h2", "d1", "d2", "dw1", "dw2", "ds1", "ds2"]) {
+      // A flow write within the channel's interval is retried, and says so: expected, not a problem.
+      const said = [...warningsOf(helper.getNode(id)), ...errorsOf(helper.getNode(id))].filter((w) => !/\(rate-limited\)/.test(w));
+      assert.deepEqual(said, [], id);
+    }
+    assertNoSecret(SECRETS, ["b1", "h1", "h2", "d1", "d2", "dw1", "dw2", "ds1", "ds2"], got.ev);
+  });
+
+  it("two channel nodes with the same client id but another password each say so at once, by catalog key, with no secret", async function () {
+    const b = await startBareBroker();
+    cleanups.push(() => b.close());
+    const flow = [TAB, ...deviceSide(b.url.replace("mqtt://127.0.0.1:", ""))];
+    await helper.load(withBroker, flow, { d1: { ...DEVICE }, d2: { ...DEVICE, password: "AnotherPassword000001" } });
+    const said = (id) => warningsOf(helper.getNode(id)).filter((w) => w.startsWith("thingspeak-channel.warnings.credentials-conflict"));
+    await until(() => said("d1").length > 0 && said("d2").length > 0, 5000, "both channels' conflict warnings");
+    assert.deepEqual([said("d1").length, said("d2").length], [1, 1]);
+    assert.ok(said("d1")[0].includes(b.url), "names the server");
+    assertNoSecret([...SECRETS, "AnotherPassword000001"], ["d1", "d2", "dw1", "dw2"]);
+  });
+
+  it("a channel's Allow Publish / Allow Subscribe refuse the device there, and the editor's settings reach the broker", async function () {
+    const port = await freePort();
+    const hosted = hostedSide(port, { h2: { allowPublish: false, allowSubscribe: false } });
+    const got = await loadFlow(withBroker, [TAB, ...hosted], { h1: { ...DEVICE }, h2: { ...DEVICE } }, ["ev", "ho1", "ho2"]);
+    await statusOf(helper.getNode("hs2"), (s) => s.text.startsWith(STATUS) && s.fill !== "red");
+    let dev;
+    await until(async () => {
+      dev = await connect(`mqtt://127.0.0.1:${port}`, { ...DEVICE, clean: true }).catch(() => undefined);
+      return dev !== undefined;
+    }, 5000, "the hosted device to be accepted");
+    cleanups.push(() => dev.endAsync(true));
+    let granted;
+    try {
+      granted = (await dev.subscribeAsync(["channels/1001/subscribe", "channels/2002/subscribe"])).map((g) => g.qos);
+    } catch (err) {
+      if (!err.packet) throw err;
+      granted = err.packet.granted;
+    }
+    assert.deepEqual(granted, [0, 128], "Allow Subscribe is off on channel 2002");
+    dev.publish("channels/2002/publish", "field1=1");
+    dev.publish("channels/1001/publish", "field1=2");
+    await got.ho1.next((m) => m.payload.field1 === "2", "channel 1001's entry");
+    await got.ev.next((m) => m.topic === "publish-refused" && m.payload.topic === "channels/2002/publish", "the refusal on channel 2002");
+    assert.equal(got.ho2.length, 0, "nothing stored on channel 2002");
+  });
+});
