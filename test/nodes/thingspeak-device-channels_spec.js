@@ -6,16 +6,23 @@
 // connection: CONNECTs are counted from the broker's own events over every step, redeploys
 // included. No sleeps: every step waits for the message it expects.
 const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { freePort } = require("../lib/fixtures/ports.js");
 const { connect } = require("../lib/fixtures/engine.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
+const { brokers } = require("../../dist/nodes/lib/broker/index.js");
 const { until } = require("../support/wait.js");
 const { withBroker, TAB, STATUS } = require("./thingspeak-helpers.js");
 const { onTab, sink, loadFlow, statusOf, inject, warningsOf, errorsOf, assertNoSecret } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
+
+const core = (file) => require(require.resolve(`@node-red/nodes/core/${file}`, { paths: [path.dirname(nodeRedPath)] }));
+const CORE = ["common/20-inject.js", "common/21-debug.js", "common/90-comment.js"].map(core);
+const EXAMPLE = path.join(__dirname, "../../examples/thingspeak/04 - One MQTT device, two channels, both ways.json");
 
 const DEVICE = { clientId: "OneDeviceClientId00001", username: "OneDeviceUsername00001", password: "OneDevicePassword000001" };
 const SECRETS = [DEVICE.password];
@@ -115,6 +122,40 @@ describe("ThingSpeak: one MQTT device credential, two channels, both ways (iot-b
     assert.deepEqual([said("d1").length, said("d2").length], [1, 1]);
     assert.ok(said("d1")[0].includes(b.url), "names the server");
     assertNoSecret([...SECRETS, "AnotherPassword000001"], ["d1", "d2", "dw1", "dw2"]);
+  });
+
+  it("the example flow runs as shipped with one credential entered: one connection, both channels both ways", async function () {
+    const port = await freePort();
+    const flow = JSON.parse(fs.readFileSync(EXAMPLE, "utf8"));
+    const tab = { id: "ex", type: "tab", label: "example" };
+    const nodes = flow.map((n) => {
+      if (n.type === "iot-broker") return { ...n, port: String(port), bind: "127.0.0.1", z: tab.id };
+      if (n.type === "thingspeak-channel") return n.connection === "mqtt" ? { ...n, server: `mqtt://127.0.0.1:${port}` } : n;
+      // The test presses the injects itself (and the harness's RED._ cannot log a repeating inject's setup).
+      if (n.type === "inject") return { ...n, repeat: "", z: tab.id };
+      return { ...n, z: tab.id };
+    });
+    const channels = flow.filter((n) => n.type === "thingspeak-channel");
+    assert.deepEqual(channels.map((n) => `${n.connection} ${n.channelId}`).sort(), ["local 101", "local 102", "mqtt 101", "mqtt 102"]);
+    const byName = (type, name) => flow.find((n) => n.type === type && n.name === name).id;
+    const seen = {};
+    const watch = (name) => {
+      seen[name] = [];
+      helper.getNode(byName("debug", name)).on("input", (msg) => seen[name].push(msg));
+    };
+    await helper.load([...CORE, ...withBroker], [tab, ...nodes], Object.fromEntries(channels.map((c) => [c.id, { ...DEVICE }])));
+    for (const name of ["device: greenhouse entries", "device: shed entries", "hosted: greenhouse entries", "hosted: shed entries"]) watch(name);
+    const deviceChannels = new Set(channels.filter((c) => c.connection === "mqtt").map((c) => c.id));
+    const writers = flow.filter((n) => n.type === "thingspeak-field" && n.mode === "write" && deviceChannels.has(n.channel));
+    for (const w of writers) await statusOf(helper.getNode(w.id), (s) => s.text === `${STATUS}connected`);
+    // Ticks of the sensors (as the device) and presses of the set points (on the hosted side).
+    for (const name of ["greenhouse sensor", "shed sensor"]) helper.getNode(byName("inject", name)).receive({});
+    await until(() => seen["hosted: greenhouse entries"].length > 0 && seen["hosted: shed entries"].length > 0, 5000, "each sensor's entry on its hosted channel");
+    assert.deepEqual([seen["hosted: greenhouse entries"][0].payload.channel_id, seen["hosted: shed entries"][0].payload.channel_id], [101, 102]);
+    for (const name of ["greenhouse set point", "shed set point"]) helper.getNode(byName("inject", name)).receive({});
+    await until(() => seen["device: greenhouse entries"].some((m) => m.payload.field2 === "21") && seen["device: shed entries"].some((m) => m.payload.field2 === "8"), 8000, "each set point at the device, on its channel");
+    const engineClients = brokers.engine(byName("iot-broker", "ThingSpeak server"))?.clients() ?? [];
+    assert.equal(engineClients.filter((c) => c.identity.plugin === "thingspeak").length, 1, "one device connection for both channels");
   });
 
   it("a channel's Allow Publish / Allow Subscribe refuse the device there, and the editor's settings reach the broker", async function () {
