@@ -39,7 +39,7 @@ export class MqttDevice {
 
   /** What is wrong with a CONNECT that gave this device's username (every channel has the same credentials). */
   credentialsProblem(clientId: string, password: Buffer | undefined): string | undefined {
-    const first = this.#channels[0];
+    const first = this.#channels.at(0);
     return first === undefined ? "the device has no hosted channel" : first.credentialsProblem(clientId, password);
   }
 
@@ -65,11 +65,11 @@ export class MqttDevices {
   claim(hosting: ChannelHosting): () => void {
     const keys = hosting.deviceKeys();
     let device = this.#byUsername.get(keys.username);
-    const holder = device?.channels[0];
+    const holder = device?.channels.at(0);
     if (holder !== undefined && !holder.sameCredentials(hosting)) throw new DirectoryConflict(holder, DEVICE_CONFLICTS.username);
     const byClientId = this.#byClientId.get(keys.clientId);
     if (byClientId !== undefined && byClientId !== device) {
-      throw new DirectoryConflict(byClientId.channels[0] ?? hosting, DEVICE_CONFLICTS.clientId);
+      throw new DirectoryConflict(byClientId.channels.at(0) ?? hosting, DEVICE_CONFLICTS.clientId);
     }
     if (device === undefined) {
       device = new MqttDevice(hosting);
@@ -93,7 +93,7 @@ export class MqttDevices {
   find(username: string | Buffer): MqttDevice | undefined {
     const digest = tokenDigest(username);
     const device = this.#byUsername.get(digest.toString("base64"));
-    const first = device?.channels[0];
+    const first = device?.channels.at(0);
     return first !== undefined && timingSafeEqual(first.usernameDigest, digest) ? device : undefined;
   }
 }

@@ -133,7 +133,7 @@ export class ThingSpeakEmulation implements BrokerPlugin {
     const device = this.#devices.find(request.username);
     // Hosted on another broker only (or not yet on this engine): not ours to decide.
     const mine = device?.channels.filter((h) => this.#channels.get(h.id)?.hosting === h) ?? [];
-    const first = mine[0];
+    const first = mine.at(0);
     if (device === undefined || first === undefined) return undefined;
     const problem = device.credentialsProblem(request.clientId, request.password);
     if (problem !== undefined) {
