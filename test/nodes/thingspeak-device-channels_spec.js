@@ -71,10 +71,23 @@ describe("ThingSpeak: one MQTT device credential, two channels, both ways (iot-b
 
   const creds = () => ({ h1: { ...DEVICE }, h2: { ...DEVICE }, d1: { ...DEVICE }, d2: { ...DEVICE } });
   const SINKS = ["ev", "ho1", "ho2", "do1", "do2"];
-  const connectsOf = (got) => got.ev.filter((m) => m.topic === "client-connected" && m.payload.plugin === "thingspeak");
+  /** Every ThingSpeak device CONNECT the broker accepts, on its current engine and every later one (registered before the flow starts). */
+  function countConnects(brokerId) {
+    const connects = [];
+    const unuse = brokers.use(brokerId, (engine) => {
+      const on = (e) => {
+        if (e.event === "client-connected" && e.plugin === "thingspeak") connects.push(e.clientId);
+      };
+      engine.on("event", on);
+      return () => engine.off("event", on);
+    }, () => undefined);
+    cleanups.push(unuse);
+    return connects;
+  }
 
-  it("two channel nodes share one connection and both channels work both ways, across a redeploy of one of them", async function () {
+  it("two channel nodes share one connection and both channels work both ways, across a redeploy of one of them and a full deploy", async function () {
     const port = await freePort();
+    const connects = countConnects("b1");
     let got = await loadFlow(withBroker, [TAB, ...hostedSide(port), ...deviceSide(port)], creds(), SINKS);
     for (const id of ["dw1", "dw2"]) await statusOf(helper.getNode(id), (s) => s.text === `${STATUS}connected`);
 
@@ -95,7 +108,7 @@ describe("ThingSpeak: one MQTT device credential, two channels, both ways (iot-b
     const d2 = await got.do2.next((m) => m.payload.field2 === "44", "channel 2002's flow write at the device");
     assert.deepEqual([d1.payload.channel_id, d2.payload.channel_id], [1001, 2002]);
     assert.ok(got.do1.every((m) => m.payload.channel_id === 1001) && got.do2.every((m) => m.payload.channel_id === 2002));
-    assert.equal(connectsOf(got).length, 1, "one CONNECT for both channels over all of that");
+    assert.equal(connects.length, 1, "one CONNECT for both channels over all of that");
 
     // Redeploying one device channel keeps the connection: the other one still holds it.
     got = await loadFlow(withBroker, [TAB, ...hostedSide(port), ...deviceSide(port, "Weather 2")], creds(), SINKS, "nodes");
@@ -103,7 +116,17 @@ describe("ThingSpeak: one MQTT device credential, two channels, both ways (iot-b
     // The flows' write waits for the channel's interval (the hosted channel retries it), then reaches the re-created node.
     assert.equal(await inject(helper.getNode("hw1"), { payload: 55 }), undefined);
     await got.do1.next((m) => m.payload.field2 === "55", "channel 1001's entry at the re-created device node");
-    assert.equal(connectsOf(got).length, 0, "no new CONNECT after the redeploy");
+    assert.equal(connects.length, 1, "no new CONNECT after the redeploy");
+
+    // A full deploy restarts both device channels: one new CONNECT for the two (the old one is gone first), both served.
+    got = await loadFlow(withBroker, [TAB, ...hostedSide(port), ...deviceSide(port, "Weather 2")], creds(), SINKS, "full");
+    for (const id of ["dw1", "dw2"]) await statusOf(helper.getNode(id), (s) => s.text === `${STATUS}connected`);
+    assert.equal(await inject(helper.getNode("hw2"), { payload: 66 }), undefined);
+    await got.do2.next((m) => m.payload.field2 === "66", "channel 2002's entry after the full deploy");
+    assert.equal(await inject(helper.getNode("hw1"), { payload: 77 }), undefined);
+    await got.do1.next((m) => m.payload.field2 === "77", "channel 1001's entry after the full deploy");
+    assert.equal(connects.length, 2, "one new CONNECT for both channels after the full deploy");
+    assert.equal(brokers.engine("b1").clients().filter((c) => c.identity.plugin === "thingspeak").length, 1);
     for (const id of ["b1", "h1", "h2", "d1", "d2", "dw1", "dw2", "ds1", "ds2"]) {
       // A flow write within the channel's interval is retried, and says so: expected, not a problem.
       const said = [...warningsOf(helper.getNode(id)), ...errorsOf(helper.getNode(id))].filter((w) => !/\(rate-limited\)/.test(w));
