@@ -85,6 +85,8 @@ export class ThingSpeakEmulation implements BrokerPlugin {
   readonly #channels = new Map<string, ChannelRuntime>();
   /** Each connected device's channels on this engine (those it counts as connected on). */
   readonly #connections = new Map<ClientInfo, Set<ChannelRuntime>>();
+  /** The device each accepted login's namespace was made for: found again without another look-up by secret. */
+  readonly #deviceOfNamespace = new WeakMap<Namespace, MqttDevice>();
   #closed = false;
 
   /** `devices`: every hosted channel's MQTT device in this runtime (a login is one look-up by username). */
@@ -140,6 +142,8 @@ export class ThingSpeakEmulation implements BrokerPlugin {
       const names = mine.map((h) => `"${h.config.name}"`).join(", ");
       return { accept: false, returnCode: 5, reason: `not authorized for hosted ThingSpeak channel ${names}: ${problem}` };
     }
+    const namespace = this.#namespace(device);
+    this.#deviceOfNamespace.set(namespace, device);
     return {
       accept: true,
       identity: {
@@ -147,7 +151,7 @@ export class ThingSpeakEmulation implements BrokerPlugin {
         username: request.username,
         plugin: THINGSPEAK_PLUGIN,
         deviceId: first.id,
-        namespace: this.#namespace(device),
+        namespace,
         rateLimit: DEVICE_RATE_LIMIT,
       },
     };
@@ -183,8 +187,7 @@ export class ThingSpeakEmulation implements BrokerPlugin {
   }
 
   #deviceOf(info: ClientInfo): MqttDevice | undefined {
-    const username = info.identity.username;
-    return info.identity.plugin === THINGSPEAK_PLUGIN && username !== undefined ? this.#devices.find(username) : undefined;
+    return info.identity.plugin === THINGSPEAK_PLUGIN ? this.#deviceOfNamespace.get(info.identity.namespace) : undefined;
   }
 
   clientReady(info: ClientInfo): void {
