@@ -205,5 +205,17 @@ describe("ThingSpeak: one MQTT device credential, two channels, both ways (iot-b
     await got.ho1.next((m) => m.payload.field1 === "2", "channel 1001's entry");
     await got.ev.next((m) => m.topic === "publish-refused" && m.payload.topic === "channels/2002/publish", "the refusal on channel 2002");
     assert.equal(got.ho2.length, 0, "nothing stored on channel 2002");
+
+    // What the editor shows: the hosted channels of this channel's device, with their flags, and no secret.
+    const res = await helper.request().get("/thingspeak-channel/device-channels").query({ channel: "h1" }).expect(200);
+    assert.deepEqual(res.body, {
+      hosted: true,
+      channels: [
+        { id: "h1", channelId: 1001, name: "Hosted weather", allowPublish: true, allowSubscribe: true },
+        { id: "h2", channelId: 2002, name: "Hosted garden", allowPublish: false, allowSubscribe: false },
+      ],
+    });
+    assert.deepEqual((await helper.request().get("/thingspeak-channel/device-channels").query({ channel: "nope" }).expect(200)).body, { hosted: false, channels: [] });
+    assert.ok(!JSON.stringify(res.body).includes(DEVICE.password) && !JSON.stringify(res.body).includes(DEVICE.username));
   });
 });

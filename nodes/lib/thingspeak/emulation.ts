@@ -155,6 +155,33 @@ export function hostedChannelsByCredentials(clientId: string, username: string, 
   return device !== undefined && device.credentialsProblem(clientId, Buffer.from(password)) === undefined ? device.channels.map(view) : [];
 }
 
+/** A channel of a hosted MQTT device as the editor shows it: no credentials. */
+export interface DeviceChannelView {
+  id: string;
+  channelId: number;
+  name: string;
+  allowPublish: boolean;
+  allowSubscribe: boolean;
+}
+
+/**
+ * Every hosted channel whose MQTT device is the one of hosted channel `id` (itself included,
+ * oldest first), or undefined when `id` is not hosted: what the editor shows as "one device,
+ * several channels". Found through the channel, so no credential is asked for or given out.
+ */
+export function deviceChannelsOf(id: string): DeviceChannelView[] | undefined {
+  const hosting = thingSpeakChannels.find(CHANNEL_KINDS.configId, id);
+  if (hosting === undefined) return undefined;
+  const device = thingSpeakDevices.find(hosting.config.username);
+  return (device?.channels ?? [hosting]).map(({ config }) => ({
+    id: config.id,
+    channelId: config.channelId,
+    name: config.name,
+    allowPublish: config.allowPublish !== false,
+    allowSubscribe: config.allowSubscribe !== false,
+  }));
+}
+
 export interface HostedEntriesQuery {
   /** Only entries with a larger entry_id (those a reader has not seen yet). */
   afterEntryId?: number;
