@@ -1,4 +1,5 @@
 "use strict";
+/* global RED, window */
 // The thingspeak-channel dialog in Node-RED's real editor (chromium, playwright-core) for a
 // hosted channel whose MQTT device is also authorised for another hosted channel: it shows the
 // device's flags (The device may: publish / subscribe) and, as deployed, the other channel of
