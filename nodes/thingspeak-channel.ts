@@ -30,8 +30,8 @@ export = function (RED: NodeAPI): void {
         link.on("kicked", (count) => {
           node.warn(RED._("thingspeak-channel.warnings.client-id-conflict", { count: String(count), server: settings.server ?? "" }));
         });
-        link.on("conflict", () => {
-          node.warn(RED._("thingspeak-channel.warnings.credentials-conflict", { server: settings.server ?? "" }));
+        link.on("conflict", (why) => {
+          node.warn(RED._(`thingspeak-channel.warnings.${why}-conflict`, { server: settings.server ?? "" }));
         });
       },
       mount: mountRestApi,

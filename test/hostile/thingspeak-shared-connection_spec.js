@@ -110,13 +110,20 @@ describe("hostile: ThingSpeak channels of one MQTT device (shared connection)", 
     const b = await broker();
     const conflicts = [];
     const a = channel(b, 6001);
-    a.l.on("conflict", () => conflicts.push("a"));
+    a.l.on("conflict", (why) => conflicts.push(`a ${why}`));
     a.l.start();
     const other = channel(b, 6002, { ...DEVICE, password: "OtherPassword0001" });
-    other.l.on("conflict", () => conflicts.push("other"));
-    assert.deepEqual(conflicts, ["a"], "the running channel hears of the newcomer at once");
+    other.l.on("conflict", (why) => conflicts.push(`other ${why}`));
+    assert.deepEqual(conflicts, ["a credentials"], "the running channel hears of the newcomer at once");
     other.l.start();
-    assert.deepEqual(conflicts, ["a", "other"]);
+    assert.deepEqual(conflicts, ["a credentials", "other credentials"]);
+    // The same device on another port of the same host (ThingSpeak's 1883 and 8883: one broker).
+    const tls = createThingSpeakLink({ connection: "mqtt", id: "c6003", channelId: 6003, server: b.url.replace(/:\d+$/, ":8883"), ...DEVICE, mqtt: { reconnect: FAST } });
+    cleanups.push(() => tls.close());
+    tls.on("conflict", (why) => conflicts.push(`tls ${why}`));
+    tls.start();
+    assert.deepEqual(conflicts, ["a credentials", "other credentials", "tls endpoint"]);
+    assert.match(catalog["thingspeak-channel"].warnings["endpoint-conflict"], /__server__/);
     const text = catalog["thingspeak-channel"].warnings["credentials-conflict"];
     assert.match(text, /__server__/);
     assert.match(text, /same MQTT device Client ID but another Username or Password/);

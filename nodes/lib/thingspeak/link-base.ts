@@ -10,6 +10,7 @@ import type { BackoffOptions } from "../transport/backoff.js";
 import { DeviceLink, type DeviceLinkApi, type DeviceLinkEvents } from "../transport/device-link.js";
 import { toError } from "../transport/errors.js";
 import type { HttpClientOptions } from "../transport/http-client.js";
+import type { MqttConflict } from "../transport/mqtt-pool.js";
 import type { MqttSessionOptions } from "../transport/mqtt-session.js";
 import type { LinkStatus } from "../transport/pubsub.js";
 import type { BucketTimers } from "../transport/rate-limit.js";
@@ -58,11 +59,12 @@ export type ThingSpeakLinkEvents = DeviceLinkEvents<ThingSpeakLinkStatus, ThingS
    */
   kicked: [number];
   /**
-   * mqtt: another thingspeak-channel (or link) of this Node-RED connects to the same server
-   * with the same client id but another username or password (said once, before any takeover):
-   * they cannot share a connection, and the server keeps one per client id.
+   * mqtt: another thingspeak-channel (or link) of this Node-RED connects with the same client id
+   * to the same server with another username or password ("credentials"), or to another port or
+   * scheme of the same host ("endpoint"); said once, before any takeover: they cannot share a
+   * connection, and the server keeps one per client id.
    */
-  conflict: [];
+  conflict: [MqttConflict];
 };
 
 export interface ThingSpeakLinkOptions {

@@ -45,8 +45,8 @@ export class MqttThingSpeakLink extends ThingSpeakLinkBase {
       ...options.mqtt,
     });
     this.follow(this.#session, () => { this.setReady(true); });
-    this.#session.on("conflict", () => {
-      this.emit("conflict");
+    this.#session.on("conflict", (why) => {
+      this.emit("conflict", why);
     });
   }
 

@@ -103,14 +103,14 @@ describe("MqttSessionPool (one connection per identity)", function () {
     assert.deepEqual(b.connects, ["publisher", LOGIN.clientId]);
   });
 
-  it("tells every share once when another identity has the same server and client id but other credentials", async function () {
+  it("tells every share once when another identity has the same client id on the same host: other credentials, or another port", async function () {
     const b = await broker();
     const pool = new MqttSessionPool();
     const said = new Map();
     const share = (name, extra) => {
       const s = shareOf(pool, b, extra);
-      said.set(name, 0);
-      s.on("conflict", () => said.set(name, said.get(name) + 1));
+      said.set(name, []);
+      s.on("conflict", (why) => said.get(name).push(why));
       return s;
     };
     const a = share("a");
@@ -118,18 +118,24 @@ describe("MqttSessionPool (one connection per identity)", function () {
     a.start();
     a2.start();
     await untilStatus(a, isConnected);
-    // Not conflicts: another client id, another server, the same identity again, an empty client id.
+    // Not conflicts: another client id, another host name, the same identity again, an empty client id.
     share("other-id", { clientId: "device-2", password: "another-password" }).start();
-    share("other-server", { url: b.url.replace("127.0.0.1", "localhost") }).start();
+    share("other-host", { url: b.url.replace("127.0.0.1", "localhost") }).start();
     share("empty-1", { clientId: "" }).start();
     share("empty-2", { clientId: "", password: "another-password" }).start();
-    assert.deepEqual([...said.values()], [0, 0, 0, 0, 0, 0]);
+    assert.ok([...said.values()].every((w) => w.length === 0));
     // Same client id, other password: both sides are told, the newcomer when it starts.
     const rival = share("rival", { password: "another-password" });
-    assert.deepEqual([said.get("a"), said.get("a2"), said.get("rival")], [1, 1, 0]);
+    assert.deepEqual([said.get("a"), said.get("a2"), said.get("rival")], [["credentials"], ["credentials"], []]);
     rival.start();
     share("rival-2", { username: "another-user" }).start();
-    assert.deepEqual(Object.fromEntries(said), { a: 1, a2: 1, "other-id": 0, "other-server": 0, "empty-1": 0, "empty-2": 0, rival: 1, "rival-2": 1 });
+    // Same host and login on another port (ThingSpeak's 1883 and 8883 are one broker): an endpoint conflict.
+    const port = share("other-port", { url: `${b.url.replace(/:\d+$/, "")}:1` });
+    port.start();
+    assert.deepEqual(Object.fromEntries(said), {
+      a: ["credentials"], a2: ["credentials"], "other-id": [], "other-host": [], "empty-1": [], "empty-2": [],
+      rival: ["credentials"], "rival-2": ["credentials"], "other-port": ["endpoint"],
+    });
   });
 
   it("masks the credentials in each user's own redactor, not only the first one's", function () {
