@@ -3,6 +3,7 @@ import { createThingSpeakLink, type ThingSpeakLink, type ThingSpeakLinkOptions }
 import { parseThingSpeakChannel, type ThingSpeakChannelProps } from "./lib/thingspeak/link-config.js";
 import type { ThingSpeakChannelHandle } from "./lib/thingspeak/link-user.js";
 import { thingSpeakRestApi } from "./lib/thingspeak/rest-api.js";
+import { deviceChannelsOf } from "./lib/thingspeak/emulation.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
 
 interface ThingSpeakChannelDef extends NodeDef, Omit<ThingSpeakChannelProps, "name"> {}
@@ -29,6 +30,9 @@ export = function (RED: NodeAPI): void {
         link.on("kicked", (count) => {
           node.warn(RED._("thingspeak-channel.warnings.client-id-conflict", { count: String(count), server: settings.server ?? "" }));
         });
+        link.on("conflict", (why) => {
+          node.warn(RED._(`thingspeak-channel.warnings.${why}-conflict`, { server: settings.server ?? "" }));
+        });
       },
       mount: mountRestApi,
     });
@@ -42,6 +46,14 @@ export = function (RED: NodeAPI): void {
 
   // Also follows redeploys for hosted channels; the REST API is mounted by the first local one.
   const mountRestApi = hostingRuntime(RED, (app, authThrottle) => app.use(thingSpeakRestApi({ authThrottle })));
+
+  // The editor's "one device, several channels" line: the deployed hosted channels of this channel's MQTT device (no secrets).
+  RED.httpAdmin.get("/thingspeak-channel/device-channels", RED.auth.needsPermission("thingspeak-channel.read"), (req, res) => {
+    res.set("Cache-Control", "no-store");
+    const id: unknown = (req.query as Record<string, unknown>).channel;
+    const channels = typeof id === "string" && id !== "" ? deviceChannelsOf(id) : undefined;
+    res.json({ hosted: channels !== undefined, channels: channels ?? [] });
+  });
 
   RED.nodes.registerType<ThingSpeakChannelNode, ThingSpeakChannelDef, object, ThingSpeakCredentials>("thingspeak-channel", ThingSpeakChannelNode, {
     credentials: {

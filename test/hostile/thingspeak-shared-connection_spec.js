@@ -6,6 +6,7 @@
 // Real aedes over loopback, CONNECTs counted at the broker; no sleeps.
 const assert = require("node:assert/strict");
 const { createThingSpeakLink } = require("../../dist/nodes/lib/thingspeak/link.js");
+const { createThingsBoardLink } = require("../../dist/nodes/lib/thingsboard/link.js");
 const catalog = require("../../locales/en-US/thingspeak-channel.json");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { connect } = require("../lib/fixtures/engine.js");
@@ -105,6 +106,61 @@ describe("hostile: ThingSpeak channels of one MQTT device (shared connection)", 
     assert.equal(b.of(DEVICE.clientId), 2, "one reconnect for both channels");
   });
 
+  it("two credential sets on one client id: each channel is told before connecting, as a conflict", async function () {
+    const b = await broker();
+    const conflicts = [];
+    const a = channel(b, 6001);
+    a.l.on("conflict", (why) => conflicts.push(`a ${why}`));
+    a.l.start();
+    const other = channel(b, 6002, { ...DEVICE, password: "OtherPassword0001" });
+    other.l.on("conflict", (why) => conflicts.push(`other ${why}`));
+    assert.deepEqual(conflicts, ["a credentials"], "the running channel hears of the newcomer at once");
+    other.l.start();
+    assert.deepEqual(conflicts, ["a credentials", "other credentials"]);
+    // The same device on another port of the same host (ThingSpeak's 1883 and 8883: one broker).
+    const tls = createThingSpeakLink({ connection: "mqtt", id: "c6003", channelId: 6003, server: b.url.replace(/:\d+$/, ":8883"), ...DEVICE, mqtt: { reconnect: FAST } });
+    cleanups.push(() => tls.close());
+    tls.on("conflict", (why) => conflicts.push(`tls ${why}`));
+    tls.start();
+    assert.deepEqual(conflicts, ["a credentials", "other credentials", "tls endpoint"]);
+    assert.match(catalog["thingspeak-channel"].warnings["endpoint-conflict"], /__server__/);
+    const text = catalog["thingspeak-channel"].warnings["credentials-conflict"];
+    assert.match(text, /__server__/);
+    assert.match(text, /same MQTT device Client ID but another Username or Password/);
+  });
+
+  it("a reconnect storm is said once by any platform's MQTT link (ThingsBoard here), with no secret", async function () {
+    const b = await broker();
+    const login = { clientId: "TbStormClient01", username: "TbStormUser01", password: "TbStormPassword01" };
+    const l = createThingsBoardLink({ connection: "mqtt", id: "tb1", name: "Pump", server: b.url, token: "placeholder-token-0001", basic: login, mqtt: { reconnect: FAST } });
+    cleanups.push(() => l.close());
+    const warnings = [];
+    l.on("warning", (w) => warnings.push(w));
+    // Another client with the same client id connects whenever the link did.
+    let intruding = true;
+    const intruders = [];
+    cleanups.push(() => Promise.all(intruders.map((c) => c.endAsync(true))));
+    // The intruder's own arrival is the next one after the link's: skipped.
+    let intruderNext = false;
+    b.aedes.on("client", (c) => {
+      if (c.id !== login.clientId) return;
+      if (intruderNext) {
+        intruderNext = false;
+        return;
+      }
+      if (!intruding) return;
+      intruderNext = true;
+      connect(b.url, { clientId: login.clientId, reconnectPeriod: 0 }).then((c2) => intruders.push(c2), () => undefined);
+    });
+    l.start();
+    await until(() => warnings.some((w) => w.includes("times in a row")), 8000, "the storm warning");
+    intruding = false;
+    const storm = warnings.filter((w) => w.includes("times in a row"));
+    assert.equal(storm.length, 1);
+    assert.match(storm[0], /dropped the connection 3 times in a row .* same client id/);
+    assert.ok(!JSON.stringify(warnings).includes(login.password));
+  });
+
   it("two credential sets on one client id: each channel says once that it keeps being taken over", async function () {
     const b = await broker();
     const a = channel(b, 5001);
@@ -117,6 +173,7 @@ describe("hostile: ThingSpeak channels of one MQTT device (shared connection)", 
     await until(() => b.of(DEVICE.clientId) >= seen + 10, 5000, "ten more takeovers");
     assert.deepEqual([a.kicked, other.kicked], [[3], [3]]);
     const text = catalog["thingspeak-channel"].warnings["client-id-conflict"];
+    assert.deepEqual([a.warnings, other.warnings], [[], []], "said with the channel's own key, not as a plain warning too");
     assert.match(text, /__count__/);
     assert.match(text, /same MQTT device Client ID/);
   });

@@ -14,16 +14,20 @@
  *   settings). While the broker is not running, REST reads and writes still work on the feed;
  *   entries written then reach no subscriber (none can be connected), and the flows' writes
  *   are refused as "network" (the link retries them once the broker runs).
- * - Config node ids, channel ids, MQTT usernames and write keys identify one hosted channel in
- *   this runtime (`thingSpeakChannels`; the REST API serves every broker's channels on one HTTP
- *   server): a second channel reusing one of them is not hosted, and `onError` says why.
+ * - Config node ids, channel ids and write keys identify one hosted channel in this runtime
+ *   (`thingSpeakChannels`; the REST API serves every broker's channels on one HTTP server): a
+ *   second channel reusing one of them is not hosted, and `onError` says why. MQTT device
+ *   credentials may be shared by several channels (one device, several channels:
+ *   hosted-devices.ts), but only whole: the same username with another client id or password,
+ *   or the same client id with another username, is refused the same way.
  */
 import { DirectoryConflict, HostedDirectory, hostDevice, unhostOf, type DirectoryKey } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { createdAtMs, type CreatedAt, type FeedEntry } from "./codec.js";
 import { ChannelRuntime } from "./channel-runtime.js";
 import { ChannelHosting, checkChannel } from "./hosted-channel.js";
-import { ThingSpeakEmulation, USERNAME_KIND } from "./hosted-plugin.js";
+import { DEVICE_CONFLICTS, MqttDevices } from "./hosted-devices.js";
+import { ThingSpeakEmulation } from "./hosted-plugin.js";
 import { feedEntries, lastEntryId } from "./hosted-state.js";
 import { THINGSPEAK_PLUGIN, hostedTopics, type HostedChannel, type HostedChannelHandle, type HostedChannelView, type HostOptions, type WriteResult } from "./hosted-types.js";
 import { selectEntries } from "./rest-server.js";
@@ -31,16 +35,18 @@ import { selectEntries } from "./rest-server.js";
 export { hostedTopics, type HostedChannel, type HostedChannelHandle, type HostedChannelView, type HostOptions, type WriteResult };
 
 /** The kinds of credentials (and ids) a hosted channel holds in the directory. */
-export const CHANNEL_KINDS = { configId: "config id", channelId: "channel id", username: USERNAME_KIND, writeKey: "write API key" } as const;
+export const CHANNEL_KINDS = { configId: "config id", channelId: "channel id", writeKey: "write API key" } as const;
 
-/** Every hosted channel of this runtime, across brokers, by its ids and credentials (the REST API and the plugins' logins look here). */
+/** Every hosted channel of this runtime, across brokers, by its ids and write key (the REST API looks here). */
 export const thingSpeakChannels = new HostedDirectory<ChannelHosting>();
+
+/** Every hosted channel's MQTT device, across brokers (the plugins' logins look here): one device may have several channels. */
+export const thingSpeakDevices = new MqttDevices();
 
 function keysOf(config: HostedChannel): DirectoryKey[] {
   return [
     { kind: CHANNEL_KINDS.configId, value: config.id },
     { kind: CHANNEL_KINDS.channelId, value: String(config.channelId) },
-    { kind: CHANNEL_KINDS.username, value: config.username, secret: true },
     { kind: CHANNEL_KINDS.writeKey, value: config.writeKey ?? "", secret: true },
   ];
 }
@@ -52,8 +58,10 @@ function clash(kind: string, config: HostedChannel): string {
       return "is hosted already";
     case CHANNEL_KINDS.channelId:
       return `has channel id ${config.channelId} too`;
-    case CHANNEL_KINDS.username:
-      return "uses the same MQTT username";
+    case DEVICE_CONFLICTS.username:
+      return "uses the same MQTT username with another client id or password (channels of one MQTT device give the same three credentials)";
+    case DEVICE_CONFLICTS.clientId:
+      return "uses the same MQTT client id with another username (the broker keeps one connection per client id)";
     default:
       return "uses the same write API key";
   }
@@ -63,7 +71,17 @@ function clash(kind: string, config: HostedChannel): string {
 function claim(hosting: ChannelHosting): () => void {
   const { config } = hosting;
   try {
-    return thingSpeakChannels.claim(hosting, keysOf(config));
+    const release = thingSpeakChannels.claim(hosting, keysOf(config));
+    try {
+      const releaseDevice = thingSpeakDevices.claim(hosting);
+      return () => {
+        releaseDevice();
+        release();
+      };
+    } catch (err) {
+      release();
+      throw err;
+    }
   } catch (err) {
     if (!(err instanceof DirectoryConflict)) throw err;
     const other = (err as DirectoryConflict<ChannelHosting>).holder;
@@ -91,7 +109,7 @@ export function hostThingSpeakDevice(brokerId: string, channel: HostedChannel, o
         const hosting = new ChannelHosting(checkChannel(channel), brokerId, options.now ?? Date.now, runtime);
         return { claimed: hosting, release: claim(hosting) };
       },
-      create: (engine) => new ThingSpeakEmulation(engine, thingSpeakChannels),
+      create: (engine) => new ThingSpeakEmulation(engine, thingSpeakDevices),
       // The feed the hosting keeps while no broker runs: the link reads it, as REST clients do.
       offlineStore: (hosting) => hosting.store(),
     },
@@ -126,11 +144,42 @@ export function hostedChannel(id: string): HostedChannelView | undefined {
   return hosting === undefined ? undefined : view(hosting);
 }
 
-/** The hosted channel whose MQTT device credentials are exactly these (password compared in constant time). */
+/** The first hosted channel whose MQTT device credentials are exactly these (password compared in constant time). */
 export function hostedByCredentials(clientId: string, username: string, password: string): HostedChannelView | undefined {
-  // Usernames are unique (see hostThingSpeakDevice): this is the only candidate.
-  const hosting = thingSpeakChannels.find(CHANNEL_KINDS.username, username);
-  return hosting !== undefined && hosting.credentialsProblem(clientId, Buffer.from(password)) === undefined ? view(hosting) : undefined;
+  return hostedChannelsByCredentials(clientId, username, password)[0];
+}
+
+/** Every hosted channel that accepts these MQTT device credentials (one device, several channels), oldest first. */
+export function hostedChannelsByCredentials(clientId: string, username: string, password: string): HostedChannelView[] {
+  const device = thingSpeakDevices.find(username);
+  return device !== undefined && device.credentialsProblem(clientId, Buffer.from(password)) === undefined ? device.channels.map(view) : [];
+}
+
+/** A channel of a hosted MQTT device as the editor shows it: no credentials. */
+export interface DeviceChannelView {
+  id: string;
+  channelId: number;
+  name: string;
+  allowPublish: boolean;
+  allowSubscribe: boolean;
+}
+
+/**
+ * Every hosted channel whose MQTT device is the one of hosted channel `id` (itself included,
+ * oldest first), or undefined when `id` is not hosted: what the editor shows as "one device,
+ * several channels". Found through the channel, so no credential is asked for or given out.
+ */
+export function deviceChannelsOf(id: string): DeviceChannelView[] | undefined {
+  const hosting = thingSpeakChannels.find(CHANNEL_KINDS.configId, id);
+  if (hosting === undefined) return undefined;
+  const device = thingSpeakDevices.find(hosting.config.username);
+  return (device?.channels ?? [hosting]).map(({ config }) => ({
+    id: config.id,
+    channelId: config.channelId,
+    name: config.name,
+    allowPublish: config.allowPublish !== false,
+    allowSubscribe: config.allowSubscribe !== false,
+  }));
 }
 
 export interface HostedEntriesQuery {

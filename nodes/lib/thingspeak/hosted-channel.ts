@@ -68,6 +68,12 @@ export function checkChannel(channel: HostedChannel): HostedChannel {
     fieldNames,
     storeLimit: limit,
   };
+  // Allow Publish / Allow Subscribe of the device (ThingSpeak's device dialog): both unless set false.
+  for (const flag of ["allowPublish", "allowSubscribe"] as const) {
+    const value = c[flag];
+    if (value !== undefined && typeof value !== "boolean") throw new TypeError(`hosted ThingSpeak channel "${name}": ${flag} must be true or false`);
+    checked[flag] = value !== false;
+  }
   const writeKey = optionalSecret(c.writeKey, "write API key", name);
   const readKey = optionalSecret(c.readKey, "read API key", name);
   if (writeKey !== undefined) checked.writeKey = writeKey;
@@ -90,6 +96,7 @@ export class ChannelHosting {
   readonly config: Readonly<HostedChannel>;
   readonly brokerId: string;
   readonly readDigest: Buffer | undefined;
+  readonly usernameDigest: Buffer;
   readonly #passwordDigest: Buffer;
   readonly #clientIdDigest: Buffer;
   readonly #now: () => number;
@@ -104,6 +111,7 @@ export class ChannelHosting {
   constructor(config: HostedChannel, brokerId: string, now: () => number, running: () => RunningChannel | undefined) {
     this.config = config;
     this.brokerId = brokerId;
+    this.usernameDigest = tokenDigest(config.username);
     this.#passwordDigest = tokenDigest(config.password);
     this.#clientIdDigest = tokenDigest(config.clientId);
     this.readDigest = config.readKey === undefined ? undefined : tokenDigest(config.readKey);
@@ -201,22 +209,38 @@ export class ChannelHosting {
     return undefined;
   }
 
+  /** Where hosted-devices.ts indexes this channel's MQTT device (digests, base64: no secret). */
+  deviceKeys(): { username: string; clientId: string } {
+    return { username: this.usernameDigest.toString("base64"), clientId: this.#clientIdDigest.toString("base64") };
+  }
+
+  /** Whether `other` accepts the same MQTT device credentials (the same device). */
+  sameCredentials(other: ChannelHosting): boolean {
+    // All three compared always: the time taken does not tell which one differs.
+    const results = [
+      timingSafeEqual(this.usernameDigest, other.usernameDigest),
+      timingSafeEqual(this.#clientIdDigest, other.#clientIdDigest),
+      timingSafeEqual(this.#passwordDigest, other.#passwordDigest),
+    ];
+    return results.every(Boolean);
+  }
+
   /** Whether `key` may read this channel (a public channel: every key, or none). */
   mayRead(key: string | undefined): boolean {
     if (this.readDigest === undefined) return true;
     return key !== undefined && matches(this.readDigest, key);
   }
 
-  /** A device-relative topic this channel's devices may publish: its own publish topics. */
+  /** A device-relative topic this channel's device may publish: its own publish topics, unless Allow Publish is off. */
   canPublish = (topic: string): boolean => {
     const parsed = parseTopic(topic);
-    return parsed?.channelId === this.config.channelId && (parsed.kind === "publish" || parsed.kind === "publish-field");
+    return this.config.allowPublish !== false && parsed?.channelId === this.config.channelId && (parsed.kind === "publish" || parsed.kind === "publish-field");
   };
 
-  /** A filter this channel's devices may subscribe to: `subscribe`, `subscribe/fields/fieldN` or `/+` of its own channel. */
+  /** A filter this channel's device may subscribe to (`subscribe`, `subscribe/fields/fieldN` or `/+` of its own channel), unless Allow Subscribe is off. */
   canSubscribe = (filter: string): boolean => {
     const parsed = parseTopic(filter);
-    return parsed?.channelId === this.config.channelId && (parsed.kind === "subscribe" || parsed.kind === "subscribe-field");
+    return this.config.allowSubscribe !== false && parsed?.channelId === this.config.channelId && (parsed.kind === "subscribe" || parsed.kind === "subscribe-field");
   };
 
   /** The channel as REST answers describe it. */

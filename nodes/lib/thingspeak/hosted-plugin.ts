@@ -15,12 +15,20 @@
  *   An empty client id never matches: ThingSpeak credentials include the client id.
  * - Several devices with the same credentials share the client id, so MQTT's session takeover
  *   applies: the newest connection stays, the older one is closed. At most one device per
- *   hosted channel is connected.
- * - A hosted channel's credentials authorise exactly its own channel id: publish to
- *   `channels/<id>/publish[/fields/fieldN]`, subscribe to `channels/<id>/subscribe`,
- *   `.../subscribe/fields/fieldN` and `.../subscribe/fields/+`. Anything else is refused by the
- *   namespace: publishes dropped with a `publish-refused` event (MQTT 5: PUBACK 0x87), SUBACK
- *   0x80. A device's publishes land under `hostedTopics.up(id)` as published.
+ *   set of credentials is connected.
+ * - One MQTT device, several channels (hosted-devices.ts): the credentials authorise every
+ *   hosted channel that gives them, on this engine, each as its Allow Publish / Allow Subscribe
+ *   say: publish to `channels/<id>/publish[/fields/fieldN]`, subscribe to
+ *   `channels/<id>/subscribe`, `.../subscribe/fields/fieldN` and `.../subscribe/fields/+`.
+ *   Anything else is refused by the namespace: publishes dropped with a `publish-refused` event
+ *   (MQTT 5: PUBACK 0x87), SUBACK 0x80; the device stays connected (what ThingSpeak does with a
+ *   publish to a channel the device may not publish to is UNCONFIRMED; a disconnect would make
+ *   a device that publishes to one wrong channel lose the others too). A publish to channel
+ *   <id> lands under `hostedTopics.up(<its config id>)` as published. The device counts as
+ *   connected on each of its channels (the channels' `online`); a channel hosted while the
+ *   device is connected takes it at once, and unhosting a channel disconnects its device (it
+ *   reconnects with what its credentials allow now). Its broker events name the first of its
+ *   channels as the deviceId.
  * - QoS: ThingSpeak documents QoS 0 only. QoS 1/2 publishes are accepted (acknowledged by the
  *   broker) and stored like QoS 0 ones rather than refused; entries always go out at QoS 0.
  * - Over-rate: an update within `updateIntervalMs` of the last stored one (device, REST or
@@ -34,11 +42,12 @@
  * - Dropped device publishes are reported as one plugin-error event, then as summaries on the
  *   channel's report (once a minute).
  */
-import { deviceNamespace, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type HostedDirectory, type LocalClient, type PublishedMessage, type RateLimit } from "../broker/index.js";
+import { INTERNAL_PREFIX, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type Namespace, type PublishedMessage, type RateLimit } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { assertMessageSize, parseFieldPayload, parseTopic, parseUpdateForm, toFieldNumber, type ChannelUpdate } from "./codec.js";
 import { ChannelRuntime, type Outgoing } from "./channel-runtime.js";
 import type { ChannelHosting } from "./hosted-channel.js";
+import type { MqttDevice, MqttDevices } from "./hosted-devices.js";
 import { refusalOf } from "./hosted-store.js";
 import { THINGSPEAK_PLUGIN, hostedTopics, type WriteResult } from "./hosted-types.js";
 
@@ -49,8 +58,15 @@ import { THINGSPEAK_PLUGIN, hostedTopics, type WriteResult } from "./hosted-type
  */
 const DEVICE_RATE_LIMIT: RateLimit = { perSecond: 8, burst: 16 };
 
-/** The directory entry kind of MQTT usernames (secret: part of the device credentials). */
-export const USERNAME_KIND = "MQTT username";
+/** `$iot/thingspeak/`: where every hosted channel's internal topics start (hostedTopics). */
+const PLUGIN_PREFIX = `${INTERNAL_PREFIX}${THINGSPEAK_PLUGIN}/`;
+
+/** The config id in an internal topic `$iot/thingspeak/<id>/...`, or undefined. */
+function configIdOf(topic: string): string | undefined {
+  if (!topic.startsWith(PLUGIN_PREFIX)) return undefined;
+  const end = topic.indexOf("/", PLUGIN_PREFIX.length);
+  return end < 0 ? undefined : topic.slice(PLUGIN_PREFIX.length, end);
+}
 
 /** A device's publish (device-relative topic) -> its update. Throws TransportError. */
 export function updateOf(kind: "publish" | "publish-field", payload: Buffer, field?: number): ChannelUpdate {
@@ -64,15 +80,19 @@ export function updateOf(kind: "publish" | "publish-field", payload: Buffer, fie
 export class ThingSpeakEmulation implements BrokerPlugin {
   readonly name = THINGSPEAK_PLUGIN;
   readonly #engine: BrokerEngine;
-  readonly #directory: HostedDirectory<ChannelHosting>;
+  readonly #devices: MqttDevices;
   readonly #client: LocalClient;
   readonly #channels = new Map<string, ChannelRuntime>();
+  /** Each connected device's channels on this engine (those it counts as connected on). */
+  readonly #connections = new Map<ClientInfo, Set<ChannelRuntime>>();
+  /** The device each accepted login's namespace was made for: found again without another look-up by secret. */
+  readonly #deviceOfNamespace = new WeakMap<Namespace, MqttDevice>();
   #closed = false;
 
-  /** `directory`: every hosted channel of this runtime (a login is one look-up by username). */
-  constructor(engine: BrokerEngine, directory: HostedDirectory<ChannelHosting>) {
+  /** `devices`: every hosted channel's MQTT device in this runtime (a login is one look-up by username). */
+  constructor(engine: BrokerEngine, devices: MqttDevices) {
     this.#engine = engine;
-    this.#directory = directory;
+    this.#devices = devices;
     this.#client = engine.createLocalClient();
   }
 
@@ -83,6 +103,14 @@ export class ThingSpeakEmulation implements BrokerPlugin {
     const store = this.#engine.deviceStores.open(THINGSPEAK_PLUGIN, hosting.id);
     const runtime = new ChannelRuntime(hosting, store, report, (r, messages) => this.#deliver(r, messages), this.#engine.history);
     this.#channels.set(hosting.id, runtime);
+    // A device of this channel already connected (for its other channels) has it now too.
+    const device = this.#devices.find(hosting.config.username);
+    for (const [info, runtimes] of this.#connections) {
+      if (device !== undefined && this.#deviceOf(info) === device) {
+        runtimes.add(runtime);
+        runtime.clientReady(info);
+      }
+    }
     return runtime;
   }
 
@@ -93,7 +121,9 @@ export class ThingSpeakEmulation implements BrokerPlugin {
     this.#channels.delete(id);
     runtime.close();
     this.#engine.deviceStores.close(THINGSPEAK_PLUGIN, id);
-    this.#engine.disconnectClients((info) => info.identity.plugin === THINGSPEAK_PLUGIN && info.identity.deviceId === id);
+    const affected = new Set<ClientInfo>();
+    for (const [info, runtimes] of this.#connections) if (runtimes.delete(runtime)) affected.add(info);
+    this.#engine.disconnectClients((info) => affected.has(info) || (info.identity.plugin === THINGSPEAK_PLUGIN && info.identity.deviceId === id));
     if (this.#channels.size === 0) {
       this.#closed = true;
       this.#client.close().catch(() => undefined); // closing an in-process client cannot fail in a way worth reporting
@@ -102,47 +132,91 @@ export class ThingSpeakEmulation implements BrokerPlugin {
 
   authenticate(request: AuthRequest): AuthDecision | undefined {
     if (request.username === undefined) return undefined;
-    const hosting = this.#directory.find(USERNAME_KIND, request.username);
-    // Hosted on another broker (or not yet on this engine): not ours to decide.
-    if (hosting === undefined || this.#channels.get(hosting.id)?.hosting !== hosting) return undefined;
-    const problem = hosting.credentialsProblem(request.clientId, request.password);
+    const device = this.#devices.find(request.username);
+    // Hosted on another broker only (or not yet on this engine): not ours to decide.
+    const mine = device?.channels.filter((h) => this.#channels.get(h.id)?.hosting === h) ?? [];
+    const first = mine.at(0);
+    if (device === undefined || first === undefined) return undefined;
+    const problem = device.credentialsProblem(request.clientId, request.password);
     if (problem !== undefined) {
-      return { accept: false, returnCode: 5, reason: `not authorized for hosted ThingSpeak channel "${hosting.config.name}": ${problem}` };
+      const names = mine.map((h) => `"${h.config.name}"`).join(", ");
+      return { accept: false, returnCode: 5, reason: `not authorized for hosted ThingSpeak channel ${names}: ${problem}` };
     }
+    const namespace = this.#namespace(device);
+    this.#deviceOfNamespace.set(namespace, device);
     return {
       accept: true,
       identity: {
         kind: "device",
         username: request.username,
         plugin: THINGSPEAK_PLUGIN,
-        deviceId: hosting.id,
-        namespace: deviceNamespace({ plugin: THINGSPEAK_PLUGIN, deviceId: hosting.id, canPublish: hosting.canPublish, canSubscribe: hosting.canSubscribe }),
+        deviceId: first.id,
+        namespace,
         rateLimit: DEVICE_RATE_LIMIT,
       },
     };
   }
 
-  #runtimeOf(info: ClientInfo): ChannelRuntime | undefined {
-    return info.identity.deviceId === undefined ? undefined : this.#channels.get(info.identity.deviceId);
+  /**
+   * The device's topics -> its channels' internal ones, looked up on every publish and
+   * subscribe, so a channel hosted later is reachable at once: `channels/<id>/...` goes under
+   * the config id of the device's channel with ThingSpeak id <id>, if that channel runs on this
+   * engine and its flags allow it. What the device receives comes from those `down` prefixes only.
+   */
+  #namespace(device: MqttDevice): Namespace {
+    const channelFor = (topic: string): ChannelHosting | undefined => {
+      const parsed = parseTopic(topic);
+      const hosting = parsed === undefined ? undefined : device.channel(parsed.channelId);
+      return hosting !== undefined && this.#channels.get(hosting.id)?.hosting === hosting ? hosting : undefined;
+    };
+    return {
+      publish: (topic) => {
+        const h = channelFor(topic);
+        return h?.canPublish(topic) === true ? hostedTopics.up(h.id) + topic : null;
+      },
+      subscribe: (filter) => {
+        const h = channelFor(filter);
+        return h?.canSubscribe(filter) === true ? hostedTopics.down(h.id) + filter : null;
+      },
+      forward: (topic) => {
+        const id = configIdOf(topic);
+        const down = id === undefined ? undefined : hostedTopics.down(id);
+        return down !== undefined && topic.startsWith(down) ? topic.slice(down.length) : null;
+      },
+    };
+  }
+
+  #deviceOf(info: ClientInfo): MqttDevice | undefined {
+    return info.identity.plugin === THINGSPEAK_PLUGIN ? this.#deviceOfNamespace.get(info.identity.namespace) : undefined;
   }
 
   clientReady(info: ClientInfo): void {
-    const runtime = this.#runtimeOf(info);
-    if (!runtime) {
+    const device = this.#deviceOf(info);
+    const runtimes = new Set<ChannelRuntime>();
+    for (const h of device?.channels ?? []) {
+      const runtime = this.#channels.get(h.id);
+      if (runtime?.hosting === h) runtimes.add(runtime);
+    }
+    if (runtimes.size === 0) {
       // Unhosted between CONNECT and CONNACK.
       this.#engine.disconnectClients((other) => other === info);
       return;
     }
-    runtime.clientReady(info);
+    this.#connections.set(info, runtimes);
+    for (const runtime of runtimes) runtime.clientReady(info);
   }
 
   clientGone(info: ClientInfo): void {
-    this.#runtimeOf(info)?.clientGone(info);
+    const runtimes = this.#connections.get(info);
+    this.#connections.delete(info);
+    for (const runtime of runtimes ?? []) runtime.clientGone(info);
   }
 
   published(info: ClientInfo, message: PublishedMessage): void {
-    const runtime = this.#runtimeOf(info);
-    if (!runtime) return;
+    // The namespace put the publish under the up prefix of the channel it was for.
+    const id = configIdOf(message.topic);
+    const runtime = id === undefined ? undefined : this.#channels.get(id);
+    if (!runtime || this.#connections.get(info)?.has(runtime) !== true) return;
     const prefix = hostedTopics.up(runtime.id);
     if (!message.topic.startsWith(prefix)) return;
     const topic = message.topic.slice(prefix.length);

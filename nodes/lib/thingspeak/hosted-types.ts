@@ -32,6 +32,13 @@ export interface HostedChannel {
   clientId: string;
   username: string;
   password: string;
+  /**
+   * The device with these credentials may publish to / subscribe on this channel (ThingSpeak's
+   * Allow Publish / Allow Subscribe); default true. Several hosted channels may give the same
+   * credentials: one MQTT device authorised for each of them (hosted-devices.ts).
+   */
+  allowPublish?: boolean;
+  allowSubscribe?: boolean;
   /** REST `update` key; without it the channel takes no REST writes. */
   writeKey?: string;
   /** REST read key; without it the channel is public. */

@@ -10,6 +10,7 @@ import type { BackoffOptions } from "../transport/backoff.js";
 import { DeviceLink, type DeviceLinkApi, type DeviceLinkEvents } from "../transport/device-link.js";
 import { toError } from "../transport/errors.js";
 import type { HttpClientOptions } from "../transport/http-client.js";
+import type { MqttConflict } from "../transport/mqtt-pool.js";
 import type { MqttSessionOptions } from "../transport/mqtt-session.js";
 import type { LinkStatus } from "../transport/pubsub.js";
 import type { BucketTimers } from "../transport/rate-limit.js";
@@ -57,6 +58,13 @@ export type ThingSpeakLinkEvents = DeviceLinkEvents<ThingSpeakLinkStatus, ThingS
    * authorised for a topic, which ThingSpeak answers by disconnecting).
    */
   kicked: [number];
+  /**
+   * mqtt: another thingspeak-channel (or link) of this Node-RED connects with the same client id
+   * to the same server with another username or password ("credentials"), or to another port or
+   * scheme of the same host ("endpoint"); said once, before any takeover: they cannot share a
+   * connection, and the server keeps one per client id.
+   */
+  conflict: [MqttConflict];
 };
 
 export interface ThingSpeakLinkOptions {
@@ -79,6 +87,13 @@ export interface ThingSpeakLinkOptions {
   readKey?: string;
   /** Shortest time between two updates of this channel; default 15 s (free license). */
   updateIntervalMs?: number;
+  /**
+   * local: may the device with these MQTT credentials publish to / subscribe on the hosted
+   * channel (ThingSpeak's Allow Publish / Allow Subscribe); default true. Hosted channels with
+   * the same credentials are channels of one device.
+   */
+  allowPublish?: boolean;
+  allowSubscribe?: boolean;
   /** local: labels of the hosted channel's fields. */
   fieldNames?: Partial<Record<FieldNumber, string>>;
   /** Writes waiting for the interval at most (beyond: refused); default 1000. */

@@ -17,6 +17,9 @@ export interface ThingSpeakChannelProps {
   channelId?: unknown;
   updateInterval?: unknown;
   fieldNames?: unknown;
+  /** local: the device's Allow Publish / Allow Subscribe (booleans; missing = true, as before they existed). */
+  allowPublish?: unknown;
+  allowSubscribe?: unknown;
 }
 
 export interface ThingSpeakCredentials {
@@ -67,6 +70,8 @@ export function parseThingSpeakChannel(id: string, props: ThingSpeakChannelProps
     options.broker = brokerSetting(props.broker);
     const names = parseFieldNames(text(props.fieldNames));
     if (Object.keys(names).length > 0) options.fieldNames = names;
+    if (props.allowPublish === false || props.allowPublish === "false") options.allowPublish = false;
+    if (props.allowSubscribe === false || props.allowSubscribe === "false") options.allowSubscribe = false;
     return options;
   }
   options.server = parseServer(connection, text(props.server));

@@ -77,6 +77,9 @@ export class LocalThingSpeakLink extends ThingSpeakLinkBase {
       ...(o.writeKey === undefined ? {} : { writeKey: o.writeKey }),
       ...(o.readKey === undefined ? {} : { readKey: o.readKey }),
       ...(o.fieldNames === undefined ? {} : { fieldNames: o.fieldNames }),
+      // Only when off: a channel that allows both hosts with the settings (and digest) it always had.
+      ...(o.allowPublish === false ? { allowPublish: false } : {}),
+      ...(o.allowSubscribe === false ? { allowSubscribe: false } : {}),
     };
     const handle = this.#host(this.#broker, channel, (err) => {
       this.warn(toError(err).message);

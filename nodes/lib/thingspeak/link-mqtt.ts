@@ -45,9 +45,14 @@ export class MqttThingSpeakLink extends ThingSpeakLinkBase {
       ...options.mqtt,
     });
     this.follow(this.#session, () => { this.setReady(true); });
-    this.#session.on("kicked", (count) => {
-      this.emit("kicked", count);
+    this.#session.on("conflict", (why) => {
+      this.emit("conflict", why);
     });
+  }
+
+  /** Said with the node's own catalog key (thingspeak-channel.ts), not as a plain warning. */
+  protected override kicked(count: number): void {
+    this.emit("kicked", count);
   }
 
   get server(): string {

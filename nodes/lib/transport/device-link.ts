@@ -91,6 +91,7 @@ export interface FollowedSession {
   on(event: "status", listener: (status: LinkStatus) => void): unknown;
   on(event: "warning", listener: (text: string) => void): unknown;
   on(event: "connected", listener: () => void): unknown;
+  on(event: "kicked", listener: (count: number) => void): unknown;
 }
 
 export abstract class DeviceLink<S extends DeviceLinkStatus, I, E extends DeviceLinkEvents<S, I>> extends TypedEmitter<E> {
@@ -221,6 +222,18 @@ export abstract class DeviceLink<S extends DeviceLinkStatus, I, E extends Device
       this.warn(text);
     });
     session.on("connected", connected);
+    session.on("kicked", (count) => {
+      this.kicked(count);
+    });
+  }
+
+  /**
+   * The server dropped `count` accepted connections in a row before they held (a reconnect
+   * storm: most likely another client with the same client id takes the session over each
+   * time). Said once per session; a platform may say it in its own words.
+   */
+  protected kicked(count: number): void {
+    this.warn(`the server dropped the connection ${count} times in a row right after accepting it: another client is most likely connected with the same client id (or the same credentials), and each connection takes over from the other`);
   }
 
   /** An HTTP mode got an answer: connected (and ready), with what it knows of the device. */

@@ -10,6 +10,15 @@
  * session is already connected is told so when it starts. The first user's options (keepalive,
  * backoffs, TLS, outbox) set up the session; later users' options other than the identity are
  * not applied, since they could not be on one connection anyway.
+ *
+ * Two identities with the same client id on the same host cannot both stay connected when they
+ * reach one server (it keeps one connection per client id), and cannot share a connection:
+ * another username or password on the same server URL ("credentials"), or another port or
+ * scheme of the same host name ("endpoint", e.g. ThingSpeak's 1883 and 8883, one broker). Each
+ * share of both is told once (event `conflict`), when it starts or when the other appears,
+ * before the two start taking the connection from each other. Host names are compared as
+ * written: `localhost` and `127.0.0.1` are not known to be one server (the takeovers then show
+ * as a reconnect storm, MqttSession's `kicked`).
  */
 import { createHash } from "node:crypto";
 import { TransportError } from "./errors.js";
@@ -18,11 +27,27 @@ import { MqttSession, type MqttSessionEvents, type MqttSessionOptions } from "./
 import type { InboundMessage, LinkStatus, PublishOptions, PubSub, PubSubEvents, SubscribeOptions, Subscription } from "./pubsub.js";
 import { TypedEmitter } from "./typed-emitter.js";
 
-export type SharedMqttSessionEvents = PubSubEvents & Pick<MqttSessionEvents, "connected" | "kicked">;
+export type SharedMqttSessionEvents = PubSubEvents & Pick<MqttSessionEvents, "connected" | "kicked"> & {
+  /** Another session of this process uses the same client id on the same host, with other credentials or another port or scheme (said once per share). */
+  conflict: [MqttConflict];
+};
 
 interface PoolEntry {
   readonly session: MqttSession;
   readonly users: Set<SharedMqttSession>;
+  /** Host name and client id digest: entries that may collide at one server have the same one. */
+  readonly clientKey: string;
+  /** The normalised server URL. */
+  readonly url: string;
+}
+
+/** Why two sessions cannot share a connection though they would take it from each other. */
+export type MqttConflict = "credentials" | "endpoint";
+
+/** Host and client id, the id as a digest (ThingSpeak's client ids are part of the credentials). */
+function clientKeyOf(options: MqttSessionOptions): string {
+  const digest = createHash("sha256").update(options.clientId ?? "").digest("hex");
+  return JSON.stringify([new URL(parseMqttUrl(options.url).url).hostname, digest]);
 }
 
 /** What a server knows a client by; the password only as a digest, so the key holds no secret. */
@@ -49,7 +74,7 @@ export class MqttSessionPool {
     let entry = this.#entries.get(key);
     if (entry === undefined) {
       // The session gets its own redactor: a user's redactor must not outlive that user's share.
-      entry = { session: new MqttSession({ ...options, redactor: undefined }), users: new Set() };
+      entry = { session: new MqttSession({ ...options, redactor: undefined }), users: new Set(), clientKey: clientKeyOf(options), url: parseMqttUrl(options.url).url };
       this.#entries.set(key, entry);
     }
     // Each user still masks the credentials in what it says itself.
@@ -60,6 +85,15 @@ export class MqttSessionPool {
     const current = entry;
     const user = new SharedMqttSession(current.session, (leaving) => this.#release(key, current, leaving));
     current.users.add(user);
+    // An empty client id is the server's to assign: no collision.
+    if ((options.clientId ?? "") !== "") {
+      for (const rival of this.#entries.values()) {
+        if (rival === current || rival.clientKey !== current.clientKey) continue;
+        const why: MqttConflict = rival.url === current.url ? "credentials" : "endpoint";
+        user.noteConflict(why);
+        for (const other of rival.users) other.noteConflict(why);
+      }
+    }
     return user;
   }
 
@@ -87,6 +121,8 @@ export class SharedMqttSession extends TypedEmitter<SharedMqttSessionEvents> imp
     kicked: (count: number): void => { this.emit("kicked", count); },
   };
   #started = false;
+  /** The first conflict found, until said (once started); then "said". */
+  #conflict: MqttConflict | "said" | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(session: MqttSession, release: (leaving: SharedMqttSession) => boolean) {
@@ -116,6 +152,7 @@ export class SharedMqttSession extends TypedEmitter<SharedMqttSessionEvents> imp
     const f = this.#forward;
     s.on("status", f.status).on("warning", f.warning).on("connected", f.connected).on("kicked", f.kicked);
     const joined = s.started;
+    this.#sayConflict();
     s.start();
     if (!joined) return;
     this.emit("status", s.status);
@@ -161,6 +198,20 @@ export class SharedMqttSession extends TypedEmitter<SharedMqttSessionEvents> imp
     this.#closing = last ? s.close() : Promise.all(subs.map((sub) => sub.unsubscribe())).then(() => undefined, () => undefined);
     this.emit("status", this.status);
     return this.#closing;
+  }
+
+  /** The pool found another session with this server and client id but other credentials: said once, once started. */
+  noteConflict(why: MqttConflict): void {
+    if (this.#conflict !== undefined || this.#closing !== undefined) return;
+    this.#conflict = why;
+    if (this.#started) this.#sayConflict();
+  }
+
+  #sayConflict(): void {
+    const why = this.#conflict;
+    if (why === undefined || why === "said") return;
+    this.#conflict = "said";
+    this.emit("conflict", why);
   }
 
   #assertOpen(): void {

@@ -103,6 +103,41 @@ describe("MqttSessionPool (one connection per identity)", function () {
     assert.deepEqual(b.connects, ["publisher", LOGIN.clientId]);
   });
 
+  it("tells every share once when another identity has the same client id on the same host: other credentials, or another port", async function () {
+    const b = await broker();
+    const pool = new MqttSessionPool();
+    const said = new Map();
+    const share = (name, extra) => {
+      const s = shareOf(pool, b, extra);
+      said.set(name, []);
+      s.on("conflict", (why) => said.get(name).push(why));
+      return s;
+    };
+    const a = share("a");
+    const a2 = share("a2");
+    a.start();
+    a2.start();
+    await untilStatus(a, isConnected);
+    // Not conflicts: another client id, another host name, the same identity again, an empty client id.
+    share("other-id", { clientId: "device-2", password: "another-password" }).start();
+    share("other-host", { url: b.url.replace("127.0.0.1", "localhost") }).start();
+    share("empty-1", { clientId: "" }).start();
+    share("empty-2", { clientId: "", password: "another-password" }).start();
+    assert.ok([...said.values()].every((w) => w.length === 0));
+    // Same client id, other password: both sides are told, the newcomer when it starts.
+    const rival = share("rival", { password: "another-password" });
+    assert.deepEqual([said.get("a"), said.get("a2"), said.get("rival")], [["credentials"], ["credentials"], []]);
+    rival.start();
+    share("rival-2", { username: "another-user" }).start();
+    // Same host and login on another port (ThingSpeak's 1883 and 8883 are one broker): an endpoint conflict.
+    const port = share("other-port", { url: `${b.url.replace(/:\d+$/, "")}:1` });
+    port.start();
+    assert.deepEqual(Object.fromEntries(said), {
+      a: ["credentials"], a2: ["credentials"], "other-id": [], "other-host": [], "empty-1": [], "empty-2": [],
+      rival: ["credentials"], "rival-2": ["credentials"], "other-port": ["endpoint"],
+    });
+  });
+
   it("masks the credentials in each user's own redactor, not only the first one's", function () {
     const pool = new MqttSessionPool();
     const r1 = new Redactor();
