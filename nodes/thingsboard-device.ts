@@ -6,6 +6,7 @@ import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
 import { ConfigError } from "./lib/transport/link-config.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
+import { mountFleetAdmin } from "./lib/node-red/fleet-admin.js";
 import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
 
 interface TbDeviceDef extends NodeDef, Omit<TbDeviceProps, "name"> {
@@ -27,6 +28,8 @@ interface TlsConfigNode {
 type TbDeviceNode = Node<TbCredentials> & { thingsboard?: TbDeviceHandle };
 
 export = function (RED: NodeAPI): void {
+  // The editor's fleet table (docs/ARCHITECTURE.md 3.8).
+  mountFleetAdmin(RED, "thingsboard-device");
   const mountHttpApi = hostingRuntime(RED, (app, authThrottle) => app.use(thingsBoardHttpApi({ authThrottle })));
 
   function ThingsBoardDeviceNode(this: TbDeviceNode, config: TbDeviceDef): void {
