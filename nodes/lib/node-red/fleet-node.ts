@@ -34,6 +34,7 @@ export function registerFleetNode(RED: NodeAPI, spec: FleetNodeSpec): void {
     const configId = typeof config.device === "string" ? config.device : "";
     const configNode = configId === "" ? null : RED.nodes.getNode(configId);
     let followed: Fleet | undefined;
+    let stoppedAfterRunning = false;
     let unfollow: (() => void) | undefined;
 
     /** The fleet of the selected config node, or why there is none (an i18n'd text). */
@@ -47,7 +48,8 @@ export function registerFleetNode(RED: NodeAPI, spec: FleetNodeSpec): void {
     const show = (): void => {
       const fleet = fleetNow();
       if (typeof fleet === "string") node.status({ fill: "red", shape: "ring", text: t("status.no-fleet") });
-      else if (!fleet.available) node.status({ fill: "red", shape: "ring", text: t("status.broker-stopped") });
+      // Yellow while the broker is still starting, red once it stopped after running.
+      else if (!fleet.available) node.status({ fill: stoppedAfterRunning ? "red" : "yellow", shape: "ring", text: t("status.broker-stopped") });
       else node.status({ fill: "green", shape: "dot", text: t("status.devices", { count: String(fleet.size) }) });
     };
 
@@ -64,10 +66,14 @@ export function registerFleetNode(RED: NodeAPI, spec: FleetNodeSpec): void {
       const added = event("added");
       const changed = event("changed");
       const removed = event("removed");
-      const state = (): void => { show(); };
-      fleet.on("added", added).on("changed", changed).on("removed", removed).on("loaded", state).on("unloaded", state);
+      const loaded = (): void => { show(); };
+      const unloaded = (): void => {
+        stoppedAfterRunning = true;
+        show();
+      };
+      fleet.on("added", added).on("changed", changed).on("removed", removed).on("loaded", loaded).on("unloaded", unloaded);
       unfollow = () => {
-        fleet.off("added", added).off("changed", changed).off("removed", removed).off("loaded", state).off("unloaded", state);
+        fleet.off("added", added).off("changed", changed).off("removed", removed).off("loaded", loaded).off("unloaded", unloaded);
       };
     };
 
@@ -77,8 +83,8 @@ export function registerFleetNode(RED: NodeAPI, spec: FleetNodeSpec): void {
       show();
     };
     RED.events.on("flows:started", onStarted);
+    // Shown once the flows (and the broker among them) have started: not "stopped" while starting.
     follow();
-    show();
 
     node.on("input", (msg: NodeMessageInFlow, send: (m: NodeMessageInFlow | (NodeMessageInFlow | null)[]) => void, done: (err?: Error) => void) => {
       const fleet = fleetNow();
