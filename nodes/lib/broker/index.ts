@@ -14,3 +14,4 @@ export { HostedDeviceHandle, hostDevice, unhostOf, type HandleOf, type HostDevic
 export { DirectoryConflict, HostedDirectory, type DirectoryKey } from "./hosted-directory.js";
 export { HostedRuntimeBase, type RuntimeIdentity } from "./hosted-runtime.js";
 export { MemoryDeviceHistory, type DeviceHistory, type HistoryPoint, type HistoryQuery, type MemoryHistoryOptions } from "./device-history.js";
+export { FirmwareShelf, firmwareShelf, SHELF_LIMITS, type ShelvedImage } from "./firmware-shelf.js";

@@ -16,6 +16,7 @@ import type { MqttSessionOptions, MqttTlsOptions } from "../transport/mqtt-sessi
 import type { Redactor } from "../transport/redact.js";
 import { TransportError } from "../transport/errors.js";
 import { encodeRpcResponse, LIMITS, requestIdText, type TbJson, type TbValues } from "./codec.js";
+import type { PackageInfo } from "./codec-firmware.js";
 
 export type TbConnection = "mqtt" | "http" | "local";
 
@@ -59,7 +60,24 @@ export interface TbRpcRequest {
   params: TbJson;
 }
 
-export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest;
+/** A firmware package the device downloaded and verified (mqtt mode with `firmware` set, docs/PROTOCOLS.md 4.6). */
+export interface TbFirmwareMessage {
+  kind: "firmware";
+  device: string;
+  subDevice: false;
+  info: PackageInfo;
+  data: Buffer;
+}
+
+export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest | TbFirmwareMessage;
+
+/** What a flow gives a hosted device to download (local mode). */
+export interface FirmwareShipment {
+  title?: unknown;
+  version?: unknown;
+  /** Checksum algorithm announced (default SHA256). */
+  algorithm?: unknown;
+}
 
 export type TbLinkEvents = DeviceLinkEvents<TbLinkStatus, TbIncoming>;
 
@@ -145,6 +163,8 @@ export interface TbLink extends DeviceLinkApi<TbConnection, TbLinkStatus, TbLink
   replyRpc(ref: RpcRef, result: unknown): Promise<void>;
   /** Resolves when `request` was answered; rejects "timeout" when not within `timeoutMs`, "closed" on close. */
   awaitReply(request: TbRpcRequest, timeoutMs?: number): Promise<void>;
+  /** local: gives the hosted device a firmware package to download; other modes refuse. */
+  sendFirmware(data: unknown, shipment: FirmwareShipment): Promise<void>;
 }
 
 interface Served {
@@ -182,6 +202,10 @@ export abstract class TbLinkBase extends DeviceLink<TbLinkStatus, TbIncoming, Tb
   abstract publishAttributes(values: unknown, target?: TbTarget): Promise<void>;
   abstract requestAttributes(request: AttributeRequest, options?: TbRequestOptions): Promise<AttributeValues>;
   abstract callRpc(method: unknown, params: unknown, options?: TbRequestOptions): Promise<TbJson>;
+
+  sendFirmware(_data: unknown, _shipment: FirmwareShipment): Promise<void> {
+    return Promise.reject(this.unsupported("sending firmware", "only a device hosted on an iot-broker node (local mode) downloads firmware from Node-RED; as a device, firmware comes from ThingsBoard"));
+  }
   /** Sends a checked reply (JSON-ready) to a request that was waiting. */
   protected abstract sendReply(request: TbRpcRequest, result: TbJson): Promise<void>;
 
