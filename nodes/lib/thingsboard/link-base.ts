@@ -111,6 +111,8 @@ export interface TbLinkOptions {
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "stableAfterMs" | "keepaliveSec">;
   http?: Pick<HttpClientOptions, "retries" | "backoff" | "timeoutMs" | "random">;
   now?: () => number;
+  /** mqtt: download firmware packages ThingsBoard announces (fw_* shared attributes) in chunks of `chunkBytes`, at most `maxBytes` (docs/PROTOCOLS.md 4.6). */
+  firmware?: { chunkBytes: number; maxBytes: number; chunkTimeoutMs?: number };
 }
 
 /** Where a message goes: the device itself, or (gateway) a named sub-device. */
