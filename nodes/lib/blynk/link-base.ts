@@ -97,6 +97,8 @@ export interface BlynkLinkOptions {
   pins?: Record<string, string>;
   /** local: push the stored values to the device each time it connects (hosted-types.ts `syncOnConnect`). */
   syncOnConnect?: boolean;
+  /** local: where devices download firmware flows ship (hosted-types.ts `ota`, ota.ts). */
+  ota?: { base?: string; scheme?: "http" | "https"; port?: number; root?: string };
   redactor?: Redactor;
   /** Test and tuning overrides of the MQTT session. */
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "tls" | "stableAfterMs">;

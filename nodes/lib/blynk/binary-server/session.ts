@@ -71,6 +71,11 @@ export class DeviceSession implements DirectDownlink {
     this.#send({ type: "internal", id: this.connection.nextId(), ...message }, `INTERNAL ${message.kind}`);
   }
 
+  /** A PING from flows; the answer is activity like any frame. */
+  ping(): void {
+    this.#send({ type: "ping", id: this.connection.nextId() }, "a PING");
+  }
+
   /** Every stored value, as after a HARDWARE_SYNC (syncOnConnect), with fresh ids. */
   syncAll(): void {
     for (const [name, text] of this.device.state.values()) {
