@@ -9,6 +9,7 @@ import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
 import { ConfigError } from "./lib/transport/link-config.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
+import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
 
 interface BlynkDeviceDef extends NodeDef, Omit<BlynkDeviceProps, "name"> {
   /** Optional tls-config node id (cloud modes). */
@@ -53,7 +54,9 @@ export = function (RED: NodeAPI): void {
       type: "blynk-device",
       parse: () => {
         const options = withTls(parseBlynkDevice(node.id, config, node.credentials), config.tls);
-        return options.connection === "local" ? { ...options, ota: { ...httpServed, ...options.ota } } : options;
+        // A fleet's credentials are sealed under Node-RED's credential secret (docs/ARCHITECTURE.md 3.8).
+        const withFleet = options.fleet === undefined ? options : { ...options, fleet: { box: fleetSecretBox(RED) } };
+        return withFleet.connection === "local" ? { ...withFleet, ota: { ...httpServed, ...withFleet.ota } } : withFleet;
       },
       create: (settings) => {
         const key = memoryKeyOf(node.id, settings);
@@ -71,6 +74,7 @@ export = function (RED: NodeAPI): void {
     });
     node.blynk = links.handle(typeof config.name === "string" && config.name.trim() !== "" ? config.name.trim() : node.id, {
       connection: links.options?.connection ?? "mqtt",
+      fleet: links.options?.fleet !== undefined,
     });
   }
 

@@ -6,6 +6,7 @@ import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
 import { ConfigError } from "./lib/transport/link-config.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
+import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
 
 interface TbDeviceDef extends NodeDef, Omit<TbDeviceProps, "name"> {
   tls?: string;
@@ -36,6 +37,8 @@ export = function (RED: NodeAPI): void {
       type: "thingsboard-device",
       parse: () => {
         const options = parseThingsBoardDevice(node.id, config, node.credentials);
+        // A fleet's credentials are sealed under Node-RED's credential secret (docs/ARCHITECTURE.md 3.8).
+        if (options.fleet !== undefined) return { ...options, fleet: { box: fleetSecretBox(RED) } };
         const tlsId = typeof config.tls === "string" ? config.tls.trim() : "";
         if (tlsId !== "" && options.connection !== "local") {
           const tlsNode = RED.nodes.getNode(tlsId) as Partial<TlsConfigNode> | null;
@@ -60,6 +63,7 @@ export = function (RED: NodeAPI): void {
     node.thingsboard = links.handle(options?.name ?? node.id, {
       connection: options?.connection ?? "mqtt",
       gateway: options?.gateway === true,
+      fleet: options?.fleet !== undefined,
     });
   }
 

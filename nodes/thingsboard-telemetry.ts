@@ -13,7 +13,7 @@ export = function (RED: NodeAPI): void {
       incoming: (m) => {
         // Local mode only: telemetry the hosted devices send.
         if (m.kind !== "telemetry") return;
-        flow.node.send({ topic: m.device, payload: m.values, thingsboard: { device: m.device, ts: m.ts, ...(m.subDevice ? { subDevice: true } : {}) } });
+        flow.node.send({ topic: m.device, payload: m.values, thingsboard: { device: m.fleet ?? m.device, ts: m.ts, ...(m.subDevice ? { subDevice: true } : {}) } });
       },
     });
 

@@ -149,3 +149,57 @@ describe("Blynk self-hosted OTA and device commands from flows", function () {
     assert.equal(await inject(helper.getNode("w2"), { topic: "$system/meta/Serial", payload: "SN-9" }), undefined, "stored for the device");
   });
 });
+
+describe("Blynk fleet: commands with no device named go to every device", function () {
+  this.timeout(20000);
+  const cleanups = [];
+  beforeEach(function (done) {
+    helper.startServer(done);
+  });
+  afterEach(async function () {
+    while (cleanups.length > 0) await cleanups.pop()();
+    await helper.unload();
+    await new Promise((resolve) => helper.stopServer(resolve));
+  });
+
+  it("$system/ota with a Buffer and $system/reboot reach each MQTT device of the fleet; the image is kept once", async function () {
+    const { fleetOf, firmwareShelf } = require("../../dist/nodes/lib/broker/index.js");
+    const port = await freePort();
+    const flow = [
+      TAB,
+      onTab({ id: "b1", type: "iot-broker", port, bind: "127.0.0.1", wires: [[]] }),
+      { id: "fl1", type: "blynk-device", name: "Template", connection: "local", broker: "b1", hosting: "fleet", otaBase: "http://192.168.1.10:1880" },
+      onTab({ id: "w", type: "blynk-write", device: "fl1", datastream: "" }),
+    ];
+    await loadFlow(withBroker, flow, {});
+    await until(() => fleetOf("fl1")?.available === true, 5000, "the fleet's table");
+    const devices = [];
+    for (let i = 0; i < 3; i++) devices.push(await fleetOf("fl1").add({ name: `Lamp ${i}` }));
+    const inboxes = [];
+    for (const d of devices) {
+      let client;
+      await until(async () => {
+        client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: "device", password: d.credentials.token, reconnectPeriod: 0 }).catch(() => undefined);
+        return client !== undefined;
+      }, 5000, `${d.name} connected`);
+      cleanups.push(() => client.endAsync(true));
+      const inbox = [];
+      client.on("message", (topic, payload) => inbox.push([topic, payload.toString()]));
+      await client.subscribeAsync("downlink/#", { qos: 1 });
+      inboxes.push(inbox);
+    }
+    const before = firmwareShelf.size;
+    assert.equal(await inject(helper.getNode("w"), { topic: "$system/ota", payload: { firmware: IMAGE, version: "4.0" } }), undefined);
+    assert.equal(firmwareShelf.size - before, 1, "one image for the fleet");
+    assert.equal(await inject(helper.getNode("w"), { topic: "$system/reboot", payload: true }), undefined);
+    await until(() => inboxes.every((box) => box.length >= 2), 5000, `the downlinks; got ${JSON.stringify(inboxes)}`);
+    const urls = inboxes.map((box) => JSON.parse(box.find(([t]) => t === "downlink/ota/json")[1]).url);
+    assert.equal(new Set(urls).size, 3, "a shipment (URL) per device");
+    for (const url of urls) assert.ok(url.startsWith("http://192.168.1.10:1880/iot-bridge/blynk/ota/"), url);
+    assert.ok(inboxes.every((box) => box.some(([t]) => t === "downlink/reboot")));
+    // A named device alone.
+    assert.equal(await inject(helper.getNode("w"), { topic: "$system/ping", payload: true, blynk: { device: "Lamp 1" } }), undefined);
+    await until(() => inboxes[1].some(([t]) => t === "downlink/ping"), 5000, "the ping");
+    assert.ok(!inboxes[0].some(([t]) => t === "downlink/ping") && !inboxes[2].some(([t]) => t === "downlink/ping"));
+  });
+});

@@ -37,6 +37,8 @@ export class FirmwareShelf {
   readonly #images = new Map<string, Held>();
   /** `<platform>\0<device id>\0<slot>` -> image identity. */
   readonly #assigned = new Map<string, string>();
+  /** The image last made of a Buffer object: a fleet's shipment hashes its Buffer once, not once per device. */
+  readonly #recent = new WeakMap<Buffer, ShelvedImage>();
   #total = 0;
   readonly #limits: { maxImageBytes: number; maxTotalBytes: number };
 
@@ -59,8 +61,12 @@ export class FirmwareShelf {
     if (data.length > this.#limits.maxImageBytes) {
       throw new TransportError("too-large", `the firmware is ${data.length} bytes; at most ${this.#limits.maxImageBytes} bytes are accepted`);
     }
+    const recent = this.#recent.get(data);
+    if (recent?.data.length === data.length) return this.#images.get(recent.sha256)?.image ?? recent;
     const sha256 = createHash("sha256").update(data).digest("hex");
-    return this.#images.get(sha256)?.image ?? { data: Buffer.from(data), sha256 };
+    const image = this.#images.get(sha256)?.image ?? { data: Buffer.from(data), sha256 };
+    this.#recent.set(data, image);
+    return image;
   }
 
   /** Gives a device `image` in `slot`, replacing what it had there. Throws "too-large" when the shelf would be over its total. */

@@ -14,7 +14,7 @@ import {
   encodeAttributeUpdate, encodeRpcRequest, parseDeviceTopic, requestIdText, toCheckedPayloadText, toKeyList, TOPICS,
   type TbJson, type TbValues, type TelemetryEntry,
 } from "./codec.js";
-import { checksumAlgorithm, checksumOf, encodePackageAttributes, isChunkRequestTopic, type PackageInfo, type PackageType } from "./codec-firmware.js";
+import { checksumAlgorithm, checksumOf, encodePackageAttributes, isChunkRequestTopic, type ChecksumAlgorithm, type PackageInfo, type PackageType } from "./codec-firmware.js";
 import { encodeGatewayAttributeUpdate, encodeGatewayRpcRequest } from "./gateway-codec.js";
 
 /** Plugin name on the broker, and the second level of every internal ThingsBoard topic. */
@@ -72,6 +72,18 @@ export type HostedTbHandle = HostedDeviceHandle<TbUp, TbDown, void, never>;
 /** Hosts a device on an `iot-broker` node until the handle is closed (emulation.ts `hostThingsBoardDeviceHandle`). */
 export type HostTbDevice = (brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void) => HostedTbHandle;
 
+/** Checksums other than SHA-256 made of an image, so a fleet's shipment computes each once. */
+const imageChecksums = new WeakMap<ShelvedImage, Map<string, string>>();
+
+function checksumOfImage(image: ShelvedImage, algorithm: ChecksumAlgorithm): string {
+  if (algorithm === "SHA256") return image.sha256;
+  let known = imageChecksums.get(image);
+  if (known === undefined) imageChecksums.set(image, (known = new Map<string, string>()));
+  let sum = known.get(algorithm);
+  if (sum === undefined) known.set(algorithm, (sum = checksumOf(algorithm, image.data)));
+  return sum;
+}
+
 /** Builds downlink messages: checks and encodes once; throws TransportError "invalid" / "too-large" for unusable input. */
 export const tbDown = {
   attributes(values: unknown, device?: string, deleted?: unknown): TbDown {
@@ -108,7 +120,7 @@ export const tbDown = {
     const version = label(meta.version, "version");
     const algorithm = checksumAlgorithm(meta.algorithm ?? "SHA256");
     const image = firmwareShelf.image(data);
-    const info: PackageInfo = { type: meta.type ?? "firmware", title, version, size: image.data.length, algorithm, checksum: algorithm === "SHA256" ? image.sha256 : checksumOf(algorithm, image.data) };
+    const info: PackageInfo = { type: meta.type ?? "firmware", title, version, size: image.data.length, algorithm, checksum: checksumOfImage(image, algorithm) };
     const values = encodePackageAttributes(info);
     return { kind: "firmware", info, image, values, deleted: [], text: toCheckedPayloadText(values) };
   },
