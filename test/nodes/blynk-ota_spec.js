@@ -133,6 +133,8 @@ describe("Blynk self-hosted OTA and device commands from flows", function () {
 
   it("binary device: INTERNAL ota with the URL, fetched with Edgent's headers; PING answered; reboot refused in words", async function () {
     const { p } = await load();
+    // Offline, with no download address set: no address to give the device, refused before anything is shipped.
+    assert.match((await inject(helper.getNode("w2"), { topic: "$system/ota", payload: IMAGE })).message, /connect the device first, or set the device's OTA download address/);
     const d = await rawDevice(p.blynkPort);
     cleanups.push(async () => d.end());
     assert.equal(await d.login(BIN), 200);

@@ -189,8 +189,10 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     try {
       switch (down.kind) {
         case "ota-image": {
+          const local = this.current?.localAddress;
+          otaUrl(this.config.ota, local, "-"); // no address to give: refused before anything is shipped
           const shipment = otaShipments.ship(this.id, down.image, { ...optionalText({ type: down.type, ver: down.ver, build: down.build }) });
-          const url = otaUrl(this.config.ota, this.current?.localAddress, shipment.id);
+          const url = otaUrl(this.config.ota, local, shipment.id);
           return this.#command({ kind: "ota", url, size: down.image.data.length, ...optionalText({ type: down.type, ver: down.ver, build: down.build }) });
         }
         case "ota": {
