@@ -99,6 +99,37 @@ describe("ThingsBoard self-hosted OTA, with the SDKs' download flows", function 
     assertNoToken(assert, ctx.events, ctx.warnings);
   });
 
+  it("the HTTP device API's GET firmware: the whole file or a chunk; 404 with none, 400 for another title/version or no title", async function () {
+    const http = require("node:http");
+    const { once } = require("node:events");
+    const { thingsBoardHttpApi } = require("../../../dist/nodes/lib/thingsboard/http-api.js");
+    const api = thingsBoardHttpApi();
+    const server = http.createServer((req, res) => api(req, res, () => res.writeHead(404).end("next")));
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const { link } = await hosted();
+      const base = `http://127.0.0.1:${server.address().port}/api/v1/${TOKENS.alpha}`;
+      assert.equal((await fetch(`${base}/firmware?title=sensor&version=9`)).status, 404);
+      await link.sendFirmware(IMAGE, { title: "sensor", version: "9" });
+      const whole = await fetch(`${base}/firmware?title=sensor&version=9`);
+      assert.equal(whole.status, 200);
+      assert.equal(whole.headers.get("content-type"), "application/octet-stream");
+      assert.ok(Buffer.from(await whole.arrayBuffer()).equals(IMAGE));
+      const chunk = Buffer.from(await (await fetch(`${base}/firmware?title=sensor&version=9&size=1000&chunk=3`)).arrayBuffer());
+      assert.ok(chunk.equals(IMAGE.subarray(3000, 4000)));
+      assert.equal(Buffer.from(await (await fetch(`${base}/firmware?title=sensor&version=9&size=1000&chunk=999`)).arrayBuffer()).length, 0, "past the end: empty");
+      assert.equal((await fetch(`${base}/firmware?title=sensor&version=8`)).status, 400);
+      const untitled = await fetch(`${base}/firmware?version=9`);
+      assert.equal(untitled.status, 400);
+      assert.match(await untitled.text(), /needs title/);
+      assert.equal((await fetch(`${base}/software?title=sensor&version=9`)).status, 404, "no software package");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("other modes refuse to send firmware in words", async function () {
     const link = createThingsBoardLink({ connection: "mqtt", token: "T0KEN", server: "mqtt://127.0.0.1:1" });
     links.push(link);
