@@ -12,7 +12,7 @@ const mqtt = require("mqtt");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { brokers } = require("../../dist/nodes/lib/broker/index.js");
-const { CMD } = require("../lib/fixtures/blynk-wire.js");
+const { CMD, frame } = require("../lib/fixtures/blynk-wire.js");
 const { rawDevice } = require("../lib/blynk/binary-wire.js");
 const { freePort } = require("../lib/fixtures/ports.js");
 const { until } = require("../support/wait.js");
@@ -59,9 +59,11 @@ describe("Blynk self-hosted OTA and device commands from flows", function () {
       onTab({ id: "in", type: "blynk-device-in", device: "dev1", datastream: "", system: true, wires: [["out"]] }),
       onTab({ id: "w", type: "blynk-write", device: "dev1", datastream: "" }),
       onTab({ id: "w2", type: "blynk-write", device: "dev2", datastream: "" }),
+      onTab({ id: "in2", type: "blynk-device-in", device: "dev2", datastream: "", system: true, wires: [["out2"]] }),
       sink("out"),
+      sink("out2"),
     ];
-    const got = await loadFlow(withBroker, flow, { dev1: { token: TOKEN }, dev2: { token: BIN } }, ["out"]);
+    const got = await loadFlow(withBroker, flow, { dev1: { token: TOKEN }, dev2: { token: BIN } }, ["out", "out2"]);
     await until(() => brokers.engine("b1") !== undefined, 5000, "the broker");
     await webServer(p.web);
     return { p, got };
@@ -131,8 +133,8 @@ describe("Blynk self-hosted OTA and device commands from flows", function () {
     assertNoToken(TOKEN, ["dev1", "in", "w"]);
   });
 
-  it("binary device: INTERNAL ota with the URL, fetched with Edgent's headers; PING answered; reboot refused in words", async function () {
-    const { p } = await load();
+  it("binary device: INTERNAL ota with the URL, fetched with Edgent's headers; after the reboot its info shows the new version; PING answered; reboot refused in words", async function () {
+    const { p, got } = await load();
     // Offline, with no download address set: no address to give the device, refused before anything is shipped.
     assert.match((await inject(helper.getNode("w2"), { topic: "$system/ota", payload: IMAGE })).message, /connect the device first, or set the device's OTA download address/);
     const d = await rawDevice(p.blynkPort);
@@ -145,8 +147,16 @@ describe("Blynk self-hosted OTA and device commands from flows", function () {
     assert.equal(url.hostname, "127.0.0.1", "the address the device reached the broker at");
     assert.equal(url.port, String(runtime.RED.settings.uiPort ?? 1880), "Node-RED's own port");
     await fetchChecked(origin + url.pathname, { "x-fw-ver": "3.1" });
+    // Edgent reboots into 3.1 and logs in again; its info message (1.3+ keys) is the device info flows get.
+    d.end();
+    const rebooted = await rawDevice(p.blynkPort);
+    cleanups.push(async () => rebooted.end());
+    assert.equal(await rebooted.login(BIN), 200, "the login after the reboot");
+    rebooted.send(frame(CMD.INTERNAL, 2, "mcu", "3.1", "fw-type", "TMPLota", "build", "Dec 4 2026", "blynk", "1.3.2", "h-beat", "45", "buff-in", "1024"));
+    const info = await got.out2.next((m) => m.topic === "$system/info" && m.payload.ver === "3.1", "the new version");
+    assert.equal(info.payload.type, "TMPLota");
     assert.equal(await inject(helper.getNode("w2"), { topic: "$system/ping", payload: true }), undefined);
-    await d.next((f) => f.command === CMD.PING);
+    await rebooted.next((f) => f.command === CMD.PING);
     assert.match((await inject(helper.getNode("w2"), { topic: "$system/reboot", payload: true })).message, /binary protocol has no reboot command/);
     assert.equal(await inject(helper.getNode("w2"), { topic: "$system/meta/Serial", payload: "SN-9" }), undefined, "stored for the device");
   });
