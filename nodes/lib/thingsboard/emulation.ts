@@ -33,6 +33,9 @@
  *   client RPC `getSessionLimits`. Neither reaches the handle.
  * - Gateways: sub-devices are named in the messages (`device`); attribute requests of a
  *   sub-device are answered from the attributes stored for that sub-device name.
+ * - Firmware (docs/PROTOCOLS.md 4.6): a flow's `tbDown.firmware` is announced as `fw_*` shared
+ *   attributes; the device's chunk requests (`v2/fw/request/<id>/chunk/<n>`) are answered from
+ *   the image (firmware-serve.ts), which goes when the device is no longer hosted.
  */
 import { firmwareShelf, hostDevice, unhostOf } from "../broker/index.js";
 import { toError } from "../transport/errors.js";

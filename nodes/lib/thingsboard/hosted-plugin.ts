@@ -20,7 +20,8 @@
  * - Devices may publish ThingsBoard's uplink topics only (gateway topics only when hosted as a
  *   gateway) and subscribe only within its downlink topics (`v1/devices/me/attributes`,
  *   `.../attributes/response/+`, `.../rpc/request/+`, `.../rpc/response/+`; gateways also
- *   `v1/gateway/attributes|rpc|attributes/response`); anything else is refused by the engine
+ *   `v1/gateway/attributes|rpc|attributes/response`; OTA: `v2/fw|sw/request/<id>/chunk/<n>` up,
+ *   `v2/fw|sw/response/...` and `v2/fw|sw/error` down); anything else is refused by the engine
  *   (publish: dropped in 3.1.1, PUBACK 0x87 in 5; subscribe: SUBACK 0x80).
  * - Answers (attribute responses, `getSessionLimits`) go out only once a subscription of the
  *   asking connection covers them, never synchronously inside a hook (docs/PROTOCOLS.md 7;
