@@ -58,7 +58,7 @@ describe("OTA examples", function () {
 
   it("ThingsBoard: firmware shipped by the flow is downloaded by the device side, verified, applied, reported UPDATED", async function () {
     const port = await freePort();
-    const shipped = example("thingsboard", "06 - Firmware updates (OTA) both ways");
+    const shipped = example("thingsboard", "07 - Firmware updates (OTA) both ways");
     const flow = onTestTab(shipped, {
       "iot-broker": () => ({ port: String(port), bind: "127.0.0.1" }),
       "thingsboard-device": (n) => (n.connection === "mqtt" ? { server: `mqtt://127.0.0.1:${port}` } : {}),
@@ -80,7 +80,7 @@ describe("OTA examples", function () {
 
   it("Blynk: firmware, reboot and metadata reach an MQTT device; its info after the update comes out", async function () {
     const port = await freePort();
-    const shipped = example("blynk", "06 - Firmware updates and commands to a self-hosted device");
+    const shipped = example("blynk", "07 - Firmware updates and commands to a self-hosted device");
     const flow = onTestTab(shipped, { "iot-broker": () => ({ port: String(port), bind: "127.0.0.1" }) });
     const token = "ExampleOta_0123456789abcdefghijk";
     const device = flow.find((n) => n.type === "blynk-device");
