@@ -185,13 +185,13 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
    */
   #command(down: Exclude<BlynkDown, { kind: "ds" }>): Promise<void> {
     const direct = this.direct !== undefined && this.direct.info === this.current ? this.direct : undefined;
-    const down0 = hostedTopics.down(this.id);
+    const downPrefix = hostedTopics.down(this.id);
     try {
       switch (down.kind) {
         case "ota-image": {
           const local = this.current?.localAddress;
           otaUrl(this.config.ota, local, "-"); // no address to give: refused before anything is shipped
-          const shipment = otaShipments.ship(this.id, down.image, { ...optionalText({ type: down.type, ver: down.ver, build: down.build }) });
+          const shipment = otaShipments.ship(this.id, down.image, optionalText({ type: down.type, ver: down.ver, build: down.build }));
           const url = otaUrl(this.config.ota, local, shipment.id);
           return this.#command({ kind: "ota", url, size: down.image.data.length, ...optionalText({ type: down.type, ver: down.ver, build: down.build }) });
         }
@@ -202,21 +202,21 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
           }
           const { kind: _kind, ...ota } = down;
           const encoded = encodeDownlink({ kind: "ota", ota });
-          return this.#publish(down0 + encoded.topic, encoded.payload, { qos: 1 });
+          return this.#publish(downPrefix + encoded.topic, encoded.payload, { qos: 1 });
         }
         case "ping":
           if (direct !== undefined) {
             direct.ping();
             return Promise.resolve();
           }
-          return this.#publish(`${down0}downlink/ping`, "", { qos: 1 });
+          return this.#publish(`${downPrefix}downlink/ping`, "", { qos: 1 });
         case "reboot":
           if (direct !== undefined) return Promise.reject(new TransportError("invalid", "Blynk's binary protocol has no reboot command (a device on it would drop the connection); reboot works for devices connected over MQTT"));
-          return this.#publish(`${down0}downlink/reboot`, "", { qos: 1 });
+          return this.#publish(`${downPrefix}downlink/reboot`, "", { qos: 1 });
         case "meta":
           this.state.setMeta(down.field, down.value, Date.now());
           if (direct !== undefined) return Promise.resolve(); // stored only: the binary protocol pushes no metadata
-          return this.#publish(`${down0}downlink/meta/${down.field}`, down.value, { qos: 1 });
+          return this.#publish(`${downPrefix}downlink/meta/${down.field}`, down.value, { qos: 1 });
         case "hardware":
           if (direct !== undefined) {
             direct.hardware(down.op);
