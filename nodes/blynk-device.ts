@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { blynkHttpApi } from "./lib/blynk/http-api.js";
 import { blynkLegacyHttpApi } from "./lib/blynk/legacy-http-api.js";
+import { blynkOtaFiles } from "./lib/blynk/ota.js";
 import { createBlynkLink, type BlynkLink, type BlynkLinkOptions } from "./lib/blynk/link.js";
 import { parseBlynkDevice, type BlynkDeviceProps } from "./lib/blynk/link-config.js";
 import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
@@ -26,7 +27,15 @@ export = function (RED: NodeAPI): void {
   // The editor's fleet table (docs/ARCHITECTURE.md 3.8).
   mountFleetAdmin(RED, "blynk-device");
   // The HTTPS device API (/external/api/...), then the legacy server's API at the root (/<token>/...).
-  const mountHttpApi = hostingRuntime(RED, (app, authThrottle) => app.use(blynkHttpApi({ authThrottle }), blynkLegacyHttpApi({ authThrottle })));
+  // Firmware files flows ship to hosted devices come first: their path is below no token (ota.ts).
+  const mountHttpApi = hostingRuntime(RED, (app, authThrottle) => app.use(blynkOtaFiles(), blynkHttpApi({ authThrottle }), blynkLegacyHttpApi({ authThrottle })));
+  /** Where Node-RED's HTTP nodes are served, for firmware URLs when the device sets no download address. */
+  const settings = RED.settings as { uiPort?: unknown; httpNodeRoot?: unknown; https?: unknown };
+  const httpServed = {
+    scheme: settings.https !== undefined && settings.https !== null && settings.https !== false ? ("https" as const) : ("http" as const),
+    port: typeof settings.uiPort === "number" ? settings.uiPort : Number(settings.uiPort ?? 1880) || 1880,
+    root: typeof settings.httpNodeRoot === "string" ? settings.httpNodeRoot : "/",
+  };
   // Where Blynk moved a device (downlink/redirect, HTTPS 308), by config node, mode, configured
   // server and token: kept in memory for as long as this runtime runs, so a new link starts there.
   const remembered = new Map<string, string>();
@@ -49,7 +58,8 @@ export = function (RED: NodeAPI): void {
       parse: () => {
         const options = withTls(parseBlynkDevice(node.id, config, node.credentials), config.tls);
         // A fleet's credentials are sealed under Node-RED's credential secret (docs/ARCHITECTURE.md 3.8).
-        return options.fleet === undefined ? options : { ...options, fleet: { box: fleetSecretBox(RED) } };
+        const withFleet = options.fleet === undefined ? options : { ...options, fleet: { box: fleetSecretBox(RED) } };
+        return withFleet.connection === "local" ? { ...withFleet, ota: { ...httpServed, ...withFleet.ota } } : withFleet;
       },
       create: (settings) => {
         const key = memoryKeyOf(node.id, settings);

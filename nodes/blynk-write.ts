@@ -19,6 +19,10 @@ export = function (RED: NodeAPI): void {
      */
     function write(msg: NodeMessageInFlow, fleetOrDevice: BlynkLink): Promise<void> {
       const options: Record<string, unknown> = isObject(msg.blynk) ? msg.blynk : {};
+      const command = fixed !== "" ? fixed : msg.topic;
+      if (fleetOrDevice.fleet !== undefined && fixedDevice === "" && (options.device === undefined || options.device === "") && typeof command === "string" && command.startsWith("$system/")) {
+        return toEveryDevice(fleetOrDevice, command, msg.payload);
+      }
       // A fleet (docs/ARCHITECTURE.md 3.8): the named device's link; any other link is itself.
       const link = fleetTarget(fleetOrDevice, fixedDevice, options.device, refuse);
       const mode = link.connection;
@@ -58,6 +62,17 @@ export = function (RED: NodeAPI): void {
         return link.write(datastream, payload, { timestamp });
       }
       return link.write(datastream, payload);
+    }
+
+    /**
+     * A command ($system/ota, reboot, ping, meta) with no device named goes to every device of the
+     * fleet (docs/PROTOCOLS.md 1.8; a firmware file is kept once for all). All are tried; the
+     * first failure is the message's error.
+     */
+    async function toEveryDevice(fleet: BlynkLink, command: string, payload: unknown): Promise<void> {
+      const results = await Promise.allSettled((fleet.fleet?.entries() ?? []).map(([, member]) => member.write(command, payload)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed !== undefined) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
     }
 
     function checkValue(payload: unknown): void {

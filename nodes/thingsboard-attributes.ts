@@ -23,6 +23,12 @@ export = function (RED: NodeAPI): void {
     flow.connect({
       settings: () => (timeoutMs === 0 ? refuse("invalid-timeout", { value: settingAsText(config.timeout) }) : undefined),
       incoming: (m) => {
+        if (m.kind === "firmware") {
+          // A verified firmware package (mqtt mode, docs/PROTOCOLS.md 4.6): the flow applies it, then reports UPDATED.
+          const { type, title, version, checksum, algorithm, size } = m.info;
+          node.send({ topic: m.device, payload: m.data, thingsboard: { device: m.device, firmware: { type, title, version, checksum, algorithm, size } } });
+          return;
+        }
         if (m.kind !== "attributes") return;
         const details = { device: m.fleet ?? m.device, scope: m.scope, ...(m.deleted.length > 0 ? { deleted: m.deleted } : {}), ...(m.subDevice ? { subDevice: true } : {}) };
         node.send({ topic: m.device, payload: m.values, thingsboard: details });
@@ -46,6 +52,13 @@ export = function (RED: NodeAPI): void {
         const keys = request === true ? {} : { clientKeys: request.clientKeys, sharedKeys: request.sharedKeys };
         return link.requestAttributes(keys, { timeoutMs, ...(target === undefined ? {} : { device: target }) });
       }
+      if (Buffer.isBuffer(msg.payload)) {
+        // A firmware package for the hosted device (local mode): title and version in msg.thingsboard.firmware.
+        if (target !== undefined) throw refuse("firmware-sub-device", { device: target });
+        const meta = isPlainObject(details.firmware) ? details.firmware : {};
+        await link.sendFirmware(msg.payload, { title: meta.title, version: meta.version, algorithm: meta.algorithm });
+        return undefined;
+      }
       let values: unknown = msg.payload;
       if (!isPlainObject(values)) {
         const key = msg.topic;
@@ -58,6 +71,12 @@ export = function (RED: NodeAPI): void {
 
     flow.onInput(async (msg, send, link) => {
       const details: Record<string, unknown> = isPlainObject(msg.thingsboard) ? msg.thingsboard : {};
+      if (Buffer.isBuffer(msg.payload) && link.fleet !== undefined && fixedDevice === "" && (details.device === undefined || details.device === "")) {
+        // Firmware with no device named: every device of the fleet gets it (docs/PROTOCOLS.md 4.6).
+        const meta = isPlainObject(details.firmware) ? details.firmware : {};
+        await link.sendFirmware(msg.payload, { title: meta.title, version: meta.version, algorithm: meta.algorithm });
+        return;
+      }
       // A fleet (docs/ARCHITECTURE.md 3.8): msg.thingsboard.device names the fleet device, never a sub-device.
       const member = fleetMember(link, fixedDevice, details.device, refuse);
       const response = await handle(msg, member.link, member.device !== undefined);

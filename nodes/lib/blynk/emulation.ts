@@ -13,6 +13,7 @@ import { DirectoryConflict, HostedDirectory, hostDevice, unhostOf } from "../bro
 import type { HostedDevice } from "./hosted-device.js";
 import { BlynkEmulation } from "./hosted-plugin.js";
 import { BLYNK_PLUGIN, hostedTopics, type HostedBlynkDevice, type HostedBlynkHandle } from "./hosted-types.js";
+import { otaShipments } from "./ota.js";
 
 export { hostedTopics, type HostedBlynkDevice, type HostedBlynkHandle };
 
@@ -71,7 +72,14 @@ export function hostBlynkDeviceHandle(brokerId: string, device: HostedBlynkDevic
           },
         };
         try {
-          return { claimed: checked, release: directory.claim(registration, [{ kind: "token", value: checked.token, secret: true }]) };
+          const release = directory.claim(registration, [{ kind: "token", value: checked.token, secret: true }]);
+          return {
+            claimed: checked,
+            release: () => {
+              release();
+              otaShipments.release(checked.id); // the device is gone: its firmware shipment too (ota.ts)
+            },
+          };
         } catch (err) {
           if (!(err instanceof DirectoryConflict)) throw err;
           // A token identifies exactly one device: the second one is not hosted (no device or

@@ -20,6 +20,12 @@ import { BlynkDeviceStore } from "./hosted-store.js";
 import type { HardwareOp, InternalMessage } from "./binary/index.js";
 import { TransportError } from "../transport/errors.js";
 import { BLYNK_PLUGIN, hostedTopics, type BlynkDown, type BlynkUp, type HostedBlynkDevice } from "./hosted-types.js";
+import { otaShipments, otaUrl } from "./ota.js";
+
+/** Only the fields given as text. */
+function optionalText(fields: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(fields).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
 
 /**
  * A connection that is the device and takes its datastream values itself, not over MQTT (a
@@ -34,6 +40,8 @@ export interface DirectDownlink {
   hardware(op: HardwareOp): void;
   /** INTERNAL messages from flows (ota). */
   internal(message: InternalMessage): void;
+  /** A PING from flows (`$system/ping`); the device answers RESPONSE 200. */
+  ping(): void;
 }
 
 /** Publishes an internal topic on the device's engine; rejects when the broker could not take it. */
@@ -169,15 +177,56 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     return this.#deliver(down.datastream, down.text);
   }
 
-  /** Pin modes, reads and ota from flows: over the binary protocol; ota also over MQTT (`downlink/ota/json`). */
+  /**
+   * Commands from flows (hardware-down.ts): pin modes and reads over the binary protocol only;
+   * ota (a firmware file is first made a shipment Node-RED serves, ota.ts) as INTERNAL `ota` or
+   * `downlink/ota/json`; ping as PING or `downlink/ping`; reboot over MQTT only; metadata stored,
+   * and pushed over MQTT (docs/PROTOCOLS.md 1.3, 1.8).
+   */
   #command(down: Exclude<BlynkDown, { kind: "ds" }>): Promise<void> {
     const direct = this.direct !== undefined && this.direct.info === this.current ? this.direct : undefined;
-    if (direct !== undefined) {
-      if (down.kind === "ota") direct.internal({ kind: "ota", url: down.url });
-      else direct.hardware(down.op);
-      return Promise.resolve();
+    const downPrefix = hostedTopics.down(this.id);
+    try {
+      switch (down.kind) {
+        case "ota-image": {
+          const local = this.current?.localAddress;
+          otaUrl(this.config.ota, local, "-"); // no address to give: refused before anything is shipped
+          const shipment = otaShipments.ship(this.id, down.image, optionalText({ type: down.type, ver: down.ver, build: down.build }));
+          const url = otaUrl(this.config.ota, local, shipment.id);
+          return this.#command({ kind: "ota", url, size: down.image.data.length, ...optionalText({ type: down.type, ver: down.ver, build: down.build }) });
+        }
+        case "ota": {
+          if (direct !== undefined) {
+            direct.internal({ kind: "ota", url: down.url });
+            return Promise.resolve();
+          }
+          const { kind: _kind, ...ota } = down;
+          const encoded = encodeDownlink({ kind: "ota", ota });
+          return this.#publish(downPrefix + encoded.topic, encoded.payload, { qos: 1 });
+        }
+        case "ping":
+          if (direct !== undefined) {
+            direct.ping();
+            return Promise.resolve();
+          }
+          return this.#publish(`${downPrefix}downlink/ping`, "", { qos: 1 });
+        case "reboot":
+          if (direct !== undefined) return Promise.reject(new TransportError("invalid", "Blynk's binary protocol has no reboot command (a device on it would drop the connection); reboot works for devices connected over MQTT"));
+          return this.#publish(`${downPrefix}downlink/reboot`, "", { qos: 1 });
+        case "meta":
+          this.state.setMeta(down.field, down.value, Date.now());
+          if (direct !== undefined) return Promise.resolve(); // stored only: the binary protocol pushes no metadata
+          return this.#publish(`${downPrefix}downlink/meta/${down.field}`, down.value, { qos: 1 });
+        case "hardware":
+          if (direct !== undefined) {
+            direct.hardware(down.op);
+            return Promise.resolve();
+          }
+          break;
+      }
+    } catch (err) {
+      return Promise.reject(toError(err));
     }
-    if (down.kind === "ota") return this.#publish(`${hostedTopics.down(this.id)}downlink/ota/json`, JSON.stringify({ url: down.url }), { qos: 1 });
     const why = this.online ? "it is connected over MQTT, which has no pin modes or pin reads" : "it is not connected";
     return Promise.reject(new TransportError("invalid", `pin modes and pin reads reach only a device connected over Blynk's binary protocol; ${why}`));
   }

@@ -316,7 +316,7 @@ export class BlynkEmulation implements BrokerPlugin {
   }
 
   /** One publish; settles when the broker delivered it. A failure is reported on the device, never thrown or rejected. */
-  #publish(device: HostedDevice, topic: string, payload: string, options: PublishOptions): Promise<void> {
+  #publish(device: HostedDevice, topic: string, payload: string | Buffer, options: PublishOptions): Promise<void> {
     return this.#client.publish(topic, payload, options).catch((err: unknown) => {
       if (!this.#closed && !this.#engine.closed) device.report(`could not publish "${topic}": ${toError(err).message}`, "publish-failed");
     });

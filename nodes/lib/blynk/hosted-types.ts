@@ -4,7 +4,7 @@
  * hosted device's settings, and the messages of its hosted-device handle (docs/ARCHITECTURE.md
  * 3.6). Kept apart so the link depends on these types only, never on the emulation.
  */
-import { devicePrefix, type HostedDeviceHandle } from "../broker/index.js";
+import { devicePrefix, type HostedDeviceHandle, type ShelvedImage } from "../broker/index.js";
 import type { HardwareOp } from "./binary/index.js";
 import type { McuInfo, UplinkMessage } from "./codec.js";
 
@@ -42,6 +42,12 @@ export interface HostedBlynkDevice {
    * them (default off: the device asks with `get/ds` when it wants them).
    */
   syncOnConnect?: boolean;
+  /**
+   * Where devices download firmware a flow ships (ota.ts): `base` (the "OTA download address"
+   * setting, e.g. "http://192.168.1.10:1880"), else the address the device's connection reached
+   * with Node-RED's `scheme`, `port` and HTTP root.
+   */
+  ota?: { base?: string; scheme?: "http" | "https"; port?: number; root?: string };
 }
 
 /** Who sent an uplink: the device itself (MQTT), or a caller of the self-hosted HTTPS API acting as the device. */
@@ -79,7 +85,15 @@ export type BlynkDown =
   /** Binary-protocol devices only (hardware-down.ts): pin modes, digital/analog reads. */
   | { kind: "hardware"; op: Extract<HardwareOp, { op: "pin-mode" | "read" }> }
   /** A firmware update from `url` (INTERNAL `ota` over the binary protocol, `downlink/ota/json` over MQTT). */
-  | { kind: "ota"; url: string };
+  | { kind: "ota"; url: string; size?: number; type?: string; ver?: string; build?: string }
+  /** A firmware file for Node-RED to serve (ota.ts), then announced as `ota`. */
+  | { kind: "ota-image"; image: ShelvedImage; type?: string; ver?: string; build?: string }
+  /** `downlink/reboot` (MQTT only: the binary protocol has no reboot command). */
+  | { kind: "reboot" }
+  /** `downlink/ping` at QoS 1 (MQTT), PING (binary): the device's answer shows it alive. */
+  | { kind: "ping" }
+  /** Metadata from flows: stored (`get/meta` answers it), and `downlink/meta/<field>` over MQTT. */
+  | { kind: "meta"; field: string; value: string };
 
 /** A hosted Blynk device as its local-mode link holds it: resolves sends once handed to the broker (or queued). */
 export type HostedBlynkHandle = HostedDeviceHandle<BlynkUp, BlynkDown, void, McuInfo>;

@@ -109,6 +109,8 @@ export interface BlynkLinkOptions {
   pins?: Record<string, string>;
   /** local: push the stored values to the device each time it connects (hosted-types.ts `syncOnConnect`). */
   syncOnConnect?: boolean;
+  /** local: where devices download firmware flows ship (hosted-types.ts `ota`, ota.ts). */
+  ota?: { base?: string; scheme?: "http" | "https"; port?: number; root?: string };
   /** local: host the fleet of this config node (a template) instead of one device; `box` seals its credentials (docs/ARCHITECTURE.md 3.8). */
   fleet?: { box?: SecretBox };
   redactor?: Redactor;

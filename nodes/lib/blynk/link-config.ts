@@ -21,8 +21,24 @@ export interface BlynkDeviceProps {
   timeZone?: unknown;
   pins?: unknown;
   syncOnConnect?: unknown;
+  /** local: the address devices reach Node-RED's HTTP server at, for firmware downloads (ota.ts), e.g. http://192.168.1.10:1880 */
+  otaBase?: unknown;
   /** local: "device" (one hosted device, the default) or "fleet" (the devices of a fleet table, docs/ARCHITECTURE.md 3.8). */
   hosting?: unknown;
+}
+
+/** An http(s) origin with an optional path (Node-RED's httpNodeRoot), no credentials, query or fragment. */
+function parseOtaBase(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError("invalid-ota-base", { value });
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "" || url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "") {
+    throw new ConfigError("invalid-ota-base", { value });
+  }
+  return url.href;
 }
 
 /** Validates everything; `id` is the config node's id (the hosted device's id in local mode). */
@@ -63,6 +79,8 @@ function parseLocal(id: string, props: BlynkDeviceProps, options: BlynkLinkOptio
   if (Object.keys(pins).length > 0) options.pins = pins;
   // A checkbox: true, or "true" from a flow file written by hand; anything else is off.
   if (props.syncOnConnect === true || props.syncOnConnect === "true") options.syncOnConnect = true;
+  const otaBase = text(props.otaBase);
+  if (otaBase !== "") options.ota = { base: parseOtaBase(otaBase) };
   return options;
 }
 

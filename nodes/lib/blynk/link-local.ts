@@ -63,6 +63,7 @@ export class LocalBlynkLink extends BlynkLinkBase {
         ...(o.timeZone === undefined || o.timeZone === "" ? {} : { timeZone: o.timeZone }),
         ...(o.pins === undefined ? {} : { pins: o.pins }),
         ...(o.syncOnConnect === true ? { syncOnConnect: true } : {}),
+        ...(o.ota === undefined ? {} : { ota: { ...o.ota } }),
       },
       (err) => {
         this.warn(toError(err).message);

@@ -16,7 +16,8 @@ import { topicMatches } from "../transport/topic.js";
 export interface GatedAnswer {
   /** Device-relative: the gate's `prefix` is put in front of it. */
   topic: string;
-  payload: string;
+  /** Text, or bytes (a ThingsBoard firmware chunk). */
+  payload: string | Buffer;
 }
 
 /** Why an answer was dropped: no subscription came for it, or the device reads too slowly. */
@@ -30,7 +31,7 @@ export interface AnswerGateOptions {
   /** Most covered answers waiting to be sent. */
   maxQueued: number;
   /** Publishes one answer on its full internal topic; the next waits until this settles. Must not reject. */
-  publish: (topic: string, payload: string) => Promise<void>;
+  publish: (topic: string, payload: string | Buffer) => Promise<void>;
   /** An answer, or a whole request, is not answered: `message` says which and why. */
   report: (message: string, reason: UnsentReason) => void;
 }

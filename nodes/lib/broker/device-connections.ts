@@ -45,7 +45,7 @@ export interface DeviceConnectionsOptions<D extends ConnectedDevice> {
   /** Most answers waiting to be sent, per connection. */
   maxQueued: number;
   /** Publishes one answer to `device` (internal topic, QoS 1); must not reject. */
-  publish: (device: D, topic: string, payload: string) => Promise<void>;
+  publish: (device: D, topic: string, payload: string | Buffer) => Promise<void>;
   /** Why a newer connection replaces an older one, in the platform's words (ends the warning). */
   onePerDevice: string;
 }

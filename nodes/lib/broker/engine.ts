@@ -542,7 +542,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   #serveProtocol(protocol: string, stream: Duplex): void {
     stream.on("error", () => undefined); // a reset before the plugin listens must not crash
     const socket = stream as Partial<Socket>;
-    const peer: PeerAddress = { address: socket.remoteAddress, port: socket.remotePort };
+    const peer: PeerAddress = { address: socket.remoteAddress, port: socket.remotePort, ...optional({ local: socket.localAddress }) };
     const plugin = this.#plugins.get(protocol);
     const clientId = `${protocol}:${peer.address ?? "?"}:${String(peer.port ?? "?")}`;
     if (this.#isClosed() || plugin?.serve === undefined) {
@@ -640,6 +640,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         identity: decision.identity,
         protocolVersion: client.version,
         remoteAddress: request.remoteAddress,
+        ...optional({ localAddress: localAddress(client) }),
         ready: false,
         limiter: this.#limiterFor(decision.identity),
       };
@@ -990,6 +991,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
 function clientIdOf(client: Client): string {
   const id: unknown = client.id;
   return typeof id === "string" ? id : "";
+}
+
+function localAddress(client: Client): string | undefined {
+  return client.req?.socket.localAddress ?? (client.conn as Partial<Socket>).localAddress;
 }
 
 function remoteAddress(client: Client): string | undefined {

@@ -78,6 +78,8 @@ export interface DeviceNamespaceOptions {
   canPublish?: (topic: string) => boolean;
   /** Which device-relative filters the device may subscribe to; default all. */
   canSubscribe?: (filter: string) => boolean;
+  /** An allowed filter -> the device-relative filter really subscribed (default: itself); deterministic, as UNSUBSCRIBE maps the same way. */
+  mapFilter?: (filter: string) => string;
 }
 
 /**
@@ -90,9 +92,10 @@ export function deviceNamespace(options: DeviceNamespaceOptions): Namespace {
   const down = devicePrefix(options.plugin, options.deviceId, "down");
   const canPublish = options.canPublish ?? (() => true);
   const canSubscribe = options.canSubscribe ?? (() => true);
+  const mapFilter = options.mapFilter ?? ((filter: string) => filter);
   return {
     publish: (topic) => (canPublish(topic) ? up + topic : null),
-    subscribe: (filter) => (canSubscribe(filter) ? down + filter : null),
+    subscribe: (filter) => (canSubscribe(filter) ? down + mapFilter(filter) : null),
     forward: (topic) => (topic.startsWith(down) ? topic.slice(down.length) : null),
   };
 }

@@ -173,6 +173,8 @@ export interface ClientInfo {
   identity: ClientIdentity;
   protocolVersion: number;
   remoteAddress: string | undefined;
+  /** This machine's address the client connected to (an address the device reaches Node-RED at: Blynk OTA URLs). */
+  localAddress?: string;
 }
 
 export interface PublishedMessage {
@@ -219,6 +221,8 @@ export interface BrokerPlugin {
 export interface PeerAddress {
   address: string | undefined;
   port: number | undefined;
+  /** This machine's address the peer connected to. */
+  local?: string;
 }
 
 export type BrokerEvent =

@@ -30,7 +30,7 @@
  * - Provisioning response: the older `provisionDeviceStatus`/`accessToken` form is read too.
  * - CONNACK: 0x04 = empty user name, 0x05 = unknown token (3.1.1); 0x86/0x87 the MQTT 5 twins.
  * - Keys at most 255 characters, device names at most 255 (ThingsBoard's database columns).
- * - Not covered: firmware (`v2/fw/...`) and the undocumented short `v2/...` topics.
+ * - Firmware (`v2/fw/...`) is codec-firmware.ts; not covered: the undocumented short `v2/...` topics.
  */
 import { TransportError } from "../transport/errors.js";
 import { describeValue } from "../transport/value-codec.js";

@@ -33,8 +33,11 @@
  *   client RPC `getSessionLimits`. Neither reaches the handle.
  * - Gateways: sub-devices are named in the messages (`device`); attribute requests of a
  *   sub-device are answered from the attributes stored for that sub-device name.
+ * - Firmware (docs/PROTOCOLS.md 4.6): a flow's `tbDown.firmware` is announced as `fw_*` shared
+ *   attributes; the device's chunk requests (`v2/fw/request/<id>/chunk/<n>`) are answered from
+ *   the image (firmware-serve.ts), which goes when the device is no longer hosted.
  */
-import { hostDevice, unhostOf } from "../broker/index.js";
+import { firmwareShelf, hostDevice, unhostOf } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { connectCredentials } from "./codec.js";
 import type { HostedDevice } from "./hosted-device.js";
@@ -85,7 +88,14 @@ export function hostThingsBoardDeviceHandle(brokerId: string, device: HostedTbDe
       offline: "queue",
       claim: (runtime) => {
         const config = checkDevice(device);
-        return { claimed: config, release: claimCredentials(config, brokerId, runtime) };
+        const release = claimCredentials(config, brokerId, runtime);
+        return {
+          claimed: config,
+          release: () => {
+            release();
+            firmwareShelf.release(TB_PLUGIN, config.id); // the device is gone: its firmware image too (docs/PROTOCOLS.md 4.6)
+          },
+        };
       },
       create: (engine) => new TbEmulation(engine),
     },

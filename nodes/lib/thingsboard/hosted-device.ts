@@ -10,7 +10,7 @@
  * arrive in `send`, which remembers shared attributes, hands pushes to waiting HTTP polls and
  * publishes the payload on the device's `down/` topic.
  */
-import type { DeviceHistory, DeviceStore } from "../broker/index.js";
+import { firmwareShelf, type DeviceHistory, type DeviceStore } from "../broker/index.js";
 import { HostedRuntimeBase } from "../broker/hosted-runtime.js";
 import { Correlator } from "../transport/correlator.js";
 import { toError, TransportError } from "../transport/errors.js";
@@ -168,6 +168,21 @@ export class HostedDevice extends HostedRuntimeBase<TbUp, TbDown, void, never> {
     const G = TOPICS.gateway;
     let topic: string;
     switch (message.kind) {
+      case "firmware":
+        // The image first: a shelf over its limit refuses before the device is told anything.
+        try {
+          firmwareShelf.assign(TB_PLUGIN, this.id, message.info.type, message.image);
+        } catch (err) {
+          return Promise.reject(toError(err));
+        }
+        try {
+          this.state.updateShared(message);
+        } catch (err) {
+          this.report(`firmware attributes sent by a flow: ${toError(err).message}`, "store-full");
+        }
+        this.attributeUpdates.offer(message.text, this.keepsPushes);
+        topic = TOPICS.attributes;
+        break;
       case "attributes":
         try {
           this.state.updateShared(message, message.device);

@@ -20,7 +20,8 @@
  * - Devices may publish ThingsBoard's uplink topics only (gateway topics only when hosted as a
  *   gateway) and subscribe only within its downlink topics (`v1/devices/me/attributes`,
  *   `.../attributes/response/+`, `.../rpc/request/+`, `.../rpc/response/+`; gateways also
- *   `v1/gateway/attributes|rpc|attributes/response`); anything else is refused by the engine
+ *   `v1/gateway/attributes|rpc|attributes/response`; OTA: `v2/fw|sw/request/<id>/chunk/<n>` up,
+ *   `v2/fw|sw/response/...` and `v2/fw|sw/error` down); anything else is refused by the engine
  *   (publish: dropped in 3.1.1, PUBACK 0x87 in 5; subscribe: SUBACK 0x80).
  * - Answers (attribute responses, `getSessionLimits`) go out only once a subscription of the
  *   asking connection covers them, never synchronously inside a hook (docs/PROTOCOLS.md 7;
@@ -61,9 +62,10 @@ import {
   parseGatewayRpcResponse,
   parseGatewayTelemetry,
 } from "./gateway-codec.js";
+import { serveChunk } from "./firmware-serve.js";
 import { HostedDevice } from "./hosted-device.js";
 import { hostedByBasic, hostedByToken, type HostedRegistration } from "./hosted-index.js";
-import { isDownlinkFilter, isUplinkTopic, TB_PLUGIN, type HostedTbDevice } from "./hosted-types.js";
+import { isDownlinkFilter, isUplinkTopic, mapDeviceFilter, TB_PLUGIN, type HostedTbDevice } from "./hosted-types.js";
 
 /** Answers waiting for a subscription, per connection. */
 const MAX_PENDING = 100;
@@ -136,6 +138,7 @@ export class TbEmulation implements BrokerPlugin {
           deviceId: device.id,
           canPublish: (topic) => isUplinkTopic(topic, gateway),
           canSubscribe: (filter) => isDownlinkFilter(filter, gateway),
+          mapFilter: mapDeviceFilter,
         }),
         rateLimit: DEVICE_RATE_LIMIT,
       },
@@ -186,6 +189,7 @@ export class TbEmulation implements BrokerPlugin {
   /** Parses an uplink once: what flows get goes to the device's runtime, what ThingsBoard answers is answered here. */
   #handleUplink(connection: Connection, topic: string, payload: Buffer): void {
     const { device } = connection;
+    if (serveChunk(connection, topic, payload)) return;
     const parsed = parseDeviceTopic(topic);
     switch (parsed.kind) {
       case "telemetry": {
@@ -265,7 +269,7 @@ export class TbEmulation implements BrokerPlugin {
   }
 
   /** One answer; settles when the broker delivered it. A failure is reported on the device, never thrown or rejected. */
-  #publish(device: HostedDevice, topic: string, payload: string): Promise<void> {
+  #publish(device: HostedDevice, topic: string, payload: string | Buffer): Promise<void> {
     return this.#client.publish(topic, payload, { qos: 1 }).catch((err: unknown) => {
       if (!this.#engine.closed) device.report(`could not publish "${topic}": ${toError(err).message}`, "publish-failed");
     });

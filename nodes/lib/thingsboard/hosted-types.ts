@@ -6,12 +6,15 @@
  * once by the emulation), `TbDown` (what flows send it, built by `tbDown`). Kept apart
  * so those modules need no import cycle, and so a link depends on the contract only.
  */
-import { devicePrefix, type HostedDeviceHandle } from "../broker/index.js";
+import { devicePrefix, firmwareShelf, type HostedDeviceHandle, type ShelvedImage } from "../broker/index.js";
+import { TransportError } from "../transport/errors.js";
 import { filterCovers } from "../transport/topic.js";
+import { describeValue } from "../transport/value-codec.js";
 import {
   encodeAttributeUpdate, encodeRpcRequest, parseDeviceTopic, requestIdText, toCheckedPayloadText, toKeyList, TOPICS,
   type TbJson, type TbValues, type TelemetryEntry,
 } from "./codec.js";
+import { checksumAlgorithm, checksumOf, encodePackageAttributes, isChunkRequestTopic, type ChecksumAlgorithm, type PackageInfo, type PackageType } from "./codec-firmware.js";
 import { encodeGatewayAttributeUpdate, encodeGatewayRpcRequest } from "./gateway-codec.js";
 
 /** Plugin name on the broker, and the second level of every internal ThingsBoard topic. */
@@ -56,13 +59,30 @@ export type TbDown =
   /** Server-side RPC. */
   | { kind: "rpc-request"; device?: string; id: number; method: string; params: TbJson; text: string }
   /** The answer to the device's client-side RPC `idText` (byte-exact id text). */
-  | { kind: "rpc-response"; id: number; idText: string; result: TbJson; text: string };
+  | { kind: "rpc-response"; id: number; idText: string; result: TbJson; text: string }
+  /**
+   * A firmware (or software) package (docs/PROTOCOLS.md 4.6): the device is given `image` to
+   * download in chunks and `values` (fw_title, fw_version, fw_checksum, ...) as shared attributes.
+   */
+  | { kind: "firmware"; info: PackageInfo; image: ShelvedImage; values: TbValues; deleted: string[]; text: string };
 
 /** A local-mode link's view of its hosted device (broker/hosted-device.ts); ThingsBoard devices describe nothing of themselves. */
 export type HostedTbHandle = HostedDeviceHandle<TbUp, TbDown, void, never>;
 
 /** Hosts a device on an `iot-broker` node until the handle is closed (emulation.ts `hostThingsBoardDeviceHandle`). */
 export type HostTbDevice = (brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void) => HostedTbHandle;
+
+/** Checksums other than SHA-256 made of an image, so a fleet's shipment computes each once. */
+const imageChecksums = new WeakMap<ShelvedImage, Map<string, string>>();
+
+function checksumOfImage(image: ShelvedImage, algorithm: ChecksumAlgorithm): string {
+  if (algorithm === "SHA256") return image.sha256;
+  let known = imageChecksums.get(image);
+  if (known === undefined) imageChecksums.set(image, (known = new Map<string, string>()));
+  let sum = known.get(algorithm);
+  if (sum === undefined) known.set(algorithm, (sum = checksumOf(algorithm, image.data)));
+  return sum;
+}
 
 /** Builds downlink messages: checks and encodes once; throws TransportError "invalid" / "too-large" for unusable input. */
 export const tbDown = {
@@ -83,6 +103,26 @@ export const tbDown = {
     const request = encodeRpcRequest({ method, params });
     const wire = device === undefined ? { ...request } : encodeGatewayRpcRequest({ device, id, ...request });
     return { kind: "rpc-request", ...(device === undefined ? {} : { device }), id, method: request.method, params: request.params, text: toCheckedPayloadText(wire) };
+  },
+
+  /**
+   * A package for the device from `data` (a Buffer): title and version as given, the checksum
+   * computed with `algorithm` (default SHA256, ThingsBoard's). The bytes are kept once however
+   * many devices it is sent to (broker/firmware-shelf.ts).
+   */
+  firmware(data: unknown, meta: { title?: unknown; version?: unknown; algorithm?: unknown; type?: PackageType }): TbDown {
+    if (!Buffer.isBuffer(data) || data.length === 0) throw new TransportError("invalid", `the firmware must be a non-empty Buffer, got ${describeValue(data)}`);
+    const label = (value: unknown, what: string): string => {
+      if (typeof value !== "string" || value.trim() === "" || value.length > 255) throw new TransportError("invalid", `the firmware ${what} must be text of 1 to 255 characters, got ${describeValue(value)}`);
+      return value.trim();
+    };
+    const title = label(meta.title, "title");
+    const version = label(meta.version, "version");
+    const algorithm = checksumAlgorithm(meta.algorithm ?? "SHA256");
+    const image = firmwareShelf.image(data);
+    const info: PackageInfo = { type: meta.type ?? "firmware", title, version, size: image.data.length, algorithm, checksum: checksumOfImage(image, algorithm) };
+    const values = encodePackageAttributes(info);
+    return { kind: "firmware", info, image, values, deleted: [], text: toCheckedPayloadText(values) };
   },
 
   /** `result` is a checked reply (link-base's encodeRpcResponse). */
@@ -107,7 +147,11 @@ export const hostedTopics = {
 const G = TOPICS.gateway;
 
 /** Device-relative filters a device may subscribe within (a narrower filter, e.g. one id, is fine). */
-const DEVICE_FILTERS = [TOPICS.attributes, TOPICS.attributeResponseFilter, TOPICS.rpcRequestFilter, TOPICS.rpcResponseFilter];
+const DEVICE_FILTERS = [
+  TOPICS.attributes, TOPICS.attributeResponseFilter, TOPICS.rpcRequestFilter, TOPICS.rpcResponseFilter,
+  // OTA chunks and errors (docs/PROTOCOLS.md 4.6).
+  "v2/fw/response/#", "v2/sw/response/#", "v2/fw/error", "v2/sw/error",
+];
 const GATEWAY_FILTERS = [G.attributes, G.rpc, G.attributeResponse];
 
 const DEVICE_UPLINK = new Set(["telemetry", "attributes", "attributes-request", "rpc-request", "rpc-response", "claim"]);
@@ -129,7 +173,16 @@ export function isUplinkTopic(topic: string, gateway: boolean): boolean {
   } catch {
     return false; // a request id that is not a whole number
   }
-  return DEVICE_UPLINK.has(kind) || (gateway && GATEWAY_UPLINK.has(kind));
+  return DEVICE_UPLINK.has(kind) || (gateway && GATEWAY_UPLINK.has(kind)) || isChunkRequestTopic(topic);
+}
+
+/**
+ * The filter really subscribed for an allowed one: ThingsBoard pushes OTA chunks whatever the
+ * device subscribed, and the Python SDK subscribes `v2/fw/response/+`, which matches no chunk
+ * topic; it is widened to `v2/fw/response/#` so that SDK works unchanged (docs/PROTOCOLS.md 4.6).
+ */
+export function mapDeviceFilter(filter: string): string {
+  return filter === "v2/fw/response/+" || filter === "v2/sw/response/+" ? `${filter.slice(0, -1)}#` : filter;
 }
 
 /** Whether a device may subscribe to `filter`: only within ThingsBoard's downlink topics. */

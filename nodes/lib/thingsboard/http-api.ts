@@ -31,7 +31,10 @@ import type { ServerResponse } from "node:http";
 import { toError, TransportError } from "../transport/errors.js";
 import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type ApiOptions, type ApiOutcome, type ApiReply, type ApiSpec } from "../transport/http-api-skeleton.js";
 import { encodeAttributeResponse, encodeProvisionResponse, type RpcRequest } from "./codec.js";
+import { firmwareShelf } from "../broker/index.js";
+import { chunkOf, packageKeys } from "./codec-firmware.js";
 import type { HostedDevice, PollQueue } from "./hosted-device.js";
+import { TB_PLUGIN } from "./hosted-types.js";
 import { hostedByToken } from "./hosted-index.js";
 import { HTTP_BASE, parseHttpRequest, type HttpIntent } from "./http-codec.js";
 
@@ -137,7 +140,24 @@ function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, device: Hos
       return clientRpc(device, intent.request, options.requestTimeoutMs, res);
     case "claim":
       return empty(200); // checked by the codec; nothing to do without a ThingsBoard customer
+    case "firmware":
+      return firmwareFile(intent, device);
   }
+}
+
+/**
+ * A package over HTTP (docs/PROTOCOLS.md 4.6): 404 when the device has none (or Node-RED no
+ * longer has its bytes), 400 when title or version is not the announced one, else the chunk.
+ */
+function firmwareFile(intent: Extract<HttpIntent, { kind: "firmware" }>, device: HostedDevice): ApiReply {
+  const keys = packageKeys(intent.type);
+  const { shared } = device.state.select({ all: false, clientKeys: [], sharedKeys: [keys.title, keys.version] });
+  const image = firmwareShelf.imageOf(TB_PLUGIN, device.id, intent.type);
+  if (image === undefined || !(keys.title in shared)) return text(404, `No ${intent.type} is assigned to this device.`);
+  if (shared[keys.title] !== intent.title || shared[keys.version] !== intent.version) {
+    return text(400, `The ${intent.type} assigned to this device is not ${JSON.stringify(intent.title)} ${JSON.stringify(intent.version)}.`);
+  }
+  return { status: 200, body: chunkOf(image.data, intent.size, intent.chunk), contentType: "application/octet-stream" };
 }
 
 async function handle(call: ApiCall, options: Settings): Promise<ApiOutcome> {

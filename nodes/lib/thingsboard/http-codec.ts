@@ -16,6 +16,7 @@
  *   framework already parsed. Firmware (`/firmware`) is not covered.
  */
 import { TransportError } from "../transport/errors.js";
+import type { PackageType } from "./codec-firmware.js";
 import { describeValue } from "../transport/value-codec.js";
 import {
   encodeAttributeRequest,
@@ -145,7 +146,9 @@ export type HttpIntent =
   | { kind: "rpc-reply"; token: string; id: number; idText: string; result: TbJson }
   | { kind: "rpc-call"; token: string; request: RpcRequest }
   | { kind: "claim"; token: string; claim: Claim }
-  | { kind: "provision"; request: ProvisionRequest };
+  | { kind: "provision"; request: ProvisionRequest }
+  /** `GET firmware` / `software` (docs/PROTOCOLS.md 4.6): chunk `chunk` of `size` bytes (0: the whole file) of the package titled so. */
+  | { kind: "firmware"; token: string; type: PackageType; title: string; version: string; size: number; chunk: number };
 export interface HttpRefusal {
   kind: "error";
   status: number;
@@ -174,6 +177,21 @@ function queryOf(query: unknown, fromPath: string): URLSearchParams {
   return params;
 }
 
+/** `?title=&version=` (required) `&size=&chunk=` (whole numbers, default 0), as ThingsBoard's DeviceApiController reads them. */
+function firmwareRequest(token: string, type: PackageType, params: URLSearchParams): HttpIntent {
+  const required = (name: string): string => {
+    const value = params.get(name);
+    if (value === null || value === "") throw invalid(`the ${type} request needs ${name}; accepted: ?title=<fw_title>&version=<fw_version>[&size=<chunk size>&chunk=<index>]`);
+    return value;
+  };
+  const whole = (name: string): number => {
+    const value = params.get(name) ?? "0";
+    if (!/^\d{1,9}$/.test(value)) throw invalid(`${name} ${JSON.stringify(value.slice(0, 20))} is not a whole number`);
+    return Number(value);
+  };
+  return { kind: "firmware", token, type, title: required("title"), version: required("version"), size: whole("size"), chunk: whole("chunk") };
+}
+
 function timeoutParam(params: URLSearchParams): number {
   const text = params.get("timeout");
   if (text === null || text === "") return 0;
@@ -188,6 +206,8 @@ const ROUTES: readonly { path: string; methods: string }[] = [
   { path: "rpc", methods: "GET or POST" },
   { path: "rpc/<id>", methods: "POST" },
   { path: "claim", methods: "POST" },
+  { path: "firmware", methods: "GET" },
+  { path: "software", methods: "GET" },
 ];
 
 /**
@@ -247,6 +267,9 @@ export function parseHttpRequest(method: string, path: string, query?: unknown, 
       return attempt(() => ({ kind: "rpc-call", token, request: parseRpcRequest(body) }));
     case "POST claim":
       return attempt(() => ({ kind: "claim", token, claim: parseClaim(body) }));
+    case "GET firmware":
+    case "GET software":
+      return attempt(() => firmwareRequest(token, sub === "firmware" ? "firmware" : "software", params));
     default: {
       const known = ROUTES.find((r) => r.path === sub);
       if (known !== undefined) return wrongMethod(known.methods);

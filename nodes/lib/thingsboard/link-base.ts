@@ -18,6 +18,7 @@ import type { Redactor } from "../transport/redact.js";
 import type { SecretBox } from "../transport/secret-box.js";
 import { TransportError } from "../transport/errors.js";
 import { encodeRpcResponse, LIMITS, requestIdText, type TbJson, type TbValues } from "./codec.js";
+import type { PackageInfo } from "./codec-firmware.js";
 
 export type TbConnection = "mqtt" | "http" | "local";
 
@@ -70,7 +71,26 @@ export interface FleetDeviceRef {
   id: string;
 }
 
-export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest;
+/** A firmware package the device downloaded and verified (mqtt mode with `firmware` set, docs/PROTOCOLS.md 4.6). */
+export interface TbFirmwareMessage {
+  kind: "firmware";
+  device: string;
+  subDevice: false;
+  info: PackageInfo;
+  data: Buffer;
+  /** Never set: a fleet hosts devices, it downloads nothing (present for the fleet link's typing). */
+  fleet?: FleetDeviceRef;
+}
+
+export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest | TbFirmwareMessage;
+
+/** What a flow gives a hosted device to download (local mode). */
+export interface FirmwareShipment {
+  title?: unknown;
+  version?: unknown;
+  /** Checksum algorithm announced (default SHA256). */
+  algorithm?: unknown;
+}
 
 export type TbLinkEvents = DeviceLinkEvents<TbLinkStatus, TbIncoming>;
 
@@ -106,6 +126,8 @@ export interface TbLinkOptions {
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "stableAfterMs" | "keepaliveSec">;
   http?: Pick<HttpClientOptions, "retries" | "backoff" | "timeoutMs" | "random">;
   now?: () => number;
+  /** mqtt: download firmware packages ThingsBoard announces (fw_* shared attributes) in chunks of `chunkBytes`, at most `maxBytes` (docs/PROTOCOLS.md 4.6). */
+  firmware?: { chunkBytes: number; maxBytes: number; chunkTimeoutMs?: number };
 }
 
 /** Where a message goes: the device itself, or (gateway) a named sub-device. */
@@ -160,6 +182,8 @@ export interface TbLink extends DeviceLinkApi<TbConnection, TbLinkStatus, TbLink
   replyRpc(ref: RpcRef, result: unknown): Promise<void>;
   /** Resolves when `request` was answered; rejects "timeout" when not within `timeoutMs`, "closed" on close. */
   awaitReply(request: TbRpcRequest, timeoutMs?: number): Promise<void>;
+  /** local: gives the hosted device (a fleet: the named device, or every one) a firmware package to download; other modes refuse. */
+  sendFirmware(data: unknown, shipment: FirmwareShipment, target?: TbTarget): Promise<void>;
 }
 
 interface Served {
@@ -197,6 +221,10 @@ export abstract class TbLinkBase extends DeviceLink<TbLinkStatus, TbIncoming, Tb
   abstract publishAttributes(values: unknown, target?: TbTarget): Promise<void>;
   abstract requestAttributes(request: AttributeRequest, options?: TbRequestOptions): Promise<AttributeValues>;
   abstract callRpc(method: unknown, params: unknown, options?: TbRequestOptions): Promise<TbJson>;
+
+  sendFirmware(_data: unknown, _shipment: FirmwareShipment, _target?: TbTarget): Promise<void> {
+    return Promise.reject(this.unsupported("sending firmware", "only a device hosted on an iot-broker node (local mode) downloads firmware from Node-RED; as a device, firmware comes from ThingsBoard"));
+  }
   /** Sends a checked reply (JSON-ready) to a request that was waiting. */
   protected abstract sendReply(request: TbRpcRequest, result: TbJson): Promise<void>;
 

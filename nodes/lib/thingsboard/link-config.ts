@@ -27,6 +27,12 @@ export interface TbDeviceProps {
   auth?: unknown;
   /** QoS of telemetry and attribute publishes in mqtt mode: "1" (default) or "0". */
   qos?: unknown;
+  /** mqtt: download firmware ThingsBoard announces (docs/PROTOCOLS.md 4.6). */
+  firmware?: unknown;
+  /** Chunk size in bytes (1..65536, default 4096). */
+  firmwareChunk?: unknown;
+  /** Largest image in KiB (1..16384, default 4096). */
+  firmwareMaxKb?: unknown;
   /** local: "device" (one hosted device, the default) or "fleet" (the devices of a fleet table, docs/ARCHITECTURE.md 3.8). */
   hosting?: unknown;
 }
@@ -68,7 +74,19 @@ export function parseThingsBoardDevice(id: string, props: TbDeviceProps, credent
   if (connection === "local") {
     return { ...options, broker: brokerSetting(props.broker), deviceId: id };
   }
-  return { ...options, server: parseServer(connection, text(props.server)) };
+  const firmware = connection === "mqtt" && (props.firmware === true || props.firmware === "true") ? parseFirmware(props) : undefined;
+  return { ...options, server: parseServer(connection, text(props.server)), ...(firmware === undefined ? {} : { firmware }) };
+}
+
+/** Firmware download settings: whole numbers in range, empty -> the default. */
+function parseFirmware(props: TbDeviceProps): NonNullable<TbLinkOptions["firmware"]> {
+  const whole = (value: unknown, fallback: number, max: number, key: string): number => {
+    const given = text(value);
+    const n = given === "" ? fallback : Number(given);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new ConfigError(key, { value: given });
+    return n;
+  };
+  return { chunkBytes: whole(props.firmwareChunk, 4096, 65536, "invalid-firmware-chunk"), maxBytes: whole(props.firmwareMaxKb, 4096, 16384, "invalid-firmware-max") * 1024 };
 }
 
 function parseBasic(credentials: TbCredentials | undefined): NonNullable<TbLinkOptions["basic"]> {

@@ -12,7 +12,7 @@ import type { SecretBox } from "../transport/secret-box.js";
 import type { TbJson } from "./codec.js";
 import { tbFleetPlatform } from "./fleet.js";
 import type { HostTbDevice } from "./hosted-types.js";
-import { TbLinkBase, type AttributeValues, type RpcRef, type TbLink, type TbLinkOptions, type TbRpcRequest } from "./link-base.js";
+import { TbLinkBase, type AttributeValues, type FirmwareShipment, type RpcRef, type TbLink, type TbLinkOptions, type TbRpcRequest } from "./link-base.js";
 import { LocalTbLink } from "./link-local.js";
 
 export interface FleetTbLinkOptions extends TbLinkOptions {
@@ -66,6 +66,22 @@ export class FleetTbLink extends TbLinkBase {
   /** To the device `target.device` names (a name; flow nodes pick the member themselves). */
   async publishAttributes(values: unknown, target: { device?: string } = {}): Promise<void> {
     await this.#to(target.device).publishAttributes(values);
+  }
+
+  /**
+   * Firmware to the named device, or with no name to every device of the fleet (docs/PROTOCOLS.md
+   * 4.6): the image is kept once for all of them (broker/firmware-shelf.ts). All are tried; the
+   * first failure is thrown after.
+   */
+  override async sendFirmware(data: unknown, shipment: FirmwareShipment, target: { device?: string } = {}): Promise<void> {
+    this.assertOpen();
+    if (target.device !== undefined) {
+      await this.#to(target.device).sendFirmware(data, shipment);
+      return;
+    }
+    const results = await Promise.allSettled(this.fleet.entries().map(([, member]) => member.sendFirmware(data, shipment)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed !== undefined) throw toError(failed.reason);
   }
 
   async requestAttributes(request: Parameters<TbLink["requestAttributes"]>[0], options: { device?: string; timeoutMs?: number } = {}): Promise<AttributeValues> {

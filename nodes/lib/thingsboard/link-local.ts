@@ -22,7 +22,7 @@ import { keySelection, toKeyList, type TbJson } from "./codec.js";
 import { selectAttributes } from "./hosted-state.js";
 import { hostedTopics, tbDown, type TbDown, type HostTbDevice, type HostedTbHandle, type TbUp } from "./hosted-types.js";
 import {
-  TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbRequestOptions, type TbRpcRequest,
+  TbLinkBase, type AttributeRequest, type FirmwareShipment, type AttributeValues, type TbLinkOptions, type TbRequestOptions, type TbRpcRequest,
 } from "./link-base.js";
 
 /** A local link's options: the link's, plus how to host the device (link.ts passes the emulation's). */
@@ -80,6 +80,15 @@ export class LocalTbLink extends TbLinkBase {
   async publishAttributes(values: unknown, target: { device?: string } = {}): Promise<void> {
     this.assertOpen();
     await this.#send(tbDown.attributes(values, this.subDevice(target.device)));
+  }
+
+  /**
+   * A firmware package for the device (docs/PROTOCOLS.md 4.6): its fw_* shared attributes are
+   * pushed and stored (a device connecting later asks for them), the broker serves its chunks.
+   */
+  override async sendFirmware(data: unknown, shipment: FirmwareShipment): Promise<void> {
+    this.assertOpen();
+    await this.#send(tbDown.firmware(data, { title: shipment.title, version: shipment.version, algorithm: shipment.algorithm }));
   }
 
   /** What the broker remembers: the client attributes the device sent, the shared ones flows set. */

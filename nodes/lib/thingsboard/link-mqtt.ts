@@ -17,6 +17,10 @@
  * - Gateway attribute requests go out one per scope (the server's form, gateway-codec.ts) and
  *   need keys; client-side RPC exists for the gateway itself only.
  * - CONNACK refusals are reported in ThingsBoard's words, from the session's refusal code.
+ * - Firmware (`firmware` option, docs/PROTOCOLS.md 4.6): the chunk topics are subscribed at start,
+ *   the fw_* shared attributes are asked for on every connect and watched in updates, and
+ *   firmware-download.ts downloads, verifies and reports; the image reaches flows as an
+ *   `incoming` of kind "firmware".
  */
 import { toError, TransportError } from "../transport/errors.js";
 import { MqttSession } from "../transport/mqtt-session.js";
@@ -31,6 +35,8 @@ import {
   encodeGatewayRpcResponse, encodeGatewayTelemetry, isGatewayRpcRequest, parseGatewayAttributeResponse,
   parseGatewayAttributeUpdate, parseGatewayRpcRequest,
 } from "./gateway-codec.js";
+import { chunkResponseFilter, errorTopic, packageKeys, packageRequestKeys, parsePackageAttributes } from "./codec-firmware.js";
+import { FirmwareDownloader } from "./firmware-download.js";
 import {
   DEFAULT_SERVERS, TbLinkBase, type AttributeRequest, type AttributeValues, type TbLinkOptions, type TbLinkStatus, type TbRequestOptions,
   type TbRpcRequest, type TbTarget,
@@ -51,6 +57,7 @@ export class MqttTbLink extends TbLinkBase {
   /** Sub-devices connected in this session (gateway). */
   readonly #subDevices = new Set<string>();
   #connectedOnce = false;
+  readonly #firmware: FirmwareDownloader | undefined;
 
   constructor(options: TbLinkOptions) {
     super(options);
@@ -73,6 +80,18 @@ export class MqttTbLink extends TbLinkBase {
     });
     this.follow(this.#session, () => { this.#onConnected(); }, (status): TbLinkStatus =>
       status.state === "auth-failed" && status.refusal !== undefined ? { ...status, reason: describeConnack(status.refusal) } : status);
+    if (options.firmware !== undefined) {
+      this.#firmware = new FirmwareDownloader({
+        request: (topic, payload) => this.#session.publish(topic, payload, { qos: 1 }),
+        telemetry: (values) => this.#publishData(TOPICS.telemetry, values),
+        deliver: (info, data) => {
+          this.deliver({ kind: "firmware", device: this.name, subDevice: false, info, data });
+        },
+        warn: (text) => {
+          this.warn(text);
+        },
+      }, options.firmware);
+    }
   }
 
   get server(): string {
@@ -85,6 +104,14 @@ export class MqttTbLink extends TbLinkBase {
       this.#session.subscribe(filter, (m) => { this.#onMessage(m); }, { qos: 1 }).catch((err: unknown) => {
         this.warn(`could not subscribe to ${filter}: ${toError(err).message}`);
       });
+    }
+    const firmware = this.#firmware;
+    if (firmware !== undefined) {
+      for (const filter of [chunkResponseFilter(), errorTopic()]) {
+        this.#session.subscribe(filter, (m) => { firmware.receive(m.topic, m.payload); }, { qos: 1 }).catch((err: unknown) => {
+          this.warn(`could not subscribe to ${filter}: ${toError(err).message}`);
+        });
+      }
     }
     this.#session.start();
   }
@@ -154,6 +181,7 @@ export class MqttTbLink extends TbLinkBase {
   }
 
   protected async shutdown(): Promise<void> {
+    this.#firmware?.close();
     if (this.#subDevices.size > 0 && this.#session.status.state === "connected") {
       // Acknowledged (QoS 1) so they are not cut off by the close, but never waited for long.
       const bye = Promise.allSettled([...this.#subDevices].map((d) => this.#publish(G.disconnect, encodeGatewayDisconnect(d))));
@@ -215,6 +243,34 @@ export class MqttTbLink extends TbLinkBase {
     }
     this.#connectedOnce = true;
     this.setReady(true);
+    if (this.#firmware !== undefined) this.#askFirmware();
+  }
+
+  /** Asks ThingsBoard for the fw_* shared attributes (as the SDKs do at start); an announcement is offered to the downloader. */
+  #askFirmware(): void {
+    this.requestAttributes({ sharedKeys: packageRequestKeys() }, { timeoutMs: 10_000 }).then(({ shared }) => {
+      this.#offerFirmware(shared);
+    }, (err: unknown) => {
+      this.warn(`could not ask for the firmware attributes: ${toError(err).message}`);
+    });
+  }
+
+  /** Shared attributes that may announce a package: complete -> offered; partial -> all fw_* keys asked for. */
+  #offerFirmware(values: Record<string, unknown>, partialAsks = false): void {
+    const firmware = this.#firmware;
+    if (firmware === undefined) return;
+    const k = packageKeys();
+    if (![k.title, k.version, k.checksum, k.size].some((key) => key in values)) return;
+    if (partialAsks && !(k.title in values && k.version in values && k.checksum in values)) {
+      this.#askFirmware();
+      return;
+    }
+    try {
+      const info = parsePackageAttributes(values);
+      if (info !== undefined) firmware.offer(info);
+    } catch (err) {
+      this.warn(`ignored a firmware announcement: ${toError(err).message}`);
+    }
   }
 
   #onMessage(message: InboundMessage): void {
@@ -232,6 +288,7 @@ export class MqttTbLink extends TbLinkBase {
       case "attributes": {
         const update = parseAttributeUpdate(payload);
         this.deliver({ kind: "attributes", ...own, scope: "shared", values: update.values, deleted: update.deleted });
+        this.#offerFirmware(update.values, true);
         return;
       }
       case "attributes-response":

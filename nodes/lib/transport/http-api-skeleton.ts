@@ -41,7 +41,8 @@ export type ApiHandler = (req: ApiRequest, res: ServerResponse, next: () => void
 
 export interface ApiReply {
   status: number;
-  body: string;
+  /** Text, or bytes (a firmware file). */
+  body: string | Buffer;
   /** Sent as Content-Type; an answer without one sends none. */
   contentType?: string;
   /** Sent as Retry-After (whole seconds). */
@@ -179,7 +180,7 @@ function servedUrl(req: ApiRequest, spec: ApiSpec): string | undefined {
 function send(res: ServerResponse, reply: ApiReply, secrets: ReadonlySet<string>): void {
   if (res.writableEnded || res.destroyed) return; // the client hung up
   // Nothing we send may show a secret the caller presented, not even inside an echoed parameter.
-  const body = reply.status >= 400 && secrets.size > 0 ? maskSecrets(reply.body, secrets) : reply.body;
+  const body = reply.status >= 400 && secrets.size > 0 && typeof reply.body === "string" ? maskSecrets(reply.body, secrets) : reply.body;
   res.statusCode = reply.status;
   if (reply.contentType !== undefined) res.setHeader("Content-Type", reply.contentType);
   res.setHeader("Content-Length", Buffer.byteLength(body));

@@ -145,9 +145,10 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
   describe("namespaces", function () {
     it("allows subscriptions only within ThingsBoard's downlink topics (gateway topics for gateways)", async function () {
       ctx = await hostedBroker({ devices: [ALPHA, GATEWAY] });
-      const filters = [`${ME}/attributes`, `${ME}/attributes/response/+`, `${ME}/rpc/request/+`, `${ME}/rpc/response/+`, `${ME}/rpc/request/7`, "v1/gateway/rpc", `${ME}/#`, "#", "v2/fw/response/+/chunk/+"];
-      assert.deepEqual(await subackOf(await ctx.device(ALPHA.token), filters), [0, 0, 0, 0, 0, 128, 128, 128, 128]);
-      assert.deepEqual(await subackOf(await ctx.device(GATEWAY.token), filters), [0, 0, 0, 0, 0, 0, 128, 128, 128]);
+      const filters = [`${ME}/attributes`, `${ME}/attributes/response/+`, `${ME}/rpc/request/+`, `${ME}/rpc/response/+`, `${ME}/rpc/request/7`, "v1/gateway/rpc", `${ME}/#`, "#", "v2/fw/request/+/chunk/+", "v2/fw/response/+/chunk/+"];
+      // OTA chunks are a downlink since issue 12 (docs/PROTOCOLS.md 4.6); their request topic is not.
+      assert.deepEqual(await subackOf(await ctx.device(ALPHA.token), filters), [0, 0, 0, 0, 0, 128, 128, 128, 128, 0]);
+      assert.deepEqual(await subackOf(await ctx.device(GATEWAY.token), filters), [0, 0, 0, 0, 0, 0, 128, 128, 128, 0]);
     });
 
     it("refuses publishes outside ThingsBoard's uplink topics (3.1.1: dropped; 5: PUBACK 0x87)", async function () {

@@ -174,7 +174,9 @@ describe("self-hosted ThingsBoard: HTTP device API", function () {
 
   it("routes: other paths go to next(), a wrong method is 405, a bad body or parameter 400, provisioning NOT_FOUND", async function () {
     assert.equal((await call("/api/v2/x")).body, "next");
-    assert.equal((await call(`${base()}/firmware?title=a&version=1`)).body, "next");
+    assert.equal((await call(`${base()}/ota?title=a&version=1`)).body, "next");
+    // GET firmware is served since issue 12 (docs/PROTOCOLS.md 4.6): nothing assigned here.
+    assert.deepEqual(await call(`${base()}/firmware?title=a&version=1`), { status: 404, body: "No firmware is assigned to this device.", type: "text/plain; charset=utf-8" });
     assert.equal((await call("/other")).body, "next");
     assert.equal((await call(`${base()}/telemetry`)).status, 405);
     const bad = await post(`${base()}/telemetry`, "{not json");

@@ -167,6 +167,7 @@ export class BlynkBinaryServer {
       },
       protocolVersion: 0,
       remoteAddress: connection.peer.address,
+      ...(connection.peer.local === undefined ? {} : { localAddress: connection.peer.local }),
     };
     const session = new DeviceSession(info, device, connection, (token) => this.#host.findDevice(token));
     connection.respond(id, Status.SUCCESS);

@@ -71,6 +71,11 @@ export class DeviceSession implements DirectDownlink {
     this.#send({ type: "internal", id: this.connection.nextId(), ...message }, `INTERNAL ${message.kind}`);
   }
 
+  /** A PING from flows; the answer is activity like any frame. */
+  ping(): void {
+    this.#send({ type: "ping", id: this.connection.nextId() }, "a PING");
+  }
+
   /** Every stored value, as after a HARDWARE_SYNC (syncOnConnect), with fresh ids. */
   syncAll(): void {
     for (const [name, text] of this.device.state.values()) {
@@ -198,9 +203,11 @@ export class DeviceSession implements DirectDownlink {
     const { device } = this;
     const mcu: McuInfo = {
       ...(info.tmpl === undefined ? {} : { tmpl: info.tmpl }),
-      ...(info.ver ?? info.blynk ?? info.mcu) === undefined ? {} : { ver: info.ver ?? info.blynk ?? info.mcu },
+      // As info/mcu: the firmware's version and type (what an OTA changes: docs/PROTOCOLS.md 1.8),
+      // else, from libraries that report none, the library's version and the board.
+      ...(info.mcu ?? info.fw ?? info.ver ?? info.blynk) === undefined ? {} : { ver: info.mcu ?? info.fw ?? info.ver ?? info.blynk },
       ...(info.build === undefined ? {} : { build: info.build }),
-      ...(info.dev === undefined ? {} : { type: info.dev }),
+      ...(info.fwType ?? info.dev) === undefined ? {} : { type: info.fwType ?? info.dev },
       ...(info.buffIn === undefined ? {} : { rxbuff: info.buffIn }),
     };
     try {
