@@ -6,6 +6,8 @@ import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
 import { ConfigError } from "./lib/transport/link-config.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
+import { credentialKeeper, settingsFingerprint } from "./lib/node-red/kept-credentials.js";
+import type { ProvisionCredentials } from "./lib/thingsboard/codec.js";
 
 interface TbDeviceDef extends NodeDef, Omit<TbDeviceProps, "name"> {
   tls?: string;
@@ -16,6 +18,7 @@ interface TbCredentials {
   clientId?: string;
   username?: string;
   password?: string;
+  provisionSecret?: string;
 }
 
 /** What the core tls-config node offers (05-tls.js). */
@@ -25,8 +28,39 @@ interface TlsConfigNode {
 
 type TbDeviceNode = Node<TbCredentials> & { thingsboard?: TbDeviceHandle };
 
+/** A kept record as provisioned credentials (anything else: nothing kept). */
+function keptOf(value: unknown): Exclude<ProvisionCredentials, { credentialsType: "X509_CERTIFICATE" }> | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (v.credentialsType === "ACCESS_TOKEN" && typeof v.token === "string" && v.token !== "") return { credentialsType: "ACCESS_TOKEN", token: v.token };
+  if (v.credentialsType !== "MQTT_BASIC") return undefined;
+  const pick = (x: unknown): string | undefined => (typeof x === "string" && x !== "" ? x : undefined);
+  const basic = { clientId: pick(v.clientId), username: pick(v.username), password: pick(v.password) };
+  return { credentialsType: "MQTT_BASIC", ...Object.fromEntries(Object.entries(basic).filter(([, x]) => x !== undefined)) };
+}
+
+/** The node credential fields of provisioned credentials. */
+function credentialFields(c: ProvisionCredentials): Record<string, string> {
+  if (c.credentialsType === "ACCESS_TOKEN") return { token: c.token };
+  if (c.credentialsType === "X509_CERTIFICATE") return {};
+  return Object.fromEntries(Object.entries({ clientId: c.clientId, username: c.username, password: c.password }).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
 export = function (RED: NodeAPI): void {
   const mountHttpApi = hostingRuntime(RED, (app, authThrottle) => app.use(thingsBoardHttpApi({ authThrottle })));
+  const keeper = credentialKeeper(RED);
+
+  /** The node's credentials as they were asked for: kept provisioned credentials stand in for a missing token. */
+  function withKept(node: TbDeviceNode, config: TbDeviceDef): { props: TbDeviceDef; credentials: TbCredentials | undefined; fingerprint: string } {
+    const fingerprint = settingsFingerprint(String(config.server ?? ""), String(config.name ?? ""), String(config.provisionKey ?? ""), String(config.provisionType ?? ""));
+    const given = node.credentials as TbCredentials | undefined;
+    const provisioning = config.connection === "mqtt" && (config.provision === true || config.provision === "true");
+    if (!provisioning || (given?.token ?? "") !== "" || config.auth === "basic") return { props: config, credentials: given, fingerprint };
+    const kept = keptOf(keeper.read(node.id, fingerprint));
+    if (kept === undefined) return { props: config, credentials: given, fingerprint };
+    if (kept.credentialsType === "ACCESS_TOKEN") return { props: config, credentials: { ...given, token: kept.token }, fingerprint };
+    return { props: { ...config, auth: "basic" }, credentials: { ...given, clientId: kept.clientId, username: kept.username, password: kept.password }, fingerprint };
+  }
 
   function ThingsBoardDeviceNode(this: TbDeviceNode, config: TbDeviceDef): void {
     RED.nodes.createNode(this, config);
@@ -35,7 +69,11 @@ export = function (RED: NodeAPI): void {
     const links = new ConfigNodeLinks<TbLinkOptions, TbLink>(RED, node, {
       type: "thingsboard-device",
       parse: () => {
-        const options = parseThingsBoardDevice(node.id, config, node.credentials);
+        const { props, credentials, fingerprint } = withKept(node, config);
+        const options = parseThingsBoardDevice(node.id, props, credentials, (given) => {
+          keeper.write(node.id, fingerprint, given, credentialFields(given));
+          node.log(RED._("thingsboard-device.log.provisioned", { name: String(config.name ?? node.id), type: given.credentialsType }));
+        });
         const tlsId = typeof config.tls === "string" ? config.tls.trim() : "";
         if (tlsId !== "" && options.connection !== "local") {
           const tlsNode = RED.nodes.getNode(tlsId) as Partial<TlsConfigNode> | null;
@@ -64,6 +102,8 @@ export = function (RED: NodeAPI): void {
   }
 
   RED.nodes.registerType<TbDeviceNode, TbDeviceDef, object, TbCredentials>("thingsboard-device", ThingsBoardDeviceNode, {
-    credentials: { token: { type: "password" }, clientId: { type: "text" }, username: { type: "text" }, password: { type: "password" } },
+    credentials: {
+      token: { type: "password" }, clientId: { type: "text" }, username: { type: "text" }, password: { type: "password" }, provisionSecret: { type: "password" },
+    },
   });
 };

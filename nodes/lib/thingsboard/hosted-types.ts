@@ -10,7 +10,7 @@ import { devicePrefix, type HostedDeviceHandle } from "../broker/index.js";
 import { filterCovers } from "../transport/topic.js";
 import {
   encodeAttributeUpdate, encodeRpcRequest, parseDeviceTopic, requestIdText, toCheckedPayloadText, toKeyList, TOPICS,
-  type TbJson, type TbValues, type TelemetryEntry,
+  type Claim, type TbJson, type TbValues, type TelemetryEntry,
 } from "./codec.js";
 import { encodeGatewayAttributeUpdate, encodeGatewayRpcRequest } from "./gateway-codec.js";
 
@@ -33,7 +33,7 @@ export interface HostedTbDevice {
 /**
  * What a hosted device sent (over MQTT or the HTTP device API), as the emulation parsed it;
  * `device` names a gateway's sub-device (absent: the device itself). Attribute requests,
- * claims, gateway (dis)connects and `getSessionLimits` are the emulation's and never appear.
+ * gateway (dis)connects and `getSessionLimits` are the emulation's and never appear.
  */
 export type TbUp =
   /** Entries without a ts of their own carry the arrival time. */
@@ -43,7 +43,9 @@ export type TbUp =
   /** Client-side RPC, for flows to answer with `tbDown.rpcResponse(idText, ...)`. */
   | { kind: "rpc-request"; id: number; idText: string; method: string; params: TbJson }
   /** A reply to a server-side RPC a flow sent (`id` is the flow's). */
-  | { kind: "rpc-response"; device?: string; id: number; result: TbJson };
+  | { kind: "rpc-response"; device?: string; id: number; result: TbJson }
+  /** A claiming request (`v1/devices/me/claim`, HTTP `claim`, or per sub-device `v1/gateway/claim`). */
+  | { kind: "claim"; device?: string; claim: Claim };
 
 /**
  * What flows send a hosted device; `text` is the payload on the device's topic, checked (at

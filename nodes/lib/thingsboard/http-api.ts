@@ -8,7 +8,7 @@
  * - Writes reach the device's handle as the same MQTT uplink would, parsed once here
  *   (hosted-device.ts `receive`): `POST telemetry|attributes` as telemetry (stamped with the
  *   arrival time) and client attributes (also remembered), `POST rpc/<id>` as the reply to
- *   server RPC `<id>`; `POST claim` is checked only. 200, empty body.
+ *   server RPC `<id>`, `POST claim` as a claim event. 200, empty body.
  * - `GET attributes` is answered from the store (`{"client":{...},"shared":{...}}`, empty
  *   scopes left out); nothing goes to flows.
  * - Long polls (`GET attributes/updates`, `GET rpc`) answer with the next shared attribute
@@ -136,7 +136,8 @@ function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, device: Hos
     case "rpc-call":
       return clientRpc(device, intent.request, options.requestTimeoutMs, res);
     case "claim":
-      return empty(200); // checked by the codec; nothing to do without a ThingsBoard customer
+      device.receive({ kind: "claim", claim: intent.claim }); // flows decide what a claim means (no ThingsBoard customers here)
+      return empty(200);
   }
 }
 

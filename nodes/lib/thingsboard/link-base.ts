@@ -15,7 +15,8 @@ import type { HttpClientOptions } from "../transport/http-client.js";
 import type { MqttSessionOptions, MqttTlsOptions } from "../transport/mqtt-session.js";
 import type { Redactor } from "../transport/redact.js";
 import { TransportError } from "../transport/errors.js";
-import { encodeRpcResponse, LIMITS, requestIdText, type TbJson, type TbValues } from "./codec.js";
+import { encodeRpcResponse, LIMITS, requestIdText, type ProvisionCredentials, type TbJson, type TbValues } from "./codec.js";
+import type { TbProvisionSettings } from "./provision-client.js";
 
 export type TbConnection = "mqtt" | "http" | "local";
 
@@ -59,7 +60,18 @@ export interface TbRpcRequest {
   params: TbJson;
 }
 
-export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest;
+/** A hosted device's (or sub-device's) claiming request (docs/PROTOCOLS.md 4.2): local mode only. */
+export interface TbClaimMessage {
+  kind: "claim";
+  device: string;
+  subDevice: boolean;
+  /** Absent: ThingsBoard's default "" (the device sent none). */
+  secretKey?: string;
+  /** Absent: the server's default duration. */
+  durationMs?: number;
+}
+
+export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest | TbClaimMessage;
 
 export type TbLinkEvents = DeviceLinkEvents<TbLinkStatus, TbIncoming>;
 
@@ -90,9 +102,22 @@ export interface TbLinkOptions {
   pollTimeoutMs?: number;
   /** http: waits between failed polls. */
   pollBackoff?: { initialMs?: number; maxMs?: number; random?: () => number };
+  /**
+   * mqtt, with no token or basic credentials yet: the device provisions itself first
+   * (docs/PROTOCOLS.md 4.3) and connects with what ThingsBoard answers; `provisioned` keeps them.
+   */
+  provision?: TbProvisionOptions;
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "stableAfterMs" | "keepaliveSec">;
   http?: Pick<HttpClientOptions, "retries" | "backoff" | "timeoutMs" | "random">;
   now?: () => number;
+}
+
+/** Self-provisioning of an mqtt-mode device: the profile's key and secret, and who keeps the answer. */
+export interface TbProvisionOptions extends TbProvisionSettings {
+  /** Called once with the credentials ThingsBoard gave, before the device connects with them; a failure is only warned about. */
+  provisioned: (credentials: ProvisionCredentials) => Promise<void> | void;
+  /** One attempt's wait for the answer; default provision-client.ts PROVISION_TIMEOUT_MS. */
+  timeoutMs?: number;
 }
 
 /** Where a message goes: the device itself, or (gateway) a named sub-device. */
@@ -140,6 +165,8 @@ export interface TbLink extends DeviceLinkApi<TbConnection, TbLinkStatus, TbLink
   /** Every method below validates first and rejects without sending anything if the input is unusable. */
   sendTelemetry(telemetry: unknown, target?: TbTarget): Promise<void>;
   publishAttributes(values: unknown, target?: TbTarget): Promise<void>;
+  /** A claiming request (docs/PROTOCOLS.md 4.2): `{secretKey, durationMs}`, both optional; a gateway's for a sub-device too. */
+  sendClaim(claim: { secretKey?: unknown; durationMs?: unknown }, target?: TbTarget): Promise<void>;
   requestAttributes(request: AttributeRequest, options?: TbRequestOptions): Promise<AttributeValues>;
   callRpc(method: unknown, params: unknown, options?: TbRequestOptions): Promise<TbJson>;
   replyRpc(ref: RpcRef, result: unknown): Promise<void>;
@@ -180,6 +207,7 @@ export abstract class TbLinkBase extends DeviceLink<TbLinkStatus, TbIncoming, Tb
 
   abstract sendTelemetry(telemetry: unknown, target?: TbTarget): Promise<void>;
   abstract publishAttributes(values: unknown, target?: TbTarget): Promise<void>;
+  abstract sendClaim(claim: { secretKey?: unknown; durationMs?: unknown }, target?: TbTarget): Promise<void>;
   abstract requestAttributes(request: AttributeRequest, options?: TbRequestOptions): Promise<AttributeValues>;
   abstract callRpc(method: unknown, params: unknown, options?: TbRequestOptions): Promise<TbJson>;
   /** Sends a checked reply (JSON-ready) to a request that was waiting. */

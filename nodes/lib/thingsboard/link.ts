@@ -13,8 +13,8 @@ import { LocalTbLink } from "./link-local.js";
 import { MqttTbLink } from "./link-mqtt.js";
 
 export type {
-  AttributeRequest, AttributeValues, RpcRef, TbAttributesMessage, TbConnection, TbIncoming, TbLink, TbLinkEvents, TbLinkOptions,
-  TbLinkStatus, TbRequestOptions, TbRpcRequest, TbTarget, TbTelemetryMessage,
+  AttributeRequest, AttributeValues, RpcRef, TbAttributesMessage, TbClaimMessage, TbConnection, TbIncoming, TbLink, TbLinkEvents, TbLinkOptions,
+  TbLinkStatus, TbProvisionOptions, TbRequestOptions, TbRpcRequest, TbTarget, TbTelemetryMessage,
 } from "./link-base.js";
 export { StaleReplyError } from "./link-base.js";
 
@@ -27,7 +27,8 @@ const MODES = {
 
 /** Creates (does not start) the link for one device; throws TransportError "invalid" for unusable options. */
 export function createThingsBoardLink(options: TbLinkOptions): TbLink {
-  assertCredential(options.token, "a ThingsBoard device link needs the device's access token");
+  // A device that provisions itself has no token yet (mqtt mode only).
+  if (options.provision === undefined || options.connection !== "mqtt") assertCredential(options.token, "a ThingsBoard device link needs the device's access token");
   if (options.connection === "http" && options.gateway === true) throw new TransportError("invalid", "a ThingsBoard gateway needs mqtt");
   return linkFor<TbLinkOptions, TbLink>(options, MODES, { thing: "device", id: options.deviceId });
 }
