@@ -69,7 +69,7 @@ export class MqttTbLink extends TbLinkBase {
     const b = options.basic;
     const credentials = b !== undefined
       ? connectCredentials({ type: "basic", clientId: b.clientId, username: b.username, password: b.password })
-      : needsProvisioning(options) ? connectCredentials({ type: "provision" }) : connectCredentials({ type: "access-token", token: options.token });
+      : needsProvisioning(options) ? {} : connectCredentials({ type: "access-token", token: options.token }); // provisioning: set before start
     this.#session = new MqttSession({
       url: options.server ?? DEFAULT_SERVERS.mqtt,
       clientId: credentials.clientId ?? "",

@@ -12,7 +12,7 @@
 import { randomBytes } from "node:crypto";
 import { toError, TransportError } from "../transport/errors.js";
 import { MqttSession, type MqttSessionOptions, type MqttTlsOptions } from "../transport/mqtt-session.js";
-import type { Redactor } from "../transport/redact.js";
+import { Redactor } from "../transport/redact.js";
 import {
   connectCredentials, encodeProvisionRequest, LIMITS, parseProvisionResponse, toPayloadText, TOPICS,
   type ProvisionCredentials, type ProvisionRequest,
@@ -58,9 +58,10 @@ export interface ProvisionOverMqttOptions {
 
 /** One provisioning exchange; resolves with the credentials ThingsBoard gave, rejects with a TransportError. */
 export async function provisionOverMqtt(o: ProvisionOverMqttOptions): Promise<ProvisionCredentials> {
-  o.redactor.add(o.request.provisionDeviceSecret);
-  o.redactor.add(o.request.password);
+  o.redactor.add(o.request.provisionDeviceSecret, o.request.password);
   const login = connectCredentials({ type: "provision" });
+  // The session's own redactor: it would hide its user name ("provision") in every text, the link's too.
+  const redactor = new Redactor().add(o.request.provisionDeviceSecret, o.request.password);
   const session = new MqttSession({
     url: o.url,
     clientId: "",
@@ -68,7 +69,7 @@ export async function provisionOverMqtt(o: ProvisionOverMqttOptions): Promise<Pr
     keepaliveSec: 60,
     clean: true,
     maxPayloadBytes: LIMITS.maxPayloadBytes,
-    redactor: o.redactor,
+    redactor,
     ...(o.tls === undefined ? {} : { tls: o.tls }),
     ...o.mqtt,
   });
