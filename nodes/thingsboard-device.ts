@@ -3,7 +3,7 @@ import { thingsBoardHttpApi } from "./lib/thingsboard/http-api.js";
 import { createThingsBoardLink, type TbLink, type TbLinkOptions } from "./lib/thingsboard/link.js";
 import { parseThingsBoardDevice, type TbDeviceProps } from "./lib/thingsboard/link-config.js";
 import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
-import { ConfigError } from "./lib/transport/link-config.js";
+import { ConfigError, settingText } from "./lib/transport/link-config.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
 import { credentialKeeper, settingsFingerprint } from "./lib/node-red/kept-credentials.js";
@@ -52,7 +52,7 @@ export = function (RED: NodeAPI): void {
 
   /** The node's credentials as they were asked for: kept provisioned credentials stand in for a missing token. */
   function withKept(node: TbDeviceNode, config: TbDeviceDef): { props: TbDeviceDef; credentials: TbCredentials | undefined; fingerprint: string } {
-    const fingerprint = settingsFingerprint(String(config.server ?? ""), String(config.name ?? ""), String(config.provisionKey ?? ""), String(config.provisionType ?? ""));
+    const fingerprint = settingsFingerprint(settingText(config.server), config.name, settingText(config.provisionKey), settingText(config.provisionType));
     const given = node.credentials as TbCredentials | undefined;
     const provisioning = config.connection === "mqtt" && (config.provision === true || config.provision === "true");
     if (!provisioning || (given?.token ?? "") !== "" || config.auth === "basic") return { props: config, credentials: given, fingerprint };
@@ -72,7 +72,7 @@ export = function (RED: NodeAPI): void {
         const { props, credentials, fingerprint } = withKept(node, config);
         const options = parseThingsBoardDevice(node.id, props, credentials, (given) => {
           keeper.write(node.id, fingerprint, given, credentialFields(given));
-          node.log(RED._("thingsboard-device.log.provisioned", { name: String(config.name ?? node.id), type: given.credentialsType }));
+          node.log(RED._("thingsboard-device.log.provisioned", { name: config.name || node.id, type: given.credentialsType }));
         });
         const tlsId = typeof config.tls === "string" ? config.tls.trim() : "";
         if (tlsId !== "" && options.connection !== "local") {

@@ -70,7 +70,7 @@ export function credentialKeeper(RED: NodeAPI): CredentialKeeper {
       return record.fingerprint === fingerprint ? openJson(record.value, credentialSecret(RED)) : undefined;
     },
     write(nodeId, fingerprint, value, credentials) {
-      const current = (RED.nodes.getCredentials(nodeId) ?? {}) as Record<string, unknown>;
+      const current = (RED.nodes.getCredentials(nodeId) as Record<string, unknown> | undefined) ?? {}; // undefined for a node without credentials
       void Promise.resolve(RED.nodes.addCredentials(nodeId, { ...current, ...credentials })).catch(() => undefined);
       const file = fileOf(nodeId);
       if (file === undefined || dir === undefined) return;

@@ -101,6 +101,11 @@ export class MqttTbLink extends TbLinkBase {
     else this.#session.start();
   }
 
+  /** Read afresh after an await (a plain `this.closed` check would be narrowed away by the compiler). */
+  #ended(): boolean {
+    return this.closed;
+  }
+
   /** Provisions the device, keeps the answer, then starts the session with it; retried after network trouble. */
   async #provisionThenStart(backoff = new Backoff({ initialMs: 5000, maxMs: 300_000 })): Promise<void> {
     const provision = this.#options.provision;
@@ -115,7 +120,7 @@ export class MqttTbLink extends TbLinkBase {
         ...(this.#options.mqtt === undefined ? {} : { mqtt: this.#options.mqtt }),
       });
     } catch (err) {
-      if (this.closed) return;
+      if (this.#ended()) return;
       const error = toError(err);
       if (error instanceof TransportError && !error.retryable) {
         this.setStatus({ state: "auth-failed", queued: 0, reason: error.message });
@@ -126,13 +131,13 @@ export class MqttTbLink extends TbLinkBase {
       this.#provisionRetry = setTimeout(() => { void this.#provisionThenStart(backoff); }, waitMs);
       return;
     }
-    if (this.closed) return;
+    if (this.#ended()) return;
     try {
       await provision.provisioned(credentials);
     } catch (err) {
       this.warn(`the credentials of "${provision.deviceName}" could not be kept for the next start: ${toError(err).message}`);
     }
-    if (this.closed) return;
+    if (this.#ended()) return;
     if (credentials.credentialsType === "X509_CERTIFICATE") {
       this.setStatus({ state: "auth-failed", queued: 0, reason: "ThingsBoard answered X.509 credentials, which this node does not use; ask for an access token or basic MQTT credentials" });
       return;

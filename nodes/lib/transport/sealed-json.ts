@@ -32,7 +32,7 @@ export function sealJson(value: unknown, secret: string | undefined): SealedJson
 /** The value, or undefined when it cannot be opened (other secret, damaged, clear when a secret is set). */
 export function openJson(stored: unknown, secret: string | undefined): unknown {
   if (typeof stored !== "object" || stored === null) return undefined;
-  if ("clear" in stored) return secret === undefined ? (stored as { clear: unknown }).clear : undefined;
+  if ("clear" in stored) return secret === undefined ? stored.clear : undefined;
   const s = (stored as { sealed?: Partial<SealedText> }).sealed;
   if (secret === undefined || s?.v !== 1 || typeof s.iv !== "string" || typeof s.tag !== "string" || typeof s.data !== "string") return undefined;
   try {
