@@ -14,3 +14,5 @@ export { HostedDeviceHandle, hostDevice, unhostOf, type HandleOf, type HostDevic
 export { DirectoryConflict, HostedDirectory, type DirectoryKey } from "./hosted-directory.js";
 export { HostedRuntimeBase, type RuntimeIdentity } from "./hosted-runtime.js";
 export { MemoryDeviceHistory, type DeviceHistory, type HistoryPoint, type HistoryQuery, type MemoryHistoryOptions } from "./device-history.js";
+export { Fleet, FleetError, fleetOf, memberId, FLEET_STORE, MAX_FLEET_DEVICES, type FleetCredentials, type FleetDevice, type FleetDeviceInput, type FleetDeviceWithCredentials, type FleetEvents, type FleetPlatform } from "./fleet.js";
+export { FleetMembers, type MemberLink } from "./fleet-members.js";
