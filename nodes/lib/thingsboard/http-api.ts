@@ -22,7 +22,8 @@
  * - Paths under `/api/v1/` that are no device API path go to `next()` (a flow's `http in` may
  *   own them); a known path with the wrong method is 405, a bad body or parameter 400 (text),
  *   a body over 2 MB 413, an unknown token 401 with an empty body, a device whose broker is not
- *   running 503. `POST /api/v1/provision` answers ThingsBoard's NOT_FOUND (no provisioning here).
+ *   running 503. `POST /api/v1/provision` is decided as an MQTT provisioning request is
+ *   (provisioning.ts, any broker's profiles); NOT_FOUND while no profile is registered.
  * - Too many unknown tokens from one address (transport/auth-throttle.ts): 429 with Retry-After,
  *   for every device API path, before the body is read or the token looked up.
  * - The token appears in no answer, topic, event or warning.
@@ -33,6 +34,7 @@ import { JSON_TYPE, serveApi, TEXT_TYPE, type ApiCall, type ApiHandler, type Api
 import { encodeAttributeResponse, encodeProvisionResponse, type RpcRequest } from "./codec.js";
 import type { HostedDevice, PollQueue } from "./hosted-device.js";
 import { hostedByToken } from "./hosted-index.js";
+import { provisionDevice } from "./provisioning.js";
 import { HTTP_BASE, parseHttpRequest, type HttpIntent } from "./http-codec.js";
 
 /** Largest request body. */
@@ -158,7 +160,7 @@ async function handle(call: ApiCall, options: Settings): Promise<ApiOutcome> {
   // Telemetry without a ts of its own is stamped with its arrival, as the server does.
   const intent = method === "POST" ? parseHttpRequest(method, url, undefined, body, { now: Date.now() }) : route;
   if (intent.kind === "error") return text(intent.status, intent.error);
-  if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse({ ok: false, status: "NOT_FOUND", errorMsg: "" })));
+  if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse(await provisionDevice(intent.request, { kind: "http" }))));
   const registration = hostedByToken(intent.token);
   if (!registration) {
     call.loginFailed();
