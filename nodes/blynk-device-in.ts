@@ -31,12 +31,12 @@ export = function (RED: NodeAPI): void {
       if (m.kind === "value") {
         if (datastream !== "" && m.datastream !== datastream) return undefined;
         const payload = m.erase === true ? null : raw ? decodeValue(m.text, { raw: true }) : m.value;
-        const blynk: Record<string, unknown> = { device: name, datastream: m.datastream, raw: m.text, source: m.source };
+        const blynk: Record<string, unknown> = { device: m.device ?? name, datastream: m.datastream, raw: m.text, source: m.source };
         for (const key of ["property", "erase", "timestamp", "batch", "sync"] as const) if (m[key] !== undefined) blynk[key] = m[key];
         return { ...base, topic: m.datastream, payload, blynk };
       }
       if (m.kind === "system" && system) {
-        return { ...base, topic: m.topic, payload: m.value, blynk: { ...m.details, device: name, system: m.topic.slice("$system/".length), source: m.source } };
+        return { ...base, topic: m.topic, payload: m.value, blynk: { ...m.details, device: m.device ?? name, system: m.topic.slice("$system/".length), source: m.source } };
       }
       return undefined;
     };

@@ -8,6 +8,7 @@ import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
 import { ConfigError } from "./lib/transport/link-config.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
+import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
 
 interface BlynkDeviceDef extends NodeDef, Omit<BlynkDeviceProps, "name"> {
   /** Optional tls-config node id (cloud modes). */
@@ -42,7 +43,11 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const links = new ConfigNodeLinks<BlynkLinkOptions, BlynkLink>(RED, node, {
       type: "blynk-device",
-      parse: () => withTls(parseBlynkDevice(node.id, config, node.credentials), config.tls),
+      parse: () => {
+        const options = withTls(parseBlynkDevice(node.id, config, node.credentials), config.tls);
+        // A fleet's credentials are sealed under Node-RED's credential secret (docs/ARCHITECTURE.md 3.8).
+        return options.fleet === undefined ? options : { ...options, fleet: { box: fleetSecretBox(RED) } };
+      },
       create: (settings) => {
         const key = memoryKeyOf(node.id, settings);
         const server = key === undefined ? undefined : remembered.get(key);
@@ -59,6 +64,7 @@ export = function (RED: NodeAPI): void {
     });
     node.blynk = links.handle(typeof config.name === "string" && config.name.trim() !== "" ? config.name.trim() : node.id, {
       connection: links.options?.connection ?? "mqtt",
+      fleet: links.options?.fleet !== undefined,
     });
   }
 

@@ -12,7 +12,7 @@ export = function (RED: NodeAPI): void {
       // local mode: the events hosted devices log come out of the output.
       incoming: (m) => {
         if (m.kind !== "event" || (fixed !== "" && m.code !== fixed)) return;
-        node.send({ topic: m.code, payload: m.description, blynk: { ...m.details, device: flow.handle?.deviceName, event: m.code, source: m.source } });
+        node.send({ topic: m.code, payload: m.description, blynk: { ...m.details, device: m.device ?? flow.handle?.deviceName, event: m.code, source: m.source } });
       },
     });
 

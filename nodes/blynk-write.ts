@@ -2,21 +2,26 @@ import type { NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { describeValue, isPlainObject } from "./lib/transport/value-codec.js";
 import type { BlynkLink } from "./lib/blynk/link.js";
 import { blynkDevice } from "./lib/node-red/config-kinds.js";
+import { fleetTarget } from "./lib/node-red/fleet-target.js";
 import { registerFlowNode, textSetting } from "./lib/node-red/flow-node.js";
 
 export = function (RED: NodeAPI): void {
-  registerFlowNode(RED, "blynk-write", blynkDevice, (flow, config: NodeDef & { datastream?: string }) => {
+  registerFlowNode(RED, "blynk-write", blynkDevice, (flow, config: NodeDef & { datastream?: string; fleetDevice?: string }) => {
     const { refuse } = flow;
     const fixed = textSetting(config.datastream);
+    /** A fleet's device this node writes to (else msg.blynk.device names it). */
+    const fixedDevice = textSetting(config.fleetDevice);
     flow.connect();
 
     /**
      * Plans and sends one message; every refusal happens before anything is sent. Not async:
      * refusals throw, the link's promise is returned as it is (no extra promise layer per write).
      */
-    function write(msg: NodeMessageInFlow, link: BlynkLink): Promise<void> {
-      const mode = link.connection;
+    function write(msg: NodeMessageInFlow, fleetOrDevice: BlynkLink): Promise<void> {
       const options: Record<string, unknown> = isObject(msg.blynk) ? msg.blynk : {};
+      // A fleet (docs/ARCHITECTURE.md 3.8): the named device's link; any other link is itself.
+      const link = fleetTarget(fleetOrDevice, fixedDevice, options.device, refuse);
+      const mode = link.connection;
       const property = options.property;
       const erase = options.erase === true;
       const payload = msg.payload;

@@ -8,6 +8,7 @@ import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
 import { credentialKeeper, settingsFingerprint } from "./lib/node-red/kept-credentials.js";
 import type { ProvisionCredentials } from "./lib/thingsboard/codec.js";
+import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
 
 interface TbDeviceDef extends NodeDef, Omit<TbDeviceProps, "name"> {
   tls?: string;
@@ -74,6 +75,8 @@ export = function (RED: NodeAPI): void {
           keeper.write(node.id, fingerprint, given, credentialFields(given));
           node.log(RED._("thingsboard-device.log.provisioned", { name: config.name || node.id, type: given.credentialsType }));
         });
+        // A fleet's credentials are sealed under Node-RED's credential secret (docs/ARCHITECTURE.md 3.8).
+        if (options.fleet !== undefined) return { ...options, fleet: { box: fleetSecretBox(RED) } };
         const tlsId = typeof config.tls === "string" ? config.tls.trim() : "";
         if (tlsId !== "" && options.connection !== "local") {
           const tlsNode = RED.nodes.getNode(tlsId) as Partial<TlsConfigNode> | null;
@@ -98,6 +101,7 @@ export = function (RED: NodeAPI): void {
     node.thingsboard = links.handle(options?.name ?? node.id, {
       connection: options?.connection ?? "mqtt",
       gateway: options?.gateway === true,
+      fleet: options?.fleet !== undefined,
     });
   }
 

@@ -3,6 +3,7 @@ import { isPlainObject } from "./lib/thingsboard/codec.js";
 import { StaleReplyError, type TbLink } from "./lib/thingsboard/link.js";
 import type { StatusView } from "./lib/thingsboard/link-user.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
+import { fleetMember } from "./lib/node-red/fleet-target.js";
 import { numberSetting, registerFlowNode, settingAsText, TIMEOUT_MS, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
 import { TransportError } from "./lib/transport/errors.js";
 import { ReportThrottle } from "./lib/transport/report-throttle.js";
@@ -10,6 +11,8 @@ import { describeValue } from "./lib/transport/value-codec.js";
 
 interface TbRpcDef extends NodeDef {
   subDevice?: string;
+  /** call mode, a fleet: the device this node calls (else msg.thingsboard.device names it). */
+  fleetDevice?: string;
   mode?: string;
   /** ms: how long a call waits for its answer / a served request for the flow's reply. */
   timeout?: string | number;
@@ -20,6 +23,7 @@ export = function (RED: NodeAPI): void {
     const { node, refuse } = flow;
     const mode = textSetting(config.mode) || "serve";
     const subDevice = textSetting(config.subDevice);
+    const fixedDevice = textSetting(config.fleetDevice);
     const timeoutMs = numberSetting(config.timeout, TIMEOUT_MS) ?? 0; // 0: unusable, refused below
     /** Requests this node emitted (serve) or calls it made (call) that wait. */
     let waiting = 0;
@@ -50,7 +54,7 @@ export = function (RED: NodeAPI): void {
       incoming: (m) => {
         const link = flow.link;
         if (m.kind !== "rpc" || mode !== "serve" || link === undefined) return;
-        const details = { device: m.device, rpcId: m.id, method: m.method, ...(m.subDevice ? { subDevice: true } : {}) };
+        const details = { device: m.fleet ?? m.device, rpcId: m.id, method: m.method, ...(m.subDevice ? { subDevice: true } : {}) };
         count(1);
         link.awaitReply(m, timeoutMs).then(
           () => { count(-1); },
@@ -76,6 +80,11 @@ export = function (RED: NodeAPI): void {
     /** serve: the msg is a reply to a request this device's serve nodes emitted. */
     async function reply(msg: NodeMessageInFlow, details: Record<string, unknown>, link: TbLink): Promise<void> {
       if (details.rpcId === undefined) throw refuse("no-rpc-id");
+      // A fleet (docs/ARCHITECTURE.md 3.8): the reply goes to the device the request came from.
+      if (link.fleet !== undefined) {
+        await fleetMember(link, "", details.device, refuse).link.replyRpc({ id: details.rpcId }, msg.payload);
+        return;
+      }
       const named = namedDevice(details);
       await link.replyRpc({ id: details.rpcId, ...(named === undefined ? {} : { device: named }) }, msg.payload);
     }
@@ -87,10 +96,11 @@ export = function (RED: NodeAPI): void {
       const method = fromPayload ? payload.method : msg.topic;
       if (typeof method !== "string" || method.trim() === "") throw refuse("no-method", { got: describeValue(method) });
       const params = fromPayload ? payload.params : payload;
-      const target = namedDevice(details) ?? (link.gateway && subDevice !== "" ? subDevice : undefined);
+      const member = fleetMember(link, fixedDevice, details.device, refuse);
+      const target = member.device !== undefined ? undefined : namedDevice(details) ?? (link.gateway && subDevice !== "" ? subDevice : undefined);
       count(1);
       try {
-        return await link.callRpc(method, params, { timeoutMs, ...(target === undefined ? {} : { device: target }) });
+        return await member.link.callRpc(method, params, { timeoutMs, ...(target === undefined ? {} : { device: target }) });
       } finally {
         count(-1);
       }
@@ -107,7 +117,8 @@ export = function (RED: NodeAPI): void {
       }
       return call(msg, details, link).then((result) => {
         const method = typeof msg.topic === "string" && msg.topic !== "" ? msg.topic : undefined;
-        send({ ...msg, payload: result, thingsboard: { ...details, device: details.device ?? link.name, ...(method === undefined ? {} : { method }) } });
+        const device = link.fleet === undefined ? undefined : fleetMember(link, fixedDevice, details.device, refuse).device;
+        send({ ...msg, payload: result, thingsboard: { ...details, device: device ?? details.device ?? link.name, ...(method === undefined ? {} : { method }) } });
       });
     }, { ...SEND_ERRORS, timeout: "timeout", other: "failed" });
 

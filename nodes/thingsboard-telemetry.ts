@@ -15,11 +15,11 @@ export = function (RED: NodeAPI): void {
         const sub = m.subDevice ? { subDevice: true } : {};
         if (m.kind === "claim") {
           const claim = { ...(m.secretKey === undefined ? {} : { secretKey: m.secretKey }), ...(m.durationMs === undefined ? {} : { durationMs: m.durationMs }) };
-          flow.node.send({ topic: m.device, payload: claim, thingsboard: { device: m.device, claim: true, ...sub } });
+          flow.node.send({ topic: m.device, payload: claim, thingsboard: { device: m.fleet ?? m.device, claim: true, ...sub } });
           return;
         }
         if (m.kind !== "telemetry") return;
-        flow.node.send({ topic: m.device, payload: m.values, thingsboard: { device: m.device, ts: m.ts, ...sub } });
+        flow.node.send({ topic: m.device, payload: m.values, thingsboard: { device: m.fleet ?? m.device, ts: m.ts, ...sub } });
       },
     });
 

@@ -8,6 +8,8 @@
 import { DeviceLink, type DeviceLinkApi, type DeviceLinkEvents, type DeviceLinkStatus } from "../transport/device-link.js";
 import type { HttpClientOptions } from "../transport/http-client.js";
 import type { MqttSessionOptions } from "../transport/mqtt-session.js";
+import type { FleetMembers } from "../broker/fleet-members.js";
+import type { SecretBox } from "../transport/secret-box.js";
 import type { BinaryOverrides } from "./link-binary.js";
 import type { Redactor } from "../transport/redact.js";
 import type { BlynkValue } from "./codec.js";
@@ -42,6 +44,14 @@ export interface BlynkValueMessage {
   batch?: true;
   /** An answer to a sync (current value on (re)connect), when the link can tell. */
   sync?: true;
+  /** A fleet's link: the fleet device that sent it (docs/ARCHITECTURE.md 3.8). */
+  device?: FleetDeviceRef;
+}
+
+/** A fleet device as messages name it: `msg.blynk.device`. */
+export interface FleetDeviceRef {
+  name: string;
+  id: string;
 }
 
 /** Everything that is not a datastream value; `topic` starts with "$system/". */
@@ -51,6 +61,7 @@ export interface BlynkSystemMessage {
   value: unknown;
   source: BlynkSource;
   details?: Record<string, unknown>;
+  device?: FleetDeviceRef;
 }
 
 /** An event a hosted device logged (local mode). */
@@ -61,6 +72,7 @@ export interface BlynkEventMessage {
   source: BlynkSource;
   /** More of what was sent: an "email" event's `to` and `subject`. */
   details?: Record<string, string>;
+  device?: FleetDeviceRef;
 }
 
 export type BlynkIncoming = BlynkValueMessage | BlynkSystemMessage | BlynkEventMessage;
@@ -97,6 +109,8 @@ export interface BlynkLinkOptions {
   pins?: Record<string, string>;
   /** local: push the stored values to the device each time it connects (hosted-types.ts `syncOnConnect`). */
   syncOnConnect?: boolean;
+  /** local: host the fleet of this config node (a template) instead of one device; `box` seals its credentials (docs/ARCHITECTURE.md 3.8). */
+  fleet?: { box?: SecretBox };
   redactor?: Redactor;
   /** Test and tuning overrides of the MQTT session. */
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "tls" | "stableAfterMs">;
@@ -125,6 +139,8 @@ export interface EventOptions {
 export interface BlynkLink extends DeviceLinkApi<BlynkConnection, BlynkLinkStatus, BlynkLinkEvents> {
   /** The server in use (after redirects); undefined in local mode. */
   readonly server: string | undefined;
+  /** A fleet's link: its devices' links, by the device a message names (writes go there). */
+  readonly fleet?: FleetMembers<BlynkLink>;
   /** Every method below validates first and rejects without sending anything if the input is unusable. */
   write(datastream: string, value: unknown, options?: WriteOptions): Promise<void>;
   writeBatch(values: unknown): Promise<void>;

@@ -21,33 +21,25 @@ export interface BlynkDeviceProps {
   timeZone?: unknown;
   pins?: unknown;
   syncOnConnect?: unknown;
+  /** local: "device" (one hosted device, the default) or "fleet" (the devices of a fleet table, docs/ARCHITECTURE.md 3.8). */
+  hosting?: unknown;
 }
 
 /** Validates everything; `id` is the config node's id (the hosted device's id in local mode). */
 export function parseBlynkDevice(id: string, props: BlynkDeviceProps, credentials: { token?: unknown } | undefined): BlynkLinkOptions {
   const connection = choiceSetting<BlynkConnection>(props.connection, ["mqtt", "https", "local", "binary"], "invalid-connection");
+  // A fleet's devices have tokens of their own (in its table): the template's node needs none.
+  const fleet = connection === "local" && choiceSetting(props.hosting, ["device", "fleet"], "invalid-hosting") === "fleet";
   const token = typeof credentials?.token === "string" ? credentials.token.trim() : "";
-  if (token === "") throw new ConfigError("missing-token");
+  if (token === "" && !fleet) throw new ConfigError("missing-token");
   if (/[\s\u0000-\u001f\u007f/?#&]/.test(token)) throw new ConfigError("invalid-token");
-  const options: BlynkLinkOptions = { connection, token, name: text(props.name) === "" ? id : text(props.name) };
+  const options: BlynkLinkOptions = { connection, token: fleet ? "" : token, name: text(props.name) === "" ? id : text(props.name) };
   const templateId = text(props.templateId);
   const firmwareVersion = text(props.firmwareVersion);
   if (templateId !== "") options.templateId = templateId;
   if (firmwareVersion !== "") options.firmwareVersion = firmwareVersion;
-  if (connection === "local") {
-    options.broker = brokerSetting(props.broker);
-    options.deviceId = id;
-    const timeZone = text(props.timeZone);
-    if (timeZone !== "") {
-      if (!isTimeZone(timeZone)) throw new ConfigError("invalid-time-zone", { value: timeZone });
-      options.timeZone = timeZone;
-    }
-    const pins = parsePins(text(props.pins));
-    if (Object.keys(pins).length > 0) options.pins = pins;
-    // A checkbox: true, or "true" from a flow file written by hand; anything else is off.
-    if (props.syncOnConnect === true || props.syncOnConnect === "true") options.syncOnConnect = true;
-    return options;
-  }
+  if (fleet) return { ...parseLocal(id, props, options), fleet: {} };
+  if (connection === "local") return parseLocal(id, props, options);
   if (connection === "binary") {
     options.server = parseBinaryServerSetting(text(props.server));
     const pins = parsePins(text(props.pins));
@@ -55,6 +47,22 @@ export function parseBlynkDevice(id: string, props: BlynkDeviceProps, credential
     return options;
   }
   options.server = parseServer(connection, text(props.server));
+  return options;
+}
+
+/** local mode's settings (one device, or a fleet's shared ones: its template). */
+function parseLocal(id: string, props: BlynkDeviceProps, options: BlynkLinkOptions): BlynkLinkOptions {
+  options.broker = brokerSetting(props.broker);
+  options.deviceId = id;
+  const timeZone = text(props.timeZone);
+  if (timeZone !== "") {
+    if (!isTimeZone(timeZone)) throw new ConfigError("invalid-time-zone", { value: timeZone });
+    options.timeZone = timeZone;
+  }
+  const pins = parsePins(text(props.pins));
+  if (Object.keys(pins).length > 0) options.pins = pins;
+  // A checkbox: true, or "true" from a flow file written by hand; anything else is off.
+  if (props.syncOnConnect === true || props.syncOnConnect === "true") options.syncOnConnect = true;
   return options;
 }
 

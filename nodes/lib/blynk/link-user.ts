@@ -10,6 +10,8 @@ export type { StatusFill, StatusView } from "../transport/link-users.js";
 /** The object a blynk-device config node exposes (as its `blynk` property). */
 export interface BlynkDeviceHandle extends LinkOwner<BlynkLink> {
   readonly connection: BlynkConnection;
+  /** local mode hosting a fleet (docs/ARCHITECTURE.md 3.8). */
+  readonly fleet?: boolean;
 }
 
 export type LinkUse = SharedLinkUse<BlynkLink>;

@@ -56,6 +56,11 @@ export class FleetMembers<L extends MemberLink> {
     return this.#members.size;
   }
 
+  /** The fleet's table. */
+  get table(): Fleet {
+    return this.#fleet;
+  }
+
   /** Every member with its device, in the order they were made. */
   entries(): [FleetDevice, L][] {
     return [...this.#members.values()].map((m) => [m.device, m.link]);

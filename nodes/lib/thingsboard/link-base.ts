@@ -9,11 +9,13 @@
  * Direction words are "the other side" (docs/ARCHITECTURE.md 2): `incoming` is what the other side
  * sends; `callRpc` asks the other side; `replyRpc` answers an RPC request that came in.
  */
+import type { FleetMembers } from "../broker/fleet-members.js";
 import { Correlator } from "../transport/correlator.js";
 import { DeviceLink, type DeviceLinkApi, type DeviceLinkEvents, type DeviceLinkStatus } from "../transport/device-link.js";
 import type { HttpClientOptions } from "../transport/http-client.js";
 import type { MqttSessionOptions, MqttTlsOptions } from "../transport/mqtt-session.js";
 import type { Redactor } from "../transport/redact.js";
+import type { SecretBox } from "../transport/secret-box.js";
 import { TransportError } from "../transport/errors.js";
 import { encodeRpcResponse, LIMITS, requestIdText, type ProvisionCredentials, type TbJson, type TbValues } from "./codec.js";
 import type { TbProvisionSettings } from "./provision-client.js";
@@ -34,7 +36,8 @@ export interface TbTelemetryMessage {
   subDevice: boolean;
   /** ms; the arrival time when the device sent none. */
   ts: number;
-  values: TbValues;
+  values: TbValues;  /** A fleet's link: the fleet device that sent it (docs/ARCHITECTURE.md 3.8); `device` is then its name. */
+  fleet?: FleetDeviceRef;
 }
 
 /** Attributes from the other side: shared attribute updates (cloud), client attributes (local). */
@@ -45,7 +48,8 @@ export interface TbAttributesMessage {
   scope: "shared" | "client";
   values: TbValues;
   /** Shared attributes deleted on the server (cloud). */
-  deleted: string[];
+  deleted: string[];  /** A fleet's link: the fleet device that sent it (docs/ARCHITECTURE.md 3.8); `device` is then its name. */
+  fleet?: FleetDeviceRef;
 }
 
 /** An RPC request from the other side, for a serve node to answer with `replyRpc`. */
@@ -57,7 +61,14 @@ export interface TbRpcRequest {
   /** The id exactly as it arrived, echoed in the reply. */
   idText: string;
   method: string;
-  params: TbJson;
+  params: TbJson;  /** A fleet's link: the fleet device that sent it (docs/ARCHITECTURE.md 3.8); `device` is then its name. */
+  fleet?: FleetDeviceRef;
+}
+
+/** A fleet device as messages name it: `msg.thingsboard.device`. */
+export interface FleetDeviceRef {
+  name: string;
+  id: string;
 }
 
 /** A hosted device's (or sub-device's) claiming request (docs/PROTOCOLS.md 4.2): local mode only. */
@@ -69,6 +80,8 @@ export interface TbClaimMessage {
   secretKey?: string;
   /** Absent: the server's default duration. */
   durationMs?: number;
+  /** A fleet's link: the fleet device that sent it (docs/ARCHITECTURE.md 3.8); `device` is then its name. */
+  fleet?: FleetDeviceRef;
 }
 
 export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest | TbClaimMessage;
@@ -91,6 +104,8 @@ export interface TbLinkOptions {
   name?: string;
   /** mqtt: Node-RED is a gateway; local: the hosted device is one. */
   gateway?: boolean;
+  /** local: host the fleet of this config node (a device profile) instead of one device; `box` seals its credentials (docs/ARCHITECTURE.md 3.8). */
+  fleet?: { box?: SecretBox };
   /** mqtt: QoS of telemetry and attribute publishes; 1 (default) resolves on PUBACK, 0 once written. RPC replies and requests stay QoS 1. */
   qos?: 0 | 1;
   /** Custom CA / client certificate / verification switch (a tls-config node). */
@@ -160,6 +175,8 @@ export class StaleReplyError extends TransportError {
 /** The client-side API every flow node uses, the same in all modes. */
 export interface TbLink extends DeviceLinkApi<TbConnection, TbLinkStatus, TbLinkEvents> {
   readonly gateway: boolean;
+  /** A fleet's link: its devices' links, by the device a message names. */
+  readonly fleet?: FleetMembers<TbLink>;
   /** The device's own name. */
   readonly name: string;
   /** Every method below validates first and rejects without sending anything if the input is unusable. */

@@ -36,6 +36,8 @@ export interface TbDeviceProps {
   provisionKey?: unknown;
   /** What to ask for: "ACCESS_TOKEN" (default) or "MQTT_BASIC". */
   provisionType?: unknown;
+  /** local: "device" (one hosted device, the default) or "fleet" (the devices of a fleet table, docs/ARCHITECTURE.md 3.8). */
+  hosting?: unknown;
 }
 
 export interface TbCredentials {
@@ -59,6 +61,12 @@ export function parseThingsBoardDevice(
   const gateway = props.gateway === true || props.gateway === "true";
   if (gateway && connection === "http") throw new ConfigError("gateway-needs-mqtt");
   const qos = choiceSetting(props.qos, ["1", "0"], "invalid-qos") === "0" ? 0 : 1;
+  if (connection === "local" && choiceSetting(props.hosting, ["device", "fleet"], "invalid-hosting") === "fleet") {
+    // A device profile: each device of the fleet has its own credentials (in the fleet's table).
+    if (gateway) throw new ConfigError("fleet-gateway");
+    const name = text(props.name) === "" ? id : text(props.name);
+    return { connection, token: "", name, gateway: false, qos, broker: brokerSetting(props.broker), deviceId: id, fleet: {} };
+  }
 
   const basic = auth === "basic" ? parseBasic(credentials) : undefined;
   let token = typeof credentials?.token === "string" ? credentials.token.trim() : "";

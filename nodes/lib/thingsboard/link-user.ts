@@ -14,6 +14,8 @@ export type { StatusFill, StatusView } from "../transport/link-users.js";
 export interface TbDeviceHandle extends LinkOwner<TbLink> {
   readonly connection: TbConnection;
   readonly gateway: boolean;
+  /** local mode hosting a fleet (docs/ARCHITECTURE.md 3.8). */
+  readonly fleet?: boolean;
 }
 
 export type LinkUse = SharedLinkUse<TbLink>;

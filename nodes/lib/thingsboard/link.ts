@@ -9,6 +9,7 @@ import { TransportError } from "../transport/errors.js";
 import { hostThingsBoardDeviceHandle } from "./emulation.js";
 import type { TbLink, TbLinkOptions } from "./link-base.js";
 import { HttpTbLink } from "./link-http.js";
+import { FleetTbLink } from "./link-fleet.js";
 import { LocalTbLink } from "./link-local.js";
 import { MqttTbLink } from "./link-mqtt.js";
 
@@ -27,6 +28,13 @@ const MODES = {
 
 /** Creates (does not start) the link for one device; throws TransportError "invalid" for unusable options. */
 export function createThingsBoardLink(options: TbLinkOptions): TbLink {
+  // A fleet (local mode) hosts devices with credentials of their own: the profile's node has none.
+  if (options.connection === "local" && options.fleet !== undefined) {
+    const box = options.fleet.box;
+    if (box === undefined) throw new TransportError("invalid", "a fleet needs the secret box its credentials are sealed with");
+    if (options.broker === undefined || options.broker === "" || options.deviceId === undefined || options.deviceId === "") throw new TransportError("invalid", "a fleet needs its iot-broker node and its config node's id");
+    return new FleetTbLink({ ...options, host: hostThingsBoardDeviceHandle, box });
+  }
   // A device that provisions itself has no token yet (mqtt mode only).
   if (options.provision === undefined || options.connection !== "mqtt") assertCredential(options.token, "a ThingsBoard device link needs the device's access token");
   if (options.connection === "http" && options.gateway === true) throw new TransportError("invalid", "a ThingsBoard gateway needs mqtt");
