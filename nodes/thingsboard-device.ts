@@ -1,7 +1,9 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { thingsBoardHttpApi } from "./lib/thingsboard/http-api.js";
 import { createThingsBoardLink, type TbLink, type TbLinkOptions } from "./lib/thingsboard/link.js";
-import { parseThingsBoardDevice, type TbDeviceProps } from "./lib/thingsboard/link-config.js";
+import { parseProvisionProfile, parseThingsBoardDevice, type ProvisionProfileSettings, type TbDeviceProps } from "./lib/thingsboard/link-config.js";
+import { hostProvisioning } from "./lib/thingsboard/provision-plugin.js";
+import { ProvisionQuestions } from "./lib/thingsboard/provision-questions.js";
 import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
 import { ConfigError, settingText } from "./lib/transport/link-config.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
@@ -102,7 +104,33 @@ export = function (RED: NodeAPI): void {
       connection: options?.connection ?? "mqtt",
       gateway: options?.gateway === true,
       fleet: options?.fleet !== undefined,
+      ...(options?.fleet === undefined || options.broker === undefined ? {} : provisioningOf(node, config, options.broker)),
     });
+  }
+
+  /** A fleet that devices may join by provisioning (docs/PROTOCOLS.md 4.3): served while the node runs; its questions go to rpc serve nodes. */
+  function provisioningOf(node: TbDeviceNode, config: TbDeviceDef, brokerId: string): { provisioning?: ProvisionQuestions } {
+    let settings: ProvisionProfileSettings | undefined;
+    try {
+      settings = parseProvisionProfile(config, node.credentials);
+    } catch (err) {
+      const problem = err instanceof ConfigError ? err : new ConfigError("invalid-config", { error: String(err) });
+      node.error(RED._(`thingsboard-device.errors.${problem.key}`, problem.params));
+      return {};
+    }
+    if (settings === undefined) return {};
+    const questions = new ProvisionQuestions(settings.waitMs);
+    const warn = (text: string): void => { node.warn(RED._("thingsboard-device.warnings.provisioning", { text })); };
+    const unhost = hostProvisioning({
+      fleetId: node.id, brokerId, key: settings.key, secret: settings.secret, strategy: settings.strategy,
+      ask: (question) => questions.ask(question),
+      report: warn,
+    }, (err) => { warn(err instanceof Error ? err.message : String(err)); });
+    node.on("close", () => {
+      unhost();
+      questions.close();
+    });
+    return { provisioning: questions };
   }
 
   RED.nodes.registerType<TbDeviceNode, TbDeviceDef, object, TbCredentials>("thingsboard-device", ThingsBoardDeviceNode, {

@@ -15,6 +15,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { brokerSetting, choiceSetting, ConfigError, serverSetting, settingText as text } from "../transport/link-config.js";
 import { connectCredentials } from "./codec.js";
+import type { ProvisionStrategy } from "./provisioning.js";
 import { DEFAULT_SERVERS, type TbConnection, type TbLinkOptions, type TbProvisionOptions } from "./link-base.js";
 
 /** Keys the placeholder tokens of devices that log in with basic credentials (never leaves the process). */
@@ -36,6 +37,10 @@ export interface TbDeviceProps {
   provisionKey?: unknown;
   /** What to ask for: "ACCESS_TOKEN" (default) or "MQTT_BASIC". */
   provisionType?: unknown;
+  /** local fleet: "allow-new" (default) or "pre-provisioned". */
+  provisionStrategy?: unknown;
+  /** local fleet: ms a request waits for a flow's answer. */
+  provisionWait?: unknown;
   /** local: "device" (one hosted device, the default) or "fleet" (the devices of a fleet table, docs/ARCHITECTURE.md 3.8). */
   hosting?: unknown;
 }
@@ -89,6 +94,32 @@ export function parseThingsBoardDevice(
   }
   return { ...options, server: parseServer(connection, text(props.server)) };
 }
+
+/** A fleet's provisioning settings (docs/PROTOCOLS.md 4.3), or undefined when provisioning is off. */
+export interface ProvisionProfileSettings {
+  key: string;
+  secret: string;
+  strategy: ProvisionStrategy;
+  /** How long a request waits for a flow's approval or veto. */
+  waitMs: number;
+}
+
+/** Self-hosted provisioning of a fleet (local mode, hosting "fleet"): the key and secret devices must present, and the strategy. */
+export function parseProvisionProfile(props: TbDeviceProps, credentials: TbCredentials | undefined): ProvisionProfileSettings | undefined {
+  if (!isOn(props.provision)) return undefined;
+  const key = text(props.provisionKey);
+  if (key === "") throw new ConfigError("missing-provision-key");
+  const secret = typeof credentials?.provisionSecret === "string" ? credentials.provisionSecret.trim() : "";
+  if (secret === "") throw new ConfigError("missing-provision-secret");
+  const strategy = choiceSetting<ProvisionStrategy>(props.provisionStrategy, ["allow-new", "pre-provisioned"], "invalid-provision-strategy");
+  const waitText = text(props.provisionWait);
+  const waitMs = waitText === "" ? DEFAULT_PROVISION_WAIT_MS : Number(waitText);
+  if (!Number.isInteger(waitMs) || waitMs < 1 || waitMs > 60_000) throw new ConfigError("invalid-provision-wait", { value: waitText });
+  return { key, secret, strategy, waitMs };
+}
+
+/** How long a provisioning request waits for a flow by default (a device's own wait is usually longer). */
+export const DEFAULT_PROVISION_WAIT_MS = 5000;
 
 function isOn(value: unknown): boolean {
   return value === true || value === "true";
