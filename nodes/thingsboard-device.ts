@@ -114,8 +114,9 @@ export = function (RED: NodeAPI): void {
     try {
       settings = parseProvisionProfile(config, node.credentials);
     } catch (err) {
+      // The fleet works without it: provisioning stays off, said once as a warning (not a red error).
       const problem = err instanceof ConfigError ? err : new ConfigError("invalid-config", { error: String(err) });
-      node.error(RED._(`thingsboard-device.errors.${problem.key}`, problem.params));
+      node.warn(RED._("thingsboard-device.warnings.provisioning-off", { reason: RED._(`thingsboard-device.errors.${problem.key}`, problem.params) }));
       return {};
     }
     if (settings === undefined) return {};
