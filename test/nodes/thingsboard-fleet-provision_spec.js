@@ -11,7 +11,6 @@ const request = require("supertest");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { freePort } = require("../lib/fixtures/ports.js");
 const { connect } = require("../lib/fixtures/engine.js");
-const { until } = require("../support/wait.js");
 const { runtime, withBroker, TAB, STATUS } = require("./thingsboard-helpers.js");
 const { loadFlow, onTab, sink, statusOf, inject, warningsOf, assertNoToken } = require("../support/node-harness.js");
 
