@@ -4,9 +4,9 @@
  * of the same name). Node-RED writes flows_cred.json only on a deploy, and RED.nodes.addCredentials
  * only changes its memory, so both are done: the credentials go into the node's credentials (the
  * next deploy saves them, the editor shows them as set) AND into
- * `<userDir>/iot-bridge/kept-credentials/<node id>.json`, sealed with Node-RED's credential
- * secret (transport/sealed-json.ts; in clear only when the user turned encryption off with
- * `credentialSecret: false`, as Node-RED then does), written atomically with mode 0600.
+ * `<userDir>/iot-bridge/kept-credentials/<node id>.json`, sealed (AES-256-GCM) with the key fleets
+ * use, derived from Node-RED's credential secret (fleet-secret.ts: its own key file when
+ * encryption is off), written atomically with mode 0600.
  *
  * Each record carries a fingerprint of the settings it belongs to (no secret in it): changed
  * settings (another server, name or key) ignore the old record. Without a userDir (embedded
@@ -17,11 +17,12 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { NodeAPI } from "node-red";
-import { openJson, sealJson } from "../transport/sealed-json.js";
+import { fleetSecretBox } from "./fleet-secret.js";
 
 interface KeptRecord {
   fingerprint: string;
-  value: unknown;
+  /** The sealed JSON of the credentials. */
+  value: string;
 }
 
 export interface CredentialKeeper {
@@ -34,23 +35,6 @@ export interface CredentialKeeper {
 /** A fingerprint of settings (hashed: the key of a device profile need not be readable in a file). */
 export function settingsFingerprint(...parts: string[]): string {
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
-}
-
-/** Node-RED's credential secret: the user's, else the generated one; undefined when encryption is off. */
-function credentialSecret(RED: NodeAPI): string | undefined {
-  const settings = RED.settings as unknown as { get?: (name: string) => unknown; credentialSecret?: unknown };
-  const read = (name: string): unknown => {
-    try {
-      return settings.get?.(name);
-    } catch {
-      return undefined; // settings not loaded (a runtime without storage)
-    }
-  };
-  const user = settings.credentialSecret ?? read("credentialSecret");
-  if (user === false) return undefined;
-  if (typeof user === "string" && user !== "") return user;
-  const generated = read("_credentialSecret");
-  return typeof generated === "string" && generated !== "" ? generated : undefined;
 }
 
 export function credentialKeeper(RED: NodeAPI): CredentialKeeper {
@@ -67,14 +51,19 @@ export function credentialKeeper(RED: NodeAPI): CredentialKeeper {
       } catch {
         return undefined; // none kept yet, or unreadable: provision again
       }
-      return record.fingerprint === fingerprint ? openJson(record.value, credentialSecret(RED)) : undefined;
+      if (record.fingerprint !== fingerprint || typeof record.value !== "string") return undefined;
+      try {
+        return JSON.parse(fleetSecretBox(RED).open(record.value)) as unknown;
+      } catch {
+        return undefined; // sealed under another credential secret, or changed: provision again
+      }
     },
     write(nodeId, fingerprint, value, credentials) {
       const current = (RED.nodes.getCredentials(nodeId) as Record<string, unknown> | undefined) ?? {}; // undefined for a node without credentials
       void Promise.resolve(RED.nodes.addCredentials(nodeId, { ...current, ...credentials })).catch(() => undefined);
       const file = fileOf(nodeId);
       if (file === undefined || dir === undefined) return;
-      const record: KeptRecord = { fingerprint, value: sealJson(value, credentialSecret(RED)) };
+      const record: KeptRecord = { fingerprint, value: fleetSecretBox(RED).seal(JSON.stringify(value)) };
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const temp = `${file}.${process.pid}.tmp`;
       try {

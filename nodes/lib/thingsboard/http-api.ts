@@ -160,7 +160,7 @@ async function handle(call: ApiCall, options: Settings): Promise<ApiOutcome> {
   // Telemetry without a ts of its own is stamped with its arrival, as the server does.
   const intent = method === "POST" ? parseHttpRequest(method, url, undefined, body, { now: Date.now() }) : route;
   if (intent.kind === "error") return text(intent.status, intent.error);
-  if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse(await provisionDevice(intent.request, { kind: "http" }))));
+  if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse(await provisionDevice(intent.request, { kind: "http", wrongSecret: () => { call.loginFailed(); } }))));
   const registration = hostedByToken(intent.token);
   if (!registration) {
     call.loginFailed();

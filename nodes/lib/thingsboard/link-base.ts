@@ -18,6 +18,7 @@ import type { Redactor } from "../transport/redact.js";
 import type { SecretBox } from "../transport/secret-box.js";
 import { TransportError } from "../transport/errors.js";
 import { encodeRpcResponse, LIMITS, requestIdText, type ProvisionCredentials, type TbJson, type TbValues } from "./codec.js";
+import type { BackoffOptions } from "../transport/backoff.js";
 import type { TbProvisionSettings } from "./provision-client.js";
 
 export type TbConnection = "mqtt" | "http" | "local";
@@ -133,6 +134,8 @@ export interface TbProvisionOptions extends TbProvisionSettings {
   provisioned: (credentials: ProvisionCredentials) => Promise<void> | void;
   /** One attempt's wait for the answer; default provision-client.ts PROVISION_TIMEOUT_MS. */
   timeoutMs?: number;
+  /** Waits between attempts after a timeout or network failure; default 5 s doubling up to 5 min. */
+  retry?: Pick<BackoffOptions, "initialMs" | "maxMs" | "random">;
 }
 
 /** Where a message goes: the device itself, or (gateway) a named sub-device. */

@@ -107,7 +107,7 @@ export class MqttTbLink extends TbLinkBase {
   }
 
   /** Provisions the device, keeps the answer, then starts the session with it; retried after network trouble. */
-  async #provisionThenStart(backoff = new Backoff({ initialMs: 5000, maxMs: 300_000 })): Promise<void> {
+  async #provisionThenStart(backoff = new Backoff({ initialMs: 5000, maxMs: 300_000, ...this.#options.provision?.retry })): Promise<void> {
     const provision = this.#options.provision;
     if (provision === undefined || this.closed) return;
     this.setStatus({ state: "connecting", queued: 0, reason: `provisioning "${provision.deviceName}"` });

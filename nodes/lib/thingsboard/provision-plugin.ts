@@ -8,14 +8,16 @@
  *
  * Decisions: one request at a time per connection (another one meanwhile is dropped and
  * reported), at most 5 requests a connection may publish in a burst and one a second after that
- * (the broker's rate limit): a provision secret cannot be guessed quickly over one connection,
- * and logins are throttled by the engine. A malformed request is answered FAILURE (ThingsBoard
+ * (the broker's rate limit); wrong keys or secrets count per address like failed logins (10 a
+ * minute, then the `provision` login is refused, CONNACK 5, for a lockout that doubles): a
+ * provision secret cannot be guessed quickly. A malformed request is answered FAILURE (ThingsBoard
  * answers its parse errors the same way) and reported as a plugin error without the payload.
  * The connection stays open after the answer: devices hang up themselves (as ThingsBoard's
  * sample clients do).
  */
 import { AnswerGate } from "../broker/answer-gate.js";
 import { brokers, deviceNamespace, devicePrefix, type AuthDecision, type AuthRequest, type BrokerEngine, type BrokerPlugin, type ClientInfo, type LocalClient, type PublishedMessage } from "../broker/index.js";
+import { AuthThrottle } from "../transport/auth-throttle.js";
 import { filterCovers } from "../transport/topic.js";
 import { toError } from "../transport/errors.js";
 import { classifyConnect, encodeProvisionResponse, parseProvisionRequest, TOPICS, type ProvisionResponse } from "./codec.js";
@@ -72,6 +74,8 @@ export class TbProvisionPlugin implements BrokerPlugin {
   readonly #client: LocalClient;
   readonly #report: (text: string) => void;
   readonly #connections = new Map<string, Connection>();
+  /** Wrong keys or secrets per address: after 10 a minute the `provision` login is refused for a while (transport/auth-throttle.ts). */
+  readonly #throttle = new AuthThrottle();
   #next = 0;
 
   constructor(engine: BrokerEngine, brokerId: string, report: (text: string) => void) {
@@ -82,6 +86,9 @@ export class TbProvisionPlugin implements BrokerPlugin {
 
   authenticate(request: AuthRequest): AuthDecision | undefined {
     if (classifyConnect({ clientId: request.clientId, username: request.username, password: request.password }).kind !== "provision") return undefined;
+    if (this.#throttle.retryAfterMs(request.remoteAddress) > 0) {
+      return { accept: false, returnCode: 5, reason: "too many wrong provision keys or secrets from this address; try again later" };
+    }
     const deviceId = `p${(++this.#next).toString(36)}`;
     return {
       accept: true,
@@ -143,7 +150,8 @@ export class TbProvisionPlugin implements BrokerPlugin {
       throw new Error('a provisioning request was not understood: accepted: {"deviceName": "...", "provisionDeviceKey": "...", "provisionDeviceSecret": "..."} (docs/PROTOCOLS.md 4.3)');
     }
     connection.busy = true;
-    provisionDevice(request, { brokerId: this.#brokerId, kind: "mqtt" })
+    const address = info.remoteAddress;
+    provisionDevice(request, { brokerId: this.#brokerId, kind: "mqtt", wrongSecret: () => { this.#throttle.failed(address); } })
       .then((response) => { connection.gate.answer([answerOf(response)]); })
       .catch((err: unknown) => { this.#report(`a provisioning request could not be answered: ${toError(err).message}`); })
       .finally(() => { connection.busy = false; });

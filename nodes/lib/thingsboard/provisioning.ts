@@ -93,11 +93,14 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /** Decides a device's provisioning request; never rejects. `brokerId`: the broker it came through (MQTT), undefined for HTTP. */
-export async function provisionDevice(request: ProvisionRequest, via: { brokerId?: string; kind: "mqtt" | "http" }): Promise<ProvisionResponse> {
+export async function provisionDevice(request: ProvisionRequest, via: { brokerId?: string; kind: "mqtt" | "http"; wrongSecret?: () => void }): Promise<ProvisionResponse> {
   const candidates = [...profiles].filter((p) => via.brokerId === undefined || p.brokerId === via.brokerId);
   if (candidates.length === 0) return NOT_FOUND;
   const profile = candidates.find((p) => p.key === request.provisionDeviceKey);
-  if (profile === undefined || !sameSecret(profile.secret, request.provisionDeviceSecret)) return FAILED;
+  if (profile === undefined || !sameSecret(profile.secret, request.provisionDeviceSecret)) {
+    via.wrongSecret?.(); // counted like a failed login: a secret cannot be guessed quickly
+    return FAILED;
+  }
   const trimmed = request.deviceName?.trim() ?? "";
   const deviceName = trimmed === "" ? randomUUID() : trimmed;
   try {

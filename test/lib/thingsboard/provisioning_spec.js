@@ -107,6 +107,12 @@ describe("self-hosted ThingsBoard provisioning into a fleet", function () {
     assert.equal(ctx.fleet.list().length, 0);
   });
 
+  it("wrong secrets count like failed logins: after 10 from one address the provision login is refused (CONNACK 5)", async function () {
+    for (let i = 0; i < 10; i++) assert.equal((await provision(request(`Guess ${i}`, { provisionDeviceSecret: `guess${i}` }))).status, "FAILURE");
+    const err = await connectRefused(ctx.url, { username: "provision" });
+    assert.equal(err.code, 5);
+  });
+
   it("pre-provisioned only: unknown names FAILURE; a known device gets its credentials once", async function () {
     ctx.profile.strategy = "pre-provisioned";
     const known = await ctx.fleet.add({ name: "Meter 7" });
