@@ -8,6 +8,7 @@ import type { BlynkDeviceHandle } from "./lib/blynk/link-user.js";
 import { ConfigError } from "./lib/transport/link-config.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
+import { mountFleetAdmin } from "./lib/node-red/fleet-admin.js";
 import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
 
 interface BlynkDeviceDef extends NodeDef, Omit<BlynkDeviceProps, "name"> {
@@ -22,6 +23,8 @@ interface BlynkCredentials {
 type BlynkDeviceNode = Node<BlynkCredentials> & { blynk?: BlynkDeviceHandle };
 
 export = function (RED: NodeAPI): void {
+  // The editor's fleet table (docs/ARCHITECTURE.md 3.8).
+  mountFleetAdmin(RED, "blynk-device");
   // The HTTPS device API (/external/api/...), then the legacy server's API at the root (/<token>/...).
   const mountHttpApi = hostingRuntime(RED, (app, authThrottle) => app.use(blynkHttpApi({ authThrottle }), blynkLegacyHttpApi({ authThrottle })));
   // Where Blynk moved a device (downlink/redirect, HTTPS 308), by config node, mode, configured

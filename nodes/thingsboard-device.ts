@@ -8,6 +8,7 @@ import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
 import { ConfigError, settingText } from "./lib/transport/link-config.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
+import { mountFleetAdmin } from "./lib/node-red/fleet-admin.js";
 import { credentialKeeper, settingsFingerprint } from "./lib/node-red/kept-credentials.js";
 import type { ProvisionCredentials } from "./lib/thingsboard/codec.js";
 import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
@@ -50,6 +51,8 @@ function credentialFields(c: ProvisionCredentials): Record<string, string> {
 }
 
 export = function (RED: NodeAPI): void {
+  // The editor's fleet table (docs/ARCHITECTURE.md 3.8).
+  mountFleetAdmin(RED, "thingsboard-device");
   const mountHttpApi = hostingRuntime(RED, (app, authThrottle) => app.use(thingsBoardHttpApi({ authThrottle })));
   const keeper = credentialKeeper(RED);
 

@@ -38,6 +38,7 @@ export const blynkFleetPlatform: FleetPlatform = {
       throw new FleetError("invalid", text);
     }
   },
+  fresh: () => ({ token: newBlynkToken() }),
   identities: (credentials) => [`token\u0000${credentials.token ?? ""}`],
   conflict(credentials: FleetCredentials, fleetId: string): string | undefined {
     const holder = hostedByToken(credentials.token ?? "");

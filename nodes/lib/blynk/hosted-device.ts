@@ -207,14 +207,18 @@ export class HostedDevice extends HostedRuntimeBase<BlynkUp, BlynkDown, void, Mc
     return pin > 255 ? undefined : { pinType: match[1].toUpperCase() as "V" | "D" | "A", pin };
   }
 
-  /** HTTPS API pin ("v1") -> datastream name: the mapped name, else the pin itself. */
+  /**
+   * HTTPS API pin ("v1", canonical) -> datastream name: the mapped name, else the pin as the
+   * binary protocol, the legacy HTTP API and client mode name it ("V5", docs/PROTOCOLS.md 2.3),
+   * so an unmapped pin is one datastream whichever API wrote it.
+   */
   datastreamOf(pin: string): string {
-    return this.#namesByPin.get(pin) ?? pin;
+    return this.#namesByPin.get(pin) ?? pin.toUpperCase();
   }
 
-  /** Datastream name -> the HTTPS API key for it: its mapped pin, else the name itself. */
+  /** Datastream name -> the HTTPS API key for it: its mapped pin, else a pin name in the API's form ("V5" -> "v5"), else the name itself. */
   pinOf(name: string): string {
-    return this.#pinsByName.get(name) ?? name;
+    return this.#pinsByName.get(name) ?? (/^[VDA]\d{1,3}$/.test(name) ? name.toLowerCase() : name);
   }
 
   /**

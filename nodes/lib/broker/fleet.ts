@@ -57,6 +57,8 @@ export interface FleetPlatform {
   credentials(given: unknown, previous: FleetCredentials | undefined): FleetCredentials;
   /** A pin map as the platform accepts it (throws FleetError "invalid"); undefined when none. */
   pins?(given: unknown): Record<string, string> | undefined;
+  /** New credentials for a device (a fresh token), for "generate a new token". */
+  fresh(): FleetCredentials;
   /** What identifies a device among its fleet ("token:..." ): two devices sharing one are refused. Kept in memory only. */
   identities(credentials: FleetCredentials): string[];
   /** Why these credentials cannot be used (another hosted device outside this fleet holds them), else undefined. */

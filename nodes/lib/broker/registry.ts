@@ -28,7 +28,11 @@ export class BrokerRegistry {
     const entry = this.#entry(brokerId);
     if (entry.engine) this.detach(brokerId);
     entry.engine = engine;
-    for (const [setup, reg] of entry.setups) reg.cleanup = runSetup(setup, engine, reg.onError);
+    // A snapshot: a setup registered by another one while this loop runs (a fleet hosting its
+    // devices) has run already in `use`, and one removed meanwhile must not run.
+    for (const [setup, reg] of [...entry.setups]) {
+      if (entry.setups.get(setup) === reg && entry.engine === engine) reg.cleanup = runSetup(setup, engine, reg.onError);
+    }
   }
 
   /** A broker node's engine is going away: every setup's cleanup runs now. */

@@ -56,6 +56,7 @@ export const tbFleetPlatform: FleetPlatform = {
     }
     return out;
   },
+  fresh: () => ({ token: newTbToken() }),
   identities(credentials: FleetCredentials): string[] {
     const keys = [`token\u0000${credentials.token ?? ""}`];
     if (credentials.clientId !== undefined || credentials.username !== undefined) keys.push(`basic\u0000${credentials.clientId ?? ""}\u0000${credentials.username ?? ""}`);

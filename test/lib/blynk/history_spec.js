@@ -102,7 +102,7 @@ describe("self-hosted Blynk: history", function () {
       const temp = await pointsOf("Temp", 5);
       assert.deepEqual(temp.map((p) => p.value), [18, 18.5, 20.25, 20.5, 23]);
       assert.deepEqual(temp.slice(0, 2).map((p) => p.ts), [t0, t0 + 60_000]);
-      assert.deepEqual((await points("v2")).map((p) => p.value), ["on"]);
+      assert.deepEqual((await points("V2")).map((p) => p.value), ["on"]);
     });
   });
 

@@ -85,7 +85,7 @@ describe("self-hosted Blynk: device HTTPS API", function () {
     assert.deepEqual(await api("get", "v1"), { status: 200, body: "21.5", type: "text/plain; charset=utf-8" });
     // Multi-value (Location): repeated value= keys; pin= form; unmapped pin is its own name.
     assert.equal((await api("update", "pin=V9&value=13.4&value=52.52")).status, 200);
-    assert.equal((await dev.box.next("downlink/ds/v9")).payload, "13.4\u000052.52");
+    assert.equal((await dev.box.next("downlink/ds/V9")).payload, "13.4\u000052.52");
     assert.deepEqual(JSON.parse((await api("get", "v9")).body), [13.4, 52.52]);
   });
 
@@ -107,9 +107,9 @@ describe("self-hosted Blynk: device HTTPS API", function () {
     assert.equal(res.status, 200);
     assert.equal((await dev.box.next("downlink/ds/Temp")).payload, "22.25");
     assert.equal((await dev.box.next("downlink/ds/Set Point")).payload, "18");
-    assert.equal((await dev.box.next("downlink/ds/v3")).payload, "hello world");
+    assert.equal((await dev.box.next("downlink/ds/V3")).payload, "hello world");
     assert.equal((await ctx.uplink(DEVICE.id, fromHttp("ds", "Set Point"))).text, "18");
-    assert.equal((await ctx.uplink(DEVICE.id, fromHttp("ds", "v3"))).text, "hello world");
+    assert.equal((await ctx.uplink(DEVICE.id, fromHttp("ds", "V3"))).text, "hello world");
     // Remembered: the device's get/ds answers with it.
     dev.box.messages.length = 0;
     await dev.publishAsync("get/ds", "Temp", { qos: 1 });

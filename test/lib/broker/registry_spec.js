@@ -45,4 +45,19 @@ describe("broker registry", function () {
     assert.deepEqual(errors, ["setup bug", "cleanup bug"]);
     assert.deepEqual(log, ["A"]);
   });
+
+  it("a setup that registers another one while the engine attaches runs it once (a fleet hosting its devices), and one removed meanwhile not at all", function () {
+    const registry = new BrokerRegistry();
+    const log = [];
+    let stopLater;
+    registry.use("b1", (e) => {
+      log.push(`fleet ${e.name}`);
+      registry.use("b1", (e2) => (log.push(`device ${e2.name}`), undefined), () => undefined);
+      stopLater();
+      return undefined;
+    }, () => undefined);
+    stopLater = registry.use("b1", (e) => (log.push(`removed ${e.name}`), undefined), () => undefined);
+    registry.attach("b1", engineA);
+    assert.deepEqual(log, ["fleet A", "device A"]);
+  });
 });
