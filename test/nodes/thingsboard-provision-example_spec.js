@@ -19,7 +19,7 @@ helper.init(nodeRedPath);
 
 const core = (file) => require(require.resolve(`@node-red/nodes/core/${file}`, { paths: [path.dirname(nodeRedPath)] }));
 const CORE = ["common/20-inject.js", "common/21-debug.js", "common/25-catch.js", "common/90-comment.js", "function/10-function.js", "function/10-switch.js"].map(core);
-const EXAMPLE = path.join(__dirname, "../../examples/thingsboard/06 - Devices join a self-hosted fleet (provisioning).json");
+const EXAMPLE = path.join(__dirname, "../../examples/thingsboard/07 - Devices join a self-hosted fleet (provisioning).json");
 const SECRET = "example-provision-secret";
 
 describe("ThingsBoard example: devices join a self-hosted fleet (provisioning)", function () {
