@@ -79,12 +79,6 @@ export function reportOnBroker(brokerId: string, text: string): void {
   }
 }
 
-/** Whether any profile is registered (for `brokerId`: on that broker). */
-export function hasProvisionProfiles(brokerId?: string): boolean {
-  for (const p of profiles) if (brokerId === undefined || p.brokerId === brokerId) return true;
-  return false;
-}
-
 const FAILED: ProvisionResponse = { ok: false, status: "FAILURE", errorMsg: "" };
 const NOT_FOUND: ProvisionResponse = { ok: false, status: "NOT_FOUND", errorMsg: "" };
 
