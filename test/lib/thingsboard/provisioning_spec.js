@@ -107,6 +107,20 @@ describe("self-hosted ThingsBoard provisioning into a fleet", function () {
     assert.equal(ctx.fleet.list().length, 0);
   });
 
+  it("as ThingsBoard's Python SDK asks (tb-mqtt-client ProvisionClient): request published at once after SUBSCRIBE, MQTT_BASIC with null fields, a gateway flag", async function () {
+    const client = await connect(ctx.url, { username: "provision", clientId: "" });
+    cleanups.push(() => client.endAsync(true));
+    const answer = new Promise((resolve) => client.once("message", (_t, payload) => resolve(JSON.parse(payload.toString()))));
+    // No wait for the SUBACK, QoS 0, as paho's on_connect does: the answer must still come.
+    client.subscribe("/provision/response");
+    client.publish("/provision/request", JSON.stringify({ provisionDeviceKey: KEY, provisionDeviceSecret: SECRET, username: "sdkUser", password: "sdkPass", clientId: null, credentialsType: "MQTT_BASIC", deviceName: "SDK device", gateway: false }));
+    assert.deepEqual(await answer, { status: "SUCCESS", credentialsType: "MQTT_BASIC", credentialsValue: { userName: "sdkUser", password: "sdkPass" } });
+    const device = await connect(ctx.url, { username: "sdkUser", password: "sdkPass" });
+    cleanups.push(() => device.endAsync(true));
+    await device.publishAsync("v1/devices/me/telemetry", JSON.stringify({ t: 1 }), { qos: 1 });
+    await until(() => ctx.incoming.some((m) => m.kind === "telemetry" && m.device === "SDK device"), 5000, "telemetry of the SDK device");
+  });
+
   it("wrong secrets count like failed logins: after 10 from one address the provision login is refused (CONNACK 5)", async function () {
     for (let i = 0; i < 10; i++) assert.equal((await provision(request(`Guess ${i}`, { provisionDeviceSecret: `guess${i}` }))).status, "FAILURE");
     const err = await connectRefused(ctx.url, { username: "provision" });
