@@ -38,18 +38,22 @@
         const importBtn = $("<button type='button' class='red-ui-button'>").append($("<i class='fa fa-upload'>")).append(document.createTextNode(" " + t("fleet.import"))).appendTo(tools);
         const file = $("<input type='file' accept='.csv,text/csv'>").hide().appendTo(tools);
 
+        /** RED.notify shows HTML: every text (names, errors) goes in escaped. */
+        function notify(text, how) {
+            RED.notify($("<div>").text(text).html(), how);
+        }
         function failed(xhr) {
             const text = (xhr && xhr.responseJSON && xhr.responseJSON.error) || (xhr && xhr.statusText) || "?";
-            RED.notify(t("fleet.failed", { error: text }), { type: "error" });
+            notify(t("fleet.failed", { error: text }), { type: "error" });
         }
         function request(method, path, data) {
             return $.ajax({ url: base + path, method: method, contentType: "application/json", data: data === undefined ? undefined : JSON.stringify(data), cache: false });
         }
         function copy(text) {
             if (navigator.clipboard && navigator.clipboard.writeText) {
-                navigator.clipboard.writeText(text).then(() => RED.notify(t("fleet.copied"), { type: "compact", timeout: 2000 }), () => RED.notify(t("fleet.copy-failed"), "warning"));
+                navigator.clipboard.writeText(text).then(() => notify(t("fleet.copied"), { type: "compact", timeout: 2000 }), () => notify(t("fleet.copy-failed"), "warning"));
             } else {
-                RED.notify(t("fleet.copy-failed"), "warning");
+                notify(t("fleet.copy-failed"), "warning");
             }
         }
 
@@ -70,7 +74,7 @@
             button("fa-clipboard", t("fleet.copy"), () => credentials().then((c) => copy(c.token || ""), failed));
             button("fa-random", t("fleet.renew"), () => {
                 if (!window.confirm(t("fleet.confirm-renew", { name: device.name }))) return;
-                request("POST", "/" + encodeURIComponent(device.id) + "/renew").then((d) => { shown.text(d.credentials.token || ""); RED.notify(t("fleet.renewed", { name: device.name }), { type: "compact", timeout: 4000 }); }, failed);
+                request("POST", "/" + encodeURIComponent(device.id) + "/renew").then((d) => { shown.text(d.credentials.token || ""); notify(t("fleet.renewed", { name: device.name }), { type: "compact", timeout: 4000 }); }, failed);
             });
             button("fa-trash", t("fleet.remove"), () => {
                 if (!window.confirm(t("fleet.confirm-remove", { name: device.name }))) return;
@@ -108,7 +112,7 @@
                 nameIn.val("");
                 options.fields.forEach((f) => fieldIns[f].val(""));
                 if (pinsIn) pinsIn.val("");
-                RED.notify(t("fleet.added", { name: d.name }), { type: "compact", timeout: 4000 });
+                notify(t("fleet.added", { name: d.name }), { type: "compact", timeout: 4000 });
                 load();
             }, failed);
         });

@@ -132,6 +132,26 @@ describe("blynk-device hosting a fleet, blynk-fleet and the editor's fleet table
     assertNoToken(devices[1].credentials.token, ["fleet1", "in", "w", "wk", "ctl"], out, events);
   });
 
+  it("a full deploy keeps a fleet device connected (its hosting is adopted like a single device's)", async function () {
+    const p = await ports();
+    const { answers } = await loadFlow(NODES, flow(p), {}, ["answers"]);
+    await until(() => fleetOf("fleet1")?.available === true, 5000, "the fleet's table");
+    await inject(helper.getNode("ctl"), { topic: "add", payload: { name: "Porch" } });
+    const token = (await answers.next()).payload.credentials.token;
+    const c = await mqttDevice(p.port, token);
+    let closed = false;
+    c.on("close", () => { closed = true; });
+    const before = fleetOf("fleet1");
+    const got = await loadFlow(NODES, flow(p), {}, ["out"], "full");
+    await until(() => fleetOf("fleet1") !== before && fleetOf("fleet1")?.available === true, 5000, "the new node's fleet");
+    await c.publishAsync("ds/Temp", "4", { qos: 1 });
+    const m = await got.out.next((msg) => msg.topic === "Temp");
+    assert.equal(m.blynk.device.name, "Porch");
+    assert.equal(closed, false, "the device stayed connected through the deploy");
+    assert.equal(await inject(helper.getNode("w"), { topic: "Power", payload: 3, blynk: { device: "Porch" } }), undefined);
+    assert.equal((await c.box.next("downlink/ds/Power")).payload, "3");
+  });
+
   it("the editor's admin endpoints act on the running fleet; CSV export and import; 404 before the node is deployed", async function () {
     const p = await ports();
     await loadFlow(NODES, flow(p), {}, []);
