@@ -1,5 +1,5 @@
 "use strict";
-/* global RED, window, $ */
+/* global RED, window */
 // The provisioning settings of the thingsboard-device dialog in Node-RED's real editor (Debian's
 // chromium): mqtt mode offers "provision the device" (key, secret, credentials asked for), a
 // local fleet "devices may join" (key, secret, strategy, flow answer time), a single hosted
