@@ -71,21 +71,25 @@ describe(`editor provisioning settings in chromium (Node-RED ${nodeRedVersion})`
     await page.locator("#node-dialog-cancel").click();
     await page.locator("#node-dialog-ok").waitFor({ state: "detached" });
   }
-  const visible = (selector) => page.locator(selector).isVisible();
+  /** Whether `selector` is shown, once the dialog has settled on it (waits for the expected state first). */
+  async function visible(selector, expected) {
+    await page.locator(selector).waitFor({ state: expected ? "visible" : "hidden", timeout: 5000 }).catch(() => undefined);
+    return page.locator(selector).isVisible();
+  }
 
   it("mqtt: provisioning rows follow the checkbox; key, type and secret are saved; http offers none", async function () {
     await openDevice("9a0f7a0f7a0f0012");
-    assert.equal(await visible("#node-config-input-provision"), true);
-    assert.equal(await visible("#node-config-input-provisionKey"), false, "rows hidden until ticked");
+    assert.equal(await visible("#node-config-input-provision", true), true);
+    assert.equal(await visible("#node-config-input-provisionKey", false), false, "rows hidden until ticked");
     await page.locator("#node-config-input-provision").check();
-    assert.equal(await visible("#node-config-input-provisionKey"), true);
-    assert.equal(await visible("#node-config-input-provisionType"), true);
-    assert.equal(await visible("#node-config-input-provisionStrategy"), false, "a strategy is the server's");
+    assert.equal(await visible("#node-config-input-provisionKey", true), true);
+    assert.equal(await visible("#node-config-input-provisionType", true), true);
+    assert.equal(await visible("#node-config-input-provisionStrategy", false), false, "a strategy is the server's");
     await page.locator("#node-config-input-provisionKey").fill("profile-key");
     await page.locator("#node-config-input-provisionSecret").fill("profile-secret");
     await page.locator("#node-config-input-provisionType").selectOption("MQTT_BASIC");
     await page.locator("#node-config-input-connection").selectOption("http");
-    assert.equal(await visible("#node-config-input-provision"), false, "no provisioning over http");
+    assert.equal(await visible("#node-config-input-provision", false), false, "no provisioning over http");
     await page.locator("#node-config-input-connection").selectOption("mqtt");
     await closeDialogs(true);
     const saved = await page.evaluate((id) => {
@@ -98,17 +102,17 @@ describe(`editor provisioning settings in chromium (Node-RED ${nodeRedVersion})`
 
   it("local fleet: key, secret, strategy and flow answer time; a single hosted device offers none", async function () {
     await openDevice("9a0f7a0f7a0f0022");
-    assert.equal(await visible("#node-config-input-provision"), true);
+    assert.equal(await visible("#node-config-input-provision", true), true);
     await page.locator("#node-config-input-provision").check();
-    assert.equal(await visible("#node-config-input-provisionStrategy"), true);
-    assert.equal(await visible("#node-config-input-provisionWait"), true);
-    assert.equal(await visible("#node-config-input-provisionType"), false, "credentials are the device's to ask for");
+    assert.equal(await visible("#node-config-input-provisionStrategy", true), true);
+    assert.equal(await visible("#node-config-input-provisionWait", true), true);
+    assert.equal(await visible("#node-config-input-provisionType", false), false, "credentials are the device's to ask for");
     await page.locator("#node-config-input-provisionKey").fill("fleet-key");
     await page.locator("#node-config-input-provisionStrategy").selectOption("pre-provisioned");
     await page.locator("#node-config-input-hosting").selectOption("device");
-    assert.equal(await visible("#node-config-input-provision"), false, "one hosted device cannot be joined");
+    assert.equal(await visible("#node-config-input-provision", false), false, "one hosted device cannot be joined");
     await page.locator("#node-config-input-hosting").selectOption("fleet");
-    assert.equal(await visible("#node-config-input-provisionStrategy"), true);
+    assert.equal(await visible("#node-config-input-provisionStrategy", true), true);
     await closeDialogs(true);
     const saved = await page.evaluate((id) => {
       const n = RED.nodes.node(id);

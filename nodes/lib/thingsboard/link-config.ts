@@ -107,10 +107,7 @@ export interface ProvisionProfileSettings {
 /** Self-hosted provisioning of a fleet (local mode, hosting "fleet"): the key and secret devices must present, and the strategy. */
 export function parseProvisionProfile(props: TbDeviceProps, credentials: TbCredentials | undefined): ProvisionProfileSettings | undefined {
   if (!isOn(props.provision)) return undefined;
-  const key = text(props.provisionKey);
-  if (key === "") throw new ConfigError("missing-provision-key");
-  const secret = typeof credentials?.provisionSecret === "string" ? credentials.provisionSecret.trim() : "";
-  if (secret === "") throw new ConfigError("missing-provision-secret");
+  const { key, secret } = keyAndSecret(props, credentials);
   const strategy = choiceSetting<ProvisionStrategy>(props.provisionStrategy, ["allow-new", "pre-provisioned"], "invalid-provision-strategy");
   const waitText = text(props.provisionWait);
   const waitMs = waitText === "" ? DEFAULT_PROVISION_WAIT_MS : Number(waitText);
@@ -121,6 +118,15 @@ export function parseProvisionProfile(props: TbDeviceProps, credentials: TbCrede
 /** How long a provisioning request waits for a flow by default (a device's own wait is usually longer). */
 export const DEFAULT_PROVISION_WAIT_MS = 5000;
 
+/** The device profile's provision key (a setting) and secret (a credential), both required. */
+function keyAndSecret(props: TbDeviceProps, credentials: TbCredentials | undefined): { key: string; secret: string } {
+  const key = text(props.provisionKey);
+  if (key === "") throw new ConfigError("missing-provision-key");
+  const secret = typeof credentials?.provisionSecret === "string" ? credentials.provisionSecret.trim() : "";
+  if (secret === "") throw new ConfigError("missing-provision-secret");
+  return { key, secret };
+}
+
 function isOn(value: unknown): boolean {
   return value === true || value === "true";
 }
@@ -129,10 +135,7 @@ function isOn(value: unknown): boolean {
 function parseProvision(props: TbDeviceProps, credentials: TbCredentials | undefined, provisioned: TbProvisionOptions["provisioned"]): TbProvisionOptions {
   const deviceName = text(props.name);
   if (deviceName === "") throw new ConfigError("provision-needs-name");
-  const key = text(props.provisionKey);
-  if (key === "") throw new ConfigError("missing-provision-key");
-  const secret = typeof credentials?.provisionSecret === "string" ? credentials.provisionSecret.trim() : "";
-  if (secret === "") throw new ConfigError("missing-provision-secret");
+  const { key, secret } = keyAndSecret(props, credentials);
   const credentialsType = choiceSetting(props.provisionType, ["ACCESS_TOKEN", "MQTT_BASIC"], "invalid-provision-type");
   return { deviceName, key, secret, credentialsType, provisioned };
 }
