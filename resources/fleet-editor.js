@@ -28,7 +28,7 @@
         const nameIn = $("<input type='text'>").attr("placeholder", t("fleet.placeholder.name")).appendTo(add);
         const fieldIns = {};
         options.fields.forEach((f) => {
-            fieldIns[f] = $("<input type='text' autocomplete='off'>").attr("placeholder", t("fleet.placeholder." + f)).appendTo(add);
+            fieldIns[f] = $(f === "password" ? "<input type='password' autocomplete='new-password'>" : "<input type='text' autocomplete='off'>").attr("placeholder", t("fleet.placeholder." + f)).appendTo(add);
         });
         const pinsIn = options.pins ? $("<input type='text'>").attr("placeholder", t("fleet.placeholder.pins")).appendTo(add) : null;
         const addBtn = $("<button type='button' class='red-ui-button'>").append($("<i class='fa fa-plus'>")).append(document.createTextNode(" " + t("fleet.add"))).appendTo(add);

@@ -117,7 +117,7 @@ describe("hosted devices with persistent sessions", function () {
       // Live, both ways. Blynk: the HTTPS API (QoS 1) and a flow's write; ThingsBoard: shared
       // attributes and a server-side RPC the device answers at QoS 1; ThingSpeak: QoS 1 updates.
       await blynkApi("v1=1");
-      assert.deepEqual(pick(await boxes.blynk.next("downlink/ds/v1")), ["downlink/ds/v1", "1", 1]);
+      assert.deepEqual(pick(await boxes.blynk.next("downlink/ds/V1")), ["downlink/ds/V1", "1", 1]);
       assert.equal(await inject(helper.getNode("b-write"), { topic: "Power", payload: 1 }), undefined);
       assert.deepEqual(pick(await boxes.blynk.next("downlink/ds/Power")), ["downlink/ds/Power", "1", 1]);
       await devices.blynk.client.publishAsync("ds/Temperature", "21.5", { qos: 1 });
@@ -147,13 +147,13 @@ describe("hosted devices with persistent sessions", function () {
       assert.equal(await inject(helper.getNode("t-attr"), { topic: "target", payload: 23 }), undefined);
       await online("blynk");
       await online("tb");
-      assert.deepEqual(pick(await boxes.blynk.next("downlink/ds/v2")), ["downlink/ds/v2", "offline-api", 1]);
+      assert.deepEqual(pick(await boxes.blynk.next("downlink/ds/V2")), ["downlink/ds/V2", "offline-api", 1]);
       assert.deepEqual(pick(await boxes.blynk.next("downlink/ds/Mode")), ["downlink/ds/Mode", "eco", 1]);
       assert.deepEqual(pick(await boxes.tb.next("v1/devices/me/attributes")), ["v1/devices/me/attributes", '{"target":23}', 1]);
       // The restored subscriptions carry live traffic, and the emulation knows of them: answers
       // to a returning device that does not subscribe again are not held back.
       await blynkApi("v1=2");
-      assert.equal((await boxes.blynk.next("downlink/ds/v1")).payload, "2");
+      assert.equal((await boxes.blynk.next("downlink/ds/V1")).payload, "2");
       await devices.blynk.client.publishAsync("get/ds", "Power", { qos: 1 });
       assert.deepEqual(pick(await boxes.blynk.next("downlink/ds/Power")), ["downlink/ds/Power", "1", 1]);
       assert.deepEqual(errors(), []);
@@ -171,7 +171,7 @@ describe("hosted devices with persistent sessions", function () {
       await blynkApi("v3=restart");
       assert.equal(await inject(helper.getNode("t-attr"), { topic: "target", payload: 24 }), undefined);
       for (const name of Object.keys(devices)) await online(name);
-      assert.deepEqual(pick(await boxes.blynk.next("downlink/ds/v3")), ["downlink/ds/v3", "restart", 1]);
+      assert.deepEqual(pick(await boxes.blynk.next("downlink/ds/V3")), ["downlink/ds/V3", "restart", 1]);
       assert.deepEqual(pick(await boxes.tb.next("v1/devices/me/attributes")), ["v1/devices/me/attributes", '{"target":24}', 1]);
       // The channel's update interval paces the flow's write (queued, not refused); it reaches
       // the device over its restored subscription.

@@ -99,6 +99,8 @@ describe("blynk-device hosting a fleet, blynk-fleet and the editor's fleet table
     await until(() => out.filter((m) => m.topic === "Temp").length === 50, 10_000, "50 values");
     for (const m of out.filter((m) => m.topic === "Temp")) assert.deepEqual(m.blynk.device, { name: devices[m.payload].name, id: devices[m.payload].id });
 
+    // The flow nodes show how many of the fleet's devices are online.
+    await statusOf(helper.getNode("w"), (s) => s.fill === "green" && /blynk-device\.status\.fleet/.test(s.text) && /"online":"50"/.test(s.text) && /"total":"50"/.test(s.text), "50 of 50 online");
     // Round trip: the msg from blynk-device-in names its device; blynk-write sends it back there.
     for (let i = 0; i < 50; i++) {
       assert.equal(await inject(helper.getNode("w"), { topic: "Power", payload: 200 + i, blynk: { device: { id: devices[i].id, name: devices[i].name } } }), undefined);

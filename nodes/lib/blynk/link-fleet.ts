@@ -48,9 +48,12 @@ export class FleetBlynkLink extends BlynkLinkBase {
     const table = this.#table;
     table.on("warning", (text) => { this.warn(text); });
     table.on("loaded", () => {
-      this.setStatus({ state: "connected", queued: 0 });
+      this.#showCount();
       this.setReady(true);
     });
+    this.fleet.onCount = () => {
+      if (table.available) this.#showCount();
+    };
     table.on("unloaded", () => {
       this.setReady(false);
       this.setStatus({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 });
@@ -99,6 +102,11 @@ export class FleetBlynkLink extends BlynkLinkBase {
     await this.fleet.close();
   }
 
+  /** Connected (the broker runs): how many of the fleet's devices are online. */
+  #showCount(): void {
+    this.setStatus({ state: "connected", queued: 0, fleet: { online: this.fleet.online, total: this.fleet.size } });
+  }
+
   #nameIt(): TransportError {
     return new TransportError("invalid", "this blynk-device hosts a fleet: name the device to write to (the node's Device setting, or msg.blynk.device)");
   }
@@ -117,6 +125,7 @@ export class FleetBlynkLink extends BlynkLinkBase {
     const ref = { name: device.name, id: device.id };
     member.on("incoming", (m) => { this.deliver({ ...m, device: ref }); });
     member.on("warning", (text) => { this.warn(`fleet device "${device.name}": ${text}`); });
+    member.on("status", (status) => { this.fleet.setOnline(device.id, status.state === "connected" && status.deviceOnline === true); });
     member.on("listenerError", (err) => { this.warn(`fleet device "${device.name}": ${toError(err).message}`); });
     return member;
   }

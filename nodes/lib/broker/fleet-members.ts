@@ -28,6 +28,10 @@ export class FleetMembers<L extends MemberLink> {
   /** Per device id: the close of its previous member, so a re-made one claims its token only after. */
   readonly #closing = new Map<string, Promise<void>>();
   readonly #unlisten: () => void;
+  /** Devices whose member says the device is connected now. */
+  readonly #online = new Set<string>();
+  /** Told when the number of members or of connected devices changed. */
+  onCount: (() => void) | undefined;
   #closed = false;
 
   constructor(fleet: Fleet, create: (device: FleetDevice, credentials: FleetCredentials) => L, onError: (err: Error) => void) {
@@ -54,6 +58,19 @@ export class FleetMembers<L extends MemberLink> {
 
   get size(): number {
     return this.#members.size;
+  }
+
+  /** How many devices are connected now. */
+  get online(): number {
+    return this.#online.size;
+  }
+
+  /** A member's device connected or went away (the platform's link reports it from the member's status). */
+  setOnline(id: string, online: boolean): void {
+    if (!this.#members.has(id) || online === this.#online.has(id)) return;
+    if (online) this.#online.add(id);
+    else this.#online.delete(id);
+    this.onCount?.();
   }
 
   /** The fleet's table. */
@@ -94,6 +111,7 @@ export class FleetMembers<L extends MemberLink> {
         const link = this.#create(now, credentials);
         this.#members.set(now.id, { device: now, link, credentials: JSON.stringify(credentials) });
         link.start();
+        this.onCount?.();
       } catch (err) {
         this.#onError(new Error(`fleet device ${JSON.stringify(now.name)} is not hosted: ${toError(err).message}`));
       }
@@ -107,6 +125,8 @@ export class FleetMembers<L extends MemberLink> {
     const member = this.#members.get(id);
     if (member === undefined) return;
     this.#members.delete(id);
+    this.#online.delete(id);
+    if (!this.#closed) this.onCount?.();
     const previous = this.#closing.get(id) ?? Promise.resolve();
     const done = previous.then(() => member.link.close()).catch((err: unknown) => { this.#onError(toError(err)); }).finally(() => {
       if (this.#closing.get(id) === done) this.#closing.delete(id);

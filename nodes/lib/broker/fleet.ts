@@ -210,8 +210,9 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const credentials = this.#checkedCredentials(input.credentials, undefined, undefined);
     const device = freeze({ id, name, ...this.#extras(input, undefined), changed: Date.now() });
     this.#put(store, { device, credentials });
-    await store.flush();
+    // Hosted at once; the answer waits until the table would survive a crash (a durable store).
     this.emit("added", device);
+    await store.flush();
     return { ...device, credentials: { ...credentials } };
   }
 
@@ -232,8 +233,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const credentials = patch.credentials === undefined ? previous : this.#checkedCredentials(patch.credentials, previous, before.id);
     const device = freeze({ id: before.id, name, ...this.#extras(patch, before), changed: Date.now() });
     this.#put(store, { device, credentials });
-    await store.flush();
     this.emit("changed", device, before);
+    await store.flush();
     return { ...device, credentials: { ...credentials } };
   }
 
@@ -243,8 +244,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const device = this.resolve(ref);
     this.#entries.delete(device.id);
     store.delete(SECTION, device.id);
-    await store.flush();
     this.emit("removed", device);
+    await store.flush();
     return device;
   }
 

@@ -45,9 +45,12 @@ export class FleetTbLink extends TbLinkBase {
     const table = this.#table;
     table.on("warning", (text) => { this.warn(text); });
     table.on("loaded", () => {
-      this.setStatus({ state: "connected", queued: 0 });
+      this.#showCount();
       this.setReady(true);
     });
+    this.fleet.onCount = () => {
+      if (table.available) this.#showCount();
+    };
     table.on("unloaded", () => {
       this.setReady(false);
       this.setStatus({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 });
@@ -113,6 +116,11 @@ export class FleetTbLink extends TbLinkBase {
     return this.fleet.member(device)[1];
   }
 
+  /** Connected (the broker runs): how many of the fleet's devices are online. */
+  #showCount(): void {
+    this.setStatus({ state: "connected", queued: 0, fleet: { online: this.fleet.online, total: this.fleet.size } });
+  }
+
   #nameIt(): TransportError {
     return new TransportError("invalid", "this thingsboard-device hosts a fleet: name the device (the node's Device setting, or msg.thingsboard.device)");
   }
@@ -125,6 +133,7 @@ export class FleetTbLink extends TbLinkBase {
     const ref = { name: device.name, id: device.id };
     member.on("incoming", (m) => { this.deliver({ ...m, fleet: ref }); });
     member.on("warning", (text) => { this.warn(`fleet device "${device.name}": ${text}`); });
+    member.on("status", (status) => { this.fleet.setOnline(device.id, status.state === "connected" && status.deviceOnline === true); });
     member.on("listenerError", (err) => { this.warn(`fleet device "${device.name}": ${toError(err).message}`); });
     return member;
   }

@@ -19,6 +19,8 @@ export interface DeviceLinkStatus extends LinkStatus {
   deviceOnline?: boolean;
   /** local: false while the device is not hosted at all (the reason says why), though the broker may run. */
   hosted?: false;
+  /** local, a fleet (docs/ARCHITECTURE.md 3.8): how many of its devices are connected now, of how many. */
+  fleet?: { online: number; total: number };
 }
 
 /** The events every link emits; a platform may add its own. */

@@ -116,6 +116,10 @@ export function statusView(status: DeviceLinkStatus, local: boolean): StatusView
       if (local && status.hosted !== false) return withQueue({ fill: "red", shape: "ring", key: "broker-stopped" });
       return withQueue({ fill: "red", shape: "ring", key: "disconnected", params: { reason: status.reason ?? "" } });
     case "connected":
+      if (status.fleet !== undefined) {
+        const { online, total } = status.fleet;
+        return withQueue({ fill: online > 0 ? "green" : "yellow", shape: online > 0 ? "dot" : "ring", key: "fleet", params: { online: String(online), total: String(total) } });
+      }
       if (status.deviceOnline === true) return withQueue({ fill: "green", shape: "dot", key: "device-online" });
       if (status.deviceOnline === false) return withQueue({ fill: local ? "yellow" : "green", shape: "ring", key: "device-offline" });
       return withQueue({ fill: "green", shape: "dot", key: "connected" });

@@ -80,6 +80,8 @@ describe("Blynk fleet: one config node hosts many devices", function () {
         conns.push({ kind: "js", c: js });
       }
     }
+    // The fleet's status counts its connected devices.
+    await untilStatus(link, (s) => s.state === "connected" && s.fleet?.online === 50 && s.fleet.total === 50);
     for (let i = 0; i < 50; i++) {
       const { kind, c } = conns[i];
       if (kind === "mqtt") await c.publishAsync("ds/Temp", String(i), { qos: 1 });

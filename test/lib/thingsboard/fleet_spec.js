@@ -55,6 +55,7 @@ describe("ThingsBoard fleet: one config node hosts many devices", function () {
       });
       conns.push(client);
     }
+    await untilStatus(link, (s) => s.fleet?.online === 50 && s.fleet.total === 50);
     for (let i = 0; i < 50; i++) await conns[i].publishAsync(`${ME}/telemetry`, JSON.stringify({ power: i }), { qos: 1 });
     const telemetry = () => link.got.filter((m) => m.kind === "telemetry");
     await until(() => telemetry().length === 50, 10_000, "50 telemetry messages");
