@@ -1,12 +1,16 @@
 import type { Node, NodeAPI, NodeDef } from "node-red";
 import { thingsBoardHttpApi } from "./lib/thingsboard/http-api.js";
 import { createThingsBoardLink, type TbLink, type TbLinkOptions } from "./lib/thingsboard/link.js";
-import { parseThingsBoardDevice, type TbDeviceProps } from "./lib/thingsboard/link-config.js";
+import { parseProvisionProfile, parseThingsBoardDevice, type ProvisionProfileSettings, type TbDeviceProps } from "./lib/thingsboard/link-config.js";
+import { hostProvisioning } from "./lib/thingsboard/provision-plugin.js";
+import { ProvisionQuestions } from "./lib/thingsboard/provision-questions.js";
 import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
-import { ConfigError } from "./lib/transport/link-config.js";
+import { ConfigError, settingText } from "./lib/transport/link-config.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
 import { mountFleetAdmin } from "./lib/node-red/fleet-admin.js";
+import { credentialKeeper, settingsFingerprint } from "./lib/node-red/kept-credentials.js";
+import type { ProvisionCredentials } from "./lib/thingsboard/codec.js";
 import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
 
 interface TbDeviceDef extends NodeDef, Omit<TbDeviceProps, "name"> {
@@ -18,6 +22,7 @@ interface TbCredentials {
   clientId?: string;
   username?: string;
   password?: string;
+  provisionSecret?: string;
 }
 
 /** What the core tls-config node offers (05-tls.js). */
@@ -27,10 +32,41 @@ interface TlsConfigNode {
 
 type TbDeviceNode = Node<TbCredentials> & { thingsboard?: TbDeviceHandle };
 
+/** A kept record as provisioned credentials (anything else: nothing kept). */
+function keptOf(value: unknown): Exclude<ProvisionCredentials, { credentialsType: "X509_CERTIFICATE" }> | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (v.credentialsType === "ACCESS_TOKEN" && typeof v.token === "string" && v.token !== "") return { credentialsType: "ACCESS_TOKEN", token: v.token };
+  if (v.credentialsType !== "MQTT_BASIC") return undefined;
+  const pick = (x: unknown): string | undefined => (typeof x === "string" && x !== "" ? x : undefined);
+  const basic = { clientId: pick(v.clientId), username: pick(v.username), password: pick(v.password) };
+  return { credentialsType: "MQTT_BASIC", ...Object.fromEntries(Object.entries(basic).filter(([, x]) => x !== undefined)) };
+}
+
+/** The node credential fields of provisioned credentials. */
+function credentialFields(c: ProvisionCredentials): Record<string, string> {
+  if (c.credentialsType === "ACCESS_TOKEN") return { token: c.token };
+  if (c.credentialsType === "X509_CERTIFICATE") return {};
+  return Object.fromEntries(Object.entries({ clientId: c.clientId, username: c.username, password: c.password }).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
 export = function (RED: NodeAPI): void {
   // The editor's fleet table (docs/ARCHITECTURE.md 3.8).
   mountFleetAdmin(RED, "thingsboard-device");
   const mountHttpApi = hostingRuntime(RED, (app, authThrottle) => app.use(thingsBoardHttpApi({ authThrottle })));
+  const keeper = credentialKeeper(RED);
+
+  /** The node's credentials as they were asked for: kept provisioned credentials stand in for a missing token. */
+  function withKept(node: TbDeviceNode, config: TbDeviceDef): { props: TbDeviceDef; credentials: TbCredentials | undefined; fingerprint: string } {
+    const fingerprint = settingsFingerprint(settingText(config.server), config.name, settingText(config.provisionKey), settingText(config.provisionType));
+    const given = node.credentials as TbCredentials | undefined;
+    const provisioning = config.connection === "mqtt" && (config.provision === true || config.provision === "true");
+    if (!provisioning || (given?.token ?? "") !== "" || config.auth === "basic") return { props: config, credentials: given, fingerprint };
+    const kept = keptOf(keeper.read(node.id, fingerprint));
+    if (kept === undefined) return { props: config, credentials: given, fingerprint };
+    if (kept.credentialsType === "ACCESS_TOKEN") return { props: config, credentials: { ...given, token: kept.token }, fingerprint };
+    return { props: { ...config, auth: "basic" }, credentials: { ...given, clientId: kept.clientId, username: kept.username, password: kept.password }, fingerprint };
+  }
 
   function ThingsBoardDeviceNode(this: TbDeviceNode, config: TbDeviceDef): void {
     RED.nodes.createNode(this, config);
@@ -39,7 +75,11 @@ export = function (RED: NodeAPI): void {
     const links = new ConfigNodeLinks<TbLinkOptions, TbLink>(RED, node, {
       type: "thingsboard-device",
       parse: () => {
-        const options = parseThingsBoardDevice(node.id, config, node.credentials);
+        const { props, credentials, fingerprint } = withKept(node, config);
+        const options = parseThingsBoardDevice(node.id, props, credentials, (given) => {
+          keeper.write(node.id, fingerprint, given, credentialFields(given));
+          node.log(RED._("thingsboard-device.log.provisioned", { name: config.name || node.id, type: given.credentialsType }));
+        });
         // A fleet's credentials are sealed under Node-RED's credential secret (docs/ARCHITECTURE.md 3.8).
         if (options.fleet !== undefined) return { ...options, fleet: { box: fleetSecretBox(RED) } };
         const tlsId = typeof config.tls === "string" ? config.tls.trim() : "";
@@ -67,10 +107,39 @@ export = function (RED: NodeAPI): void {
       connection: options?.connection ?? "mqtt",
       gateway: options?.gateway === true,
       fleet: options?.fleet !== undefined,
+      ...(options?.fleet === undefined || options.broker === undefined ? {} : provisioningOf(node, config, options.broker)),
     });
   }
 
+  /** A fleet that devices may join by provisioning (docs/PROTOCOLS.md 4.3): served while the node runs; its questions go to rpc serve nodes. */
+  function provisioningOf(node: TbDeviceNode, config: TbDeviceDef, brokerId: string): { provisioning?: ProvisionQuestions } {
+    let settings: ProvisionProfileSettings | undefined;
+    try {
+      settings = parseProvisionProfile(config, node.credentials);
+    } catch (err) {
+      // The fleet works without it: provisioning stays off, said once as a warning (not a red error).
+      const problem = err instanceof ConfigError ? err : new ConfigError("invalid-config", { error: String(err) });
+      node.warn(RED._("thingsboard-device.warnings.provisioning-off", { reason: RED._(`thingsboard-device.errors.${problem.key}`, problem.params) }));
+      return {};
+    }
+    if (settings === undefined) return {};
+    const questions = new ProvisionQuestions(settings.waitMs);
+    const warn = (text: string): void => { node.warn(RED._("thingsboard-device.warnings.provisioning", { text })); };
+    const unhost = hostProvisioning({
+      fleetId: node.id, brokerId, key: settings.key, secret: settings.secret, strategy: settings.strategy,
+      ask: (question) => questions.ask(question),
+      report: warn,
+    }, (err) => { warn(err instanceof Error ? err.message : String(err)); });
+    node.on("close", () => {
+      unhost();
+      questions.close();
+    });
+    return { provisioning: questions };
+  }
+
   RED.nodes.registerType<TbDeviceNode, TbDeviceDef, object, TbCredentials>("thingsboard-device", ThingsBoardDeviceNode, {
-    credentials: { token: { type: "password" }, clientId: { type: "text" }, username: { type: "text" }, password: { type: "password" } },
+    credentials: {
+      token: { type: "password" }, clientId: { type: "text" }, username: { type: "text" }, password: { type: "password" }, provisionSecret: { type: "password" },
+    },
   });
 };

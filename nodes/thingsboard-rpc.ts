@@ -2,6 +2,7 @@ import type { NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { isPlainObject } from "./lib/thingsboard/codec.js";
 import { StaleReplyError, type TbLink } from "./lib/thingsboard/link.js";
 import type { StatusView } from "./lib/thingsboard/link-user.js";
+import type { AskedQuestion } from "./lib/thingsboard/provision-questions.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
 import { fleetMember } from "./lib/node-red/fleet-target.js";
 import { numberSetting, registerFlowNode, settingAsText, TIMEOUT_MS, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
@@ -71,6 +72,24 @@ export = function (RED: NodeAPI): void {
       },
     });
 
+    // A fleet open to provisioning asks its serve nodes first (docs/PROTOCOLS.md 4.3): approve with true, veto with false.
+    const provisioning = mode === "serve" ? flow.handle?.provisioning : undefined;
+    const onQuestion = (q: AskedQuestion): void => {
+      const { id, ...question } = q;
+      node.send({ topic: "provision", payload: question, thingsboard: { device: q.deviceName, provision: true, provisionId: id } });
+    };
+    provisioning?.on("question", onQuestion);
+
+    /** A flow's decision on a provisioning request this node emitted. */
+    function decideProvisioning(msg: NodeMessageInFlow, details: Record<string, unknown>): void {
+      if (provisioning === undefined) throw refuse("no-provisioning");
+      const approve = msg.payload;
+      if (typeof approve !== "boolean") throw refuse("invalid-provision-answer", { got: describeValue(approve) });
+      if (!provisioning.answer(details.provisionId, approve)) {
+        node.warn(RED._("thingsboard-rpc.warnings.stale-provision", { device: describeValue(details.device), wait: String(provisioning.waitMs) }));
+      }
+    }
+
     function namedDevice(details: Record<string, unknown>): string | undefined {
       const named = details.device;
       if (named !== undefined && (typeof named !== "string" || named.trim() === "")) throw refuse("invalid-sub-device", { got: describeValue(named) });
@@ -108,6 +127,10 @@ export = function (RED: NodeAPI): void {
 
     flow.onInput((msg, send, link) => {
       const details: Record<string, unknown> = isPlainObject(msg.thingsboard) ? msg.thingsboard : {};
+      if (mode === "serve" && details.provisionId !== undefined) {
+        decideProvisioning(msg, details);
+        return Promise.resolve();
+      }
       if (mode === "serve") {
         return reply(msg, details, link).catch((err: unknown) => {
           // A late or second reply is not the flow's error to catch: the request is over either way.
@@ -122,6 +145,9 @@ export = function (RED: NodeAPI): void {
       });
     }, { ...SEND_ERRORS, timeout: "timeout", other: "failed" });
 
-    flow.onClose(() => { unanswered.close(); });
+    flow.onClose(() => {
+      unanswered.close();
+      provisioning?.off("question", onQuestion);
+    });
   });
 };

@@ -11,9 +11,15 @@ export = function (RED: NodeAPI): void {
     const subDevice = textSetting(config.subDevice);
     flow.connect({
       incoming: (m) => {
-        // Local mode only: telemetry the hosted devices send.
+        // Local mode only: telemetry the hosted devices send, and their claiming requests (msg.thingsboard.claim).
+        const sub = m.subDevice ? { subDevice: true } : {};
+        if (m.kind === "claim") {
+          const claim = { ...(m.secretKey === undefined ? {} : { secretKey: m.secretKey }), ...(m.durationMs === undefined ? {} : { durationMs: m.durationMs }) };
+          flow.node.send({ topic: m.device, payload: claim, thingsboard: { device: m.fleet ?? m.device, claim: true, ...sub } });
+          return;
+        }
         if (m.kind !== "telemetry") return;
-        flow.node.send({ topic: m.device, payload: m.values, thingsboard: { device: m.fleet ?? m.device, ts: m.ts, ...(m.subDevice ? { subDevice: true } : {}) } });
+        flow.node.send({ topic: m.device, payload: m.values, thingsboard: { device: m.fleet ?? m.device, ts: m.ts, ...sub } });
       },
     });
 
@@ -40,6 +46,14 @@ export = function (RED: NodeAPI): void {
       const named: unknown = isPlainObject(msg.thingsboard) ? msg.thingsboard.device : undefined;
       if (named !== undefined && (typeof named !== "string" || named.trim() === "")) throw refuse("invalid-sub-device", { got: describeValue(named) });
       const target = named ?? (link.gateway && subDevice !== "" ? subDevice : undefined);
+      const claim: unknown = isPlainObject(msg.thingsboard) ? msg.thingsboard.claim : undefined;
+      if (claim !== undefined && claim !== false) {
+        // A claiming request instead of telemetry: msg.thingsboard.claim true (payload = {secretKey, durationMs}) or the claim itself.
+        const given = claim === true ? msg.payload ?? {} : claim;
+        if (!isPlainObject(given)) throw refuse("invalid-claim", { got: describeValue(given) });
+        await link.sendClaim({ secretKey: given.secretKey, durationMs: given.durationMs }, target === undefined ? {} : { device: target });
+        return;
+      }
       await link.sendTelemetry(telemetryOf(msg), target === undefined ? {} : { device: target });
     }
 

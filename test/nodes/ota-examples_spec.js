@@ -58,7 +58,7 @@ describe("OTA examples", function () {
 
   it("ThingsBoard: firmware shipped by the flow is downloaded by the device side, verified, applied, reported UPDATED", async function () {
     const port = await freePort();
-    const shipped = example("thingsboard", "07 - Firmware updates (OTA) both ways");
+    const shipped = example("thingsboard", "09 - Firmware updates (OTA) both ways");
     const flow = onTestTab(shipped, {
       "iot-broker": () => ({ port: String(port), bind: "127.0.0.1" }),
       "thingsboard-device": (n) => (n.connection === "mqtt" ? { server: `mqtt://127.0.0.1:${port}` } : {}),

@@ -216,7 +216,7 @@ export class TbEmulation implements BrokerPlugin {
         device.receive({ kind: "rpc-response", id: parsed.id, result: parseRpcResponse(payload) });
         return;
       case "claim":
-        parseClaim(payload);
+        device.receive({ kind: "claim", claim: parseClaim(payload) });
         return;
       case "gateway-connect":
         parseGatewayConnect(payload);
@@ -246,7 +246,7 @@ export class TbEmulation implements BrokerPlugin {
         return;
       }
       case "gateway-claim":
-        parseGatewayClaim(payload);
+        for (const { device: name, ...claim } of parseGatewayClaim(payload)) device.receive({ kind: "claim", device: name, claim });
         return;
       default:
         // The namespace lets nothing else through; kept for safety.

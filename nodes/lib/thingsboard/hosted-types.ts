@@ -12,7 +12,7 @@ import { filterCovers } from "../transport/topic.js";
 import { describeValue } from "../transport/value-codec.js";
 import {
   encodeAttributeUpdate, encodeRpcRequest, parseDeviceTopic, requestIdText, toCheckedPayloadText, toKeyList, TOPICS,
-  type TbJson, type TbValues, type TelemetryEntry,
+  type Claim, type TbJson, type TbValues, type TelemetryEntry,
 } from "./codec.js";
 import { checksumAlgorithm, checksumOf, encodePackageAttributes, isChunkRequestTopic, type ChecksumAlgorithm, type PackageInfo, type PackageType } from "./codec-firmware.js";
 import { encodeGatewayAttributeUpdate, encodeGatewayRpcRequest } from "./gateway-codec.js";
@@ -36,7 +36,7 @@ export interface HostedTbDevice {
 /**
  * What a hosted device sent (over MQTT or the HTTP device API), as the emulation parsed it;
  * `device` names a gateway's sub-device (absent: the device itself). Attribute requests,
- * claims, gateway (dis)connects and `getSessionLimits` are the emulation's and never appear.
+ * gateway (dis)connects and `getSessionLimits` are the emulation's and never appear.
  */
 export type TbUp =
   /** Entries without a ts of their own carry the arrival time. */
@@ -46,7 +46,9 @@ export type TbUp =
   /** Client-side RPC, for flows to answer with `tbDown.rpcResponse(idText, ...)`. */
   | { kind: "rpc-request"; id: number; idText: string; method: string; params: TbJson }
   /** A reply to a server-side RPC a flow sent (`id` is the flow's). */
-  | { kind: "rpc-response"; device?: string; id: number; result: TbJson };
+  | { kind: "rpc-response"; device?: string; id: number; result: TbJson }
+  /** A claiming request (`v1/devices/me/claim`, HTTP `claim`, or per sub-device `v1/gateway/claim`). */
+  | { kind: "claim"; device?: string; claim: Claim };
 
 /**
  * What flows send a hosted device; `text` is the payload on the device's topic, checked (at

@@ -8,7 +8,7 @@
  * - Writes reach the device's handle as the same MQTT uplink would, parsed once here
  *   (hosted-device.ts `receive`): `POST telemetry|attributes` as telemetry (stamped with the
  *   arrival time) and client attributes (also remembered), `POST rpc/<id>` as the reply to
- *   server RPC `<id>`; `POST claim` is checked only. 200, empty body.
+ *   server RPC `<id>`, `POST claim` as a claim event. 200, empty body.
  * - `GET attributes` is answered from the store (`{"client":{...},"shared":{...}}`, empty
  *   scopes left out); nothing goes to flows.
  * - Long polls (`GET attributes/updates`, `GET rpc`) answer with the next shared attribute
@@ -22,7 +22,8 @@
  * - Paths under `/api/v1/` that are no device API path go to `next()` (a flow's `http in` may
  *   own them); a known path with the wrong method is 405, a bad body or parameter 400 (text),
  *   a body over 2 MB 413, an unknown token 401 with an empty body, a device whose broker is not
- *   running 503. `POST /api/v1/provision` answers ThingsBoard's NOT_FOUND (no provisioning here).
+ *   running 503. `POST /api/v1/provision` is decided as an MQTT provisioning request is
+ *   (provisioning.ts, any broker's profiles); NOT_FOUND while no profile is registered.
  * - Too many unknown tokens from one address (transport/auth-throttle.ts): 429 with Retry-After,
  *   for every device API path, before the body is read or the token looked up.
  * - The token appears in no answer, topic, event or warning.
@@ -36,6 +37,7 @@ import { chunkOf, packageKeys } from "./codec-firmware.js";
 import type { HostedDevice, PollQueue } from "./hosted-device.js";
 import { TB_PLUGIN } from "./hosted-types.js";
 import { hostedByToken } from "./hosted-index.js";
+import { provisionDevice } from "./provisioning.js";
 import { HTTP_BASE, parseHttpRequest, type HttpIntent } from "./http-codec.js";
 
 /** Largest request body. */
@@ -139,7 +141,8 @@ function perform(intent: Exclude<HttpIntent, { kind: "provision" }>, device: Hos
     case "rpc-call":
       return clientRpc(device, intent.request, options.requestTimeoutMs, res);
     case "claim":
-      return empty(200); // checked by the codec; nothing to do without a ThingsBoard customer
+      device.receive({ kind: "claim", claim: intent.claim }); // flows decide what a claim means (no ThingsBoard customers here)
+      return empty(200);
     case "firmware":
       return firmwareFile(intent, device);
   }
@@ -177,7 +180,7 @@ async function handle(call: ApiCall, options: Settings): Promise<ApiOutcome> {
   // Telemetry without a ts of its own is stamped with its arrival, as the server does.
   const intent = method === "POST" ? parseHttpRequest(method, url, undefined, body, { now: Date.now() }) : route;
   if (intent.kind === "error") return text(intent.status, intent.error);
-  if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse({ ok: false, status: "NOT_FOUND", errorMsg: "" })));
+  if (intent.kind === "provision") return json(200, JSON.stringify(encodeProvisionResponse(await provisionDevice(intent.request, { kind: "http", wrongSecret: () => { call.loginFailed(); } }))));
   const registration = hostedByToken(intent.token);
   if (!registration) {
     call.loginFailed();

@@ -17,7 +17,9 @@ import type { MqttSessionOptions, MqttTlsOptions } from "../transport/mqtt-sessi
 import type { Redactor } from "../transport/redact.js";
 import type { SecretBox } from "../transport/secret-box.js";
 import { TransportError } from "../transport/errors.js";
-import { encodeRpcResponse, LIMITS, requestIdText, type TbJson, type TbValues } from "./codec.js";
+import { encodeRpcResponse, LIMITS, requestIdText, type ProvisionCredentials, type TbJson, type TbValues } from "./codec.js";
+import type { BackoffOptions } from "../transport/backoff.js";
+import type { TbProvisionSettings } from "./provision-client.js";
 import type { PackageInfo } from "./codec-firmware.js";
 
 export type TbConnection = "mqtt" | "http" | "local";
@@ -71,6 +73,21 @@ export interface FleetDeviceRef {
   id: string;
 }
 
+/** A hosted device's (or sub-device's) claiming request (docs/PROTOCOLS.md 4.2): local mode only. */
+export interface TbClaimMessage {
+  kind: "claim";
+  device: string;
+  subDevice: boolean;
+  /** Absent: ThingsBoard's default "" (the device sent none). */
+  secretKey?: string;
+  /** Absent: the server's default duration. */
+  durationMs?: number;
+  /** A fleet's link: the fleet device that sent it (docs/ARCHITECTURE.md 3.8); `device` is then its name. */
+  fleet?: FleetDeviceRef;
+}
+
+export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest | TbClaimMessage | TbFirmwareMessage;
+
 /** A firmware package the device downloaded and verified (mqtt mode with `firmware` set, docs/PROTOCOLS.md 4.6). */
 export interface TbFirmwareMessage {
   kind: "firmware";
@@ -81,8 +98,6 @@ export interface TbFirmwareMessage {
   /** Never set: a fleet hosts devices, it downloads nothing (present for the fleet link's typing). */
   fleet?: FleetDeviceRef;
 }
-
-export type TbIncoming = TbTelemetryMessage | TbAttributesMessage | TbRpcRequest | TbFirmwareMessage;
 
 /** What a flow gives a hosted device to download (local mode). */
 export interface FirmwareShipment {
@@ -123,11 +138,26 @@ export interface TbLinkOptions {
   pollTimeoutMs?: number;
   /** http: waits between failed polls. */
   pollBackoff?: { initialMs?: number; maxMs?: number; random?: () => number };
+  /**
+   * mqtt, with no token or basic credentials yet: the device provisions itself first
+   * (docs/PROTOCOLS.md 4.3) and connects with what ThingsBoard answers; `provisioned` keeps them.
+   */
+  provision?: TbProvisionOptions;
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "outboxLimit" | "protocolVersion" | "stableAfterMs" | "keepaliveSec">;
   http?: Pick<HttpClientOptions, "retries" | "backoff" | "timeoutMs" | "random">;
   now?: () => number;
   /** mqtt: download firmware packages ThingsBoard announces (fw_* shared attributes) in chunks of `chunkBytes`, at most `maxBytes` (docs/PROTOCOLS.md 4.6). */
   firmware?: { chunkBytes: number; maxBytes: number; chunkTimeoutMs?: number };
+}
+
+/** Self-provisioning of an mqtt-mode device: the profile's key and secret, and who keeps the answer. */
+export interface TbProvisionOptions extends TbProvisionSettings {
+  /** Called once with the credentials ThingsBoard gave, before the device connects with them; a failure is only warned about. */
+  provisioned: (credentials: ProvisionCredentials) => Promise<void> | void;
+  /** One attempt's wait for the answer; default provision-client.ts PROVISION_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Waits between attempts after a timeout or network failure; default 5 s doubling up to 5 min. */
+  retry?: Pick<BackoffOptions, "initialMs" | "maxMs" | "random">;
 }
 
 /** Where a message goes: the device itself, or (gateway) a named sub-device. */
@@ -177,6 +207,8 @@ export interface TbLink extends DeviceLinkApi<TbConnection, TbLinkStatus, TbLink
   /** Every method below validates first and rejects without sending anything if the input is unusable. */
   sendTelemetry(telemetry: unknown, target?: TbTarget): Promise<void>;
   publishAttributes(values: unknown, target?: TbTarget): Promise<void>;
+  /** A claiming request (docs/PROTOCOLS.md 4.2): `{secretKey, durationMs}`, both optional; a gateway's for a sub-device too. */
+  sendClaim(claim: { secretKey?: unknown; durationMs?: unknown }, target?: TbTarget): Promise<void>;
   requestAttributes(request: AttributeRequest, options?: TbRequestOptions): Promise<AttributeValues>;
   callRpc(method: unknown, params: unknown, options?: TbRequestOptions): Promise<TbJson>;
   replyRpc(ref: RpcRef, result: unknown): Promise<void>;
@@ -219,6 +251,7 @@ export abstract class TbLinkBase extends DeviceLink<TbLinkStatus, TbIncoming, Tb
 
   abstract sendTelemetry(telemetry: unknown, target?: TbTarget): Promise<void>;
   abstract publishAttributes(values: unknown, target?: TbTarget): Promise<void>;
+  abstract sendClaim(claim: { secretKey?: unknown; durationMs?: unknown }, target?: TbTarget): Promise<void>;
   abstract requestAttributes(request: AttributeRequest, options?: TbRequestOptions): Promise<AttributeValues>;
   abstract callRpc(method: unknown, params: unknown, options?: TbRequestOptions): Promise<TbJson>;
 

@@ -59,6 +59,10 @@ export class FleetTbLink extends TbLinkBase {
     table.start();
   }
 
+  sendClaim(): Promise<void> {
+    return Promise.reject(this.unsupported("sending a claiming request", "Node-RED is the server here: the hosted devices claim, and their claims come out of the thingsboard-telemetry node"));
+  }
+
   sendTelemetry(): Promise<void> {
     return Promise.reject(this.unsupported("sending telemetry", "Node-RED is the server here and telemetry comes from the hosted devices; the thingsboard-telemetry node's output emits it"));
   }

@@ -72,6 +72,11 @@ export class HttpTbLink extends TbLinkBase {
     await this.#call(() => http.attributes(this.#token, values));
   }
 
+  async sendClaim(claim: { secretKey?: unknown; durationMs?: unknown }, target: TbTarget = {}): Promise<void> {
+    this.#noSubDevice(target.device);
+    await this.#call(() => http.claim(this.#token, claim));
+  }
+
   async requestAttributes(request: AttributeRequest, options: TbRequestOptions = {}): Promise<AttributeValues> {
     this.#noSubDevice(options.device);
     const body = await this.#call(() => http.getAttributes(this.#token, request), options.timeoutMs);

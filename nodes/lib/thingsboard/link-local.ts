@@ -11,7 +11,9 @@
  * it; served RPC requests are its client-side RPC. A hosted gateway's sub-devices appear as
  * devices named in the messages.
  *
- * Decisions: telemetry cannot be sent to a device (refused in words). Attribute requests the
+ * Decisions: telemetry cannot be sent to a device (refused in words). Claims the device (or a
+ * hosted gateway's sub-device) sends arrive as `claim` incoming messages (the telemetry node
+ * emits them); nothing else is done with them, as there are no ThingsBoard customers here. Attribute requests the
  * device makes are answered by the emulation (not shown to flows); a flow's attribute request
  * reads the same store. `getSessionLimits` is the emulation's to answer and never arrives here.
  * While the broker is stopped, what flows send waits in the handle's bounded queue.
@@ -74,6 +76,10 @@ export class LocalTbLink extends TbLinkBase {
 
   sendTelemetry(): Promise<void> {
     return Promise.reject(this.unsupported("sending telemetry", "Node-RED is the server here and telemetry comes from the hosted device; the thingsboard-telemetry node's output emits it"));
+  }
+
+  sendClaim(): Promise<void> {
+    return Promise.reject(this.unsupported("sending a claiming request", "Node-RED is the server here: the hosted device claims, and its claims come out of the thingsboard-telemetry node"));
   }
 
   /** Shared attributes to the device (or a hosted gateway's sub-device). */
@@ -170,6 +176,9 @@ export class LocalTbLink extends TbLinkBase {
         return;
       case "rpc-response":
         this.calls.resolve(message.device === undefined ? message.id : gatewayKey(message.device, message.id), message.result);
+        return;
+      case "claim":
+        this.deliver({ kind: "claim", ...from, ...message.claim });
         return;
     }
   }

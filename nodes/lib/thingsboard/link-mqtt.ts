@@ -21,17 +21,25 @@
  *   the fw_* shared attributes are asked for on every connect and watched in updates, and
  *   firmware-download.ts downloads, verifies and reports; the image reaches flows as an
  *   `incoming` of kind "firmware".
+ * - Self-provisioning (`provision`, no token yet): before the device's session starts, one
+ *   provisioning exchange (provision-client.ts) runs, again with a backoff after a network
+ *   failure or timeout; ThingsBoard's refusal is final (auth-failed with its errorMsg, until a
+ *   redeploy). The answer is handed to `provisioned` (to be kept) and becomes the session's
+ *   CONNECT credentials. Messages sent meanwhile wait in the session's outbox.
  */
+import { Backoff } from "../transport/backoff.js";
 import { toError, TransportError } from "../transport/errors.js";
 import { MqttSession } from "../transport/mqtt-session.js";
 import type { InboundMessage } from "../transport/pubsub.js";
 import {
-  attributeRequestTopic, connectCredentials, describeConnack, encodeAttributeRequest, encodeAttributes, encodeRpcRequest,
+  attributeRequestTopic, connectCredentials, describeConnack, encodeAttributeRequest, encodeClaim, encodeAttributes, encodeRpcRequest,
   encodeTelemetry, LIMITS, parseAttributeResponse, parseAttributeUpdate, parseDeviceTopic, parseRpcRequest, parseRpcResponse,
-  readObject, rpcError, rpcRequestTopic, rpcResponseTopic, toCheckedPayloadText, toKeyList, toPayloadText, TOPICS, type TbJson,
+  readObject, rpcError, rpcRequestTopic, rpcResponseTopic, toCheckedPayloadText, toKeyList, toPayloadText, TOPICS,
+  type ProvisionCredentials, type TbJson,
 } from "./codec.js";
+import { provisionOverMqtt, provisionRequestOf } from "./provision-client.js";
 import {
-  encodeGatewayAttributeRequest, encodeGatewayAttributes, encodeGatewayConnect, encodeGatewayDisconnect,
+  encodeGatewayAttributeRequest, encodeGatewayAttributes, encodeGatewayClaim, encodeGatewayConnect, encodeGatewayDisconnect,
   encodeGatewayRpcResponse, encodeGatewayTelemetry, isGatewayRpcRequest, parseGatewayAttributeResponse,
   parseGatewayAttributeUpdate, parseGatewayRpcRequest,
 } from "./gateway-codec.js";
@@ -58,14 +66,17 @@ export class MqttTbLink extends TbLinkBase {
   readonly #subDevices = new Set<string>();
   #connectedOnce = false;
   readonly #firmware: FirmwareDownloader | undefined;
+  readonly #options: TbLinkOptions;
+  #provisionRetry: NodeJS.Timeout | undefined;
 
   constructor(options: TbLinkOptions) {
     super(options);
     this.#dataQos = options.qos === 0 ? 0 : 1;
+    this.#options = options;
     const b = options.basic;
     const credentials = b !== undefined
       ? connectCredentials({ type: "basic", clientId: b.clientId, username: b.username, password: b.password })
-      : connectCredentials({ type: "access-token", token: options.token });
+      : needsProvisioning(options) ? {} : connectCredentials({ type: "access-token", token: options.token }); // provisioning: set before start
     this.#session = new MqttSession({
       url: options.server ?? DEFAULT_SERVERS.mqtt,
       clientId: credentials.clientId ?? "",
@@ -113,6 +124,56 @@ export class MqttTbLink extends TbLinkBase {
         });
       }
     }
+    if (needsProvisioning(this.#options)) void this.#provisionThenStart();
+    else this.#session.start();
+  }
+
+  /** Read afresh after an await (a plain `this.closed` check would be narrowed away by the compiler). */
+  #ended(): boolean {
+    return this.closed;
+  }
+
+  /** Provisions the device, keeps the answer, then starts the session with it; retried after network trouble. */
+  async #provisionThenStart(backoff = new Backoff({ initialMs: 5000, maxMs: 300_000, ...this.#options.provision?.retry })): Promise<void> {
+    const provision = this.#options.provision;
+    if (provision === undefined || this.closed) return;
+    this.setStatus({ state: "connecting", queued: 0, reason: `provisioning "${provision.deviceName}"` });
+    let credentials: ProvisionCredentials;
+    try {
+      credentials = await provisionOverMqtt({
+        url: this.#session.url, request: provisionRequestOf(provision), redactor: this.redactor,
+        ...(this.#options.tls === undefined ? {} : { tls: this.#options.tls }),
+        ...(provision.timeoutMs === undefined ? {} : { timeoutMs: provision.timeoutMs }),
+        ...(this.#options.mqtt === undefined ? {} : { mqtt: this.#options.mqtt }),
+      });
+    } catch (err) {
+      if (this.#ended()) return;
+      const error = toError(err);
+      if (error instanceof TransportError && !error.retryable) {
+        this.setStatus({ state: "auth-failed", queued: 0, reason: error.message });
+        return;
+      }
+      const waitMs = backoff.next();
+      this.setStatus({ state: "disconnected", queued: 0, reason: error.message, retryInMs: waitMs });
+      this.#provisionRetry = setTimeout(() => { void this.#provisionThenStart(backoff); }, waitMs);
+      return;
+    }
+    if (this.#ended()) return;
+    try {
+      await provision.provisioned(credentials);
+    } catch (err) {
+      this.warn(`the credentials of "${provision.deviceName}" could not be kept for the next start: ${toError(err).message}`);
+    }
+    if (this.#ended()) return;
+    if (credentials.credentialsType === "X509_CERTIFICATE") {
+      this.setStatus({ state: "auth-failed", queued: 0, reason: "ThingsBoard answered X.509 credentials, which this node does not use; ask for an access token or basic MQTT credentials" });
+      return;
+    }
+    const login = credentials.credentialsType === "ACCESS_TOKEN"
+      ? connectCredentials({ type: "access-token", token: credentials.token })
+      : connectCredentials({ type: "basic", clientId: credentials.clientId, username: credentials.username, password: credentials.password });
+    this.redactor.add(credentials.credentialsType === "ACCESS_TOKEN" ? credentials.token : credentials.password);
+    this.#session.setCredentials(login);
     this.#session.start();
   }
 
@@ -124,6 +185,15 @@ export class MqttTbLink extends TbLinkBase {
 
   async publishAttributes(values: unknown, target: TbTarget = {}): Promise<void> {
     await this.#sendData(target, (sub) => (sub === undefined ? [TOPICS.attributes, encodeAttributes(values)] : [G.attributes, encodeGatewayAttributes([[sub, values]])]));
+  }
+
+  /** Claiming goes at QoS 1, like RPC replies: it is a one-off request. */
+  async sendClaim(claim: { secretKey?: unknown; durationMs?: unknown }, target: TbTarget = {}): Promise<void> {
+    this.assertOpen();
+    const sub = this.subDevice(target.device);
+    const payload = sub === undefined ? encodeClaim(claim) : encodeGatewayClaim([[sub, claim]]);
+    if (sub !== undefined) await this.#announce(sub);
+    await this.#publish(sub === undefined ? TOPICS.claim : G.claim, payload);
   }
 
   async requestAttributes(request: AttributeRequest, options: TbRequestOptions = {}): Promise<AttributeValues> {
@@ -182,6 +252,7 @@ export class MqttTbLink extends TbLinkBase {
 
   protected async shutdown(): Promise<void> {
     this.#firmware?.close();
+    clearTimeout(this.#provisionRetry);
     if (this.#subDevices.size > 0 && this.#session.status.state === "connected") {
       // Acknowledged (QoS 1) so they are not cut off by the close, but never waited for long.
       const bye = Promise.allSettled([...this.#subDevices].map((d) => this.#publish(G.disconnect, encodeGatewayDisconnect(d))));
@@ -322,6 +393,11 @@ export class MqttTbLink extends TbLinkBase {
         this.warn(`ignored a message on "${topic}": not a ThingsBoard downlink topic`);
     }
   }
+}
+
+/** A device with provisioning settings and neither token nor basic credentials yet. */
+function needsProvisioning(options: TbLinkOptions): boolean {
+  return options.provision !== undefined && options.token === "" && options.basic === undefined;
 }
 
 function closedBeforeSent(): TransportError {

@@ -6,6 +6,7 @@
 import { ownerOf, statusView as sharedStatusView, useLink as sharedUseLink, type LinkOwner, type LinkUse as SharedLinkUse, type LinkUserHooks, type StatusView } from "../transport/link-users.js";
 import { describeConnack } from "./codec.js";
 import { describeHttpStatus } from "./http-codec.js";
+import type { ProvisionQuestions } from "./provision-questions.js";
 import type { TbConnection, TbIncoming, TbLink, TbLinkStatus } from "./link-base.js";
 
 export type { StatusFill, StatusView } from "../transport/link-users.js";
@@ -16,6 +17,8 @@ export interface TbDeviceHandle extends LinkOwner<TbLink> {
   readonly gateway: boolean;
   /** local mode hosting a fleet (docs/ARCHITECTURE.md 3.8). */
   readonly fleet?: boolean;
+  /** A fleet that devices may join by provisioning: its requests, for rpc serve nodes to approve or veto. */
+  readonly provisioning?: ProvisionQuestions;
 }
 
 export type LinkUse = SharedLinkUse<TbLink>;

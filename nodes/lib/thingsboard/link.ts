@@ -14,8 +14,8 @@ import { LocalTbLink } from "./link-local.js";
 import { MqttTbLink } from "./link-mqtt.js";
 
 export type {
-  AttributeRequest, AttributeValues, RpcRef, TbAttributesMessage, TbConnection, TbIncoming, TbLink, TbLinkEvents, TbLinkOptions,
-  TbLinkStatus, TbRequestOptions, TbRpcRequest, TbTarget, TbTelemetryMessage,
+  AttributeRequest, AttributeValues, RpcRef, TbAttributesMessage, TbClaimMessage, TbConnection, TbIncoming, TbLink, TbLinkEvents, TbLinkOptions,
+  TbLinkStatus, TbProvisionOptions, TbRequestOptions, TbRpcRequest, TbTarget, TbTelemetryMessage,
 } from "./link-base.js";
 export { StaleReplyError } from "./link-base.js";
 
@@ -35,7 +35,8 @@ export function createThingsBoardLink(options: TbLinkOptions): TbLink {
     if (options.broker === undefined || options.broker === "" || options.deviceId === undefined || options.deviceId === "") throw new TransportError("invalid", "a fleet needs its iot-broker node and its config node's id");
     return new FleetTbLink({ ...options, host: hostThingsBoardDeviceHandle, box });
   }
-  assertCredential(options.token, "a ThingsBoard device link needs the device's access token");
+  // A device that provisions itself has no token yet (mqtt mode only).
+  if (options.provision === undefined || options.connection !== "mqtt") assertCredential(options.token, "a ThingsBoard device link needs the device's access token");
   if (options.connection === "http" && options.gateway === true) throw new TransportError("invalid", "a ThingsBoard gateway needs mqtt");
   return linkFor<TbLinkOptions, TbLink>(options, MODES, { thing: "device", id: options.deviceId });
 }

@@ -64,7 +64,7 @@ interface FilterRecord {
 
 export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubSub {
   readonly maxPayloadBytes: number;
-  readonly #opts: ResolvedMqttOptions;
+  #opts: ResolvedMqttOptions;
   readonly #redactor: Redactor;
   readonly #backoff: Backoff;
   readonly #authBackoff: Backoff;
@@ -126,6 +126,17 @@ export class MqttSession extends TypedEmitter<MqttSessionEvents> implements PubS
     if (this.#started) return;
     this.#started = true;
     this.#open();
+  }
+
+  /**
+   * Replaces the CONNECT credentials before start: a ThingsBoard device that provisioned itself
+   * learns them only then (thingsboard/link-mqtt.ts). The new secrets are redacted like the first.
+   */
+  setCredentials(credentials: { clientId?: string; username?: string; password?: string }): void {
+    this.#assertOpen();
+    if (this.#started) throw new TransportError("invalid", "the credentials of an MQTT session can only change before it starts");
+    registerMqttSecrets(this.#redactor, credentials.password, credentials.username);
+    this.#opts = { ...this.#opts, clientId: credentials.clientId ?? "", username: credentials.username, password: credentials.password };
   }
 
   /** Moves to another server (e.g. Blynk downlink/redirect), keeping subscriptions and outbox. */

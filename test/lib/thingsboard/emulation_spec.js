@@ -203,10 +203,11 @@ describe("self-hosted ThingsBoard: broker emulation", function () {
       for (const [topic, payload] of sent) await dev.publishAsync(topic, payload, { qos: 1 });
       await ctx.flows.uplink(ALPHA, `${ME}/claim`);
       assert.deepEqual(ctx.flows.messages.filter((m) => m.topic.includes("/up/")).map((m) => [m.topic, m.payload]), sent.map(([t, p]) => [up(ALPHA, t), p]));
-      // Parsed once, for the handle: telemetry entries (a claim is the emulation's alone).
-      await ctx.flows.parsed(ALPHA, (m) => m.kind === "attributes");
+      // Parsed once, for the handle: telemetry entries, attributes, the claim (flows get it as an event).
+      await ctx.flows.parsed(ALPHA, (m) => m.kind === "claim");
       const parsed = ctx.flows.uplinks.map((u) => u.message);
-      assert.deepEqual(parsed.map((m) => m.kind), ["telemetry", "telemetry", "telemetry", "telemetry", "attributes"]);
+      assert.deepEqual(parsed.map((m) => m.kind), ["telemetry", "telemetry", "telemetry", "telemetry", "attributes", "claim"]);
+      assert.deepEqual(parsed[5].claim, { secretKey: "abc", durationMs: 60000 });
       assert.deepEqual(parsed[1].entries.map((e) => e.values), [{ key1: "value1" }, { key2: true }]);
       assert.deepEqual(parsed[3].entries, [{ ts: 1451649600512, values: { a: 1 } }, { ts: 1451649600513, values: { a: 2 } }]);
       assert.deepEqual(parsed[4].values, { firmware_version: "1.0.3", serial: "SN-001" });

@@ -63,7 +63,7 @@ describe("self-hosted ThingsBoard: HTTP device API", function () {
   const base = (token = DEVICE.token) => `/api/v1/${token}`;
   const post = (path, body, origin) => call(path, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), headers: { "content-type": "application/json" } }, origin);
 
-  it("hands telemetry and client attributes to the device's handle as the same MQTT uplink would; claims are taken", async function () {
+  it("hands telemetry, client attributes and claims to the device's handle as the same MQTT uplink would", async function () {
     const bodies = [
       ["telemetry", '{"temperature":21.5,"humidity":40}'],
       ["telemetry", '[{"ts":1451649600512,"values":{"a":1}}]'],
@@ -73,7 +73,8 @@ describe("self-hosted ThingsBoard: HTTP device API", function () {
     const before = Date.now();
     for (const [path, body] of bodies) assert.deepEqual(await post(`${base()}/${path}`, body), { status: 200, body: "", type: null });
     const got = ctx.flows.uplinks.filter((u) => u.id === DEVICE.id).map((u) => u.message);
-    assert.deepEqual(got.map((m) => m.kind), ["telemetry", "telemetry", "attributes"]);
+    assert.deepEqual(got.map((m) => m.kind), ["telemetry", "telemetry", "attributes", "claim"]);
+    assert.deepEqual(got[3].claim, { secretKey: "s", durationMs: 60000 });
     const [arrival] = got[0].entries;
     assert.deepEqual(arrival.values, { temperature: 21.5, humidity: 40 });
     assert.ok(arrival.ts >= before && arrival.ts <= Date.now(), "stamped with its arrival, as the server does");
