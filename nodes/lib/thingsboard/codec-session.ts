@@ -250,7 +250,8 @@ export function encodeProvisionResponse(response: ProvisionResponse): Record<str
 }
 
 function requiredText(value: unknown, what: string): string {
-  if (typeof value !== "string" || value === "") throw invalid(`provisioning response: ${what} must be non-empty text, got ${describeValue(value)}`);
+  // The value is not quoted: it may be a credential.
+  if (typeof value !== "string" || value === "") throw invalid(`provisioning response: ${what} must be non-empty text, got ${value === "" ? "empty text" : typeof value}`);
   return value;
 }
 
@@ -270,5 +271,5 @@ export function parseProvisionResponse(payload: unknown): ProvisionResponse {
     const credentials = Object.fromEntries(Object.entries(basic).filter(([, v]) => v !== undefined));
     return { ok: true, credentials: { credentialsType: "MQTT_BASIC", ...credentials } };
   }
-  throw invalid(`provisioning response: credentialsType ${describeValue(type)} with credentialsValue ${describeValue(value)} is not understood; accepted: ACCESS_TOKEN with a token, MQTT_BASIC with {clientId, userName, password}, X509_CERTIFICATE with text`);
+  throw invalid(`provisioning response: credentialsType ${describeValue(type)} with a credentialsValue of type ${value === null ? "null" : typeof value} is not understood; accepted: ACCESS_TOKEN with a token, MQTT_BASIC with {clientId, userName, password}, X509_CERTIFICATE with text`);
 }

@@ -124,7 +124,7 @@ export class MqttTbLink extends TbLinkBase {
         });
       }
     }
-    if (needsProvisioning(this.#options)) void this.#provisionThenStart();
+    if (needsProvisioning(this.#options)) this.#provision();
     else this.#session.start();
   }
 
@@ -133,7 +133,15 @@ export class MqttTbLink extends TbLinkBase {
     return this.closed;
   }
 
-  /** Provisions the device, keeps the answer, then starts the session with it; retried after network trouble. */
+  /** Runs the provisioning; whatever it throws ends as the link's refusal, never as an unhandled rejection. */
+  #provision(backoff?: Backoff): void {
+    this.#provisionThenStart(backoff).catch((err: unknown) => {
+      if (this.#ended()) return;
+      this.setStatus({ state: "auth-failed", queued: 0, reason: this.redactor.redact(`provisioning failed: ${toError(err).message}`) });
+    });
+  }
+
+  /** Provisions the device, checks and keeps the answer, then starts the session with it; retried after network trouble. */
   async #provisionThenStart(backoff = new Backoff({ initialMs: 5000, maxMs: 300_000, ...this.#options.provision?.retry })): Promise<void> {
     const provision = this.#options.provision;
     if (provision === undefined || this.closed) return;
@@ -155,24 +163,31 @@ export class MqttTbLink extends TbLinkBase {
       }
       const waitMs = backoff.next();
       this.setStatus({ state: "disconnected", queued: 0, reason: error.message, retryInMs: waitMs });
-      this.#provisionRetry = setTimeout(() => { void this.#provisionThenStart(backoff); }, waitMs);
+      this.#provisionRetry = setTimeout(() => { this.#provision(backoff); }, waitMs);
       return;
-    }
-    if (this.#ended()) return;
-    try {
-      await provision.provisioned(credentials);
-    } catch (err) {
-      this.warn(`the credentials of "${provision.deviceName}" could not be kept for the next start: ${toError(err).message}`);
     }
     if (this.#ended()) return;
     if (credentials.credentialsType === "X509_CERTIFICATE") {
       this.setStatus({ state: "auth-failed", queued: 0, reason: "ThingsBoard answered X.509 credentials, which this node does not use; ask for an access token or basic MQTT credentials" });
       return;
     }
-    const login = credentials.credentialsType === "ACCESS_TOKEN"
-      ? connectCredentials({ type: "access-token", token: credentials.token })
-      : connectCredentials({ type: "basic", clientId: credentials.clientId, username: credentials.username, password: credentials.password });
     this.redactor.add(credentials.credentialsType === "ACCESS_TOKEN" ? credentials.token : credentials.password);
+    // Checked before they are kept: credentials this node could not log in with would fail every later start too.
+    let login: ReturnType<typeof connectCredentials>;
+    try {
+      login = credentials.credentialsType === "ACCESS_TOKEN"
+        ? connectCredentials({ type: "access-token", token: credentials.token })
+        : connectCredentials({ type: "basic", clientId: credentials.clientId, username: credentials.username, password: credentials.password });
+    } catch (err) {
+      this.setStatus({ state: "auth-failed", queued: 0, reason: this.redactor.redact(`ThingsBoard answered credentials this node cannot log in with: ${toError(err).message}`) });
+      return;
+    }
+    try {
+      await provision.provisioned(credentials);
+    } catch (err) {
+      this.warn(`the credentials of "${provision.deviceName}" could not be kept for the next start: ${toError(err).message}`);
+    }
+    if (this.#ended()) return;
     this.#session.setCredentials(login);
     this.#session.start();
   }

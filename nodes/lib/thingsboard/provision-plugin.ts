@@ -64,7 +64,8 @@ export function hostProvisioning(profile: ProvisionProfile, onError: (err: unkno
 
 interface Connection {
   gate: AnswerGate;
-  busy: boolean;
+  /** A request was taken: one decision per connection, so a secret cannot be guessed on an open connection. */
+  used: boolean;
   up: string;
 }
 
@@ -118,7 +119,7 @@ export class TbProvisionPlugin implements BrokerPlugin {
       report: (text) => { this.#report(`a provisioning connection: ${text}`); },
     });
     this.#connections.get(id)?.gate.close();
-    this.#connections.set(id, { gate, busy: false, up: devicePrefix(TB_PROVISION_PLUGIN, id, "up") });
+    this.#connections.set(id, { gate, used: false, up: devicePrefix(TB_PROVISION_PLUGIN, id, "up") });
   }
 
   clientGone(info: ClientInfo): void {
@@ -137,8 +138,14 @@ export class TbProvisionPlugin implements BrokerPlugin {
     const id = this.#mine(info);
     const connection = id === undefined ? undefined : this.#connections.get(id);
     if (connection === undefined || message.topic !== connection.up + TOPICS.provisionRequest) return;
-    if (connection.busy) {
-      this.#report("a provisioning connection sent a second request before its first was answered: the second is not answered");
+    if (connection.used) {
+      // ThingsBoard's devices send one request per provisioning connection; more would be guesses.
+      connection.gate.answer([answerOf({ ok: false, status: "FAILURE", errorMsg: "one provisioning request per connection" })]);
+      return;
+    }
+    connection.used = true;
+    if (this.#throttle.retryAfterMs(info.remoteAddress) > 0) {
+      connection.gate.answer([answerOf({ ok: false, status: "FAILURE", errorMsg: "too many wrong provision keys or secrets from this address; try again later" })]);
       return;
     }
     let request;
@@ -149,12 +156,10 @@ export class TbProvisionPlugin implements BrokerPlugin {
       // Thrown: the engine reports it as a plugin-error event. The codec's words could quote the secret: not used.
       throw new Error('a provisioning request was not understood: accepted: {"deviceName": "...", "provisionDeviceKey": "...", "provisionDeviceSecret": "..."} (docs/PROTOCOLS.md 4.3)');
     }
-    connection.busy = true;
     const address = info.remoteAddress;
     provisionDevice(request, { brokerId: this.#brokerId, kind: "mqtt", wrongSecret: () => { this.#throttle.failed(address); } })
       .then((response) => { connection.gate.answer([answerOf(response)]); })
-      .catch((err: unknown) => { this.#report(`a provisioning request could not be answered: ${toError(err).message}`); })
-      .finally(() => { connection.busy = false; });
+      .catch((err: unknown) => { this.#report(`a provisioning request could not be answered: ${toError(err).message}`); });
   }
 
   close(): void {

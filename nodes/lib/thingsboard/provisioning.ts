@@ -114,6 +114,9 @@ async function decide(profile: ProvisionProfile, request: ProvisionRequest, devi
   if (request.credentialsType === "X509_CERTIFICATE") return FAILED;
   const credentialsType = request.credentialsType ?? "ACCESS_TOKEN";
   const known = fleet.find(deviceName);
+  // A device's credentials are handed out once, as ThingsBoard does: no flow approval (nor a
+  // guessed name with the profile's key and secret) can take over a device that already has them.
+  if (alreadyProvisioned(known)) return FAILED;
   const byStrategy = strategyAnswer(profile.strategy, known);
   let approved: boolean | undefined;
   if (profile.ask !== undefined) {
@@ -126,14 +129,19 @@ async function decide(profile: ProvisionProfile, request: ProvisionRequest, devi
     const added = await fleet.add({ name: deviceName, credentials: requestedCredentials(request), meta: { provisionState: "provisioned" } });
     return answerWith(added.credentials, credentialsType);
   }
+  if (alreadyProvisioned(current)) return FAILED;
   const credentials = fleet.credentials({ id: current.id });
   await fleet.change({ id: current.id }, { meta: { ...current.meta, provisionState: "provisioned" } });
   return answerWith(credentials, credentialsType);
 }
 
+function alreadyProvisioned(device: FleetDevice | undefined): boolean {
+  return device?.meta?.provisionState === "provisioned";
+}
+
 function strategyAnswer(strategy: ProvisionStrategy, known: FleetDevice | undefined): "approve" | "deny" {
   if (strategy === "allow-new") return known === undefined ? "approve" : "deny";
-  return known !== undefined && known.meta?.provisionState !== "provisioned" ? "approve" : "deny";
+  return known !== undefined ? "approve" : "deny";
 }
 
 /** The credentials a new device asked for (the fleet generates a missing token). */

@@ -381,9 +381,17 @@ describe("thingsboard/codec: provisioning", function () {
     [
       [wire({ credentialsValue: "x" }), 'provisioning response has no "status"'],
       [wire({ status: "SUCCESS", credentialsType: "ACCESS_TOKEN" }), "credentialsValue (the access token) must be non-empty text, got undefined"],
-      [wire({ status: "SUCCESS", credentialsType: "LWM2M_CREDENTIALS" }), 'credentialsType "LWM2M_CREDENTIALS" (string) with credentialsValue undefined (no value) is not understood'],
+      [wire({ status: "SUCCESS", credentialsType: "LWM2M_CREDENTIALS" }), 'credentialsType "LWM2M_CREDENTIALS" (string) with a credentialsValue of type undefined is not understood'],
+      [wire({ status: "SUCCESS", credentialsType: "LWM2M_CREDENTIALS", credentialsValue: "SECRET-TOKEN-1234" }), "with a credentialsValue of type string is not understood"],
+      [wire({ status: "SUCCESS", credentialsType: "ACCESS_TOKEN", credentialsValue: 12345 }), "credentialsValue (the access token) must be non-empty text, got number"],
     ],
   );
+
+  it("parseProvisionResponse never quotes a credential it cannot use", function () {
+    for (const answer of [{ credentialsType: "LWM2M_CREDENTIALS", credentialsValue: "SECRET-TOKEN-1234" }, { credentialsType: "MQTT_BASIC", credentialsValue: "SECRET-TOKEN-1234" }]) {
+      assert.throws(() => tb.parseProvisionResponse(wire({ status: "SUCCESS", ...answer })), (err) => !err.message.includes("SECRET"));
+    }
+  });
 
   describe("round trip: provisioning request and response", function () {
     const requests = [{ deviceName: "d", ...key }, { ...key, credentialsType: "MQTT_BASIC", username: "u", password: "p" }, { ...key, credentialsType: "X509_CERTIFICATE", hash: "h" }];

@@ -64,4 +64,20 @@ describe("ThingsBoard link, mqtt mode, provisioning itself", function () {
     assert.match(st.reason, /NOT_FOUND \(Provision data was not found!\)/);
     assert.equal(asked, 1);
   });
+
+  // Found in review: answers the codec reads but a login cannot use (a token with spaces, MQTT_BASIC
+  // with a password only) ended Node-RED with an unhandled rejection and were kept for every start.
+  for (const [what, credentialsType, credentialsValue] of [
+    ["a token with spaces", "ACCESS_TOKEN", " SpacedTOKEN012345 "],
+    ["basic credentials with a password only", "MQTT_BASIC", { password: "OnlyPASSWORD012345" }],
+  ]) {
+    it(`an answer it cannot log in with (${what}) is auth-failed in words, kept nowhere, and leaks nothing`, async function () {
+      const b = await broker();
+      await responder(b.url, () => ({ status: "SUCCESS", credentialsType, credentialsValue }));
+      const { link: l, statuses } = link(b.url, () => assert.fail("nothing to keep"));
+      const st = await untilStatus(l, (s) => s.state === "auth-failed");
+      assert.match(st.reason, /cannot log in with/);
+      assert.ok(statuses.every((s) => !/SpacedTOKEN|OnlyPASSWORD|s3cr3t-value/.test(JSON.stringify(s))), "no secret in a status");
+    });
+  }
 });

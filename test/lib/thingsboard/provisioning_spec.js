@@ -154,6 +154,31 @@ describe("self-hosted ThingsBoard provisioning into a fleet", function () {
     assert.deepEqual(ctx.fleet.list().map((d) => d.name), ["Approved"]);
   });
 
+  // Found in review: one open provision connection could guess the secret for ever (the lockout was
+  // only checked at CONNECT), and a flow approval handed a joined device's credentials out again.
+  it("one answer per provision connection: further requests on it are FAILURE, even with the right secret", async function () {
+    const client = await connect(ctx.url, { username: "provision" });
+    cleanups.push(() => client.endAsync(true));
+    const answers = [];
+    client.on("message", (_t, payload) => answers.push(JSON.parse(payload.toString())));
+    await client.subscribeAsync("/provision/response");
+    await client.publishAsync("/provision/request", JSON.stringify(request("Guess", { provisionDeviceSecret: "wrong" })));
+    await until(() => answers.length === 1, 5000, "the first answer");
+    await client.publishAsync("/provision/request", JSON.stringify(request("Guess")));
+    await until(() => answers.length === 2, 5000, "the second answer");
+    assert.deepEqual(answers.map((a) => a.status), ["FAILURE", "FAILURE"]);
+    assert.equal(ctx.fleet.list().length, 0);
+  });
+
+  it("a device that has joined is never answered its credentials again, even when a flow approves", async function () {
+    ctx.profile.ask = async () => true;
+    const first = await provision(request("Joined"));
+    assert.equal(first.status, "SUCCESS");
+    assert.deepEqual(await provision(request("Joined")), { status: "FAILURE", errorMsg: "Failed to provision device!" });
+    ctx.profile.strategy = "pre-provisioned";
+    assert.deepEqual(await provision(request("Joined")), { status: "FAILURE", errorMsg: "Failed to provision device!" });
+  });
+
   it("the HTTP form POST /api/v1/provision answers the same; without any profile NOT_FOUND", async function () {
     const api = thingsBoardHttpApi();
     const server = http.createServer((req, res) => api(req, res, () => res.end("next")));
