@@ -62,7 +62,8 @@ export class FirmwareShelf {
       throw new TransportError("too-large", `the firmware is ${data.length} bytes; at most ${this.#limits.maxImageBytes} bytes are accepted`);
     }
     const recent = this.#recent.get(data);
-    if (recent?.data.length === data.length) return this.#images.get(recent.sha256)?.image ?? recent;
+    // Compared, not trusted: a flow may change its Buffer in place and ship it again (a compare costs far less than a hash).
+    if (recent?.data.equals(data) === true) return this.#images.get(recent.sha256)?.image ?? recent;
     const sha256 = createHash("sha256").update(data).digest("hex");
     const image = this.#images.get(sha256)?.image ?? { data: Buffer.from(data), sha256 };
     this.#recent.set(data, image);
