@@ -5,6 +5,7 @@ import { parsePin } from "./lib/blynk/http-codec.js";
 import type { BlynkIncoming, BlynkLink } from "./lib/blynk/link.js";
 import { blynkDevice } from "./lib/node-red/config-kinds.js";
 import { registerFlowNode, textSetting } from "./lib/node-red/flow-node.js";
+import { onFlowsStarted } from "./lib/node-red/flows-started.js";
 
 interface BlynkDeviceInDef extends NodeDef {
   datastream?: string;
@@ -57,13 +58,13 @@ export = function (RED: NodeAPI): void {
         node.warn(RED._("blynk-device-in.warnings.sync-failed", { error: toError(err).message }));
       });
     };
-    const onFlowsStarted = (): void => {
+    const whenFlowsStarted = (): void => {
       flowsStarted = true;
       if (!syncPending) return;
       syncPending = false;
       sync();
     };
-    RED.events.once("flows:started", onFlowsStarted);
+    const stopWaiting = onFlowsStarted(RED, whenFlowsStarted, true);
 
     const link = flow.connect({
       check: (device) => {
@@ -124,7 +125,7 @@ export = function (RED: NodeAPI): void {
 
     flow.onClose(() => {
       clearInterval(timer);
-      RED.events.removeListener("flows:started", onFlowsStarted);
+      stopWaiting();
     });
   });
 };

@@ -5,6 +5,7 @@ import { isPlainObject, toFieldNumber, updatePairs, type FeedEntry, type FieldNu
 import type { ThingSpeakIncoming, ThingSpeakLink, WriteReceipt } from "./lib/thingspeak/link.js";
 import { thingSpeakChannel } from "./lib/node-red/config-kinds.js";
 import { registerFlowNode, SEND_ERRORS } from "./lib/node-red/flow-node.js";
+import { onFlowsStarted } from "./lib/node-red/flows-started.js";
 
 interface ThingSpeakFieldDef extends NodeDef {
   /** "1".."8"; "" = all fields (subscribe) / from msg.topic (write). */
@@ -26,6 +27,7 @@ export = function (RED: NodeAPI): void {
     const bulk = config.bulk === true;
     let field: FieldNumber | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let stopWaiting: (() => void) | undefined;
     let unwatch: (() => void) | undefined;
     /** Highest entry id emitted (rest polling emits only newer ones). */
     let lastId: number | undefined;
@@ -100,14 +102,14 @@ export = function (RED: NodeAPI): void {
       );
     };
 
-    const onFlowsStarted = (): void => {
+    const whenFlowsStarted = (): void => {
       // rest: the newest entry first, then only newer ones; messages wait until every node exists.
       poll();
       timer = setInterval(poll, pollSec * 1000);
     };
     if (link !== undefined && mode === "subscribe") {
       unwatch = link.watch(field);
-      if (link.connection === "rest") RED.events.once("flows:started", onFlowsStarted);
+      if (link.connection === "rest") stopWaiting = onFlowsStarted(RED, whenFlowsStarted, true);
     }
 
     async function write(msg: NodeMessageInFlow, link: ThingSpeakLink): Promise<WriteReceipt> {
@@ -146,7 +148,7 @@ export = function (RED: NodeAPI): void {
     flow.onClose(() => {
       clearInterval(timer);
       unwatch?.();
-      RED.events.removeListener("flows:started", onFlowsStarted);
+      stopWaiting?.();
     });
   });
 };

@@ -10,6 +10,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { fleetOf, FleetError, isFleetAction, runFleetAction, type Fleet, type FleetDevice } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { describeValue, isPlainObject } from "../transport/value-codec.js";
+import { onFlowsStarted } from "./flows-started.js";
 
 export interface FleetNodeSpec {
   /** "blynk-fleet" | "thingsboard-fleet": also its catalog. */
@@ -82,7 +83,7 @@ export function registerFleetNode(RED: NodeAPI, spec: FleetNodeSpec): void {
       follow();
       show();
     };
-    RED.events.on("flows:started", onStarted);
+    const stopWaiting = onFlowsStarted(RED, onStarted);
     // Shown once the flows (and the broker among them) have started: not "stopped" while starting.
     follow();
 
@@ -112,7 +113,7 @@ export function registerFleetNode(RED: NodeAPI, spec: FleetNodeSpec): void {
     });
 
     node.on("close", () => {
-      RED.events.removeListener("flows:started", onStarted);
+      stopWaiting();
       unfollow?.();
     });
   }
