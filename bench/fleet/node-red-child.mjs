@@ -3,7 +3,8 @@
 //   side "fleet"   one local-mode blynk-device hosting a fleet of N devices, one blynk-device-in
 //   side "singles" N local-mode blynk-device config nodes (the old way), one blynk-device-in each
 // Every blynk-device-in feeds one counter node. The orchestrator drives it over IPC:
-//   tokens {}         -> the N tokens (fleet: added through the fleet's table, as blynk-fleet does)
+//   tokens {}         -> the N tokens (fleet: added through the fleet's table, as blynk-fleet does;
+//                        singles: their nodes deployed now, next to the running broker)
 //   sample {}         -> RSS and V8 heap used after a full GC, and the process's CPU time so far
 //   count {}          -> messages the counter has seen
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -64,16 +65,17 @@ const flow = [
   { id: BROKER, type: "iot-broker", z: TAB, port, bind: "127.0.0.1", allowAnonymous: false, persistence: "memory", wires: [[]] },
   { id: "counter", type: "bench-count", z: TAB, wires: [] },
 ];
-const credentials = {};
+// The singles' config and flow nodes are deployed by "tokens", after the "before" sample, as the
+// fleet's devices are added after it: both sides' per-device figures include the hosting itself.
+const singles = [];
 if (side === "fleet") {
   flow.push({ id: FLEET, type: "blynk-device", connection: "local", broker: BROKER, hosting: "fleet", pins: "V1=Temperature" });
   flow.push({ id: "in", type: "blynk-device-in", z: TAB, device: FLEET, datastream: "", sync: false, wires: [["counter"]] });
 } else {
   for (let i = 0; i < n; i++) {
     const id = `single${String(i).padStart(8, "0")}`;
-    flow.push({ id, type: "blynk-device", connection: "local", broker: BROKER, name: `Device ${i}`, pins: "V1=Temperature" });
-    flow.push({ id: `in${String(i).padStart(8, "0")}`, type: "blynk-device-in", z: TAB, device: id, datastream: "", sync: false, wires: [["counter"]] });
-    credentials[id] = { token: tokenOf(i) };
+    singles.push({ id, type: "blynk-device", connection: "local", broker: BROKER, name: `Device ${i}`, pins: "V1=Temperature", credentials: { token: tokenOf(i) } });
+    singles.push({ id: `in${String(i).padStart(8, "0")}`, type: "blynk-device-in", z: TAB, device: id, datastream: "", sync: false, wires: [["counter"]] });
   }
 }
 linkPackage(userDir);
@@ -81,7 +83,6 @@ mkdirSync(join(userDir, "nodes"));
 writeFileSync(join(userDir, "nodes", "bench-count.js"), COUNTER_NODE_JS);
 writeFileSync(join(userDir, "nodes", "bench-count.html"), COUNTER_NODE_HTML);
 writeFileSync(join(userDir, "flows.json"), JSON.stringify(flow));
-writeFileSync(join(userDir, "flows_cred.json"), JSON.stringify(credentials)); // plain: credentialSecret false
 ({ RED, server } = await startEmbeddedNodeRed({ userDir }));
 
 for (const deadline = Date.now() + 120_000; !RED.nodes.getNode("counter"); await sleep(50)) {
@@ -96,7 +97,14 @@ const { fleetOf } = require(join(root, "dist", "nodes", "lib", "broker", "index.
 
 ep.handle("port", () => port);
 ep.handle("tokens", async () => {
-  if (side === "singles") return Array.from({ length: n }, (_v, i) => tokenOf(i));
+  if (side === "singles") {
+    // A "nodes" deploy adds them next to the running broker (unchanged, so it keeps its engine).
+    await RED.runtime.flows.setFlows({ flows: { flows: [...flow, ...singles] }, deploymentType: "nodes" });
+    for (const deadline = Date.now() + 120_000; !RED.nodes.getNode(singles[singles.length - 1].id); await sleep(50)) {
+      if (Date.now() > deadline) throw new Error("the single-device nodes did not start within 120 s");
+    }
+    return Array.from({ length: n }, (_v, i) => tokenOf(i));
+  }
   for (const deadline = Date.now() + 60_000; fleetOf(FLEET)?.available !== true; await sleep(50)) {
     if (Date.now() > deadline) throw new Error("the fleet's table did not load within 60 s");
   }
