@@ -1,7 +1,8 @@
 /*
  * The fleet table of a config node's edit dialog (blynk-device, thingsboard-device hosting a
  * fleet; docs/ARCHITECTURE.md 3.8): list, add, remove, a new token, show and copy a token, CSV
- * export and import, through the node's admin endpoints (nodes/lib/node-red/fleet-admin.ts).
+ * export and import, through the node's admin endpoints (nodes/lib/node-red/fleet-admin.ts); and
+ * the editor definition of the fleet control nodes (blynk-fleet, thingsboard-fleet).
  * Served by Node-RED at resources/@iot-bridge/node-red/fleet-editor.js. Every value goes into
  * the page as text (jQuery .text / .val), never as HTML.
  */
@@ -140,5 +141,44 @@
         load();
     }
 
-    window.IotBridgeFleet = { mount: mount };
+    /**
+     * Registers a platform's fleet control node (blynk-fleet, thingsboard-fleet): the same node for
+     * every platform, only its type, colour and config node type differ. options: {color, configType}.
+     */
+    function registerNode(type, options) {
+        const namespace = "@iot-bridge/node-red/" + type;
+        /** Translates a key of the node's catalog; `who` is the node or its definition. */
+        function t(who, key, args) {
+            if (who && typeof who._ === "function") return who._(type + "." + key, args);
+            return RED._(namespace + ":" + type + "." + key, args);
+        }
+        RED.nodes.registerType(type, {
+            category: "IoT Bridge",
+            color: options.color,
+            defaults: {
+                name: { value: "" },
+                device: { value: "", type: options.configType, required: true },
+            },
+            inputs: 1,
+            outputs: 2,
+            icon: "font-awesome/fa-sitemap",
+            label: function () {
+                return this.name || t(this, "paletteLabel");
+            },
+            labelStyle: function () {
+                return this.name ? "node_label_italic" : "";
+            },
+            paletteLabel: function () {
+                return t(this, "paletteLabel");
+            },
+            inputLabels: function (_index) {
+                return t(this, "inputLabels");
+            },
+            outputLabels: function (index) {
+                return t(this, index === 0 ? "outputLabels.answer" : "outputLabels.events");
+            },
+        });
+    }
+
+    window.IotBridgeFleet = { mount: mount, registerNode: registerNode };
 })();

@@ -65,6 +65,23 @@ describe(`editor fleet table in chromium (Node-RED ${nodeRedVersion})`, function
     if (editor) await editor.stop();
   });
 
+  // Both fleet control nodes come from one definition (resources/fleet-editor.js registerNode).
+  it("blynk-fleet and thingsboard-fleet are in the palette with their config node, colour and labels", async function () {
+    for (const [type, configType] of [["blynk-fleet", "blynk-device"], ["thingsboard-fleet", "thingsboard-device"]]) {
+      await page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`).waitFor({ state: "attached" });
+      const def = await page.evaluate((t) => {
+        const d = RED.nodes.getType(t);
+        return { device: d.defaults.device.type, outputs: d.outputs, color: d.color, label: d.paletteLabel.call(d), out: d.outputLabels.call(d, 1) };
+      }, type);
+      assert.equal(def.device, configType);
+      assert.equal(def.outputs, 2);
+      assert.match(def.color, /^#[0-9a-f]{6}$/);
+      assert.ok(!def.label.includes(".") && def.label !== "", `${type} palette label translated: ${def.label}`);
+      assert.ok(!def.out.includes("outputLabels"), `${type} output label translated: ${def.out}`);
+    }
+    assert.deepEqual(browser.takeProblems(), [], "the page logged errors");
+  });
+
   for (const [type, flowNode, id] of [["blynk-device", "f1ee7f1ee7f10012", BLYNK], ["thingsboard-device", "f1ee7f1ee7f10022", TB]]) {
     it(`${type}: the table of the running fleet, a device added without a deploy, its token shown, markup kept as text`, async function () {
       await page.locator(`[id="${flowNode}"] .red-ui-flow-node`).dblclick();
