@@ -6,7 +6,7 @@
  * nodes the member a message names (`fleet.member(ref)`). Writing to the fleet itself is refused:
  * a write names its device.
  */
-import { Fleet, FleetMembers, memberId, type FleetDevice } from "../broker/index.js";
+import { Fleet, FleetMembers, followFleetTable, memberId, type FleetDevice } from "../broker/index.js";
 import { TransportError, toError } from "../transport/errors.js";
 import type { SecretBox } from "../transport/secret-box.js";
 import { blynkFleetPlatform } from "./fleet.js";
@@ -45,21 +45,17 @@ export class FleetBlynkLink extends BlynkLinkBase {
   start(): void {
     this.assertOpen();
     if (!this.firstStart()) return;
-    const table = this.#table;
-    table.on("warning", (text) => { this.warn(text); });
-    table.on("loaded", () => {
-      this.#showCount();
-      this.setReady(true);
+    followFleetTable(this.#table, this.fleet, {
+      warn: (text) => { this.warn(text); },
+      running: (fleet) => {
+        this.setStatus({ state: "connected", queued: 0, fleet });
+        this.setReady(true);
+      },
+      stopped: () => {
+        this.setReady(false);
+        this.setStatus({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 });
+      },
     });
-    this.fleet.onCount = () => {
-      if (table.available) this.#showCount();
-    };
-    table.on("unloaded", () => {
-      this.setReady(false);
-      this.setStatus({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 });
-    });
-    this.setStatus({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 });
-    table.start();
   }
 
   write(): Promise<void> {
@@ -102,10 +98,6 @@ export class FleetBlynkLink extends BlynkLinkBase {
     await this.fleet.close();
   }
 
-  /** Connected (the broker runs): how many of the fleet's devices are online. */
-  #showCount(): void {
-    this.setStatus({ state: "connected", queued: 0, fleet: { online: this.fleet.online, total: this.fleet.size } });
-  }
 
   #nameIt(): TransportError {
     return new TransportError("invalid", "this blynk-device hosts a fleet: name the device to write to (the node's Device setting, or msg.blynk.device)");

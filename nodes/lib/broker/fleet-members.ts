@@ -138,3 +138,25 @@ export class FleetMembers<L extends MemberLink> {
 function sameHosting(a: FleetDevice, b: FleetDevice): boolean {
   return a.name === b.name && JSON.stringify(a.pins) === JSON.stringify(b.pins);
 }
+
+/** How a fleet's link shows its table's state (every platform's fleet link alike). */
+export interface FleetTableView {
+  warn(text: string): void;
+  /** The broker runs (the table is loaded), and how many of the devices are online now. */
+  running(count: { online: number; total: number }): void;
+  /** No broker runs (at first, and whenever the table is unloaded). */
+  stopped(): void;
+}
+
+/** Shows `table`'s warnings, its loading and unloading and the online count through `view`, then starts the table. */
+export function followFleetTable<L extends MemberLink>(table: Fleet, members: FleetMembers<L>, view: FleetTableView): void {
+  const count = (): { online: number; total: number } => ({ online: members.online, total: members.size });
+  table.on("warning", (text) => { view.warn(text); });
+  table.on("loaded", () => { view.running(count()); });
+  members.onCount = () => {
+    if (table.available) view.running(count());
+  };
+  table.on("unloaded", () => { view.stopped(); });
+  view.stopped();
+  table.start();
+}

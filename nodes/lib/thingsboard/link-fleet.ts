@@ -6,7 +6,7 @@
  * replies back to the member the request came from, and gives flow nodes the member a message
  * names (`fleet.member(ref)`). Sending through the fleet itself needs a named device.
  */
-import { Fleet, FleetMembers, memberId, type FleetCredentials, type FleetDevice } from "../broker/index.js";
+import { Fleet, FleetMembers, followFleetTable, memberId, type FleetCredentials, type FleetDevice } from "../broker/index.js";
 import { TransportError, toError } from "../transport/errors.js";
 import type { SecretBox } from "../transport/secret-box.js";
 import type { TbJson } from "./codec.js";
@@ -42,21 +42,17 @@ export class FleetTbLink extends TbLinkBase {
   start(): void {
     this.assertOpen();
     if (!this.firstStart()) return;
-    const table = this.#table;
-    table.on("warning", (text) => { this.warn(text); });
-    table.on("loaded", () => {
-      this.#showCount();
-      this.setReady(true);
+    followFleetTable(this.#table, this.fleet, {
+      warn: (text) => { this.warn(text); },
+      running: (fleet) => {
+        this.setStatus({ state: "connected", queued: 0, fleet });
+        this.setReady(true);
+      },
+      stopped: () => {
+        this.setReady(false);
+        this.setStatus({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 });
+      },
     });
-    this.fleet.onCount = () => {
-      if (table.available) this.#showCount();
-    };
-    table.on("unloaded", () => {
-      this.setReady(false);
-      this.setStatus({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 });
-    });
-    this.setStatus({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 });
-    table.start();
   }
 
   sendClaim(): Promise<void> {
@@ -132,10 +128,6 @@ export class FleetTbLink extends TbLinkBase {
     return this.fleet.member(device)[1];
   }
 
-  /** Connected (the broker runs): how many of the fleet's devices are online. */
-  #showCount(): void {
-    this.setStatus({ state: "connected", queued: 0, fleet: { online: this.fleet.online, total: this.fleet.size } });
-  }
 
   #nameIt(): TransportError {
     return new TransportError("invalid", "this thingsboard-device hosts a fleet: name the device (the node's Device setting, or msg.thingsboard.device)");
