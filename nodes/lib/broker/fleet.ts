@@ -122,6 +122,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   readonly platform: FleetPlatform;
   readonly #box: SecretBox;
   readonly #entries = new Map<string, Entry>();
+  /** Device id by name: flows name devices on every write, a scan of the table each time would grow with the fleet. */
+  readonly #idByName = new Map<string, string>();
   #unuse: (() => void) | undefined;
   #store: DeviceStore | undefined;
   #closed = false;
@@ -243,6 +245,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     const store = this.#writable();
     const device = this.resolve(ref);
     this.#entries.delete(device.id);
+    this.#unname(device.name, device.id);
     store.delete(SECTION, device.id);
     this.emit("removed", device);
     await store.flush();
@@ -266,7 +269,10 @@ export class Fleet extends TypedEmitter<FleetEvents> {
 
   #put(store: DeviceStore, entry: Entry): void {
     const { device } = entry;
+    const renamed = this.#entries.get(device.id)?.device.name;
     this.#entries.set(device.id, entry);
+    if (renamed !== undefined && renamed !== device.name) this.#unname(renamed, device.id);
+    this.#idByName.set(device.name, device.id);
     const row: Record<string, StoredJson> = { name: device.name, secrets: this.#box.seal(JSON.stringify(entry.credentials)) };
     if (device.pins !== undefined) row.pins = { ...device.pins };
     if (device.meta !== undefined) row.meta = { ...device.meta };
@@ -276,6 +282,7 @@ export class Fleet extends TypedEmitter<FleetEvents> {
   #load(store: DeviceStore): void {
     const before = new Map(this.#entries);
     this.#entries.clear();
+    this.#idByName.clear();
     for (const [id, stored] of store.entries(SECTION)) {
       try {
         const row = stored.value as { name?: unknown; secrets?: unknown; pins?: unknown; meta?: unknown };
@@ -288,6 +295,8 @@ export class Fleet extends TypedEmitter<FleetEvents> {
           changed: stored.at,
         });
         this.#entries.set(id, { device, credentials });
+        // The first row of a name, as a scan in table order would find it.
+        if (!this.#idByName.has(device.name)) this.#idByName.set(device.name, id);
       } catch (err) {
         this.emit("warning", `fleet device ${JSON.stringify(id)} is not hosted: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -310,9 +319,21 @@ export class Fleet extends TypedEmitter<FleetEvents> {
     return undefined;
   }
 
+  /** `id` no longer has `name`: the index points to another device of that name if a loaded table had two, else to none. */
+  #unname(name: string, id: string): void {
+    if (this.#idByName.get(name) !== id) return;
+    this.#idByName.delete(name);
+    for (const entry of this.#entries.values()) {
+      if (entry.device.name === name) {
+        this.#idByName.set(name, entry.device.id);
+        return;
+      }
+    }
+  }
+
   #byName(name: string): Entry | undefined {
-    for (const entry of this.#entries.values()) if (entry.device.name === name) return entry;
-    return undefined;
+    const id = this.#idByName.get(name);
+    return id === undefined ? undefined : this.#entries.get(id);
   }
 
   #checkedCredentials(given: unknown, previous: FleetCredentials | undefined, selfId: string | undefined): FleetCredentials {

@@ -71,10 +71,13 @@ describe("fleet core: the device table in the broker's storage", function () {
     const changed = await f.change("Hall", { name: "Hallway", meta: { floor: 0 } });
     assert.equal(changed.id, "hall");
     assert.equal(changed.credentials.token, "HallToken_0123456789abcdefghijk", "credentials stay unless given");
+    assert.equal(f.find("Hall"), undefined, "the old name is free after a rename");
+    assert.equal(f.find("Hallway").id, "hall");
     const retokened = await f.change({ id: "hall" }, { credentials: { token: "" } });
     assert.equal(retokened.credentials.token, "HallToken_0123456789abcdefghijk", "an empty token keeps the old one");
     await f.remove({ id: "hall" });
     assert.deepEqual(f.list().map((d) => d.name), ["Kitchen"]);
+    assert.equal(f.find("Hallway"), undefined, "a removed device is not found by name");
     assert.deepEqual(events, [["loaded", 0, undefined], ["added", "Kitchen", undefined], ["added", "Hall", undefined], ["changed", "Hallway", "Hall"], ["changed", "Hallway", "Hallway"], ["removed", "Hallway", undefined]]);
   });
 
