@@ -47,14 +47,7 @@ export class FleetBlynkLink extends BlynkLinkBase {
     if (!this.firstStart()) return;
     followFleetTable(this.#table, this.fleet, {
       warn: (text) => { this.warn(text); },
-      running: (fleet) => {
-        this.setStatus({ state: "connected", queued: 0, fleet });
-        this.setReady(true);
-      },
-      stopped: () => {
-        this.setReady(false);
-        this.setStatus({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 });
-      },
+      show: (status, ready) => { this.showWithReadiness(status, ready); },
     });
   }
 

@@ -4,6 +4,7 @@
  * other: MQTT, binary, HTTP APIs, history, redeploy adoption), made, re-made and closed as the
  * table changes. Platform-blind: the platform's fleet link hands in how a member is made.
  */
+import type { DeviceLinkStatus } from "../transport/device-link.js";
 import { toError } from "../transport/errors.js";
 import { FleetError, type Fleet, type FleetCredentials, type FleetDevice } from "./fleet.js";
 
@@ -142,21 +143,20 @@ function sameHosting(a: FleetDevice, b: FleetDevice): boolean {
 /** How a fleet's link shows its table's state (every platform's fleet link alike). */
 export interface FleetTableView {
   warn(text: string): void;
-  /** The broker runs (the table is loaded), and how many of the devices are online now. */
-  running(count: { online: number; total: number }): void;
-  /** No broker runs (at first, and whenever the table is unloaded). */
-  stopped(): void;
+  /** The link's status, and whether it is ready (the broker runs and the table is loaded). */
+  show(status: DeviceLinkStatus, ready: boolean): void;
 }
 
 /** Shows `table`'s warnings, its loading and unloading and the online count through `view`, then starts the table. */
 export function followFleetTable<L extends MemberLink>(table: Fleet, members: FleetMembers<L>, view: FleetTableView): void {
-  const count = (): { online: number; total: number } => ({ online: members.online, total: members.size });
+  const running = (): void => { view.show({ state: "connected", queued: 0, fleet: { online: members.online, total: members.size } }, true); };
+  const stopped = (): void => { view.show({ state: "disconnected", reason: "the iot-broker node is not running", queued: 0 }, false); };
   table.on("warning", (text) => { view.warn(text); });
-  table.on("loaded", () => { view.running(count()); });
+  table.on("loaded", running);
   members.onCount = () => {
-    if (table.available) view.running(count());
+    if (table.available) running();
   };
-  table.on("unloaded", () => { view.stopped(); });
-  view.stopped();
+  table.on("unloaded", stopped);
+  stopped();
   table.start();
 }

@@ -177,6 +177,13 @@ export abstract class DeviceLink<S extends DeviceLinkStatus, I, E extends Device
     return next;
   }
 
+  /** A status that comes with readiness (a fleet's link, following its table): not ready before it is shown, ready after. */
+  protected showWithReadiness(status: DeviceLinkStatus, ready: boolean): void {
+    if (!ready) this.setReady(false);
+    this.setStatus(this.#plain(status));
+    if (ready) this.setReady(true);
+  }
+
   /** Ready edges: every false -> true emits `ready` (each connect, an HTTP link's recovery); returns whether it did. */
   protected setReady(ready: boolean): boolean {
     const was = this.#ready;
