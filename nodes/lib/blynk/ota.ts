@@ -18,7 +18,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { firmwareShelf, type ShelvedImage } from "../broker/index.js";
+import { firmwareShelf, imageChecksum, type ShelvedImage } from "../broker/index.js";
 import { TransportError } from "../transport/errors.js";
 import { BLYNK_PLUGIN, type HostedBlynkDevice } from "./hosted-types.js";
 
@@ -52,7 +52,8 @@ class Shipments {
       id: randomBytes(16).toString("base64url"),
       deviceId,
       image,
-      md5: createHash("md5").update(image.data).digest("hex"),
+      // Once per image: a fleet's shipment is the same image for every device.
+      md5: imageChecksum(image, "md5", (data) => createHash("md5").update(data).digest("hex")),
       sha256Base64: Buffer.from(image.sha256, "hex").toString("base64"),
       ...meta,
     };

@@ -118,5 +118,17 @@ export class FirmwareShelf {
   }
 }
 
+/** Checksums made of each image, by name: a fleet's shipment computes each once, not once per device. */
+const checksums = new WeakMap<ShelvedImage, Map<string, string>>();
+
+/** The checksum `name` of `image` (`compute` runs once per image and name). */
+export function imageChecksum(image: ShelvedImage, name: string, compute: (data: Buffer) => string): string {
+  let known = checksums.get(image);
+  if (known === undefined) checksums.set(image, (known = new Map<string, string>()));
+  let sum = known.get(name);
+  if (sum === undefined) known.set(name, (sum = compute(image.data)));
+  return sum;
+}
+
 /** The process's shelf. */
 export const firmwareShelf = new FirmwareShelf();

@@ -14,7 +14,7 @@ export { HostedDeviceHandle, hostDevice, unhostOf, type HandleOf, type HostDevic
 export { DirectoryConflict, HostedDirectory, type DirectoryKey } from "./hosted-directory.js";
 export { HostedRuntimeBase, type RuntimeIdentity } from "./hosted-runtime.js";
 export { MemoryDeviceHistory, type DeviceHistory, type HistoryPoint, type HistoryQuery, type MemoryHistoryOptions } from "./device-history.js";
-export { FirmwareShelf, firmwareShelf, SHELF_LIMITS, type ShelvedImage } from "./firmware-shelf.js";
+export { FirmwareShelf, firmwareShelf, imageChecksum, SHELF_LIMITS, type ShelvedImage } from "./firmware-shelf.js";
 export { Fleet, FleetError, fleetOf, memberId, FLEET_STORE, MAX_FLEET_DEVICES, type FleetCredentials, type FleetDevice, type FleetDeviceInput, type FleetDeviceWithCredentials, type FleetEvents, type FleetPlatform } from "./fleet.js";
 export { FleetMembers, followFleetTable, type FleetTableView, type MemberLink } from "./fleet-members.js";
 export { FLEET_ACTIONS, deviceInput, isFleetAction, runFleetAction, type FleetAction } from "./fleet-ops.js";

@@ -6,7 +6,7 @@
  * once by the emulation), `TbDown` (what flows send it, built by `tbDown`). Kept apart
  * so those modules need no import cycle, and so a link depends on the contract only.
  */
-import { devicePrefix, firmwareShelf, type HostedDeviceHandle, type ShelvedImage } from "../broker/index.js";
+import { devicePrefix, firmwareShelf, imageChecksum, type HostedDeviceHandle, type ShelvedImage } from "../broker/index.js";
 import { TransportError } from "../transport/errors.js";
 import { filterCovers } from "../transport/topic.js";
 import { describeValue } from "../transport/value-codec.js";
@@ -74,16 +74,8 @@ export type HostedTbHandle = HostedDeviceHandle<TbUp, TbDown, void, never>;
 /** Hosts a device on an `iot-broker` node until the handle is closed (emulation.ts `hostThingsBoardDeviceHandle`). */
 export type HostTbDevice = (brokerId: string, device: HostedTbDevice, onError: (err: unknown) => void) => HostedTbHandle;
 
-/** Checksums other than SHA-256 made of an image, so a fleet's shipment computes each once. */
-const imageChecksums = new WeakMap<ShelvedImage, Map<string, string>>();
-
 function checksumOfImage(image: ShelvedImage, algorithm: ChecksumAlgorithm): string {
-  if (algorithm === "SHA256") return image.sha256;
-  let known = imageChecksums.get(image);
-  if (known === undefined) imageChecksums.set(image, (known = new Map<string, string>()));
-  let sum = known.get(algorithm);
-  if (sum === undefined) known.set(algorithm, (sum = checksumOf(algorithm, image.data)));
-  return sum;
+  return algorithm === "SHA256" ? image.sha256 : imageChecksum(image, algorithm, (data) => checksumOf(algorithm, data));
 }
 
 /** Builds downlink messages: checks and encodes once; throws TransportError "invalid" / "too-large" for unusable input. */

@@ -5,7 +5,7 @@
 // both limits refuse in words before anything changes.
 const assert = require("node:assert/strict");
 const { createHash } = require("node:crypto");
-const { FirmwareShelf } = require("../../../dist/nodes/lib/broker/firmware-shelf.js");
+const { FirmwareShelf, imageChecksum } = require("../../../dist/nodes/lib/broker/firmware-shelf.js");
 
 const sha = (b) => createHash("sha256").update(b).digest("hex");
 
@@ -44,5 +44,18 @@ describe("firmware shelf", function () {
     assert.throws(() => shelf.assign("tb", "d2", "fw", shelf.image(Buffer.alloc(60, 2))), (err) => err.code === "too-large");
     assert.equal(shelf.size, 1);
     assert.equal(shelf.imageOf("tb", "d2", "fw"), undefined);
+  });
+
+  it("a checksum of an image is computed once however many devices are shipped it", function () {
+    const shelf = new FirmwareShelf({ maxImageBytes: 100, maxTotalBytes: 150 });
+    let runs = 0;
+    const md5 = (data) => (runs++, createHash("md5").update(data).digest("hex"));
+    const sums = ["d1", "d2", "d3"].map((id) => {
+      const image = shelf.image(Buffer.from("one image"));
+      shelf.assign("blynk", id, "ota", image);
+      return imageChecksum(image, "md5", md5);
+    });
+    assert.deepEqual(sums, Array(3).fill(createHash("md5").update("one image").digest("hex")));
+    assert.equal(runs, 1);
   });
 });
