@@ -9,18 +9,13 @@
  * firmware (firmwareShelf.image keeps nothing until a device is given it).
  */
 import { firmwareShelf } from "../broker/index.js";
-import { TransportError } from "../transport/errors.js";
 import { describeValue, isPlainObject } from "../transport/value-codec.js";
-import { assertMetaName } from "./codec-values.js";
+import { assertMetaName, invalid } from "./codec-values.js";
 import { PIN_MODES, type PinMode } from "./binary/index.js";
 import type { BlynkDown } from "./hosted-types.js";
 
 export const SYSTEM_PREFIX = "$system/";
 const ACCEPTED = "$system/ota (a URL or a firmware Buffer), $system/reboot, $system/ping, $system/meta/<field> (text), $system/pin-mode ({\"8\": \"out\"}), $system/read (\"D8\" or \"A0\")";
-
-function invalid(message: string): TransportError {
-  return new TransportError("invalid", message);
-}
 
 /** A write to `$system/<what>` -> what goes to the device. Throws TransportError "invalid" in words. */
 export function systemDown(topic: string, value: unknown): BlynkDown {
