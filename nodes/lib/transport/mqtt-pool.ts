@@ -44,15 +44,15 @@ interface PoolEntry {
 /** Why two sessions cannot share a connection though they would take it from each other. */
 export type MqttConflict = "credentials" | "endpoint";
 
-/** Host and client id, the id as a digest (ThingSpeak's client ids are part of the credentials). */
-function clientKeyOf(options: MqttSessionOptions): string {
-  const digest = createHash("sha256").update(options.clientId ?? "").digest("hex");
-  return JSON.stringify([new URL(parseMqttUrl(options.url).url).hostname, digest]);
+type MqttTarget = ReturnType<typeof parseMqttUrl>;
+
+/** Host and client id: what a server takes over by (its other ports and schemes are the same broker). */
+function clientKeyOf(target: MqttTarget, options: MqttSessionOptions): string {
+  return JSON.stringify([new URL(target.url).hostname, options.clientId ?? ""]);
 }
 
 /** What a server knows a client by; the password only as a digest, so the key holds no secret. */
-function identityKey(options: MqttSessionOptions): string {
-  const target = parseMqttUrl(options.url);
+function identityKey(target: MqttTarget, options: MqttSessionOptions): string {
   const password = options.password ?? target.password ?? "";
   const digest = createHash("sha256").update(password).digest("hex");
   return JSON.stringify([target.url, options.clientId ?? "", options.username ?? target.username ?? "", digest]);
@@ -70,16 +70,16 @@ export class MqttSessionPool {
   acquire(options: MqttSessionOptions): SharedMqttSession {
     // Validated even when an open session is shared, so bad options fail the same for every user.
     resolveOptions(options);
-    const key = identityKey(options);
+    const target = parseMqttUrl(options.url);
+    const key = identityKey(target, options);
     let entry = this.#entries.get(key);
     if (entry === undefined) {
       // The session gets its own redactor: a user's redactor must not outlive that user's share.
-      entry = { session: new MqttSession({ ...options, redactor: undefined }), users: new Set(), clientKey: clientKeyOf(options), url: parseMqttUrl(options.url).url };
+      entry = { session: new MqttSession({ ...options, redactor: undefined }), users: new Set(), clientKey: clientKeyOf(target, options), url: target.url };
       this.#entries.set(key, entry);
     }
     // Each user still masks the credentials in what it says itself.
     if (options.redactor !== undefined) {
-      const target = parseMqttUrl(options.url);
       registerMqttSecrets(options.redactor, options.password ?? target.password, options.username ?? target.username);
     }
     const current = entry;
