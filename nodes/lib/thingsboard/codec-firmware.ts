@@ -145,7 +145,7 @@ export function parseChunkTopic(topic: unknown, direction: "request" | "response
   return { type: m[1] === "fw" ? "firmware" : "software", requestId: m[3], chunk: Number(m[4]) };
 }
 
-/** Whether `topic` is a chunk request topic of either package type, well formed or not (for permissions). */
+/** Whether `topic` is a well-formed chunk request topic of either package type (what a hosted device may publish). */
 export function isChunkRequestTopic(topic: string): boolean {
   return parseChunkTopic(topic, "request") !== undefined;
 }
