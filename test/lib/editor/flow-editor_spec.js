@@ -177,3 +177,28 @@ describe("flow-editor.js (pure functions)", function () {
     assert.deepEqual(FE.matching(fields, "humid").map((f) => f.value), ["2"]);
   });
 });
+
+describe("the catalogs hold what the typedInputs and labels use", function () {
+  const fs = require("node:fs");
+  const path = require("node:path");
+  const catalog = (type) => JSON.parse(fs.readFileSync(path.join(__dirname, "../../../locales/en-US", `${type}.json`), "utf8"))[type];
+  const get = (obj, key) => key.split(".").reduce((o, k) => (o === undefined ? undefined : o[k]), obj);
+  // [type, the keys the dialog and the runtime's typed settings use]
+  const rows = [
+    ["blynk-write", ["label.datastream", "label.fleet-device", "accepted.name"]],
+    ["blynk-device-in", ["label.datastream", "accepted.name"]],
+    ["blynk-event", ["label.event", "accepted.name", "nodeLabel.cloud", "nodeLabel.cloud-code", "nodeLabel.local", "nodeLabel.local-code"]],
+    ["thingsboard-telemetry", ["label.sub-device", "accepted.name", "nodeLabel.cloud", "nodeLabel.cloud-named", "nodeLabel.local", "nodeLabel.local-named"]],
+    ["thingsboard-attributes", ["label.sub-device", "label.fleet-device", "label.timeout", "accepted.name", "accepted.timeout", "nodeLabel.cloud", "nodeLabel.local"]],
+    ["thingsboard-rpc", ["label.sub-device", "label.fleet-device", "label.timeout", "accepted.name", "accepted.timeout"]],
+    ["thingspeak-field", ["label.field", "accepted.field", "field.number", "field.named"]],
+  ];
+  for (const [type, keys] of rows) {
+    it(type, function () {
+      const c = catalog(type);
+      for (const key of ["paletteLabel", "errors.bad-setting", "errors.bad-setting-kind", "validation.kind", "validation.source", ...keys]) {
+        assert.equal(typeof get(c, key), "string", `${type}.${key}`);
+      }
+    });
+  }
+});
