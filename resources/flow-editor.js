@@ -288,6 +288,35 @@
         $(selector).toggle(isFleet(device));
     }
 
+    /** A setting's value when it is typed (str, num, or a flow from before the typedInput); "" when read from elsewhere. */
+    function typedText(node, name) {
+        const kind = node[name + "Type"];
+        return !kind || kind === "str" || kind === "num" ? String(node[name] ?? "").trim() : "";
+    }
+
+    /**
+     * The label and icon of a node that sends or emits depending on its device's mode: its name,
+     * else nodeLabel.<cloud|local>[-named] of its catalog with the typed `setting` as __name__.
+     * options: {configType, mode(config) -> mode, setting, icons: {cloud, local}, icon (no device, the palette)}.
+     */
+    function directional(type, options) {
+        const t = translator(type);
+        const side = (node) => sideOf(options.mode(storedConfig(node, "device", options.configType)));
+        return {
+            icon: function () {
+                // The palette asks with no node.
+                return options.icons[side(this)] || options.icon;
+            },
+            label: function () {
+                const where = side(this);
+                const value = typedText(this, options.setting);
+                if (this.name) return this.name;
+                if (!where) return value || t(this, "paletteLabel");
+                return value ? t(this, "nodeLabel." + where + "-named", { name: value }) : t(this, "nodeLabel." + where);
+            },
+        };
+    }
+
     /** The ThingsBoard flow nodes, which share sub-device names. */
     const TB_TYPES = ["thingsboard-telemetry", "thingsboard-attributes", "thingsboard-rpc"];
 
@@ -311,7 +340,21 @@
         $("#" + type + "-sub-device-hint").toggle(mode !== null && !gateway && value !== "");
     }
 
+    // The dialogs' shared look: the role sentence beside its icon, tips and warnings under a field.
+    $("<style>")
+        .attr("id", "iotb-flow-editor-style")
+        .text(
+            ".iotb-flow-role { display: flex; gap: 8px; align-items: baseline; }" +
+                ".iotb-flow-tips { margin-left: 104px; margin-top: -4px; }" +
+                ".iotb-flow-hint { margin-left: 104px; margin-top: -4px; color: var(--red-ui-text-color-warning, #b36b00); }" +
+                ".iotb-flow-hint > i { margin-right: 4px; }" +
+                ".red-ui-editor .iotb-flow-nowrap { white-space: nowrap; }",
+        )
+        .appendTo("head");
+
     root.IotBridgeFlowEditor = Object.assign({}, pure, {
+        typedText,
+        directional,
         typedSubDevice,
         subDeviceTips,
         translator,

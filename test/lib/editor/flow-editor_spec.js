@@ -187,9 +187,9 @@ describe("the catalogs hold what the typedInputs and labels use", function () {
   const rows = [
     ["blynk-write", ["label.datastream", "label.fleet-device", "accepted.name"]],
     ["blynk-device-in", ["label.datastream", "accepted.name"]],
-    ["blynk-event", ["label.event", "accepted.name", "nodeLabel.cloud", "nodeLabel.cloud-code", "nodeLabel.local", "nodeLabel.local-code"]],
+    ["blynk-event", ["label.event", "accepted.name", "nodeLabel.cloud", "nodeLabel.cloud-named", "nodeLabel.local", "nodeLabel.local-named"]],
     ["thingsboard-telemetry", ["label.sub-device", "accepted.name", "nodeLabel.cloud", "nodeLabel.cloud-named", "nodeLabel.local", "nodeLabel.local-named"]],
-    ["thingsboard-attributes", ["label.sub-device", "label.fleet-device", "label.timeout", "accepted.name", "accepted.timeout", "nodeLabel.cloud", "nodeLabel.local"]],
+    ["thingsboard-attributes", ["label.sub-device", "label.fleet-device", "label.timeout", "accepted.name", "accepted.timeout", "nodeLabel.cloud", "nodeLabel.cloud-named", "nodeLabel.local", "nodeLabel.local-named"]],
     ["thingsboard-rpc", ["label.sub-device", "label.fleet-device", "label.timeout", "accepted.name", "accepted.timeout"]],
     ["thingspeak-field", ["label.field", "accepted.field", "field.number", "field.named"]],
   ];
