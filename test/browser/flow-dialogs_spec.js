@@ -174,6 +174,12 @@ describe(`editor flow-node dialogs in chromium (Node-RED ${nodeRedVersion})`, fu
     );
     await page.locator("#red-ui-palette-container-IoT_Bridge").scrollIntoViewIfNeeded();
     await snap("palette");
+    // The palette filter matches types and labels: "mqtt" finds the broker by its label.
+    const filter = page.locator("#red-ui-palette-search input");
+    await filter.fill("mqtt");
+    await page.locator('.red-ui-palette-node[data-palette-type="iot-broker"]').waitFor({ state: "visible" });
+    await snap("palette-filter-mqtt");
+    await filter.fill("");
   });
 
   it("says the direction in the canvas label and icon (local mode: the nodes emit what devices send)", async function () {

@@ -133,7 +133,8 @@ describe("typedInput settings of the flow nodes", function () {
     }
   });
 
-  it("thingsboard-rpc and -telemetry: timeout and sub-device per message; serve mode's timeout is fixed; an old flow as before", async function () {
+  it("thingsboard-rpc and -telemetry: timeout per message, sub-device from str, msg, flow, global and env; serve mode's timeout is fixed; an old flow as before", async function () {
+    process.env[ENV] = "Greenhouse E";
     const b = await watchedBroker("v1/gateway/#");
     await helper.load(
       tb.tbNodes,
@@ -145,6 +146,11 @@ describe("typedInput settings of the flow nodes", function () {
         onTab({ id: "old", type: "thingsboard-rpc", device: "dev1", mode: "call", timeout: "soon", wires: [[]] }),
         onTab({ id: "serve", type: "thingsboard-rpc", device: "dev1", mode: "serve", timeout: "wait", timeoutType: "msg", wires: [[]] }),
         onTab({ id: "tele", type: "thingsboard-telemetry", device: "gw", subDevice: "room", subDeviceType: "global", wires: [[]] }),
+        onTab({ id: "teleFlow", type: "thingsboard-telemetry", device: "gw", subDevice: "room", subDeviceType: "flow", wires: [[]] }),
+        onTab({ id: "teleEnv", type: "thingsboard-telemetry", device: "gw", subDevice: ENV, subDeviceType: "env", wires: [[]] }),
+        onTab({ id: "teleStr", type: "thingsboard-telemetry", device: "gw", subDevice: "Greenhouse S", subDeviceType: "str", wires: [[]] }),
+        onTab({ id: "teleOld", type: "thingsboard-telemetry", device: "gw", subDevice: "Greenhouse O", wires: [[]] }),
+        onTab({ id: "teleMsg", type: "thingsboard-telemetry", device: "gw", subDevice: "where", subDeviceType: "msg", wires: [[]] }),
       ],
       { dev1: { token: "TbTypedToken00000001" }, gw: { token: "TbTypedToken00000002" } },
     );
@@ -161,13 +167,20 @@ describe("typedInput settings of the flow nodes", function () {
     assert.match(errorsOf(helper.getNode("serve"))[0], /^thingsboard-rpc\.errors\.bad-setting-kind .*"source":"msg\.wait".*"kinds":"num, env"/);
 
     const tele = helper.getNode("tele");
-    tele.context().global.set("room", "Greenhouse B");
-    assert.equal(await inject(tele, { payload: { t: 20 } }), undefined);
-    const got = await b.box.next("v1/gateway/telemetry");
-    assert.deepEqual(Object.keys(JSON.parse(got.payload)), ["Greenhouse B"]);
+    tele.context().global.set("room", "Greenhouse G");
+    tele.context().flow.set("room", "Greenhouse F");
+    for (const [nodeId, msg] of [["tele", {}], ["teleFlow", {}], ["teleEnv", {}], ["teleStr", {}], ["teleOld", {}], ["teleMsg", { where: "Greenhouse M" }]]) {
+      assert.equal(await inject(helper.getNode(nodeId), { ...msg, payload: { t: 20 } }), undefined, nodeId);
+    }
+    const telemetry = () => b.box.messages.filter((m) => m.topic === "v1/gateway/telemetry");
+    await until(() => telemetry().length === 6, 5000, `six gateway telemetry messages; got ${JSON.stringify(b.box.messages)}`);
+    assert.deepEqual(
+      telemetry().map((m) => Object.keys(JSON.parse(m.payload))[0]),
+      ["G", "F", "E", "S", "O", "M"].map((x) => `Greenhouse ${x}`),
+    );
   });
 
-  it("thingspeak-field: field as num, msg and env; subscribe takes a fixed field only; an old flow as before", async function () {
+  it("thingspeak-field: field as str, num, msg, flow, global and env; subscribe takes a fixed field only; an old flow as before", async function () {
     process.env[ENV] = "field4";
     const b = await watchedBroker("channels/#");
     const field = (id, extra) => onTab({ id, type: "thingspeak-field", channel: "ch1", mode: "write", wires: [[]], ...extra });
@@ -180,16 +193,21 @@ describe("typedInput settings of the flow nodes", function () {
         field("num", { field: "2", fieldType: "num" }),
         field("msg", { field: "which", fieldType: "msg" }),
         field("env", { field: ENV, fieldType: "env" }),
+        field("str", { field: "field5", fieldType: "str" }),
+        field("flow", { field: "which", fieldType: "flow" }),
+        field("global", { field: "which", fieldType: "global" }),
         field("sub", { field: "which", fieldType: "msg", mode: "subscribe" }),
       ],
       { ch1: { clientId: "TSCLIENT000000000000001", username: "TSCLIENT000000000000001", password: "tspassword00000000000001", writeKey: "TSWRITEKEY000001" } },
     );
     await statusOf(helper.getNode("old"), (s) => s.text === `${TS_STATUS}connected`);
     assert.equal(await inject(helper.getNode("old"), { payload: 1 }), undefined);
-    const later = [inject(helper.getNode("num"), { payload: 2 }), inject(helper.getNode("msg"), { which: 3, payload: 3 }), inject(helper.getNode("env"), { payload: 4 })];
-    assert.deepEqual(await Promise.all(later), [undefined, undefined, undefined]);
+    helper.getNode("flow").context().flow.set("which", "6");
+    helper.getNode("global").context().global.set("which", 7);
+    const later = ["num", "msg", "env", "str", "flow", "global"].map((nodeId, i) => inject(helper.getNode(nodeId), { which: 3, payload: i + 2 }));
+    assert.deepEqual(await Promise.all(later), later.map(() => undefined));
     await until(() => b.box.messages.length === 2, 5000, "the first and the coalesced update");
-    assert.deepEqual(b.box.messages.map((m) => m.payload), ["field1=1", "field2=2&field3=3&field4=4"]);
+    assert.deepEqual(b.box.messages.map((m) => m.payload), ["field1=1", "field2=2&field3=3&field4=4&field5=5&field6=6&field7=7"]);
     const bad = await inject(helper.getNode("msg"), { which: 9, payload: 1 });
     assert.match(bad.message, /^thingspeak-field\.errors\.bad-setting .*"source":"msg\.which".*"got":"9 \(number\)"/);
     assert.match(errorsOf(helper.getNode("sub"))[0], /^thingspeak-field\.errors\.bad-setting-kind .*"kinds":"str, num, env"/);
