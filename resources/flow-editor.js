@@ -234,7 +234,8 @@
 
     /** A typedInput type for typed text, with name suggestions from `suggest()`. */
     function textType(suggest) {
-        const type = { value: "str", label: "string", icon: "red/images/typedInput/az.svg" };
+        // Core's "string" type (its label in the editor's language), plus suggestions.
+        const type = { value: "str", label: RED._("typedInput.type.str", { defaultValue: "string" }), icon: "red/images/typedInput/az.svg" };
         if (suggest) type.autoComplete = (value) => matching(suggest(), value);
         return type;
     }
