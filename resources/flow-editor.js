@@ -155,24 +155,8 @@
             .sort((a, b) => text(a).localeCompare(text(b)));
     }
 
-    const pure = {
-        datastreamProblem,
-        eventProblem,
-        subDeviceProblem,
-        timeoutProblem,
-        secondsProblem,
-        fieldProblem,
-        namedEntries,
-        fieldNames,
-        blynkMode,
-        thingsBoardMode,
-        thingSpeakMode,
-        sideOf,
-        isFleet,
-        typedProblem,
-        matching,
-        PER_MESSAGE,
-    };
+    const pure = { datastreamProblem, eventProblem, subDeviceProblem, timeoutProblem, secondsProblem, fieldProblem, namedEntries, fieldNames };
+    Object.assign(pure, { blynkMode, thingsBoardMode, thingSpeakMode, sideOf, isFleet, typedProblem, matching, PER_MESSAGE });
     if (typeof module === "object" && module && module.exports) module.exports = pure;
     if (!root || typeof root.RED !== "object" || root.IotBridgeFlowEditor) return;
 
@@ -353,19 +337,6 @@
         )
         .appendTo("head");
 
-    root.IotBridgeFlowEditor = Object.assign({}, pure, {
-        typedText,
-        directional,
-        typedSubDevice,
-        subDeviceTips,
-        translator,
-        configOf,
-        storedConfig,
-        usedValues,
-        basics,
-        typed,
-        limitKinds,
-        typedValidator,
-        fleetRows,
-    });
+    root.IotBridgeFlowEditor = Object.assign({}, pure, { typedText, directional, typedSubDevice, subDeviceTips, translator, configOf, storedConfig });
+    Object.assign(root.IotBridgeFlowEditor, { usedValues, basics, typed, limitKinds, typedValidator, fleetRows });
 })(typeof window === "undefined" ? undefined : window);
