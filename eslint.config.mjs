@@ -24,6 +24,17 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-this-alias": "off" },
   },
   {
+    // The flow dialogs' shared editor script: a browser IIFE (jQuery, RED) that also exports its pure functions to Node.js.
+    files: ["resources/flow-editor.js"],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      ecmaVersion: 2023,
+      sourceType: "script",
+      globals: { ...globals.browser, ...globals.jquery, RED: "readonly", module: "readonly" },
+    },
+    rules: { "no-unused-vars": ["error", { argsIgnorePattern: "^_" }] },
+  },
+  {
     files: ["test/**/*.js", "bench/**/*.{js,mjs}", "scripts/**/*.mjs", "eslint.config.mjs"],
     extends: [js.configs.recommended],
     languageOptions: {

@@ -4,7 +4,8 @@ import { assertDatastreamName, decodeValue } from "./lib/blynk/codec.js";
 import { parsePin } from "./lib/blynk/http-codec.js";
 import type { BlynkIncoming, BlynkLink } from "./lib/blynk/link.js";
 import { blynkDevice } from "./lib/node-red/config-kinds.js";
-import { registerFlowNode, textSetting } from "./lib/node-red/flow-node.js";
+import { registerFlowNode } from "./lib/node-red/flow-node.js";
+import { FIXED_NAME_KINDS, nameSetting } from "./lib/node-red/typed-setting.js";
 import { onFlowsStarted } from "./lib/node-red/flows-started.js";
 
 interface BlynkDeviceInDef extends NodeDef {
@@ -22,7 +23,9 @@ export = function (RED: NodeAPI): void {
     const raw = config.raw === true;
     const syncOnConnect = config.sync !== false;
     const system = config.system === true;
-    let datastream = textSetting(config.datastream);
+    // A filter of what arrives (no message to read it from): typed or an env variable, read once.
+    const datastreamSetting = nameSetting(RED, flow, "blynk-device-in", config, "datastream", "datastream", FIXED_NAME_KINDS);
+    let datastream = datastreamSetting.fixed;
     let timer: NodeJS.Timeout | undefined;
     let lastReadError: string | undefined;
 
@@ -67,6 +70,7 @@ export = function (RED: NodeAPI): void {
     const stopWaiting = onFlowsStarted(RED, whenFlowsStarted, true);
 
     const link = flow.connect({
+      settings: () => datastreamSetting.problem,
       check: (device) => {
         // https mode reads pins (v1); the other modes name datastreams.
         if (datastream === "") return undefined;

@@ -2,22 +2,28 @@ import type { NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { describeValue } from "./lib/transport/value-codec.js";
 import type { BlynkLink } from "./lib/blynk/link.js";
 import { blynkDevice } from "./lib/node-red/config-kinds.js";
-import { registerFlowNode, textSetting } from "./lib/node-red/flow-node.js";
+import { registerFlowNode } from "./lib/node-red/flow-node.js";
+import { nameSetting } from "./lib/node-red/typed-setting.js";
 
 export = function (RED: NodeAPI): void {
   registerFlowNode(RED, "blynk-event", blynkDevice, (flow, config: NodeDef & { event?: string }) => {
     const { node, refuse } = flow;
-    const fixed = textSetting(config.event);
+    // The event code: typed, an env variable, or read per message (msg/flow/global); "" = msg.topic.
+    const event = nameSetting(RED, flow, "blynk-event", config, "event", "event");
+    // local mode filters the events devices log by a code known at the start only.
+    const filter = event.perMessage ? "" : event.fixed;
     flow.connect({
+      settings: () => event.problem,
       // local mode: the events hosted devices log come out of the output.
       incoming: (m) => {
-        if (m.kind !== "event" || (fixed !== "" && m.code !== fixed)) return;
+        if (m.kind !== "event" || (filter !== "" && m.code !== filter)) return;
         node.send({ topic: m.code, payload: m.description, blynk: { ...m.details, device: m.device ?? flow.handle?.deviceName, event: m.code, source: m.source } });
       },
     });
 
     async function log(msg: NodeMessageInFlow, link: BlynkLink): Promise<void> {
       if (link.connection === "local") throw refuse("local-input");
+      const fixed = event.perMessage ? await event.of(msg) : event.fixed;
       const code = fixed !== "" ? fixed : msg.topic;
       if (typeof code !== "string" || code.trim() === "") throw refuse("no-event", { got: describeValue(msg.topic) });
       const payload = msg.payload;

@@ -3,21 +3,23 @@ import { describeValue, isPlainObject } from "./lib/transport/value-codec.js";
 import type { BlynkLink } from "./lib/blynk/link.js";
 import { blynkDevice } from "./lib/node-red/config-kinds.js";
 import { fleetTarget } from "./lib/node-red/fleet-target.js";
-import { registerFlowNode, textSetting } from "./lib/node-red/flow-node.js";
+import { registerFlowNode } from "./lib/node-red/flow-node.js";
+import { nameSetting } from "./lib/node-red/typed-setting.js";
 
 export = function (RED: NodeAPI): void {
   registerFlowNode(RED, "blynk-write", blynkDevice, (flow, config: NodeDef & { datastream?: string; fleetDevice?: string }) => {
     const { refuse } = flow;
-    const fixed = textSetting(config.datastream);
+    // typedInputs: fixed, or read per message (msg/flow/global); "" = msg.topic / msg.blynk.device name it.
+    const datastreamSetting = nameSetting(RED, flow, "blynk-write", config, "datastream", "datastream");
     /** A fleet's device this node writes to (else msg.blynk.device names it). */
-    const fixedDevice = textSetting(config.fleetDevice);
-    flow.connect();
+    const fleetDeviceSetting = nameSetting(RED, flow, "blynk-write", config, "fleetDevice", "fleet-device");
+    flow.connect({ settings: () => datastreamSetting.problem ?? fleetDeviceSetting.problem });
 
     /**
      * Plans and sends one message; every refusal happens before anything is sent. Not async:
      * refusals throw, the link's promise is returned as it is (no extra promise layer per write).
      */
-    function write(msg: NodeMessageInFlow, fleetOrDevice: BlynkLink): Promise<void> {
+    function write(msg: NodeMessageInFlow, fleetOrDevice: BlynkLink, fixed: string, fixedDevice: string): Promise<void> {
       const options: Record<string, unknown> = isObject(msg.blynk) ? msg.blynk : {};
       const command = fixed !== "" ? fixed : msg.topic;
       if (fleetOrDevice.fleet !== undefined && fixedDevice === "" && (options.device === undefined || options.device === "") && typeof command === "string" && command.startsWith("$system/")) {
@@ -80,7 +82,10 @@ export = function (RED: NodeAPI): void {
     }
 
     // Our own refusals are already in words; the link's say what it found, prefixed in the catalog's.
-    flow.onInput((msg, _send, link) => write(msg, link));
+    flow.onInput((msg, _send, link) => {
+      if (!datastreamSetting.perMessage && !fleetDeviceSetting.perMessage) return write(msg, link, datastreamSetting.fixed, fleetDeviceSetting.fixed);
+      return Promise.all([datastreamSetting.of(msg), fleetDeviceSetting.of(msg)]).then(([name, device]) => write(msg, link, name, device));
+    });
     flow.onClose();
   });
 };

@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from "node
 import type { HistoryPoint } from "./lib/broker/device-history.js";
 import { checkRange, historyCsv, HistoryRefusal, parseFormat, parseLimit, parseTime, type HistoryFormat } from "./lib/broker/history-read.js";
 import type { BrokerEngine } from "./lib/broker/engine.js";
+import { FleetError, fleetOf, memberId } from "./lib/broker/fleet.js";
 import { brokers } from "./lib/broker/registry.js";
 import { definitionOf, findDevice, keysOf, keyStreams, listKeys, nameOf, parsePlatform, type EachNode, type HistoryDevice, type NodeDefinition } from "./lib/node-red/history-devices.js";
 
@@ -13,6 +14,8 @@ interface IotHistoryDef extends NodeDef {
   key?: string;
   /** ThingsBoard gateways: the sub-device whose key it is. */
   subDevice?: string;
+  /** A device config node hosting a fleet: the fleet device (name, {name} or {id}) whose history is read. */
+  fleetDevice?: string;
   from?: string;
   to?: string;
   limit?: string | number;
@@ -20,7 +23,7 @@ interface IotHistoryDef extends NodeDef {
 }
 
 /** The settings a message may override, each by the msg property of the same name. */
-const SETTINGS = ["platform", "device", "key", "subDevice", "from", "to", "limit", "format"] as const;
+const SETTINGS = ["platform", "device", "fleetDevice", "key", "subDevice", "from", "to", "limit", "format"] as const;
 type Setting = (typeof SETTINGS)[number];
 
 /** Reads one node runs at once; more are refused (a flood of requests must not pile up). */
@@ -51,7 +54,27 @@ const STATUS_OF: Record<string, string> = {
   "no-keys-yet": "key",
   "invalid-sub-device": "key",
   "sub-device-not-thingsboard": "key",
+  "fleet-no-device": "device",
+  "fleet-unknown-device": "device",
 };
+
+/**
+ * The device whose history is read: for a config node hosting a fleet (docs/ARCHITECTURE.md 3.8)
+ * the fleet device `named` names (its history is kept under its hosted id), else the device itself.
+ */
+function historyDevice(device: HistoryDevice, named: unknown): HistoryDevice {
+  if (device.def.hosting !== "fleet") return device;
+  if (named === undefined || named === null || (typeof named === "string" && named.trim() === "")) throw new HistoryRefusal("fleet-no-device", { device: device.name });
+  const fleet = fleetOf(device.id);
+  try {
+    if (fleet === undefined) throw new FleetError("unavailable", "the fleet is not running");
+    const member = fleet.resolve(typeof named === "string" ? named.trim() : named);
+    return { ...device, id: memberId(device.id, member.id), name: `${device.name} / ${member.name}` };
+  } catch (err) {
+    if (err instanceof FleetError) throw new HistoryRefusal("fleet-unknown-device", { device: device.name, error: err.message });
+    throw err;
+  }
+}
 
 /** What a read found, for msg.history. */
 interface ReadDetails {
@@ -141,7 +164,7 @@ export = function (RED: NodeAPI): void {
 
   /** Reads what `settings` ask for: the payload in the format asked for, and the details. */
   async function read(settings: Record<Setting, unknown>): Promise<{ payload: HistoryPoint[] | string; details: ReadDetails }> {
-    const device = findDevice(eachNode, settings.device, parsePlatform(settings.platform));
+    const device = historyDevice(findDevice(eachNode, settings.device, parsePlatform(settings.platform)), settings.fleetDevice);
     const now = Date.now();
     const from = parseTime(settings.from, "from", now);
     const to = parseTime(settings.to, "to", now);
@@ -256,10 +279,11 @@ export = function (RED: NodeAPI): void {
 function registerKeyList(RED: NodeAPI, eachNode: EachNode): void {
   RED.httpAdmin.get("/iot-history/keys", RED.auth.needsPermission("iot-history.read"), (req, res) => {
     res.set("Cache-Control", "no-store");
-    const id: unknown = (req.query as Record<string, unknown>).device;
+    const query = req.query as Record<string, unknown>;
     let device: HistoryDevice;
     try {
-      device = findDevice(eachNode, id);
+      device = findDevice(eachNode, query.device);
+      if (device.def.hosting === "fleet") device = historyDevice(device, query.fleetDevice);
     } catch (err) {
       res.status(404).json({ error: err instanceof HistoryRefusal ? RED._(`iot-history.errors.${err.key}`, err.params) : "unknown device" });
       return;

@@ -3,7 +3,8 @@ import { isPlainObject } from "./lib/thingsboard/codec.js";
 import type { TbLink } from "./lib/thingsboard/link.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
 import { fleetMember } from "./lib/node-red/fleet-target.js";
-import { numberSetting, registerFlowNode, settingAsText, TIMEOUT_MS, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
+import { registerFlowNode, SEND_ERRORS } from "./lib/node-red/flow-node.js";
+import { nameSetting, timeoutSetting } from "./lib/node-red/typed-setting.js";
 import { describeValue } from "./lib/transport/value-codec.js";
 
 interface TbAttributesDef extends NodeDef {
@@ -17,11 +18,12 @@ interface TbAttributesDef extends NodeDef {
 export = function (RED: NodeAPI): void {
   registerFlowNode(RED, "thingsboard-attributes", thingsBoardDevice, (flow, config: TbAttributesDef) => {
     const { node, refuse } = flow;
-    const subDevice = textSetting(config.subDevice);
-    const fixedDevice = textSetting(config.fleetDevice);
-    const timeoutMs = numberSetting(config.timeout, TIMEOUT_MS) ?? 0; // 0: unusable, refused below
+    // typedInputs: typed, an env variable, or read per message (msg/flow/global).
+    const subDeviceSetting = nameSetting(RED, flow, "thingsboard-attributes", config, "subDevice", "sub-device");
+    const fleetDeviceSetting = nameSetting(RED, flow, "thingsboard-attributes", config, "fleetDevice", "fleet-device");
+    const timeout = timeoutSetting(RED, flow, "thingsboard-attributes", config);
     flow.connect({
-      settings: () => (timeoutMs === 0 ? refuse("invalid-timeout", { value: settingAsText(config.timeout) }) : undefined),
+      settings: () => subDeviceSetting.problem ?? fleetDeviceSetting.problem ?? timeout.problem,
       incoming: (m) => {
         if (m.kind === "firmware") {
           // A verified firmware package (mqtt mode, docs/PROTOCOLS.md 4.6): the flow applies it, then reports UPDATED.
@@ -36,7 +38,7 @@ export = function (RED: NodeAPI): void {
     });
 
     /** The sub-device a message is for (gateway), or undefined for the device itself. */
-    function targetOf(details: Record<string, unknown>, gateway: boolean): string | undefined {
+    function targetOf(details: Record<string, unknown>, gateway: boolean, subDevice: string): string | undefined {
       const named = details.device;
       if (named !== undefined && (typeof named !== "string" || named.trim() === "")) throw refuse("invalid-sub-device", { got: describeValue(named) });
       return named ?? (gateway && subDevice !== "" ? subDevice : undefined);
@@ -45,7 +47,8 @@ export = function (RED: NodeAPI): void {
     /** `fleet`: `link` is a fleet device's, which msg.thingsboard.device named (no sub-device then). */
     async function handle(msg: NodeMessageInFlow, link: TbLink, fleet: boolean): Promise<unknown> {
       const details: Record<string, unknown> = isPlainObject(msg.thingsboard) ? msg.thingsboard : {};
-      const target = fleet ? undefined : targetOf(details, link.gateway);
+      const target = fleet ? undefined : targetOf(details, link.gateway, subDeviceSetting.perMessage ? await subDeviceSetting.of(msg) : subDeviceSetting.fixed);
+      const timeoutMs = timeout.perMessage ? await timeout.of(msg) : timeout.fixed;
       const request = details.request;
       if (request !== undefined && request !== false) {
         if (request !== true && !isPlainObject(request)) throw refuse("invalid-request", { got: describeValue(request) });
@@ -71,6 +74,7 @@ export = function (RED: NodeAPI): void {
 
     flow.onInput(async (msg, send, link) => {
       const details: Record<string, unknown> = isPlainObject(msg.thingsboard) ? msg.thingsboard : {};
+      const fixedDevice = fleetDeviceSetting.perMessage ? await fleetDeviceSetting.of(msg) : fleetDeviceSetting.fixed;
       if (Buffer.isBuffer(msg.payload) && link.fleet !== undefined && fixedDevice === "" && (details.device === undefined || details.device === "")) {
         // Firmware with no device named: every device of the fleet gets it (docs/PROTOCOLS.md 4.6).
         const meta = isPlainObject(details.firmware) ? details.firmware : {};

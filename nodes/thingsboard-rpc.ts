@@ -5,7 +5,8 @@ import type { StatusView } from "./lib/thingsboard/link-user.js";
 import type { AskedQuestion } from "./lib/thingsboard/provision-questions.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
 import { fleetMember } from "./lib/node-red/fleet-target.js";
-import { numberSetting, registerFlowNode, settingAsText, TIMEOUT_MS, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
+import { registerFlowNode, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
+import { nameSetting, timeoutSetting } from "./lib/node-red/typed-setting.js";
 import { TransportError } from "./lib/transport/errors.js";
 import { ReportThrottle } from "./lib/transport/report-throttle.js";
 import { describeValue } from "./lib/transport/value-codec.js";
@@ -23,9 +24,12 @@ export = function (RED: NodeAPI): void {
   registerFlowNode(RED, "thingsboard-rpc", thingsBoardDevice, (flow, config: TbRpcDef) => {
     const { node, refuse } = flow;
     const mode = textSetting(config.mode) || "serve";
-    const subDevice = textSetting(config.subDevice);
-    const fixedDevice = textSetting(config.fleetDevice);
-    const timeoutMs = numberSetting(config.timeout, TIMEOUT_MS) ?? 0; // 0: unusable, refused below
+    // typedInputs: typed, an env variable, or read per message (msg/flow/global); a served request
+    // waits before any message exists, so serve mode takes a typed or env timeout only.
+    const subDeviceSetting = nameSetting(RED, flow, "thingsboard-rpc", config, "subDevice", "sub-device");
+    const fleetDeviceSetting = nameSetting(RED, flow, "thingsboard-rpc", config, "fleetDevice", "fleet-device");
+    const timeout = timeoutSetting(RED, flow, "thingsboard-rpc", config, mode === "serve" ? ["num", "env"] : undefined);
+    const timeoutMs = timeout.fixed;
     /** Requests this node emitted (serve) or calls it made (call) that wait. */
     let waiting = 0;
     let linkView: StatusView | undefined;
@@ -48,8 +52,7 @@ export = function (RED: NodeAPI): void {
     flow.connect({
       settings: () => {
         if (mode !== "serve" && mode !== "call") return refuse("invalid-mode", { value: mode });
-        if (timeoutMs === 0) return refuse("invalid-timeout", { value: settingAsText(config.timeout) });
-        return undefined;
+        return timeout.problem ?? subDeviceSetting.problem ?? fleetDeviceSetting.problem;
       },
       status: show,
       incoming: (m) => {
@@ -115,11 +118,15 @@ export = function (RED: NodeAPI): void {
       const method = fromPayload ? payload.method : msg.topic;
       if (typeof method !== "string" || method.trim() === "") throw refuse("no-method", { got: describeValue(method) });
       const params = fromPayload ? payload.params : payload;
+      // Read with no await for fixed settings: a message is sent in the same turn as before the typedInputs.
+      const fixedDevice = fleetDeviceSetting.perMessage ? await fleetDeviceSetting.of(msg) : fleetDeviceSetting.fixed;
+      const subDevice = subDeviceSetting.perMessage ? await subDeviceSetting.of(msg) : subDeviceSetting.fixed;
+      const waitMs = timeout.perMessage ? await timeout.of(msg) : timeout.fixed;
       const member = fleetMember(link, fixedDevice, details.device, refuse);
       const target = member.device !== undefined ? undefined : namedDevice(details) ?? (link.gateway && subDevice !== "" ? subDevice : undefined);
       count(1);
       try {
-        return await member.link.callRpc(method, params, { timeoutMs, ...(target === undefined ? {} : { device: target }) });
+        return await member.link.callRpc(method, params, { timeoutMs: waitMs, ...(target === undefined ? {} : { device: target }) });
       } finally {
         count(-1);
       }
@@ -138,9 +145,9 @@ export = function (RED: NodeAPI): void {
           node.warn(RED._("thingsboard-rpc.warnings.stale-reply", { error: err.message }));
         });
       }
-      return call(msg, details, link).then((result) => {
+      return call(msg, details, link).then(async (result) => {
         const method = typeof msg.topic === "string" && msg.topic !== "" ? msg.topic : undefined;
-        const device = link.fleet === undefined ? undefined : fleetMember(link, fixedDevice, details.device, refuse).device;
+        const device = link.fleet === undefined ? undefined : fleetMember(link, fleetDeviceSetting.perMessage ? await fleetDeviceSetting.of(msg) : fleetDeviceSetting.fixed, details.device, refuse).device;
         send({ ...msg, payload: result, thingsboard: { ...details, device: device ?? details.device ?? link.name, ...(method === undefined ? {} : { method }) } });
       });
     }, { ...SEND_ERRORS, timeout: "timeout", other: "failed" });

@@ -2,14 +2,17 @@ import type { NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
 import { isPlainObject } from "./lib/thingsboard/codec.js";
 import type { TbLink } from "./lib/thingsboard/link.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
-import { registerFlowNode, textSetting } from "./lib/node-red/flow-node.js";
+import { registerFlowNode } from "./lib/node-red/flow-node.js";
+import { nameSetting } from "./lib/node-red/typed-setting.js";
 import { describeValue } from "./lib/transport/value-codec.js";
 
 export = function (RED: NodeAPI): void {
   registerFlowNode(RED, "thingsboard-telemetry", thingsBoardDevice, (flow, config: NodeDef & { subDevice?: string }) => {
     const { refuse } = flow;
-    const subDevice = textSetting(config.subDevice);
+    // A gateway's sub-device: typed, an env variable, or read per message (msg/flow/global).
+    const subDeviceSetting = nameSetting(RED, flow, "thingsboard-telemetry", config, "subDevice", "sub-device");
     flow.connect({
+      settings: () => subDeviceSetting.problem,
       incoming: (m) => {
         // Local mode only: telemetry the hosted devices send, and their claiming requests (msg.thingsboard.claim).
         const sub = m.subDevice ? { subDevice: true } : {};
@@ -45,7 +48,8 @@ export = function (RED: NodeAPI): void {
       if (link.connection === "local") throw refuse("local-input");
       const named: unknown = isPlainObject(msg.thingsboard) ? msg.thingsboard.device : undefined;
       if (named !== undefined && (typeof named !== "string" || named.trim() === "")) throw refuse("invalid-sub-device", { got: describeValue(named) });
-      const target = named ?? (link.gateway && subDevice !== "" ? subDevice : undefined);
+      const subDevice = named !== undefined || !link.gateway ? "" : subDeviceSetting.perMessage ? await subDeviceSetting.of(msg) : subDeviceSetting.fixed;
+      const target = named ?? (subDevice !== "" ? subDevice : undefined);
       const claim: unknown = isPlainObject(msg.thingsboard) ? msg.thingsboard.claim : undefined;
       if (claim !== undefined && claim !== false) {
         // A claiming request instead of telemetry: msg.thingsboard.claim true (payload = {secretKey, durationMs}) or the claim itself.

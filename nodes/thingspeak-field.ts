@@ -6,6 +6,7 @@ import type { ThingSpeakIncoming, ThingSpeakLink, WriteReceipt } from "./lib/thi
 import { thingSpeakChannel } from "./lib/node-red/config-kinds.js";
 import { registerFlowNode, SEND_ERRORS } from "./lib/node-red/flow-node.js";
 import { onFlowsStarted } from "./lib/node-red/flows-started.js";
+import { NUMBER_KINDS, SettingValueError, typedSetting } from "./lib/node-red/typed-setting.js";
 
 interface ThingSpeakFieldDef extends NodeDef {
   /** "1".."8"; "" = all fields (subscribe) / from msg.topic (write). */
@@ -25,7 +26,24 @@ export = function (RED: NodeAPI): void {
     const channel = flow.handle;
     const mode = config.mode === undefined || config.mode === "" ? "write" : config.mode;
     const bulk = config.bulk === true;
-    let field: FieldNumber | undefined;
+    // The field: typed, an env variable, or (write mode) read per message from msg/flow/global;
+    // unset: msg.topic or the payload's keys name it (write), every field (subscribe).
+    const fieldSetting = typedSetting<FieldNumber | undefined>(RED, flow, "thingspeak-field", config, "field", {
+      label: "field",
+      accepted: "field",
+      fallback: "str",
+      kinds: mode === "subscribe" ? ["str", "num", "env"] : ["str", ...NUMBER_KINDS],
+      parse: (value) => {
+        try {
+          return toFieldNumber(value);
+        } catch (err) {
+          throw new SettingValueError(toError(err).message);
+        }
+      },
+      unset: undefined,
+      fixedRefusal: (err) => refuse("invalid-field", { error: err.message }),
+    });
+    const field = fieldSetting.fixed;
     let timer: NodeJS.Timeout | undefined;
     let stopWaiting: (() => void) | undefined;
     let unwatch: (() => void) | undefined;
@@ -37,12 +55,7 @@ export = function (RED: NodeAPI): void {
     const pollSec = rawInterval === "" ? DEFAULT_POLL_SEC : Number(rawInterval);
     const link = flow.connect({
       settings: () => {
-        const rawField = String(config.field ?? "").trim();
-        try {
-          if (rawField !== "") field = toFieldNumber(rawField);
-        } catch (err) {
-          return refuse("invalid-field", { error: toError(err).message });
-        }
+        if (fieldSetting.problem !== undefined) return fieldSetting.problem;
         if (mode !== "write" && mode !== "subscribe") return refuse("invalid-mode", { value: mode });
         if (mode === "subscribe" && !(Number.isFinite(pollSec) && pollSec >= 1 && pollSec <= 86_400)) return refuse("invalid-interval", { value: rawInterval });
         return undefined;
@@ -115,7 +128,7 @@ export = function (RED: NodeAPI): void {
     async function write(msg: NodeMessageInFlow, link: ThingSpeakLink): Promise<WriteReceipt> {
       const payload = msg.payload;
       if (isPlainObject(payload)) return link.write(payload, undefined, { bulk });
-      let target = field;
+      let target = fieldSetting.perMessage ? await fieldSetting.of(msg) : field;
       if (target === undefined) {
         const topic = msg.topic;
         if (typeof topic !== "string" || topic.trim() === "") throw refuse("no-field", { got: describeValue(topic) });

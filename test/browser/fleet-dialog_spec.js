@@ -87,7 +87,7 @@ describe(`editor fleet table in chromium (Node-RED ${nodeRedVersion})`, function
       await page.locator(`[id="${flowNode}"] .red-ui-flow-node`).dblclick();
       await page.locator("#node-dialog-ok").waitFor();
       // The flow node offers its Fleet device field for a fleet.
-      await page.locator("#node-input-fleetDevice").waitFor({ state: "visible" });
+      await page.locator("#node-input-fleetDevice + .red-ui-typedInput-container").waitFor({ state: "visible" });
       for (let attempt = 1; ; attempt++) {
         await page.locator("#node-input-btn-device-edit, #node-input-device-btn-device-edit").first().click();
         try {
