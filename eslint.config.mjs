@@ -24,6 +24,17 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-this-alias": "off" },
   },
   {
+    // The "IoT devices" sidebar's editor scripts (helper C; merges with the resources/** block).
+    files: ["resources/devices-*.js"],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      ecmaVersion: 5,
+      sourceType: "script",
+      globals: { ...globals.browser, $: "readonly", RED: "readonly", module: "writable" },
+    },
+    rules: { "no-unused-vars": ["error", { argsIgnorePattern: "^_" }] },
+  },
+  {
     files: ["test/**/*.js", "bench/**/*.{js,mjs}", "scripts/**/*.mjs", "eslint.config.mjs"],
     extends: [js.configs.recommended],
     languageOptions: {
