@@ -16,6 +16,24 @@ export = function (RED: NodeAPI): void {
   // Typed without plugins in @types/node-red; Node-RED hands plugins this API (registry/lib/util.js).
   const plugins = (RED as unknown as { plugins?: { registerPlugin(id: string, definition: object): void } }).plugins;
   plugins?.registerPlugin("iot-bridge-devices", { type: "iot-bridge-devices" });
+  // One model per runtime (its events), routes once per admin app: test runtimes load this file again.
+  const events = RED.events as unknown as object;
+  let model = models.get(events);
+  if (model === undefined) {
+    model = newModel(RED);
+    models.set(events, model);
+  }
+  const app = RED.httpAdmin as unknown as object | undefined;
+  if (app !== undefined && !mounted.has(app)) {
+    mounted.add(app);
+    mountDevicesAdmin(RED as unknown as DevicesAdminRED, model);
+  }
+};
+
+const models = new WeakMap<object, DevicesModel>();
+const mounted = new WeakSet<object>();
+
+function newModel(RED: NodeAPI): DevicesModel {
   const model = new DevicesModel({
     eachNode: (visit) => {
       RED.nodes.eachNode((def) => {
@@ -29,5 +47,5 @@ export = function (RED: NodeAPI): void {
   onFlowsStarted(RED, () => {
     model.follow();
   });
-  mountDevicesAdmin(RED as unknown as DevicesAdminRED, model);
-};
+  return model;
+}

@@ -58,7 +58,7 @@ export class RefusedLogins {
   readonly #now: () => number;
   /** By a digest of the credentials (never the credentials themselves as a key), oldest attempt first. */
   readonly #entries = new Map<string, Entry>();
-  #onChange: (() => void) | undefined;
+  readonly #watchers = new Set<() => void>();
 
   constructor(options: RefusedLoginsOptions = {}) {
     this.#max = options.max ?? 20;
@@ -66,9 +66,12 @@ export class RefusedLogins {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Called after every change (one watcher: the node layer's read model). */
-  set onChange(watcher: (() => void) | undefined) {
-    this.#onChange = watcher;
+  /** Calls `watcher` after every change until the returned function is called. */
+  watch(watcher: () => void): () => void {
+    this.#watchers.add(watcher);
+    return () => {
+      this.#watchers.delete(watcher);
+    };
   }
 
   /** Notes a refused login; `secretUsername`: the username may be a token. Logins without any credential are not kept. */
@@ -135,10 +138,12 @@ export class RefusedLogins {
   }
 
   #changed(): void {
-    try {
-      this.#onChange?.();
-    } catch {
-      // The watcher's problem; a login decision must not fail for it.
+    for (const watcher of this.#watchers) {
+      try {
+        watcher();
+      } catch {
+        // The watcher's problem; a login decision must not fail for it.
+      }
     }
   }
 }

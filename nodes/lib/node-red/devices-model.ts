@@ -146,14 +146,14 @@ export class DevicesModel {
       }
     };
     engine.on("event", onEvent);
-    engine.refusedLogins.onChange = () => {
+    const unwatchRefused = engine.refusedLogins.watch(() => {
       this.#mark(() => this.#changedBrokers.add(brokerId));
-    };
+    });
     this.#mark(() => (this.#resync = true));
     return () => {
       unwatch();
       engine.off("event", onEvent);
-      engine.refusedLogins.onChange = undefined;
+      unwatchRefused();
       this.#mark(() => (this.#resync = true));
     };
   }
