@@ -54,6 +54,9 @@ export interface DeviceView {
 export interface Snapshot { brokers: BrokerView[]; fleets: FleetView[]; devices: DeviceView[] }
 export type Update = { resync: true } | { brokers: BrokerView[]; devices: DeviceView[] };
 
+/** A sparkline's points, the time of the newest, and whether the history was read for it. */
+interface Spark { at: number; points: number[]; seeded: boolean }
+
 /** A defined device: where it is hosted and what defines it. */
 interface Defined { plugin: string; id: string; config: NodeDefinition; name: string; broker: string; fleet?: string }
 
@@ -80,8 +83,10 @@ export class DevicesModel {
   readonly #changedDevices = new Set<string>();
   #resync = false;
   #timer: NodeJS.Timeout | undefined;
+  /** The flush running now: the next one waits for it, so updates go out in order. */
+  #flushing: Promise<void> = Promise.resolve();
   /** Sparkline points per device key and stream, with the time of the newest. */
-  readonly #sparks = new Map<string, Map<string, { at: number; points: number[] }>>();
+  readonly #sparks = new Map<string, Map<string, Spark>>();
   /** When a device was last connected, as seen by this model (platforms other than Blynk keep none). */
   readonly #lastSeen = new Map<string, number>();
 
@@ -164,16 +169,13 @@ export class DevicesModel {
     if (this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      try {
-        this.#flush();
-      } catch {
-        // A half-built update is dropped; the next change or snapshot brings everything.
-      }
+      // A failed update is dropped; the next change or snapshot brings everything.
+      this.#flushing = this.#flushing.then(() => this.#flush()).catch(() => undefined);
     }, this.#flushMs);
     this.#timer.unref();
   }
 
-  #flush(): void {
+  async #flush(): Promise<void> {
     const resync = this.#resync || this.#changedDevices.size > MAX_CHANGED;
     const changedBrokers = [...this.#changedBrokers];
     const changedDevices = new Set(this.#changedDevices);
@@ -186,9 +188,12 @@ export class DevicesModel {
     }
     const { brokers: brokerDefs, devices } = this.#defined();
     const index = clientIndex(brokerDefs);
+    const changed = devices.filter((d) => changedDevices.has(`${d.plugin}/${d.id}`));
+    // A value seen for the first time starts its sparkline from the history.
+    await this.#seedSparks(changed, changed.map((d) => this.#deviceView(d, index)));
     const update = {
       brokers: brokerDefs.filter((def) => changedBrokers.includes(def.id)).map((def) => this.#brokerView(def)),
-      devices: devices.filter((d) => changedDevices.has(`${d.plugin}/${d.id}`)).map((d) => this.#deviceView(d, index)),
+      devices: changed.map((d) => this.#deviceView(d, index)),
     };
     if (update.brokers.length > 0 || update.devices.length > 0) this.#publish(update);
   }
@@ -256,7 +261,7 @@ export class DevicesModel {
     const sparks = this.#sparksOf(key);
     const values = state.values.map((v): ValueView => {
       if (v.number === undefined) return { ...v, spark: [] };
-      const spark = sparks.get(v.stream) ?? { at: -Infinity, points: [] };
+      const spark = sparks.get(v.stream) ?? { at: -Infinity, points: [], seeded: false };
       if (v.at > spark.at) {
         spark.points.push(v.number);
         if (spark.points.length > SPARK_POINTS) spark.points.splice(0, spark.points.length - SPARK_POINTS);
@@ -272,7 +277,7 @@ export class DevicesModel {
     };
   }
 
-  #sparksOf(key: string): Map<string, { at: number; points: number[] }> {
+  #sparksOf(key: string): Map<string, Spark> {
     let sparks = this.#sparks.get(key);
     if (sparks === undefined) {
       sparks = new Map();
@@ -291,13 +296,14 @@ export class DevicesModel {
       const sparks = this.#sparksOf(view.key);
       for (const v of view.values) {
         const spark = sparks.get(v.stream);
-        if (v.number === undefined || (spark !== undefined && spark.points.length > 1) || reads.length >= MAX_HISTORY_READS) continue;
+        if (v.number === undefined || spark?.seeded === true || reads.length >= MAX_HISTORY_READS) continue;
+        if (spark !== undefined) spark.seeded = true;
         reads.push(
           engine.history.query(d.plugin, d.id, v.stream, { latest: true, limit: SPARK_POINTS }).then(
             (points) => {
               const numbers = points.map((p) => (typeof p.value === "number" ? p.value : Number(p.value))).filter((n) => Number.isFinite(n));
               const last = points.at(-1);
-              if (numbers.length > 0 && last !== undefined) sparks.set(v.stream, { at: Math.max(last.ts, v.at), points: numbers.slice(-SPARK_POINTS) });
+              if (numbers.length > 0 && last !== undefined) sparks.set(v.stream, { at: Math.max(last.ts, v.at), points: numbers.slice(-SPARK_POINTS), seeded: true });
             },
             () => undefined, // no history: the values seen from now on
           ),
