@@ -1,14 +1,14 @@
 /**
- * The read model of the editor's "IoT devices" sidebar: every `iot-broker` of the flows (its
+ * The read model of the editor's "IoT devices" sidebar (docs/ARCHITECTURE.md 3.10): every `iot-broker` of the flows (its
  * listeners, clients and refused logins), every hosted device and fleet (from the flows'
  * definitions and the running fleets) with its state (devices-values.ts) and a sparkline per
  * numeric value (the broker's history, then every value seen since).
  *
  * Live: each broker's engine (broker/registry.ts `use`) is watched: state changes
  * (broker/device-watch.ts), connects and disconnects, refused logins mark what changed; at most
- * every `flushMs` the changed brokers and devices are rebuilt and handed to `publish` (the
- * comms). Past MAX_CHANGED devices, or when the flows or a fleet table change, one `resync`
- * tells the sidebar to fetch the snapshot again. Nothing here holds a secret: stores, the
+ * every `flushMs` the changed brokers and devices (at most MAX_CHANGED, the rest at the next
+ * flush) are rebuilt and handed to `publish` (the comms). When the flows or a fleet table
+ * change, one `resync` tells the sidebar to fetch the snapshot again. Nothing here holds a secret: stores, the
  * refused logins' public list and client infos have none (device usernames are left out).
  */
 import { brokers, fleetOf, FLEET_STORE, memberId, type BrokerEngine, type BrokerEvent, type ClientInfo } from "../broker/index.js";
@@ -22,7 +22,7 @@ import { DEVICE_TYPES, nameOf, type EachNode, type NodeDefinition } from "./hist
 
 /** Points per sparkline. */
 export const SPARK_POINTS = 30;
-/** Devices changed within one flush beyond which the sidebar fetches a snapshot instead. */
+/** Devices per update: more changed ones wait for the next flush (a busy fleet is shown in turns). */
 const MAX_CHANGED = 200;
 /** Numeric streams whose history one snapshot reads (the rest start from what is seen). */
 const MAX_HISTORY_READS = 400;
@@ -176,16 +176,18 @@ export class DevicesModel {
   }
 
   async #flush(): Promise<void> {
-    const resync = this.#resync || this.#changedDevices.size > MAX_CHANGED;
+    const resync = this.#resync;
     const changedBrokers = [...this.#changedBrokers];
-    const changedDevices = new Set(this.#changedDevices);
+    const changedDevices = new Set([...this.#changedDevices].slice(0, MAX_CHANGED));
     this.#resync = false;
     this.#changedBrokers.clear();
-    this.#changedDevices.clear();
+    for (const key of changedDevices) this.#changedDevices.delete(key);
     if (resync) {
+      this.#changedDevices.clear(); // the snapshot the sidebar fetches has them
       this.#publish({ resync: true });
       return;
     }
+    if (this.#changedDevices.size > 0) this.#mark(() => undefined);
     const { brokers: brokerDefs, devices } = this.#defined();
     const index = clientIndex(brokerDefs);
     const changed = devices.filter((d) => changedDevices.has(`${d.plugin}/${d.id}`));
