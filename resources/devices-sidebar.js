@@ -76,7 +76,19 @@
 
     function render() {
       if (state === null) return;
+      // Updates come while the user types in the adopt form: its focus and caret survive them.
+      var focused = document.activeElement;
+      var keep = focused && $.contains(body[0], focused) && typeof focused.className === "string" && focused.className ? { cls: focused.className.split(" ")[0], at: focused.selectionStart } : null;
       body.empty();
+      draw();
+      if (keep) {
+        var again = body.find("." + keep.cls).first();
+        again.trigger("focus");
+        if (typeof keep.at === "number" && again[0] && again[0].setSelectionRange) again[0].setSelectionRange(keep.at, keep.at);
+      }
+    }
+
+    function draw() {
       var now = Date.now();
       var brokers = section(t("brokers.title"));
       if (state.brokers.length === 0) $("<div>").text(t("brokers.none")).appendTo(brokers);
@@ -104,7 +116,7 @@
         var where = l.kind === "ws-attach" ? l.path : (l.host || "") + ":" + l.port;
         $('<div class="iot-bridge-devices-listener">').text(l.kind + " " + where + (l.protocol ? " (" + l.protocol + ")" : "")).appendTo(box);
       });
-      if (b.running) $("<div>").text(t("brokers.clients", { count: b.clients.length })).appendTo(box);
+      if (b.running) $("<div>").text(t("brokers.clients", { count: b.clientCount })).appendTo(box);
       b.clients.forEach(function (c) {
         var row = $('<div class="iot-bridge-devices-client">').attr("data-client", c.clientId).appendTo(box);
         $("<span>").text(c.clientId + " · " + (c.address || "?") + " · " + c.protocol + " ").appendTo(row);
@@ -165,7 +177,10 @@
       var fleet = state.fleets.find(function (f) { return f.id === d.fleet; });
       $("<span>").css({ marginLeft: "6px", opacity: 0.7 }).text(d.platform + (fleet ? " · " + t("devices.fleet", { name: fleet.name }) : "")).appendTo(head);
       var tools = $("<span>").css({ float: "right" }).appendTo(head);
-      button("fa-clipboard", t("actions.copy"), "iot-bridge-devices-copy", function () { copySettings(d, this); }).appendTo(tools);
+      button("fa-clipboard", t("actions.copy"), "iot-bridge-devices-copy", function () {
+        // A second click hides the settings (they hold the token).
+        if (settings && settings.key === d.key) { settings = null; render(); } else copySettings(d, this);
+      }).appendTo(tools);
       button("fa-pencil", t("actions.open"), "iot-bridge-devices-open", function () {
         var config = RED.nodes.node(d.config);
         if (config) RED.editor.editConfig("", config.type, config.id);

@@ -5,8 +5,8 @@
 // tab lists them; an MQTT.js device logs in and publishes: the tab shows it online with its new
 // value and a sparkline, without a reload; a login with an unknown token appears and adopting it
 // into the fleet lets it log in; the connection settings show the token only on request; the
-// config node opens; the page logs no error. Screenshots of every step go to a temp folder
-// (printed; SCREENSHOT_DIR overrides it).
+// config node opens; a client is disconnected; the page logs no error. Screenshots of every
+// step go to a temp folder (printed; SCREENSHOT_DIR overrides it).
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const os = require("node:os");
@@ -145,6 +145,16 @@ describe(`IoT devices sidebar in chromium (Node-RED ${nodeRedVersion})`, functio
     await snap("config-node-open");
     await page.locator("#node-config-dialog-cancel").click();
     await page.locator("#node-config-dialog-ok").waitFor({ state: "detached" });
+    assert.deepEqual(browser.takeProblems(), [], "the page logged errors");
+  });
+
+  it("disconnects a client: the device shows offline with when it was last seen", async function () {
+    const client = page.locator(`${sidebar} .iot-bridge-devices-client[data-client="boiler-esp32"]`);
+    await client.locator(".iot-bridge-devices-disconnect").click();
+    await client.waitFor({ state: "detached" });
+    await row(`thingsboard/${TB}`).and(page.locator('[data-online="false"]')).waitFor();
+    assert.match(await row(`thingsboard/${TB}`).locator(".iot-bridge-devices-info").textContent(), /last seen/);
+    await snap("client-disconnected");
     assert.deepEqual(browser.takeProblems(), [], "the page logged errors");
   });
 });

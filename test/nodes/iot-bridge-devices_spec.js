@@ -115,6 +115,7 @@ describe("iot-bridge-devices: the IoT devices sidebar's runtime", function () {
     assert.equal(boiler.online, true);
     assert.deepEqual(boiler.values.map((v) => [v.name, v.value]), [["temp", "23"]]);
     assert.deepEqual(boiler.values[0].spark, [20, 21.5, 23], "the sparkline from the broker's history");
+    assert.equal(snap.brokers[0].clientCount, 1);
     const client = snap.brokers[0].clients.find((x) => x.clientId === "boiler-1");
     assert.equal(client.protocol, "MQTT 3.1.1");
     assert.equal(client.device, "thingsboard/tb1");

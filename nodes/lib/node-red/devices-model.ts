@@ -24,13 +24,16 @@ import { DEVICE_TYPES, nameOf, type EachNode, type NodeDefinition } from "./hist
 export const SPARK_POINTS = 30;
 /** Devices per update: more changed ones wait for the next flush (a busy fleet is shown in turns). */
 const MAX_CHANGED = 200;
+/** Clients listed per broker (all are counted). */
+const MAX_CLIENTS = 500;
 /** Numeric streams whose history one snapshot reads (the rest start from what is seen). */
 const MAX_HISTORY_READS = 400;
 
 export interface ListenerView { kind: string; host?: string; port?: number; path?: string; protocol?: string }
 export interface ClientView { clientId: string; address?: string; protocol: string; kind: string; device?: string }
 export interface RefusedView extends RefusedLogin { platform: string }
-export interface BrokerView { id: string; name: string; running: boolean; listeners: ListenerView[]; clients: ClientView[]; refused: RefusedView[] }
+/** `clients`: the first MAX_CLIENTS of `clientCount`. */
+export interface BrokerView { id: string; name: string; running: boolean; listeners: ListenerView[]; clientCount: number; clients: ClientView[]; refused: RefusedView[] }
 export interface FleetView { id: string; name: string; platform: string; broker: string; available: boolean; devices: number }
 export interface ValueView extends ShownValue { spark: number[] }
 export interface DeviceView {
@@ -228,7 +231,7 @@ export class DevicesModel {
   #brokerView(def: NodeDefinition): BrokerView {
     const engine = brokers.engine(def.id);
     const name = nameOf(def);
-    if (engine === undefined) return { id: def.id, name, running: false, listeners: [], clients: [], refused: [] };
+    if (engine === undefined) return { id: def.id, name, running: false, listeners: [], clientCount: 0, clients: [], refused: [] };
     const refused: RefusedView[] = [];
     for (const login of engine.refusedLogins.list()) {
       const credentials = engine.refusedLogins.credentials(login.id);
@@ -240,7 +243,8 @@ export class DevicesModel {
       name,
       running: true,
       listeners: engine.listenerInfos().map((l) => ({ kind: l.kind, ...clean({ host: l.host, port: l.port, path: l.path, protocol: l.protocol }) })),
-      clients: engine.clients().slice(0, 500).map(clientView),
+      clientCount: engine.connectedClients,
+      clients: engine.clients().slice(0, MAX_CLIENTS).map(clientView),
       refused,
     };
   }
