@@ -20,16 +20,18 @@ const { until } = require("../support/wait.js");
 const { loadFlow, onTab, translatingFor } = require("../support/node-harness.js");
 const blynk = require("./blynk-helpers.js");
 const tb = require("./thingsboard-helpers.js");
+const ts = require("./thingspeak-helpers.js");
 
 helper.init(nodeRedPath);
 const fromNodeRed = (name) => require(require.resolve(name, { paths: [path.dirname(nodeRedPath)] }));
 const { events } = fromNodeRed("@node-red/util");
 const { hasPermission } = fromNodeRed("@node-red/editor-api/lib/auth/permissions.js");
 const plugin = translatingFor(blynk.runtime)(require("../../dist/nodes/iot-bridge-devices.js"));
-const NODES = [...blynk.withBroker, ...tb.tbNodes, plugin];
+const NODES = [...blynk.withBroker, ...tb.tbNodes, ...ts.tsNodes, plugin];
 
 const TB_TOKEN = "TbToken0123456789abc";
 const UNKNOWN = "UnknownBlynkToken_0123456789abcd";
+const TS = { clientId: "SideClientId0001", username: "SideUser00000001", password: "SidePassword0001secret", writeKey: "SIDEWRITEKEY0001", readKey: "SIDEREADKEY00001" };
 
 describe("iot-bridge-devices: the IoT devices sidebar's runtime", function () {
   this.timeout(30_000);
@@ -56,11 +58,12 @@ describe("iot-bridge-devices: the IoT devices sidebar's runtime", function () {
       onTab({ id: "b1", type: "iot-broker", name: "Home broker", port, bind: "127.0.0.1", wires: [[]] }),
       { id: "fleet1", type: "blynk-device", name: "Thermostats", connection: "local", broker: "b1", hosting: "fleet", pins: "" },
       { id: "tb1", type: "thingsboard-device", name: "Boiler", connection: "local", broker: "b1", auth: "token" },
+      { id: "ts1", type: "thingspeak-channel", name: "Weather", connection: "local", broker: "b1", channelId: "1001", updateInterval: "1", fieldNames: "1=Rain" },
     ];
   }
   async function start() {
     const port = await freePort();
-    await loadFlow(NODES, flow(port), { tb1: { token: TB_TOKEN } });
+    await loadFlow(NODES, flow(port), { tb1: { token: TB_TOKEN }, ts1: TS });
     await until(() => fleetOf("fleet1")?.available === true, 5000, "the fleet's table");
     return port;
   }
@@ -108,19 +111,27 @@ describe("iot-bridge-devices: the IoT devices sidebar's runtime", function () {
     for (const temp of [20, 21.5, 23]) {
       await c.publishAsync("v1/devices/me/telemetry", JSON.stringify({ temp }), { qos: 1 });
     }
-    const updated = await update((u) => u.devices?.find((d) => d.key === "thingsboard/tb1" && d.values.some((v) => v.value === "23")), "the new value");
+    await c.publishAsync("v1/devices/me/attributes", JSON.stringify({ current_fw_version: "2.1.0" }), { qos: 1 });
+    const updated = await update((u) => u.devices?.find((d) => d.key === "thingsboard/tb1" && d.values.some((v) => v.value === "23") && d.firmware !== undefined), "the new value");
     assert.equal(updated.values[0].name, "temp");
+    assert.equal(updated.firmware, "2.1.0", "the firmware the device reports");
+    const w = await connect(port, { clientId: TS.clientId, username: TS.username, password: TS.password });
+    await w.publishAsync("channels/1001/publish", "field1=0.4&field2=12", { qos: 0 });
+    const weather = await update((u) => u.devices?.find((d) => d.key === "thingspeak/ts1" && d.values.length === 2), "the channel's entry");
+    assert.deepEqual(weather.values.map((v) => [v.name, v.value]), [["Rain", "0.4"], ["field2", "12"]], "fields by the channel's names");
     snap = await snapshot();
     const boiler = device(snap, "thingsboard/tb1");
     assert.equal(boiler.online, true);
     assert.deepEqual(boiler.values.map((v) => [v.name, v.value]), [["temp", "23"]]);
     assert.deepEqual(boiler.values[0].spark, [20, 21.5, 23], "the sparkline from the broker's history");
-    assert.equal(snap.brokers[0].clientCount, 1);
+    assert.equal(snap.brokers[0].clientCount, 2, "the ThingsBoard and the ThingSpeak device");
     const client = snap.brokers[0].clients.find((x) => x.clientId === "boiler-1");
     assert.equal(client.protocol, "MQTT 3.1.1");
     assert.equal(client.device, "thingsboard/tb1");
     assert.match(client.address, /127\.0\.0\.1/);
-    for (const text of [JSON.stringify(snap), JSON.stringify(comms)]) assert.equal(text.includes(TB_TOKEN), false, "no token in the snapshot or the comms");
+    for (const text of [JSON.stringify(snap), JSON.stringify(comms)]) {
+      for (const secret of [TB_TOKEN, TS.password, TS.writeKey]) assert.equal(text.includes(secret), false, "no secret in the snapshot or the comms");
+    }
   });
 
   it("remembers a login with an unknown token without showing it; adopting it into the fleet lets the device in", async function () {
@@ -143,7 +154,8 @@ describe("iot-bridge-devices: the IoT devices sidebar's runtime", function () {
 
     const c = await connect(port, { username: "device", password: UNKNOWN, clientId: "esp32-new" });
     await c.publishAsync("ds/Temp", "19.5", { qos: 1 });
-    const porch = await update((u) => u.devices?.find((d) => d.name === "Porch" && d.values.some((v) => v.value === "19.5")), "the adopted device's value");
+    await c.publishAsync("info/mcu", JSON.stringify({ ver: "0.9.1", type: "esp32" }), { qos: 1 });
+    const porch = await update((u) => u.devices?.find((d) => d.name === "Porch" && d.values.some((v) => v.value === "19.5") && d.firmware === "0.9.1"), "the adopted device's value and firmware");
     assert.equal(porch.online, true);
     assert.equal(porch.fleet, "fleet1");
   });
