@@ -24,13 +24,14 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-this-alias": "off" },
   },
   {
-    // The flow dialogs' shared editor script: a browser IIFE (jQuery, RED) that also exports its pure functions to Node.js.
-    files: ["resources/flow-editor.js"],
+    // The editor's shared scripts (resources/*.js): browser IIFEs (jQuery, RED) that also export their
+    // pure functions to Node.js for the unit specs.
+    files: ["resources/**/*.js"],
     extends: [js.configs.recommended],
     languageOptions: {
       ecmaVersion: 2023,
       sourceType: "script",
-      globals: { ...globals.browser, ...globals.jquery, RED: "readonly", module: "readonly" },
+      globals: { ...globals.browser, ...globals.jquery, RED: "readonly", module: "writable" },
     },
     rules: { "no-unused-vars": ["error", { argsIgnorePattern: "^_" }] },
   },

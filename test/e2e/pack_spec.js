@@ -246,6 +246,22 @@ describe(`packed tarball in Node-RED ${nodeRedVersion} (CLI) on Node ${process.v
     }
   });
 
+  it("loads the iot-bridge-devices plugin (the IoT devices sidebar) with its catalog and its scripts", async function () {
+    const id = `${pkg.name}/iot-bridge-devices`;
+    const plugin = (await getJson("plugins")).find((p) => p.id === id);
+    assert.ok(plugin, `GET /plugins does not list ${id}`);
+    assert.equal(plugin.err, undefined, `${id} failed to load: ${plugin.err}`);
+    const catalogs = await getJson("plugins/messages?lng=en-US");
+    assert.equal(catalogs[id]?.sidebar?.label, "IoT devices");
+    const html = await (await get("plugins", "text/html")).text();
+    assert.match(html, /resources\/@iot-bridge\/node-red\/devices-sidebar\.js/);
+    for (const file of ["devices-sidebar.js", "devices-view.js"]) {
+      const res = await get(`resources/${pkg.name}/${file}`, "*/*");
+      assert.equal(res.status, 200, `resources/${file} is not served`);
+    }
+    assert.equal((await get("iot-bridge/devices")).status, 200, "the snapshot endpoint answers");
+  });
+
   it("serves a non-empty en-US message catalog for every node set", async function () {
     for (const [name] of nodeSets) {
       const catalog = await getJson(`locales/${pkg.name}/${name}?lng=en-US`);

@@ -3,7 +3,9 @@
  * the plug-in seam. It knows no platform; platforms plug in through `BrokerPlugin`.
  */
 import { MemoryDeviceHistory, type DeviceHistory } from "./device-history.js";
-import { MemoryDeviceStores, type DeviceStoreProvider } from "./device-store.js";
+import { MemoryDeviceStores } from "./device-store.js";
+import { WatchedDeviceStores } from "./device-watch.js";
+import { RefusedLogins } from "./refused-logins.js";
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
@@ -105,6 +107,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #starting: Promise<void>;
   #startFinished = false;
   readonly #listeners = new Set<Listener>();
+  /** The extra protocol of each listener that has one (3.7), for listenerInfos. */
+  readonly #listenerProtocols = new WeakMap<Listener, string>();
   readonly #localClients = new Set<LocalClient>();
   #aedes: Aedes | undefined;
   /** aedes' own `published` hook, for while no plugin is plugged in (#syncPublishedHook). */
@@ -118,8 +122,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
   readonly #userRateLimit: RateLimit | 0;
   /** The session store this engine runs on, when it was given one (it outlives the engine). */
   readonly #sessions: SessionStore | undefined;
-  /** Where hosted devices keep their state (broker/device-store.ts). */
-  readonly deviceStores: DeviceStoreProvider;
+  /** Where hosted devices keep their state (broker/device-store.ts), watched for the editor's device list (device-watch.ts). */
+  readonly deviceStores: WatchedDeviceStores;
+  /** Logins refused lately for unknown credentials, for adopting them (refused-logins.ts); secrets stay in it. */
+  readonly refusedLogins = new RefusedLogins();
   /** Where hosted devices' history goes (broker/device-history.ts). */
   readonly history: DeviceHistory;
   #lease: StoreLease | undefined;
@@ -165,7 +171,7 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
         client.close();
       },
     });
-    this.deviceStores = options.deviceStores ?? new MemoryDeviceStores();
+    this.deviceStores = new WatchedDeviceStores(options.deviceStores ?? new MemoryDeviceStores());
     this.history = options.history ?? new MemoryDeviceHistory();
     // Checked at run time too: the options come from a flow file, not from typed code.
     const persistence = (options.persistence as { kind: unknown } | undefined)?.kind ?? "memory";
@@ -393,7 +399,16 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       throw new Error("the broker was closed while starting its listeners");
     }
     this.#listeners.add(listener);
+    if (protocol !== undefined) this.#listenerProtocols.set(listener, protocol);
     return listener.info;
+  }
+
+  /** The listeners open now, with their extra protocol when they have one. */
+  listenerInfos(): (ListenerInfo & { protocol?: string })[] {
+    return [...this.#listeners].map((l) => {
+      const protocol = this.#listenerProtocols.get(l);
+      return protocol === undefined ? { ...l.info } : { ...l.info, protocol };
+    });
   }
 
   describe(config: ListenerConfig): string {
@@ -659,6 +674,10 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       reason: decision.reason,
     });
     this.#countFailedLogin(request, decision.returnCode, decision.reason);
+    // Unknown credentials only (a broker user's wrong password is no device to adopt).
+    if (FAILED_LOGIN_CODES.has(decision.returnCode) && (request.username === undefined || !this.#users.has(request.username))) {
+      this.refusedLogins.record(request, decision.reason, decision.secretUsername === true);
+    }
     return Object.assign(new Error(decision.reason), { returnCode: decision.returnCode });
   }
 

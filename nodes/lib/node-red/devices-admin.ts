@@ -1,0 +1,142 @@
+/**
+ * The "IoT devices" sidebar's admin endpoints (the plugin `iot-bridge-devices`, with its own
+ * permissions):
+ *
+ *   GET  /iot-bridge/devices              -> the snapshot (devices-model.ts)             (iot-bridge-devices.read)
+ *   POST /iot-bridge/devices/credentials  {device} -> {credentials}                       (iot-bridge-devices.write)
+ *   POST /iot-bridge/devices/disconnect   {broker, clientId} -> {disconnected}            (iot-bridge-devices.write)
+ *   POST /iot-bridge/devices/adopt        {broker, login, fleet, name} -> {device}        (iot-bridge-devices.write)
+ *   POST /iot-bridge/devices/forget       {broker, login} -> {forgotten}                  (iot-bridge-devices.write)
+ *
+ * `device` is a device view's key (`<plugin>/<hosted id>`), `login` a refused login's id. Only
+ * `credentials` answers a secret, fetched when the user clicks "copy": never in the snapshot nor
+ * in the comms. Answers are never cached. Node-RED glue, handed what it uses of RED.
+ */
+import { fleetOf, runFleetAction, FleetError } from "../broker/index.js";
+import { toError } from "../transport/errors.js";
+import { adoptable, type DevicesModel } from "./devices-model.js";
+import { DEVICE_TYPES } from "./history-devices.js";
+
+interface Req { body?: unknown }
+interface Res {
+  set(field: string, value: string): Res;
+  status(code: number): Res;
+  json(body: unknown): void;
+}
+type Handler = (req: Req, res: Res, next: () => void) => void;
+
+/** What the endpoints use of the plugin's RED. */
+export interface DevicesAdminRED {
+  httpAdmin: { get(path: string, ...handlers: Handler[]): unknown; post(path: string, ...handlers: Handler[]): unknown } | undefined;
+  auth: { needsPermission(permission: string): Handler };
+  nodes: { getCredentials(id: string): unknown; getNode(id: string): unknown };
+}
+
+export const BASE = "/iot-bridge/devices";
+export const READ = "iot-bridge-devices.read";
+export const WRITE = "iot-bridge-devices.write";
+
+/** A refusal with its HTTP status; `message` is English for the sidebar to show (no secrets). */
+class Refusal extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const STATUS: Record<FleetError["code"], number> = { unavailable: 503, "unknown-device": 404, invalid: 400, duplicate: 409, full: 409 };
+
+export function mountDevicesAdmin(RED: DevicesAdminRED, model: DevicesModel): void {
+  const app = RED.httpAdmin;
+  if (app === undefined) return;
+  const read = RED.auth.needsPermission(READ);
+  const write = RED.auth.needsPermission(WRITE);
+  const answer = (res: Res, work: () => unknown): void => {
+    res.set("Cache-Control", "no-store");
+    Promise.resolve()
+      .then(work)
+      .then(
+        (body) => { res.json(body); },
+        (err: unknown) => {
+          const status = err instanceof Refusal ? err.status : err instanceof FleetError ? STATUS[err.code] : 500;
+          res.status(status).json({ error: toError(err).message });
+        },
+      )
+      .catch(() => undefined); // the response is gone: nothing left to tell
+  };
+
+  app.get(BASE, read, (_req, res) => {
+    answer(res, () => model.snapshot());
+  });
+  app.post(`${BASE}/credentials`, write, (req, res) => {
+    answer(res, () => ({ credentials: credentialsOf(RED, text(req, "device")) }));
+  });
+  app.post(`${BASE}/disconnect`, write, (req, res) => {
+    answer(res, () => {
+      const engine = runningEngine(model, text(req, "broker"));
+      const clientId = text(req, "clientId");
+      return { disconnected: engine.disconnectClients((info) => info.clientId === clientId) };
+    });
+  });
+  app.post(`${BASE}/forget`, write, (req, res) => {
+    answer(res, () => ({ forgotten: runningEngine(model, text(req, "broker")).refusedLogins.forget(text(req, "login")) }));
+  });
+  app.post(`${BASE}/adopt`, write, (req, res) => {
+    answer(res, () => adopt(RED, model, req));
+  });
+}
+
+async function adopt(RED: DevicesAdminRED, model: DevicesModel, req: Req): Promise<unknown> {
+  const brokerId = text(req, "broker");
+  const engine = runningEngine(model, brokerId);
+  const login = text(req, "login");
+  const presented = engine.refusedLogins.credentials(login);
+  if (presented === undefined) throw new Refusal(404, "this refused login is no longer remembered: let the device try again");
+  const wanted = adoptable(presented);
+  if (wanted === undefined) throw new Refusal(400, "this login gave no credentials a hosted device could have");
+  const fleetId = text(req, "fleet");
+  const fleet = fleetOf(fleetId);
+  const config = RED.nodes.getNode(fleetId) as { type?: string } | null;
+  if (fleet === undefined || config?.type === undefined) throw new Refusal(404, "no deployed fleet has this id");
+  if (fleet.brokerId !== brokerId) throw new Refusal(400, "this fleet is hosted on another broker");
+  if (DEVICE_TYPES[config.type] !== wanted.platform) throw new Refusal(400, `the login is a ${wanted.platform} device's, the fleet is not`);
+  const name = text(req, "name").trim();
+  const added = await runFleetAction(fleet, "add", { name: name === "" ? presented.clientId : name, credentials: wanted.credentials });
+  engine.refusedLogins.forget(login);
+  // Its earlier failures must not keep the device locked out now that its credentials are known.
+  engine.loginAccepted({ clientId: presented.clientId, username: presented.username, password: undefined, protocolVersion: presented.protocolVersion, remoteAddress: presented.remoteAddress });
+  const device = Array.isArray(added) ? undefined : added;
+  return { device: device === undefined ? undefined : { id: device.id, name: device.name, fleet: fleetId } };
+}
+
+/** The credentials of device `key` (a single device's config node, or a fleet member's row). */
+function credentialsOf(RED: DevicesAdminRED, key: string): Record<string, string> {
+  const slash = key.indexOf("/");
+  const id = slash < 0 ? "" : key.slice(slash + 1);
+  const dot = id.indexOf(".");
+  if (dot > 0) {
+    const fleet = fleetOf(id.slice(0, dot));
+    if (fleet === undefined) throw new Refusal(404, "no deployed fleet has this device");
+    return strings(fleet.credentials({ id: id.slice(dot + 1) }));
+  }
+  const node = RED.nodes.getNode(id) as { type?: string } | null;
+  if (node?.type === undefined || !Object.hasOwn(DEVICE_TYPES, node.type)) throw new Refusal(404, "no deployed device has this id");
+  return strings(RED.nodes.getCredentials(id));
+}
+
+function runningEngine(model: DevicesModel, brokerId: string): NonNullable<ReturnType<DevicesModel["engine"]>> {
+  const engine = model.engine(brokerId);
+  if (engine === undefined) throw new Refusal(503, "this broker is not running");
+  return engine;
+}
+
+function strings(value: unknown): Record<string, string> {
+  if (typeof value !== "object" || value === null) return {};
+  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === "string" && e[1] !== ""));
+}
+
+/** A body field as text ("" when absent or not text). */
+function text(req: Req, field: string): string {
+  const body = req.body;
+  const value = typeof body === "object" && body !== null ? (body as Record<string, unknown>)[field] : undefined;
+  return typeof value === "string" ? value : "";
+}
