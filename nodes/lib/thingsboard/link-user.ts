@@ -29,8 +29,8 @@ export function refusalWords(code: number, connection: TbConnection): string {
 }
 
 /**
- * The node status for a link status; undefined = clear the status. A refusal is "credentials
- * refused" (access token or basic credentials); its words (refusalWords) go to the config node's warning.
+ * The node status for a link status; undefined = clear the status. A refusal is "refused" (the
+ * access token or the basic credentials); its words (refusalWords) go to the config node's warning.
  */
 export function statusView(status: TbLinkStatus, connection: TbConnection): StatusView | undefined {
   const view = sharedStatusView(status, connection === "local");
