@@ -24,6 +24,16 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-this-alias": "off" },
   },
   {
+    // The editor's "Test connection" script (helper E); A's block for resources/**/*.js may cover it too.
+    files: ["resources/test-connection.js"],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      ecmaVersion: 2020,
+      sourceType: "script",
+      globals: { ...globals.browser, $: "readonly", RED: "readonly", module: "writable" },
+    },
+  },
+  {
     files: ["test/**/*.js", "bench/**/*.{js,mjs}", "scripts/**/*.mjs", "eslint.config.mjs"],
     extends: [js.configs.recommended],
     languageOptions: {
