@@ -12,6 +12,8 @@
     /** What the dialog holds for a password it did not change: the endpoint then uses the stored one. */
     const STORED_SECRET = "__PWRD__";
     const FIELD_PREFIX = "node-config-input-";
+    /** The value of a config node picker's "Add new ..." entry. */
+    const ADD_NEW = "_ADD_";
     const COLORS = { ok: "#2e7d32", failed: "#c62828", busy: "" };
 
     /**
@@ -26,7 +28,8 @@
             const field = entry.id.slice(FIELD_PREFIX.length);
             if (field === "" || field.indexOf("-") >= 0) return;
             if (credentialFields.indexOf(field) >= 0) credentials[field] = typeof entry.value === "string" ? entry.value : "";
-            else config[field] = entry.value;
+            // A config node picker offering "Add new ..." holds no node yet.
+            else config[field] = entry.value === ADD_NEW ? "" : entry.value;
         });
         // A credential the dialog has no field for stays the stored one.
         credentialFields.forEach(function (field) {

@@ -12,13 +12,14 @@ describe("resources/test-connection.js", function () {
       { id: "node-config-input-connection", value: "mqtt" },
       { id: "node-config-input-server", value: "mqtt://127.0.0.1:1883" },
       { id: "node-config-input-syncOnConnect", value: true },
+      { id: "node-config-input-tls", value: "_ADD_" },
       { id: "node-config-input-token", value: "__PWRD__" },
       { id: "node-config-input-server-preset", value: "ignored: not a field" },
       { id: "blynk-device-server-preset", value: "ignored" },
     ];
     assert.deepEqual(collectSettings("n1", entries, ["token", "password"]), {
       id: "n1",
-      config: { name: "Boiler", connection: "mqtt", server: "mqtt://127.0.0.1:1883", syncOnConnect: true },
+      config: { name: "Boiler", connection: "mqtt", server: "mqtt://127.0.0.1:1883", syncOnConnect: true, tls: "" },
       credentials: { token: "__PWRD__", password: "__PWRD__" },
     });
   });
