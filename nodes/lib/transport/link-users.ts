@@ -146,19 +146,28 @@ export function linkProblem(status: DeviceLinkStatus, local: boolean): LinkProbl
 
 /**
  * Says each distinct problem once (a retry that meets it again is quiet) until the link connects
- * again; bounded, so a reason that changes on every attempt cannot grow it without end.
+ * again; bounded, so a reason that changes on every attempt cannot grow it without end. The first
+ * drop of a connection that was up is not news by itself (a blip, or a server taking the session
+ * over, which the link reports on its own): the attempt after it tells whether the server is gone.
  */
 export class LinkProblems {
   static readonly MAX = 16;
   readonly #said = new Set<string>();
+  #wasConnected = false;
 
   /** Whether `problem` is news; `connected` forgets what was said. */
   note(problem: LinkProblem | undefined, connected: boolean): boolean {
-    if (connected) this.#said.clear();
+    if (connected) {
+      this.#said.clear();
+      this.#wasConnected = true;
+      return false;
+    }
     if (problem === undefined) return false;
+    const drop = this.#wasConnected && problem.key === "disconnected";
+    this.#wasConnected = false;
+    if (drop) return false;
     const id = `${problem.key}\u0000${problem.reason}`;
-    if (this.#said.has(id)) return false;
-    if (this.#said.size >= LinkProblems.MAX) return false;
+    if (this.#said.has(id) || this.#said.size >= LinkProblems.MAX) return false;
     this.#said.add(id);
     return true;
   }

@@ -109,6 +109,9 @@ describe("status texts", function () {
     assert.equal(problems.note(refused, false), false, "and the first stays said while they alternate");
     assert.equal(problems.note(undefined, true), false, "connected");
     assert.equal(problems.note(refused, false), true, "after a connect the same problem is news again");
+    assert.equal(problems.note(undefined, true), false, "connected again");
+    assert.equal(problems.note(down, false), false, "the first drop of a connection that was up is not news by itself");
+    assert.equal(problems.note(down, false), true, "the attempt after it failing is");
     for (let i = 0; i < 100; i++) problems.note({ key: "disconnected", reason: `attempt ${i}` }, false);
     assert.equal(problems.note({ key: "disconnected", reason: "one more" }, false), false, "bounded");
     assert.equal(linkProblem({ state: "disconnected", queued: 0, reason: "not started" }, false), undefined);
