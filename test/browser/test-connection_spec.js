@@ -1,5 +1,5 @@
 "use strict";
-/* global RED, window */
+/* global RED, window, document, getComputedStyle */
 // The "Test connection" button of the blynk-device dialog in Node-RED's real editor (Debian's
 // chromium), against a real iot-broker hosting a Blynk device: a device dialog in mqtt mode
 // pointed at that broker reports a wrong token's refusal in words (red) and the right token's
