@@ -6,6 +6,8 @@
 // wrong ones, nothing listening, local mode deployed or not, the stored credential used for an
 // unchanged password field, the write permission asked for, and no secret in any answer.
 const assert = require("node:assert/strict");
+const net = require("node:net");
+const { once } = require("node:events");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { freePort } = require("../lib/fixtures/ports.js");
@@ -26,13 +28,17 @@ const TS = { clientId: "TsClientId0123456789ab", username: "TsUserName0123456789
 describe("POST /iot-bridge/test-connection/:type", function () {
   this.timeout(30_000);
   let port;
+  let blynkPort;
   let http;
   beforeEach(async function () {
     await new Promise((resolve) => helper.startServer(resolve));
     port = await freePort();
+    blynkPort = await freePort();
     await helper.load(NODES, [
       TAB,
-      { id: "b1", z: "f1", type: "iot-broker", name: "Home broker", port, bind: "127.0.0.1", wires: [[]] },
+      { id: "b1", z: "f1", type: "iot-broker", name: "Home broker", port, blynkPort, bind: "127.0.0.1", wires: [[]] },
+      // Deployed, but it cannot run: its port is b1's.
+      { id: "b2", z: "f1", type: "iot-broker", name: "Clash", port, bind: "127.0.0.1", wires: [[]] },
       { id: "host", type: "blynk-device", name: "Thermostat", connection: "local", broker: "b1" },
       { id: "tbhost", type: "thingsboard-device", name: "Meter", connection: "local", broker: "b1" },
       { id: "tshost", type: "thingspeak-channel", name: "Weather", connection: "local", broker: "b1", channelId: "42" },
@@ -108,6 +114,45 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     assert.deepEqual([missing.ok, missing.code], [false, "broker-missing"], missing.message);
   });
 
+  it("Blynk binary against the broker's Blynk port: right token, wrong token", async function () {
+    const body = (token) => ({ id: "draft", config: { connection: "binary", server: `tcp://127.0.0.1:${blynkPort}` }, credentials: { token } });
+    const ok = await test("blynk-device", body(TOKEN));
+    assert.deepEqual([ok.ok, ok.code], [true, "connected"], ok.message);
+    const refused = await test("blynk-device", body("WrongToken0123456789abcdefGHIJKL"));
+    assert.deepEqual([refused.ok, refused.code], [false, "refused"], refused.message);
+  });
+
+  it("local mode: a broker deployed but not running says so", async function () {
+    const answer = await test("blynk-device", { id: "draft", config: { connection: "local", broker: "b2" }, credentials: { token: TOKEN } });
+    assert.deepEqual([answer.ok, answer.code], [false, "broker-stopped"], answer.message);
+    assert.match(answer.message, /Clash/);
+  });
+
+  it("a stored credential is used only for a node of the tested type", async function () {
+    // tbhost's token must not be tried as a Blynk token (the permission asked for is blynk-device's).
+    const answer = await test("blynk-device", { id: "tbhost", config: { connection: "mqtt", server: `mqtt://127.0.0.1:${port}` }, credentials: { token: "__PWRD__" } });
+    assert.deepEqual([answer.ok, answer.code], [false, "config"], answer.message);
+    assert.match(answer.message, /missing-token/);
+  });
+
+  it("at most four tests at once: a fifth is told to wait (429 busy)", async function () {
+    const sockets = new Set();
+    const silent = net.createServer((socket) => sockets.add(socket)).listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    try {
+      const running = [1, 2, 3, 4].map(() => test("blynk-device", blynkMqtt(TOKEN, `mqtt://127.0.0.1:${silent.address().port}`)));
+      await until(() => sockets.size >= 4, 5000, "four tests connected");
+      const busy = await test("blynk-device", blynkMqtt(TOKEN), 429);
+      assert.deepEqual([busy.ok, busy.code], [false, "busy"]);
+      for (const socket of sockets) socket.destroy();
+      for (const answer of await Promise.all(running)) assert.equal(answer.ok, false);
+      assert.equal((await test("blynk-device", blynkMqtt(TOKEN))).code, "connected", "free again");
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  });
+
   it("ThingsBoard mqtt against the hosted device; http against a real HTTP server answering 401", async function () {
     const mqttBody = (token) => ({ id: "draft", config: { connection: "mqtt", auth: "token", server: `mqtt://127.0.0.1:${port}` }, credentials: { token } });
     const ok = await test("thingsboard-device", mqttBody(TB_TOKEN));
@@ -133,6 +178,13 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     assert.deepEqual([refused.ok, refused.code], [false, "refused"], refused.message);
     const hosted = await test("thingspeak-channel", { id: "tshost", config: { connection: "local", channelId: "42", broker: "b1" }, credentials: { clientId: "", username: "", password: "__PWRD__" } });
     assert.deepEqual([hosted.ok, hosted.code], [true, "hosted"], hosted.message);
+  });
+
+  it("ThingSpeak REST against a real HTTP server: the newest entry is read (a write key is not tried: it would write)", async function () {
+    http.reply("GET", "/channels/42/feeds.json", 200, { channel: { id: 42 }, feeds: [] });
+    const answer = await test("thingspeak-channel", { id: "draft", config: { connection: "rest", channelId: "42", server: http.origin }, credentials: { writeKey: "WRITEKEY12345678", readKey: "" } });
+    assert.deepEqual([answer.ok, answer.code], [true, "read"], answer.message);
+    assert.deepEqual(http.requests.map((r) => [r.method, r.path]), [["GET", "/channels/42/feeds.json"]], "nothing written");
   });
 
   it("asks for <type>.write, and answers nothing without it; unknown types are 404", async function () {

@@ -6,8 +6,9 @@
  * for the config node types that register a test here (blynk-device, thingsboard-device,
  * thingspeak-channel), each needing `<type>.write` (the answer says whether credentials work).
  * The dialog's settings are tried as they are, deployed or not; a credential field the dialog
- * did not change (empty or `__PWRD__`) is the stored one of node `id`. `message` is in the
- * config node's catalog (`<type>.test.<code>`), never holds a credential, and is not logged.
+ * did not change (empty or `__PWRD__`) is the stored one of node `id` when that node is of this
+ * type. At most MAX_RUNNING_TESTS run at once (then 429, `busy`). `message` is in the config
+ * node's catalog (`<type>.test.<code>`), never holds a credential, and is not logged.
  * Node-RED glue: handed each node file's RED (its RED._ words that node's answers).
  */
 import type { NodeAPI } from "node-red";
@@ -70,6 +71,10 @@ const registries = new WeakMap<object, Map<string, Registered>>();
 /** What the dialog sends for a password it did not change. */
 const UNCHANGED = "__PWRD__";
 
+/** Tests running at once in this runtime: each holds a connection for up to TEST_TIMEOUT_MS. */
+export const MAX_RUNNING_TESTS = 4;
+let running = 0;
+
 /** Registers `type`'s test and mounts the route once per admin app. */
 export function mountTestConnection(RED: NodeAPI, type: string, test: ConnectionTest): void {
   const app = RED.httpAdmin as typeof RED.httpAdmin | undefined;
@@ -91,7 +96,14 @@ export function mountTestConnection(RED: NodeAPI, type: string, test: Connection
     app.post("/iot-bridge/test-connection/:type", permitted, (req: Req, res: Res) => {
       const entry = types.get(param(req, "type"));
       if (entry === undefined) return;
-      void answer(entry, param(req, "type"), req.body).then((body) => { res.json(body); });
+      if (running >= MAX_RUNNING_TESTS) {
+        res.status(429).json({ ok: false, code: "busy", message: entry.RED._(`${param(req, "type")}.test.busy`) });
+        return;
+      }
+      running++;
+      void answer(entry, param(req, "type"), req.body)
+        .finally(() => { running--; })
+        .then((body) => { res.json(body); });
     });
   }
   registry.set(type, { RED, test });
@@ -104,7 +116,9 @@ async function answer(entry: Registered, type: string, body: unknown): Promise<T
   const given = isObject(body) ? body : {};
   const id = typeof given.id === "string" ? given.id : "";
   const config = isObject(given.config) ? given.config : {};
-  const credentials = mergedCredentials(RED, id, test.credentials, isObject(given.credentials) ? given.credentials : {});
+  // Stored credentials only of a node of this type: the permission asked for is this type's.
+  const stored = (RED.nodes.getNode(id) as { type?: unknown } | null)?.type === type ? id : "";
+  const credentials = mergedCredentials(RED, stored, test.credentials, isObject(given.credentials) ? given.credentials : {});
   const secrets = Object.values(credentials);
   try {
     const result = await test.run({ id, config, credentials }, words);
