@@ -103,7 +103,15 @@ export function mountTestConnection(RED: NodeAPI, type: string, test: Connection
       running++;
       void answer(entry, param(req, "type"), req.body)
         .finally(() => { running--; })
-        .then((body) => { res.json(body); });
+        .then((body) => { res.json(body); })
+        // Only a broken translation or a gone response can get here: nothing to tell but a 500.
+        .catch(() => {
+          try {
+            res.status(500).json({ ok: false, code: "failed", message: "the connection test failed" });
+          } catch {
+            // the response is gone
+          }
+        });
     });
   }
   registry.set(type, { RED, test });
