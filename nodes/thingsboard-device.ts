@@ -72,6 +72,16 @@ export = function (RED: NodeAPI): void {
     return { props: { ...config, auth: "basic" }, credentials: { ...given, clientId: kept.clientId, username: kept.username, password: kept.password }, fingerprint };
   }
 
+  /** A cloud link with a tls-config node (its id in `tls`): its CA, client certificate and verification. */
+  function withTls(options: TbLinkOptions, tls: unknown): TbLinkOptions {
+    const tlsId = typeof tls === "string" ? tls.trim() : "";
+    if (tlsId === "" || options.connection === "local") return options;
+    const tlsNode = RED.nodes.getNode(tlsId) as Partial<TlsConfigNode> | null;
+    if (typeof tlsNode?.addTLSOptions !== "function") throw new ConfigError("tls-missing");
+    options.tls = tlsNode.addTLSOptions({});
+    return options;
+  }
+
   // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
   mountTestConnection(RED, "thingsboard-device", {
     credentials: ["token", "clientId", "username", "password"],
@@ -86,12 +96,7 @@ export = function (RED: NodeAPI): void {
       const where = whereOf(options.server ?? DEFAULT_SERVERS[options.connection]);
       // Trying would provision a device: a device without credentials has nothing to test yet.
       if (options.provision !== undefined) return { ok: true, code: "provision", message: words("provision", { where }) };
-      const tlsId = typeof config.tls === "string" ? config.tls.trim() : "";
-      if (tlsId !== "") {
-        const tlsNode = RED.nodes.getNode(tlsId) as Partial<TlsConfigNode> | null;
-        if (typeof tlsNode?.addTLSOptions !== "function") throw new ConfigError("tls-missing");
-        options.tls = tlsNode.addTLSOptions({});
-      }
+      withTls(options, config.tls);
       const link = createThingsBoardLink(options);
       // HTTP sends nothing decisive on start (its long polls wait): one attribute request proves the token.
       const outcome = await probeLink(link, { timeoutMs: TEST_TIMEOUT_MS, ...(options.connection === "http" ? { request: () => link.requestAttributes({}) } : {}) });
@@ -112,13 +117,7 @@ export = function (RED: NodeAPI): void {
         });
         // A fleet's credentials are sealed under Node-RED's credential secret (docs/ARCHITECTURE.md 3.8).
         if (options.fleet !== undefined) return { ...options, fleet: { box: fleetSecretBox(RED) } };
-        const tlsId = typeof config.tls === "string" ? config.tls.trim() : "";
-        if (tlsId !== "" && options.connection !== "local") {
-          const tlsNode = RED.nodes.getNode(tlsId) as Partial<TlsConfigNode> | null;
-          if (typeof tlsNode?.addTLSOptions !== "function") throw new ConfigError("tls-missing");
-          options.tls = tlsNode.addTLSOptions({});
-        }
-        return options;
+        return withTls(options, config.tls);
       },
       create: createThingsBoardLink,
       // A refusal's warning names it in ThingsBoard's words (the code), as the status did before it was short.
