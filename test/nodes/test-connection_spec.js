@@ -110,6 +110,8 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     const taken = await test("blynk-device", local("draft", TOKEN));
     assert.deepEqual([taken.ok, taken.code], [false, "taken"], taken.message);
     assert.match(taken.message, /Thermostat/);
+    const fleet = await test("blynk-device", { id: "draft", config: { connection: "local", broker: "b1", hosting: "fleet" }, credentials: {} });
+    assert.deepEqual([fleet.ok, fleet.code], [true, "fleet"], fleet.message);
     const missing = await test("blynk-device", local("draft", TOKEN, "nope"));
     assert.deepEqual([missing.ok, missing.code], [false, "broker-missing"], missing.message);
   });
