@@ -11,6 +11,9 @@ import { tlsOptionsOf } from "./lib/transport/tls-config.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
 import { mountFleetAdmin } from "./lib/node-red/fleet-admin.js";
 import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
+import { localAnswer, mountTestConnection, outcomeAnswer, TEST_TIMEOUT_MS, whereOf } from "./lib/node-red/test-connection.js";
+import { hostedByToken } from "./lib/blynk/emulation.js";
+import { probeLink } from "./lib/transport/link-probe.js";
 
 interface BlynkDeviceDef extends NodeDef, Omit<BlynkDeviceProps, "name"> {
   /** Optional tls-config node id (cloud modes). */
@@ -49,6 +52,22 @@ export = function (RED: NodeAPI): void {
     if (tls === undefined) throw new ConfigError("tls-missing", { id: tlsId });
     return { ...options, mqtt: { ...options.mqtt, tls }, http: { ...options.http, tls }, binary: { ...options.binary, tls } };
   }
+
+  // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
+  mountTestConnection(RED, "blynk-device", {
+    credentials: ["token"],
+    run: async ({ id, config, credentials }, words) => {
+      const options = withTls(parseBlynkDevice(id, config, credentials), typeof config.tls === "string" ? config.tls : undefined);
+      if (options.connection === "local") {
+        return localAnswer(RED, options.broker ?? "", () => {
+          const holder = hostedByToken(options.token);
+          return holder === undefined ? undefined : holder.device.id === id ? { self: true } : { self: false, name: holder.device.name };
+        }, words, options.fleet !== undefined);
+      }
+      const outcome = await probeLink(createBlynkLink(options), { timeoutMs: TEST_TIMEOUT_MS });
+      return outcomeAnswer(outcome, whereOf(options.server ?? ""), options.connection === "mqtt" ? "mqtt" : options.connection === "https" ? "http" : "other", words);
+    },
+  });
 
   function BlynkDeviceNode(this: BlynkDeviceNode, config: BlynkDeviceDef): void {
     RED.nodes.createNode(this, config);

@@ -4,7 +4,7 @@ import { createThingsBoardLink, type TbLink, type TbLinkOptions } from "./lib/th
 import { parseProvisionProfile, parseThingsBoardDevice, type ProvisionProfileSettings, type TbDeviceProps } from "./lib/thingsboard/link-config.js";
 import { hostProvisioning } from "./lib/thingsboard/provision-plugin.js";
 import { ProvisionQuestions } from "./lib/thingsboard/provision-questions.js";
-import type { TbDeviceHandle } from "./lib/thingsboard/link-user.js";
+import { refusalDetail, type TbDeviceHandle } from "./lib/thingsboard/link-user.js";
 import { ConfigError, settingText } from "./lib/transport/link-config.js";
 import type { MqttTlsOptions } from "./lib/transport/mqtt-session.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
@@ -12,6 +12,10 @@ import { mountFleetAdmin } from "./lib/node-red/fleet-admin.js";
 import { credentialKeeper, settingsFingerprint } from "./lib/node-red/kept-credentials.js";
 import type { ProvisionCredentials } from "./lib/thingsboard/codec.js";
 import { fleetSecretBox } from "./lib/node-red/fleet-secret.js";
+import { localAnswer, mountTestConnection, outcomeAnswer, TEST_TIMEOUT_MS, whereOf } from "./lib/node-red/test-connection.js";
+import { hostedByToken } from "./lib/thingsboard/emulation.js";
+import { DEFAULT_SERVERS } from "./lib/thingsboard/link-base.js";
+import { probeLink } from "./lib/transport/link-probe.js";
 
 interface TbDeviceDef extends NodeDef, Omit<TbDeviceProps, "name"> {
   tls?: string;
@@ -68,10 +72,41 @@ export = function (RED: NodeAPI): void {
     return { props: { ...config, auth: "basic" }, credentials: { ...given, clientId: kept.clientId, username: kept.username, password: kept.password }, fingerprint };
   }
 
+  /** A cloud link with a tls-config node (its id in `tls`): its CA, client certificate and verification. */
+  function withTls(options: TbLinkOptions, tls: unknown): TbLinkOptions {
+    const tlsId = typeof tls === "string" ? tls.trim() : "";
+    if (tlsId === "" || options.connection === "local") return options;
+    const tlsNode = RED.nodes.getNode(tlsId) as Partial<TlsConfigNode> | null;
+    if (typeof tlsNode?.addTLSOptions !== "function") throw new ConfigError("tls-missing");
+    options.tls = tlsNode.addTLSOptions({});
+    return options;
+  }
+
+  // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
+  mountTestConnection(RED, "thingsboard-device", {
+    credentials: ["token", "clientId", "username", "password"],
+    run: async ({ id, config, credentials }, words) => {
+      const options = parseThingsBoardDevice(id, config, credentials);
+      if (options.connection === "local") {
+        return localAnswer(RED, options.broker ?? "", () => {
+          const holder = hostedByToken(options.token);
+          return holder === undefined ? undefined : holder.device.id === id ? { self: true } : { self: false, name: holder.device.name };
+        }, words, options.fleet !== undefined);
+      }
+      const where = whereOf(options.server ?? DEFAULT_SERVERS[options.connection]);
+      // Trying would provision a device: a device without credentials has nothing to test yet.
+      if (options.provision !== undefined) return { ok: true, code: "provision", message: words("provision", { where }) };
+      withTls(options, config.tls);
+      const link = createThingsBoardLink(options);
+      // HTTP sends nothing decisive on start (its long polls wait): one attribute request proves the token.
+      const outcome = await probeLink(link, { timeoutMs: TEST_TIMEOUT_MS, ...(options.connection === "http" ? { request: () => link.requestAttributes({}) } : {}) });
+      return outcomeAnswer(outcome, where, options.connection, words);
+    },
+  });
+
   function ThingsBoardDeviceNode(this: TbDeviceNode, config: TbDeviceDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    let lastRefusal: string | undefined;
     const links = new ConfigNodeLinks<TbLinkOptions, TbLink>(RED, node, {
       type: "thingsboard-device",
       parse: () => {
@@ -82,24 +117,11 @@ export = function (RED: NodeAPI): void {
         });
         // A fleet's credentials are sealed under Node-RED's credential secret (docs/ARCHITECTURE.md 3.8).
         if (options.fleet !== undefined) return { ...options, fleet: { box: fleetSecretBox(RED) } };
-        const tlsId = typeof config.tls === "string" ? config.tls.trim() : "";
-        if (tlsId !== "" && options.connection !== "local") {
-          const tlsNode = RED.nodes.getNode(tlsId) as Partial<TlsConfigNode> | null;
-          if (typeof tlsNode?.addTLSOptions !== "function") throw new ConfigError("tls-missing");
-          options.tls = tlsNode.addTLSOptions({});
-        }
-        return options;
+        return withTls(options, config.tls);
       },
       create: createThingsBoardLink,
-      created: (link) => {
-        link.on("status", (status) => {
-          // A refusal is said once in the log (the status keeps showing it), not on every retry.
-          if (status.state !== "auth-failed") return;
-          const reason = status.reason ?? "";
-          if (reason !== lastRefusal) node.warn(RED._("thingsboard-device.warnings.auth-failed", { reason }));
-          lastRefusal = reason;
-        });
-      },
+      // A refusal's warning names it in ThingsBoard's words (the code), as the status did before it was short.
+      detail: (status, settings) => refusalDetail(status, settings.connection),
       mount: mountHttpApi,
     });
     const options = links.options;

@@ -3,7 +3,10 @@ import { createThingSpeakLink, type ThingSpeakLink, type ThingSpeakLinkOptions }
 import { parseThingSpeakChannel, type ThingSpeakChannelProps } from "./lib/thingspeak/link-config.js";
 import type { ThingSpeakChannelHandle } from "./lib/thingspeak/link-user.js";
 import { thingSpeakRestApi } from "./lib/thingspeak/rest-api.js";
-import { deviceChannelsOf } from "./lib/thingspeak/emulation.js";
+import { deviceChannelsOf, hostedChannelsByCredentials } from "./lib/thingspeak/emulation.js";
+import { localAnswer, mountTestConnection, outcomeAnswer, TEST_TIMEOUT_MS, whereOf } from "./lib/node-red/test-connection.js";
+import { probeLink } from "./lib/transport/link-probe.js";
+import { DEFAULT_SERVERS } from "./lib/thingspeak/link-base.js";
 import { ConfigNodeLinks, hostingRuntime } from "./lib/node-red/config-node.js";
 
 interface ThingSpeakChannelDef extends NodeDef, Omit<ThingSpeakChannelProps, "name"> {}
@@ -53,6 +56,28 @@ export = function (RED: NodeAPI): void {
     const id: unknown = (req.query as Record<string, unknown>).channel;
     const channels = typeof id === "string" && id !== "" ? deviceChannelsOf(id) : undefined;
     res.json({ hosted: channels !== undefined, channels: channels ?? [] });
+  });
+
+  // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
+  mountTestConnection(RED, "thingspeak-channel", {
+    credentials: ["clientId", "username", "password", "writeKey", "readKey"],
+    run: async ({ id, config, credentials }, words) => {
+      const options = parseThingSpeakChannel(id, config, credentials);
+      if (options.connection === "local") {
+        return localAnswer(RED, options.broker ?? "", () => {
+          const channels = hostedChannelsByCredentials(options.clientId ?? "", options.username ?? "", options.password ?? "");
+          // One MQTT device may feed several channels: only this channel holding them counts as hosted.
+          return channels.some((c) => c.id === id) ? { self: true } : undefined;
+        }, words);
+      }
+      const link = createThingSpeakLink(options);
+      const where = whereOf(options.server ?? DEFAULT_SERVERS[options.connection]);
+      // REST sends nothing until asked: reading the newest entry proves the server and the read key.
+      const outcome = await probeLink(link, { timeoutMs: TEST_TIMEOUT_MS, ...(options.connection === "rest" ? { request: () => link.readNew() } : {}) });
+      const answer = outcomeAnswer(outcome, where, options.connection === "mqtt" ? "mqtt" : "http", words);
+      // A write key is only checked by a write, which would add an entry to the channel.
+      return answer.ok && options.connection === "rest" ? { ok: true, code: "read", message: words("read", { where }) } : answer;
+    },
   });
 
   RED.nodes.registerType<ThingSpeakChannelNode, ThingSpeakChannelDef, object, ThingSpeakCredentials>("thingspeak-channel", ThingSpeakChannelNode, {

@@ -92,9 +92,9 @@ describe("blynk-device node, binary mode", function () {
     assert.ok(helper.log().args.some((a) => JSON.stringify(a).includes(`127.0.0.1:${port}`)), "the redirect is logged");
 
     await s.close();
-    await statusOf(helper.getNode("w1"), (st) => st.fill === "red" && st.text.startsWith(`${STATUS}disconnected`));
+    await statusOf(helper.getNode("w1"), (st) => st.fill === "red" && st.text === `${STATUS}no-connection`);
     for (const v of [1, 2, 3]) assert.equal(await inject(helper.getNode("w1"), { topic: "Temperature", payload: v }), undefined);
-    await statusOf(helper.getNode("w1"), (st) => st.text.startsWith(`${STATUS}disconnected-queued`));
+    await statusOf(helper.getNode("w1"), (st) => st.text === `${STATUS}no-connection-queued ${JSON.stringify({ count: 3 })}`);
 
     const back = await startLegacyServer({ tokens: [TOKEN], port });
     cleanups.push(() => back.close());

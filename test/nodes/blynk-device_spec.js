@@ -6,10 +6,10 @@ const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { unusedPort } = require("../lib/fixtures/http-server.js");
-const { waitFor } = require("../support/wait.js");
+const { waitFor, until } = require("../support/wait.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
 const { blynkNodes, TAB } = require("./blynk-helpers.js");
-const { errorsOf, onTab, statusOf, inject, assertNoToken } = require("../support/node-harness.js");
+const { errorsOf, warningsOf, statuses, onTab, statusOf, inject, assertNoToken } = require("../support/node-harness.js");
 
 helper.init(nodeRedPath);
 
@@ -72,9 +72,16 @@ describe("blynk-device node", function () {
     for (const id of ["w1", "i1", "e1"]) {
       const node = helper.getNode(id);
       await statusOf(node, (s) => s.text === `${STATUS}connecting` && s.fill === "yellow" && s.shape === "ring");
-      const down = await statusOf(node, (s) => s.fill === "red" && s.text.startsWith(`${STATUS}disconnected`));
-      assert.match(down.text, /connection refused/);
+      await statusOf(node, (s) => s.fill === "red" && s.text === `${STATUS}no-connection`);
     }
+    // The short status leaves the reason to one warning of the config node, not one per retry.
+    const dev = helper.getNode("dev1");
+    await until(() => warningsOf(dev).length > 0, 5000, "the device's warning");
+    const downs = () => statuses(helper.getNode("w1")).filter((s) => s.text === `${STATUS}no-connection`).length;
+    await until(() => downs() >= 2, 10_000, "a retry that failed again");
+    const warned = warningsOf(dev);
+    assert.equal(warned.length, 1, JSON.stringify(warned));
+    assert.match(warned[0], /^blynk-device\.warnings\.disconnected .*connection refused/);
     await helper.unload();
     const refusing = await broker({
       authenticate: (_c, _u, _p, done) => {
@@ -85,6 +92,9 @@ describe("blynk-device node", function () {
     }, false);
     await helper.load(blynkNodes, [TAB, device({ server: refusing.url }), ...users()], { dev1: { token: TOKEN } });
     for (const id of ["w1", "i1", "e1"]) await statusOf(helper.getNode(id), (s) => s.text === `${STATUS}auth-failed` && s.fill === "red");
+    // Blynk warns of a refused token as ThingsBoard does: once, in words.
+    await until(() => warningsOf(helper.getNode("dev1")).length > 0, 5000, "the refusal's warning");
+    assert.deepEqual(warningsOf(helper.getNode("dev1")).map((w) => w.replace(/ .*/, "")), ["blynk-device.warnings.auth-failed"]);
     assertNoToken(TOKEN, ["dev1", "w1", "i1", "e1"]);
   });
 
@@ -108,10 +118,11 @@ describe("blynk-device node", function () {
     assert.match((await inject(i4, { payload: 1 })).message, /^blynk-device-in\.errors\.invalid-datastream/);
     assert.equal(errorsOf(helper.getNode("dev1"))[0], "blynk-device.errors.missing-token");
     assert.match(errorsOf(helper.getNode("dev2"))[0], /^blynk-device\.errors\.invalid-mqtt-server .*https:\/\/blynk\.cloud/);
-    for (const id of ["w1", "w2"]) {
+    // No token yet is something to fill in: a short yellow "no token"; a bad URL is an error.
+    for (const [id, status, fill] of [["w1", "no-token", "yellow"], ["w2", "config-error", "red"]]) {
       const node = helper.getNode(id);
       assert.match(errorsOf(node)[0], /^blynk-write\.errors\.device-invalid /);
-      await statusOf(node, (s) => s.fill === "red" && s.text === `${STATUS}config-error`);
+      await statusOf(node, (s) => s.fill === fill && s.shape === "ring" && s.text === `${STATUS}${status}`);
       const err = await inject(node, { payload: 1 });
       assert.match(err.message, /^blynk-write\.errors\.device-invalid/);
     }

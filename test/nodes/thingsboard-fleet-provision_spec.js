@@ -56,7 +56,7 @@ describe("thingsboard-device fleet: provisioning through flows", function () {
   it("allow new devices: a device joins with the documented request, connects with its new token, and its telemetry reaches the flow", async function () {
     const port = await freePort();
     const got = await loadFlow(withBroker, flow(port), { profile: { provisionSecret: SECRET } }, ["tel-out"]);
-    await statusOf(helper.getNode("tel"), (s) => s.text.startsWith(`${STATUS}fleet `), "the fleet running");
+    await statusOf(helper.getNode("tel"), (s) => s.text.startsWith(`${STATUS}fleet-online `), "the fleet running");
     const answer = await provision(port, req("Boiler 1"));
     assert.equal(answer.status, "SUCCESS");
     assert.equal(answer.credentialsType, "ACCESS_TOKEN");
@@ -76,7 +76,7 @@ describe("thingsboard-device fleet: provisioning through flows", function () {
   it("a serve node vetoes or approves (an approval adds a device that pre-provisioned-only would refuse)", async function () {
     const port = await freePort();
     const got = await loadFlow(withBroker, flow(port, { provisionStrategy: "pre-provisioned", provisionWait: "3000" }, serve), { profile: { provisionSecret: SECRET } }, ["serve-out", "tel-out"]);
-    await statusOf(helper.getNode("tel"), (s) => s.text.startsWith(`${STATUS}fleet `), "the fleet running");
+    await statusOf(helper.getNode("tel"), (s) => s.text.startsWith(`${STATUS}fleet-online `), "the fleet running");
     const serveNode = helper.getNode("serve");
     const decide = (approve) => got["serve-out"].next((q) => q.thingsboard.provision && !q.answered).then(async (q) => {
       q.answered = true;
@@ -116,6 +116,6 @@ describe("thingsboard-device fleet: provisioning through flows", function () {
     const port = await freePort();
     await helper.load(withBroker, [...flow(port, { provisionStrategy: "sometimes" })], { profile: { provisionSecret: SECRET } });
     assert.match(warningsOf(helper.getNode("profile")).join("\n"), /warnings\.provisioning-off.*errors\.invalid-provision-strategy/);
-    await statusOf(helper.getNode("tel"), (s) => s.text.startsWith(`${STATUS}fleet `), "the fleet itself runs");
+    await statusOf(helper.getNode("tel"), (s) => s.text.startsWith(`${STATUS}fleet-online `), "the fleet itself runs");
   });
 });

@@ -63,8 +63,8 @@ describe("ThingsBoard example: devices join a self-hosted fleet (provisioning)",
     const { flow, device } = await load();
     const tb = flow.filter((n) => n.type.startsWith("thingsboard-") && n.type !== "thingsboard-device");
     // Settled: the fleet is served once the broker runs (before that, a moment of "broker not running").
-    // Served: "0 of 0 devices online" (yellow: no device yet), never red.
-    await until(() => tb.every((n) => /status\.fleet /.test(lastStatus(helper.getNode(n.id))?.text ?? "")), 5000, `the ThingsBoard nodes showing the fleet; saw ${JSON.stringify(tb.map((n) => lastStatus(helper.getNode(n.id))))}`);
+    // Served: "0 of 0 online" (yellow: no device yet), never red.
+    await until(() => tb.every((n) => /status\.fleet-online /.test(lastStatus(helper.getNode(n.id))?.text ?? "")), 5000, `the ThingsBoard nodes showing the fleet; saw ${JSON.stringify(tb.map((n) => lastStatus(helper.getNode(n.id))))}`);
     for (const n of tb) assert.notEqual(lastStatus(helper.getNode(n.id)).fill, "red", `${n.type} shows no red status`);
     const node = helper.getNode(device.id);
     const warned = node.warn.getCalls().filter((c) => c.thisValue === node).map((c) => c.args[0]).join("\n");

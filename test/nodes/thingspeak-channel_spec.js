@@ -140,18 +140,19 @@ describe("thingspeak-channel node", function () {
 
   it("reports unusable settings on the channel and on every node using it", async function () {
     const cases = [
-      [channel({ channelId: "" }), { ch1: CREDS }, /^thingspeak-channel\.errors\.missing-channel-id$/],
-      [channel(), { ch1: { ...CREDS, password: "" } }, /^thingspeak-channel\.errors\.missing-mqtt-credentials .*password/],
-      [channel({ connection: "local" }), { ch1: CREDS }, /^thingspeak-channel\.errors\.missing-broker$/],
-      [channel({ updateInterval: "0" }), { ch1: CREDS }, /^thingspeak-channel\.errors\.invalid-update-interval/],
+      // Something not filled in yet is a short yellow status of its own; the rest a red "configuration error".
+      [channel({ channelId: "" }), { ch1: CREDS }, /^thingspeak-channel\.errors\.missing-channel-id$/, "config-error", "red"],
+      [channel(), { ch1: { ...CREDS, password: "" } }, /^thingspeak-channel\.errors\.missing-mqtt-credentials .*password/, "no-credentials", "yellow"],
+      [channel({ connection: "local" }), { ch1: CREDS }, /^thingspeak-channel\.errors\.missing-broker$/, "no-broker", "yellow"],
+      [channel({ updateInterval: "0" }), { ch1: CREDS }, /^thingspeak-channel\.errors\.invalid-update-interval/, "config-error", "red"],
     ];
-    for (const [config, credentials, expected] of cases) {
+    for (const [config, credentials, expected, status, fill] of cases) {
       await helper.load(tsNodes, [TAB, config, ...users()], credentials);
       const ch = helper.getNode("ch1");
       assert.match(errorsOf(ch)[0], expected);
       for (const id of ["w1", "s1"]) {
         const node = helper.getNode(id);
-        await statusOf(node, (s) => s.text === `${STATUS}config-error` && s.fill === "red");
+        await statusOf(node, (s) => s.text === `${STATUS}${status}` && s.fill === fill);
         assert.match(errorsOf(node)[0], /^thingspeak-field\.errors\.channel-invalid .*thingspeak-channel\.errors\./);
       }
       const err = await inject(helper.getNode("w1"), { payload: 1 });

@@ -10,7 +10,8 @@ import { endKeptHosting } from "../broker/hosting.js";
 import type { AuthThrottle } from "../transport/auth-throttle.js";
 import { httpAuthThrottle } from "../transport/http-auth.js";
 import { ConfigError } from "../transport/link-config.js";
-import { LinkUsers, type ConfigProblem, type LinkOwner } from "../transport/link-users.js";
+import type { DeviceLinkStatus } from "../transport/device-link.js";
+import { LinkProblems, LinkUsers, linkProblem, type ConfigProblem, type LinkOwner } from "../transport/link-users.js";
 import { followDeploys } from "../transport/parking.js";
 
 /**
@@ -33,6 +34,7 @@ export function hostingRuntime(RED: NodeAPI, mount: (app: NodeAPI["httpNode"], a
 /** What a config node needs of its link. */
 interface StartableLink {
   on(event: "warning", listener: (text: string) => void): unknown;
+  on(event: "status", listener: (status: DeviceLinkStatus) => void): unknown;
   start(): void;
   close(): Promise<void>;
 }
@@ -49,7 +51,9 @@ export class ConfigNodeLinks<O extends { connection: string }, L extends Startab
   /**
    * `parse` reads the settings (throwing a ConfigError); `create` makes a link;
    * `created` adds the platform's own listeners. A local (hosted) link lives as long as the node,
-   * after `mount` put the device API on Node-RED's HTTP server.
+   * after `mount` put the device API on Node-RED's HTTP server. What a status is about (a refusal,
+   * an unreachable server, a device not hosted) is warned once per problem under
+   * `<type>.warnings.<problem>`, its detail by `detail` (default: the status' reason).
    */
   constructor(RED: NodeAPI, node: Node, spec: {
     type: string;
@@ -57,6 +61,7 @@ export class ConfigNodeLinks<O extends { connection: string }, L extends Startab
     create: (options: O) => L;
     created?: (link: L, options: O) => void;
     mount: () => void;
+    detail?: (status: DeviceLinkStatus, options: O) => string;
   }) {
     this.#RED = RED;
     this.#node = node;
@@ -78,6 +83,14 @@ export class ConfigNodeLinks<O extends { connection: string }, L extends Startab
       }
       created.on("warning", (text) => {
         node.warn(RED._(`${spec.type}.warnings.link`, { warning: text }));
+      });
+      // The canvas status is short; its detail is said here, once per problem, not on every retry.
+      const problems = new LinkProblems();
+      created.on("status", (status) => {
+        const problem = linkProblem(status, settings.connection === "local");
+        if (!problems.note(problem, status.state === "connected") || problem === undefined) return;
+        const reason = problem.key === "auth-failed" && spec.detail !== undefined ? spec.detail(status, settings) : problem.reason;
+        node.warn(RED._(`${spec.type}.warnings.${problem.key}`, { reason }));
       });
       spec.created?.(created, settings);
       created.start();

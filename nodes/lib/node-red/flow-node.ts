@@ -100,6 +100,14 @@ export function numberSetting(value: string | number | undefined, range: NumberR
   return usable ? n : undefined;
 }
 
+/** Config problems that are only something not filled in yet, and their short status keys (config node's catalog). */
+const MISSING_STATUS: Readonly<Partial<Record<string, string>>> = {
+  "missing-token": "no-token",
+  "missing-credentials": "no-credentials",
+  "missing-mqtt-credentials": "no-credentials",
+  "missing-broker": "no-broker",
+};
+
 export class FlowNode<H extends LinkOwner<L>, L, Incoming> {
   /** The config node's handle; undefined when none (or something else) is selected. */
   readonly handle: H | undefined;
@@ -154,9 +162,13 @@ export class FlowNode<H extends LinkOwner<L>, L, Incoming> {
       this.#refused(this.refuse(this.#kind.missing), this.#kind.missing);
       return undefined;
     }
-    const wrong = options.settings?.() ?? (handle.problem === undefined ? options.check?.(handle) : this.#invalid(handle));
+    const own = options.settings?.();
+    // A config node without credentials (an example just imported) shows "no token", not an error.
+    const problem = own === undefined ? handle.problem : undefined;
+    const wrong = own ?? (problem === undefined ? options.check?.(handle) : this.#invalid(handle));
     if (wrong !== undefined) {
-      this.#refused(wrong, "config-error");
+      const missing = problem === undefined ? undefined : MISSING_STATUS[problem.key];
+      this.#refused(wrong, missing ?? "config-error", missing === undefined ? "red" : "yellow");
       return undefined;
     }
     const hooks: LinkUserHooks<Incoming> = {
@@ -221,9 +233,9 @@ export class FlowNode<H extends LinkOwner<L>, L, Incoming> {
     return this.refuse(this.#kind.invalid, { error: text });
   }
 
-  #refused(reason: Error, statusKey: string): void {
+  #refused(reason: Error, statusKey: string, fill: "red" | "yellow" = "red"): void {
     this.#unusable = reason;
-    this.render({ fill: "red", shape: "ring", key: statusKey });
+    this.render({ fill, shape: "ring", key: statusKey });
     this.node.error(reason.message);
   }
 }

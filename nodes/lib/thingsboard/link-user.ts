@@ -28,12 +28,19 @@ export function refusalWords(code: number, connection: TbConnection): string {
   return connection === "http" ? describeHttpStatus(code) : describeConnack(code);
 }
 
-/** The node status for a link status; undefined = clear the status. An auth-failed one names the refusal as `reason`. */
+/**
+ * The node status for a link status; undefined = clear the status. A refusal is "refused" (the
+ * access token or the basic credentials); its words (refusalWords) go to the config node's warning.
+ */
 export function statusView(status: TbLinkStatus, connection: TbConnection): StatusView | undefined {
   const view = sharedStatusView(status, connection === "local");
   if (view === undefined || status.state !== "auth-failed") return view;
-  const reason = status.refusal === undefined ? (status.reason ?? "") : refusalWords(status.refusal, connection);
-  return { ...view, params: { ...view.params, reason } };
+  return { ...view, key: view.key.replace(/^auth-failed/, "refused") };
+}
+
+/** The detail of a refusal for the warning: the code in ThingsBoard's words when there is one. */
+export function refusalDetail(status: TbLinkStatus, connection: TbConnection): string {
+  return status.state === "auth-failed" && status.refusal !== undefined ? refusalWords(status.refusal, connection) : (status.reason ?? "");
 }
 
 /** Registers `userId` with the device and follows its link; undefined when the device is unusable. */

@@ -21,14 +21,14 @@ export type LinkUse = SharedLinkUse<ThingSpeakLink>;
 
 /**
  * The node status for a link status; undefined = clear it. While connected, writes waiting for
- * the update interval show as "pending: N fields, next update in Xs" (blue: nothing is wrong).
+ * the update interval show as "N pending, next in X s" (blue: nothing is wrong).
  */
 export function statusView(status: ThingSpeakLinkStatus, connection: ThingSpeakConnection): StatusView | undefined {
   const view = sharedStatusView(status, connection === "local");
   const pending = status.pending;
   // Only writes waiting for their turn: an update on its way right now is no news worth a flicker.
   if (view === undefined || status.state !== "connected" || pending?.nextInMs === undefined) return view;
-  return { fill: "blue", shape: "dot", key: "pending", params: { count: pending.fields, seconds: Math.ceil(pending.nextInMs / 1000) } };
+  return { fill: "blue", shape: "dot", key: "pending-short", params: { count: pending.fields, seconds: Math.ceil(pending.nextInMs / 1000) } };
 }
 
 /** Registers `userId` with the channel and follows its link; undefined when the channel is unusable. */

@@ -94,11 +94,14 @@ export interface StatusView {
   params?: Record<string, string | number>;
 }
 
+/** Canvas statuses stay short (about 30 characters): the detail goes to one warning per problem (LinkProblems). */
+export const STATUS_TEXT_MAX = 30;
+
 /**
  * The node status for a link status, as every platform shows it; undefined = clear it. `local`:
  * Node-RED serves a hosted device, so "disconnected" means the iot-broker node stopped (unless
- * the device is not hosted: then its reason), and an offline device is a yellow ring (nothing is
- * wrong with Node-RED).
+ * the device is not hosted: "not hosted"), and an offline device is a yellow ring (nothing is
+ * wrong with Node-RED). No reason in the text: it is in the config node's warning (linkProblem).
  */
 export function statusView(status: DeviceLinkStatus, local: boolean): StatusView | undefined {
   const queued = status.queued > 0 ? { count: status.queued } : undefined;
@@ -112,17 +115,61 @@ export function statusView(status: DeviceLinkStatus, local: boolean): StatusView
     case "auth-failed":
       return withQueue({ fill: "red", shape: "ring", key: "auth-failed" });
     case "disconnected":
-      // A device that is not hosted (another has its token) is no stopped broker: its reason tells.
       if (local && status.hosted !== false) return withQueue({ fill: "red", shape: "ring", key: "broker-stopped" });
-      return withQueue({ fill: "red", shape: "ring", key: "disconnected", params: { reason: status.reason ?? "" } });
+      // A device that is not hosted (another has its token) is no stopped broker: the warning says why.
+      return withQueue({ fill: "red", shape: "ring", key: local ? "not-hosted" : "no-connection" });
     case "connected":
       if (status.fleet !== undefined) {
         const { online, total } = status.fleet;
-        return withQueue({ fill: online > 0 ? "green" : "yellow", shape: online > 0 ? "dot" : "ring", key: "fleet", params: { online: String(online), total: String(total) } });
+        return withQueue({ fill: online > 0 ? "green" : "yellow", shape: online > 0 ? "dot" : "ring", key: "fleet-online", params: { online: String(online), total: String(total) } });
       }
       if (status.deviceOnline === true) return withQueue({ fill: "green", shape: "dot", key: "device-online" });
       if (status.deviceOnline === false) return withQueue({ fill: local ? "yellow" : "green", shape: "ring", key: "device-offline" });
       return withQueue({ fill: "green", shape: "dot", key: "connected" });
+  }
+}
+
+/** A problem a status is about, as a key under the config node's `warnings` and its detail. */
+export interface LinkProblem {
+  key: "auth-failed" | "disconnected" | "not-hosted";
+  reason: string;
+}
+
+/** The problem `status` reports (undefined: none, or one the status says all of: a stopped broker, the broker node's own). */
+export function linkProblem(status: DeviceLinkStatus, local: boolean): LinkProblem | undefined {
+  const reason = status.reason ?? "";
+  if (status.state === "auth-failed") return { key: "auth-failed", reason };
+  if (status.state !== "disconnected" || reason === "" || reason === "not started") return undefined;
+  if (local) return status.hosted === false ? { key: "not-hosted", reason } : undefined;
+  return { key: "disconnected", reason };
+}
+
+/**
+ * Says each distinct problem once (a retry that meets it again is quiet) until the link connects
+ * again; bounded, so a reason that changes on every attempt cannot grow it without end. The first
+ * drop of a connection that was up is not news by itself (a blip, or a server taking the session
+ * over, which the link reports on its own): the attempt after it tells whether the server is gone.
+ */
+export class LinkProblems {
+  static readonly MAX = 16;
+  readonly #said = new Set<string>();
+  #wasConnected = false;
+
+  /** Whether `problem` is news; `connected` forgets what was said. */
+  note(problem: LinkProblem | undefined, connected: boolean): boolean {
+    if (connected) {
+      this.#said.clear();
+      this.#wasConnected = true;
+      return false;
+    }
+    if (problem === undefined) return false;
+    const drop = this.#wasConnected && problem.key === "disconnected";
+    this.#wasConnected = false;
+    if (drop) return false;
+    const id = `${problem.key}\u0000${problem.reason}`;
+    if (this.#said.has(id) || this.#said.size >= LinkProblems.MAX) return false;
+    this.#said.add(id);
+    return true;
   }
 }
 

@@ -237,7 +237,7 @@ describe("Blynk link, mqtt mode (Node-RED is the device)", function () {
     await untilStatus(l, is("disconnected"));
     await l.write("Temperature", 1);
     const status = await untilStatus(l, (s) => s.queued === 1);
-    assert.deepEqual(statusView(status, "mqtt"), { fill: "red", shape: "ring", key: "disconnected-queued", params: { reason: status.reason, count: 1 } });
+    assert.deepEqual(statusView(status, "mqtt"), { fill: "red", shape: "ring", key: "no-connection-queued", params: { count: 1 } });
     await l.close();
     assert.equal(l.status.state, "closed");
     await assert.rejects(l.write("Temperature", 2), (err) => err.code === "closed");
@@ -323,7 +323,7 @@ describe("blynk-device settings", function () {
       [{ state: "connecting", queued: 0 }, "mqtt", { fill: "yellow", shape: "ring", key: "connecting" }],
       [{ state: "connected", queued: 0 }, "mqtt", { fill: "green", shape: "dot", key: "connected" }],
       [{ state: "connected", queued: 3 }, "mqtt", { fill: "green", shape: "dot", key: "connected-queued", params: { count: 3 } }],
-      [{ state: "disconnected", reason: "gone", queued: 0 }, "mqtt", { fill: "red", shape: "ring", key: "disconnected", params: { reason: "gone" } }],
+      [{ state: "disconnected", reason: "gone", queued: 0 }, "mqtt", { fill: "red", shape: "ring", key: "no-connection" }],
       [{ state: "auth-failed", queued: 0 }, "https", { fill: "red", shape: "ring", key: "auth-failed" }],
       [{ state: "connected", queued: 0, deviceOnline: true }, "local", { fill: "green", shape: "dot", key: "device-online" }],
       [{ state: "connected", queued: 0, deviceOnline: false }, "local", { fill: "yellow", shape: "ring", key: "device-offline" }],

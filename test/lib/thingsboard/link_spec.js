@@ -7,7 +7,7 @@ const assert = require("node:assert/strict");
 const { createThingsBoardLink, StaleReplyError } = require("../../../dist/nodes/lib/thingsboard/link.js");
 const { parseThingsBoardDevice } = require("../../../dist/nodes/lib/thingsboard/link-config.js");
 const { ConfigError } = require("../../../dist/nodes/lib/transport/link-config.js");
-const { statusView } = require("../../../dist/nodes/lib/thingsboard/link-user.js");
+const { statusView, refusalDetail } = require("../../../dist/nodes/lib/thingsboard/link-user.js");
 const { until, untilStatus } = require("../../support/wait.js");
 const { BROKER_ID, TOKENS, hostedBroker } = require("./fixtures.js");
 const { collect } = require("../../support/links.js");
@@ -180,7 +180,8 @@ describe("ThingsBoard link: mqtt (Node-RED as the device) against local (Node-RE
     assert.match(refused.reason, /not authorized — ThingsBoard does not know this access token.*\(code 0x05\)/);
     assert.equal(refused.refusal, 5);
     assert.doesNotMatch(JSON.stringify(refused), new RegExp(wrong));
-    assert.equal(statusView(refused, "mqtt").params.reason, refused.reason);
+    assert.deepEqual(statusView(refused, "mqtt"), { fill: "red", shape: "ring", key: "refused" }, "a short status: the words go to the warning");
+    assert.match(refusalDetail(refused, "mqtt"), /not authorized — ThingsBoard does not know this access token.*\(code 0x05\)/);
   });
 });
 
@@ -231,30 +232,29 @@ describe("ThingsBoard link: config parsing", function () {
 describe("ThingsBoard link: status views", function () {
   const refused = "the server refused the credentials (bad user name or password)";
   const table = [
-    // [status, connection, key, the reason shown (undefined: no reason parameter)]
-    [{ state: "auth-failed", queued: 0, reason: refused, refusal: 4 }, "mqtt", "auth-failed", /^refused: bad user name or password — ThingsBoard sends this when the user name is empty.*\(code 0x04\)$/],
-    [{ state: "auth-failed", queued: 0, reason: refused, refusal: 0x86 }, "mqtt", "auth-failed", /user name is empty.*\(code 0x86\)$/],
-    [{ state: "auth-failed", queued: 2, reason: "anything", refusal: 5 }, "mqtt", "auth-failed-queued", /^refused: not authorized — ThingsBoard does not know this access token.*\(code 0x05\)$/],
-    [{ state: "auth-failed", queued: 0, reason: "anything", refusal: 0x87 }, "mqtt", "auth-failed", /not authorized.*\(code 0x87\)$/],
-    [{ state: "auth-failed", queued: 0, reason: "anything", refusal: 0x9f }, "mqtt", "auth-failed", /^refused \(code 0x9f\)$/],
-    [{ state: "auth-failed", queued: 0, reason: "anything", refusal: 401 }, "http", "auth-failed", /^unauthorized: ThingsBoard does not know this access token \(HTTP 401\)$/],
-    [{ state: "auth-failed", queued: 0, reason: "said in words only" }, "mqtt", "auth-failed", /^said in words only$/],
-    [{ state: "auth-failed", queued: 0 }, "mqtt", "auth-failed", /^$/],
-    [{ state: "disconnected", queued: 0, reason: "server unavailable (code 0x03)", refusal: 3 }, "mqtt", "disconnected", /^server unavailable \(code 0x03\)$/],
+    // [status, connection, key, the refusal's words for the config node's warning (undefined: the status is no refusal)]
+    [{ state: "auth-failed", queued: 0, reason: refused, refusal: 4 }, "mqtt", "refused", /^refused: bad user name or password — ThingsBoard sends this when the user name is empty.*\(code 0x04\)$/],
+    [{ state: "auth-failed", queued: 0, reason: refused, refusal: 0x86 }, "mqtt", "refused", /user name is empty.*\(code 0x86\)$/],
+    [{ state: "auth-failed", queued: 2, reason: "anything", refusal: 5 }, "mqtt", "refused-queued", /^refused: not authorized — ThingsBoard does not know this access token.*\(code 0x05\)$/],
+    [{ state: "auth-failed", queued: 0, reason: "anything", refusal: 0x87 }, "mqtt", "refused", /not authorized.*\(code 0x87\)$/],
+    [{ state: "auth-failed", queued: 0, reason: "anything", refusal: 0x9f }, "mqtt", "refused", /^refused \(code 0x9f\)$/],
+    [{ state: "auth-failed", queued: 0, reason: "anything", refusal: 401 }, "http", "refused", /^unauthorized: ThingsBoard does not know this access token \(HTTP 401\)$/],
+    [{ state: "auth-failed", queued: 0, reason: "said in words only" }, "mqtt", "refused", /^said in words only$/],
+    [{ state: "auth-failed", queued: 0 }, "mqtt", "refused", /^$/],
+    [{ state: "disconnected", queued: 0, reason: "server unavailable (code 0x03)", refusal: 3 }, "mqtt", "no-connection", undefined],
     [{ state: "connected", queued: 0, refusal: 5 }, "mqtt", "connected", undefined],
   ];
-  for (const [status, connection, key, reason] of table) {
-    it(`shows ${JSON.stringify(status)} (${connection}) as ${key}${reason ? ` with ${reason}` : ""}`, function () {
+  for (const [status, connection, key, words] of table) {
+    it(`shows ${JSON.stringify(status)} (${connection}) as ${key}${words ? `, warning ${words}` : ""}`, function () {
       const view = statusView(status, connection);
       assert.equal(view.key, key);
-      if (reason === undefined) assert.equal(view.params?.reason, undefined);
-      else assert.match(view.params.reason, reason);
+      assert.equal(view.params?.reason, undefined, "no reason in a status");
+      if (words !== undefined) assert.match(refusalDetail(status, connection), words);
       if (status.queued > 0) assert.equal(view.params.count, status.queued);
     });
   }
 
   it("words the refusal from its code, not from the reason's text", function () {
-    const view = statusView({ state: "auth-failed", queued: 0, reason: "(code 0x05) bad user name or password", refusal: 4 }, "mqtt");
-    assert.match(view.params.reason, /\(code 0x04\)$/);
+    assert.match(refusalDetail({ state: "auth-failed", queued: 0, reason: "(code 0x05) bad user name or password", refusal: 4 }, "mqtt"), /\(code 0x04\)$/);
   });
 });

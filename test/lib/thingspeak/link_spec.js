@@ -187,9 +187,9 @@ describe("thingspeak-channel settings", function () {
 
   it("shows pending writes while connected, and the shared views otherwise", function () {
     const pending = { fields: 3, writes: 5, nextInMs: 11200 };
-    assert.deepEqual(statusView({ state: "connected", queued: 0, pending }, "mqtt"), { fill: "blue", shape: "dot", key: "pending", params: { count: 3, seconds: 12 } });
+    assert.deepEqual(statusView({ state: "connected", queued: 0, pending }, "mqtt"), { fill: "blue", shape: "dot", key: "pending-short", params: { count: 3, seconds: 12 } });
     assert.deepEqual(statusView({ state: "connected", queued: 0 }, "rest"), { fill: "green", shape: "dot", key: "connected" });
-    assert.deepEqual(statusView({ state: "disconnected", reason: "x", queued: 5, pending }, "mqtt"), { fill: "red", shape: "ring", key: "disconnected-queued", params: { reason: "x", count: 5 } });
+    assert.deepEqual(statusView({ state: "disconnected", reason: "x", queued: 5, pending }, "mqtt"), { fill: "red", shape: "ring", key: "no-connection-queued", params: { count: 5 } });
     assert.deepEqual(statusView({ state: "disconnected", queued: 0 }, "local"), { fill: "red", shape: "ring", key: "broker-stopped" });
     assert.equal(statusView({ state: "closed", queued: 0 }, "mqtt"), undefined);
   });

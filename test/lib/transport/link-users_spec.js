@@ -52,7 +52,7 @@ describe("LinkUsers (one link per config node)", function () {
     [{ state: "connected", queued: 0 }, false, { fill: "green", shape: "dot", key: "connected" }],
     [{ state: "connecting", queued: 2 }, false, { fill: "yellow", shape: "ring", key: "connecting-queued", params: { count: 2 } }],
     [{ state: "auth-failed", queued: 0, reason: "bad token" }, false, { fill: "red", shape: "ring", key: "auth-failed" }],
-    [{ state: "disconnected", queued: 0, reason: "refused" }, false, { fill: "red", shape: "ring", key: "disconnected", params: { reason: "refused" } }],
+    [{ state: "disconnected", queued: 0, reason: "refused" }, false, { fill: "red", shape: "ring", key: "no-connection" }],
     [{ state: "disconnected", queued: 0 }, true, { fill: "red", shape: "ring", key: "broker-stopped" }],
     [{ state: "connected", queued: 0, deviceOnline: false }, true, { fill: "yellow", shape: "ring", key: "device-offline" }],
     [{ state: "connected", queued: 0, deviceOnline: true }, true, { fill: "green", shape: "dot", key: "device-online" }],
@@ -60,12 +60,12 @@ describe("LinkUsers (one link per config node)", function () {
     // A refusal code is the platform's to word: the shared view shows the same as without it.
     [{ state: "auth-failed", queued: 0, reason: "refused (code 0x05)", refusal: 5 }, false, { fill: "red", shape: "ring", key: "auth-failed" }],
     [{ state: "auth-failed", queued: 3, reason: "HTTP 401", refusal: 401 }, false, { fill: "red", shape: "ring", key: "auth-failed-queued", params: { count: 3 } }],
-    [{ state: "disconnected", queued: 0, reason: "server unavailable (code 0x03)", refusal: 3 }, false, { fill: "red", shape: "ring", key: "disconnected", params: { reason: "server unavailable (code 0x03)" } }],
+    [{ state: "disconnected", queued: 0, reason: "server unavailable (code 0x03)", refusal: 3 }, false, { fill: "red", shape: "ring", key: "no-connection" }],
     [{ state: "disconnected", queued: 1, reason: "x", refusal: 0x88 }, true, { fill: "red", shape: "ring", key: "broker-stopped-queued", params: { count: 1 } }],
     [{ state: "connected", queued: 2, deviceOnline: true }, false, { fill: "green", shape: "dot", key: "device-online-queued", params: { count: 2 } }],
     [{ state: "connected", queued: 0, deviceOnline: false }, false, { fill: "green", shape: "ring", key: "device-offline" }],
     // Local, not hosted (e.g. another device has the token): the broker may run; the reason says why.
-    [{ state: "disconnected", queued: 0, reason: "not hosted: \"A\" already uses the same token", hosted: false }, true, { fill: "red", shape: "ring", key: "disconnected", params: { reason: "not hosted: \"A\" already uses the same token" } }],
+    [{ state: "disconnected", queued: 0, reason: "not hosted: \"A\" already uses the same token", hosted: false }, true, { fill: "red", shape: "ring", key: "not-hosted" }],
   ];
   for (const [status, local, view] of views) {
     it(`shows ${JSON.stringify(status)}${local ? " (local)" : ""} as ${view ? view.key : "nothing"}`, function () {

@@ -1,0 +1,103 @@
+/**
+ * One bounded try of a link, for the editor's "Test connection" button: start a link made from
+ * the dialog's settings, wait for the first thing it finds out (connected, credentials refused,
+ * server unreachable) or for the deadline, then close it. The link is the one the config node
+ * would use (same codecs, clients and redaction), so the answer is what a deploy would meet.
+ * Node-RED-free; the node layer words the outcome.
+ */
+import { toError } from "./errors.js";
+import type { LinkStatus } from "./pubsub.js";
+
+/** What a probe needs of a link (every DeviceLink). */
+export interface ProbedLink {
+  readonly status: LinkStatus;
+  readonly ready: boolean;
+  on(event: "status", listener: (status: LinkStatus) => void): unknown;
+  on(event: "ready", listener: () => void): unknown;
+  off(event: "status", listener: (status: LinkStatus) => void): unknown;
+  off(event: "ready", listener: () => void): unknown;
+  start(): void;
+  close(): Promise<void>;
+}
+
+export type ProbeOutcome =
+  | { kind: "connected" }
+  /** The server answered and refused the credentials; `refusal` is its CONNACK code or HTTP status when it gave one. */
+  | { kind: "refused"; reason: string; refusal?: number }
+  /** The server could not be reached, or dropped the attempt; `cause` classifies the reason. */
+  | { kind: "unreachable"; reason: string; cause: "dns" | "port-closed" | "timeout" | "tls" | "other" }
+  /** Nothing decisive within the deadline. */
+  | { kind: "timeout" };
+
+export interface ProbeOptions {
+  timeoutMs: number;
+  /**
+   * A request that proves the link, for modes that send nothing on start (an HTTP API): it
+   * settles the probe itself (resolved: connected) unless a status did first.
+   */
+  request?: (link: ProbedLink) => Promise<unknown>;
+}
+
+/** The cause of an unreachable server, from the reason words of transport/mqtt-reasons.ts and the HTTP client. */
+export function unreachableCause(reason: string): "dns" | "port-closed" | "timeout" | "tls" | "other" {
+  if (/ENOTFOUND|EAI_AGAIN|host name of .* not found|getaddrinfo/i.test(reason)) return "dns";
+  if (/ECONNREFUSED|connection refused/i.test(reason)) return "port-closed";
+  if (/certificate|TLS|SSL/i.test(reason)) return "tls";
+  if (/timed? ?out|did not answer|ETIMEDOUT/i.test(reason)) return "timeout";
+  return "other";
+}
+
+/**
+ * Starts `link` (made, not started), resolves with the first outcome, and always closes it
+ * before resolving. Never rejects: a throw from the link is an "unreachable" with its words.
+ */
+export async function probeLink(link: ProbedLink, options: ProbeOptions): Promise<ProbeOutcome> {
+  let settle: (outcome: ProbeOutcome) => void = () => undefined;
+  const decided = new Promise<ProbeOutcome>((resolve) => {
+    settle = resolve;
+  });
+  const fromStatus = (status: LinkStatus): ProbeOutcome | undefined => {
+    if (status.state === "auth-failed") return { kind: "refused", reason: status.reason ?? "", ...(status.refusal === undefined ? {} : { refusal: status.refusal }) };
+    // The initial "not started" is no finding; any later disconnected status is the attempt's failure.
+    if (status.state === "disconnected" && status.reason !== undefined && status.reason !== "not started") {
+      return { kind: "unreachable", reason: status.reason, cause: unreachableCause(status.reason) };
+    }
+    if (status.state === "connected" && options.request === undefined) return { kind: "connected" };
+    return undefined;
+  };
+  const onStatus = (status: LinkStatus): void => {
+    const outcome = fromStatus(status);
+    if (outcome !== undefined) settle(outcome);
+  };
+  const onReady = (): void => {
+    if (options.request === undefined) settle({ kind: "connected" });
+  };
+  const timer = setTimeout(() => { settle({ kind: "timeout" }); }, options.timeoutMs);
+  link.on("status", onStatus);
+  link.on("ready", onReady);
+  try {
+    link.start();
+    if (options.request !== undefined) {
+      options.request(link).then(
+        () => { settle({ kind: "connected" }); },
+        (err: unknown) => {
+          // The link's status usually said it first (refused, unreachable); this is the rest.
+          const outcome = fromStatus(link.status);
+          const reason = toError(err).message;
+          settle(outcome ?? { kind: "unreachable", reason, cause: unreachableCause(reason) });
+        },
+      );
+    } else if (link.ready) {
+      settle({ kind: "connected" });
+    }
+  } catch (err) {
+    const reason = toError(err).message;
+    settle({ kind: "unreachable", reason, cause: unreachableCause(reason) });
+  }
+  const outcome = await decided;
+  clearTimeout(timer);
+  link.off("status", onStatus);
+  link.off("ready", onReady);
+  await link.close().catch(() => undefined);
+  return outcome;
+}
