@@ -24,6 +24,18 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-this-alias": "off" },
   },
   {
+    // Editor scripts served to the browser (resources/*.js): browser globals, jQuery and Node-RED's
+    // RED; `module` only for the mocha specs that load their pure checks.
+    files: ["resources/**/*.js"],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      ecmaVersion: 2023,
+      sourceType: "script",
+      globals: { ...globals.browser, $: "readonly", RED: "readonly", module: "readonly" },
+    },
+    rules: { "no-unused-vars": ["error", { argsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_" }] },
+  },
+  {
     files: ["test/**/*.js", "bench/**/*.{js,mjs}", "scripts/**/*.mjs", "eslint.config.mjs"],
     extends: [js.configs.recommended],
     languageOptions: {
