@@ -101,6 +101,29 @@
         }
     }
 
+    /** "a/#, b/+/c" -> ["a/#", "b/+/c"]; empty parts are dropped. */
+    function splitFilters(value) {
+        return String(value ?? "")
+            .split(",")
+            .map((part) => part.trim())
+            .filter((part) => part.length > 0);
+    }
+
+    /**
+     * What is wrong with one MQTT topic filter (MQTT 3.1.1 section 4.7, the same in 5), as the key
+     * of its message ("filter-hash", "filter-plus", "filter-nul", "filter-internal"), or null.
+     * `internal` is the prefix of the hosted devices' topics, which no user can be granted.
+     */
+    function filterProblem(filter, internal) {
+        const levels = filter.split("/");
+        for (let i = 0; i < levels.length; i++) {
+            if (levels[i].includes("#") && (levels[i] !== "#" || i !== levels.length - 1)) return "filter-hash";
+            if (levels[i].includes("+") && levels[i] !== "+") return "filter-plus";
+        }
+        if (filter.includes("\u0000")) return "filter-nul";
+        return internal && filter.startsWith(internal) ? "filter-internal" : null;
+    }
+
     /** "a=b, c=d" (commas, semicolons or line breaks) -> [{entry, key, name}]; name is "" when there is no "=". */
     function assignments(value) {
         return String(value ?? "")
@@ -271,7 +294,7 @@
 
     const CHECKS = {
         MQTT_SCHEMES, HTTP_SCHEMES, STORED_SECRET, BASE64URL, LETTERS_DIGITS, UPPER_DIGITS,
-        parseUrl, serverProblem, presetIndex, serverForMode, isPort, isWholeNumber, isTimeZone, assignments,
+        parseUrl, serverProblem, presetIndex, serverForMode, isPort, isWholeNumber, isTimeZone, assignments, splitFilters, filterProblem,
         pinsProblems, fieldNamesProblems, channelIdProblem, intervalProblem, randomText,
         blynkTokenHint, thingsboardTokenHint, credentialsProblem, brokerProblem,
     };

@@ -96,6 +96,27 @@
         };
     }
 
+    /**
+     * The defaults every device shares, in the order they are saved: `connection` (also checking the
+     * credentials the mode needs, see validators), `server` (checked against `rules` for the mode)
+     * and `broker`: the id of an iot-broker, a flow node and not a config node, so no `type` (with
+     * one the editor takes it for a config node reference and fails to save the device).
+     */
+    function modeDefaults(type, modes, rules, server) {
+        const check = validators(type, modes);
+        return {
+            connection: { value: modes[0], required: true, validate: check.connection },
+            server: {
+                value: server,
+                validate: function (v, _opt) {
+                    const mode = setting(this, "connection");
+                    return lookup().serverProblem(translator(this, type), rules, modes.includes(mode) ? mode : modes[0], v) || true;
+                },
+            },
+            broker: { value: "", validate: check.broker },
+        };
+    }
+
     /* ---- revalidation: credentials loaded as the dialog would, a deleted broker ---- */
 
     const watched = new Set();
@@ -152,6 +173,41 @@
     }
 
     /* ---- dialog parts ---- */
+
+    /**
+     * The rows every device dialog starts with, put into its template where it has
+     * <div data-iotb-part="head"></div> (name, tabs), <div data-iotb-part="mode"></div> (connection,
+     * role sentence, server presets and URL, iot-broker, and `hosting` when asked) and
+     * <div data-iotb-part="connect"></div> (where a hosted device connects).
+     * Only catalog keys and ids go in, never a value. The editor reads the template at each opening.
+     */
+    function template(type, options) {
+        const key = (k) => type + "." + k;
+        const label = (id, icon, i18n) => '<label for="' + id + '"><i class="fa ' + icon + '"></i> <span data-i18n="' + i18n + '"></span></label>';
+        const select = (id, icon, k, values) =>
+            '<div class="form-row">' + label(id, icon, key(k)) + '<select id="' + id + '" style="width: 70%;">' +
+            values.map(([value, text]) => '<option value="' + value + '" data-i18n="' + key(text) + '"></option>').join("") + "</select></div>";
+        const parts = {
+            head:
+                '<div class="form-row">' + label("node-config-input-name", "fa-tag", "node-red:common.label.name") +
+                '<input type="text" id="node-config-input-name" data-i18n="[placeholder]node-red:common.label.name"></div>' +
+                '<div class="form-row iotb-tabs-row"><ul id="' + type + '-tabs"></ul></div>',
+            mode:
+                select("node-config-input-connection", "fa-exchange", "label.connection", options.modes.map((m) => [m, "connection." + m])) +
+                '<div class="form-row form-tips iotb-role"><i class="fa fa-info-circle"></i><span id="' + type + '-role"></span></div>' +
+                '<div class="' + type + '-cloud">' + select(type + "-server-preset", "fa-globe", "label.server", []) +
+                '<div class="form-row" id="' + type + '-row-server">' + label("node-config-input-server", "fa-link", "label.custom-server") +
+                '<input type="text" id="node-config-input-server" style="width: 70%;" autocomplete="off"></div></div>' +
+                '<div class="' + type + '-local">' + select("node-config-input-broker", "fa-server", "label.broker", []) +
+                '<div class="form-row iotb-hint" id="' + type + '-no-brokers"><i class="fa fa-exclamation-triangle"></i><span data-i18n="' + key("tip.no-brokers") + '"></span></div>' +
+                (options.hosting ? select("node-config-input-hosting", "fa-sitemap", "label.hosting", [["device", "hosting.device"], ["fleet", "hosting.fleet"]]) : "") +
+                "</div>",
+            // Where a hosted device connects (filled in by the dialog).
+            connect: '<div class="form-row form-tips iotb-connect" id="' + type + '-connect"><div id="' + type + '-connect-mqtt"></div><div id="' + type + '-connect-http"></div></div>',
+        };
+        const script = $('script[data-template-name="' + type + '"]');
+        script.text(script.text().replace(/<div data-iotb-part="(head|mode|connect)"><\/div>/g, (_all, part) => parts[part]));
+    }
 
     /** Tabs like core's mqtt-broker dialog: `#<prefix>-tabs` above `#<prefix>-tabs-content`. */
     function tabs(prefix, list) {
@@ -331,7 +387,7 @@
     ].join("\n")).appendTo("head");
 
     window.IotBridgeEditor = {
-        translator, editing, setting, credential, validators, watch, opened, closed,
+        template, translator, editing, setting, credential, validators, modeDefaults, watch, opened, closed,
         tabs, brokerPicker, chosenBroker, reach, serverPicker, secretToggle, sameCredential, recheck, hint, mountTestConnection,
     };
 })();

@@ -291,6 +291,15 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
 
     const waitValid = (ids, valid) => page.waitForFunction(({ list, want }) => list.every((id) => RED.nodes.node(id) && RED.nodes.node(id).valid === want), { list: ids, want: valid });
 
+    it("finds the iot-broker when \"mqtt\" is typed into the palette search", async function () {
+      const search = page.locator("#red-ui-palette-search input");
+      await search.fill("mqtt");
+      await page.locator('.red-ui-palette-node[data-palette-type="iot-broker"]').waitFor({ state: "visible" });
+      await snap("palette-search-mqtt");
+      await search.fill("");
+      assert.deepEqual(browser.takeProblems(), []);
+    });
+
     it("loads each device's stored credentials without a dialog, so the deployed devices are valid", async function () {
       await waitValid(PLATFORMS.map((p) => p.existing), true);
       const loaded = await page.evaluate((ids) => ids.map((id) => RED.nodes.node(id).credentials && RED.nodes.node(id).credentials._ !== undefined), PLATFORMS.map((p) => p.existing));

@@ -227,6 +227,19 @@ describe("editor checks (resources/editor-checks.js)", function () {
     });
   });
 
+  describe("topic filters (iot-broker users)", function () {
+    it("splits a comma list, dropping empty parts", function () {
+      assert.deepEqual(C.splitFilters(" a/#, ,b/+/c,"), ["a/#", "b/+/c"]);
+      assert.deepEqual(C.splitFilters(undefined), []);
+    });
+    const table = [["#", null], ["a/+/b", null], ["a/#", null], ["+", null], ["a/#/b", "filter-hash"], ["a#", "filter-hash"], ["a+/b", "filter-plus"], ["a/\u0000", "filter-nul"], ["$iot/x", "filter-internal"], ["$iotx", null]];
+    for (const [filter, expected] of table) {
+      it(`${JSON.stringify(filter)} -> ${expected}`, function () {
+        assert.equal(C.filterProblem(filter, "$iot/"), expected);
+      });
+    }
+  });
+
   describe("brokerProblem", function () {
     const nodes = { b1: { id: "b1", type: "iot-broker" }, d1: { id: "d1", type: "debug" } };
     const lookup = (id) => nodes[id] || null;
