@@ -283,6 +283,18 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
     const catalog = (type) => require(`../../locales/en-US/${type}.json`)[type];
     const TOKEN_FIELD = { "blynk-device": "#node-config-input-token", "thingsboard-device": "#node-config-input-token", "thingspeak-channel": "#node-config-input-password" };
 
+    /** Visible tips per tab of the open dialog (`prefix`-tabs-content), leaving the first tab shown. */
+    async function tipsPerTab(prefix) {
+      const panes = await page.locator(`#${prefix}-tabs-content > div`).evaluateAll((els) => els.map((el) => el.id));
+      const counts = {};
+      for (const pane of panes) {
+        await page.locator(`#red-ui-tab-${pane} a`).click();
+        counts[pane] = await page.locator(`#${pane} .form-tips:visible`).count();
+      }
+      await page.locator(`#red-ui-tab-${panes[0]} a`).click();
+      return counts;
+    }
+
     /** The editor's validity of nodes, with the reasons it holds. */
     const validity = (ids) => page.evaluate((list) => list.map((id) => {
       const n = RED.nodes.node(id);
@@ -321,6 +333,11 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
           // A new device has no token yet: that field, and only a credential field, is marked.
           const marked = await page.locator("#node-config-dialog-ok").evaluate(() => [...document.querySelectorAll(".red-ui-editor .input-error")].map((el) => el.id));
           assert.ok(marked.length > 0 && marked.every((id) => /-(token|clientId|username|password|channelId)$/.test(id)), `marked: ${marked}`);
+          for (const mode of Object.keys(platform.modes)) {
+            await setField("#node-config-input-connection", mode);
+            const tips = await tipsPerTab(platform.type);
+            assert.ok(Object.keys(tips).length >= 2 && Object.values(tips).every((n) => n <= 1), `${mode}: tips per tab: ${JSON.stringify(tips)}`);
+          }
           await closeWith("#node-config-dialog-cancel");
           await closeWith("#node-dialog-cancel");
           assert.deepEqual(browser.takeProblems(), []);
@@ -357,8 +374,10 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
       await deploy("blynk-device-token-fixed");
     });
 
-    it("a bad port marks the broker's port field only", async function () {
+    it("the broker's dialog has at most one tip per tab, and a bad port marks the port field only", async function () {
       await openFlowNode(BROKER);
+      const tips = await tipsPerTab("iot-broker");
+      assert.ok(Object.keys(tips).length === 4 && Object.values(tips).every((n) => n <= 1), `tips per tab: ${JSON.stringify(tips)}`);
       await page.locator("#node-input-port").fill("70000");
       await page.locator("#node-input-port").dispatchEvent("change");
       const marked = await page.evaluate(() => [...document.querySelectorAll(".red-ui-editor .input-error")].map((el) => el.id));
