@@ -71,11 +71,18 @@
 
     /**
      * Validators for a device type's definition: `connection` (the mode, and, outside the dialog,
-     * the credentials it needs: that is what makes the node invalid before a deploy), `broker`, and
-     * `credential(field)` (marks the field in the open dialog).
+     * the credentials it needs: that is what makes the node invalid before a deploy), `server`
+     * (checked against `rules` for the mode), `broker` (the id of an iot-broker: a flow node, not a
+     * config node, so its default has no `type`; with one the editor takes it for a config node
+     * reference and fails to save the device), and `credential(field)` (marks the field in the open
+     * dialog). The definitions keep literal defaults, which the flow library's scorecard reads.
      */
-    function validators(type, modes) {
+    function validators(type, modes, rules) {
         return {
+            server: function (v, _opt) {
+                const mode = setting(this, "connection");
+                return lookup().serverProblem(translator(this, type), rules, modes.includes(mode) ? mode : modes[0], v) || true;
+            },
             connection: function (v, _opt) {
                 const t = translator(this, type);
                 if (v !== undefined && v !== "" && !modes.includes(v)) return t("validation.connection", { value: String(v) });
@@ -96,27 +103,6 @@
         };
     }
 
-    /**
-     * The defaults every device shares, in the order they are saved: `connection` (also checking the
-     * credentials the mode needs, see validators), `server` (checked against `rules` for the mode)
-     * and `broker`: the id of an iot-broker, a flow node and not a config node, so no `type` (with
-     * one the editor takes it for a config node reference and fails to save the device).
-     */
-    function modeDefaults(type, modes, rules, server) {
-        const check = validators(type, modes);
-        return {
-            connection: { value: modes[0], required: true, validate: check.connection },
-            server: {
-                value: server,
-                validate: function (v, _opt) {
-                    const mode = setting(this, "connection");
-                    return lookup().serverProblem(translator(this, type), rules, modes.includes(mode) ? mode : modes[0], v) || true;
-                },
-            },
-            broker: { value: "", validate: check.broker },
-        };
-    }
-
     /* ---- revalidation: credentials loaded as the dialog would, a deleted broker ---- */
 
     const watched = new Set();
@@ -132,7 +118,8 @@
     function loadCredentials(node) {
         if (loading.has(node.id)) return;
         loading.add(node.id);
-        $.ajax({ url: "credentials/" + node.type + "/" + encodeURIComponent(node.id), dataType: "json", timeout: 30000 })
+        // Quietly (global: false): a user without the permission to read credentials simply gets no check.
+        $.ajax({ url: "credentials/" + node.type + "/" + encodeURIComponent(node.id), dataType: "json", timeout: 30000, global: false })
             .done((data) => {
                 if (node.credentials || !data || typeof data !== "object") return;
                 node.credentials = data;
@@ -196,7 +183,7 @@
                 select("node-config-input-connection", "fa-exchange", "label.connection", options.modes.map((m) => [m, "connection." + m])) +
                 '<div class="form-row form-tips iotb-role"><i class="fa fa-info-circle"></i><span id="' + type + '-role"></span></div>' +
                 '<div class="' + type + '-cloud">' + select(type + "-server-preset", "fa-globe", "label.server", []) +
-                '<div class="form-row" id="' + type + '-row-server">' + label("node-config-input-server", "fa-link", "label.custom-server") +
+                '<div class="form-row" id="' + type + '-row-server">' + label("node-config-input-server", "fa-link", key("label.custom-server")) +
                 '<input type="text" id="node-config-input-server" style="width: 70%;" autocomplete="off"></div></div>' +
                 '<div class="' + type + '-local">' + select("node-config-input-broker", "fa-server", "label.broker", []) +
                 '<div class="form-row iotb-hint" id="' + type + '-no-brokers"><i class="fa fa-exclamation-triangle"></i><span data-i18n="' + key("tip.no-brokers") + '"></span></div>' +
@@ -387,7 +374,7 @@
     ].join("\n")).appendTo("head");
 
     window.IotBridgeEditor = {
-        template, translator, editing, setting, credential, validators, modeDefaults, watch, opened, closed,
+        template, translator, editing, setting, credential, validators, watch, opened, closed,
         tabs, brokerPicker, chosenBroker, reach, serverPicker, secretToggle, sameCredential, recheck, hint, mountTestConnection,
     };
 })();

@@ -333,6 +333,12 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
           // A new device has no token yet: that field, and only a credential field, is marked.
           const marked = await page.locator("#node-config-dialog-ok").evaluate(() => [...document.querySelectorAll(".red-ui-editor .input-error")].map((el) => el.id));
           assert.ok(marked.length > 0 && marked.every((id) => /-(token|clientId|username|password|channelId)$/.test(id)), `marked: ${marked}`);
+          // Every label and option is translated (a missing key would show as "label.custom-server").
+          const raw = await page.evaluate(() =>
+            [...document.querySelectorAll(".red-ui-editor label, .red-ui-editor option, .red-ui-editor span, .red-ui-editor .form-tips")]
+              .map((el) => el.textContent.trim())
+              .filter((text) => /^[a-z-]+(\.[a-zA-Z0-9-]+)+$/.test(text)));
+          assert.deepEqual(raw, []);
           for (const mode of Object.keys(platform.modes)) {
             await setField("#node-config-input-connection", mode);
             const tips = await tipsPerTab(platform.type);
