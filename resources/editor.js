@@ -345,12 +345,21 @@
         }
     }
 
-    /** The dialog hooks every device dialog needs around its own oneditprepare/save/cancel. */
-    function opened(node) {
+    /**
+     * Starts a device dialog (its oneditprepare): from now on its inputs count for the checks, and
+     * the tabs `names` ("connection", ...: panes <type>-tab-<name>, labels tabs.<name>) are made.
+     * Answers the dialog's translate function.
+     */
+    function prepare(node, type, names) {
         open.add(node);
+        const t = translator(node, type);
+        tabs(type, names.map((name) => ({ id: type + "-tab-" + name, label: t("tabs." + name) })));
+        return t;
     }
-    function closed(node) {
-        open.delete(node);
+
+    /** Ends a device dialog: its oneditcancel and oneditdelete, and the last step of its oneditsave. */
+    function close() {
+        open.delete(this);
     }
 
     /** The dialogs' shared look, added to the page once. */
@@ -374,7 +383,7 @@
     ].join("\n")).appendTo("head");
 
     window.IotBridgeEditor = {
-        template, translator, editing, setting, credential, validators, watch, opened, closed,
+        template, translator, editing, setting, credential, validators, watch, prepare, close,
         tabs, brokerPicker, chosenBroker, reach, serverPicker, secretToggle, sameCredential, recheck, hint, mountTestConnection,
     };
 })();
