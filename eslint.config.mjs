@@ -24,16 +24,16 @@ export default tseslint.config(
     rules: { "@typescript-eslint/no-this-alias": "off" },
   },
   {
-    // The editor's shared scripts (resources/*.js): browser IIFEs (jQuery, RED) that also export their
-    // pure functions to Node.js for the unit specs.
+    // Editor scripts served to the browser (resources/*.js): browser globals, jQuery and Node-RED's
+    // RED; `module` only for the mocha specs that load their pure checks.
     files: ["resources/**/*.js"],
     extends: [js.configs.recommended],
     languageOptions: {
       ecmaVersion: 2023,
       sourceType: "script",
-      globals: { ...globals.browser, ...globals.jquery, RED: "readonly", module: "writable" },
+      globals: { ...globals.browser, ...globals.jquery, RED: "readonly", module: "readonly" },
     },
-    rules: { "no-unused-vars": ["error", { argsIgnorePattern: "^_" }] },
+    rules: { "no-unused-vars": ["error", { argsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_" }] },
   },
   {
     files: ["test/**/*.js", "bench/**/*.{js,mjs}", "scripts/**/*.mjs", "eslint.config.mjs"],

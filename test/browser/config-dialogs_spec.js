@@ -161,8 +161,18 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
     }
   }
 
+  /** Shows the dialog tab holding `selector` (the dialogs have tabs, as core's mqtt-broker has). */
+  async function showTabOf(selector) {
+    const pane = await page.locator(selector).evaluate((el) => {
+      const tab = el.closest("[id$='-tabs-content'] > div");
+      return tab && tab.style.display === "none" ? tab.id : null;
+    });
+    if (pane) await page.locator(`#red-ui-tab-${pane} a`).click();
+  }
+
   /** Sets an input or select the way a user does, then lets the dialog's change handlers run. */
   async function setField(selector, value) {
+    await showTabOf(selector);
     const field = page.locator(selector);
     if ((await field.evaluate((el) => el.tagName)) === "SELECT") await field.selectOption(value);
     else await field.fill(value);
@@ -269,4 +279,166 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
       }
     });
   }
+  describe("checks before a deploy", function () {
+    const catalog = (type) => require(`../../locales/en-US/${type}.json`)[type];
+    const TOKEN_FIELD = { "blynk-device": "#node-config-input-token", "thingsboard-device": "#node-config-input-token", "thingspeak-channel": "#node-config-input-password" };
+
+    /** Visible tips per tab of the open dialog (`prefix`-tabs-content), leaving the first tab shown. */
+    async function tipsPerTab(prefix) {
+      const panes = await page.locator(`#${prefix}-tabs-content > div`).evaluateAll((els) => els.map((el) => el.id));
+      const counts = {};
+      for (const pane of panes) {
+        await page.locator(`#red-ui-tab-${pane} a`).click();
+        counts[pane] = await page.locator(`#${pane} .form-tips:visible`).count();
+      }
+      await page.locator(`#red-ui-tab-${panes[0]} a`).click();
+      return counts;
+    }
+
+    /** The editor's validity of nodes, with the reasons it holds. */
+    const validity = (ids) => page.evaluate((list) => list.map((id) => {
+      const n = RED.nodes.node(id);
+      return n ? { id, valid: n.valid, errors: n.validationErrors || [] } : { id, missing: true };
+    }), ids);
+
+    const waitValid = (ids, valid) => page.waitForFunction(({ list, want }) => list.every((id) => RED.nodes.node(id) && RED.nodes.node(id).valid === want), { list: ids, want: valid });
+
+    it("finds the iot-broker when \"mqtt\" is typed into the palette search", async function () {
+      const search = page.locator("#red-ui-palette-search input");
+      await search.fill("mqtt");
+      await page.locator('.red-ui-palette-node[data-palette-type="iot-broker"]').waitFor({ state: "visible" });
+      await snap("palette-search-mqtt");
+      await search.fill("");
+      assert.deepEqual(browser.takeProblems(), []);
+    });
+
+    it("loads each device's stored credentials without a dialog, so the deployed devices are valid", async function () {
+      await waitValid(PLATFORMS.map((p) => p.existing), true);
+      const loaded = await page.evaluate((ids) => ids.map((id) => RED.nodes.node(id).credentials && RED.nodes.node(id).credentials._ !== undefined), PLATFORMS.map((p) => p.existing));
+      assert.deepEqual(loaded, [true, true, true]);
+      assert.deepEqual(browser.takeProblems(), []);
+    });
+
+    for (const platform of PLATFORMS) {
+      it(`${platform.type}: the dialog opens at 1280x720 with the credentials in view`, async function () {
+        await page.setViewportSize({ width: 1280, height: 720 });
+        try {
+          await openFlowNode(platform.flowNode);
+          await openConfigDialog(`#node-input-btn-${platform.property}-add, #node-input-${platform.property}-btn-${platform.property}-add`);
+          const field = page.locator(TOKEN_FIELD[platform.type]);
+          await field.waitFor({ state: "visible" });
+          const box = await field.boundingBox();
+          await snap(`${platform.type}-1280x720`);
+          assert.ok(box && box.y >= 0 && box.y + box.height <= 720, `the field is in view: ${JSON.stringify(box)}`);
+          // A new device has no token yet: that field, and only a credential field, is marked.
+          const marked = await page.locator("#node-config-dialog-ok").evaluate(() => [...document.querySelectorAll(".red-ui-editor .input-error")].map((el) => el.id));
+          assert.ok(marked.length > 0 && marked.every((id) => /-(token|clientId|username|password|channelId)$/.test(id)), `marked: ${marked}`);
+          // Every label and option is translated (a missing key would show as "label.custom-server").
+          const raw = await page.evaluate(() =>
+            [...document.querySelectorAll(".red-ui-editor label, .red-ui-editor option, .red-ui-editor span, .red-ui-editor .form-tips")]
+              .map((el) => el.textContent.trim())
+              .filter((text) => /^[a-z-]+(\.[a-zA-Z0-9-]+)+$/.test(text)));
+          assert.deepEqual(raw, []);
+          for (const mode of Object.keys(platform.modes)) {
+            await setField("#node-config-input-connection", mode);
+            const tips = await tipsPerTab(platform.type);
+            assert.ok(Object.keys(tips).length >= 2 && Object.values(tips).every((n) => n <= 1), `${mode}: tips per tab: ${JSON.stringify(tips)}`);
+          }
+          await closeWith("#node-config-dialog-cancel");
+          await closeWith("#node-dialog-cancel");
+          assert.deepEqual(browser.takeProblems(), []);
+        } finally {
+          await page.setViewportSize({ width: 1400, height: 900 });
+        }
+      });
+    }
+
+    it("a malformed token marks only that field, saves, marks the device and its flow node, and deploys once fixed", async function () {
+      const blynk = PLATFORMS[0];
+      await openFlowNode(blynk.flowNode);
+      // The device the flow node uses now (the tests above had it add some).
+      const deviceId = await page.locator("#node-input-device").inputValue();
+      await openConfigDialog(`#node-input-btn-device-edit, #node-input-device-btn-device-edit`);
+      await setField("#node-config-input-token", "not/a/token");
+      const marked = await page.evaluate(() => [...document.querySelectorAll(".red-ui-editor .input-error")].map((el) => el.id));
+      assert.deepEqual(marked, ["node-config-input-token"]);
+      await snap("blynk-device-bad-token");
+      await closeWith("#node-config-dialog-ok");
+      await closeWith("#node-dialog-ok");
+      await waitValid([deviceId, blynk.flowNode], false);
+      const [device] = await validity([deviceId]);
+      assert.deepEqual(device.errors, [catalog("blynk-device").validation["token-invalid"]]);
+      // The red triangle on the flow node, as a user sees it before deploying.
+      await page.locator(`[id="${blynk.flowNode}"] .red-ui-flow-node-error:not(.hide)`).waitFor();
+      await snap("blynk-device-bad-token-canvas");
+      await openFlowNode(blynk.flowNode);
+      await openConfigDialog(`#node-input-btn-device-edit, #node-input-device-btn-device-edit`);
+      await setField("#node-config-input-token", "AbCdEfGhIjKlMnOpQrStUvWxYz012345");
+      await closeWith("#node-config-dialog-ok");
+      await closeWith("#node-dialog-ok");
+      await waitValid([deviceId, blynk.flowNode], true);
+      await deploy("blynk-device-token-fixed");
+    });
+
+    it("the broker's dialog has at most one tip per tab, and a bad port marks the port field only", async function () {
+      await openFlowNode(BROKER);
+      const tips = await tipsPerTab("iot-broker");
+      assert.ok(Object.keys(tips).length === 4 && Object.values(tips).every((n) => n <= 1), `tips per tab: ${JSON.stringify(tips)}`);
+      await page.locator("#node-input-port").fill("70000");
+      await page.locator("#node-input-port").dispatchEvent("change");
+      const marked = await page.evaluate(() => [...document.querySelectorAll(".red-ui-editor .input-error")].map((el) => el.id));
+      assert.deepEqual(marked, ["node-input-port"]);
+      await snap("iot-broker-bad-port");
+      await closeWith("#node-dialog-cancel");
+      assert.deepEqual(browser.takeProblems(), []);
+    });
+
+    it("a device imported without credentials is invalid before a deploy, with the reason", async function () {
+      const ids = { device: "e0d1e0d1e0d10041", flowNode: "e0d1e0d1e0d10042" };
+      await page.evaluate(({ tab, device, flowNode, server }) => {
+        RED.nodes.import([
+          { id: device, type: "blynk-device", name: "No token yet", connection: "mqtt", server, broker: "", tls: "", templateId: "", firmwareVersion: "", timeZone: "", pins: "" },
+          { id: flowNode, type: "blynk-write", z: tab, name: "write without token", device, datastream: "", x: 320, y: 140, wires: [] },
+        ]);
+        RED.view.redraw(true);
+      }, { tab: TAB, ...ids, server: `mqtt://127.0.0.1:${closedPort}` });
+      await waitValid([ids.device, ids.flowNode], false);
+      const [device] = await validity([ids.device]);
+      assert.deepEqual(device.errors, [catalog("blynk-device").validation["token-missing"]]);
+      await page.locator(`[id="${ids.flowNode}"] .red-ui-flow-node-error:not(.hide)`).waitFor();
+      await snap("blynk-device-no-token");
+      await page.evaluate((list) => list.forEach((id) => RED.nodes.remove(id)), [ids.flowNode, ids.device]);
+      await page.evaluate(() => RED.view.redraw(true));
+      assert.deepEqual(browser.takeProblems(), []);
+    });
+
+    it("deleting the broker flags every local device and its flow nodes before a deploy; undo clears it", async function () {
+      // Every device hosted on the broker (the existing ones and those the tests added) and the flow nodes using them.
+      const { devices, flowNodes } = await page.evaluate((types) => {
+        const found = { devices: [], flowNodes: [] };
+        RED.nodes.eachConfig((n) => {
+          if (types.includes(n.type) && n.connection === "local" && n.hosting !== "fleet") {
+            found.devices.push(n.id);
+            n.users.forEach((u) => found.flowNodes.push(u.id));
+          }
+        });
+        return found;
+      }, PLATFORMS.map((p) => p.type));
+      assert.ok(devices.length >= 3 && flowNodes.length >= 2, JSON.stringify({ devices, flowNodes }));
+      await waitValid(devices.concat(flowNodes), true);
+      await page.locator(`[id="${BROKER}"] .red-ui-flow-node`).click();
+      await page.keyboard.press("Delete");
+      await page.waitForFunction((id) => !RED.nodes.node(id), BROKER);
+      await waitValid(devices.concat(flowNodes), false);
+      const reasons = (await validity(PLATFORMS.map((p) => p.existing))).map((d) => d.errors);
+      assert.deepEqual(reasons, PLATFORMS.map((p) => [catalog(p.type).validation["broker-not-found"].replace("__id__", BROKER)]));
+      await page.locator(`[id="${flowNodes[0]}"] .red-ui-flow-node-error:not(.hide)`).waitFor();
+      await snap("broker-deleted");
+      await page.evaluate(() => RED.actions.invoke("core:undo"));
+      await page.waitForFunction((id) => Boolean(RED.nodes.node(id)), BROKER);
+      await waitValid(devices.concat(flowNodes), true);
+      await snap("broker-restored");
+      assert.deepEqual(browser.takeProblems(), []);
+    });
+  });
 });
