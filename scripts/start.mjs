@@ -21,6 +21,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
+import { createServer } from "node:net";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { blynkDemo } from "./demo/blynk.mjs";
@@ -155,6 +156,19 @@ if (settingsCurrent === null || (settingsCurrent.startsWith(GENERATED_MARK) && s
 
 // --- 4. the demo flow, on first start only ------------------------------------------------------
 const flowsPath = join(userDir, "flows.json");
+// Busy ports are found before anything is written or started, with the variable that moves them.
+if (!(await portIsFree(uiPort, "127.0.0.1"))) {
+  fail(
+    `port ${uiPort} (the editor, PORT) is in use by another program: an earlier \`npm start\` or another Node-RED?\n` +
+      `        Stop it, or pick another port: PORT=${uiPort === 1880 ? 1881 : uiPort + 1} npm start`,
+  );
+}
+if (!existsSync(flowsPath) && !(await portIsFree(mqttPort, "127.0.0.1"))) {
+  fail(
+    `port ${mqttPort} (the demo MQTT broker, MQTT_PORT) is in use by another program: a mosquitto or another broker?\n` +
+      `        Stop it, or pick another port: MQTT_PORT=${mqttPort === 1883 ? 1884 : mqttPort + 1} npm start`,
+  );
+}
 if (!existsSync(flowsPath)) {
   const blynk = blynkDemo({ port: mqttPort, brokerId: demoId(4) });
   const thingsboard = thingsboardDemo({ port: mqttPort, brokerId: demoId(4) });
@@ -178,6 +192,13 @@ if (!existsSync(flowsPath)) {
   }
   const brokers = brokersIn(flowsPath);
   const demo = brokers.find((b) => b.z === DEMO_TAB);
+  if (demo && !(await portIsFree(Number(demo.port), demo.bind || "0.0.0.0"))) {
+    console.log(
+      `[start] note: port ${demo.port} of the demo broker is in use by another program (a mosquitto or another broker?). ` +
+        `The broker keeps trying and listens once it is free. To use another port, change it in the broker node, ` +
+        `or delete ${relative(root, flowsPath)} and run MQTT_PORT=${Number(demo.port) + 1} npm start`,
+    );
+  }
   if (process.env.MQTT_PORT && demo && Number(demo.port) !== mqttPort) {
     console.log(
       `[start] note: ${relative(root, flowsPath)} exists and is kept; its demo broker listens on ${demo.port}, ` +
@@ -200,6 +221,21 @@ const child = spawn(process.execPath, [join(nodeRedDir, "red.js"), "--userDir", 
   stdio: ["ignore", "pipe", "inherit"],
 });
 
+// The banner says "running" only once the editor and the demo broker both listen: Node-RED logs
+// "Server now running at http://127.0.0.1:<port>/" and the broker "[info] [iot-broker:<name>] ...
+// listening on mqtt://<bind>:<port>" (the words may be translated; the level and URLs are not).
+const demoBroker = brokersIn(flowsPath).find((b) => b.z === DEMO_TAB);
+const waitingFor = new Map([["editor", (line) => line.includes(`http://127.0.0.1:${uiPort}`)]]);
+if (demoBroker) {
+  const url = `mqtt://${demoBroker.bind || "0.0.0.0"}:${demoBroker.port}`;
+  waitingFor.set("broker", (line) => line.includes("[info] [iot-broker:") && line.includes(url));
+  const busy = (line) => line.includes("[warn] [iot-broker:") && line.includes(` ${demoBroker.port} `);
+  waitingFor.set("busy-note", (line) => {
+    if (!busy(line)) return false;
+    console.log(`[start] the demo broker waits for port ${demoBroker.port}; the banner follows once it listens (MQTT_PORT: see above)`);
+    return true;
+  });
+}
 let announced = false;
 let pending = "";
 child.stdout.on("data", (chunk) => {
@@ -208,8 +244,8 @@ child.stdout.on("data", (chunk) => {
   pending += chunk.toString("utf8");
   const lines = pending.split("\n");
   pending = lines.pop() ?? "";
-  // Node-RED logs "Server now running at http://127.0.0.1:<port>/" (text may be translated; the URL is not).
-  if (lines.some((line) => line.includes(`http://127.0.0.1:${uiPort}`))) {
+  for (const [what, seen] of waitingFor) if (lines.some(seen)) waitingFor.delete(what);
+  if (!waitingFor.has("editor") && !waitingFor.has("broker")) {
     announced = true;
     pending = "";
     announce().catch((err) => console.log(`[start] could not query the editor: ${err.message}`));
@@ -278,6 +314,15 @@ child.on("exit", (code, signal) => {
 });
 
 // --- demo flow ----------------------------------------------------------------------------------
+
+/** Whether a TCP port can be bound on `host` now (probed by binding it and letting go at once). */
+function portIsFree(port, host) {
+  return new Promise((resolvePort) => {
+    const server = createServer();
+    server.once("error", () => resolvePort(false));
+    server.listen(port, host, () => server.close(() => resolvePort(true)));
+  });
+}
 
 function brokersIn(file) {
   try {
