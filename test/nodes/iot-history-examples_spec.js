@@ -28,7 +28,7 @@ const CORE = ["common/20-inject.js", "common/21-debug.js", "common/90-comment.js
 const NODES = [blynk.modules.broker, ...ts.tsNodes.slice(0, 2), historyNode, ...CORE];
 
 const EXAMPLES = path.join(__dirname, "../../examples/history");
-const example = (name) => JSON.parse(fs.readFileSync(path.join(EXAMPLES, name), "utf8"));
+const example = (name) => JSON.parse(fs.readFileSync(path.join(EXAMPLES, name), "utf8")).filter((n) => n.type !== "tab");
 const CONFIG_TYPES = new Set(["thingspeak-channel", "ui-group", "ui-page", "ui-base", "ui-theme"]);
 
 describe("iot-history examples", function () {
