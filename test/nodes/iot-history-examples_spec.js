@@ -110,7 +110,8 @@ describe("iot-history examples", function () {
     const reader = two.find((n) => n.type === "iot-history" && n.wires[0].includes(chart.id));
     assert.equal(reader.format, "points");
     assert.match(two.find((n) => n.type === "comment").info, /install `@flowfuse\/node-red-dashboard`/);
-    const ours = (flow) => flow.filter((n) => !n.type.startsWith("ui-") && n.type !== "comment").map((n) => n.type).sort();
+    // global-config: the hint that makes the editor offer to install Dashboard 2.0 on import.
+    const ours = (flow) => flow.filter((n) => !n.type.startsWith("ui-") && n.type !== "comment" && n.type !== "global-config").map((n) => n.type).sort();
     assert.deepEqual(ours(two), ours(one));
     for (const [name, flow] of [["01", one], ["02", two]]) {
       const ids = new Set(flow.map((n) => n.id));
