@@ -145,7 +145,8 @@ describe(`every example imports into a named tab; those needing no account deplo
       for (const [id, credentials] of Object.entries(byId)) {
         const n = RED.nodes.node(id);
         if (!n) continue;
-        n.credentials = credentials;
+        // As the editor holds typed credentials: the value, and has_<name> for its checks.
+        n.credentials = { ...credentials, ...Object.fromEntries(Object.keys(credentials).map((k) => [`has_${k}`, true])) };
         n.changed = true;
         n.dirty = true;
         RED.editor.validateNode(n);
