@@ -7,6 +7,7 @@ import { BrokerConfigError, parseBrokerNode, serialiseUsers, type BrokerNodeProp
 import { MAX_PASSWORD_BYTES, PasswordCheckBusy, hashPassword } from "./lib/broker/password-hash.js";
 import type { BrokerUser } from "./lib/broker/types.js";
 import { brokerDigest, claimBroker, closeBroker, listenerPorts, parkBroker, type RunningBroker } from "./lib/broker/redeploy.js";
+import { PortWait } from "./lib/broker/port-wait.js";
 import { StoreError, openBrokerStorage } from "./lib/store/index.js";
 import { followDeploys, isRedeploying } from "./lib/transport/parking.js";
 import { tlsOptionsOf } from "./lib/transport/tls-config.js";
@@ -47,6 +48,10 @@ export = function (RED: NodeAPI): void {
     let clientsTimer: NodeJS.Timeout | undefined;
     const showClients = (count: number): void => {
       shownClients = count;
+      if (portWait.waiting > 0) {
+        node.status({ fill: "red", shape: "ring", text: "iot-broker.status.port-busy" });
+        return;
+      }
       if (storeFailure !== undefined) {
         node.status(unreachable(storeFailure) ? { fill: "red", shape: "ring", text: "iot-broker.status.store-unavailable" } : { fill: "red", shape: "dot", text: "iot-broker.status.store-error" });
         return;
@@ -73,6 +78,23 @@ export = function (RED: NodeAPI): void {
       }, CLIENTS_STATUS_MS);
       clientsTimer.unref();
     };
+
+    // A busy port: one warning, a short status, and the broker listens once it is free (port-wait.ts).
+    const portWait = new PortWait({
+      busy: (err) => {
+        node.warn(RED._("iot-broker.log.port-busy", { port: String(err.port), bind: err.host ?? "" }));
+        showClients(running?.engine.connectedClients ?? 0);
+      },
+      listening: (listener) => {
+        if (running === undefined) return;
+        node.log(RED._("iot-broker.log.listening", { what: running.engine.describe(listener) }));
+        showClients(running.engine.connectedClients);
+      },
+      failed: (err, listener) => {
+        const what = running?.engine.describe(listener) ?? "";
+        fail(RED._("iot-broker.errors.listen-failed", { what, error: err instanceof Error ? err.message : String(err) }));
+      },
+    });
 
     const fail = (message: string, statusText = "iot-broker.status.error"): void => {
       node.error(message);
@@ -242,8 +264,9 @@ export = function (RED: NodeAPI): void {
       started.on("event", onEvent);
       started.on("clients", onClients);
       const listening = listeners.map(async (listener) => {
-        await started.listen(listener);
-        node.log(RED._("iot-broker.log.listening", { what: started.describe(listener) }));
+        if (await portWait.listen(listener, () => started.listen(listener))) {
+          node.log(RED._("iot-broker.log.listening", { what: started.describe(listener) }));
+        }
       });
       return (async () => {
         const results = await Promise.allSettled([started.ready(), ...listening]);
@@ -283,6 +306,9 @@ export = function (RED: NodeAPI): void {
 
     node.on("close", (removed: boolean, done: () => void) => {
       stopped = true;
+      // Whether a port was still awaited decides below: such an engine is not kept for the next deploy.
+      const incomplete = portWait.waiting > 0;
+      portWait.cancel();
       clearInterval(summaries);
       clearTimeout(clientsTimer);
       loginLog.flush();
@@ -297,7 +323,7 @@ export = function (RED: NodeAPI): void {
           if (!running) return;
           running.engine.off("event", onEvent);
           running.engine.off("clients", onClients);
-          if (!removed && isRedeploying() && !running.engine.closed) {
+          if (!removed && isRedeploying() && !running.engine.closed && !incomplete) {
             // Re-created in a moment: the new node adopts the engine if its settings are the same.
             running.storage.report(undefined);
             parkBroker(node.id, digest, running);

@@ -34,8 +34,8 @@ export function blynkDemo({ port, brokerId }) {
     `A real device running Blynk's MQTT samples can do the same: host \`<this machine>\`, port ${port}, username \`device\`, password = the token (open the hosted device's config node to see or change it).`,
   ].join("\n");
   const nodes = [
-    { id: TAB, type: "tab", label: "Blynk demo", disabled: false, info: "A simulated Blynk device served by Node-RED itself.", env: [] },
-    { id: ids.info, type: "comment", z: TAB, name: "Blynk demo: what you see (double-click to read)", info, x: 250, y: 40, wires: [] },
+    { id: TAB, type: "tab", label: "Blynk demo", disabled: false, info: `A simulated Blynk device served by Node-RED itself.\n\n${info}`, env: [] },
+    { id: ids.info, type: "comment", z: TAB, name: "Blynk demo: what you see (click it, then read the Info sidebar)", info, x: 250, y: 40, wires: [] },
     {
       id: ids.hosted,
       type: "blynk-device",
@@ -176,7 +176,7 @@ export function blynkDemo({ port, brokerId }) {
       z: TAB,
       name: "device: fan is",
       active: true,
-      tosidebar: true,
+      tosidebar: false,
       console: false,
       tostatus: true,
       complete: "payload",

@@ -24,7 +24,7 @@ function fn(name, lines, outputs, x, y, wires) {
   return { type: "function", z: TAB, name, func: lines.join("\n"), outputs, timeout: 0, noerr: 0, initialize: "", finalize: "", libs: [], x, y, wires };
 }
 
-function debug(name, x, y, { sidebar = true, complete = "payload", targetType = "msg", status = "payload", statusType = "auto" } = {}) {
+function debug(name, x, y, { sidebar = false, complete = "payload", targetType = "msg", status = "payload", statusType = "auto" } = {}) {
   return { type: "debug", z: TAB, name, active: true, tosidebar: sidebar, console: false, tostatus: true, complete, targetType, statusVal: status, statusType, x, y, wires: [] };
 }
 
@@ -97,8 +97,8 @@ export function thingsboardDemo({ port, brokerId }) {
   ].join("\n");
 
   const nodes = [
-    { id: TAB, type: "tab", label: "ThingsBoard demo", disabled: false, info: "A simulated ThingsBoard device served by Node-RED itself.", env: [] },
-    { id: ids.info, ...comment("ThingsBoard demo: what you see (double-click to read)", 270, 40, info) },
+    { id: TAB, type: "tab", label: "ThingsBoard demo", disabled: false, info: `A simulated ThingsBoard device served by Node-RED itself.\n\n${info}`, env: [] },
+    { id: ids.info, ...comment("ThingsBoard demo: what you see (click it, then read the Info sidebar)", 270, 40, info) },
     {
       id: ids.hosted,
       type: "thingsboard-device",
@@ -246,7 +246,7 @@ export function thingsboardDemo({ port, brokerId }) {
     { id: ids.serverCall, type: "thingsboard-rpc", z: TAB, name: "server: RPC call", device: ids.hosted, subDevice: "", mode: "call", timeout: "10000", x: 560, y: 640, wires: [[ids.answerDebug]] },
     { id: ids.answerDebug, ...debug("device answered", 760, 640) },
     { id: ids.catchRpc, type: "catch", z: TAB, name: "RPC not answered", scope: [ids.serverCall], uncaught: false, x: 560, y: 700, wires: [[ids.rpcErrors]] },
-    { id: ids.rpcErrors, ...debug("RPC errors", 760, 700, { complete: "error", status: "error.message", statusType: "msg" }) },
+    { id: ids.rpcErrors, ...debug("RPC errors", 760, 700, { sidebar: true, complete: "error", status: "error.message", statusType: "msg" }) },
   ];
   return { nodes, credentials: { [ids.hosted]: { token }, [ids.simulated]: { token } } };
 }

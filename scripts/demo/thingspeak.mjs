@@ -72,8 +72,8 @@ export function thingspeakDemo({ port, brokerId, httpPort = 1880 }) {
   ].join("\n");
 
   const nodes = [
-    { id: TAB, type: "tab", label: "ThingSpeak demo", disabled: false, info: "A simulated ThingSpeak device feeding a channel that Node-RED hosts itself.", env: [] },
-    { id: ids.info, ...comment("ThingSpeak demo: what you see (double-click to read)", 270, 40, info) },
+    { id: TAB, type: "tab", label: "ThingSpeak demo", disabled: false, info: `A simulated ThingSpeak device feeding a channel that Node-RED hosts itself.\n\n${info}`, env: [] },
+    { id: ids.info, ...comment("ThingSpeak demo: what you see (click it, then read the Info sidebar)", 270, 40, info) },
     {
       id: ids.hosted,
       type: "thingspeak-channel",
@@ -146,12 +146,14 @@ export function thingspeakDemo({ port, brokerId, httpPort = 1880 }) {
       z: TAB,
       name: "device: updates sent",
       active: true,
-      tosidebar: true,
+      // Status only: every write node reports the update that carried its write, so one update
+      // arrives here once per write it carried (two or three times), with the same values.
+      tosidebar: false,
       console: false,
       tostatus: true,
       complete: "thingspeak",
       targetType: "msg",
-      statusVal: '(thingspeak.coalesced ? "combined: " : "alone: ") & $join($keys(thingspeak.sent), " + ")',
+      statusVal: '(thingspeak.coalesced > 1 ? "combined: " : "alone: ") & $join($keys(thingspeak.sent), " + ")',
       statusType: "jsonata",
       x: 760,
       y: 260,
@@ -196,7 +198,7 @@ export function thingspeakDemo({ port, brokerId, httpPort = 1880 }) {
       z: TAB,
       name: "server: new entries",
       active: true,
-      tosidebar: true,
+      tosidebar: false,
       console: false,
       tostatus: true,
       complete: "payload",

@@ -66,6 +66,8 @@ describe(`history example imported from the Import menu (Node-RED ${nodeRedVersi
     await snap("import-menu");
     await page.locator("#red-ui-clipboard-dialog-ok").click();
     await page.waitForFunction(() => RED.nodes.filterNodes({ type: "iot-history" }).length === 3);
+    // The example comes in a tab of its own, named after it: open it, as the user clicks it.
+    await page.evaluate(() => RED.workspaces.show(RED.nodes.filterNodes({ type: "iot-history" })[0].z));
     // The imported nodes follow the mouse until placed.
     await page.mouse.click(600, 500);
 

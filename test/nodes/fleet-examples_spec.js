@@ -23,7 +23,7 @@ const core = (file) => require(require.resolve(`@node-red/nodes/core/${file}`, {
 const CORE = ["common/20-inject.js", "common/21-debug.js", "common/90-comment.js", "function/10-function.js"].map(core);
 
 function example(platform, name) {
-  return JSON.parse(fs.readFileSync(path.join(__dirname, `../../examples/${platform}/${name}.json`), "utf8"));
+  return JSON.parse(fs.readFileSync(path.join(__dirname, `../../examples/${platform}/${name}.json`), "utf8")).filter((n) => n.type !== "tab");
 }
 
 /** Loads an example on the test tab with its broker on free loopback ports; resolves with its nodes by type. */

@@ -1,5 +1,6 @@
 "use strict";
 const assert = require("node:assert/strict");
+const net = require("node:net");
 const path = require("node:path");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
@@ -133,7 +134,24 @@ describe("iot-broker node", function () {
     }
   });
 
-  it("reports a busy port with a clear error and a red status", async function () {
+  it("reports a busy port with one warning and a short status, and listens once the port is free, without a redeploy", async function () {
+    const holder = net.createServer((socket) => socket.destroy());
+    await new Promise((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const port = holder.address().port;
+    await helper.load(brokerNode, brokerFlow(port, { allowAnonymous: true }));
+    const node = helper.getNode("b1");
+    await statusOf(node, (s) => s.fill === "red" && s.text === "iot-broker.status.port-busy");
+    const busyWarnings = () => callsOf(node, "warn").filter((a) => a[0] === "iot-broker.log.port-busy");
+    assert.equal(busyWarnings().length, 1);
+    assert.equal(callsOf(node, "error").length, 0);
+    await new Promise((resolve) => holder.close(resolve));
+    await statusOf(node, (s) => s.fill === "green");
+    const client = track(await connect(`mqtt://127.0.0.1:${port}`, { clientId: "after-the-wait" }));
+    assert.ok(client.connected);
+    assert.equal(busyWarnings().length, 1, "still one warning");
+  });
+
+  it("two brokers on one port: the second waits for it; closing it while it waits takes nothing", async function () {
     const port = await freePort();
     const flow = [
       ...brokerFlow(port, { allowAnonymous: true }),
@@ -141,11 +159,19 @@ describe("iot-broker node", function () {
     ];
     await helper.load(brokerNode, flow);
     const nodes = [helper.getNode("b1"), helper.getNode("b2")];
-    // The helper's spies are shared by all nodes: callsOf picks this node's own calls.
-    await until(() => nodes.some((n) => callsOf(n, "error").length > 0), 5000, "the port-in-use error");
-    const loser = nodes.find((n) => callsOf(n, "error").length > 0);
-    assert.equal(callsOf(loser, "error")[0][0], "iot-broker.errors.port-in-use");
-    await statusOf(loser, (s) => s.fill === "red" && s.text === "iot-broker.status.port-in-use");
+    const busy = (n) => callsOf(n, "warn").some((a) => a[0] === "iot-broker.log.port-busy");
+    await until(() => nodes.some(busy), 5000, "the port-busy warning");
+    const loser = nodes.find(busy);
+    await statusOf(loser, (s) => s.fill === "red" && s.text === "iot-broker.status.port-busy");
+    await helper.unload();
+    // Both closed: the winner freed the port, and the waiting one must not take it afterwards.
+    assert.equal(await portIsClosed(port), true);
+    const again = net.createServer();
+    await new Promise((resolve, reject) => {
+      again.once("error", reject);
+      again.listen(port, "127.0.0.1", resolve);
+    });
+    await new Promise((resolve) => again.close(resolve));
   });
 
   it("reports invalid settings instead of starting", async function () {

@@ -19,7 +19,7 @@ helper.init(nodeRedPath);
 
 const core = (file) => require(require.resolve(`@node-red/nodes/core/${file}`, { paths: [path.dirname(nodeRedPath)] }));
 const CORE = ["common/20-inject.js", "common/21-debug.js", "common/25-catch.js", "common/90-comment.js", "function/10-function.js", "function/10-switch.js"].map(core);
-const example = (platform, name) => JSON.parse(fs.readFileSync(path.join(__dirname, "../../examples", platform, `${name}.json`), "utf8"));
+const example = (platform, name) => JSON.parse(fs.readFileSync(path.join(__dirname, "../../examples", platform, `${name}.json`), "utf8")).filter((n) => n.type !== "tab");
 
 /** The example on a test tab, with `patch` applied to nodes by type. */
 function onTestTab(flow, patch) {
