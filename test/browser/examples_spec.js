@@ -149,7 +149,9 @@ describe(`every example imports into a named tab; those needing no account deplo
         n.credentials = { ...credentials, ...Object.fromEntries(Object.keys(credentials).map((k) => [`has_${k}`, true])) };
         n.changed = true;
         n.dirty = true;
+        // The device and the flow nodes using it: the editor marked those invalid with it.
         RED.editor.validateNode(n);
+        (n.users || []).forEach((user) => RED.editor.validateNode(user));
       }
       RED.nodes.dirty(true);
       RED.view.redraw(true);
@@ -219,7 +221,7 @@ describe(`every example imports into a named tab; those needing no account deplo
             return gone;
           }, flow.map((n) => n.id));
           if (unknown.length > 0) assert.ok(unknown.every((t) => t.startsWith("ui-")), `only Dashboard 2.0 nodes are unknown: ${unknown.join(", ")}`);
-        await fillCredentials(flow);
+          await fillCredentials(flow);
           await deploy();
           const brokers = flow.filter((n) => n.type === "iot-broker").map((n) => n.id);
           await page.waitForFunction((ids) => ids.every((id) => RED.nodes.node(id)?.status?.fill === "green"), brokers, { timeout: 30_000 });
