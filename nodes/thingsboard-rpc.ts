@@ -111,8 +111,8 @@ export = function (RED: NodeAPI): void {
       await link.replyRpc({ id: details.rpcId, ...(named === undefined ? {} : { device: named }) }, msg.payload);
     }
 
-    /** call: the msg is a request to the other side; resolves with its answer. */
-    async function call(msg: NodeMessageInFlow, details: Record<string, unknown>, link: TbLink): Promise<unknown> {
+    /** call: the msg is a request to the other side; resolves with its answer and the fleet device it went to. */
+    async function call(msg: NodeMessageInFlow, details: Record<string, unknown>, link: TbLink): Promise<{ result: unknown; device?: { name: string; id: string } }> {
       const payload = msg.payload;
       const fromPayload = isPlainObject(payload) && typeof payload.method === "string";
       const method = fromPayload ? payload.method : msg.topic;
@@ -126,7 +126,9 @@ export = function (RED: NodeAPI): void {
       const target = member.device !== undefined ? undefined : namedDevice(details) ?? (link.gateway && subDevice !== "" ? subDevice : undefined);
       count(1);
       try {
-        return await member.link.callRpc(method, params, { timeoutMs: waitMs, ...(target === undefined ? {} : { device: target }) });
+        const result = await member.link.callRpc(method, params, { timeoutMs: waitMs, ...(target === undefined ? {} : { device: target }) });
+        // The device read before the call labels its answer: a setting read again may have changed meanwhile.
+        return { result, ...(member.device === undefined ? {} : { device: member.device }) };
       } finally {
         count(-1);
       }
@@ -145,9 +147,8 @@ export = function (RED: NodeAPI): void {
           node.warn(RED._("thingsboard-rpc.warnings.stale-reply", { error: err.message }));
         });
       }
-      return call(msg, details, link).then(async (result) => {
+      return call(msg, details, link).then(({ result, device }) => {
         const method = typeof msg.topic === "string" && msg.topic !== "" ? msg.topic : undefined;
-        const device = link.fleet === undefined ? undefined : fleetMember(link, fleetDeviceSetting.perMessage ? await fleetDeviceSetting.of(msg) : fleetDeviceSetting.fixed, details.device, refuse).device;
         send({ ...msg, payload: result, thingsboard: { ...details, device: device ?? details.device ?? link.name, ...(method === undefined ? {} : { method }) } });
       });
     }, { ...SEND_ERRORS, timeout: "timeout", other: "failed" });
