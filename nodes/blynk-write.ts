@@ -22,7 +22,12 @@ export = function (RED: NodeAPI): void {
     function write(msg: NodeMessageInFlow, fleetOrDevice: BlynkLink, fixed: string, fixedDevice: string): Promise<void> {
       const options: Record<string, unknown> = isObject(msg.blynk) ? msg.blynk : {};
       const command = fixed !== "" ? fixed : msg.topic;
-      if (fleetOrDevice.fleet !== undefined && fixedDevice === "" && (options.device === undefined || options.device === "") && typeof command === "string" && command.startsWith("$system/")) {
+      const unnamed = options.device === undefined || options.device === "";
+      if (fleetOrDevice.fleet !== undefined && fixedDevice === "" && unnamed && fleetDeviceSetting.kind !== "str") {
+        // Only a Fleet device left empty in the dialog means every device: a source that reads as unset names none.
+        throw refuse("fleet-no-device-source", { source: fleetDeviceSetting.source });
+      }
+      if (fleetOrDevice.fleet !== undefined && fixedDevice === "" && unnamed && typeof command === "string" && command.startsWith("$system/")) {
         return toEveryDevice(fleetOrDevice, command, msg.payload);
       }
       // A fleet (docs/ARCHITECTURE.md 3.8): the named device's link; any other link is itself.

@@ -75,7 +75,12 @@ export = function (RED: NodeAPI): void {
     flow.onInput(async (msg, send, link) => {
       const details: Record<string, unknown> = isPlainObject(msg.thingsboard) ? msg.thingsboard : {};
       const fixedDevice = fleetDeviceSetting.perMessage ? await fleetDeviceSetting.of(msg) : fleetDeviceSetting.fixed;
-      if (Buffer.isBuffer(msg.payload) && link.fleet !== undefined && fixedDevice === "" && (details.device === undefined || details.device === "")) {
+      const unnamed = details.device === undefined || details.device === "";
+      if (link.fleet !== undefined && fixedDevice === "" && unnamed && fleetDeviceSetting.kind !== "str") {
+        // Only a Fleet device left empty in the dialog means every device: a source that reads as unset names none.
+        throw refuse("fleet-no-device-source", { source: fleetDeviceSetting.source });
+      }
+      if (Buffer.isBuffer(msg.payload) && link.fleet !== undefined && fixedDevice === "" && unnamed) {
         // Firmware with no device named: every device of the fleet gets it (docs/PROTOCOLS.md 4.6).
         const meta = isPlainObject(details.firmware) ? details.firmware : {};
         await link.sendFirmware(msg.payload, { title: meta.title, version: meta.version, algorithm: meta.algorithm });

@@ -77,4 +77,42 @@ describe("typedInput Fleet device settings of a fleet's flow nodes", function ()
     }
   });
 
+  it("thingsboard-attributes: firmware with flow.target unset goes to no device; msg.thingsboard.device names one instead; an empty typed Fleet device still means every device", async function () {
+    const { devices } = await tbFleetWith([
+      { id: "flowDev", type: "thingsboard-attributes", device: "prof", fleetDevice: "target", fleetDeviceType: "flow", wires: [["out"]] },
+      { id: "all", type: "thingsboard-attributes", device: "prof", fleetDevice: "", fleetDeviceType: "str", wires: [["out"]] },
+    ], 2, `${ME}/attributes`);
+    const firmware = (version) => ({ payload: Buffer.from(`image ${version}`), thingsboard: { firmware: { title: "fw", version } } });
+    const err = await inject(helper.getNode("flowDev"), firmware("1"));
+    assert.match(String(err), /fleet-no-device-source.*flow\.target/);
+    // msg.thingsboard.device names the device when the setting reads as unset.
+    assert.equal(await inject(helper.getNode("flowDev"), { ...firmware("2"), thingsboard: { ...firmware("2").thingsboard, device: "Meter 1" } }), undefined);
+    assert.equal(await inject(helper.getNode("all"), firmware("3")), undefined);
+    const versions = async (d, count) => {
+      await until(() => d.client.box.messages.length >= count, 5000, `${count} announcements to ${d.name}`);
+      return d.client.box.messages.map((m) => JSON.parse(m.payload).fw_version);
+    };
+    assert.deepEqual(await versions(devices[1], 2), ["2", "3"], "Meter 1 got 2, then 3");
+    assert.deepEqual(await versions(devices[0], 1), ["3"], "Meter 0 got version 3 only");
+  });
+
+  it("blynk-write: a $system command with the Fleet device unset (msg, env) goes to no device, with an error naming the source", async function () {
+    process.env[ENV] = "";
+    const port = await freePort();
+    await loadFlow([...blynk.withBroker, blynkFleet], [
+      blynk.TAB,
+      onTab({ id: "b1", type: "iot-broker", port, bind: "127.0.0.1", blynkPort: await freePort(), wires: [[]] }),
+      { id: "fleet1", type: "blynk-device", name: "Thermostats", connection: "local", broker: "b1", hosting: "fleet", pins: "V1=Temp" },
+      onTab({ id: "msgDev", type: "blynk-write", device: "fleet1", datastream: "", fleetDevice: "target", fleetDeviceType: "msg" }),
+      onTab({ id: "envDev", type: "blynk-write", device: "fleet1", datastream: "", fleetDevice: ENV, fleetDeviceType: "env" }),
+      onTab({ id: "all", type: "blynk-write", device: "fleet1", datastream: "", fleetDevice: "" }),
+    ], {});
+    await until(() => fleetOf("fleet1")?.available === true, 5000, "the fleet");
+    assert.match(String(await inject(helper.getNode("msgDev"), { topic: "$system/reboot", payload: "" })), /fleet-no-device-source.*msg\.target/);
+    assert.match(String(await inject(helper.getNode("envDev"), { topic: "$system/reboot", payload: "" })), /fleet-no-device-source.*env IOTB_TYPED_FLEET_SPEC/);
+    // msg.blynk.device names the device instead (one the fleet lacks: refused by name, not sent to all).
+    assert.match(String(await inject(helper.getNode("msgDev"), { topic: "$system/reboot", payload: "", blynk: { device: "Attic" } })), /fleet-unknown-device.*Attic/);
+    // Left empty in the dialog (an old flow): every device of the fleet, none here.
+    assert.equal(await inject(helper.getNode("all"), { topic: "$system/reboot", payload: "" }), undefined);
+  });
 });

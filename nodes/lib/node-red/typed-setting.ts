@@ -71,6 +71,11 @@ export class TypedSetting<T> {
     this.problem = this.#start();
   }
 
+  /** Where the value comes from: str, num, env, msg, flow or global. */
+  get kind(): string {
+    return this.#kind;
+  }
+
   /** Where the value comes from, as a user reads it: `msg.topic`, `flow.target`, `env DEVICE`. */
   get source(): string {
     return this.#kind === "env" ? `env ${this.#text}` : this.perMessage ? `${this.#kind}.${this.#text}` : this.#kind;
