@@ -212,4 +212,18 @@ describe("typedInput settings of the flow nodes", function () {
     assert.match(bad.message, /^thingspeak-field\.errors\.bad-setting .*"source":"msg\.which".*"got":"9 \(number\)"/);
     assert.match(errorsOf(helper.getNode("sub"))[0], /^thingspeak-field\.errors\.bad-setting-kind .*"kinds":"str, num, env"/);
   });
+  it("an env variable's value is never quoted in a refusal (it may be a secret): the error names the variable and what is accepted", async function () {
+    process.env[ENV] = "tok_SuperSecret_0123456789";
+    await helper.load(tb.tbNodes, [
+      tb.TAB,
+      { id: "dev1", type: "thingsboard-device", name: "Pi", connection: "mqtt", server: "mqtt://127.0.0.1:1" },
+      onTab({ id: "call", type: "thingsboard-rpc", device: "dev1", mode: "call", timeout: ENV, timeoutType: "env", wires: [[]] }),
+    ], { dev1: { token: "TbTypedToken00000001" } });
+    const call = helper.getNode("call");
+    await statusOf(call, (s) => s.fill === "red");
+    const error = errorsOf(call)[0];
+    assert.match(error, new RegExp(`^thingsboard-rpc\\.errors\\.bad-env-setting .*"source":"env ${ENV}".*"accepted":"thingsboard-rpc\\.accepted\\.timeout"`));
+    assert.doesNotMatch(error, /SuperSecret/);
+    assert.doesNotMatch((await inject(call, { topic: "getTime" })).message, /SuperSecret/);
+  });
 });

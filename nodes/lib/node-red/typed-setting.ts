@@ -117,8 +117,13 @@ export class TypedSetting<T> {
       }
     }
     try {
-      const raw: unknown = this.#kind === "env" ? spec.RED.util.evaluateNodeProperty(this.#text, "env", spec.node, {}) : spec.value;
-      this.#fixed = this.#parse(raw, this.#kind !== "env" ? spec.fixedRefusal : undefined);
+      if (this.#kind === "env") {
+        // An env variable may hold a secret: its refusal names the variable, never the value.
+        const envRefusal = (): Error => spec.refuse("bad-env-setting", { setting: spec.RED._(`${spec.type}.label.${spec.label}`), source: this.source, accepted: spec.RED._(`${spec.type}.accepted.${spec.accepted}`) });
+        this.#fixed = this.#parse(spec.RED.util.evaluateNodeProperty(this.#text, "env", spec.node, {}), envRefusal);
+      } else {
+        this.#fixed = this.#parse(spec.value, spec.fixedRefusal);
+      }
       return undefined;
     } catch (err) {
       return err instanceof Error ? err : this.#refusal(describeValue(err));
