@@ -212,6 +212,29 @@ describe("typedInput settings of the flow nodes", function () {
     assert.match(bad.message, /^thingspeak-field\.errors\.bad-setting .*"source":"msg\.which".*"got":"9 \(number\)"/);
     assert.match(errorsOf(helper.getNode("sub"))[0], /^thingspeak-field\.errors\.bad-setting-kind .*"kinds":"str, num, env"/);
   });
+
+  it("thingspeak-field: a field of spaces is unset (msg.topic names it), typed or from an old flow", async function () {
+    const b = await watchedBroker("channels/#");
+    const field = (id, extra) => onTab({ id, type: "thingspeak-field", channel: "ch1", mode: "write", wires: [[]], ...extra });
+    await helper.load(
+      ts.tsNodes,
+      [
+        ts.TAB,
+        { id: "ch1", type: "thingspeak-channel", name: "Weather", connection: "mqtt", server: b.url, channelId: "1001", updateInterval: "1" },
+        field("str", { field: "  ", fieldType: "str" }),
+        field("old", { field: " " }),
+        field("num", { field: " ", fieldType: "num" }),
+      ],
+      { ch1: { clientId: "TSCLIENT000000000000001", username: "TSCLIENT000000000000001", password: "tspassword00000000000001", writeKey: "TSWRITEKEY000001" } },
+    );
+    for (const id of ["str", "old", "num"]) assert.deepEqual(errorsOf(helper.getNode(id)), [], id);
+    await statusOf(helper.getNode("str"), (s) => s.text === `${TS_STATUS}connected`);
+    const sent = ["str", "old", "num"].map((id, i) => inject(helper.getNode(id), { topic: `field${i + 1}`, payload: i + 1 }));
+    assert.deepEqual(await Promise.all(sent), [undefined, undefined, undefined]);
+    const fields = () => b.box.messages.map((m) => m.payload).join("&").split("&").sort();
+    await until(() => fields().length === 3, 5000, "the first and the coalesced update");
+    assert.deepEqual(fields(), ["field1=1", "field2=2", "field3=3"]);
+  });
   it("an env variable's value is never quoted in a refusal (it may be a secret): the error names the variable and what is accepted", async function () {
     process.env[ENV] = "tok_SuperSecret_0123456789";
     await helper.load(tb.tbNodes, [

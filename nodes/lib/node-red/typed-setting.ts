@@ -122,7 +122,8 @@ export class TypedSetting<T> {
         const envRefusal = (): Error => spec.refuse("bad-env-setting", { setting: spec.RED._(`${spec.type}.label.${spec.label}`), source: this.source, accepted: spec.RED._(`${spec.type}.accepted.${spec.accepted}`) });
         this.#fixed = this.#parse(spec.RED.util.evaluateNodeProperty(this.#text, "env", spec.node, {}), envRefusal);
       } else {
-        this.#fixed = this.#parse(spec.value, spec.fixedRefusal);
+        // Typed into the dialog: trimmed, so a value of spaces is unset (as the dialog accepts it).
+        this.#fixed = this.#parse(typeof spec.value === "string" ? spec.value.trim() : spec.value, spec.fixedRefusal);
       }
       return undefined;
     } catch (err) {
