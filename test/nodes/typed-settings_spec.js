@@ -10,6 +10,7 @@ const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
 const { until } = require("../support/wait.js");
+const { freePort } = require("../lib/fixtures/ports.js");
 const { onTab, statusOf, inject, errorsOf } = require("../support/node-harness.js");
 const blynk = require("./blynk-helpers.js");
 const tb = require("./thingsboard-helpers.js");
@@ -131,6 +132,28 @@ describe("typedInput settings of the flow nodes", function () {
       assert.match(errorsOf(node)[0], new RegExp(`errors\\.bad-setting-kind .*"source":"${source.replace(".", "\\.")}"`), id);
       assert.match((await inject(node, { payload: 1 })).message, /bad-setting-kind/);
     }
+  });
+
+  it("blynk-event, local mode: an event filter read per message (msg, flow, global) is refused when the node starts; str and env filter", async function () {
+    process.env[ENV] = "door";
+    const port = await freePort();
+    const event = (id, extra) => onTab({ id, type: "blynk-event", device: "dev1", wires: [[]], ...extra });
+    await helper.load(blynk.withBroker, [
+      blynk.TAB,
+      onTab({ id: "b1", type: "iot-broker", port, bind: "127.0.0.1", wires: [[]] }),
+      { id: "dev1", type: "blynk-device", name: "Hosted", connection: "local", broker: "b1" },
+      event("msg", { event: "code", eventType: "msg" }),
+      event("flow", { event: "code", eventType: "flow" }),
+      event("global", { event: "code", eventType: "global" }),
+      event("env", { event: ENV, eventType: "env" }),
+      event("str", { event: "door", eventType: "str" }),
+    ], { dev1: { token: "TypedTok_0123456789abcdefghijklm" } });
+    for (const kind of ["msg", "flow", "global"]) {
+      const node = helper.getNode(kind);
+      await statusOf(node, (s) => s.fill === "red", kind);
+      assert.match(errorsOf(node)[0], new RegExp(`^blynk-event\\.errors\\.bad-setting-kind .*"source":"${kind}\\.code".*"kinds":"str, env"`), kind);
+    }
+    for (const kind of ["env", "str"]) assert.deepEqual(errorsOf(helper.getNode(kind)), [], kind);
   });
 
   it("thingsboard-rpc and -telemetry: timeout per message, sub-device from str, msg, flow, global and env; serve mode's timeout is fixed; an old flow as before", async function () {
