@@ -3,7 +3,7 @@ import { describeValue } from "./lib/transport/value-codec.js";
 import type { BlynkLink } from "./lib/blynk/link.js";
 import { blynkDevice } from "./lib/node-red/config-kinds.js";
 import { registerFlowNode } from "./lib/node-red/flow-node.js";
-import { FIXED_NAME_KINDS, nameSetting } from "./lib/node-red/typed-setting.js";
+import { ArrivalOrder, FIXED_NAME_KINDS, nameSetting } from "./lib/node-red/typed-setting.js";
 
 export = function (RED: NodeAPI): void {
   registerFlowNode(RED, "blynk-event", blynkDevice, (flow, config: NodeDef & { event?: string }) => {
@@ -23,9 +23,9 @@ export = function (RED: NodeAPI): void {
       },
     });
 
-    async function log(msg: NodeMessageInFlow, link: BlynkLink): Promise<void> {
-      if (link.connection === "local") throw refuse("local-input");
-      const fixed = event.perMessage ? await event.of(msg) : event.fixed;
+    const order = new ArrivalOrder(refuse, [event]);
+
+    async function log(msg: NodeMessageInFlow, link: BlynkLink, fixed: string): Promise<void> {
       const code = fixed !== "" ? fixed : msg.topic;
       if (typeof code !== "string" || code.trim() === "") throw refuse("no-event", { got: describeValue(msg.topic) });
       const payload = msg.payload;
@@ -44,7 +44,10 @@ export = function (RED: NodeAPI): void {
       }
     }
 
-    flow.onInput((msg, _send, link) => log(msg, link));
+    flow.onInput((msg, _send, link) => {
+      if (link.connection === "local") throw refuse("local-input");
+      return order.active ? order.after(() => event.of(msg), (code) => log(msg, link, code)) : log(msg, link, event.fixed);
+    });
     flow.onClose();
   });
 };

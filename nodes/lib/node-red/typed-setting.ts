@@ -147,6 +147,46 @@ export class TypedSetting<T> {
   }
 }
 
+/** At most this many messages of one node wait for their settings to be read. */
+export const MAX_WAITING = 1000;
+
+/**
+ * A node's messages in arrival order while settings are read per message: a context store that
+ * answers asynchronously answers in any order, so each message is used only after every earlier
+ * one was. Bounded: a message beyond `limit` waiting ones is refused (`errors.queue-full`).
+ */
+export class ArrivalOrder {
+  /** Some setting is read per message: messages take their turn (else use the fixed values at once). */
+  readonly active: boolean;
+  readonly #refuse: Refuse;
+  readonly #limit: number;
+  #tail: Promise<unknown> = Promise.resolve();
+  #waiting = 0;
+
+  constructor(refuse: Refuse, settings: readonly { readonly perMessage: boolean }[], limit = MAX_WAITING) {
+    this.#refuse = refuse;
+    this.#limit = limit;
+    this.active = settings.some((s) => s.perMessage);
+  }
+
+  /** `use` with what `read()` gives once every earlier message's `use` was called; a failed read fails in its turn. */
+  after<T, R>(read: () => Promise<T>, use: (value: T) => R | Promise<R>): Promise<R> {
+    if (this.#waiting >= this.#limit) return Promise.reject(this.#refuse("queue-full", { limit: String(this.#limit) }));
+    this.#waiting += 1;
+    // Handled at once: a read refused before its turn is no unhandled rejection.
+    const settled = read().then((value) => ({ value }), (error: unknown) => ({ error: error instanceof Error ? error : new Error(describeValue(error)) }));
+    const turn = this.#tail.then(() => settled);
+    // `use` is registered before the next turn's wait, so it is called first.
+    const used = turn.then((r) => {
+      this.#waiting -= 1;
+      if ("error" in r) throw r.error;
+      return use(r.value);
+    });
+    this.#tail = turn;
+    return used;
+  }
+}
+
 /** A name (datastream, event code, device): text, trimmed, or a number as text. */
 export function nameValue(value: unknown): string {
   if (typeof value === "string") return value.trim();
