@@ -3,17 +3,19 @@ import { describeValue } from "./lib/transport/value-codec.js";
 import type { BlynkLink } from "./lib/blynk/link.js";
 import { blynkDevice } from "./lib/node-red/config-kinds.js";
 import { registerFlowNode } from "./lib/node-red/flow-node.js";
-import { nameSetting } from "./lib/node-red/typed-setting.js";
+import { ArrivalOrder, FIXED_NAME_KINDS, nameSetting } from "./lib/node-red/typed-setting.js";
 
 export = function (RED: NodeAPI): void {
   registerFlowNode(RED, "blynk-event", blynkDevice, (flow, config: NodeDef & { event?: string }) => {
     const { node, refuse } = flow;
     // The event code: typed, an env variable, or read per message (msg/flow/global); "" = msg.topic.
     const event = nameSetting(RED, flow, "blynk-event", config, "event", "event");
-    // local mode filters the events devices log by a code known at the start only.
-    const filter = event.perMessage ? "" : event.fixed;
+    // local mode filters the events devices log by a code known at the start only (check refuses the others).
+    const filter = event.fixed;
     flow.connect({
       settings: () => event.problem,
+      // local mode filters what hosted devices log by a code known at the start: a per-message code is none.
+      check: (handle) => (handle.connection === "local" && event.perMessage ? refuse("bad-setting-kind", { setting: RED._("blynk-event.label.event"), source: event.source, kinds: FIXED_NAME_KINDS.join(", ") }) : undefined),
       // local mode: the events hosted devices log come out of the output.
       incoming: (m) => {
         if (m.kind !== "event" || (filter !== "" && m.code !== filter)) return;
@@ -21,9 +23,9 @@ export = function (RED: NodeAPI): void {
       },
     });
 
-    async function log(msg: NodeMessageInFlow, link: BlynkLink): Promise<void> {
-      if (link.connection === "local") throw refuse("local-input");
-      const fixed = event.perMessage ? await event.of(msg) : event.fixed;
+    const order = new ArrivalOrder(refuse, [event]);
+
+    async function log(msg: NodeMessageInFlow, link: BlynkLink, fixed: string): Promise<void> {
       const code = fixed !== "" ? fixed : msg.topic;
       if (typeof code !== "string" || code.trim() === "") throw refuse("no-event", { got: describeValue(msg.topic) });
       const payload = msg.payload;
@@ -42,7 +44,10 @@ export = function (RED: NodeAPI): void {
       }
     }
 
-    flow.onInput((msg, _send, link) => log(msg, link));
+    flow.onInput((msg, _send, link) => {
+      if (link.connection === "local") throw refuse("local-input");
+      return order.active ? order.after(() => event.of(msg), (code) => log(msg, link, code)) : log(msg, link, event.fixed);
+    });
     flow.onClose();
   });
 };

@@ -4,7 +4,7 @@ import type { BlynkLink } from "./lib/blynk/link.js";
 import { blynkDevice } from "./lib/node-red/config-kinds.js";
 import { fleetTarget } from "./lib/node-red/fleet-target.js";
 import { registerFlowNode } from "./lib/node-red/flow-node.js";
-import { nameSetting } from "./lib/node-red/typed-setting.js";
+import { ArrivalOrder, nameSetting } from "./lib/node-red/typed-setting.js";
 
 export = function (RED: NodeAPI): void {
   registerFlowNode(RED, "blynk-write", blynkDevice, (flow, config: NodeDef & { datastream?: string; fleetDevice?: string }) => {
@@ -14,6 +14,7 @@ export = function (RED: NodeAPI): void {
     /** A fleet's device this node writes to (else msg.blynk.device names it). */
     const fleetDeviceSetting = nameSetting(RED, flow, "blynk-write", config, "fleetDevice", "fleet-device");
     flow.connect({ settings: () => datastreamSetting.problem ?? fleetDeviceSetting.problem });
+    const order = new ArrivalOrder(refuse, [datastreamSetting, fleetDeviceSetting]);
 
     /**
      * Plans and sends one message; every refusal happens before anything is sent. Not async:
@@ -22,7 +23,12 @@ export = function (RED: NodeAPI): void {
     function write(msg: NodeMessageInFlow, fleetOrDevice: BlynkLink, fixed: string, fixedDevice: string): Promise<void> {
       const options: Record<string, unknown> = isObject(msg.blynk) ? msg.blynk : {};
       const command = fixed !== "" ? fixed : msg.topic;
-      if (fleetOrDevice.fleet !== undefined && fixedDevice === "" && (options.device === undefined || options.device === "") && typeof command === "string" && command.startsWith("$system/")) {
+      const unnamed = options.device === undefined || options.device === "";
+      if (fleetOrDevice.fleet !== undefined && fixedDevice === "" && unnamed && fleetDeviceSetting.kind !== "str") {
+        // Only a Fleet device left empty in the dialog means every device: a source that reads as unset names none.
+        throw refuse("fleet-no-device-source", { source: fleetDeviceSetting.source });
+      }
+      if (fleetOrDevice.fleet !== undefined && fixedDevice === "" && unnamed && typeof command === "string" && command.startsWith("$system/")) {
         return toEveryDevice(fleetOrDevice, command, msg.payload);
       }
       // A fleet (docs/ARCHITECTURE.md 3.8): the named device's link; any other link is itself.
@@ -83,8 +89,8 @@ export = function (RED: NodeAPI): void {
 
     // Our own refusals are already in words; the link's say what it found, prefixed in the catalog's.
     flow.onInput((msg, _send, link) => {
-      if (!datastreamSetting.perMessage && !fleetDeviceSetting.perMessage) return write(msg, link, datastreamSetting.fixed, fleetDeviceSetting.fixed);
-      return Promise.all([datastreamSetting.of(msg), fleetDeviceSetting.of(msg)]).then(([name, device]) => write(msg, link, name, device));
+      if (!order.active) return write(msg, link, datastreamSetting.fixed, fleetDeviceSetting.fixed);
+      return order.after(() => Promise.all([datastreamSetting.of(msg), fleetDeviceSetting.of(msg)]), ([name, device]) => write(msg, link, name, device));
     });
     flow.onClose();
   });

@@ -1,10 +1,10 @@
-import type { NodeAPI, NodeDef, NodeMessageInFlow } from "node-red";
+import type { NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from "node-red";
 import { isPlainObject } from "./lib/thingsboard/codec.js";
 import type { TbLink } from "./lib/thingsboard/link.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
 import { fleetMember } from "./lib/node-red/fleet-target.js";
 import { registerFlowNode, SEND_ERRORS } from "./lib/node-red/flow-node.js";
-import { nameSetting, timeoutSetting } from "./lib/node-red/typed-setting.js";
+import { ArrivalOrder, nameSetting, timeoutSetting } from "./lib/node-red/typed-setting.js";
 import { describeValue } from "./lib/transport/value-codec.js";
 
 interface TbAttributesDef extends NodeDef {
@@ -37,6 +37,17 @@ export = function (RED: NodeAPI): void {
       },
     });
 
+    /** What a message's settings read: its fleet device, sub-device ("" for a fleet's) and timeout. */
+    interface Reads { device: string; subDevice: string; timeoutMs: number }
+    const order = new ArrivalOrder(refuse, [fleetDeviceSetting, subDeviceSetting, timeout]);
+    const fixedReads = (): Reads => ({ device: fleetDeviceSetting.fixed, subDevice: subDeviceSetting.fixed, timeoutMs: timeout.fixed });
+    const readsOf = async (msg: NodeMessageInFlow, link: TbLink): Promise<Reads> => ({
+      device: await fleetDeviceSetting.of(msg),
+      // A fleet device takes no sub-device: its setting is not read.
+      subDevice: link.fleet === undefined ? await subDeviceSetting.of(msg) : "",
+      timeoutMs: await timeout.of(msg),
+    });
+
     /** The sub-device a message is for (gateway), or undefined for the device itself. */
     function targetOf(details: Record<string, unknown>, gateway: boolean, subDevice: string): string | undefined {
       const named = details.device;
@@ -45,10 +56,9 @@ export = function (RED: NodeAPI): void {
     }
 
     /** `fleet`: `link` is a fleet device's, which msg.thingsboard.device named (no sub-device then). */
-    async function handle(msg: NodeMessageInFlow, link: TbLink, fleet: boolean): Promise<unknown> {
+    async function handle(msg: NodeMessageInFlow, link: TbLink, fleet: boolean, { subDevice, timeoutMs }: Reads): Promise<unknown> {
       const details: Record<string, unknown> = isPlainObject(msg.thingsboard) ? msg.thingsboard : {};
-      const target = fleet ? undefined : targetOf(details, link.gateway, subDeviceSetting.perMessage ? await subDeviceSetting.of(msg) : subDeviceSetting.fixed);
-      const timeoutMs = timeout.perMessage ? await timeout.of(msg) : timeout.fixed;
+      const target = fleet ? undefined : targetOf(details, link.gateway, subDevice);
       const request = details.request;
       if (request !== undefined && request !== false) {
         if (request !== true && !isPlainObject(request)) throw refuse("invalid-request", { got: describeValue(request) });
@@ -72,10 +82,15 @@ export = function (RED: NodeAPI): void {
       return undefined;
     }
 
-    flow.onInput(async (msg, send, link) => {
+    async function act(msg: NodeMessageInFlow, send: (msg: NodeMessage) => void, link: TbLink, reads: Reads): Promise<void> {
       const details: Record<string, unknown> = isPlainObject(msg.thingsboard) ? msg.thingsboard : {};
-      const fixedDevice = fleetDeviceSetting.perMessage ? await fleetDeviceSetting.of(msg) : fleetDeviceSetting.fixed;
-      if (Buffer.isBuffer(msg.payload) && link.fleet !== undefined && fixedDevice === "" && (details.device === undefined || details.device === "")) {
+      const fixedDevice = reads.device;
+      const unnamed = details.device === undefined || details.device === "";
+      if (link.fleet !== undefined && fixedDevice === "" && unnamed && fleetDeviceSetting.kind !== "str") {
+        // Only a Fleet device left empty in the dialog means every device: a source that reads as unset names none.
+        throw refuse("fleet-no-device-source", { source: fleetDeviceSetting.source });
+      }
+      if (Buffer.isBuffer(msg.payload) && link.fleet !== undefined && fixedDevice === "" && unnamed) {
         // Firmware with no device named: every device of the fleet gets it (docs/PROTOCOLS.md 4.6).
         const meta = isPlainObject(details.firmware) ? details.firmware : {};
         await link.sendFirmware(msg.payload, { title: meta.title, version: meta.version, algorithm: meta.algorithm });
@@ -83,11 +98,13 @@ export = function (RED: NodeAPI): void {
       }
       // A fleet (docs/ARCHITECTURE.md 3.8): msg.thingsboard.device names the fleet device, never a sub-device.
       const member = fleetMember(link, fixedDevice, details.device, refuse);
-      const response = await handle(msg, member.link, member.device !== undefined);
+      const response = await handle(msg, member.link, member.device !== undefined, reads);
       if (response === undefined) return;
       // The request msg comes back with the response, so the flow can correlate it.
       send({ ...msg, payload: response, thingsboard: { ...details, device: member.device ?? details.device ?? link.name, response: true } });
-    }, { ...SEND_ERRORS, timeout: "timeout" });
+    }
+
+    flow.onInput((msg, send, link) => (order.active ? order.after(() => readsOf(msg, link), (reads) => act(msg, send, link, reads)) : act(msg, send, link, fixedReads())), { ...SEND_ERRORS, timeout: "timeout" });
     flow.onClose();
   });
 };

@@ -6,7 +6,7 @@ import type { AskedQuestion } from "./lib/thingsboard/provision-questions.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
 import { fleetMember } from "./lib/node-red/fleet-target.js";
 import { registerFlowNode, textSetting, SEND_ERRORS } from "./lib/node-red/flow-node.js";
-import { nameSetting, timeoutSetting } from "./lib/node-red/typed-setting.js";
+import { ArrivalOrder, nameSetting, timeoutSetting } from "./lib/node-red/typed-setting.js";
 import { TransportError } from "./lib/transport/errors.js";
 import { ReportThrottle } from "./lib/transport/report-throttle.js";
 import { describeValue } from "./lib/transport/value-codec.js";
@@ -111,22 +111,26 @@ export = function (RED: NodeAPI): void {
       await link.replyRpc({ id: details.rpcId, ...(named === undefined ? {} : { device: named }) }, msg.payload);
     }
 
-    /** call: the msg is a request to the other side; resolves with its answer. */
-    async function call(msg: NodeMessageInFlow, details: Record<string, unknown>, link: TbLink): Promise<unknown> {
+    /** call mode: what a message's settings read (its fleet device, sub-device and timeout). */
+    interface Reads { device: string; subDevice: string; waitMs: number }
+    const order = new ArrivalOrder(refuse, mode === "call" ? [fleetDeviceSetting, subDeviceSetting, timeout] : []);
+    const fixedReads = (): Reads => ({ device: fleetDeviceSetting.fixed, subDevice: subDeviceSetting.fixed, waitMs: timeout.fixed });
+    const readsOf = async (msg: NodeMessageInFlow): Promise<Reads> => ({ device: await fleetDeviceSetting.of(msg), subDevice: await subDeviceSetting.of(msg), waitMs: await timeout.of(msg) });
+
+    /** call: the msg is a request to the other side; resolves with its answer and the fleet device it went to. */
+    async function call(msg: NodeMessageInFlow, details: Record<string, unknown>, link: TbLink, { device: fixedDevice, subDevice, waitMs }: Reads): Promise<{ result: unknown; device?: { name: string; id: string } }> {
       const payload = msg.payload;
       const fromPayload = isPlainObject(payload) && typeof payload.method === "string";
       const method = fromPayload ? payload.method : msg.topic;
       if (typeof method !== "string" || method.trim() === "") throw refuse("no-method", { got: describeValue(method) });
       const params = fromPayload ? payload.params : payload;
-      // Read with no await for fixed settings: a message is sent in the same turn as before the typedInputs.
-      const fixedDevice = fleetDeviceSetting.perMessage ? await fleetDeviceSetting.of(msg) : fleetDeviceSetting.fixed;
-      const subDevice = subDeviceSetting.perMessage ? await subDeviceSetting.of(msg) : subDeviceSetting.fixed;
-      const waitMs = timeout.perMessage ? await timeout.of(msg) : timeout.fixed;
       const member = fleetMember(link, fixedDevice, details.device, refuse);
       const target = member.device !== undefined ? undefined : namedDevice(details) ?? (link.gateway && subDevice !== "" ? subDevice : undefined);
       count(1);
       try {
-        return await member.link.callRpc(method, params, { timeoutMs: waitMs, ...(target === undefined ? {} : { device: target }) });
+        const result = await member.link.callRpc(method, params, { timeoutMs: waitMs, ...(target === undefined ? {} : { device: target }) });
+        // The device read before the call labels its answer: a setting read again may have changed meanwhile.
+        return { result, ...(member.device === undefined ? {} : { device: member.device }) };
       } finally {
         count(-1);
       }
@@ -145,9 +149,10 @@ export = function (RED: NodeAPI): void {
           node.warn(RED._("thingsboard-rpc.warnings.stale-reply", { error: err.message }));
         });
       }
-      return call(msg, details, link).then(async (result) => {
+      // Fixed settings are used at once: a message is sent in the same turn as before the typedInputs.
+      const called = order.active ? order.after(() => readsOf(msg), (reads) => call(msg, details, link, reads)) : call(msg, details, link, fixedReads());
+      return called.then(({ result, device }) => {
         const method = typeof msg.topic === "string" && msg.topic !== "" ? msg.topic : undefined;
-        const device = link.fleet === undefined ? undefined : fleetMember(link, fleetDeviceSetting.perMessage ? await fleetDeviceSetting.of(msg) : fleetDeviceSetting.fixed, details.device, refuse).device;
         send({ ...msg, payload: result, thingsboard: { ...details, device: device ?? details.device ?? link.name, ...(method === undefined ? {} : { method }) } });
       });
     }, { ...SEND_ERRORS, timeout: "timeout", other: "failed" });

@@ -3,7 +3,7 @@ import { isPlainObject } from "./lib/thingsboard/codec.js";
 import type { TbLink } from "./lib/thingsboard/link.js";
 import { thingsBoardDevice } from "./lib/node-red/config-kinds.js";
 import { registerFlowNode } from "./lib/node-red/flow-node.js";
-import { nameSetting } from "./lib/node-red/typed-setting.js";
+import { ArrivalOrder, nameSetting } from "./lib/node-red/typed-setting.js";
 import { describeValue } from "./lib/transport/value-codec.js";
 
 export = function (RED: NodeAPI): void {
@@ -44,11 +44,10 @@ export = function (RED: NodeAPI): void {
       return { ts: timestamp, values: telemetry };
     }
 
-    async function send(msg: NodeMessageInFlow, link: TbLink): Promise<void> {
-      if (link.connection === "local") throw refuse("local-input");
-      const named: unknown = isPlainObject(msg.thingsboard) ? msg.thingsboard.device : undefined;
-      if (named !== undefined && (typeof named !== "string" || named.trim() === "")) throw refuse("invalid-sub-device", { got: describeValue(named) });
-      const subDevice = named !== undefined || !link.gateway ? "" : subDeviceSetting.perMessage ? await subDeviceSetting.of(msg) : subDeviceSetting.fixed;
+    const order = new ArrivalOrder(refuse, [subDeviceSetting]);
+
+    /** `subDevice`: the setting's value, "" when msg.thingsboard.device names the device or it is no gateway. */
+    async function send(msg: NodeMessageInFlow, link: TbLink, named: string | undefined, subDevice: string): Promise<void> {
       const target = named ?? (subDevice !== "" ? subDevice : undefined);
       const claim: unknown = isPlainObject(msg.thingsboard) ? msg.thingsboard.claim : undefined;
       if (claim !== undefined && claim !== false) {
@@ -62,7 +61,15 @@ export = function (RED: NodeAPI): void {
     }
 
     // Our own refusals are in words already; the link's say what it found, prefixed here.
-    flow.onInput((msg, _send, link) => send(msg, link));
+    flow.onInput((msg, _send, link) => {
+      if (link.connection === "local") throw refuse("local-input");
+      const named: unknown = isPlainObject(msg.thingsboard) ? msg.thingsboard.device : undefined;
+      if (named !== undefined && (typeof named !== "string" || named.trim() === "")) throw refuse("invalid-sub-device", { got: describeValue(named) });
+      const reads = named === undefined && link.gateway;
+      if (!order.active) return send(msg, link, named, reads ? subDeviceSetting.fixed : "");
+      // A message that reads nothing waits its turn too: it must not overtake one whose read is slow.
+      return order.after(() => (reads ? subDeviceSetting.of(msg) : Promise.resolve("")), (subDevice) => send(msg, link, named, subDevice));
+    });
     flow.onClose();
   });
 };

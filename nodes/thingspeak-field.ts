@@ -6,7 +6,7 @@ import type { ThingSpeakIncoming, ThingSpeakLink, WriteReceipt } from "./lib/thi
 import { thingSpeakChannel } from "./lib/node-red/config-kinds.js";
 import { registerFlowNode, SEND_ERRORS } from "./lib/node-red/flow-node.js";
 import { onFlowsStarted } from "./lib/node-red/flows-started.js";
-import { NUMBER_KINDS, SettingValueError, typedSetting } from "./lib/node-red/typed-setting.js";
+import { ArrivalOrder, NUMBER_KINDS, SettingValueError, typedSetting } from "./lib/node-red/typed-setting.js";
 
 interface ThingSpeakFieldDef extends NodeDef {
   /** "1".."8"; "" = all fields (subscribe) / from msg.topic (write). */
@@ -125,10 +125,13 @@ export = function (RED: NodeAPI): void {
       if (link.connection === "rest") stopWaiting = onFlowsStarted(RED, whenFlowsStarted, true);
     }
 
-    async function write(msg: NodeMessageInFlow, link: ThingSpeakLink): Promise<WriteReceipt> {
+    const order = new ArrivalOrder(refuse, [fieldSetting]);
+
+    /** `setting`: the Field setting's value for this message. */
+    async function write(msg: NodeMessageInFlow, link: ThingSpeakLink, setting: FieldNumber | undefined): Promise<WriteReceipt> {
       const payload = msg.payload;
       if (isPlainObject(payload)) return link.write(payload, undefined, { bulk });
-      let target = fieldSetting.perMessage ? await fieldSetting.of(msg) : field;
+      let target = setting;
       if (target === undefined) {
         const topic = msg.topic;
         if (typeof topic !== "string" || topic.trim() === "") throw refuse("no-field", { got: describeValue(topic) });
@@ -143,7 +146,9 @@ export = function (RED: NodeAPI): void {
 
     flow.onInput((msg, send, link) => {
       if (mode === "write") {
-        return write(msg, link).then((receipt) => {
+        // An object payload names its fields: nothing to read, but it waits its turn all the same.
+        const written = order.active ? order.after(() => (isPlainObject(msg.payload) ? Promise.resolve(undefined) : fieldSetting.of(msg)), (setting) => write(msg, link, setting)) : write(msg, link, field);
+        return written.then((receipt) => {
           const sent = Object.fromEntries(updatePairs(receipt.update));
           send({ ...msg, payload: receipt.entry ?? sent, thingspeak: { ...details(receipt.entry), entryId: receipt.entryId ?? null, sent, coalesced: receipt.coalesced, ...(receipt.bulk ? { bulk: true } : {}) } });
         });

@@ -10,6 +10,7 @@ const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
 const { until } = require("../support/wait.js");
+const { freePort } = require("../lib/fixtures/ports.js");
 const { onTab, statusOf, inject, errorsOf } = require("../support/node-harness.js");
 const blynk = require("./blynk-helpers.js");
 const tb = require("./thingsboard-helpers.js");
@@ -133,6 +134,28 @@ describe("typedInput settings of the flow nodes", function () {
     }
   });
 
+  it("blynk-event, local mode: an event filter read per message (msg, flow, global) is refused when the node starts; str and env filter", async function () {
+    process.env[ENV] = "door";
+    const port = await freePort();
+    const event = (id, extra) => onTab({ id, type: "blynk-event", device: "dev1", wires: [[]], ...extra });
+    await helper.load(blynk.withBroker, [
+      blynk.TAB,
+      onTab({ id: "b1", type: "iot-broker", port, bind: "127.0.0.1", wires: [[]] }),
+      { id: "dev1", type: "blynk-device", name: "Hosted", connection: "local", broker: "b1" },
+      event("msg", { event: "code", eventType: "msg" }),
+      event("flow", { event: "code", eventType: "flow" }),
+      event("global", { event: "code", eventType: "global" }),
+      event("env", { event: ENV, eventType: "env" }),
+      event("str", { event: "door", eventType: "str" }),
+    ], { dev1: { token: "TypedTok_0123456789abcdefghijklm" } });
+    for (const kind of ["msg", "flow", "global"]) {
+      const node = helper.getNode(kind);
+      await statusOf(node, (s) => s.fill === "red", kind);
+      assert.match(errorsOf(node)[0], new RegExp(`^blynk-event\\.errors\\.bad-setting-kind .*"source":"${kind}\\.code".*"kinds":"str, env"`), kind);
+    }
+    for (const kind of ["env", "str"]) assert.deepEqual(errorsOf(helper.getNode(kind)), [], kind);
+  });
+
   it("thingsboard-rpc and -telemetry: timeout per message, sub-device from str, msg, flow, global and env; serve mode's timeout is fixed; an old flow as before", async function () {
     process.env[ENV] = "Greenhouse E";
     const b = await watchedBroker("v1/gateway/#");
@@ -211,5 +234,42 @@ describe("typedInput settings of the flow nodes", function () {
     const bad = await inject(helper.getNode("msg"), { which: 9, payload: 1 });
     assert.match(bad.message, /^thingspeak-field\.errors\.bad-setting .*"source":"msg\.which".*"got":"9 \(number\)"/);
     assert.match(errorsOf(helper.getNode("sub"))[0], /^thingspeak-field\.errors\.bad-setting-kind .*"kinds":"str, num, env"/);
+  });
+
+  it("thingspeak-field: a field of spaces is unset (msg.topic names it), typed or from an old flow", async function () {
+    const b = await watchedBroker("channels/#");
+    const field = (id, extra) => onTab({ id, type: "thingspeak-field", channel: "ch1", mode: "write", wires: [[]], ...extra });
+    await helper.load(
+      ts.tsNodes,
+      [
+        ts.TAB,
+        { id: "ch1", type: "thingspeak-channel", name: "Weather", connection: "mqtt", server: b.url, channelId: "1001", updateInterval: "1" },
+        field("str", { field: "  ", fieldType: "str" }),
+        field("old", { field: " " }),
+        field("num", { field: " ", fieldType: "num" }),
+      ],
+      { ch1: { clientId: "TSCLIENT000000000000001", username: "TSCLIENT000000000000001", password: "tspassword00000000000001", writeKey: "TSWRITEKEY000001" } },
+    );
+    for (const id of ["str", "old", "num"]) assert.deepEqual(errorsOf(helper.getNode(id)), [], id);
+    await statusOf(helper.getNode("str"), (s) => s.text === `${TS_STATUS}connected`);
+    const sent = ["str", "old", "num"].map((id, i) => inject(helper.getNode(id), { topic: `field${i + 1}`, payload: i + 1 }));
+    assert.deepEqual(await Promise.all(sent), [undefined, undefined, undefined]);
+    const fields = () => b.box.messages.map((m) => m.payload).join("&").split("&").sort();
+    await until(() => fields().length === 3, 5000, "the first and the coalesced update");
+    assert.deepEqual(fields(), ["field1=1", "field2=2", "field3=3"]);
+  });
+  it("an env variable's value is never quoted in a refusal (it may be a secret): the error names the variable and what is accepted", async function () {
+    process.env[ENV] = "tok_SuperSecret_0123456789";
+    await helper.load(tb.tbNodes, [
+      tb.TAB,
+      { id: "dev1", type: "thingsboard-device", name: "Pi", connection: "mqtt", server: "mqtt://127.0.0.1:1" },
+      onTab({ id: "call", type: "thingsboard-rpc", device: "dev1", mode: "call", timeout: ENV, timeoutType: "env", wires: [[]] }),
+    ], { dev1: { token: "TbTypedToken00000001" } });
+    const call = helper.getNode("call");
+    await statusOf(call, (s) => s.fill === "red");
+    const error = errorsOf(call)[0];
+    assert.match(error, new RegExp(`^thingsboard-rpc\\.errors\\.bad-env-setting .*"source":"env ${ENV}".*"accepted":"thingsboard-rpc\\.accepted\\.timeout"`));
+    assert.doesNotMatch(error, /SuperSecret/);
+    assert.doesNotMatch((await inject(call, { topic: "getTime" })).message, /SuperSecret/);
   });
 });

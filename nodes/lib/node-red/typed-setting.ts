@@ -71,6 +71,11 @@ export class TypedSetting<T> {
     this.problem = this.#start();
   }
 
+  /** Where the value comes from: str, num, env, msg, flow or global. */
+  get kind(): string {
+    return this.#kind;
+  }
+
   /** Where the value comes from, as a user reads it: `msg.topic`, `flow.target`, `env DEVICE`. */
   get source(): string {
     return this.#kind === "env" ? `env ${this.#text}` : this.perMessage ? `${this.#kind}.${this.#text}` : this.#kind;
@@ -112,8 +117,14 @@ export class TypedSetting<T> {
       }
     }
     try {
-      const raw: unknown = this.#kind === "env" ? spec.RED.util.evaluateNodeProperty(this.#text, "env", spec.node, {}) : spec.value;
-      this.#fixed = this.#parse(raw, this.#kind !== "env" ? spec.fixedRefusal : undefined);
+      if (this.#kind === "env") {
+        // An env variable may hold a secret: its refusal names the variable, never the value.
+        const envRefusal = (): Error => spec.refuse("bad-env-setting", { setting: spec.RED._(`${spec.type}.label.${spec.label}`), source: this.source, accepted: spec.RED._(`${spec.type}.accepted.${spec.accepted}`) });
+        this.#fixed = this.#parse(spec.RED.util.evaluateNodeProperty(this.#text, "env", spec.node, {}), envRefusal);
+      } else {
+        // Typed into the dialog: trimmed, so a value of spaces is unset (as the dialog accepts it).
+        this.#fixed = this.#parse(typeof spec.value === "string" ? spec.value.trim() : spec.value, spec.fixedRefusal);
+      }
       return undefined;
     } catch (err) {
       return err instanceof Error ? err : this.#refusal(describeValue(err));
@@ -133,6 +144,46 @@ export class TypedSetting<T> {
   #refusal(got: string): Error {
     const { RED, type, refuse, label, accepted } = this.#spec;
     return refuse("bad-setting", { setting: RED._(`${type}.label.${label}`), source: this.source, got, accepted: RED._(`${type}.accepted.${accepted}`) });
+  }
+}
+
+/** At most this many messages of one node wait for their settings to be read. */
+export const MAX_WAITING = 1000;
+
+/**
+ * A node's messages in arrival order while settings are read per message: a context store that
+ * answers asynchronously answers in any order, so each message is used only after every earlier
+ * one was. Bounded: a message beyond `limit` waiting ones is refused (`errors.queue-full`).
+ */
+export class ArrivalOrder {
+  /** Some setting is read per message: messages take their turn (else use the fixed values at once). */
+  readonly active: boolean;
+  readonly #refuse: Refuse;
+  readonly #limit: number;
+  #tail: Promise<unknown> = Promise.resolve();
+  #waiting = 0;
+
+  constructor(refuse: Refuse, settings: readonly { readonly perMessage: boolean }[], limit = MAX_WAITING) {
+    this.#refuse = refuse;
+    this.#limit = limit;
+    this.active = settings.some((s) => s.perMessage);
+  }
+
+  /** `use` with what `read()` gives once every earlier message's `use` was called; a failed read fails in its turn. */
+  after<T, R>(read: () => Promise<T>, use: (value: T) => R | Promise<R>): Promise<R> {
+    if (this.#waiting >= this.#limit) return Promise.reject(this.#refuse("queue-full", { limit: String(this.#limit) }));
+    this.#waiting += 1;
+    // Handled at once: a read refused before its turn is no unhandled rejection.
+    const settled = read().then((value) => ({ value }), (error: unknown) => ({ error: error instanceof Error ? error : new Error(describeValue(error)) }));
+    const turn = this.#tail.then(() => settled);
+    // `use` is registered before the next turn's wait, so it is called first.
+    const used = turn.then((r) => {
+      this.#waiting -= 1;
+      if ("error" in r) throw r.error;
+      return use(r.value);
+    });
+    this.#tail = turn;
+    return used;
   }
 }
 
