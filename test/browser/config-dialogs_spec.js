@@ -6,10 +6,8 @@
 // local mode, the iot-broker node is left alone, and the page logs no error. Screenshots of every
 // step go to a temp folder (printed; SCREENSHOT_DIR overrides it) for CI to keep.
 const assert = require("node:assert/strict");
-const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium, screenshotFolder } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
 
@@ -93,8 +91,7 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
     skipWithoutChromium(this);
     const brokerPort = await freePort();
     closedPort = await freePort();
-    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-editor-shots-"));
-    fs.mkdirSync(shots, { recursive: true });
+    shots = screenshotFolder("editor");
     console.log(`      screenshots: ${shots}`);
     // Node-RED and chromium start side by side; whichever started is stopped if the other failed.
     const starting = startNodeRedEditor({ flows: initialFlows(brokerPort), credentials: CREDENTIALS });

@@ -12,9 +12,8 @@
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium, screenshotFolder } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
 
@@ -73,8 +72,7 @@ describe(`every example imports into a named tab; those needing no account deplo
 
   before(async function () {
     skipWithoutChromium(this);
-    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-examples-shots-"));
-    fs.mkdirSync(shots, { recursive: true });
+    shots = screenshotFolder("examples");
     console.log(`      screenshots: ${shots}`);
     const starting = startNodeRedEditor({ flows: [{ id: START_TAB, type: "tab", label: "Flow 1", disabled: false, info: "" }] });
     const started = await Promise.allSettled([starting, launchChromium({ allowOrigin: starting.then((e) => e.base) })]);

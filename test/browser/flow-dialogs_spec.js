@@ -8,9 +8,8 @@
 // mode. Screenshots of each step go to a temp folder (printed; SCREENSHOT_DIR overrides it).
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium, screenshotFolder } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
 
@@ -71,8 +70,7 @@ describe(`editor flow-node dialogs in chromium (Node-RED ${nodeRedVersion})`, fu
   before(async function () {
     skipWithoutChromium(this);
     const brokerPort = await freePort();
-    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-flow-dialog-shots-"));
-    fs.mkdirSync(shots, { recursive: true });
+    shots = screenshotFolder("flow-dialog");
     console.log(`      screenshots: ${shots}`);
     const starting = startNodeRedEditor({ flows: initialFlows(brokerPort), credentials: CREDENTIALS });
     const started = await Promise.allSettled([starting, launchChromium({ allowOrigin: starting.then((e) => e.base) })]);

@@ -7,10 +7,8 @@
 // From that is no time is marked, and what the dialog saves is what is deployed. Screenshots go to
 // a temp folder (printed; SCREENSHOT_DIR overrides it).
 const assert = require("node:assert/strict");
-const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium, screenshotFolder } = require("../lib/fixtures/browser");
 const { connect } = require("../lib/fixtures/engine");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
@@ -53,8 +51,7 @@ describe(`iot-history dialog in chromium (Node-RED ${nodeRedVersion})`, function
   before(async function () {
     skipWithoutChromium(this);
     const [brokerPort, closedPort, garagePort] = [await freePort(), await freePort(), await freePort()];
-    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-history-shots-"));
-    fs.mkdirSync(shots, { recursive: true });
+    shots = screenshotFolder("history");
     console.log(`      screenshots: ${shots}`);
     const starting = startNodeRedEditor({ flows: initialFlows(brokerPort, closedPort, garagePort), credentials: CREDENTIALS });
     const started = await Promise.allSettled([starting, launchChromium({ allowOrigin: starting.then((e) => e.base) })]);

@@ -9,9 +9,8 @@
 // temp folder (printed; SCREENSHOT_DIR overrides it).
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium, screenshotFolder } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { until } = require("../support/wait");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
@@ -28,8 +27,7 @@ describe(`history example imported from the Import menu (Node-RED ${nodeRedVersi
 
   before(async function () {
     skipWithoutChromium(this);
-    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-history-example-shots-"));
-    fs.mkdirSync(shots, { recursive: true });
+    shots = screenshotFolder("history-example");
     console.log(`      screenshots: ${shots}`);
     const starting = startNodeRedEditor({ flows: [{ id: "b0b0b0b0b0b00001", type: "tab", label: "Flow 1", disabled: false, info: "" }] });
     const started = await Promise.allSettled([starting, launchChromium({ allowOrigin: starting.then((e) => e.base) })]);

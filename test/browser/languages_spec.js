@@ -6,9 +6,8 @@
 // error. Screenshots go to a temp folder (SCREENSHOT_DIR overrides it).
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium, screenshotFolder } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
 
@@ -51,8 +50,7 @@ describe(`a dialog in de and ja in chromium (Node-RED ${nodeRedVersion})`, funct
 
   before(async function () {
     skipWithoutChromium(this);
-    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-language-shots-"));
-    fs.mkdirSync(shots, { recursive: true });
+    shots = screenshotFolder("language");
     console.log(`      screenshots: ${shots}`);
     editor = await startNodeRedEditor({ flows: flows(await freePort()), credentials: { [DEVICE]: { token: "AbCdEfGhIjKlMnOpQrStUvWxYz012345" } } });
   });

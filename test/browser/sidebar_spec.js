@@ -8,11 +8,9 @@
 // config node opens; a client is disconnected; the page logs no error. Screenshots of every
 // step go to a temp folder (printed; SCREENSHOT_DIR overrides it).
 const assert = require("node:assert/strict");
-const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
 const mqtt = require("mqtt");
-const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium, screenshotFolder } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
 
@@ -45,8 +43,7 @@ describe(`IoT devices sidebar in chromium (Node-RED ${nodeRedVersion})`, functio
   before(async function () {
     skipWithoutChromium(this);
     brokerPort = await freePort();
-    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-sidebar-shots-"));
-    fs.mkdirSync(shots, { recursive: true });
+    shots = screenshotFolder("sidebar");
     console.log(`      screenshots: ${shots}`);
     const starting = startNodeRedEditor({ flows: initialFlows(brokerPort), credentials: { [TB]: { token: TB_TOKEN } } });
     const started = await Promise.allSettled([starting, launchChromium({ allowOrigin: starting.then((e) => e.base) })]);

@@ -8,10 +8,8 @@
 // no token shows the short "no token" status after deploy. Screenshots of each step; the page
 // logs no error.
 const assert = require("node:assert/strict");
-const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium, screenshotFolder } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
 
@@ -45,8 +43,7 @@ describe(`editor "Test connection" button in chromium (Node-RED ${nodeRedVersion
 
   before(async function () {
     skipWithoutChromium(this);
-    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-editor-shots-"));
-    fs.mkdirSync(shots, { recursive: true });
+    shots = screenshotFolder("test-connection");
     console.log(`      screenshots: ${shots}`);
     const starting = startNodeRedEditor({ flows: initialFlows(await freePort()), credentials: { [HOSTED]: { token: TOKEN } } });
     const started = await Promise.allSettled([starting, launchChromium({ allowOrigin: starting.then((e) => e.base) })]);

@@ -5,10 +5,8 @@
 // device's flags (The device may: publish / subscribe) and, as deployed, the other channel of
 // the device with its flags. Skipped without chromium, as the other browser specs.
 const assert = require("node:assert/strict");
-const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { skipWithoutChromium, launchChromium } = require("../lib/fixtures/browser");
+const { skipWithoutChromium, launchChromium, screenshotFolder } = require("../lib/fixtures/browser");
 const { freePort } = require("../lib/fixtures/ports");
 const { startNodeRedEditor, nodeRedVersion } = require("./node-red-editor");
 
@@ -36,8 +34,7 @@ describe(`editor: thingspeak-channel, one MQTT device on several hosted channels
   before(async function () {
     skipWithoutChromium(this);
     const brokerPort = await freePort();
-    shots = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), "iotb-ts-device-shots-"));
-    fs.mkdirSync(shots, { recursive: true });
+    shots = screenshotFolder("ts-device");
     const starting = startNodeRedEditor({ flows: flows(brokerPort), credentials: { e1d1e1d1e1d10011: { ...DEVICE }, e1d1e1d1e1d10012: { ...DEVICE } } });
     const started = await Promise.allSettled([starting, launchChromium({ allowOrigin: starting.then((e) => e.base) })]);
     [editor, browser] = started.map((r) => (r.status === "fulfilled" ? r.value : undefined));
