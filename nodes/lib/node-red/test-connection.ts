@@ -179,7 +179,8 @@ export function outcomeAnswer(outcome: ProbeOutcome, where: string, protocol: "m
     case "unreachable": {
       const host = where.replace(/:\d*$/, "");
       const key = outcome.cause === "other" ? "unreachable" : outcome.cause;
-      return { ok: false, code: key, message: words(key, { where, host, reason: outcome.reason }) };
+      // `seconds` too: an unreachable "timeout" is worded by the same key as the probe's own deadline.
+      return { ok: false, code: key, message: words(key, { where, host, reason: outcome.reason, seconds: String(Math.round(TEST_TIMEOUT_MS / 1000)) }) };
     }
     case "timeout":
       return { ok: false, code: "timeout", message: words("timeout", { where, seconds: String(Math.round(TEST_TIMEOUT_MS / 1000)) }) };
