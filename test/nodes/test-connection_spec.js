@@ -92,6 +92,32 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     assert.match(refused.message, /HTTP 400/);
   });
 
+  it("Blynk https against a server that is not Blynk's API (404, 401, 403) or slows down (429): answered in its words, not 'no answer'", async function () {
+    const answers = { "/a/external/api/isHardwareConnected": 404, "/b/external/api/isHardwareConnected": 401, "/c/external/api/isHardwareConnected": 403 };
+    for (const [path, status] of Object.entries(answers)) http.reply("GET", path, status, "<html>nope</html>", { "content-type": "text/html" });
+    http.reply("GET", "/d/external/api/isHardwareConnected", 429, "slow down", { "content-type": "text/plain", "retry-after": "30" });
+    const body = (prefix) => ({ id: "draft", config: { connection: "https", server: `${http.origin}/${prefix}` }, credentials: { token: TOKEN } });
+    for (const [prefix, status] of [["a", 404], ["b", 401], ["c", 403], ["d", 429]]) {
+      const answer = await test("blynk-device", body(prefix));
+      assert.equal(answer.ok, false, answer.message);
+      assert.notEqual(answer.code, "timeout", answer.message);
+      assert.match(answer.message, new RegExp(`HTTP ${status}`), answer.message);
+    }
+  });
+
+  it("ThingsBoard http and ThingSpeak REST answered 429 with a long Retry-After: HTTP 429 in words (no retry waited out)", async function () {
+    http.reply("GET", `/api/v1/${TB_TOKEN}/attributes`, 429, "slow down", { "content-type": "text/plain", "retry-after": "30" });
+    const tb = await test("thingsboard-device", { id: "draft", config: { connection: "http", auth: "token", server: http.origin }, credentials: { token: TB_TOKEN } });
+    assert.equal(tb.ok, false, tb.message);
+    assert.notEqual(tb.code, "timeout", tb.message);
+    assert.match(tb.message, /HTTP 429/);
+    http.reply("GET", "/channels/42/feeds.json", 429, "slow down", { "content-type": "text/plain", "retry-after": "30" });
+    const ts = await test("thingspeak-channel", { id: "draft", config: { connection: "rest", channelId: "42", server: http.origin }, credentials: { readKey: "READKEY123456789" } });
+    assert.equal(ts.ok, false, ts.message);
+    assert.notEqual(ts.code, "timeout", ts.message);
+    assert.match(ts.message, /HTTP 429/);
+  });
+
   it("a password field the dialog left unchanged (__PWRD__ or empty) is the deployed node's stored credential", async function () {
     const kept = await test("blynk-device", { id: "host", config: { connection: "mqtt", server: `mqtt://127.0.0.1:${port}` }, credentials: { token: "__PWRD__" } });
     assert.equal(kept.code, "connected", kept.message);
