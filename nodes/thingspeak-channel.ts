@@ -71,7 +71,8 @@ export = function (RED: NodeAPI): void {
         }, words);
       }
       // No retries: a 429 or 5xx is said at once in its words, not waited out (Retry-After) into "no answer".
-      const link = createThingSpeakLink({ ...options, http: { ...options.http, retries: 0 } });
+      // probe: its own MQTT session, so the deployed channel does not warn of a credentials conflict.
+      const link = createThingSpeakLink({ ...options, probe: true, http: { ...options.http, retries: 0 } });
       const where = whereOf(options.server ?? DEFAULT_SERVERS[options.connection]);
       // REST sends nothing until asked: reading the newest entry proves the server and the read key.
       const outcome = await probeLink(link, { timeoutMs: TEST_TIMEOUT_MS, ...(options.connection === "rest" ? { request: () => link.readNew() } : {}) });

@@ -83,4 +83,20 @@ describe("probeLink", function () {
       server.close();
     }
   });
+
+  it("a ThingSpeak mqtt probe link keeps out of the process-wide session pool (no conflict warning for a deployed channel)", async function () {
+    const { sharedMqttSessions } = require("../../../dist/nodes/lib/transport/mqtt-pool.js");
+    const port = await freePort();
+    const login = { clientId: "ProbeClient0123456789", username: "ProbeUser0123456789", server: `mqtt://127.0.0.1:${port}` };
+    const deployed = createThingSpeakLink({ connection: "mqtt", id: "c1", channelId: 7, ...login, password: "DeployedPassword0123456789" });
+    const conflicts = [];
+    deployed.on("conflict", (why) => conflicts.push(why));
+    deployed.start();
+    const before = sharedMqttSessions.size;
+    const probe = createThingSpeakLink({ connection: "mqtt", id: "draft", channelId: 7, ...login, password: "TriedPassword0123456789", probe: true });
+    assert.equal(sharedMqttSessions.size, before, "the probe's session is its own");
+    await probeLink(probe, { timeoutMs: 2000 });
+    await deployed.close();
+    assert.deepEqual(conflicts, []);
+  });
 });
