@@ -56,6 +56,7 @@ export = function (RED: NodeAPI): void {
   // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
   mountTestConnection(RED, "blynk-device", {
     credentials: ["token"],
+    secrets: ["token"],
     run: async ({ id, config, credentials }, words) => {
       const options = withTls(parseBlynkDevice(id, config, credentials), typeof config.tls === "string" ? config.tls : undefined);
       if (options.connection === "local") {

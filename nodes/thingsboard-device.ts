@@ -85,6 +85,7 @@ export = function (RED: NodeAPI): void {
   // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
   mountTestConnection(RED, "thingsboard-device", {
     credentials: ["token", "clientId", "username", "password"],
+    secrets: ["token", "password"],
     run: async ({ id, config, credentials }, words) => {
       const options = parseThingsBoardDevice(id, config, credentials);
       if (options.connection === "local") {

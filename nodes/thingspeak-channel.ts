@@ -61,6 +61,7 @@ export = function (RED: NodeAPI): void {
   // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
   mountTestConnection(RED, "thingspeak-channel", {
     credentials: ["clientId", "username", "password", "writeKey", "readKey"],
+    secrets: ["password", "writeKey", "readKey"],
     run: async ({ id, config, credentials }, words) => {
       const options = parseThingSpeakChannel(id, config, credentials);
       if (options.connection === "local") {

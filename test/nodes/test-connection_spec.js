@@ -124,6 +124,20 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     const none = await test("blynk-device", { id: "undeployed", config: { connection: "mqtt", server: `mqtt://127.0.0.1:${port}` }, credentials: { token: "" } });
     assert.deepEqual([none.ok, none.code], [false, "config"]);
     assert.match(none.message, /blynk-device\.errors\.missing-token/);
+    // An emptied field is no credential, even for a deployed node that has one stored.
+    const emptied = await test("blynk-device", { id: "host", config: { connection: "mqtt", server: `mqtt://127.0.0.1:${port}` }, credentials: { token: "" } });
+    assert.deepEqual([emptied.ok, emptied.code], [false, "config"], emptied.message);
+    assert.match(emptied.message, /blynk-device\.errors\.missing-token/);
+  });
+
+  it("masks only secret credentials: a client id is shown (a clientId 'thingsboard' must not turn the host into ***)", async function () {
+    const answer = await test("thingsboard-device", {
+      id: "draft", config: { connection: "mqtt", auth: "basic", server: "mqtt://thingsboard.invalid:1883" },
+      credentials: { clientId: "thingsboard", username: "meter", password: "MeterPassword0123456789" },
+    });
+    assert.deepEqual([answer.ok, answer.code], [false, "dns"], answer.message);
+    assert.match(answer.message, /thingsboard\.invalid/);
+    assert.equal(answer.message.includes("***"), false, answer.message);
   });
 
   it("local mode: hosted now, hosted after a deploy, token taken, broker not deployed", async function () {
@@ -204,7 +218,7 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     assert.deepEqual([ok.ok, ok.code], [true, "connected"], ok.message);
     const refused = await test("thingspeak-channel", body("WrongToken0123456789abcdefGHIJKL"));
     assert.deepEqual([refused.ok, refused.code], [false, "refused"], refused.message);
-    const hosted = await test("thingspeak-channel", { id: "tshost", config: { connection: "local", channelId: "42", broker: "b1" }, credentials: { clientId: "", username: "", password: "__PWRD__" } });
+    const hosted = await test("thingspeak-channel", { id: "tshost", config: { connection: "local", channelId: "42", broker: "b1" }, credentials: { clientId: TS.clientId, username: TS.username, password: "__PWRD__" } });
     assert.deepEqual([hosted.ok, hosted.code], [true, "hosted"], hosted.message);
   });
 
@@ -226,10 +240,12 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     try {
       const res = await helper.request().post("/iot-bridge/test-connection/thingsboard-device").send(blynkMqtt(TOKEN)).expect(401);
       assert.deepEqual(res.body, { error: "unauthorized" });
+      // Without the permission an unknown type is no 404 either: nothing is told.
+      await helper.request().post("/iot-bridge/test-connection/iot-broker").send({}).expect(401);
     } finally {
       auth.needsPermission = original;
     }
-    assert.deepEqual(asked, ["thingsboard-device.write"]);
+    assert.deepEqual(asked, ["thingsboard-device.write", "iot-broker.write"]);
     await helper.request().post("/iot-bridge/test-connection/iot-broker").send({}).expect(404);
   });
 });
