@@ -5,7 +5,7 @@ const assert = require("node:assert/strict");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
-const { unusedPort } = require("../lib/fixtures/http-server.js");
+const { unusedPort, startHttpServer } = require("../lib/fixtures/http-server.js");
 const { waitFor, until } = require("../support/wait.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
 const { blynkNodes, TAB } = require("./blynk-helpers.js");
@@ -96,6 +96,22 @@ describe("blynk-device node", function () {
     await until(() => warningsOf(helper.getNode("dev1")).length > 0, 5000, "the refusal's warning");
     assert.deepEqual(warningsOf(helper.getNode("dev1")).map((w) => w.replace(/ .*/, "")), ["blynk-device.warnings.auth-failed"]);
     assertNoToken(TOKEN, ["dev1", "w1", "i1", "e1"]);
+  });
+
+  it("https mode: a refused token is warned once, in words true of a mode that does not retry on its own", async function () {
+    const http = await startHttpServer();
+    try {
+      http.reply("GET", "/external/api/isHardwareConnected", 400, { error: { message: "Invalid token." } });
+      await helper.load(blynkNodes, [TAB, device({ connection: "https", server: http.origin }), ...users()], { dev1: { token: TOKEN } });
+      await until(() => warningsOf(helper.getNode("dev1")).length > 0, 5000, "the refusal's warning");
+      assert.deepEqual(warningsOf(helper.getNode("dev1")).map((w) => w.replace(/ .*/, "")), ["blynk-device.warnings.auth-failed"]);
+      // One text for every mode: https only tries the token again with its next request, so no "retrying".
+      const catalog = require("../../locales/en-US/blynk-device.json");
+      assert.doesNotMatch(catalog["blynk-device"].warnings["auth-failed"], /retrying/);
+    } finally {
+      await helper.unload();
+      await http.close();
+    }
   });
 
   it("reports bad settings clearly instead of connecting: missing token, bad URL, missing device", async function () {
