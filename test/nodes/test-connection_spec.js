@@ -118,7 +118,7 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     assert.match(ts.message, /HTTP 429/);
   });
 
-  it("a password field the dialog left unchanged (__PWRD__ or empty) is the deployed node's stored credential", async function () {
+  it("a password field the dialog left unchanged (__PWRD__) is the deployed node's stored credential; an emptied one is none", async function () {
     const kept = await test("blynk-device", { id: "host", config: { connection: "mqtt", server: `mqtt://127.0.0.1:${port}` }, credentials: { token: "__PWRD__" } });
     assert.equal(kept.code, "connected", kept.message);
     const none = await test("blynk-device", { id: "undeployed", config: { connection: "mqtt", server: `mqtt://127.0.0.1:${port}` }, credentials: { token: "" } });
