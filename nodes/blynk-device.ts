@@ -56,6 +56,7 @@ export = function (RED: NodeAPI): void {
   // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
   mountTestConnection(RED, "blynk-device", {
     credentials: ["token"],
+    secrets: ["token"],
     run: async ({ id, config, credentials }, words) => {
       const options = withTls(parseBlynkDevice(id, config, credentials), typeof config.tls === "string" ? config.tls : undefined);
       if (options.connection === "local") {
@@ -64,7 +65,8 @@ export = function (RED: NodeAPI): void {
           return holder === undefined ? undefined : holder.device.id === id ? { self: true } : { self: false, name: holder.device.name };
         }, words, options.fleet !== undefined);
       }
-      const outcome = await probeLink(createBlynkLink(options), { timeoutMs: TEST_TIMEOUT_MS });
+      // No retries: a 429 or 5xx is said at once in its words, not waited out (Retry-After) into "no answer".
+      const outcome = await probeLink(createBlynkLink({ ...options, http: { ...options.http, retries: 0 } }), { timeoutMs: TEST_TIMEOUT_MS });
       return outcomeAnswer(outcome, whereOf(options.server ?? ""), options.connection === "mqtt" ? "mqtt" : options.connection === "https" ? "http" : "other", words);
     },
   });

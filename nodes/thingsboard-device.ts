@@ -85,6 +85,7 @@ export = function (RED: NodeAPI): void {
   // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
   mountTestConnection(RED, "thingsboard-device", {
     credentials: ["token", "clientId", "username", "password"],
+    secrets: ["token", "password"],
     run: async ({ id, config, credentials }, words) => {
       const options = parseThingsBoardDevice(id, config, credentials);
       if (options.connection === "local") {
@@ -97,7 +98,8 @@ export = function (RED: NodeAPI): void {
       // Trying would provision a device: a device without credentials has nothing to test yet.
       if (options.provision !== undefined) return { ok: true, code: "provision", message: words("provision", { where }) };
       withTls(options, config.tls);
-      const link = createThingsBoardLink(options);
+      // No retries: a 429 or 5xx is said at once in its words, not waited out (Retry-After) into "no answer".
+      const link = createThingsBoardLink({ ...options, http: { ...options.http, retries: 0 } });
       // HTTP sends nothing decisive on start (its long polls wait): one attribute request proves the token.
       const outcome = await probeLink(link, { timeoutMs: TEST_TIMEOUT_MS, ...(options.connection === "http" ? { request: () => link.requestAttributes({}) } : {}) });
       return outcomeAnswer(outcome, where, options.connection, words);

@@ -61,6 +61,7 @@ export = function (RED: NodeAPI): void {
   // The editor's "Test connection" button: the dialog's settings tried once, deployed or not.
   mountTestConnection(RED, "thingspeak-channel", {
     credentials: ["clientId", "username", "password", "writeKey", "readKey"],
+    secrets: ["password", "writeKey", "readKey"],
     run: async ({ id, config, credentials }, words) => {
       const options = parseThingSpeakChannel(id, config, credentials);
       if (options.connection === "local") {
@@ -70,7 +71,9 @@ export = function (RED: NodeAPI): void {
           return channels.some((c) => c.id === id) ? { self: true } : undefined;
         }, words);
       }
-      const link = createThingSpeakLink(options);
+      // No retries: a 429 or 5xx is said at once in its words, not waited out (Retry-After) into "no answer".
+      // probe: its own MQTT session, so the deployed channel does not warn of a credentials conflict.
+      const link = createThingSpeakLink({ ...options, probe: true, http: { ...options.http, retries: 0 } });
       const where = whereOf(options.server ?? DEFAULT_SERVERS[options.connection]);
       // REST sends nothing until asked: reading the newest entry proves the server and the read key.
       const outcome = await probeLink(link, { timeoutMs: TEST_TIMEOUT_MS, ...(options.connection === "rest" ? { request: () => link.readNew() } : {}) });

@@ -5,7 +5,7 @@ const assert = require("node:assert/strict");
 const helper = require("node-red-node-test-helper");
 const nodeRedPath = require("../lib/fixtures/node-red-path.js");
 const { startBareBroker } = require("../lib/fixtures/bare-broker.js");
-const { unusedPort } = require("../lib/fixtures/http-server.js");
+const { unusedPort, startHttpServer } = require("../lib/fixtures/http-server.js");
 const { waitFor, until } = require("../support/wait.js");
 const { connect, inbox } = require("../lib/fixtures/engine.js");
 const { blynkNodes, TAB } = require("./blynk-helpers.js");
@@ -98,6 +98,22 @@ describe("blynk-device node", function () {
     assertNoToken(TOKEN, ["dev1", "w1", "i1", "e1"]);
   });
 
+  it("https mode: a refused token is warned once, in words true of a mode that does not retry on its own", async function () {
+    const http = await startHttpServer();
+    try {
+      http.reply("GET", "/external/api/isHardwareConnected", 400, { error: { message: "Invalid token." } });
+      await helper.load(blynkNodes, [TAB, device({ connection: "https", server: http.origin }), ...users()], { dev1: { token: TOKEN } });
+      await until(() => warningsOf(helper.getNode("dev1")).length > 0, 5000, "the refusal's warning");
+      assert.deepEqual(warningsOf(helper.getNode("dev1")).map((w) => w.replace(/ .*/, "")), ["blynk-device.warnings.auth-failed"]);
+      // One text for every mode: https only tries the token again with its next request, so no "retrying".
+      const catalog = require("../../locales/en-US/blynk-device.json");
+      assert.doesNotMatch(catalog["blynk-device"].warnings["auth-failed"], /retrying/);
+    } finally {
+      await helper.unload();
+      await http.close();
+    }
+  });
+
   it("reports bad settings clearly instead of connecting: missing token, bad URL, missing device", async function () {
     const flow = [
       TAB,
@@ -116,12 +132,14 @@ describe("blynk-device node", function () {
     assert.match(errorsOf(i4)[0], /^blynk-device-in\.errors\.invalid-datastream .*Wrong pin format/);
     await statusOf(i4, (s) => s.fill === "red" && s.text === `${STATUS}config-error`);
     assert.match((await inject(i4, { payload: 1 })).message, /^blynk-device-in\.errors\.invalid-datastream/);
-    assert.equal(errorsOf(helper.getNode("dev1"))[0], "blynk-device.errors.missing-token");
+    // No token yet: the config node warns once (no error); its flow nodes only show a yellow "no token".
+    assert.deepEqual([errorsOf(helper.getNode("dev1")), warningsOf(helper.getNode("dev1"))], [[], ["blynk-device.errors.missing-token"]]);
     assert.match(errorsOf(helper.getNode("dev2"))[0], /^blynk-device\.errors\.invalid-mqtt-server .*https:\/\/blynk\.cloud/);
     // No token yet is something to fill in: a short yellow "no token"; a bad URL is an error.
     for (const [id, status, fill] of [["w1", "no-token", "yellow"], ["w2", "config-error", "red"]]) {
       const node = helper.getNode(id);
-      assert.match(errorsOf(node)[0], /^blynk-write\.errors\.device-invalid /);
+      if (fill === "yellow") assert.deepEqual(errorsOf(node), [], "no error per flow node for a token not filled in yet");
+      else assert.match(errorsOf(node)[0], /^blynk-write\.errors\.device-invalid /);
       await statusOf(node, (s) => s.fill === fill && s.shape === "ring" && s.text === `${STATUS}${status}`);
       const err = await inject(node, { payload: 1 });
       assert.match(err.message, /^blynk-write\.errors\.device-invalid/);

@@ -92,12 +92,52 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     assert.match(refused.message, /HTTP 400/);
   });
 
-  it("a password field the dialog left unchanged (__PWRD__ or empty) is the deployed node's stored credential", async function () {
+  it("Blynk https against a server that is not Blynk's API (404, 401, 403) or slows down (429): answered in its words, not 'no answer'", async function () {
+    const answers = { "/a/external/api/isHardwareConnected": 404, "/b/external/api/isHardwareConnected": 401, "/c/external/api/isHardwareConnected": 403 };
+    for (const [path, status] of Object.entries(answers)) http.reply("GET", path, status, "<html>nope</html>", { "content-type": "text/html" });
+    http.reply("GET", "/d/external/api/isHardwareConnected", 429, "slow down", { "content-type": "text/plain", "retry-after": "30" });
+    const body = (prefix) => ({ id: "draft", config: { connection: "https", server: `${http.origin}/${prefix}` }, credentials: { token: TOKEN } });
+    for (const [prefix, status] of [["a", 404], ["b", 401], ["c", 403], ["d", 429]]) {
+      const answer = await test("blynk-device", body(prefix));
+      assert.equal(answer.ok, false, answer.message);
+      assert.notEqual(answer.code, "timeout", answer.message);
+      assert.match(answer.message, new RegExp(`HTTP ${status}`), answer.message);
+    }
+  });
+
+  it("ThingsBoard http and ThingSpeak REST answered 429 with a long Retry-After: HTTP 429 in words (no retry waited out)", async function () {
+    http.reply("GET", `/api/v1/${TB_TOKEN}/attributes`, 429, "slow down", { "content-type": "text/plain", "retry-after": "30" });
+    const tb = await test("thingsboard-device", { id: "draft", config: { connection: "http", auth: "token", server: http.origin }, credentials: { token: TB_TOKEN } });
+    assert.equal(tb.ok, false, tb.message);
+    assert.notEqual(tb.code, "timeout", tb.message);
+    assert.match(tb.message, /HTTP 429/);
+    http.reply("GET", "/channels/42/feeds.json", 429, "slow down", { "content-type": "text/plain", "retry-after": "30" });
+    const ts = await test("thingspeak-channel", { id: "draft", config: { connection: "rest", channelId: "42", server: http.origin }, credentials: { readKey: "READKEY123456789" } });
+    assert.equal(ts.ok, false, ts.message);
+    assert.notEqual(ts.code, "timeout", ts.message);
+    assert.match(ts.message, /HTTP 429/);
+  });
+
+  it("a password field the dialog left unchanged (__PWRD__) is the deployed node's stored credential; an emptied one is none", async function () {
     const kept = await test("blynk-device", { id: "host", config: { connection: "mqtt", server: `mqtt://127.0.0.1:${port}` }, credentials: { token: "__PWRD__" } });
     assert.equal(kept.code, "connected", kept.message);
     const none = await test("blynk-device", { id: "undeployed", config: { connection: "mqtt", server: `mqtt://127.0.0.1:${port}` }, credentials: { token: "" } });
     assert.deepEqual([none.ok, none.code], [false, "config"]);
     assert.match(none.message, /blynk-device\.errors\.missing-token/);
+    // An emptied field is no credential, even for a deployed node that has one stored.
+    const emptied = await test("blynk-device", { id: "host", config: { connection: "mqtt", server: `mqtt://127.0.0.1:${port}` }, credentials: { token: "" } });
+    assert.deepEqual([emptied.ok, emptied.code], [false, "config"], emptied.message);
+    assert.match(emptied.message, /blynk-device\.errors\.missing-token/);
+  });
+
+  it("masks only secret credentials: a client id is shown (a clientId 'thingsboard' must not turn the host into ***)", async function () {
+    const answer = await test("thingsboard-device", {
+      id: "draft", config: { connection: "mqtt", auth: "basic", server: "mqtt://thingsboard.invalid:1883" },
+      credentials: { clientId: "thingsboard", username: "meter", password: "MeterPassword0123456789" },
+    });
+    assert.deepEqual([answer.ok, answer.code], [false, "dns"], answer.message);
+    assert.match(answer.message, /thingsboard\.invalid/);
+    assert.equal(answer.message.includes("***"), false, answer.message);
   });
 
   it("local mode: hosted now, hosted after a deploy, token taken, broker not deployed", async function () {
@@ -178,7 +218,7 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     assert.deepEqual([ok.ok, ok.code], [true, "connected"], ok.message);
     const refused = await test("thingspeak-channel", body("WrongToken0123456789abcdefGHIJKL"));
     assert.deepEqual([refused.ok, refused.code], [false, "refused"], refused.message);
-    const hosted = await test("thingspeak-channel", { id: "tshost", config: { connection: "local", channelId: "42", broker: "b1" }, credentials: { clientId: "", username: "", password: "__PWRD__" } });
+    const hosted = await test("thingspeak-channel", { id: "tshost", config: { connection: "local", channelId: "42", broker: "b1" }, credentials: { clientId: TS.clientId, username: TS.username, password: "__PWRD__" } });
     assert.deepEqual([hosted.ok, hosted.code], [true, "hosted"], hosted.message);
   });
 
@@ -200,10 +240,12 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     try {
       const res = await helper.request().post("/iot-bridge/test-connection/thingsboard-device").send(blynkMqtt(TOKEN)).expect(401);
       assert.deepEqual(res.body, { error: "unauthorized" });
+      // Without the permission an unknown type is no 404 either: nothing is told.
+      await helper.request().post("/iot-bridge/test-connection/iot-broker").send({}).expect(401);
     } finally {
       auth.needsPermission = original;
     }
-    assert.deepEqual(asked, ["thingsboard-device.write"]);
+    assert.deepEqual(asked, ["thingsboard-device.write", "iot-broker.write"]);
     await helper.request().post("/iot-bridge/test-connection/iot-broker").send({}).expect(404);
   });
 });

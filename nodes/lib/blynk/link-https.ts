@@ -158,6 +158,9 @@ export class HttpsBlynkLink extends BlynkLinkBase {
       return new TransportError("http", `Blynk refused the request: ${blynkSays} (HTTP ${err.status ?? "?"}, ${err.method} ${err.path})`, { status: err.status });
     }
     if (err.code === "network" || err.code === "timeout" || (err.status !== undefined && err.status >= 500)) this.unreachable(err.message);
+    // Any other answer before Blynk was ever reached (a 404, 401 or 403 of a server that is not
+    // Blynk's API, a 429): the status says it in words rather than "connecting" for ever.
+    else if (this.status.state === "connecting") this.unreachable(err.message);
     return err;
   }
 }

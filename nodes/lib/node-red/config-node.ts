@@ -14,6 +14,9 @@ import type { DeviceLinkStatus } from "../transport/device-link.js";
 import { LinkProblems, LinkUsers, linkProblem, type ConfigProblem, type LinkOwner } from "../transport/link-users.js";
 import { followDeploys } from "../transport/parking.js";
 
+/** Config problems that are only something not filled in yet (flow-node.ts shows them yellow). */
+const MISSING = new Set(["missing-token", "missing-credentials", "missing-mqtt-credentials", "missing-broker"]);
+
 /**
  * Once per node file: hosted devices kept through a redeploy wait for the new flows to start,
  * and the returned function has `mount` put the platform's device API on Node-RED's HTTP server
@@ -127,6 +130,10 @@ export class ConfigNodeLinks<O extends { connection: string }, L extends Startab
   #fail(err: unknown): void {
     const problem = err instanceof ConfigError ? err : new ConfigError("invalid-config", { error: err instanceof Error ? err.message : String(err) });
     this.#problem = problem;
-    this.#node.error(this.#RED._(`${this.#type}.errors.${problem.key}`, problem.params));
+    const text = this.#RED._(`${this.#type}.errors.${problem.key}`, problem.params);
+    // Credentials or a broker not filled in yet (an imported example) is a warning, said here once;
+    // its flow nodes only show a yellow status (flow-node.ts).
+    if (MISSING.has(problem.key)) this.#node.warn(text);
+    else this.#node.error(text);
   }
 }

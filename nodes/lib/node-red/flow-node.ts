@@ -236,6 +236,8 @@ export class FlowNode<H extends LinkOwner<L>, L, Incoming> {
   #refused(reason: Error, statusKey: string, fill: "red" | "yellow" = "red"): void {
     this.#unusable = reason;
     this.render({ fill, shape: "ring", key: statusKey });
-    this.node.error(reason.message);
+    // Yellow is something not filled in yet, which the config node warns of once: an imported
+    // example's flow nodes each logging an error would flood the debug sidebar.
+    if (fill === "red") this.node.error(reason.message);
   }
 }

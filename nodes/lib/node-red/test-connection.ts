@@ -6,8 +6,8 @@
  * for the config node types that register a test here (blynk-device, thingsboard-device,
  * thingspeak-channel), each needing `<type>.write` (the answer says whether credentials work).
  * The dialog's settings are tried as they are, deployed or not; a credential field the dialog
- * did not change (empty or `__PWRD__`) is the stored one of node `id` when that node is of this
- * type. At most MAX_RUNNING_TESTS run at once (then 429, `busy`). `message` is in the config
+ * did not change (`__PWRD__`) is the stored one of node `id` when that node is of this type; an
+ * empty one is none. At most MAX_RUNNING_TESTS run at once (then 429, `busy`). `message` is in the config
  * node's catalog (`<type>.test.<code>`), never holds a credential, and is not logged.
  * Node-RED glue: handed each node file's RED (its RED._ words that node's answers).
  */
@@ -17,7 +17,7 @@ import { toError } from "../transport/errors.js";
 import { ConfigError } from "../transport/link-config.js";
 import type { ProbeOutcome } from "../transport/link-probe.js";
 import { reasonWords } from "../transport/mqtt-reasons.js";
-import { maskSecrets } from "../transport/redact.js";
+import { Redactor } from "../transport/redact.js";
 
 /** How long one test may take: a server that says nothing is "no answer within 10 s". */
 export const TEST_TIMEOUT_MS = 10_000;
@@ -43,6 +43,8 @@ export interface TestRequest {
 export interface ConnectionTest {
   /** The type's credential fields. */
   readonly credentials: readonly string[];
+  /** Those of them that are secret (password-type): masked in answers. A client id or user name is shown. */
+  readonly secrets: readonly string[];
   /** Tries the settings; a ConfigError thrown here answers `config` in the type's words. */
   run(request: TestRequest, words: Words): Promise<TestAnswer>;
 }
@@ -85,17 +87,21 @@ export function mountTestConnection(RED: NodeAPI, type: string, test: Connection
     registry = types;
     registries.set(app, types);
     const permitted = (req: Req, res: Res, next: Next): void => {
-      const entry = types.get(param(req, "type"));
       res.set("Cache-Control", "no-store");
+      // The permission first, for unknown types too: a caller without it learns nothing, not even which types exist.
+      const entry = types.get(param(req, "type")) ?? types.values().next().value;
       if (entry === undefined) {
-        res.status(404).json({ ok: false, code: "unknown-type", message: `no connection test for "${param(req, "type")}"` });
+        next();
         return;
       }
       entry.RED.auth.needsPermission(`${param(req, "type")}.write`)(req as never, res as never, next);
     };
     app.post("/iot-bridge/test-connection/:type", permitted, (req: Req, res: Res) => {
       const entry = types.get(param(req, "type"));
-      if (entry === undefined) return;
+      if (entry === undefined) {
+        res.status(404).json({ ok: false, code: "unknown-type", message: `no connection test for "${param(req, "type")}"` });
+        return;
+      }
       if (running >= MAX_RUNNING_TESTS) {
         res.status(429).json({ ok: false, code: "busy", message: entry.RED._(`${param(req, "type")}.test.busy`) });
         return;
@@ -127,27 +133,29 @@ async function answer(entry: Registered, type: string, body: unknown): Promise<T
   // Stored credentials only of a node of this type: the permission asked for is this type's.
   const stored = (RED.nodes.getNode(id) as { type?: unknown } | null)?.type === type ? id : "";
   const credentials = mergedCredentials(RED, stored, test.credentials, isObject(given.credentials) ? given.credentials : {});
-  const secrets = Object.values(credentials);
+  // Only secrets are masked, as a Redactor masks them (4 characters or more): a client id
+  // "thingsboard" turned "Connected to ***.local".
+  const redactor = new Redactor().add(...test.secrets.map((field) => credentials[field]));
   try {
     const result = await test.run({ id, config, credentials }, words);
-    return { ...result, message: maskSecrets(result.message, secrets) };
+    return { ...result, message: redactor.redact(result.message) };
   } catch (err) {
-    if (err instanceof ConfigError) return { ok: false, code: "config", message: maskSecrets(words("config", { error: RED._(`${type}.errors.${err.key}`, err.params) }), secrets) };
-    return { ok: false, code: "failed", message: maskSecrets(words("failed", { error: toError(err).message }), secrets) };
+    if (err instanceof ConfigError) return { ok: false, code: "config", message: redactor.redact(words("config", { error: RED._(`${type}.errors.${err.key}`, err.params) })) };
+    return { ok: false, code: "failed", message: redactor.redact(words("failed", { error: toError(err).message })) };
   }
 }
 
-/** The dialog's credentials; a field it left unchanged is the stored one of node `id` (if any). */
+/** The dialog's credentials; a field it left unchanged (`__PWRD__`) is the stored one of node `id` (if any); an empty or missing one is none. */
 function mergedCredentials(RED: NodeAPI, id: string, fields: readonly string[], given: Record<string, unknown>): Record<string, string> {
   // getCredentials answers undefined for a node that has none (typed as always an object).
   const stored = (id === "" ? undefined : (RED.nodes.getCredentials(id) as Record<string, unknown> | undefined)) ?? {};
   const merged: Record<string, string> = {};
   for (const field of fields) {
     const value = given[field];
-    const fresh = typeof value === "string" && value !== "" && value !== UNCHANGED;
     const kept = stored[field];
-    if (fresh) merged[field] = value;
-    else if (typeof kept === "string" && kept !== "") merged[field] = kept;
+    if (value === UNCHANGED) {
+      if (typeof kept === "string" && kept !== "") merged[field] = kept;
+    } else if (typeof value === "string" && value !== "") merged[field] = value;
   }
   return merged;
 }
@@ -179,7 +187,8 @@ export function outcomeAnswer(outcome: ProbeOutcome, where: string, protocol: "m
     case "unreachable": {
       const host = where.replace(/:\d*$/, "");
       const key = outcome.cause === "other" ? "unreachable" : outcome.cause;
-      return { ok: false, code: key, message: words(key, { where, host, reason: outcome.reason }) };
+      // `seconds` too: an unreachable "timeout" is worded by the same key as the probe's own deadline.
+      return { ok: false, code: key, message: words(key, { where, host, reason: outcome.reason, seconds: String(Math.round(TEST_TIMEOUT_MS / 1000)) }) };
     }
     case "timeout":
       return { ok: false, code: "timeout", message: words("timeout", { where, seconds: String(Math.round(TEST_TIMEOUT_MS / 1000)) }) };

@@ -101,6 +101,8 @@ export interface ThingSpeakLinkOptions {
   /** On close, how long pending writes may wait for their turn before they are discarded; default 10 s. */
   closeFlushMs?: number;
   redactor?: Redactor;
+  /** mqtt: a connection test's link (mqtt-pool.ts `probe`): no share of another identity's session, no conflict warnings. */
+  probe?: boolean;
   mqtt?: Pick<MqttSessionOptions, "reconnect" | "authBackoff" | "connectTimeoutMs" | "random" | "protocolVersion" | "tls" | "keepaliveSec">;
   http?: Pick<HttpClientOptions, "retries" | "backoff" | "timeoutMs" | "tls" | "random">;
   /** Delays after failed updates (on top of the interval). */

@@ -43,7 +43,7 @@ export class MqttThingSpeakLink extends ThingSpeakLinkBase {
       outboxLimit: 0,
       redactor: this.redactor,
       ...options.mqtt,
-    });
+    }, { probe: options.probe === true });
     this.follow(this.#session, () => { this.setReady(true); });
     this.#session.on("conflict", (why) => {
       this.emit("conflict", why);

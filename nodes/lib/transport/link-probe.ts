@@ -25,7 +25,7 @@ export type ProbeOutcome =
   /** The server answered and refused the credentials; `refusal` is its CONNACK code or HTTP status when it gave one. */
   | { kind: "refused"; reason: string; refusal?: number }
   /** The server could not be reached, or dropped the attempt; `cause` classifies the reason. */
-  | { kind: "unreachable"; reason: string; cause: "dns" | "port-closed" | "timeout" | "tls" | "other" }
+  | { kind: "unreachable"; reason: string; cause: UnreachableCause }
   /** Nothing decisive within the deadline. */
   | { kind: "timeout" };
 
@@ -38,13 +38,39 @@ export interface ProbeOptions {
   request?: (link: ProbedLink) => Promise<unknown>;
 }
 
-/** The cause of an unreachable server, from the reason words of transport/mqtt-reasons.ts and the HTTP client. */
-export function unreachableCause(reason: string): "dns" | "port-closed" | "timeout" | "tls" | "other" {
-  if (/ENOTFOUND|EAI_AGAIN|host name of .* not found|getaddrinfo/i.test(reason)) return "dns";
-  if (/ECONNREFUSED|connection refused/i.test(reason)) return "port-closed";
-  if (/certificate|TLS|SSL/i.test(reason)) return "tls";
-  if (/timed? ?out|did not answer|ETIMEDOUT/i.test(reason)) return "timeout";
+type UnreachableCause = "dns" | "port-closed" | "timeout" | "tls" | "other";
+
+/**
+ * The cause of an unreachable server, from the reason words of transport/mqtt-reasons.ts and the
+ * HTTP client. Addresses are taken out first: a URL's query (`?timeout=60000`) or a host named
+ * "tls.example.com" says nothing about why the attempt failed.
+ */
+export function unreachableCause(reason: string): UnreachableCause {
+  const words = reason
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s)]*/gi, "<url>")
+    .replace(/\[[0-9a-f:.]+\](?::\d+)?/gi, "<host>")
+    .replace(/\b[\w-]+(?:\.[\w-]+)+(?::\d+)?\b/g, "<host>")
+    .replace(/\b[\w-]+:\d+\b/g, "<host>");
+  if (/ENOTFOUND|EAI_AGAIN|host name of .* not found|getaddrinfo/i.test(words)) return "dns";
+  if (/ECONNREFUSED|connection refused/i.test(words)) return "port-closed";
+  if (/certificate|\bTLS\b|\bSSL\b|ERR_TLS|ERR_SSL/i.test(words)) return "tls";
+  if (/timed? ?out|did not answer|ETIMEDOUT/i.test(words)) return "timeout";
   return "other";
+}
+
+/** The cause of a failed request: from its codes (TransportError, Node's socket codes) when it has them, else its words. */
+export function errorCause(err: unknown): UnreachableCause {
+  for (let e: unknown = err, depth = 0; typeof e === "object" && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== "string") continue;
+    if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "dns";
+    if (code === "ECONNREFUSED") return "port-closed";
+    if (code === "ETIMEDOUT" || code === "timeout") return "timeout";
+    if (/^ERR_TLS|^ERR_SSL|CERT|^DEPTH_ZERO|^SELF_SIGNED/.test(code)) return "tls";
+    // The server answered (an error status, nonsense, slow down): reachable, whatever its words say.
+    if (code === "http" || code === "protocol" || code === "rate-limited" || code === "auth") return "other";
+  }
+  return unreachableCause(toError(err).message);
 }
 
 /**
@@ -84,15 +110,14 @@ export async function probeLink(link: ProbedLink, options: ProbeOptions): Promis
           // The link's status usually said it first (refused, unreachable); this is the rest.
           const outcome = fromStatus(link.status);
           const reason = toError(err).message;
-          settle(outcome ?? { kind: "unreachable", reason, cause: unreachableCause(reason) });
+          settle(outcome ?? { kind: "unreachable", reason, cause: errorCause(err) });
         },
       );
     } else if (link.ready) {
       settle({ kind: "connected" });
     }
   } catch (err) {
-    const reason = toError(err).message;
-    settle({ kind: "unreachable", reason, cause: unreachableCause(reason) });
+    settle({ kind: "unreachable", reason: toError(err).message, cause: errorCause(err) });
   }
   const outcome = await decided;
   clearTimeout(timer);

@@ -145,20 +145,30 @@ export function linkProblem(status: DeviceLinkStatus, local: boolean): LinkProbl
 }
 
 /**
- * Says each distinct problem once (a retry that meets it again is quiet) until the link connects
- * again; bounded, so a reason that changes on every attempt cannot grow it without end. The first
- * drop of a connection that was up is not news by itself (a blip, or a server taking the session
+ * Says each distinct problem once (a retry that meets it again is quiet), and the same problem
+ * again only after REPEAT_MS: a connect in between does not make it news, since an HTTP mode is
+ * "connected" after every request that works (a ThingSpeak REST channel whose writes succeed and
+ * whose read key is refused alternated connected / refused on every poll, and warned on each).
+ * Bounded, so a reason that changes on every attempt cannot grow it without end. The first drop
+ * of a connection that was up is not news by itself (a blip, or a server taking the session
  * over, which the link reports on its own): the attempt after it tells whether the server is gone.
  */
 export class LinkProblems {
   static readonly MAX = 16;
-  readonly #said = new Set<string>();
+  /** How long a problem said stays said: about one warning per problem per 10 minutes at most. */
+  static readonly REPEAT_MS = 10 * 60_000;
+  /** Problem id -> when it was said. */
+  readonly #said = new Map<string, number>();
+  readonly #now: () => number;
   #wasConnected = false;
 
-  /** Whether `problem` is news; `connected` forgets what was said. */
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Whether `problem` is news. */
   note(problem: LinkProblem | undefined, connected: boolean): boolean {
     if (connected) {
-      this.#said.clear();
       this.#wasConnected = true;
       return false;
     }
@@ -166,9 +176,15 @@ export class LinkProblems {
     const drop = this.#wasConnected && problem.key === "disconnected";
     this.#wasConnected = false;
     if (drop) return false;
+    const now = this.#now();
     const id = `${problem.key}\u0000${problem.reason}`;
-    if (this.#said.has(id) || this.#said.size >= LinkProblems.MAX) return false;
-    this.#said.add(id);
+    const said = this.#said.get(id);
+    if (said !== undefined && now - said < LinkProblems.REPEAT_MS) return false;
+    if (said === undefined && this.#said.size >= LinkProblems.MAX) {
+      for (const [other, at] of this.#said) if (now - at >= LinkProblems.REPEAT_MS) this.#said.delete(other);
+      if (this.#said.size >= LinkProblems.MAX) return false;
+    }
+    this.#said.set(id, now);
     return true;
   }
 }

@@ -66,13 +66,23 @@ export class MqttSessionPool {
     return this.#entries.size;
   }
 
-  /** A share of the session for `options`' identity, created (not started) if none is open. */
-  acquire(options: MqttSessionOptions): SharedMqttSession {
+  /**
+   * A share of the session for `options`' identity, created (not started) if none is open.
+   * `probe` (a connection test's one try): it shares an open session of exactly this identity,
+   * else gets a private session outside the pool, and takes no part in conflict reporting, so a
+   * test does not make a deployed session warn of a rival that is only being tried.
+   */
+  acquire(options: MqttSessionOptions, use: { probe?: boolean } = {}): SharedMqttSession {
     // Validated even when an open session is shared, so bad options fail the same for every user.
     resolveOptions(options);
     const target = parseMqttUrl(options.url);
     const key = identityKey(target, options);
     let entry = this.#entries.get(key);
+    if (use.probe === true && entry === undefined) {
+      if (options.redactor !== undefined) registerMqttSecrets(options.redactor, options.password ?? target.password, options.username ?? target.username);
+      // Its own session, closed with its only share.
+      return new SharedMqttSession(new MqttSession({ ...options, redactor: undefined }), () => true);
+    }
     if (entry === undefined) {
       // The session gets its own redactor: a user's redactor must not outlive that user's share.
       entry = { session: new MqttSession({ ...options, redactor: undefined }), users: new Set(), clientKey: clientKeyOf(target, options), url: target.url };
@@ -86,7 +96,7 @@ export class MqttSessionPool {
     const user = new SharedMqttSession(current.session, (leaving) => this.#release(key, current, leaving));
     current.users.add(user);
     // An empty client id is the server's to assign: no collision.
-    if ((options.clientId ?? "") !== "") {
+    if ((options.clientId ?? "") !== "" && use.probe !== true) {
       for (const rival of this.#entries.values()) {
         if (rival === current || rival.clientKey !== current.clientKey) continue;
         const why: MqttConflict = rival.url === current.url ? "credentials" : "endpoint";

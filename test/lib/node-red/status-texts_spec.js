@@ -99,8 +99,9 @@ describe("status texts", function () {
     }
   });
 
-  it("the detail is warned once per problem until the link connects again, bounded", function () {
-    const problems = new LinkProblems();
+  it("the detail is warned once per problem, again only after 10 minutes (a connect in between is no reset), bounded", function () {
+    let now = 0;
+    const problems = new LinkProblems(() => now);
     const refused = linkProblem({ state: "auth-failed", queued: 0, reason: "bad user name or password" }, false);
     assert.deepEqual(refused, { key: "auth-failed", reason: "bad user name or password" });
     assert.equal(problems.note(refused, false), true);
@@ -108,15 +109,32 @@ describe("status texts", function () {
     const down = linkProblem({ state: "disconnected", queued: 0, reason: LONG_REASON }, false);
     assert.equal(problems.note(down, false), true, "another problem is news");
     assert.equal(problems.note(refused, false), false, "and the first stays said while they alternate");
+    now += 60_000;
     assert.equal(problems.note(undefined, true), false, "connected");
-    assert.equal(problems.note(refused, false), true, "after a connect the same problem is news again");
     assert.equal(problems.note(undefined, true), false, "connected again");
     assert.equal(problems.note(down, false), false, "the first drop of a connection that was up is not news by itself");
-    assert.equal(problems.note(down, false), true, "the attempt after it failing is");
+    assert.equal(problems.note(down, false), false, "and a problem said a minute ago is not news again");
+    now += LinkProblems.REPEAT_MS;
+    assert.equal(problems.note(refused, false), true, "ten minutes on, it is said again");
     for (let i = 0; i < 100; i++) problems.note({ key: "disconnected", reason: `attempt ${i}` }, false);
     assert.equal(problems.note({ key: "disconnected", reason: "one more" }, false), false, "bounded");
+    now += LinkProblems.REPEAT_MS;
+    assert.equal(problems.note({ key: "disconnected", reason: "one more" }, false), true, "old ones make room");
     assert.equal(linkProblem({ state: "disconnected", queued: 0, reason: "not started" }, false), undefined);
     assert.equal(linkProblem({ state: "disconnected", queued: 0, reason: "broker stopped" }, true), undefined, "a stopped broker says so on its own node");
     assert.deepEqual(linkProblem({ state: "disconnected", queued: 0, reason: "token taken", hosted: false }, true), { key: "not-hosted", reason: "token taken" });
+  });
+
+  it("an HTTP mode alternating connected (writes work) and refused (the read key) warns once, not on every poll", function () {
+    let now = 0;
+    const problems = new LinkProblems(() => now);
+    const refused = linkProblem({ state: "auth-failed", queued: 0, reason: "the read key was refused (HTTP 401)", refusal: 401 }, false);
+    let warned = 0;
+    for (let poll = 0; poll < 50; poll++) {
+      now += 5_000;
+      if (problems.note(undefined, true)) warned++;
+      if (problems.note(refused, false)) warned++;
+    }
+    assert.equal(warned, 1);
   });
 });

@@ -9,6 +9,8 @@ const { once } = require("node:events");
 const { probeLink, unreachableCause } = require("../../../dist/nodes/lib/transport/link-probe.js");
 const { createBlynkLink } = require("../../../dist/nodes/lib/blynk/link.js");
 const { createThingSpeakLink } = require("../../../dist/nodes/lib/thingspeak/link.js");
+const { createThingsBoardLink } = require("../../../dist/nodes/lib/thingsboard/link.js");
+const http = require("node:http");
 const { freePort } = require("../fixtures/ports.js");
 
 const TOKEN = "ProbeToken0123456789abcdefGHIJKL";
@@ -59,7 +61,42 @@ describe("probeLink", function () {
       ["could not connect: 10.0.0.1:1883 did not answer the MQTT CONNECT in time", "timeout"],
       ["could not connect: TLS certificate of x:8883 not accepted: self-signed certificate", "tls"],
       ["connection lost: x:1883 closed the connection", "other"],
+      // Addresses say nothing about the cause: a long poll's ?timeout=, a host named tls/ssl.
+      ["GET http://127.0.0.1:8080/api/v1/***/attributes/updates?timeout=60000 failed: HTTP 500", "other"],
+      ["connection lost: ssl.example.com:8883 closed the connection", "other"],
+      ["could not connect: connection to tls.example.com:8883 timed out", "timeout"],
     ];
     for (const [reason, cause] of table) assert.equal(unreachableCause(reason), cause, reason);
+  });
+
+  it("a ThingsBoard HTTP server answering 500: unreachable but not a timeout (its URL holds ?timeout=)", async function () {
+    const server = http.createServer((req, res) => { req.resume(); res.writeHead(500, { "content-type": "text/plain" }); res.end("boom"); }).listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const link = createThingsBoardLink({ connection: "http", token: TOKEN, server: `http://127.0.0.1:${server.address().port}`, http: { retries: 0 } });
+      const outcome = await probeLink(link, { timeoutMs: 5000, request: () => link.requestAttributes({}) });
+      assert.equal(outcome.kind, "unreachable", JSON.stringify(outcome));
+      assert.equal(outcome.cause, "other", JSON.stringify(outcome));
+      assert.equal(link.status.state, "closed");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("a ThingSpeak mqtt probe link keeps out of the process-wide session pool (no conflict warning for a deployed channel)", async function () {
+    const { sharedMqttSessions } = require("../../../dist/nodes/lib/transport/mqtt-pool.js");
+    const port = await freePort();
+    const login = { clientId: "ProbeClient0123456789", username: "ProbeUser0123456789", server: `mqtt://127.0.0.1:${port}` };
+    const deployed = createThingSpeakLink({ connection: "mqtt", id: "c1", channelId: 7, ...login, password: "DeployedPassword0123456789" });
+    const conflicts = [];
+    deployed.on("conflict", (why) => conflicts.push(why));
+    deployed.start();
+    const before = sharedMqttSessions.size;
+    const probe = createThingSpeakLink({ connection: "mqtt", id: "draft", channelId: 7, ...login, password: "TriedPassword0123456789", probe: true });
+    assert.equal(sharedMqttSessions.size, before, "the probe's session is its own");
+    await probeLink(probe, { timeoutMs: 2000 });
+    await deployed.close();
+    assert.deepEqual(conflicts, []);
   });
 });

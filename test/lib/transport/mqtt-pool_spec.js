@@ -138,6 +138,33 @@ describe("MqttSessionPool (one connection per identity)", function () {
     });
   });
 
+  it("a probe (connection test) shares only its own identity's session, else has a private one, and no share hears of a conflict", async function () {
+    const b = await broker();
+    const pool = new MqttSessionPool();
+    const said = [];
+    const deployed = shareOf(pool, b);
+    deployed.on("conflict", (why) => said.push(["deployed", why]));
+    deployed.start();
+    await untilStatus(deployed, isConnected);
+    // The same identity exactly: shared, no second CONNECT.
+    const same = pool.acquire({ url: b.url, ...LOGIN, reconnect: FAST }, { probe: true });
+    cleanups.push(() => same.close());
+    same.start();
+    await untilStatus(same, isConnected);
+    assert.deepEqual(b.connects, ["publisher", LOGIN.clientId]);
+    await same.close();
+    assert.equal(deployed.status.state, "connected", "the deployed share stays");
+    // Same client id, other password: a deployed rival would be a "credentials" conflict; a probe is not.
+    const probe = pool.acquire({ url: b.url, ...LOGIN, password: "another-password", reconnect: FAST }, { probe: true });
+    cleanups.push(() => probe.close());
+    probe.on("conflict", (why) => said.push(["probe", why]));
+    probe.start();
+    assert.equal(pool.size, 1, "the probe's session is not in the pool");
+    await probe.close();
+    assert.deepEqual(said, []);
+    assert.equal(pool.size, 1);
+  });
+
   it("masks the credentials in each user's own redactor, not only the first one's", function () {
     const pool = new MqttSessionPool();
     const r1 = new Redactor();
