@@ -95,6 +95,9 @@ export = function (RED: NodeAPI): void {
         fail(RED._("iot-broker.errors.listen-failed", { what, error: err instanceof Error ? err.message : String(err) }));
       },
     });
+    // Test connection (nodes/lib/node-red/test-connection.ts) tells a broker waiting for a busy port
+    // from one that listens: its engine runs in both cases.
+    (node as Node<BrokerCredentials> & { portsWaiting?: () => number }).portsWaiting = () => portWait.waiting;
 
     const fail = (message: string, statusText = "iot-broker.status.error"): void => {
       node.error(message);

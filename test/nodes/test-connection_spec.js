@@ -37,7 +37,7 @@ describe("POST /iot-bridge/test-connection/:type", function () {
     await helper.load(NODES, [
       TAB,
       { id: "b1", z: "f1", type: "iot-broker", name: "Home broker", port, blynkPort, bind: "127.0.0.1", wires: [[]] },
-      // Deployed, but it cannot run: its port is b1's.
+      // Deployed, but it cannot listen: its port is b1's, so it waits for it (port-wait.ts).
       { id: "b2", z: "f1", type: "iot-broker", name: "Clash", port, bind: "127.0.0.1", wires: [[]] },
       { id: "host", type: "blynk-device", name: "Thermostat", connection: "local", broker: "b1" },
       { id: "tbhost", type: "thingsboard-device", name: "Meter", connection: "local", broker: "b1" },

@@ -199,15 +199,17 @@ export function outcomeAnswer(outcome: ProbeOutcome, where: string, protocol: "m
 export type HostedBy = { self: true } | { self: false; name: string } | undefined;
 
 /**
- * Local mode: the chosen iot-broker is deployed and running (its listeners are up: an engine is
- * in the registry only then), and whether it knows these credentials already (this node hosts
+ * Local mode: the chosen iot-broker is deployed and running with its listeners up (an engine is in
+ * the registry once it started; one whose port is busy waits for it), and whether it knows these credentials already (this node hosts
  * them), will after a deploy, or another device holds them.
  */
 export function localAnswer(RED: NodeAPI, brokerId: string, hostedBy: () => HostedBy, words: Words, fleet = false): TestAnswer {
-  const brokerNode = RED.nodes.getNode(brokerId) as { name?: unknown } | null;
+  const brokerNode = RED.nodes.getNode(brokerId) as { name?: unknown; portsWaiting?: () => number } | null;
   if (brokerNode === null) return { ok: false, code: "broker-missing", message: words("broker-missing") };
   const broker = typeof brokerNode.name === "string" && brokerNode.name.trim() !== "" ? brokerNode.name.trim() : "iot-broker";
-  if (brokers.engine(brokerId) === undefined) return { ok: false, code: "broker-stopped", message: words("broker-stopped", { broker }) };
+  // Not running, or running without its port (another program holds it: its status says "port busy").
+  const waiting = typeof brokerNode.portsWaiting === "function" && brokerNode.portsWaiting() > 0;
+  if (brokers.engine(brokerId) === undefined || waiting) return { ok: false, code: "broker-stopped", message: words("broker-stopped", { broker }) };
   if (fleet) return { ok: true, code: "fleet", message: words("fleet", { broker }) };
   const holder = hostedBy();
   if (holder === undefined) return { ok: true, code: "after-deploy", message: words("after-deploy", { broker }) };
