@@ -28,7 +28,8 @@ const id = (n) => `f1d1f1d1f1d1${String(n).padStart(4, "0")}`;
 const NODES = [
   { id: id(101), type: "blynk-write", device: BLYNK, settings: { datastream: "Temperature", fleetDevice: "" }, field: "datastream", bad: "a/b", to: "msg", value: "target" },
   { id: id(102), type: "blynk-device-in", device: BLYNK, settings: { datastream: "Humidity", raw: false, sync: true, system: false, interval: "" }, field: "datastream", bad: "a+b", to: "env", value: "IOTB_DATASTREAM", outputs: 1 },
-  { id: id(103), type: "blynk-event", device: BLYNK, settings: { event: "temp_alert" }, field: "event", bad: "has space", to: "msg", value: "code", outputs: 1 },
+  // A local device: its events are filtered by a code fixed at deploy (str or env), never read per message.
+  { id: id(103), type: "blynk-event", device: BLYNK, settings: { event: "temp_alert" }, field: "event", bad: "has space", to: "env", value: "IOTB_EVENT", outputs: 1 },
   { id: id(104), type: "blynk-fleet", device: BLYNK, settings: {}, outputs: 2 },
   { id: id(201), type: "thingsboard-telemetry", device: TB, settings: { subDevice: "" }, field: "subDevice", bad: "   ", to: "msg", value: "room", outputs: 1 },
   { id: id(202), type: "thingsboard-attributes", device: TB, settings: { subDevice: "", fleetDevice: "", timeout: 10000 }, field: "timeout", bad: "soon", to: "msg", value: "wait", outputs: 1 },
