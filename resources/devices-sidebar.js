@@ -54,9 +54,17 @@
         .always(function () { loading = false; });
     }
 
+    /**
+     * RED.notify sets a string as HTML and the editor's i18next does not escape values (a
+     * refused login's client id, a server's error text): it gets an element holding text.
+     */
+    function notify(text, type) {
+      RED.notify($("<p>").text(text), type);
+    }
+
     function post(action, data) {
       return $.ajax({ url: URL + "/" + action, type: "POST", contentType: "application/json", data: JSON.stringify(data), dataType: "json" })
-        .fail(function (xhr) { RED.notify(t("errors.action", { error: errorOf(xhr) }), "error"); });
+        .fail(function (xhr) { notify(t("errors.action", { error: errorOf(xhr) }), "error"); });
     }
 
     function errorOf(xhr) {
@@ -161,7 +169,7 @@
         var draft = adoptDraft;
         post("adopt", draft).done(function (answer) {
           adoptDraft = null;
-          RED.notify(t("refused.adopted", { name: (answer.device && answer.device.name) || draft.name }), "success");
+          notify(t("refused.adopted", { name: (answer.device && answer.device.name) || draft.name }), "success");
           load();
         });
       }).appendTo(form);
