@@ -147,6 +147,29 @@ describe(`IoT devices sidebar in chromium (Node-RED ${nodeRedVersion})`, functio
     assert.deepEqual(browser.takeProblems(), [], "the page logged errors");
   });
 
+  it("mounting again (a second onadd) adds no second tab", async function () {
+    await page.evaluate(() => window.IotBridgeDevices.mount(RED));
+    assert.equal(await page.locator(sidebar).count(), 1);
+  });
+
+  it("a resync asked for while the snapshot is on its way fetches it again after", async function () {
+    let gets = 0;
+    const snapshots = (url) => url.pathname.endsWith("/iot-bridge/devices");
+    await page.route(snapshots, async (route) => {
+      gets += 1;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await route.continue();
+    });
+    try {
+      await page.locator("#iot-bridge-devices-refresh").click();
+      await page.locator("#iot-bridge-devices-refresh").click(); // the first GET is in flight
+      await page.waitForTimeout(2000);
+      assert.equal(gets, 2);
+    } finally {
+      await page.unroute(snapshots);
+    }
+  });
+
   it("copies the connection settings (the token fetched on click) and opens the config node", async function () {
     const boiler = row(`thingsboard/${TB}`);
     assert.equal((await page.locator(sidebar).textContent()).includes(TB_TOKEN), false, "no token before asking");
