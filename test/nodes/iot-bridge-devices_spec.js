@@ -197,3 +197,26 @@ describe("iot-bridge-devices: permissions", function () {
     await request(app(["iot-bridge-devices.write"])).post("/iot-bridge/devices/credentials").send({ device: "thingsboard/x" }).expect(200);
   });
 });
+
+describe("iot-bridge-devices: which credentials the credentials action answers", function () {
+  // Flows as Node-RED defines them, deployed nodes and their credentials, behind the real routes.
+  const defs = [{ id: "e3a8a5f6.1c5758", type: "thingsboard-device", connection: "local", broker: "b1", auth: "token" }];
+  const creds = { "e3a8a5f6.1c5758": { token: "LocalDottedToken" } };
+  function app() {
+    const admin = express();
+    admin.use(express.json());
+    const RED = {
+      httpAdmin: admin,
+      auth: { needsPermission: () => (req, res, next) => next() },
+      nodes: { getCredentials: (id) => creds[id], getNode: (id) => defs.find((d) => d.id === id) ?? null },
+    };
+    mountDevicesAdmin(RED, new DevicesModel({ eachNode: (visit) => defs.forEach(visit), publish: () => undefined }));
+    return admin;
+  }
+  const ask = (device) => request(app()).post("/iot-bridge/devices/credentials").send({ device });
+
+  it("a device whose id holds a dot (older Node-RED ids) is a device, not a fleet member", async function () {
+    const res = await ask("thingsboard/e3a8a5f6.1c5758").expect(200);
+    assert.deepEqual(res.body.credentials, { token: "LocalDottedToken" });
+  });
+});

@@ -108,19 +108,20 @@ async function adopt(RED: DevicesAdminRED, model: DevicesModel, req: Req): Promi
   return { device: device === undefined ? undefined : { id: device.id, name: device.name, fleet: fleetId } };
 }
 
-/** The credentials of device `key` (a single device's config node, or a fleet member's row). */
+/**
+ * The credentials of device `key` (`<plugin>/<id>`): a deployed device's config node, else a fleet
+ * member (`<fleet id>.<member id>`). Node-RED ids may hold a dot ("e3a8a5f6.1c5758"), member ids
+ * never: a deployed device is looked for first, a fleet is split at the last dot.
+ */
 function credentialsOf(RED: DevicesAdminRED, key: string): Record<string, string> {
   const slash = key.indexOf("/");
   const id = slash < 0 ? "" : key.slice(slash + 1);
-  const dot = id.indexOf(".");
-  if (dot > 0) {
-    const fleet = fleetOf(id.slice(0, dot));
-    if (fleet === undefined) throw new Refusal(404, "no deployed fleet has this device");
-    return strings(fleet.credentials({ id: id.slice(dot + 1) }));
-  }
   const node = RED.nodes.getNode(id) as { type?: string } | null;
-  if (node?.type === undefined || !Object.hasOwn(DEVICE_TYPES, node.type)) throw new Refusal(404, "no deployed device has this id");
-  return strings(RED.nodes.getCredentials(id));
+  if (node?.type !== undefined && Object.hasOwn(DEVICE_TYPES, node.type)) return strings(RED.nodes.getCredentials(id));
+  const dot = id.lastIndexOf(".");
+  const fleet = dot > 0 ? fleetOf(id.slice(0, dot)) : undefined;
+  if (fleet === undefined) throw new Refusal(404, "no deployed device or fleet has this id");
+  return strings(fleet.credentials({ id: id.slice(dot + 1) }));
 }
 
 function runningEngine(model: DevicesModel, brokerId: string): NonNullable<ReturnType<DevicesModel["engine"]>> {
