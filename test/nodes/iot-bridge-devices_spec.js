@@ -164,6 +164,8 @@ describe("iot-bridge-devices: the IoT devices sidebar's runtime", function () {
     const port = await start();
     const res = await helper.request().post("/iot-bridge/devices/credentials").send({ device: "thingsboard/tb1" }).expect(200);
     assert.equal(res.body.credentials.token, TB_TOKEN);
+    const weather = await helper.request().post("/iot-bridge/devices/credentials").send({ device: "thingspeak/ts1" }).expect(200);
+    assert.deepEqual(weather.body.credentials, { clientId: TS.clientId, username: TS.username, password: TS.password, writeKey: TS.writeKey }, "no read key: a firmware has no use for it");
     await helper.request().post("/iot-bridge/devices/credentials").send({ device: "thingsboard/nope" }).expect(404);
     const c = await connect(port, { username: TB_TOKEN, clientId: "boiler-2" });
     const closed = new Promise((resolve) => c.once("close", resolve));
@@ -184,7 +186,7 @@ describe("iot-bridge-devices: permissions", function () {
       auth: { needsPermission: (permission) => (req, res, next) => (hasPermission(scope, permission) ? next() : res.status(401).end()) },
       nodes: { getCredentials: () => ({ token: "secret" }), getNode: () => ({ type: "thingsboard-device" }) },
     };
-    mountDevicesAdmin(RED, new DevicesModel({ eachNode: () => undefined, publish: () => undefined }));
+    mountDevicesAdmin(RED, new DevicesModel({ eachNode: (visit) => visit({ id: "x", type: "thingsboard-device", connection: "local" }), publish: () => undefined }));
     return admin;
   }
 
@@ -200,8 +202,20 @@ describe("iot-bridge-devices: permissions", function () {
 
 describe("iot-bridge-devices: which credentials the credentials action answers", function () {
   // Flows as Node-RED defines them, deployed nodes and their credentials, behind the real routes.
-  const defs = [{ id: "e3a8a5f6.1c5758", type: "thingsboard-device", connection: "local", broker: "b1", auth: "token" }];
-  const creds = { "e3a8a5f6.1c5758": { token: "LocalDottedToken" } };
+  const defs = [
+    { id: "e3a8a5f6.1c5758", type: "thingsboard-device", connection: "local", broker: "b1", auth: "token" },
+    { id: "tbcloud", type: "thingsboard-device", connection: "mqtt", auth: "token", provision: true },
+    { id: "blcloud", type: "blynk-device", connection: "mqtt" },
+    { id: "tscloud", type: "thingspeak-channel", connection: "rest" },
+    { id: "tslocal", type: "thingspeak-channel", connection: "local", broker: "b1" },
+  ];
+  const creds = {
+    "e3a8a5f6.1c5758": { token: "LocalDottedToken", provisionSecret: "ProvSecret" },
+    tbcloud: { token: "CloudTbToken", provisionSecret: "ProvSecret" },
+    blcloud: { token: "CloudBlynkToken" },
+    tscloud: { writeKey: "CLOUDWRITE", readKey: "CLOUDREAD" },
+    tslocal: { clientId: "c", username: "u", password: "p", writeKey: "W", readKey: "R" },
+  };
   function app() {
     const admin = express();
     admin.use(express.json());
@@ -217,6 +231,15 @@ describe("iot-bridge-devices: which credentials the credentials action answers",
 
   it("a device whose id holds a dot (older Node-RED ids) is a device, not a fleet member", async function () {
     const res = await ask("thingsboard/e3a8a5f6.1c5758").expect(200);
-    assert.deepEqual(res.body.credentials, { token: "LocalDottedToken" });
+    assert.deepEqual(res.body.credentials, { token: "LocalDottedToken" }, "no provisioning secret");
+  });
+
+  it("answers no cloud-mode node's credentials, and of a local one only what a firmware uses", async function () {
+    for (const key of ["thingsboard/tbcloud", "blynk/blcloud", "thingspeak/tscloud"]) {
+      const res = await ask(key).expect(404);
+      assert.equal(JSON.stringify(res.body).match(/Cloud|CLOUD|ProvSecret/), null, key);
+    }
+    assert.deepEqual((await ask("thingspeak/tslocal").expect(200)).body.credentials, { clientId: "c", username: "u", password: "p", writeKey: "W" });
+    await ask("blynk/tslocal").expect(404);
   });
 });

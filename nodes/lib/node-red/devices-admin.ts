@@ -4,6 +4,7 @@
  *
  *   GET  /iot-bridge/devices              -> the snapshot (devices-model.ts)             (iot-bridge-devices.read)
  *   POST /iot-bridge/devices/credentials  {device} -> {credentials}                       (iot-bridge-devices.write)
+ *        (a local-mode device's or fleet member's, only what its firmware uses)
  *   POST /iot-bridge/devices/disconnect   {broker, clientId} -> {disconnected}            (iot-bridge-devices.write)
  *   POST /iot-bridge/devices/adopt        {broker, login, fleet, name} -> {device}        (iot-bridge-devices.write)
  *   POST /iot-bridge/devices/forget       {broker, login} -> {forgotten}                  (iot-bridge-devices.write)
@@ -16,6 +17,9 @@ import { fleetOf, runFleetAction, FleetError } from "../broker/index.js";
 import { toError } from "../transport/errors.js";
 import { adoptable, type DevicesModel } from "./devices-model.js";
 import { DEVICE_TYPES } from "./history-devices.js";
+import { BLYNK_PLUGIN } from "../blynk/hosted-types.js";
+import { TB_PLUGIN } from "../thingsboard/hosted-types.js";
+import { THINGSPEAK_PLUGIN } from "../thingspeak/hosted-types.js";
 
 interface Req { body?: unknown }
 interface Res {
@@ -68,7 +72,7 @@ export function mountDevicesAdmin(RED: DevicesAdminRED, model: DevicesModel): vo
     answer(res, () => model.snapshot());
   });
   app.post(`${BASE}/credentials`, write, (req, res) => {
-    answer(res, () => ({ credentials: credentialsOf(RED, text(req, "device")) }));
+    answer(res, () => ({ credentials: credentialsOf(RED, model, text(req, "device")) }));
   });
   app.post(`${BASE}/disconnect`, write, (req, res) => {
     answer(res, () => {
@@ -109,19 +113,41 @@ async function adopt(RED: DevicesAdminRED, model: DevicesModel, req: Req): Promi
 }
 
 /**
- * The credentials of device `key` (`<plugin>/<id>`): a deployed device's config node, else a fleet
- * member (`<fleet id>.<member id>`). Node-RED ids may hold a dot ("e3a8a5f6.1c5758"), member ids
- * never: a deployed device is looked for first, a fleet is split at the last dot.
+ * What a firmware connecting to a hosted device uses, per platform: a cloud account's keys (a
+ * ThingSpeak read key) and provisioning secrets are not for a device, so never answered.
  */
-function credentialsOf(RED: DevicesAdminRED, key: string): Record<string, string> {
+const FIRMWARE_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  [BLYNK_PLUGIN]: ["token"],
+  [TB_PLUGIN]: ["token", "clientId", "username", "password"],
+  [THINGSPEAK_PLUGIN]: ["clientId", "username", "password", "writeKey"],
+};
+
+/**
+ * The credentials of device `key` (`<plugin>/<id>`): a local-mode device's config node, else a
+ * fleet member (`<fleet id>.<member id>`). Node-RED ids may hold a dot ("e3a8a5f6.1c5758"), member
+ * ids never: a deployed device is looked for first, a fleet is split at the last dot.
+ */
+function credentialsOf(RED: DevicesAdminRED, model: DevicesModel, key: string): Record<string, string> {
   const slash = key.indexOf("/");
+  const plugin = slash < 0 ? "" : key.slice(0, slash);
   const id = slash < 0 ? "" : key.slice(slash + 1);
+  const fields = Object.hasOwn(FIRMWARE_FIELDS, plugin) ? FIRMWARE_FIELDS[plugin] : undefined;
+  if (fields === undefined) throw new Refusal(404, "no hosted device has this key");
   const node = RED.nodes.getNode(id) as { type?: string } | null;
-  if (node?.type !== undefined && Object.hasOwn(DEVICE_TYPES, node.type)) return strings(RED.nodes.getCredentials(id));
+  if (node?.type !== undefined && DEVICE_TYPES[node.type] === plugin) {
+    const def = model.definition(id);
+    if (def?.connection !== "local" || def.hosting === "fleet") throw new Refusal(404, "only a local-mode device's credentials are shown here");
+    return firmwareOnly(RED.nodes.getCredentials(id), fields);
+  }
   const dot = id.lastIndexOf(".");
   const fleet = dot > 0 ? fleetOf(id.slice(0, dot)) : undefined;
   if (fleet === undefined) throw new Refusal(404, "no deployed device or fleet has this id");
-  return strings(fleet.credentials({ id: id.slice(dot + 1) }));
+  return firmwareOnly(fleet.credentials({ id: id.slice(dot + 1) }), fields);
+}
+
+function firmwareOnly(value: unknown, fields: readonly string[]): Record<string, string> {
+  const all = strings(value);
+  return Object.fromEntries(fields.flatMap((f) => (Object.hasOwn(all, f) ? [[f, all[f]]] : [])));
 }
 
 function runningEngine(model: DevicesModel, brokerId: string): NonNullable<ReturnType<DevicesModel["engine"]>> {

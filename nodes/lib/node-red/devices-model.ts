@@ -139,6 +139,15 @@ export class DevicesModel {
     return brokers.engine(id);
   }
 
+  /** The flows' definition of node `id`, if any (the admin endpoints check a device's mode with it). */
+  definition(id: string): NodeDefinition | undefined {
+    let found: NodeDefinition | undefined;
+    this.#eachNode((def) => {
+      if (def.id === id) found = def;
+    });
+    return found;
+  }
+
   #watch(brokerId: string, engine: BrokerEngine): () => void {
     const unwatch = engine.deviceStores.watch((plugin, deviceId) => {
       if (plugin === FLEET_STORE) this.#mark(() => (this.#resync = true));
