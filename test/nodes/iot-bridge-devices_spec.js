@@ -160,6 +160,31 @@ describe("iot-bridge-devices: the IoT devices sidebar's runtime", function () {
     assert.equal(porch.fleet, "fleet1");
   });
 
+  it("lists no hosted device's wrong password; refuses adopting credentials a hosted device has (409)", async function () {
+    const port = await freePort();
+    const extra = [
+      { id: "tb2", type: "thingsboard-device", name: "Pump", connection: "local", broker: "b1", auth: "basic" },
+      { id: "tbfleet", type: "thingsboard-device", name: "Pumps", connection: "local", broker: "b1", hosting: "fleet" },
+    ];
+    await loadFlow(NODES, [...flow(port), ...extra], { tb1: { token: TB_TOKEN }, ts1: TS, tb2: { clientId: "c1", username: "u1", password: "p1" } });
+    await until(() => fleetOf("fleet1")?.available === true && fleetOf("tbfleet")?.available === true, 5000, "the fleets' tables");
+    // A hosted ThingSpeak channel's wrong password: ThingSpeak refuses it, nothing to adopt.
+    await assert.rejects(connect(port, { clientId: TS.clientId, username: TS.username, password: "wrong-password" }));
+    await assert.rejects(connect(port, { clientId: "c1", username: "u1", password: "wrong" }));
+    await assert.rejects(connect(port, { username: "provision", password: "x", clientId: "prov-1" }));
+    await assert.rejects(connect(port, { username: "device", password: UNKNOWN, clientId: "esp32-new" }));
+    await update((u) => u.brokers?.find((b) => b.id === "b1")?.refused.find((r) => r.clientId === "esp32-new"), "the unknown token");
+    const refused = (await snapshot()).brokers[0].refused;
+    assert.equal(refused.some((r) => r.clientId === TS.clientId), false, "a ThingSpeak device's wrong password is not listed");
+    assert.equal(refused.some((r) => r.clientId === "prov-1"), false, "a provisioning request is not listed");
+    assert.equal(JSON.stringify(refused).includes(TS.username), false);
+    const clash = refused.find((r) => r.clientId === "c1");
+    assert.equal(clash.platform, "thingsboard");
+    const res = await helper.request().post("/iot-bridge/devices/adopt").send({ broker: "b1", login: clash.id, fleet: "tbfleet", name: "Again" }).expect(409);
+    assert.match(res.body.error, /already has these credentials/);
+    assert.deepEqual(fleetOf("tbfleet").list(), [], "nothing added");
+  });
+
   it("hands a device's credentials only to the credentials action; disconnects a client", async function () {
     const port = await start();
     const res = await helper.request().post("/iot-bridge/devices/credentials").send({ device: "thingsboard/tb1" }).expect(200);

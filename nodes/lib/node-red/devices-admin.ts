@@ -7,6 +7,7 @@
  *        (a local-mode device's or fleet member's, only what its firmware uses)
  *   POST /iot-bridge/devices/disconnect   {broker, clientId} -> {disconnected}            (iot-bridge-devices.write)
  *   POST /iot-bridge/devices/adopt        {broker, login, fleet, name} -> {device}        (iot-bridge-devices.write)
+ *        (409 when a hosted device has the credentials already, or the fleet did not host the new one: rolled back)
  *   POST /iot-bridge/devices/forget       {broker, login} -> {forgotten}                  (iot-bridge-devices.write)
  *
  * `device` is a device view's key (`<plugin>/<hosted id>`), `login` a refused login's id. Only
@@ -18,6 +19,8 @@ import { toError } from "../transport/errors.js";
 import { adoptable, type DevicesModel } from "./devices-model.js";
 import { DEVICE_TYPES } from "./history-devices.js";
 import { BLYNK_PLUGIN } from "../blynk/hosted-types.js";
+import { hostedByToken as blynkByToken } from "../blynk/emulation.js";
+import { hostedByBasicKey as tbByBasicKey, hostedByToken as tbByToken } from "../thingsboard/hosted-index.js";
 import { TB_PLUGIN } from "../thingsboard/hosted-types.js";
 import { THINGSPEAK_PLUGIN } from "../thingspeak/hosted-types.js";
 
@@ -37,6 +40,8 @@ export interface DevicesAdminRED {
 }
 
 export const BASE = "/iot-bridge/devices";
+/** How long adopting waits for the fleet to host the new device. */
+const HOSTED_WAIT_MS = 2000;
 export const READ = "iot-bridge-devices.read";
 export const WRITE = "iot-bridge-devices.write";
 
@@ -103,13 +108,41 @@ async function adopt(RED: DevicesAdminRED, model: DevicesModel, req: Req): Promi
   if (fleet === undefined || config?.type === undefined) throw new Refusal(404, "no deployed fleet has this id");
   if (fleet.brokerId !== brokerId) throw new Refusal(400, "this fleet is hosted on another broker");
   if (DEVICE_TYPES[config.type] !== wanted.platform) throw new Refusal(400, `the login is a ${wanted.platform} device's, the fleet is not`);
+  if (hostedWith(wanted) !== undefined) throw new Refusal(409, `a hosted ${wanted.platform} device already has these credentials (a wrong password is no new device)`);
   const name = text(req, "name").trim();
   const added = await runFleetAction(fleet, "add", { name: name === "" ? presented.clientId : name, credentials: wanted.credentials });
+  const device = Array.isArray(added) ? undefined : added;
+  // Answering success is only right if the device's next login is accepted: hosted with these credentials.
+  const problem = device === undefined ? "the fleet gave no device back" : await hostedSoon(wanted, brokerId);
+  if (problem !== undefined) {
+    if (device !== undefined) await runFleetAction(fleet, "remove", { id: device.id }).catch(() => undefined);
+    throw new Refusal(409, `the device was not added: ${problem}`);
+  }
   engine.refusedLogins.forget(login);
   // Its earlier failures must not keep the device locked out now that its credentials are known.
   engine.loginAccepted({ clientId: presented.clientId, username: presented.username, password: undefined, protocolVersion: presented.protocolVersion, remoteAddress: presented.remoteAddress });
-  const device = Array.isArray(added) ? undefined : added;
   return { device: device === undefined ? undefined : { id: device.id, name: device.name, fleet: fleetId } };
+}
+
+type Wanted = NonNullable<ReturnType<typeof adoptable>>;
+
+/** Where credentials `wanted` are hosted now (the broker's id), if they are: by token or by basic MQTT client id and username. */
+function hostedWith(wanted: Wanted): string | undefined {
+  const credentials: Partial<Record<string, string>> = wanted.credentials; // a platform's fields, not all of them
+  const { token, clientId, username } = credentials;
+  if (wanted.platform === BLYNK_PLUGIN) return token === undefined ? undefined : blynkByToken(token)?.brokerId;
+  if (token !== undefined) return tbByToken(token)?.brokerId;
+  return clientId === undefined && username === undefined ? undefined : tbByBasicKey(clientId, username)?.brokerId;
+}
+
+/** Waits briefly for a fleet's new device to be hosted on broker `brokerId`; the reason when it is not. */
+async function hostedSoon(wanted: Wanted, brokerId: string): Promise<string | undefined> {
+  for (let waited = 0; waited <= HOSTED_WAIT_MS; waited += 50) {
+    const where = hostedWith(wanted);
+    if (where !== undefined) return where === brokerId ? undefined : "another broker hosts these credentials";
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return "the fleet did not host it (see the fleet node's status)";
 }
 
 /**
