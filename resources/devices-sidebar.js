@@ -14,11 +14,18 @@
   var MAX_SHOWN = 200;
   var SPARK = { width: 80, height: 18 };
 
+  var mounted = false;
+
   function mount(RED) {
+    // A second onadd (the plugin added again) would add a second tab and timer.
+    if (mounted) return;
+    mounted = true;
     var V = window.IotBridgeDevicesView;
     var t = function (key, args) { return RED._(NS + ":" + key, args); };
     var state = null;
     var loading = false;
+    /** A resync that came while a GET was in flight: that snapshot may predate it, so ask again. */
+    var again = false;
     var filter = "";
     /** The open adopt form ({broker, login, fleet, name}) and the shown connection settings ({key, text}). */
     var adoptDraft = null;
@@ -36,27 +43,47 @@
       id: TAB, label: t("sidebar.label"), name: t("sidebar.name"), iconClass: "fa fa-microchip",
       content: content, enableOnEdit: true, action: "iot-bridge-devices:show-devices-tab",
       onchange: function () { if (state === null) load(); },
+      onremove: unmount,
     });
     RED.actions.add("iot-bridge-devices:show-devices-tab", function () { RED.sidebar.show(TAB); });
-    RED.comms.subscribe("iot-bridge/devices", function (_topic, update) {
+    var onUpdate = function (_topic, update) {
       if (state === null) return; // not loaded yet: the snapshot will have it
       if (V.applyUpdate(state, update) === "resync") load(); else render();
-    });
+    };
+    RED.comms.subscribe("iot-bridge/devices", onUpdate);
     // Seconds-old "last seen" words age without updates.
-    setInterval(function () { if (state !== null && content.is(":visible")) render(); }, 10000);
+    var ticker = setInterval(function () { if (state !== null && content.is(":visible")) render(); }, 10000);
+
+    function unmount() {
+      clearInterval(ticker);
+      RED.comms.unsubscribe("iot-bridge/devices", onUpdate);
+      mounted = false;
+    }
 
     function load() {
-      if (loading) return;
+      if (loading) { again = true; return; }
       loading = true;
+      again = false;
       $.ajax({ url: URL, dataType: "json", cache: false })
         .done(function (snapshot) { state = snapshot; render(); })
         .fail(function (xhr) { body.empty().append($('<div class="iot-bridge-devices-error">').text(t("errors.load", { error: errorOf(xhr) }))); })
-        .always(function () { loading = false; });
+        .always(function () {
+          loading = false;
+          if (again) load();
+        });
+    }
+
+    /**
+     * RED.notify sets a string as HTML and the editor's i18next does not escape values (a
+     * refused login's client id, a server's error text): it gets an element holding text.
+     */
+    function notify(text, type) {
+      RED.notify($("<p>").text(text), type);
     }
 
     function post(action, data) {
       return $.ajax({ url: URL + "/" + action, type: "POST", contentType: "application/json", data: JSON.stringify(data), dataType: "json" })
-        .fail(function (xhr) { RED.notify(t("errors.action", { error: errorOf(xhr) }), "error"); });
+        .fail(function (xhr) { notify(t("errors.action", { error: errorOf(xhr) }), "error"); });
     }
 
     function errorOf(xhr) {
@@ -161,7 +188,7 @@
         var draft = adoptDraft;
         post("adopt", draft).done(function (answer) {
           adoptDraft = null;
-          RED.notify(t("refused.adopted", { name: (answer.device && answer.device.name) || draft.name }), "success");
+          notify(t("refused.adopted", { name: (answer.device && answer.device.name) || draft.name }), "success");
           load();
         });
       }).appendTo(form);

@@ -20,6 +20,7 @@ const TB = "5a1deba55a1d0021";
 const FLEET = "5a1deba55a1d0011";
 const TB_TOKEN = "SidebarTbToken012345";
 const NEW_TOKEN = "SidebarNewBlynkToken_0123456789ab";
+const EVIL_TOKEN = "SidebarEvilBlynkToken_0123456789a";
 
 function initialFlows(brokerPort) {
   return [
@@ -128,6 +129,45 @@ describe(`IoT devices sidebar in chromium (Node-RED ${nodeRedVersion})`, functio
     await adopted.locator('.iot-bridge-devices-value[data-name="Humidity"] .iot-bridge-devices-text').filter({ hasText: /^63$/ }).waitFor();
     await snap("adopted-device-online");
     assert.deepEqual(browser.takeProblems(), [], "the page logged errors");
+  });
+
+  it("a refused client id holding markup is adopted as text: no script runs, the notice shows it as text", async function () {
+    const evil = "<img id=pwn src=x onerror=window.__pwned=1>";
+    await assert.rejects(device({ username: "device", password: EVIL_TOKEN, clientId: evil }));
+    const refused = page.locator(`${sidebar} .iot-bridge-devices-refused`).filter({ hasText: evil });
+    await refused.waitFor();
+    await refused.locator(".iot-bridge-devices-adopt").click();
+    assert.equal(await page.locator(`${sidebar} .iot-bridge-devices-adopt-name`).inputValue(), evil);
+    await page.locator(`${sidebar} .iot-bridge-devices-adopt-confirm`).click();
+    await page.locator(".red-ui-notification").filter({ hasText: evil }).first().waitFor();
+    await page.locator(`${sidebar} .iot-bridge-devices-name`).filter({ hasText: evil }).first().waitFor();
+    await page.waitForTimeout(300); // an injected image's error handler would have run by now
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, "a script ran");
+    assert.equal(await page.locator("#pwn").count(), 0, "the markup became an element");
+    assert.deepEqual(browser.takeProblems(), [], "the page logged errors");
+  });
+
+  it("mounting again (a second onadd) adds no second tab", async function () {
+    await page.evaluate(() => window.IotBridgeDevices.mount(RED));
+    assert.equal(await page.locator(sidebar).count(), 1);
+  });
+
+  it("a resync asked for while the snapshot is on its way fetches it again after", async function () {
+    let gets = 0;
+    const snapshots = (url) => url.pathname.endsWith("/iot-bridge/devices");
+    await page.route(snapshots, async (route) => {
+      gets += 1;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await route.continue();
+    });
+    try {
+      await page.locator("#iot-bridge-devices-refresh").click();
+      await page.locator("#iot-bridge-devices-refresh").click(); // the first GET is in flight
+      await page.waitForTimeout(2000);
+      assert.equal(gets, 2);
+    } finally {
+      await page.unroute(snapshots);
+    }
   });
 
   it("copies the connection settings (the token fetched on click) and opens the config node", async function () {

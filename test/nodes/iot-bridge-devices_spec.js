@@ -160,10 +160,37 @@ describe("iot-bridge-devices: the IoT devices sidebar's runtime", function () {
     assert.equal(porch.fleet, "fleet1");
   });
 
+  it("lists no hosted device's wrong password; refuses adopting credentials a hosted device has (409)", async function () {
+    const port = await freePort();
+    const extra = [
+      { id: "tb2", type: "thingsboard-device", name: "Pump", connection: "local", broker: "b1", auth: "basic" },
+      { id: "tbfleet", type: "thingsboard-device", name: "Pumps", connection: "local", broker: "b1", hosting: "fleet" },
+    ];
+    await loadFlow(NODES, [...flow(port), ...extra], { tb1: { token: TB_TOKEN }, ts1: TS, tb2: { clientId: "c1", username: "u1", password: "p1" } });
+    await until(() => fleetOf("fleet1")?.available === true && fleetOf("tbfleet")?.available === true, 5000, "the fleets' tables");
+    // A hosted ThingSpeak channel's wrong password: ThingSpeak refuses it, nothing to adopt.
+    await assert.rejects(connect(port, { clientId: TS.clientId, username: TS.username, password: "wrong-password" }));
+    await assert.rejects(connect(port, { clientId: "c1", username: "u1", password: "wrong" }));
+    await assert.rejects(connect(port, { username: "provision", password: "x", clientId: "prov-1" }));
+    await assert.rejects(connect(port, { username: "device", password: UNKNOWN, clientId: "esp32-new" }));
+    await update((u) => u.brokers?.find((b) => b.id === "b1")?.refused.find((r) => r.clientId === "esp32-new"), "the unknown token");
+    const refused = (await snapshot()).brokers[0].refused;
+    assert.equal(refused.some((r) => r.clientId === TS.clientId), false, "a ThingSpeak device's wrong password is not listed");
+    assert.equal(refused.some((r) => r.clientId === "prov-1"), false, "a provisioning request is not listed");
+    assert.equal(JSON.stringify(refused).includes(TS.username), false);
+    const clash = refused.find((r) => r.clientId === "c1");
+    assert.equal(clash.platform, "thingsboard");
+    const res = await helper.request().post("/iot-bridge/devices/adopt").send({ broker: "b1", login: clash.id, fleet: "tbfleet", name: "Again" }).expect(409);
+    assert.match(res.body.error, /already has these credentials/);
+    assert.deepEqual(fleetOf("tbfleet").list(), [], "nothing added");
+  });
+
   it("hands a device's credentials only to the credentials action; disconnects a client", async function () {
     const port = await start();
     const res = await helper.request().post("/iot-bridge/devices/credentials").send({ device: "thingsboard/tb1" }).expect(200);
     assert.equal(res.body.credentials.token, TB_TOKEN);
+    const weather = await helper.request().post("/iot-bridge/devices/credentials").send({ device: "thingspeak/ts1" }).expect(200);
+    assert.deepEqual(weather.body.credentials, { clientId: TS.clientId, username: TS.username, password: TS.password, writeKey: TS.writeKey }, "no read key: a firmware has no use for it");
     await helper.request().post("/iot-bridge/devices/credentials").send({ device: "thingsboard/nope" }).expect(404);
     const c = await connect(port, { username: TB_TOKEN, clientId: "boiler-2" });
     const closed = new Promise((resolve) => c.once("close", resolve));
@@ -184,7 +211,7 @@ describe("iot-bridge-devices: permissions", function () {
       auth: { needsPermission: (permission) => (req, res, next) => (hasPermission(scope, permission) ? next() : res.status(401).end()) },
       nodes: { getCredentials: () => ({ token: "secret" }), getNode: () => ({ type: "thingsboard-device" }) },
     };
-    mountDevicesAdmin(RED, new DevicesModel({ eachNode: () => undefined, publish: () => undefined }));
+    mountDevicesAdmin(RED, new DevicesModel({ eachNode: (visit) => visit({ id: "x", type: "thingsboard-device", connection: "local" }), publish: () => undefined }));
     return admin;
   }
 
@@ -195,5 +222,49 @@ describe("iot-bridge-devices: permissions", function () {
     await request(app("read")).post("/iot-bridge/devices/adopt").send({}).expect(401);
     await request(app(["flows.read"])).get("/iot-bridge/devices").expect(401);
     await request(app(["iot-bridge-devices.write"])).post("/iot-bridge/devices/credentials").send({ device: "thingsboard/x" }).expect(200);
+  });
+});
+
+describe("iot-bridge-devices: which credentials the credentials action answers", function () {
+  // Flows as Node-RED defines them, deployed nodes and their credentials, behind the real routes.
+  const defs = [
+    { id: "e3a8a5f6.1c5758", type: "thingsboard-device", connection: "local", broker: "b1", auth: "token" },
+    { id: "tbcloud", type: "thingsboard-device", connection: "mqtt", auth: "token", provision: true },
+    { id: "blcloud", type: "blynk-device", connection: "mqtt" },
+    { id: "tscloud", type: "thingspeak-channel", connection: "rest" },
+    { id: "tslocal", type: "thingspeak-channel", connection: "local", broker: "b1" },
+  ];
+  const creds = {
+    "e3a8a5f6.1c5758": { token: "LocalDottedToken", provisionSecret: "ProvSecret" },
+    tbcloud: { token: "CloudTbToken", provisionSecret: "ProvSecret" },
+    blcloud: { token: "CloudBlynkToken" },
+    tscloud: { writeKey: "CLOUDWRITE", readKey: "CLOUDREAD" },
+    tslocal: { clientId: "c", username: "u", password: "p", writeKey: "W", readKey: "R" },
+  };
+  function app() {
+    const admin = express();
+    admin.use(express.json());
+    const RED = {
+      httpAdmin: admin,
+      auth: { needsPermission: () => (req, res, next) => next() },
+      nodes: { getCredentials: (id) => creds[id], getNode: (id) => defs.find((d) => d.id === id) ?? null },
+    };
+    mountDevicesAdmin(RED, new DevicesModel({ eachNode: (visit) => defs.forEach(visit), publish: () => undefined }));
+    return admin;
+  }
+  const ask = (device) => request(app()).post("/iot-bridge/devices/credentials").send({ device });
+
+  it("a device whose id holds a dot (older Node-RED ids) is a device, not a fleet member", async function () {
+    const res = await ask("thingsboard/e3a8a5f6.1c5758").expect(200);
+    assert.deepEqual(res.body.credentials, { token: "LocalDottedToken" }, "no provisioning secret");
+  });
+
+  it("answers no cloud-mode node's credentials, and of a local one only what a firmware uses", async function () {
+    for (const key of ["thingsboard/tbcloud", "blynk/blcloud", "thingspeak/tscloud"]) {
+      const res = await ask(key).expect(404);
+      assert.equal(JSON.stringify(res.body).match(/Cloud|CLOUD|ProvSecret/), null, key);
+    }
+    assert.deepEqual((await ask("thingspeak/tslocal").expect(200)).body.credentials, { clientId: "c", username: "u", password: "p", writeKey: "W" });
+    await ask("blynk/tslocal").expect(404);
   });
 });

@@ -148,7 +148,7 @@ export class BlynkEmulation implements BrokerPlugin {
     // Only a device hosted on this engine: the directory knows the devices of every broker.
     const device = found !== undefined && this.#devices.get(found.id) === found ? found : undefined;
     if (!device) {
-      return { accept: false, returnCode: 4, reason: `no hosted Blynk device has the token given (username "${DEVICE_USERNAME}")` };
+      return { accept: false, returnCode: 4, reason: `no hosted Blynk device has the token given (username "${DEVICE_USERNAME}")`, unknown: true };
     }
     return {
       accept: true,

@@ -674,8 +674,8 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       reason: decision.reason,
     });
     this.#countFailedLogin(request, decision.returnCode, decision.reason);
-    // Unknown credentials only (a broker user's wrong password is no device to adopt).
-    if (FAILED_LOGIN_CODES.has(decision.returnCode) && (request.username === undefined || !this.#users.has(request.username))) {
+    // Unknown credentials only: a broker user's or a hosted device's wrong password is no device to adopt.
+    if (decision.unknown === true && FAILED_LOGIN_CODES.has(decision.returnCode) && (request.username === undefined || !this.#users.has(request.username))) {
       this.refusedLogins.record(request, decision.reason, decision.secretUsername === true);
     }
     return Object.assign(new Error(decision.reason), { returnCode: decision.returnCode });
@@ -774,9 +774,9 @@ export class BrokerEngine extends TypedEmitter<BrokerEngineEvents> {
       }
     }
     return username === undefined
-      ? { accept: false, returnCode: 5, reason: "anonymous clients are not allowed (no username given)" }
+      ? { accept: false, returnCode: 5, reason: "anonymous clients are not allowed (no username given)", unknown: true }
       : // Not named: an unclaimed username is often a device's access token (ThingsBoard sends it as the username).
-        { accept: false, returnCode: 4, reason: "unknown user (not a broker user, nor a hosted device's credentials)", secretUsername: true };
+        { accept: false, returnCode: 4, reason: "unknown user (not a broker user, nor a hosted device's credentials)", secretUsername: true, unknown: true };
   }
 
   #userIdentity(user: BrokerUser, clientId: string): ClientIdentity {

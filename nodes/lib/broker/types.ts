@@ -159,11 +159,16 @@ export interface AuthRequest {
 /** MQTT 3.1.1 CONNACK return codes used for refusals (aedes maps them for MQTT 5). */
 export type RefusalCode = 2 | 3 | 4 | 5;
 
-/** A refusal; `secretUsername`: the username is a secret (an access token), kept out of the auth-refused event. */
+/**
+ * A refusal; `secretUsername`: the username is a secret (an access token), kept out of the
+ * auth-refused event; `unknown`: no hosted device has these credentials (a login the sidebar may
+ * adopt), not a known device's wrong password nor a throttled or unserved request.
+ */
 export interface AuthRefusal {
   returnCode: RefusalCode;
   reason: string;
   secretUsername?: boolean;
+  unknown?: boolean;
 }
 
 export type AuthDecision = { accept: true; identity: ClientIdentity } | ({ accept: false } & AuthRefusal);

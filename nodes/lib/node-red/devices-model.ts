@@ -12,6 +12,7 @@
  * refused logins' public list and client infos have none (device usernames are left out).
  */
 import { brokers, fleetOf, FLEET_STORE, memberId, type BrokerEngine, type BrokerEvent, type ClientInfo } from "../broker/index.js";
+import { PROVISION_USERNAME } from "../thingsboard/codec-session.js";
 import type { RefusedCredentials, RefusedLogin } from "../broker/refused-logins.js";
 import { DEVICE_USERNAME } from "../blynk/hosted-device.js";
 import { BLYNK_PLUGIN } from "../blynk/hosted-types.js";
@@ -71,6 +72,8 @@ const PROTOCOLS: Record<number, string> = { 0: "Blynk binary", 3: "MQTT 3.1", 4:
  */
 export function adoptable(login: Pick<RefusedCredentials, "clientId" | "username" | "password">): { platform: string; credentials: Record<string, string> } | undefined {
   const { username, password, clientId } = login;
+  // A provisioning request (a throttled one, or one no fleet serves) holds no device's credentials.
+  if (username === PROVISION_USERNAME || clientId === PROVISION_USERNAME) return undefined;
   if (username === DEVICE_USERNAME) return password === undefined || password === "" ? undefined : { platform: BLYNK_PLUGIN, credentials: { token: password } };
   if (username === undefined || username === "") return undefined;
   if (password === undefined || password === "") return { platform: TB_PLUGIN, credentials: { token: username } };
@@ -137,6 +140,15 @@ export class DevicesModel {
   /** The engine of broker `id`, when it runs. */
   engine(id: string): BrokerEngine | undefined {
     return brokers.engine(id);
+  }
+
+  /** The flows' definition of node `id`, if any (the admin endpoints check a device's mode with it). */
+  definition(id: string): NodeDefinition | undefined {
+    let found: NodeDefinition | undefined;
+    this.#eachNode((def) => {
+      if (def.id === id) found = def;
+    });
+    return found;
   }
 
   #watch(brokerId: string, engine: BrokerEngine): () => void {

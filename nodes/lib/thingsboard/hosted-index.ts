@@ -58,6 +58,12 @@ export function hostedByToken(token: string): HostedRegistration | undefined {
   return directory.find(TOKEN, token);
 }
 
+/** The hosted device whose stored basic credentials are this client id and username, whatever the password. */
+export function hostedByBasicKey(clientId: string | undefined, username: string | undefined): HostedRegistration | undefined {
+  const key = basicKey(clientId, username);
+  return directory.find(key.kind, key.value);
+}
+
 /**
  * The hosted devices whose basic credentials these CONNECT credentials match, most specific
  * first: stored client id and user name, client id alone, user name alone.

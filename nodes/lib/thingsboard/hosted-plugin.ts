@@ -147,10 +147,12 @@ export class TbEmulation implements BrokerPlugin {
 
   refuseUnclaimed(request: AuthRequest): AuthRefusal | undefined {
     if (this.#devices.size === 0) return undefined;
+    // A provisioning request no provisioning fleet serves has no device credentials to adopt.
+    const unknown = classifyConnect({ clientId: request.clientId, username: request.username, password: request.password }).kind !== "provision";
     if (request.username === undefined) {
-      return { returnCode: 4, reason: "empty user name: a ThingsBoard device gives its access token as the user name", secretUsername: true };
+      return { returnCode: 4, reason: "empty user name: a ThingsBoard device gives its access token as the user name", secretUsername: true, unknown };
     }
-    return { returnCode: 5, reason: "not authorized: the user name is neither a broker user nor a hosted ThingsBoard device's access token or basic MQTT credentials", secretUsername: true };
+    return { returnCode: 5, reason: "not authorized: the user name is neither a broker user nor a hosted ThingsBoard device's access token or basic MQTT credentials", secretUsername: true, unknown };
   }
 
   clientReady(info: ClientInfo): void {

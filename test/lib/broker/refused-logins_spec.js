@@ -42,7 +42,14 @@ describe("broker refused logins (for adopting a device)", function () {
   it("keeps a username that may be a token (ThingsBoard's) out of the list", async function () {
     ctx = await startEngine();
     // A plugin that names its username as no secret (Blynk's "device") has it listed.
-    ctx.engine.addPlugin({ name: "toy", authenticate: (r) => (r.username === "device" ? { accept: false, returnCode: 4, reason: "unknown token" } : undefined) });
+    // A plugin's refusal is listed only when it says the credentials are no hosted device's
+    // (`unknown`), not a known device's wrong password.
+    ctx.engine.addPlugin({
+      name: "toy",
+      authenticate: (r) => (r.username === "device" ? { accept: false, returnCode: 4, reason: "unknown token", unknown: true } : r.username === "known" ? { accept: false, returnCode: 4, reason: "wrong password" } : undefined),
+    });
+    await connectRefused(ctx.url, { username: "known", password: "wrong", clientId: "known-1" });
+    assert.deepEqual(ctx.engine.refusedLogins.list(), [], "a known device's wrong password is no device to adopt");
     await connectRefused(ctx.url, { username: "device", password: "x1", clientId: "toy-1" });
     assert.equal(ctx.engine.refusedLogins.list()[0].username, "device");
     await connectRefused(ctx.url, { username: "TbAccessToken0123456", clientId: "tb-1" });

@@ -103,7 +103,7 @@ export class BlynkBinaryServer {
     }
     const device = this.#host.findDevice(m.token);
     if (device === undefined) {
-      engine.loginRefused(request, { returnCode: 4, reason: "no hosted Blynk device has the token given (binary protocol login)", secretUsername: true });
+      engine.loginRefused(request, { returnCode: 4, reason: "no hosted Blynk device has the token given (binary protocol login)", secretUsername: true, unknown: true });
       connection.respond(m.id, Status.INVALID_TOKEN);
       connection.close();
       return;
