@@ -282,7 +282,10 @@ describe(`editor config dialogs in chromium (Node-RED ${nodeRedVersion})`, funct
 
     /** Visible tips per tab of the open dialog (`prefix`-tabs-content), leaving the first tab shown. */
     async function tipsPerTab(prefix) {
+      // The tray's buttons show before the dialog's form is built: wait for its tabs' panes.
+      await page.locator(`#${prefix}-tabs-content > div`).first().waitFor({ state: "attached" });
       const panes = await page.locator(`#${prefix}-tabs-content > div`).evaluateAll((els) => els.map((el) => el.id));
+      assert.ok(panes.length > 0 && panes.every((id) => id !== ""), `the ${prefix} dialog's tab panes: ${JSON.stringify(panes)}`);
       const counts = {};
       for (const pane of panes) {
         await page.locator(`#red-ui-tab-${pane} a`).click();
